@@ -1,0 +1,77 @@
+"""The composition root: `create_app()` wires settings, extensions, blueprints, error handlers and CLI commands.
+
+Import-light on purpose: `import app.rules` or `import app.loyalty` must not load Flask, so everything Flask-shaped
+is imported inside the factory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from flask import Flask
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    """Build the app. `overrides` replaces Settings fields (tests) and may set Flask config keys in upper case."""
+    from flask import Flask
+
+    from app.config import load_settings
+    from app.embedded import announce, ensure_postgres, ensure_redis
+    from app.errors import register_error_handlers
+    from app.extensions import db, redis_store
+
+    overrides = dict(overrides or {})
+    settings = load_settings()
+    field_overrides = {k: v for k, v in overrides.items() if k.islower()}
+    if field_overrides:
+        settings = settings.with_overrides(**field_overrides)
+
+    app = Flask(
+        __name__,
+        template_folder=str(PROJECT_ROOT / "web" / "templates"),
+        static_folder=str(PROJECT_ROOT / "web" / "static"),
+        instance_path=settings.instance_path or str(PROJECT_ROOT / "instance"),
+    )
+    instance = Path(app.instance_path)
+
+    database_url = settings.database_url
+    redis_url = settings.redis_url
+    if database_url is None:
+        database_url = ensure_postgres(instance)
+        announce(f"DATABASE_URL unset: using embedded PostgreSQL under {instance / 'postgres'}")
+    if redis_url is None:
+        redis_url = ensure_redis(instance)
+        announce(f"REDIS_URL unset: using embedded Redis at {redis_url}")
+
+    app.config.update(
+        SETTINGS=settings,
+        SECRET_KEY=settings.shopify_api_secret,
+        SQLALCHEMY_DATABASE_URI=database_url,
+        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10},
+        REDIS_URL=redis_url,
+        # Shopify webhooks are small; anything larger is refused with 413 before it is read.
+        MAX_CONTENT_LENGTH=2 * 1024 * 1024,
+        JSON_SORT_KEYS=False,
+    )
+    app.config.update({k: v for k, v in overrides.items() if k.isupper()})
+
+    db.init_app(app)
+    redis_store.init_app(app)
+    register_error_handlers(app)
+
+    from app.graphql.routes import bp as graphql_bp
+    from app.monitoring.routes import bp as monitoring_bp
+    from app.shopify.routes import bp as shopify_bp
+
+    app.register_blueprint(shopify_bp)
+    app.register_blueprint(graphql_bp)
+    app.register_blueprint(monitoring_bp)
+
+    from app.commands import register_commands
+
+    register_commands(app)
+    return app

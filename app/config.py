@@ -1,0 +1,103 @@
+"""Settings read once from the fixed environment names (DESIGN.md, "Configuration")."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+ENVIRONMENTS = ("development", "test", "production")
+
+# Development defaults, so a fresh clone runs without a Shopify partner account. Production must set every one.
+DEV_API_KEY = "loyalty-dev-api-key"
+DEV_API_SECRET = "loyalty-dev-api-secret"
+DEV_APP_URL = "http://127.0.0.1:5000"
+DEFAULT_SCOPES = "read_orders,read_customers,write_customers,write_discounts,write_app_proxy"
+
+REQUIRED_IN_PRODUCTION = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "SHOPIFY_API_KEY",
+    "SHOPIFY_API_SECRET",
+    "SHOPIFY_APP_URL",
+    "SHOPIFY_SCOPES",
+)
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or malformed; the message names it."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app reads from its environment, validated at start."""
+
+    app_env: str
+    database_url: str | None
+    redis_url: str | None
+    shopify_api_key: str
+    shopify_api_secret: str
+    shopify_app_url: str
+    shopify_scopes: str
+    shopify_old_api_secret: str | None = None
+    shopify_api_version: str = "2026-10"
+    # Prefix for every Redis key (stream, consumer group, Huey queue), so several apps or test runs share one Redis.
+    redis_namespace: str = "loyalty"
+    instance_path: str | None = None
+
+    @property
+    def is_production(self) -> bool:
+        return self.app_env == "production"
+
+    @property
+    def webhook_secrets(self) -> tuple[str, ...]:
+        """The current secret, then the previous one: Shopify signs with the old one for up to an hour after rotation."""
+        if self.shopify_old_api_secret:
+            return (self.shopify_api_secret, self.shopify_old_api_secret)
+        return (self.shopify_api_secret,)
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate settings; in production a missing setting raises ConfigError naming it."""
+    env = os.environ if environ is None else environ
+    app_env = env.get("APP_ENV", "development").strip() or "development"
+    if app_env not in ENVIRONMENTS:
+        raise ConfigError(f"APP_ENV must be one of {', '.join(ENVIRONMENTS)}; got {app_env!r}")
+
+    if app_env == "production":
+        missing = [name for name in REQUIRED_IN_PRODUCTION if not env.get(name, "").strip()]
+        if missing:
+            raise ConfigError(
+                "missing required setting(s) for APP_ENV=production: " + ", ".join(missing)
+            )
+
+    database_url = _normalise_database_url(env.get("DATABASE_URL", "").strip() or None)
+    return Settings(
+        app_env=app_env,
+        database_url=database_url,
+        redis_url=env.get("REDIS_URL", "").strip() or None,
+        shopify_api_key=env.get("SHOPIFY_API_KEY", "").strip() or DEV_API_KEY,
+        shopify_api_secret=env.get("SHOPIFY_API_SECRET", "").strip() or DEV_API_SECRET,
+        shopify_old_api_secret=env.get("SHOPIFY_OLD_API_SECRET", "").strip() or None,
+        shopify_app_url=(env.get("SHOPIFY_APP_URL", "").strip() or DEV_APP_URL).rstrip("/"),
+        shopify_scopes=env.get("SHOPIFY_SCOPES", "").strip() or DEFAULT_SCOPES,
+        shopify_api_version=env.get("SHOPIFY_API_VERSION", "").strip() or "2026-10",
+        redis_namespace=env.get("LOYALTY_REDIS_NAMESPACE", "").strip() or "loyalty",
+        instance_path=env.get("LOYALTY_INSTANCE_PATH", "").strip() or None,
+    )
+
+
+def _normalise_database_url(url: str | None) -> str | None:
+    """Accept the `postgres://` and `postgresql://` forms hosting platforms hand out; we always drive psycopg 3."""
+    if url is None:
+        return None
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    if not url.startswith("postgresql+psycopg://"):
+        raise ConfigError(f"DATABASE_URL must be a PostgreSQL URL (postgresql+psycopg://…); got {url.split(':')[0]}://…")
+    return url

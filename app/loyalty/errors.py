@@ -1,0 +1,52 @@
+"""Domain errors that carry their data, so messages say exactly what is wrong; app.errors maps them to HTTP."""
+
+from __future__ import annotations
+
+
+class LoyaltyError(Exception):
+    """Base of every domain error. `status` is the HTTP status an adapter should answer with."""
+
+    status = 400
+
+
+class NotFound(LoyaltyError):
+    status = 404
+
+
+class ShopNotFound(NotFound):
+    def __init__(self, shop: str | int) -> None:
+        super().__init__(f"shop {shop} is not installed")
+        self.shop = shop
+
+
+class ProfileNotFound(NotFound):
+    def __init__(self, customer_id: str) -> None:
+        super().__init__(f"customer {customer_id} has no loyalty profile")
+        self.customer_id = customer_id
+
+
+class InvalidInput(LoyaltyError):
+    """The caller sent something malformed; the message names the field or line."""
+
+    status = 422
+
+
+class Conflict(LoyaltyError):
+    """The request contradicts an earlier one (e.g. an idempotency key reused with other input)."""
+
+    status = 409
+
+
+class InsufficientPoints(LoyaltyError):
+    status = 409
+
+    def __init__(self, customer_id: str, balance: int, needed: int) -> None:
+        super().__init__(f"customer {customer_id} has {balance} points; this needs {needed}")
+        self.customer_id = customer_id
+        self.balance = balance
+        self.needed = needed
+
+
+def http_status(exc: Exception) -> int:
+    """The HTTP status an adapter answers with for a domain error (500 for anything else)."""
+    return exc.status if isinstance(exc, LoyaltyError) else 500

@@ -1,0 +1,39 @@
+"""Finding, creating and locking customer profiles."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from app.models import CustomerLoyaltyProfile
+
+
+def lock_profile(session: Session, *, shop_id: int, customer_id: str, now: datetime) -> CustomerLoyaltyProfile:
+    """Return the customer's profile, created if new, locked FOR UPDATE until the caller's transaction ends.
+
+    Every event takes this lock before rules look at history (L11): two events of one customer are serialized, so
+    they can never both be "the first order".
+    """
+    session.execute(
+        insert(CustomerLoyaltyProfile)
+        .values(shop_id=shop_id, customer_id=customer_id, created_at=now, updated_at=now)
+        .on_conflict_do_nothing(index_elements=["shop_id", "customer_id"])
+    )
+    return session.execute(
+        select(CustomerLoyaltyProfile)
+        .where(CustomerLoyaltyProfile.shop_id == shop_id, CustomerLoyaltyProfile.customer_id == customer_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+
+
+def find_profile(session: Session, *, shop_id: int, customer_id: str) -> CustomerLoyaltyProfile | None:
+    """The customer's profile in this shop, or None; never another shop's."""
+    return session.execute(
+        select(CustomerLoyaltyProfile).where(
+            CustomerLoyaltyProfile.shop_id == shop_id, CustomerLoyaltyProfile.customer_id == customer_id
+        )
+    ).scalar_one_or_none()

@@ -1,0 +1,40 @@
+"""Every table, re-exported so Alembic's env.py and the services see one metadata."""
+
+from .audit import AuditLog
+from .base import Base
+from .events import DeadLetter, EventQueue, Outbox, ProcessedEvent
+from .ledger import ImportBatch, PendingCredit, PointsLot, PointsTransaction
+from .profile import CustomerLoyaltyProfile, Order
+from .referrals import ReferralClick, ReferralConversion, ReferralLink
+from .rewards import RedemptionLog, RewardDefinition
+from .rules import Rule, RuleExecution, RuleVersion
+from .shop import Shop
+from .tiers import TierDefinition
+from .webhooks import WebhookDelivery, WebhookEndpoint
+
+__all__ = [
+    "AuditLog",
+    "Base",
+    "CustomerLoyaltyProfile",
+    "DeadLetter",
+    "EventQueue",
+    "ImportBatch",
+    "Order",
+    "Outbox",
+    "PendingCredit",
+    "PointsLot",
+    "PointsTransaction",
+    "ProcessedEvent",
+    "RedemptionLog",
+    "ReferralClick",
+    "ReferralConversion",
+    "ReferralLink",
+    "RewardDefinition",
+    "Rule",
+    "RuleExecution",
+    "RuleVersion",
+    "Shop",
+    "TierDefinition",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+]

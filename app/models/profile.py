@@ -1,0 +1,83 @@
+"""A customer's loyalty profile: the stored balances the ledger keeps in step, and what the rules know of them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, created_at_column
+
+
+class CustomerLoyaltyProfile(Base):
+    __tablename__ = "customer_loyalty_profiles"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "customer_id"),
+        CheckConstraint("points_pending >= 0", name="pending_nonnegative"),
+        CheckConstraint("lifetime_earned >= 0", name="lifetime_earned_nonnegative"),
+        CheckConstraint("lifetime_redeemed >= 0", name="lifetime_redeemed_nonnegative"),
+        CheckConstraint("orders_count >= 0", name="orders_count_nonnegative"),
+        Index(None, "shop_id", "email"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    # Shopify customer id as a string (ids exceed 2^53); after GDPR redaction a tombstone such as "redacted:<uuid>".
+    customer_id: Mapped[str] = mapped_column(String(64))
+    email: Mapped[str | None] = mapped_column(String(320))
+    first_name: Mapped[str | None] = mapped_column(String(255))
+    last_name: Mapped[str | None] = mapped_column(String(255))
+    tags: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
+
+    points_balance: Mapped[int] = mapped_column(server_default="0")
+    points_pending: Mapped[int] = mapped_column(server_default="0")
+    lifetime_earned: Mapped[int] = mapped_column(server_default="0")
+    lifetime_redeemed: Mapped[int] = mapped_column(server_default="0")
+    orders_count: Mapped[int] = mapped_column(Integer, server_default="0")
+    total_spent: Mapped[Decimal] = mapped_column(Numeric(14, 2), server_default="0")
+
+    current_tier_id: Mapped[int | None] = mapped_column(ForeignKey("tier_definitions.id", ondelete="SET NULL"))
+    tier_achieved_at: Mapped[datetime | None]
+    referred_by_profile_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customer_loyalty_profiles.id", ondelete="SET NULL")
+    )
+    last_activity_at: Mapped[datetime | None]
+    redacted_at: Mapped[datetime | None]
+    note: Mapped[str | None] = mapped_column(Text)
+
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = created_at_column()
+
+
+class Order(Base):
+    """One Shopify order as the loyalty programme saw it: what it earned, under which rule versions, what came back.
+
+    Refunds are prorated from `points_earned` here (what the order actually earned), never from today's rules.
+    """
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "order_id"),
+        CheckConstraint("total >= 0", name="total_nonnegative"),
+        CheckConstraint("refunded_amount >= 0", name="refunded_nonnegative"),
+        Index(None, "shop_id", "profile_id", "placed_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    profile_id: Mapped[int | None] = mapped_column(ForeignKey("customer_loyalty_profiles.id", ondelete="SET NULL"))
+    order_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(64))
+    currency: Mapped[str | None] = mapped_column(String(3))
+    total: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    subtotal: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    refunded_amount: Mapped[Decimal] = mapped_column(Numeric(14, 2), server_default="0")
+    points_earned: Mapped[int] = mapped_column(server_default="0")
+    points_reversed: Mapped[int] = mapped_column(server_default="0")
+    discount_codes: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
+    placed_at: Mapped[datetime]
+    cancelled_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = created_at_column()

@@ -1,0 +1,58 @@
+"""Referral links, their clicks, and the conversions (rewarded or blocked with a reason)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Numeric, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, created_at_column
+
+
+class ReferralLink(Base):
+    __tablename__ = "referral_links"
+    __table_args__ = (UniqueConstraint("shop_id", "code"), UniqueConstraint("shop_id", "profile_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    profile_id: Mapped[int] = mapped_column(ForeignKey("customer_loyalty_profiles.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = created_at_column()
+
+
+class ReferralClick(Base):
+    __tablename__ = "referral_clicks"
+    __table_args__ = (Index(None, "shop_id", "link_id", "clicked_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    link_id: Mapped[int] = mapped_column(ForeignKey("referral_links.id", ondelete="CASCADE"))
+    # SHA-256 of the IP with a per-shop salt: enough to spot repeats, not to recover the address.
+    ip_hash: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(Text)
+    landing_page: Mapped[str | None] = mapped_column(Text)
+    clicked_at: Mapped[datetime]
+
+
+class ReferralConversion(Base):
+    __tablename__ = "referral_conversions"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "order_id"),
+        CheckConstraint("status IN ('pending', 'rewarded', 'blocked')", name="status"),
+        Index(None, "shop_id", "advocate_profile_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    link_id: Mapped[int] = mapped_column(ForeignKey("referral_links.id", ondelete="CASCADE"))
+    advocate_profile_id: Mapped[int] = mapped_column(ForeignKey("customer_loyalty_profiles.id", ondelete="CASCADE"))
+    friend_profile_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customer_loyalty_profiles.id", ondelete="SET NULL")
+    )
+    order_id: Mapped[str] = mapped_column(String(64))
+    order_total: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    status: Mapped[str] = mapped_column(String(16))
+    block_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = created_at_column()

@@ -1,0 +1,71 @@
+"""Rules as stored: the current definition, every immutable version, and each execution that fired."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, created_at_column
+
+
+class Rule(Base):
+    __tablename__ = "rules"
+    __table_args__ = (
+        UniqueConstraint("shop_id", "name"),
+        CheckConstraint("status IN ('draft', 'active', 'paused', 'archived')", name="status"),
+        Index(None, "shop_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), server_default="active")
+    priority: Mapped[int] = mapped_column(Integer, server_default="0")
+    current_version: Mapped[int] = mapped_column(Integer, server_default="1")
+    definition: Mapped[dict[str, Any]]
+    # Points issued so far, for `limits.budget_points`; updated under the row lock.
+    points_issued: Mapped[int] = mapped_column(server_default="0")
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = created_at_column()
+
+
+class RuleVersion(Base):
+    __tablename__ = "rule_versions"
+    __table_args__ = (UniqueConstraint("rule_id", "version"), Index(None, "shop_id", "rule_id"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    rule_id: Mapped[int] = mapped_column(ForeignKey("rules.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    definition: Mapped[dict[str, Any]]
+    checksum: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = created_at_column()
+
+
+class RuleExecution(Base):
+    __tablename__ = "rule_executions"
+    __table_args__ = (
+        Index(None, "shop_id", "rule_id", "created_at"),
+        Index(None, "shop_id", "event_id"),
+        Index(None, "shop_id", "profile_id", "rule_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    rule_id: Mapped[int] = mapped_column(ForeignKey("rules.id", ondelete="CASCADE"))
+    rule_version_id: Mapped[int] = mapped_column(ForeignKey("rule_versions.id", ondelete="CASCADE"))
+    event_id: Mapped[uuid.UUID]
+    profile_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customer_loyalty_profiles.id", ondelete="SET NULL")
+    )
+    fired: Mapped[bool]
+    points: Mapped[int] = mapped_column(server_default="0")
+    actions: Mapped[list[Any]]
+    trace: Mapped[list[Any] | None]
+    duration_us: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = created_at_column()

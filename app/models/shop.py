@@ -1,0 +1,63 @@
+"""A shop that installed the app, with its access token and its loyalty-programme policies."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import CheckConstraint, Integer, Numeric, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from .base import Base, created_at_column
+
+
+class Shop(Base):
+    __tablename__ = "shops"
+    __table_args__ = (
+        CheckConstraint("points_expiry_policy IN ('never', 'after_earning', 'inactivity')", name="expiry_policy"),
+        CheckConstraint(
+            "points_expiry_policy = 'never' OR points_expiry_days > 0", name="expiry_days_set"
+        ),
+        CheckConstraint("return_window_days >= 0", name="return_window_nonnegative"),
+        CheckConstraint("negative_balance_policy IN ('cap', 'allow')", name="negative_balance_policy"),
+        CheckConstraint("redemption_points_per_unit > 0", name="redemption_rate_positive"),
+        CheckConstraint("tier_basis IN ('points_earned', 'amount_spent', 'orders_placed')", name="tier_basis"),
+        CheckConstraint("tier_period IN ('lifetime', 'calendar_year', 'rolling_12_months')", name="tier_period"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    domain: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    currency: Mapped[str] = mapped_column(String(3), server_default="USD")
+    timezone: Mapped[str] = mapped_column(String(64), server_default="UTC")
+
+    # Admin API credentials (offline token; expiring tokens carry a refresh token).
+    access_token: Mapped[str | None] = mapped_column(Text)
+    access_token_expires_at: Mapped[datetime | None]
+    refresh_token: Mapped[str | None] = mapped_column(Text)
+    refresh_token_expires_at: Mapped[datetime | None]
+    scopes: Mapped[str | None] = mapped_column(Text)
+    installed_at: Mapped[datetime | None]
+    uninstalled_at: Mapped[datetime | None]
+
+    # Points policies.
+    points_expiry_policy: Mapped[str] = mapped_column(String(16), server_default="never")
+    points_expiry_days: Mapped[int | None] = mapped_column(Integer)
+    return_window_days: Mapped[int] = mapped_column(Integer, server_default="0")
+    negative_balance_policy: Mapped[str] = mapped_column(String(8), server_default="cap")
+    refund_redeemed_points: Mapped[bool] = mapped_column(server_default=text("false"))
+    # How many points buy one unit of the shop's currency (100 points = 1.00 by default); the liability rate.
+    redemption_points_per_unit: Mapped[Decimal] = mapped_column(Numeric(12, 4), server_default="100")
+
+    # Tier ladder basis and period (the ladder itself is tier_definitions).
+    tier_basis: Mapped[str] = mapped_column(String(16), server_default="points_earned")
+    tier_period: Mapped[str] = mapped_column(String(20), server_default="lifetime")
+
+    # Referral programme settings, validated by app.loyalty.referrals.
+    referral_settings: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
+
+    # Bumped in the same transaction as any rule change: every process's cached rule set is keyed by it.
+    rules_revision: Mapped[int] = mapped_column(server_default="0")
+
+    created_at: Mapped[datetime] = created_at_column()
