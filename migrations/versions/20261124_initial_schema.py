@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-24 21:21:58.203641
+Create Date: 2026-11-24
 """
 
 from __future__ import annotations
