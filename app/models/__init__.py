@@ -3,7 +3,7 @@
 from .audit import AuditLog
 from .base import Base
 from .events import DeadLetter, EventQueue, Outbox, ProcessedEvent
-from .ledger import ImportBatch, PendingCredit, PointsLot, PointsTransaction
+from .ledger import ImportBatch, LedgerReversal, PendingCredit, PointsLot, PointsTransaction
 from .profile import CustomerLoyaltyProfile, Order
 from .referrals import ReferralClick, ReferralConversion, ReferralLink
 from .rewards import RedemptionLog, RewardDefinition
@@ -19,6 +19,7 @@ __all__ = [
     "DeadLetter",
     "EventQueue",
     "ImportBatch",
+    "LedgerReversal",
     "Order",
     "Outbox",
     "PendingCredit",
