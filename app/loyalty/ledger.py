@@ -10,8 +10,8 @@ lot starts with `points - repaid` remaining).
 
 Expiry dates (`lot_expiry`): `never` -> no date; `after_earning` -> N days after the lot was credited;
 `inactivity` -> a lot expires N days after the later of its own credit and the customer's last activity, so each
-activity moves all the profile's open lots to now + N days. Activity is an earn, a referral credit, a redemption or
-an order held for the return window (`ACTIVITY_KINDS`), never an adjustment, import, reversal or expiry.
+activity moves all the profile's open lots to now + N days. Activity is an earn (posted or held for the return window)
+or a redemption (`ACTIVITY_KINDS`), never a referral credit, adjustment, import, reversal or expiry.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ CREDIT_KINDS = frozenset({"earn", "adjustment", "import", "referral", "redemptio
 DEBIT_KINDS = frozenset({"redeem", "adjustment"})
 # Credits that count toward lifetime_earned (a returned redemption is not new earning).
 EARNING_KINDS = frozenset({"earn", "adjustment", "import", "referral"})
-# What the inactivity expiry policy counts as the customer being active.
-ACTIVITY_KINDS = frozenset({"earn", "referral", "redeem"})
+# What the inactivity expiry policy counts as the customer being active (a referral credit is the friend's doing).
+ACTIVITY_KINDS = frozenset({"earn", "redeem"})
 
 
 @dataclass(frozen=True)

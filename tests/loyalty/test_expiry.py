@@ -1,0 +1,96 @@
+"""Expiry sweeps: every due lot expires once, and only what is left of it (L10)."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from sqlalchemy import select
+
+from app.loyalty import expiry, ledger
+from app.models import PointsLot, Shop
+from tests.loyalty.ledger_helpers import assert_sound, earn, entries, profile, stored
+
+
+def test_expiry_takes_only_the_remainder_of_due_lots(db_session, make_shop, now):
+    shop = make_shop(points_expiry_policy="after_earning", points_expiry_days=30)
+    prof = profile(db_session, shop, now)
+    earn(db_session, shop, prof, 100, "old", now)
+    earn(db_session, shop, prof, 50, "new", now + timedelta(days=20))
+    ledger.debit(db_session, shop=shop, profile_id=prof.id, points=70, idempotency_key="spend",
+                 cause=ledger.Cause("system"), now=now + timedelta(days=21))
+    assert expiry.expire_due(db_session, shop_id=shop.id, now=now + timedelta(days=30)) == 1
+    assert expiry.expire_due(db_session, shop_id=shop.id, now=now + timedelta(days=30)) == 0
+    expired = [e for e in entries(db_session, prof.id) if e.kind == "expiry"]
+    assert [(e.points, e.reverses_id, e.cause_type, e.idempotency_key) for e in expired] == [
+        (-30, 1, "expiry", "expiry:lot:1")]
+    assert stored(db_session, prof.id).points_balance == 50
+    assert_sound(db_session, shop)
+
+
+def test_a_fully_spent_lot_expires_without_an_entry(db_session, make_shop, now):
+    shop = make_shop(points_expiry_policy="after_earning", points_expiry_days=10)
+    prof = profile(db_session, shop, now)
+    earn(db_session, shop, prof, 40, "a", now)
+    ledger.debit(db_session, shop=shop, profile_id=prof.id, points=40, idempotency_key="spend",
+                 cause=ledger.Cause("system"), now=now)
+    assert expiry.expire_due(db_session, shop_id=shop.id, now=now + timedelta(days=11)) == 0
+    lot = db_session.execute(select(PointsLot)).scalar_one()
+    db_session.refresh(lot)
+    assert lot.expired_at == now + timedelta(days=11)
+    assert [e.kind for e in entries(db_session, prof.id)] == ["earn", "redeem"]
+
+
+def test_inactivity_expiry_follows_the_last_activity(db_session, make_shop, now):
+    shop = make_shop(points_expiry_policy="inactivity", points_expiry_days=90)
+    prof = profile(db_session, shop, now)
+    earn(db_session, shop, prof, 10, "a", now)
+    earn(db_session, shop, prof, 20, "b", now + timedelta(days=80))
+    assert expiry.expire_due(db_session, shop_id=shop.id, now=now + timedelta(days=100)) == 0
+    assert expiry.expire_due(db_session, shop_id=shop.id, now=now + timedelta(days=170)) == 2
+    assert stored(db_session, prof.id).points_balance == 0
+    assert_sound(db_session, shop)
+
+
+def test_never_policy_expires_nothing(db_session, shop, now):
+    prof = profile(db_session, shop, now)
+    earn(db_session, shop, prof, 10, "a", now)
+    assert expiry.expire_due(db_session, shop_id=shop.id, now=now + timedelta(days=10000)) == 0
+    assert stored(db_session, prof.id).points_balance == 10
+
+
+def test_expiry_is_per_shop(db_session, make_shop, now):
+    shop = make_shop(points_expiry_policy="after_earning", points_expiry_days=1)
+    other = make_shop("other.myshopify.com", points_expiry_policy="after_earning", points_expiry_days=1)
+    mine, theirs = profile(db_session, shop, now), profile(db_session, other, now)
+    earn(db_session, shop, mine, 10, "k", now)
+    earn(db_session, other, theirs, 10, "k", now)
+    assert expiry.expire_due(db_session, shop_id=shop.id, now=now + timedelta(days=2)) == 1
+    assert (stored(db_session, mine.id).points_balance, stored(db_session, theirs.id).points_balance) == (0, 10)
+
+
+def test_two_sweeps_at_once_expire_each_lot_once(session_factory, now):
+    with session_factory.begin() as session:
+        shop = Shop(domain="race.myshopify.com", points_expiry_policy="after_earning", points_expiry_days=1)
+        session.add(shop)
+        session.flush()
+        for number in range(20):
+            prof = profile(session, shop, now, customer_id=str(number))
+            earn(session, shop, prof, 10, f"k{number}", now)
+        shop_id = shop.id
+    counts: list[int] = []
+    barrier = threading.Barrier(2)
+
+    def sweep() -> None:
+        with session_factory.begin() as session:
+            barrier.wait()
+            counts.append(expiry.expire_due(session, shop_id=shop_id, now=now + timedelta(days=2)))
+
+    threads = [threading.Thread(target=sweep) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sum(counts) == 20
+    with session_factory() as session:
+        assert_sound(session, session.get(Shop, shop_id))
