@@ -47,6 +47,32 @@ class InsufficientPoints(LoyaltyError):
         self.needed = needed
 
 
+class RewardNotFound(NotFound):
+    """No such reward in this shop (another shop's reward is unknown here too, never a leak)."""
+
+    def __init__(self, reward_id: object) -> None:
+        super().__init__(f"reward {reward_id} does not exist")
+        self.reward_id = reward_id
+
+
+class RedemptionNotFound(NotFound):
+    def __init__(self, redemption_id: object) -> None:
+        super().__init__(f"redemption {redemption_id} does not exist")
+        self.redemption_id = redemption_id
+
+
+class RewardUnavailable(LoyaltyError):
+    """The reward exists but this customer cannot have it now (inactive, tier, limit, steps)."""
+
+    status = 422
+
+
+class ReferralNotFound(NotFound):
+    def __init__(self, code: str) -> None:
+        super().__init__(f"referral code {code!r} does not exist")
+        self.code = code
+
+
 def http_status(exc: Exception) -> int:
     """The HTTP status an adapter answers with for a domain error (500 for anything else)."""
     return exc.status if isinstance(exc, LoyaltyError) else 500

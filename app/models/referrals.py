@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from decimal import Decimal
 
@@ -42,6 +43,8 @@ class ReferralConversion(Base):
         UniqueConstraint("shop_id", "order_id"),
         CheckConstraint("status IN ('pending', 'rewarded', 'blocked')", name="status"),
         Index(None, "shop_id", "advocate_profile_id", "created_at"),
+        Index(None, "shop_id", "friend_profile_id"),
+        CheckConstraint("advocate_points >= 0 AND friend_points >= 0", name="points_nonnegative"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -54,5 +57,12 @@ class ReferralConversion(Base):
     order_id: Mapped[str] = mapped_column(String(64))
     order_total: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     status: Mapped[str] = mapped_column(String(16))
+    # A fixed code (self_referral, daily_limit, not_first_order, order_below_minimum) then ": " and a detail that
+    # names no personal data (it outlives a GDPR redaction).
     block_reason: Mapped[str | None] = mapped_column(Text)
+    # The order event that converted: the cause of the ledger credits (L5).
+    event_id: Mapped[uuid.UUID | None]
+    advocate_points: Mapped[int] = mapped_column(server_default="0")
+    friend_points: Mapped[int] = mapped_column(server_default="0")
+    friend_redemption_id: Mapped[int | None] = mapped_column(ForeignKey("redemption_logs.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = created_at_column()

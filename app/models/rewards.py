@@ -67,6 +67,10 @@ class RedemptionLog(Base):
     profile_id: Mapped[int] = mapped_column(ForeignKey("customer_loyalty_profiles.id", ondelete="CASCADE"))
     reward_id: Mapped[int] = mapped_column(ForeignKey("reward_definitions.id"))
     points_spent: Mapped[int]
+    # Steps bought of a points_to_amount reward (1 for every other kind).
+    steps: Mapped[int] = mapped_column(Integer, server_default="1")
+    # The balance right after the debit: a replayed request (same idempotency key) answers with the first result.
+    balance_after: Mapped[int | None]
     value: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
     code: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(16), server_default="pending")

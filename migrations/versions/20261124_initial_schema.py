@@ -230,6 +230,7 @@ def upgrade() -> None:
     sa.Column('total_spent', sa.Numeric(precision=14, scale=2), server_default='0', nullable=False),
     sa.Column('current_tier_id', sa.BigInteger(), nullable=True),
     sa.Column('tier_achieved_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('tier_review_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('referred_by_profile_id', sa.BigInteger(), nullable=True),
     sa.Column('last_activity_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('redacted_at', sa.DateTime(timezone=True), nullable=True),
@@ -282,6 +283,36 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_deliveries'))
     )
     op.create_index(op.f('ix_webhook_deliveries_shop_id_created_at'), 'webhook_deliveries', ['shop_id', 'created_at'], unique=False)
+    op.create_table('ledger_reversals',
+    sa.Column('id', sa.BigInteger(), nullable=False),
+    sa.Column('shop_id', sa.BigInteger(), nullable=False),
+    sa.Column('profile_id', sa.BigInteger(), nullable=False),
+    sa.Column('kind', sa.String(length=24), nullable=False),
+    sa.Column('idempotency_key', sa.String(length=255), nullable=False),
+    sa.Column('source_type', sa.String(length=32), nullable=False),
+    sa.Column('source_id', sa.String(length=64), nullable=False),
+    sa.Column('refund_id', sa.String(length=64), nullable=True),
+    sa.Column('amount', sa.Numeric(precision=14, scale=2), nullable=True),
+    sa.Column('basis', sa.String(length=8), nullable=True),
+    sa.Column('event_id', sa.Uuid(), nullable=True),
+    sa.Column('actor', sa.String(length=255), nullable=True),
+    sa.Column('points_claimed', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('pending_cancelled', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('points_reversed', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('shortfall', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('redeemed_returned', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
+    sa.CheckConstraint("basis IS NULL OR basis IN ('subtotal', 'total')", name=op.f('ck_ledger_reversals_basis')),
+    sa.CheckConstraint("kind IN ('refund', 'cancellation', 'import_reversal')", name=op.f('ck_ledger_reversals_kind')),
+    sa.CheckConstraint('amount IS NULL OR amount >= 0', name=op.f('ck_ledger_reversals_amount_nonnegative')),
+    sa.CheckConstraint('points_claimed = pending_cancelled + points_reversed + shortfall', name=op.f('ck_ledger_reversals_claim_accounted')),
+    sa.CheckConstraint('points_claimed >= 0 AND pending_cancelled >= 0 AND points_reversed >= 0 AND shortfall >= 0 AND redeemed_returned >= 0', name=op.f('ck_ledger_reversals_points_nonnegative')),
+    sa.ForeignKeyConstraint(['profile_id'], ['customer_loyalty_profiles.id'], name=op.f('fk_ledger_reversals_profile_id_customer_loyalty_profiles'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_ledger_reversals_shop_id_shops'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_ledger_reversals')),
+    sa.UniqueConstraint('shop_id', 'idempotency_key', name=op.f('uq_ledger_reversals_shop_id_idempotency_key'))
+    )
+    op.create_index(op.f('ix_ledger_reversals_shop_id_source_type_source_id'), 'ledger_reversals', ['shop_id', 'source_type', 'source_id'], unique=False)
     op.create_table('orders',
     sa.Column('id', sa.BigInteger(), nullable=False),
     sa.Column('shop_id', sa.BigInteger(), nullable=False),
@@ -312,6 +343,8 @@ def upgrade() -> None:
     sa.Column('profile_id', sa.BigInteger(), nullable=False),
     sa.Column('reward_id', sa.BigInteger(), nullable=False),
     sa.Column('points_spent', sa.BigInteger(), nullable=False),
+    sa.Column('steps', sa.Integer(), server_default='1', nullable=False),
+    sa.Column('balance_after', sa.BigInteger(), nullable=True),
     sa.Column('value', sa.Numeric(precision=14, scale=2), nullable=True),
     sa.Column('code', sa.String(length=64), nullable=False),
     sa.Column('status', sa.String(length=16), server_default='pending', nullable=False),
@@ -432,27 +465,38 @@ def upgrade() -> None:
     sa.Column('order_total', sa.Numeric(precision=14, scale=2), nullable=True),
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('block_reason', sa.Text(), nullable=True),
+    sa.Column('event_id', sa.Uuid(), nullable=True),
+    sa.Column('advocate_points', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('friend_points', sa.BigInteger(), server_default='0', nullable=False),
+    sa.Column('friend_redemption_id', sa.BigInteger(), nullable=True),
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.CheckConstraint("status IN ('pending', 'rewarded', 'blocked')", name=op.f('ck_referral_conversions_status')),
+    sa.CheckConstraint('advocate_points >= 0 AND friend_points >= 0', name=op.f('ck_referral_conversions_points_nonnegative')),
     sa.ForeignKeyConstraint(['advocate_profile_id'], ['customer_loyalty_profiles.id'], name=op.f('fk_referral_conversions_advocate_profile_id_customer_loyalty_profiles'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['friend_profile_id'], ['customer_loyalty_profiles.id'], name=op.f('fk_referral_conversions_friend_profile_id_customer_loyalty_profiles'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['friend_redemption_id'], ['redemption_logs.id'], name=op.f('fk_referral_conversions_friend_redemption_id_redemption_logs'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['link_id'], ['referral_links.id'], name=op.f('fk_referral_conversions_link_id_referral_links'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_referral_conversions_shop_id_shops'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_referral_conversions')),
     sa.UniqueConstraint('shop_id', 'order_id', name=op.f('uq_referral_conversions_shop_id_order_id'))
     )
     op.create_index(op.f('ix_referral_conversions_shop_id_advocate_profile_id_created_at'), 'referral_conversions', ['shop_id', 'advocate_profile_id', 'created_at'], unique=False)
+    op.create_index(op.f('ix_referral_conversions_shop_id_friend_profile_id'), 'referral_conversions', ['shop_id', 'friend_profile_id'], unique=False)
     op.create_table('pending_credits',
     sa.Column('id', sa.BigInteger(), nullable=False),
     sa.Column('shop_id', sa.BigInteger(), nullable=False),
     sa.Column('profile_id', sa.BigInteger(), nullable=False),
     sa.Column('kind', sa.String(length=24), nullable=False),
     sa.Column('points', sa.BigInteger(), nullable=False),
+    sa.Column('points_cancelled', sa.BigInteger(), server_default='0', nullable=False),
     sa.Column('idempotency_key', sa.String(length=255), nullable=False),
     sa.Column('cause_type', sa.String(length=16), nullable=False),
     sa.Column('event_id', sa.Uuid(), nullable=True),
     sa.Column('rule_id', sa.BigInteger(), nullable=True),
     sa.Column('rule_version_id', sa.BigInteger(), nullable=True),
+    sa.Column('redemption_id', sa.BigInteger(), nullable=True),
+    sa.Column('actor', sa.String(length=255), nullable=True),
+    sa.Column('import_batch_id', sa.Uuid(), nullable=True),
     sa.Column('source_type', sa.String(length=32), nullable=True),
     sa.Column('source_id', sa.String(length=64), nullable=True),
     sa.Column('reason', sa.Text(), nullable=True),
@@ -463,8 +507,10 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), server_default=sa.text('now()'), nullable=False),
     sa.CheckConstraint("status IN ('pending', 'released', 'cancelled')", name=op.f('ck_pending_credits_status')),
     sa.CheckConstraint('points > 0', name=op.f('ck_pending_credits_points_positive')),
+    sa.CheckConstraint('points_cancelled >= 0 AND points_cancelled <= points', name=op.f('ck_pending_credits_cancelled_in_range')),
     sa.ForeignKeyConstraint(['entry_id'], ['points_transactions.id'], name=op.f('fk_pending_credits_entry_id_points_transactions')),
     sa.ForeignKeyConstraint(['profile_id'], ['customer_loyalty_profiles.id'], name=op.f('fk_pending_credits_profile_id_customer_loyalty_profiles'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['redemption_id'], ['redemption_logs.id'], name=op.f('fk_pending_credits_redemption_id_redemption_logs'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['rule_id'], ['rules.id'], name=op.f('fk_pending_credits_rule_id_rules'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['rule_version_id'], ['rule_versions.id'], name=op.f('fk_pending_credits_rule_version_id_rule_versions'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_pending_credits_shop_id_shops'), ondelete='CASCADE'),
@@ -480,11 +526,13 @@ def upgrade() -> None:
     sa.Column('entry_id', sa.BigInteger(), nullable=False),
     sa.Column('points', sa.BigInteger(), nullable=False),
     sa.Column('remaining', sa.BigInteger(), nullable=False),
+    sa.Column('reversed_points', sa.BigInteger(), server_default='0', nullable=False),
     sa.Column('earned_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('expires_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('expired_at', sa.DateTime(timezone=True), nullable=True),
     sa.CheckConstraint('points > 0', name=op.f('ck_points_lots_points_positive')),
     sa.CheckConstraint('remaining >= 0 AND remaining <= points', name=op.f('ck_points_lots_remaining_in_range')),
+    sa.CheckConstraint('reversed_points >= 0 AND reversed_points <= points', name=op.f('ck_points_lots_reversed_in_range')),
     sa.ForeignKeyConstraint(['entry_id'], ['points_transactions.id'], name=op.f('fk_points_lots_entry_id_points_transactions')),
     sa.ForeignKeyConstraint(['profile_id'], ['customer_loyalty_profiles.id'], name=op.f('fk_points_lots_profile_id_customer_loyalty_profiles'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['shop_id'], ['shops.id'], name=op.f('fk_points_lots_shop_id_shops'), ondelete='CASCADE'),
@@ -504,6 +552,7 @@ def downgrade() -> None:
     op.drop_index(op.f('ix_pending_credits_shop_id_source_type_source_id'), table_name='pending_credits')
     op.drop_index(op.f('ix_pending_credits_shop_id_available_at'), table_name='pending_credits', postgresql_where=sa.text("status = 'pending'"))
     op.drop_table('pending_credits')
+    op.drop_index(op.f('ix_referral_conversions_shop_id_friend_profile_id'), table_name='referral_conversions')
     op.drop_index(op.f('ix_referral_conversions_shop_id_advocate_profile_id_created_at'), table_name='referral_conversions')
     op.drop_table('referral_conversions')
     op.drop_index(op.f('ix_referral_clicks_shop_id_link_id_clicked_at'), table_name='referral_clicks')
@@ -521,6 +570,8 @@ def downgrade() -> None:
     op.drop_table('redemption_logs')
     op.drop_index(op.f('ix_orders_shop_id_profile_id_placed_at'), table_name='orders')
     op.drop_table('orders')
+    op.drop_index(op.f('ix_ledger_reversals_shop_id_source_type_source_id'), table_name='ledger_reversals')
+    op.drop_table('ledger_reversals')
     op.drop_index(op.f('ix_webhook_deliveries_shop_id_created_at'), table_name='webhook_deliveries')
     op.drop_table('webhook_deliveries')
     op.drop_index(op.f('ix_rule_versions_shop_id_rule_id'), table_name='rule_versions')

@@ -1,0 +1,72 @@
+"""Events the app itself raises (tier_changed, reward_redeemed, referral_converted): an inbox row and an audit row.
+
+Each is written in the caller's transaction as
+- an `event_queue` row (status `pending`, the fixed envelope's `event_type`, `event_data` as `payload`), so it flows
+  through the same inbox -> stream -> rules/outbound-webhook path as a Shopify webhook and is never lost, and
+- an `audit_log` row (actor `system`), the merchant-visible history.
+
+The event id is a UUIDv5 of a business key, so the same change recorded twice (a retried task) is one event.
+Payloads carry ids and amounts only, never names or emails (they must survive a GDPR redaction unchanged).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from app.models import AuditLog, EventQueue
+
+APP_EVENT_NAMESPACE = uuid.UUID("4b1f8e55-0d3e-4c57-9a62-3c1f0e7a9d10")
+
+
+def app_event_id(shop_id: int, key: str) -> uuid.UUID:
+    """The deterministic event id of an app event named by its business key."""
+    return uuid.uuid5(APP_EVENT_NAMESPACE, f"{shop_id}:{key}")
+
+
+def record_app_event(
+    session: Session,
+    *,
+    shop_id: int,
+    event_type: str,
+    key: str,
+    customer_id: str | None,
+    subject: tuple[str, str],
+    data: dict[str, Any],
+    now: datetime,
+) -> uuid.UUID | None:
+    """Stage an app event once per `key`: inbox row + audit row. Returns the event id, or None if already recorded."""
+    event_id = app_event_id(shop_id, key)
+    inserted = session.execute(
+        insert(EventQueue)
+        .values(
+            event_id=event_id,
+            shop_id=shop_id,
+            event_type=event_type,
+            customer_id=customer_id,
+            payload=data,
+            occurred_at=now,
+            received_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(EventQueue.id)
+    ).scalar_one_or_none()
+    if inserted is None:
+        return None
+    session.add(
+        AuditLog(
+            shop_id=shop_id,
+            actor="system",
+            action=event_type,
+            subject_type=subject[0],
+            subject_id=subject[1],
+            details={"event_id": str(event_id), **data},
+            created_at=now,
+        )
+    )
+    session.flush()
+    return event_id
