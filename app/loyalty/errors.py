@@ -73,6 +73,22 @@ class ReferralNotFound(NotFound):
         self.code = code
 
 
+class InvalidCsv(InvalidInput):
+    """A CSV file with bad lines; `errors` holds (line number, what is wrong) for every bad line found."""
+
+    def __init__(self, errors: list[tuple[int, str]]) -> None:
+        shown = "; ".join(f"line {line}: {problem}" for line, problem in errors[:20])
+        more = f" (and {len(errors) - 20} more)" if len(errors) > 20 else ""
+        super().__init__(f"nothing imported: {shown}{more}")
+        self.errors = errors
+
+
+class ImportBatchNotFound(NotFound):
+    def __init__(self, batch_id: object) -> None:
+        super().__init__(f"import batch {batch_id} does not exist")
+        self.batch_id = batch_id
+
+
 def http_status(exc: Exception) -> int:
     """The HTTP status an adapter answers with for a domain error (500 for anything else)."""
     return exc.status if isinstance(exc, LoyaltyError) else 500
