@@ -129,9 +129,12 @@ def earn_multiplier(session: Session, *, shop_id: int, profile: CustomerLoyaltyP
 def tier_status(session: Session, *, shop: Shop, profile: CustomerLoyaltyProfile, now: datetime) -> TierStatus:
     """The member's stored tier, the next one up and how far the current period's measure is toward it (0-100)."""
     tiers = ladder(session, shop_id=shop.id)
-    current = _current_tier(session, profile.id, tiers)
+    if profile.id is None:  # a customer with no profile yet (read models pass an unsaved one): nothing done
+        current, value = None, Decimal(0)
+    else:
+        current = _current_tier(session, profile.id, tiers)
+        value = measure(session, shop=shop, profile_id=profile.id, start=current_window(shop, now))
     upcoming = next((tier for tier in tiers if tier.level > _level(current)), None)
-    value = measure(session, shop=shop, profile_id=profile.id, start=current_window(shop, now))
     if upcoming is None:
         progress = 100.0 if current is not None else 0.0
     elif Decimal(upcoming.threshold) <= 0:

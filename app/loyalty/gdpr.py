@@ -1,0 +1,263 @@
+"""Shopify's compliance topics: customers/redact, customers/data_request, shop/redact.
+
+`redact_customer` removes the customer's personal data from every table while the ledger keeps its amounts: the
+profile's `customer_id` becomes a tombstone ("redacted:<uuid>") and its contact fields are cleared; JSON that
+mentions the customer (inbox payloads, dead letters, rule traces, audit details, outbox and webhook payloads,
+dedupe outcomes) is scrubbed: personal keys (email, phone, names, addresses, IPs) are replaced and any other string
+that contains the customer's id, email, phone or name becomes "[redacted]"; referral clicks on their link lose IP
+hash, user agent and landing page. Ledger entries are append-only (a trigger refuses UPDATE) and the services write
+only ids and amounts into them, never personal data, so they are left as they are under the tombstoned profile.
+
+`shop_redact` deletes the shop row and, by cascade, everything of the shop, ledger included: the only DELETE the
+ledger trigger allows, announced with `SET LOCAL loyalty.shop_redact = 'on'` inside the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import String, and_, cast, false, func, or_, select, text, update
+from sqlalchemy.orm import Session
+
+from app.models import (
+    AuditLog,
+    CustomerLoyaltyProfile,
+    DeadLetter,
+    EventQueue,
+    Outbox,
+    PendingCredit,
+    ProcessedEvent,
+    ReferralClick,
+    ReferralLink,
+    RuleExecution,
+    Shop,
+    WebhookDelivery,
+)
+
+REDACTED = "[redacted]"
+# Keys whose values are personal data wherever they appear in a Shopify payload.
+PERSONAL_KEYS = frozenset({
+    "email", "contact_email", "phone", "first_name", "last_name", "name", "address1", "address2", "city", "zip",
+    "province", "province_code", "company", "latitude", "longitude", "browser_ip", "note", "customer_locale",
+    "multipass_identifier", "ip", "user_agent", "landing_site", "referring_site", "order_status_url",
+})
+# Where these keys are order or product names rather than a person's, keep them.
+NEUTRAL_PARENTS = frozenset({"line_items", "shipping_lines", "tax_lines", "discount_applications", "fulfillments"})
+
+
+@dataclass(frozen=True)
+class RedactionResult:
+    customer_id: str
+    tombstone: str | None
+    rows_scrubbed: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Needles:
+    """What identifies the customer: `exact` values (their id) and `contained` strings (email, phone, names, gid).
+    `strong` (id, email, phone, full name, gid) picks the rows to scrub; first and last name alone only scrub
+    inside those rows, so another customer who shares a first name keeps their data."""
+
+    exact: frozenset[str]
+    strong: tuple[str, ...]
+    contained: tuple[str, ...]
+
+
+def scrub(value: Any, needles: Needles, parent: str | None = None) -> Any:
+    """`value` with personal keys replaced, and any value equal to the customer's id or containing their email,
+    phone or name (case-insensitive) replaced."""
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if key in PERSONAL_KEYS and item not in (None, "", [], {}) and parent not in NEUTRAL_PARENTS:
+                out[key] = REDACTED
+            else:
+                out[key] = scrub(item, needles, key)
+        return out
+    if isinstance(value, list):
+        return [scrub(item, needles, parent) for item in value]
+    if isinstance(value, str):
+        lowered = value.strip().lower()
+        if lowered in needles.exact or any(needle in lowered for needle in needles.contained):
+            return REDACTED
+        return value
+    if isinstance(value, int) and not isinstance(value, bool) and str(value) in needles.exact:
+        return REDACTED
+    return value
+
+
+def _needles(customer_id: str, profile: CustomerLoyaltyProfile | None, extra: Iterable[str | None]) -> Needles:
+    strong = [f"gid://shopify/customer/{customer_id}", *extra]
+    weak: list[str | None] = []
+    if profile is not None:
+        strong.append(profile.email)
+        weak += [profile.first_name, profile.last_name]
+        if profile.first_name and profile.last_name:
+            strong.append(f"{profile.first_name} {profile.last_name}")
+
+    def clean(values: Iterable[str | None]) -> list[str]:
+        return sorted({v.strip().lower() for v in values if v and len(v.strip()) >= 3}, key=len, reverse=True)
+
+    strong_clean = clean(strong)
+    return Needles(
+        exact=frozenset({customer_id.lower()}),
+        strong=tuple(strong_clean),
+        contained=tuple(dict.fromkeys(strong_clean + clean(weak))),
+    )
+
+
+def _mentions(column: Any, needles: Needles) -> Any:
+    """SQL: the JSON holds the customer's id as a value anywhere, or its text contains a strong needle."""
+    (identifier,) = needles.exact or {""}
+    conditions = [
+        func.jsonb_path_exists(
+            column, "$.** ? (@ == $id || @ == $number)",
+            func.jsonb_build_object("id", identifier, "number", int(identifier) if identifier.isdigit() else -1),
+        )
+    ]
+    conditions += [cast(column, String).ilike(f"%{needle}%") for needle in needles.strong]
+    return or_(*conditions)
+
+
+def _scrub_rows(session: Session, model: Any, column: str, where: Any, needles: Needles) -> int:
+    attribute = getattr(model, column)
+    rows = session.execute(select(model.id if hasattr(model, "id") else model, attribute).where(where)).all()
+    changed = 0
+    for row_id, value in rows:
+        if value is None:
+            continue
+        cleaned = scrub(value, needles)
+        if cleaned != value:
+            session.execute(update(model).where(model.id == row_id).values({column: cleaned}))
+            changed += 1
+    return changed
+
+
+def redact_customer(
+    session: Session,
+    *,
+    shop_id: int,
+    customer_id: str,
+    now: datetime,
+    email: str | None = None,
+    phone: str | None = None,
+    orders_to_redact: Sequence[str | int] = (),
+) -> RedactionResult:
+    """Remove the customer's personal data from every table of this shop; the ledger keeps its amounts under a
+    tombstone. Idempotent: a second run finds nothing left to change. `email`/`phone` come from the webhook."""
+    customer_id = str(customer_id)
+    profile = session.execute(
+        select(CustomerLoyaltyProfile)
+        .where(CustomerLoyaltyProfile.shop_id == shop_id, CustomerLoyaltyProfile.customer_id == customer_id)
+        .with_for_update()
+    ).scalar_one_or_none()
+    needles = _needles(customer_id, profile, [email, phone])
+    order_ids = [str(order_id) for order_id in orders_to_redact]
+    counts: dict[str, int] = {}
+
+    tombstone = None
+    if profile is not None:
+        tombstone = f"redacted:{uuid.uuid4()}"
+        profile.customer_id = tombstone
+        profile.email = profile.first_name = profile.last_name = profile.note = None
+        profile.tags = []
+        profile.redacted_at = now
+        profile.updated_at = now
+        session.flush()
+        links = select(ReferralLink.id).where(ReferralLink.shop_id == shop_id, ReferralLink.profile_id == profile.id)
+        counts["referral_clicks"] = session.execute(
+            update(ReferralClick)
+            .where(ReferralClick.shop_id == shop_id, ReferralClick.link_id.in_(links))
+            .values(ip_hash=None, user_agent=None, landing_page=None)
+        ).rowcount
+        counts["rule_executions"] = _scrub_rows(
+            session, RuleExecution, "trace",
+            and_(RuleExecution.shop_id == shop_id,
+                 or_(RuleExecution.profile_id == profile.id, _mentions(RuleExecution.trace, needles))),
+            needles,
+        )
+        counts["pending_credits.reason"] = session.execute(
+            update(PendingCredit)
+            .where(PendingCredit.shop_id == shop_id, PendingCredit.profile_id == profile.id,
+                   or_(false(), *(PendingCredit.reason.ilike(f"%{n}%") for n in needles.contained)))
+            .values(reason=REDACTED)
+        ).rowcount
+    else:
+        counts["rule_executions"] = _scrub_rows(
+            session, RuleExecution, "trace",
+            and_(RuleExecution.shop_id == shop_id, _mentions(RuleExecution.trace, needles)), needles,
+        )
+
+    order_match = [EventQueue.payload.op("@>")({"id": int(o)}) for o in order_ids if o.isdigit()]
+    order_match += [EventQueue.payload.op("@>")({"order_id": int(o)}) for o in order_ids if o.isdigit()]
+    event_rows = and_(
+        EventQueue.shop_id == shop_id,
+        or_(EventQueue.customer_id == customer_id, _mentions(EventQueue.payload, needles), *order_match),
+    )
+    counts["event_queue"] = _scrub_rows(session, EventQueue, "payload", event_rows, needles)
+    if tombstone is not None:
+        session.execute(
+            update(EventQueue)
+            .where(EventQueue.shop_id == shop_id, EventQueue.customer_id == customer_id)
+            .values(customer_id=tombstone)
+        )
+    counts["dead_letters"] = _scrub_rows(
+        session, DeadLetter, "fields", and_(DeadLetter.shop_id == shop_id, _mentions(DeadLetter.fields, needles)),
+        needles,
+    )
+    counts["audit_log"] = _scrub_rows(
+        session, AuditLog, "details", and_(AuditLog.shop_id == shop_id, _mentions(AuditLog.details, needles)),
+        needles,
+    )
+    counts["outbox"] = _scrub_rows(
+        session, Outbox, "payload", and_(Outbox.shop_id == shop_id, _mentions(Outbox.payload, needles)), needles,
+    )
+    # Work not yet sent for this customer (a code to create, tags to set) must not reach Shopify any more.
+    session.execute(
+        update(Outbox)
+        .where(Outbox.shop_id == shop_id, Outbox.status == "pending",
+               cast(Outbox.payload, String).like(f"%{REDACTED}%"))
+        .values(status="failed", last_error="customer redacted (GDPR)")
+    )
+    counts["webhook_deliveries"] = _scrub_rows(
+        session, WebhookDelivery, "payload",
+        and_(WebhookDelivery.shop_id == shop_id, _mentions(WebhookDelivery.payload, needles)), needles,
+    )
+    counts["processed_events"] = _scrub_processed(session, shop_id, needles)
+    session.flush()
+    return RedactionResult(customer_id=customer_id, tombstone=tombstone, rows_scrubbed=counts)
+
+
+def _scrub_processed(session: Session, shop_id: int, needles: Needles) -> int:
+    rows = session.execute(
+        select(ProcessedEvent.consumer_group, ProcessedEvent.event_id, ProcessedEvent.outcome).where(
+            ProcessedEvent.shop_id == shop_id, _mentions(ProcessedEvent.outcome, needles)
+        )
+    ).all()
+    for group, event_id, outcome in rows:
+        session.execute(
+            update(ProcessedEvent)
+            .where(ProcessedEvent.consumer_group == group, ProcessedEvent.event_id == event_id)
+            .values(outcome=scrub(outcome, needles))
+        )
+    return len(rows)
+
+
+def redact_shop(session: Session, *, shop_id: int) -> bool:
+    """Delete the shop and everything it owns (shop/redact, 48 hours after uninstall); False if already gone."""
+    session.execute(text("SET LOCAL loyalty.shop_redact = 'on'"))
+    deleted = session.execute(
+        Shop.__table__.delete().where(Shop.__table__.c.id == shop_id)
+    ).rowcount
+    session.execute(text("SET LOCAL loyalty.shop_redact = 'off'"))
+    session.expire_all()
+    return bool(deleted)
+
+
+from app.loyalty.gdpr_export import export_customer  # noqa: E402
+
+__all__ = ["RedactionResult", "export_customer", "redact_customer", "redact_shop", "scrub"]

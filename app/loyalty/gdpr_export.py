@@ -1,0 +1,101 @@
+"""customers/data_request: everything held about one customer of one shop, as JSON-ready data for the merchant."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from app.models import (
+    AuditLog,
+    CustomerLoyaltyProfile,
+    EventQueue,
+    Order,
+    PendingCredit,
+    PointsLot,
+    PointsTransaction,
+    RedemptionLog,
+    ReferralClick,
+    ReferralConversion,
+    ReferralLink,
+    RuleExecution,
+    TierDefinition,
+)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _row(obj: Any, skip: frozenset[str] = frozenset()) -> dict[str, Any]:
+    return {column.key: _plain(getattr(obj, column.key)) for column in obj.__table__.columns if column.key not in skip}
+
+
+def export_customer(session: Session, *, shop_id: int, customer_id: str) -> dict[str, Any]:
+    """Every row about the customer in this shop (profile, tier, ledger, lots, pending points, redemptions and
+    codes, referrals, orders, events and rule executions), JSON-safe. A customer we hold nothing about exports an
+    empty record, never another customer's data."""
+    customer_id = str(customer_id)
+    profile = session.execute(
+        select(CustomerLoyaltyProfile).where(
+            CustomerLoyaltyProfile.shop_id == shop_id, CustomerLoyaltyProfile.customer_id == customer_id
+        )
+    ).scalar_one_or_none()
+    events = session.execute(
+        select(EventQueue)
+        .where(EventQueue.shop_id == shop_id, EventQueue.customer_id == customer_id)
+        .order_by(EventQueue.occurred_at, EventQueue.id)
+    ).scalars()
+    export: dict[str, Any] = {
+        "customer_id": customer_id,
+        "profile": None,
+        "events": [_row(event) for event in events],
+    }
+    if profile is None:
+        return export
+
+    def rows(model: Any, *conditions: Any, order: Any = None) -> list[dict[str, Any]]:
+        query = select(model).where(model.shop_id == shop_id, *conditions).order_by(order if order is not None
+                                                                                       else model.id)
+        return [_row(obj) for obj in session.execute(query).scalars()]
+
+    tier = session.get(TierDefinition, profile.current_tier_id) if profile.current_tier_id else None
+    link = session.execute(
+        select(ReferralLink).where(ReferralLink.shop_id == shop_id, ReferralLink.profile_id == profile.id)
+    ).scalar_one_or_none()
+    export.update(
+        profile=_row(profile),
+        tier=None if tier is None else {"name": tier.name, "level": tier.level},
+        ledger=rows(PointsTransaction, PointsTransaction.profile_id == profile.id),
+        lots=rows(PointsLot, PointsLot.profile_id == profile.id),
+        pending_points=rows(PendingCredit, PendingCredit.profile_id == profile.id),
+        redemptions=rows(RedemptionLog, RedemptionLog.profile_id == profile.id),
+        orders=rows(Order, Order.profile_id == profile.id),
+        referral_link=None if link is None else _row(link),
+        referral_clicks=0 if link is None else session.execute(
+            select(func.count(ReferralClick.id)).where(ReferralClick.shop_id == shop_id,
+                                                       ReferralClick.link_id == link.id)
+        ).scalar_one(),
+        referral_conversions=rows(
+            ReferralConversion,
+            or_(ReferralConversion.advocate_profile_id == profile.id,
+                ReferralConversion.friend_profile_id == profile.id),
+        ),
+        rule_executions=rows(RuleExecution, RuleExecution.profile_id == profile.id),
+        audit_log=rows(AuditLog, AuditLog.subject_type == "profile", AuditLog.subject_id == str(profile.id)),
+    )
+    return export
