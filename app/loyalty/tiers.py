@@ -185,7 +185,8 @@ def _apply(
         session,
         shop_id=shop.id,
         event_type="tier_changed",
-        key=f"tier_changed:{profile_id}:{now.isoformat()}:{_level(previous)}:{_level(target)}",
+        key=f"tier_changed:{profile_id}:{now.isoformat()}:{previous.id if previous else None}:"
+        f"{target.id if target else None}:{reason}",
         customer_id=customer_id,
         subject=("profile", str(profile_id)),
         data={
@@ -325,9 +326,13 @@ def recalculate_all(
         if previous is not None:
             best = max(best, measure(session, shop=shop, profile_id=profile.id, start=previous[0], end=previous[1]))
         entry = qualified_tier(tiers, value)
-        kept = qualified_tier(
-            tiers, best, retention=True, max_level=current.level if current is not None else None
-        )
+        # A member keeps what they retain, never above their tier; one whose tier was removed (reached before, no
+        # tier now) keeps what they retain on the new ladder; one who never had a tier only enters.
+        kept = None
+        if current is not None or profile.tier_achieved_at is not None:
+            kept = qualified_tier(
+                tiers, best, retention=True, max_level=current.level if current is not None else None
+            )
         target = entry if _level(entry) >= _level(kept) else kept
         if (target.id if target else None) == profile.current_tier_id:
             wanted_review = None
