@@ -1,0 +1,14 @@
+"""The rule engine: pure Python, facts in, decisions out (no database, no Flask)."""
+
+from app.rules.engine import CompiledRule, Decision, Evaluation, RuleResult, compile_rule, evaluate
+from app.rules.explain import TraceNode, render_trace
+from app.rules.facts import CustomerFacts, Facts, History, StaticHistory
+from app.rules.ruleset import RuleSet
+from app.rules.schema import RULE_JSON_SCHEMA, schema_json
+from app.rules.validation import Rule, RuleIssue, RuleValidationError, parse_rule, validate_rule
+
+__all__ = [
+    "RULE_JSON_SCHEMA", "CompiledRule", "CustomerFacts", "Decision", "Evaluation", "Facts", "History", "Rule",
+    "RuleIssue", "RuleResult", "RuleSet", "RuleValidationError", "StaticHistory", "TraceNode", "compile_rule",
+    "evaluate", "parse_rule", "render_trace", "schema_json", "validate_rule",
+]

@@ -1,0 +1,70 @@
+"""Readers for the values rules and payloads carry: money, ISO dates, clock times, Shopify ids."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+
+def to_decimal(value: Any) -> Decimal | None:
+    """Return a finite Decimal for a number or numeric string ("150.00"), else None (booleans are not numbers)."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, Decimal):
+        result = value
+    elif isinstance(value, int):
+        return Decimal(value)
+    elif isinstance(value, float):
+        result = Decimal(repr(value))
+    elif isinstance(value, str):
+        try:
+            result = Decimal(value.strip())
+        except InvalidOperation:
+            return None
+    else:
+        return None
+    return result if result.is_finite() else None
+
+
+def is_number(value: Any) -> bool:
+    """Return True for a JSON number that is finite (booleans are not numbers)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and to_decimal(value) is not None
+
+
+def normalize_id(value: Any) -> str | None:
+    """Return a Shopify id as text: ints as digits, gid://shopify/Product/123 as 123, other text trimmed."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("gid://"):
+            text = text.rsplit("/", 1)[-1]
+        return text or None
+    return None
+
+
+def parse_when(text: str) -> dt.date | dt.datetime | None:
+    """Return a date for "2024-12-24", a datetime (naive or aware) for a date-time, None when not ISO 8601."""
+    if not isinstance(text, str):
+        return None
+    try:
+        if len(text) == 10:
+            return dt.date.fromisoformat(text)
+        return dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+def parse_clock(text: Any) -> int | None:
+    """Return minutes after midnight for "HH:MM" (00:00 to 23:59), else None."""
+    if not isinstance(text, str) or len(text) != 5 or text[2] != ":":
+        return None
+    hours, minutes = text[:2], text[3:]
+    if not (hours.isdigit() and minutes.isdigit()):
+        return None
+    if int(hours) > 23 or int(minutes) > 59:
+        return None
+    return int(hours) * 60 + int(minutes)
