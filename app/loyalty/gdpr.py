@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, cast, false, func, or_, select, text, update
+from sqlalchemy import String, and_, cast, false, func, literal, or_, select, text, update
+from sqlalchemy.dialects.postgresql import JSONPATH
 from sqlalchemy.orm import Session
 
 from app.models import (
@@ -115,7 +116,7 @@ def _mentions(column: Any, needles: Needles) -> Any:
     (identifier,) = needles.exact or {""}
     conditions = [
         func.jsonb_path_exists(
-            column, "$.** ? (@ == $id || @ == $number)",
+            column, cast(literal("$.** ? (@ == $id || @ == $number)"), JSONPATH),
             func.jsonb_build_object("id", identifier, "number", int(identifier) if identifier.isdigit() else -1),
         )
     ]
