@@ -66,6 +66,8 @@ class RuleExecution(Base):
     fired: Mapped[bool]
     points: Mapped[int] = mapped_column(server_default="0")
     actions: Mapped[list[Any]]
-    trace: Mapped[list[Any] | None]
+    # {"skipped_reason": null | why it did not fire, "conditions": [trace nodes: pointer, type, operator, expected,
+    # seen, held, children]}
+    trace: Mapped[dict[str, Any] | None]
     duration_us: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = created_at_column()

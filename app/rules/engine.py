@@ -64,6 +64,15 @@ class Evaluation:
     decisions: list[Decision]
     results: list[RuleResult]
     elapsed_ns: int = 0
+    facts: Facts | None = field(default=None, repr=False, compare=False)
+    rules: tuple[CompiledRule, ...] = field(default=(), repr=False, compare=False)  # in the order of `results`
+
+    def explain(self, index: int) -> tuple[TraceNode, ...]:
+        """Return the condition trace of results[index], computed now from the same facts (empty: no conditions)."""
+        rule = self.rules[index]
+        if rule.explain is None or self.facts is None:
+            return self.results[index].trace
+        return (rule.explain(EventContext(self.facts)),)
 
     @property
     def points_total(self) -> int:
@@ -187,7 +196,7 @@ def evaluate(rules: Sequence[CompiledRule], facts: Facts, *, trace: bool = False
             if rule.stops_further_rules and stop_below is None:
                 stop_below = rule.priority
     decisions = _decide(fired, ctx) if fired else []
-    return Evaluation(decisions, results, perf_counter_ns() - started)
+    return Evaluation(decisions, results, perf_counter_ns() - started, facts, ruleset)
 
 
 def _guard(rule: CompiledRule, ctx: EventContext) -> tuple[str | None, int | None]:

@@ -216,3 +216,11 @@ def test_facts_require_an_aware_time_and_a_known_zone() -> None:
         facts(occurred_at=dt.datetime(2024, 1, 1))
     with pytest.raises(ValueError, match="unknown shop time zone 'Mars/Base'"):
         run(rule_with({"type": "day_of_week", "value": ["mon"]}), facts(timezone="Mars/Base"))
+
+
+def test_evaluation_can_explain_a_result_afterwards_from_the_same_facts() -> None:
+    evaluation = run([FIRST_ORDER_BONUS, rule_with(name="No conditions")], second_order())
+    assert evaluation.results[0].trace == ()  # evaluated without a trace, as the stream does
+    (node,) = evaluation.explain(0)
+    assert (node.held, [child.held for child in node.children]) == (False, [True, False])
+    assert evaluation.explain(1) == ()

@@ -212,3 +212,19 @@ def test_the_json_schema_refuses_what_the_validator_refuses(data: Any, issues: l
         assert validate_rule(data)  # a server-only check, still refused
     else:
         assert not jsonschema.Draft202012Validator(RULE_JSON_SCHEMA).is_valid(data)
+
+
+def test_diff_locates_each_change_by_pointer() -> None:
+    from app.rules.diff import diff_definitions
+
+    old = parse_rule(FIRST_ORDER_BONUS).definition
+    new = parse_rule({**FIRST_ORDER_BONUS, "priority": 5, "actions": [{"type": "points", "amount": 750}],
+                      "conditions": {"operator": "and", "conditions": [
+                          {"type": "order_total", "operator": ">=", "value": 100.0}]}}).definition
+    assert [change.to_json() for change in diff_definitions(old, new)] == [
+        {"op": "replace", "pointer": "/priority", "old": 0, "new": 5},
+        {"op": "remove", "pointer": "/conditions/conditions/1",
+         "old": {"type": "frequency", "event_type": "order_created", "value": 1, "operator": "=="}},
+        {"op": "replace", "pointer": "/actions/0/amount", "old": 500, "new": 750},
+        {"op": "remove", "pointer": "/actions/0/reason", "old": "First order bonus"}]
+    assert diff_definitions(old, old) == []

@@ -1,0 +1,65 @@
+"""rule_executions rows: each firing with its version, actions, points, trace and timing; sampled "why not"s."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, update
+from sqlalchemy.orm import Session
+
+from app.models import Rule as RuleRow
+from app.models import RuleExecution
+from app.rules import Evaluation
+
+DEFAULT_SAMPLE_RATE = 0.05
+# Results worth explaining when a rule did not fire ("why not?"); a rule for another event type is not.
+EXPLAINED_REASONS = frozenset({"conditions not met", "outside schedule", "stopped by higher-priority rule",
+                               "limit reached", "budget exhausted", "guest order (the rule has a per-customer limit)"})
+
+
+def record_executions(session: Session, *, shop_id: int, event_id: uuid.UUID | str, profile_id: int | None,
+                      evaluation: Evaluation, now: datetime, sample_rate: float = DEFAULT_SAMPLE_RATE) -> int:
+    """Write a rule_executions row per rule that fired (version, actions, points, trace, timing) and, for a
+    deterministic `sample_rate` share of the rules that did not, one with the trace of why not; return the count.
+
+    A fired rule with a budget adds its points to rules.points_issued here, in the event's transaction; only
+    budgeted rules are touched, so unbudgeted rules never serialize events on their row.
+    """
+    event_uuid = event_id if isinstance(event_id, uuid.UUID) else uuid.UUID(str(event_id))
+    duration_us = evaluation.elapsed_ns // 1000
+    actions: dict[int, list[dict[str, Any]]] = {}
+    for decision in evaluation.decisions:
+        actions.setdefault(decision.rule_id, []).append(
+            {"action_index": decision.action_index, "type": decision.type, "points": decision.points,
+             "reason": decision.reason, "params": dict(decision.params)})
+    rows = []
+    for index, result in enumerate(evaluation.results):
+        if result.rule_id is None or result.version_id is None:
+            continue  # an unsaved draft (dry run): nothing to point at
+        if not result.fired and (result.skipped_reason not in EXPLAINED_REASONS
+                                 or not _sampled(event_uuid, result.rule_id, sample_rate)):
+            continue
+        taken = actions.get(result.rule_id, [])
+        points = sum(action["points"] or 0 for action in taken)
+        trace = [node.to_json() for node in evaluation.explain(index)]
+        rows.append({"shop_id": shop_id, "rule_id": result.rule_id, "rule_version_id": result.version_id,
+                     "event_id": event_uuid, "profile_id": profile_id, "fired": result.fired, "points": points,
+                     "actions": taken, "trace": {"skipped_reason": result.skipped_reason, "conditions": trace},
+                     "duration_us": duration_us, "created_at": now})
+        if result.fired and points and evaluation.rules[index].budget is not None:
+            session.execute(update(RuleRow).where(RuleRow.id == result.rule_id)
+                            .values(points_issued=RuleRow.points_issued + points))
+    if rows:
+        session.execute(insert(RuleExecution), rows)
+    return len(rows)
+
+
+def _sampled(event_id: uuid.UUID, rule_id: int, rate: float) -> bool:
+    """Deterministic per (event, rule), so a replayed event samples the same rules."""
+    if rate >= 1:
+        return True
+    digest = hashlib.blake2b(f"{event_id}:{rule_id}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "big") < rate * 2**32
