@@ -26,7 +26,14 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from app.loyalty.errors import InsufficientPoints, InvalidInput
-from app.models import CustomerLoyaltyProfile, Order, PendingCredit, PointsLot, PointsTransaction, Shop
+from app.models import (
+    CustomerLoyaltyProfile,
+    Order,
+    PendingCredit,
+    PointsLot,
+    PointsTransaction,
+    Shop,
+)
 
 CREDIT_KINDS = frozenset({"earn", "adjustment", "import", "referral", "redemption_refund"})
 DEBIT_KINDS = frozenset({"redeem", "adjustment"})

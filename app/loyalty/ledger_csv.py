@@ -26,9 +26,21 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
 from app.loyalty import ledger, reversals
-from app.loyalty.errors import Conflict, ImportBatchNotFound, InvalidCsv, InvalidInput, ProfileNotFound
+from app.loyalty.errors import (
+    Conflict,
+    ImportBatchNotFound,
+    InvalidCsv,
+    InvalidInput,
+    ProfileNotFound,
+)
 from app.loyalty.profiles import find_profile, lock_profile
-from app.models import CustomerLoyaltyProfile, ImportBatch, LedgerReversal, PointsTransaction, Shop
+from app.models import (
+    CustomerLoyaltyProfile,
+    ImportBatch,
+    LedgerReversal,
+    PointsTransaction,
+    Shop,
+)
 
 IMPORT_NAMESPACE = uuid.UUID("6f1d2c1e-7a51-4e0b-9a55-0c3f3b1e9d42")
 IMPORT_COLUMNS = ("customer_id", "email", "points", "note")

@@ -37,7 +37,14 @@ from sqlalchemy.orm import Session
 
 from app.loyalty import ledger, reversals
 from app.loyalty.errors import InvalidInput
-from app.models import CustomerLoyaltyProfile, LedgerReversal, Order, PointsTransaction, RedemptionLog, Shop
+from app.models import (
+    CustomerLoyaltyProfile,
+    LedgerReversal,
+    Order,
+    PointsTransaction,
+    RedemptionLog,
+    Shop,
+)
 
 BASES = ("subtotal", "total")
 

@@ -22,7 +22,13 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.loyalty import ledger
-from app.models import CustomerLoyaltyProfile, PendingCredit, PointsLot, PointsTransaction, Shop
+from app.models import (
+    CustomerLoyaltyProfile,
+    PendingCredit,
+    PointsLot,
+    PointsTransaction,
+    Shop,
+)
 
 # Credits an object "earned" and that a reversal of it takes back (a returned redemption is not one).
 REVERSIBLE_KINDS = tuple(sorted(ledger.CREDIT_KINDS - {"redemption_refund"}))

@@ -10,7 +10,15 @@ from sqlalchemy import func, select
 from app.loyalty import ledger
 from app.loyalty.errors import InsufficientPoints, InvalidInput
 from app.models import PendingCredit, PointsLot, PointsTransaction
-from tests.loyalty.ledger_helpers import assert_sound, earn, entries, event_cause, order, profile, stored
+from tests.loyalty.ledger_helpers import (
+    assert_sound,
+    earn,
+    entries,
+    event_cause,
+    order,
+    profile,
+    stored,
+)
 
 
 def test_credit_posts_entry_lot_and_balance(db_session, shop, now):

@@ -11,8 +11,18 @@ import pytest
 from sqlalchemy import func, select
 
 from app.loyalty import ledger, ledger_csv
-from app.loyalty.errors import Conflict, ImportBatchNotFound, InvalidCsv, ProfileNotFound
-from app.models import CustomerLoyaltyProfile, ImportBatch, LedgerReversal, PointsTransaction
+from app.loyalty.errors import (
+    Conflict,
+    ImportBatchNotFound,
+    InvalidCsv,
+    ProfileNotFound,
+)
+from app.models import (
+    CustomerLoyaltyProfile,
+    ImportBatch,
+    LedgerReversal,
+    PointsTransaction,
+)
 from tests.loyalty.ledger_helpers import assert_sound, earn, profile, stored
 
 GOOD = "customer_id,points,note\n1001,500,Migrated from Smile\ngid://shopify/Customer/1002,20,\n"

@@ -20,14 +20,21 @@ import math
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
@@ -35,12 +42,20 @@ from app.loyalty import expiry, ledger, ledger_csv, pending, refunds
 from app.loyalty.adjustments import adjust_points
 from app.loyalty.errors import InsufficientPoints
 from app.loyalty.profiles import lock_profile
-from app.models import Base, CustomerLoyaltyProfile, Order, PendingCredit, PointsLot, PointsTransaction, Shop
+from app.models import (
+    Base,
+    CustomerLoyaltyProfile,
+    Order,
+    PendingCredit,
+    PointsLot,
+    PointsTransaction,
+    Shop,
+)
 
 CUSTOMERS = ("101", "102")
 EXPIRY_DAYS = 30
 WINDOW_DAYS = 7
-START = datetime(2026, 3, 2, 15, 30, tzinfo=timezone.utc)
+START = datetime(2026, 3, 2, 15, 30, tzinfo=UTC)
 RUNS: Counter[str] = Counter()
 
 
@@ -281,10 +296,11 @@ def test_ledger_state_machine(session_factory, seed_policy: str) -> None:
             assert expired == expected
             RUNS["expire"] += 1
 
-        @rule(customer=st.sampled_from(CUSTOMERS), points=st.integers(1, 300))
-        def redeem(self, customer: str, points: int) -> None:
+        @rule(customer=st.sampled_from(CUSTOMERS), share=st.integers(1, 110))
+        def redeem(self, customer: str, share: int) -> None:
             profile = self._lock(customer)
             before = self.model.customers[customer].balance
+            points = max(1, before * share // 100)  # mostly affordable; above 100 % it must be refused
             key = f"redemption:{uuid.uuid4()}"
             if before >= points:
                 result = ledger.debit(self.session, shop=self.shop, profile_id=profile.id, points=points,
@@ -345,8 +361,8 @@ def test_ledger_state_machine(session_factory, seed_policy: str) -> None:
         @rule(customer=st.sampled_from(CUSTOMERS), points=st.integers(-300, 300).filter(bool))
         def adjust(self, customer: str, points: int) -> None:
             profile = self._lock(customer)
-            args = dict(shop=self.shop, profile=profile, points=points, reason="stateful", actor="admin@test",
-                        idempotency_key=str(uuid.uuid4()), now=self.now)
+            args = {"shop": self.shop, "profile": profile, "points": points, "reason": "stateful",
+                    "actor": "admin@test", "idempotency_key": str(uuid.uuid4()), "now": self.now}
             if points < 0 and self.model.customers[customer].balance < -points:
                 with pytest.raises(InsufficientPoints):
                     adjust_points(self.session, **args)
@@ -454,7 +470,7 @@ def test_ledger_state_machine(session_factory, seed_policy: str) -> None:
                 assert (earned, claimed) == (model_order.earned, model_order.claimed), order_id
 
     LedgerMachine.TestCase.settings = settings(
-        max_examples=40, stateful_step_count=30, deadline=None, database=None,
+        max_examples=30, stateful_step_count=30, deadline=None, database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     )
     before = RUNS["examples"]
@@ -462,4 +478,4 @@ def test_ledger_state_machine(session_factory, seed_policy: str) -> None:
     ran = RUNS["examples"] - before
     print(f"\nledger state machine ({seed_policy}): {ran} examples, {RUNS['steps']} committed steps so far; "
           f"rule counts {dict(sorted(RUNS.items()))}")
-    assert ran >= 40
+    assert ran >= 30

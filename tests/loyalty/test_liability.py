@@ -11,7 +11,7 @@ from tests.loyalty.ledger_helpers import earn, order, profile
 
 
 def test_liability_counts_positive_balances_at_the_rate(db_session, make_shop, now):
-    shop = make_shop(redemption_points_per_unit=Decimal("100"), return_window_days=7, negative_balance_policy="allow",
+    shop = make_shop(redemption_points_per_unit=Decimal(100), return_window_days=7, negative_balance_policy="allow",
                      currency="EUR")
     a, b, c = (profile(db_session, shop, now, customer_id=str(n)) for n in (1, 2, 3))
     earn(db_session, shop, a, 1234, "a", now)
@@ -35,6 +35,6 @@ def test_empty_shop_owes_nothing(db_session, shop):
 
 
 def test_value_rounds_half_up_to_cents():
-    assert points_value(1, Decimal("200")) == Decimal("0.01")  # 0.005 -> 0.01
-    assert points_value(1, Decimal("300")) == Decimal("0.00")  # 0.0033 -> 0.00
+    assert points_value(1, Decimal(200)) == Decimal("0.01")  # 0.005 -> 0.01
+    assert points_value(1, Decimal(300)) == Decimal("0.00")  # 0.0033 -> 0.00
     assert points_value(1000, Decimal("7.5")) == Decimal("133.33")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -11,8 +10,22 @@ from sqlalchemy import select
 
 from app.loyalty import ledger, refunds
 from app.loyalty.errors import InvalidInput
-from app.models import LedgerReversal, Order, PendingCredit, PointsLot, RedemptionLog, RewardDefinition
-from tests.loyalty.ledger_helpers import assert_sound, earn, entries, order, profile, stored
+from app.models import (
+    LedgerReversal,
+    Order,
+    PendingCredit,
+    PointsLot,
+    RedemptionLog,
+    RewardDefinition,
+)
+from tests.loyalty.ledger_helpers import (
+    assert_sound,
+    earn,
+    entries,
+    order,
+    profile,
+    stored,
+)
 
 
 def refund(session, shop, prof, order_id, refund_id, amount, now, basis="subtotal"):
@@ -181,7 +194,7 @@ def test_used_redemption_comes_back_in_the_same_share_when_enabled(db_session, m
     first = refund(db_session, shop, prof, "5001", "r1", "10.00", now)
     # A quarter of the order: 125 of the 500 redeemed points back, 10 of the 40 earned taken.
     assert first.redeemed_returned == 125 and first.points_claimed == 10
-    returned = [e for e in first.entries if e.kind == "redemption_refund"][0]
+    returned = next(e for e in first.entries if e.kind == "redemption_refund")
     assert (returned.reverses_id, returned.redemption_id, returned.cause_type) == (debit.entry.id, redemption.id,
                                                                                    "redemption")
     rest = refunds.apply_cancellation(db_session, shop=shop, profile=prof, order_id="5001", event_id=uuid.uuid4(),
@@ -211,9 +224,9 @@ def test_order_of_another_customer_is_refused(db_session, shop, now, earned_orde
 
 
 @pytest.mark.parametrize(("amount", "basis", "message"), [
-    (Decimal("-1"), "subtotal", "must be a Decimal >= 0"),
+    (Decimal(-1), "subtotal", "must be a Decimal >= 0"),
     (Decimal("NaN"), "subtotal", "must be a Decimal >= 0"),
-    (Decimal("1"), "shipping", "basis must be one of subtotal, total"),
+    (Decimal(1), "shipping", "basis must be one of subtotal, total"),
 ])
 def test_bad_refund_input_is_refused(db_session, shop, now, earned_order, amount, basis, message):
     with pytest.raises(InvalidInput, match=message):
