@@ -155,7 +155,7 @@ def backtest(session: Session, *, shop: Shop, drafts: Iterable[dict[str, Any]], 
         events += 1
         if progress is not None and events % PROGRESS_EVERY == 0:
             progress(events, total)
-    if progress is not None:
+    if progress is not None and (events == 0 or events % PROGRESS_EVERY):
         progress(events, total)
     candidate, baseline = replays
     customers = set(candidate.customer_points) | set(baseline.customer_points)
