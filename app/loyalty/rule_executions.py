@@ -14,7 +14,7 @@ from app.models import Rule as RuleRow
 from app.models import RuleExecution
 from app.rules import Evaluation
 
-DEFAULT_SAMPLE_RATE = 0.05
+DEFAULT_SAMPLE_RATE = 0.02
 # Results worth explaining when a rule did not fire ("why not?"); a rule for another event type is not.
 EXPLAINED_REASONS = frozenset({"conditions not met", "outside schedule", "stopped by higher-priority rule",
                                "limit reached", "budget exhausted", "guest order (the rule has a per-customer limit)"})
@@ -23,12 +23,14 @@ EXPLAINED_REASONS = frozenset({"conditions not met", "outside schedule", "stoppe
 def record_executions(session: Session, *, shop_id: int, event_id: uuid.UUID | str, profile_id: int | None,
                       evaluation: Evaluation, now: datetime, sample_rate: float = DEFAULT_SAMPLE_RATE) -> int:
     """Write a rule_executions row per rule that fired (version, actions, points, trace, timing) and, for a
-    deterministic `sample_rate` share of the rules that did not, one with the trace of why not; return the count.
+    deterministic `sample_rate` share of events, one per rule that did not, with the trace of why not; return the
+    number of rows. Any event can also be explained again later with a dry run.
 
     A fired rule with a budget adds its points to rules.points_issued here, in the event's transaction; only
     budgeted rules are touched, so unbudgeted rules never serialize events on their row.
     """
     event_uuid = event_id if isinstance(event_id, uuid.UUID) else uuid.UUID(str(event_id))
+    explain_misses = _sampled(event_uuid, sample_rate)
     duration_us = evaluation.elapsed_ns // 1000
     actions: dict[int, list[dict[str, Any]]] = {}
     for decision in evaluation.decisions:
@@ -39,8 +41,7 @@ def record_executions(session: Session, *, shop_id: int, event_id: uuid.UUID | s
     for index, result in enumerate(evaluation.results):
         if result.rule_id is None or result.version_id is None:
             continue  # an unsaved draft (dry run): nothing to point at
-        if not result.fired and (result.skipped_reason not in EXPLAINED_REASONS
-                                 or not _sampled(event_uuid, result.rule_id, sample_rate)):
+        if not result.fired and (result.skipped_reason not in EXPLAINED_REASONS or not explain_misses):
             continue
         taken = actions.get(result.rule_id, [])
         points = sum(action["points"] or 0 for action in taken)
@@ -57,9 +58,10 @@ def record_executions(session: Session, *, shop_id: int, event_id: uuid.UUID | s
     return len(rows)
 
 
-def _sampled(event_id: uuid.UUID, rule_id: int, rate: float) -> bool:
-    """Deterministic per (event, rule), so a replayed event samples the same rules."""
+def _sampled(event_id: uuid.UUID, rate: float) -> bool:
+    """Whether this event's misses are kept: per event, so a sampled event is explained whole, and deterministic,
+    so a replayed event is sampled the same way."""
     if rate >= 1:
         return True
-    digest = hashlib.blake2b(f"{event_id}:{rule_id}".encode(), digest_size=4).digest()
+    digest = hashlib.blake2b(event_id.bytes, digest_size=4).digest()
     return int.from_bytes(digest, "big") < rate * 2**32

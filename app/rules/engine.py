@@ -64,15 +64,18 @@ class Evaluation:
     decisions: list[Decision]
     results: list[RuleResult]
     elapsed_ns: int = 0
-    facts: Facts | None = field(default=None, repr=False, compare=False)
+    context: EventContext | None = field(default=None, repr=False, compare=False)  # the facts, as evaluated
     rules: tuple[CompiledRule, ...] = field(default=(), repr=False, compare=False)  # in the order of `results`
 
     def explain(self, index: int) -> tuple[TraceNode, ...]:
-        """Return the condition trace of results[index], computed now from the same facts (empty: no conditions)."""
+        """Return the condition trace of results[index], computed now from the same facts (empty: no conditions).
+
+        It reuses the evaluation's derived facts, so History is not asked again for what the rules already read.
+        """
         rule = self.rules[index]
-        if rule.explain is None or self.facts is None:
+        if self.results[index].trace or rule.explain is None or self.context is None:
             return self.results[index].trace
-        return (rule.explain(EventContext(self.facts)),)
+        return (rule.explain(self.context),)
 
     @property
     def points_total(self) -> int:
@@ -196,7 +199,7 @@ def evaluate(rules: Sequence[CompiledRule], facts: Facts, *, trace: bool = False
             if rule.stops_further_rules and stop_below is None:
                 stop_below = rule.priority
     decisions = _decide(fired, ctx) if fired else []
-    return Evaluation(decisions, results, perf_counter_ns() - started, facts, ruleset)
+    return Evaluation(decisions, results, perf_counter_ns() - started, ctx, ruleset)
 
 
 def _guard(rule: CompiledRule, ctx: EventContext) -> tuple[str | None, int | None]:

@@ -224,3 +224,25 @@ def test_evaluation_can_explain_a_result_afterwards_from_the_same_facts() -> Non
     (node,) = evaluation.explain(0)
     assert (node.held, [child.held for child in node.children]) == (False, [True, False])
     assert evaluation.explain(1) == ()
+
+
+class CountingHistory(StaticHistory):
+    """A StaticHistory that counts how often the engine asks it for event counts."""
+
+    asked: list[tuple[str, int | None]]
+
+    def count_events(self, event_type: str, within_days: int | None) -> int:
+        self.asked.append((event_type, within_days))
+        return super().count_events(event_type, within_days)
+
+
+def test_history_is_asked_once_per_question_even_when_explaining_afterwards() -> None:
+    history = CountingHistory(events=[("order_created", NOON_UTC)])
+    object.__setattr__(history, "asked", [])
+    twice = {**FIRST_ORDER_BONUS, "name": "Second copy"}
+    evaluation = run([FIRST_ORDER_BONUS, twice], facts(history=history))
+    asked_while_evaluating = len(history.asked)
+    evaluation.explain(0)
+    evaluation.explain(1)
+    assert asked_while_evaluating == 2  # once per evaluation path in `run` (rule set, then plain list)
+    assert len(history.asked) == 2  # explaining reuses what the evaluation read
