@@ -43,9 +43,11 @@ class Checks:
         self.issues: list[RuleIssue] = []
 
     def fail(self, pointer: str, message: str) -> None:
+        """Record an issue at the pointer."""
         self.issues.append(RuleIssue(pointer, message))
 
     def keys(self, node: dict, pointer: str, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> None:
+        """Flag unknown keys and missing required ones."""
         for key in node:
             if key not in allowed:
                 self.fail(f"{pointer}/{escape(key)}", f"unknown key; allowed: {', '.join(allowed)}")
@@ -54,6 +56,7 @@ class Checks:
                 self.fail(f"{pointer}/{escape(key)}", "is required")
 
     def integer(self, value: Any, pointer: str, minimum: int | None = None) -> bool:
+        """Accept an integer (not a boolean), at least `minimum` when given."""
         if not isinstance(value, int) or isinstance(value, bool):
             self.fail(pointer, "must be an integer")
             return False
@@ -63,6 +66,7 @@ class Checks:
         return True
 
     def number(self, value: Any, pointer: str, *, positive: bool = False, minimum: float | None = None) -> bool:
+        """Accept a finite number (not a boolean), optionally positive or at least `minimum`."""
         if not is_number(value):
             self.fail(pointer, "must be a number")
             return False
@@ -75,6 +79,7 @@ class Checks:
         return True
 
     def text(self, value: Any, pointer: str, pattern: re.Pattern[str] | None = None, hint: str = "") -> bool:
+        """Accept a non-empty string, matching `pattern` when given (`hint` says what it should be)."""
         if not isinstance(value, str) or not value.strip():
             self.fail(pointer, "must be a non-empty string")
             return False
@@ -84,18 +89,21 @@ class Checks:
         return True
 
     def choice(self, value: Any, pointer: str, options: tuple[str, ...]) -> bool:
+        """Accept one of the options."""
         if value not in options or not isinstance(value, str):
             self.fail(pointer, f"must be one of: {', '.join(options)}")
             return False
         return True
 
     def boolean(self, value: Any, pointer: str) -> bool:
+        """Accept true or false."""
         if not isinstance(value, bool):
             self.fail(pointer, "must be true or false")
             return False
         return True
 
     def when(self, value: Any, pointer: str) -> dt.date | None:
+        """Accept an ISO 8601 date or date-time; return it parsed (None when refused)."""
         parsed = parse_when(value) if isinstance(value, str) else None
         if parsed is None:
             self.fail(pointer, "must be an ISO 8601 date or date-time (2024-12-24 or 2024-12-24T09:00:00-05:00)")
@@ -112,4 +120,5 @@ def _has_offset(value: Any) -> bool:
 
 
 def as_datetime(value: dt.date) -> dt.datetime:
+    """Return a date as midnight, a datetime as is."""
     return value if isinstance(value, dt.datetime) else dt.datetime.combine(value, dt.time())

@@ -98,6 +98,7 @@ class ConditionChecks(Checks):
         return out
 
     def attribute_value(self, value: Any, operator: str, pointer: str) -> None:
+        """An attribute compares with one kind of value, and booleans only for equality or membership."""
         items = value if isinstance(value, list) else [value]
         kinds = {kind_name(item) for item in items}
         if len(kinds) > 1:
@@ -106,6 +107,7 @@ class ConditionChecks(Checks):
             self.fail(pointer, f"a boolean cannot be compared with `{operator}`")
 
     def value(self, value: Any, pointer: str, spec: ConditionSpec) -> bool:
+        """Accept one value of the condition type's kind."""
         kind = spec.value_kind
         if kind == "number":
             return self.number(value, pointer)
@@ -139,6 +141,7 @@ class ConditionChecks(Checks):
         return True
 
     def ordered_pair(self, pair: list, pointer: str, spec: ConditionSpec) -> None:
+        """A `between` pair must be [low, high] of one kind (a clock window may wrap midnight)."""
         low, high = pair
         if spec.value_kind == "clock":
             return  # a start after the end wraps midnight
@@ -155,6 +158,7 @@ class ConditionChecks(Checks):
             self.fail(pointer, "low must not be greater than high")
 
     def extra_keys(self, node: dict, pointer: str, spec: ConditionSpec) -> None:
+        """Check the keys some condition types add (field, min_quantity, min_amount, event_type, ...)."""
         if "field" in node:
             self.choice(node["field"], f"{pointer}/field", LINE_ITEM_FIELDS)
         if "min_quantity" in node:

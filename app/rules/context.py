@@ -83,14 +83,17 @@ class EventContext:
 
     @lazy
     def order_total(self) -> Decimal | None:
+        """Shopify's total_price as a Decimal."""
         return to_decimal(self.data.get("total_price"))
 
     @lazy
     def order_subtotal(self) -> Decimal | None:
+        """Shopify's subtotal_price as a Decimal."""
         return to_decimal(self.data.get("subtotal_price"))
 
     @lazy
     def local_time(self) -> dt.datetime:
+        """The event time in the shop's time zone."""
         try:
             zone = ZoneInfo(self.facts.timezone)
         except (ZoneInfoNotFoundError, ValueError):
@@ -99,22 +102,27 @@ class EventContext:
 
     @lazy
     def local_naive(self) -> dt.datetime:
+        """Shop-local wall time without a zone, to compare with naive bounds."""
         return self.local_time.replace(tzinfo=None)
 
     @lazy
     def local_date(self) -> dt.date:
+        """The shop-local calendar date."""
         return self.local_time.date()
 
     @lazy
     def weekday(self) -> str:
+        """The shop-local weekday: mon ... sun."""
         return ("mon", "tue", "wed", "thu", "fri", "sat", "sun")[self.local_time.weekday()]
 
     @lazy
     def minute_of_day(self) -> int:
+        """Minutes after shop-local midnight."""
         return self.local_time.hour * 60 + self.local_time.minute
 
     @lazy
     def line_items(self) -> tuple[LineItem, ...] | None:
+        """The order's line items (None when the payload has no list)."""
         items = self.data.get("line_items")
         if not isinstance(items, list):
             return None
@@ -122,6 +130,7 @@ class EventContext:
 
     @lazy
     def discount_codes(self) -> frozenset[str] | None:
+        """Codes used on the order, lower-case (None when the payload has no list)."""
         codes = self.data.get("discount_codes")
         if not isinstance(codes, list):
             return None
@@ -130,27 +139,32 @@ class EventContext:
 
     @lazy
     def source_name(self) -> str | None:
+        """The sales channel."""
         value = self.data.get("source_name")
         return value if isinstance(value, str) else None
 
     @lazy
     def shipping_country(self) -> str | None:
+        """The shipping address country code, upper-case."""
         address = self.data.get("shipping_address")
         code = address.get("country_code") if isinstance(address, dict) else None
         return code.upper() if isinstance(code, str) else None
 
     @lazy
     def currency(self) -> str | None:
+        """The order currency, upper-case."""
         value = self.data.get("currency")
         return value.upper() if isinstance(value, str) else None
 
     @lazy
     def customer_tags(self) -> frozenset[str] | None:
+        """The customer's tags, trimmed and lower-case (None for a guest)."""
         customer = self.customer
         return None if customer is None else frozenset(tag.strip().lower() for tag in customer.tags)
 
     @lazy
     def customer_tier(self) -> str | None:
+        """The customer's tier name, lower-case (None for a guest or no tier)."""
         customer = self.customer
         return None if customer is None or customer.tier is None else customer.tier.strip().lower()
 

@@ -68,6 +68,7 @@ def validate_rule(data: Any) -> list[RuleIssue]:
 
 class _Checker(ConditionChecks):
     def rule(self, data: Any) -> dict[str, Any]:
+        """Check the whole rule; return it normalized (defaults filled in)."""
         if not isinstance(data, dict):
             self.fail("", f"a rule must be a JSON object, not {kind_name(data)}")
             return {}
@@ -100,6 +101,7 @@ class _Checker(ConditionChecks):
         return out
 
     def event_types(self, value: Any) -> list[str]:
+        """Check the event types the rule answers."""
         if not isinstance(value, list) or not value:
             self.fail("/event_types", "must be a non-empty list of event types")
             return []
@@ -110,6 +112,7 @@ class _Checker(ConditionChecks):
         return list(value)
 
     def schedule(self, value: Any) -> dict[str, str]:
+        """Check starts_at / ends_at and their order."""
         if not isinstance(value, dict):
             self.fail("/schedule", "must be an object with starts_at and/or ends_at")
             return {}
@@ -124,6 +127,7 @@ class _Checker(ConditionChecks):
         return {key: value[key] for key in ("starts_at", "ends_at") if key in value}
 
     def limits(self, value: Any) -> dict[str, Any]:
+        """Check per-customer limits and the budget."""
         if not isinstance(value, dict):
             self.fail("/limits", "must be an object")
             return {}
@@ -141,12 +145,14 @@ class _Checker(ConditionChecks):
         return out
 
     def actions(self, value: Any) -> list[dict[str, Any]]:
+        """Check the action list."""
         if not isinstance(value, list) or not value:
             self.fail("/actions", "must be a non-empty list of actions")
             return []
         return [self.action(action, f"/actions/{index}") for index, action in enumerate(value)]
 
     def action(self, node: Any, pointer: str) -> dict[str, Any]:
+        """Check one action; fill in its defaults."""
         if not isinstance(node, dict):
             self.fail(pointer, "must be an action object")
             return {}
@@ -179,6 +185,7 @@ class _Checker(ConditionChecks):
         return out
 
     def tag_lists(self, node: dict, pointer: str) -> None:
+        """A tag_customer action adds or removes at least one tag."""
         if not node.get("add") and not node.get("remove"):
             self.fail(pointer, "needs a non-empty `add` or `remove` list")
         for key in ("add", "remove"):
