@@ -173,7 +173,7 @@ def settings_overrides(database_url: str, redis_url: str, redis_namespace: str) 
         "redis_url": redis_url,
         "redis_namespace": redis_namespace,
         "shopify_api_key": "test-api-key",
-        "shopify_api_secret": "test-api-secret",
+        "shopify_api_secret": "shpss_test_secret_0123456789abcdef",
         "shopify_app_url": "https://loyalty.test",
         "TESTING": True,
     }
@@ -205,4 +205,4 @@ def runner(app):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def shopify() -> ShopifySigner:
     """Signs webhooks, session tokens and app-proxy queries the way Shopify does, with the test app's secret."""
-    return ShopifySigner(api_key="test-api-key", api_secret="test-api-secret")
+    return ShopifySigner(api_key="test-api-key", api_secret="shpss_test_secret_0123456789abcdef")

@@ -1,0 +1,77 @@
+"""Blueprint "shopify": POST /webhooks (install routes /auth and /auth/callback arrive with the OAuth issue).
+
+The handler only verifies, envelopes, commits to the inbox and publishes: all the work happens in the stream
+process, so Shopify gets its 200 well inside its 5-second deadline.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import redis
+from flask import Blueprint, current_app, jsonify, request
+from werkzeug.wrappers import Response
+
+from app.events import inbox, stream
+from app.events.envelope import derive_event_id, parse_timestamp
+from app.extensions import db, redis_store
+from app.loyalty.inbound import InboundEvent
+from app.shopify.topics import MalformedPayload, customer_id_of, event_type_for
+from app.shopify.webhooks import verify_webhook
+
+bp = Blueprint("shopify", __name__)
+
+
+@bp.post("/webhooks")
+def receive_webhook() -> tuple[Response, int]:
+    settings = current_app.config["SETTINGS"]
+    raw_body = request.get_data(cache=False)
+    check = verify_webhook(request.headers, raw_body, settings.webhook_secrets)
+    if not check.ok:
+        current_app.logger.warning("webhook refused: %s (%s)", check.code, check.detail)
+        return jsonify(error=check.code, message=check.detail), check.status
+    assert check.topic and check.shop
+
+    event_type = event_type_for(check.topic)
+    if event_type is None:
+        # Signed by Shopify but not a topic we subscribe to: acknowledge so Shopify stops retrying.
+        return jsonify(status="ignored", topic=check.topic), 200
+    try:
+        payload = json.loads(raw_body)
+    except ValueError:
+        return jsonify(error="invalid_json", message="body is not valid JSON"), 400
+    if not isinstance(payload, dict):
+        return jsonify(error="invalid_json", message="body must be a JSON object"), 400
+
+    try:
+        customer_id = customer_id_of(check.topic, payload)
+    except MalformedPayload as exc:
+        return jsonify(error="invalid_payload", message=str(exc)), 400
+
+    event = InboundEvent(
+        event_id=derive_event_id(check.shop, check.topic, check.event_id, check.webhook_id),
+        event_type=event_type,
+        shop_domain=check.shop,
+        customer_id=customer_id,
+        timestamp=_occurred_at(check.triggered_at),
+        event_data=payload,
+    )
+    with db.session.begin():
+        is_new = inbox.record_event(db.session, event, topic=check.topic, webhook_id=check.webhook_id)
+    if is_new:
+        try:
+            stream.publish(redis_store.client, stream.StreamKeys.for_namespace(redis_store.namespace), event)
+        except redis.RedisError:
+            # The inbox row is committed: the stream process re-publishes pending rows, so nothing is lost.
+            current_app.logger.exception("publish failed for %s; left for re-drive from the inbox", event.event_id)
+    return jsonify(status="accepted" if is_new else "duplicate", event_id=str(event.event_id)), 200
+
+
+def _occurred_at(triggered_at: str | None) -> datetime:
+    if triggered_at:
+        try:
+            return parse_timestamp(triggered_at)
+        except ValueError:
+            pass
+    return datetime.now(timezone.utc)

@@ -1,0 +1,177 @@
+"""POST /webhooks: verify the HMAC over the raw body, envelope, commit to the inbox, publish, answer fast."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import func, select
+
+from app.events.stream import StreamKeys
+from app.models import EventQueue, Shop
+from app.shopify.webhooks import verify_webhook
+from tests.helpers import order_payload
+
+SECRETS = ("shpss_test_secret_0123456789abcdef",)
+
+
+def _inbox_count(session) -> int:  # type: ignore[no-untyped-def]
+    return session.execute(select(func.count()).select_from(EventQueue)).scalar_one()
+
+
+def _stream_length(redis_client, redis_namespace: str) -> int:  # type: ignore[no-untyped-def]
+    key = StreamKeys.for_namespace(redis_namespace).events
+    return redis_client.xlen(key) if redis_client.exists(key) else 0
+
+
+class TestVerifyWebhook:
+    def test_accepts_a_delivery_signed_with_the_secret(self, shopify) -> None:  # type: ignore[no-untyped-def]
+        delivery = shopify.signed_webhook("orders/create", {"id": 1})
+        check = verify_webhook(delivery.headers, delivery.body, SECRETS)
+        assert check.ok and check.shop == "test-shop.myshopify.com" and check.topic == "orders/create"
+
+    def test_accepts_the_previous_secret_during_rotation(self, shopify) -> None:  # type: ignore[no-untyped-def]
+        delivery = shopify.signed_webhook("orders/create", {"id": 1}, secret="shpss_old_secret_0123456789abcdefgh")
+        assert verify_webhook(delivery.headers, delivery.body, ("shpss_new_secret_0123456789abcdefgh", "shpss_old_secret_0123456789abcdefgh")).ok
+        assert not verify_webhook(delivery.headers, delivery.body, ("shpss_new_secret_0123456789abcdefgh",)).ok
+
+    def test_header_names_are_case_insensitive_in_practice(self, shopify) -> None:  # type: ignore[no-untyped-def]
+        delivery = shopify.signed_webhook("orders/create", {"id": 1})
+        lowered = {key.lower(): value for key, value in delivery.headers.items()}
+        assert verify_webhook(lowered, delivery.body, SECRETS).ok
+
+    def test_a_single_changed_byte_fails(self, shopify) -> None:  # type: ignore[no-untyped-def]
+        delivery = shopify.signed_webhook("orders/create", {"id": 1})
+        check = verify_webhook(delivery.headers, delivery.body.replace(b"1", b"2"), SECRETS)
+        assert (check.ok, check.code, check.status) == (False, "invalid_hmac", 401)
+
+
+class TestWebhookRoute:
+    def test_accepted_webhook_is_in_the_inbox_and_on_the_stream(  # type: ignore[no-untyped-def]
+        self, client, db_session, redis_client, redis_namespace, shopify
+    ) -> None:
+        delivery = shopify.signed_webhook("orders/create", order_payload(), event_id="evt-1")
+        response = client.post("/webhooks", data=delivery.body, headers=delivery.headers)
+        assert response.status_code == 200
+        assert response.get_json()["status"] == "accepted"
+        row = db_session.execute(select(EventQueue)).scalar_one()
+        assert row.event_type == "order_created"
+        assert row.customer_id == "115310627314723954"
+        assert row.payload["total_price"] == "150.00"
+        assert row.payload["id"] == 820982911946154508  # big ids survive exactly
+        assert str(row.event_id) == response.get_json()["event_id"]
+        assert _stream_length(redis_client, redis_namespace) == 1
+        shop = db_session.execute(select(Shop)).scalar_one()
+        assert shop.domain == "test-shop.myshopify.com"
+
+    def test_redelivery_with_the_same_event_id_is_acknowledged_and_not_queued_again(  # type: ignore[no-untyped-def]
+        self, client, db_session, redis_client, redis_namespace, shopify
+    ) -> None:
+        first = shopify.signed_webhook("orders/create", order_payload(), event_id="evt-1", webhook_id="w1")
+        again = shopify.signed_webhook("orders/create", order_payload(), event_id="evt-1", webhook_id="w2")
+        assert client.post("/webhooks", data=first.body, headers=first.headers).status_code == 200
+        response = client.post("/webhooks", data=again.body, headers=again.headers)
+        assert response.status_code == 200
+        assert response.get_json()["status"] == "duplicate"
+        assert _inbox_count(db_session) == 1
+        assert _stream_length(redis_client, redis_namespace) == 1
+
+    @pytest.mark.parametrize(
+        ("mutate", "status", "code"),
+        [
+            (lambda h: h.pop("X-Shopify-Hmac-Sha256"), 401, "missing_hmac_header"),
+            (lambda h: h.update({"X-Shopify-Hmac-Sha256": "AAAA"}), 401, "invalid_hmac"),
+            (lambda h: h.update({"X-Shopify-Hmac-Sha256": ""}), 401, "missing_hmac_header"),
+        ],
+        ids=["missing", "wrong", "empty"],
+    )
+    def test_bad_signature_is_401_and_writes_nothing(  # type: ignore[no-untyped-def]
+        self, client, db_session, redis_client, redis_namespace, shopify, mutate, status, code
+    ) -> None:
+        delivery = shopify.signed_webhook("orders/create", order_payload())
+        mutate(delivery.headers)
+        response = client.post("/webhooks", data=delivery.body, headers=delivery.headers)
+        assert response.status_code == status
+        assert response.get_json()["error"] == code
+        assert _inbox_count(db_session) == 0
+        assert db_session.execute(select(func.count()).select_from(Shop)).scalar_one() == 0
+        assert _stream_length(redis_client, redis_namespace) == 0
+
+    def test_signed_with_another_apps_secret_is_401(  # type: ignore[no-untyped-def]
+        self, client, db_session, shopify
+    ) -> None:
+        delivery = shopify.signed_webhook("orders/create", order_payload(), secret="someone-else")
+        assert client.post("/webhooks", data=delivery.body, headers=delivery.headers).status_code == 401
+        assert _inbox_count(db_session) == 0
+
+    @pytest.mark.parametrize(
+        ("shop", "message"),
+        [("evil.com", "myshopify.com"), ("shop.myshopify.com.evil.test", "myshopify.com")],
+    )
+    def test_a_shop_header_that_is_not_a_shop_is_400(  # type: ignore[no-untyped-def]
+        self, client, db_session, shopify, shop, message
+    ) -> None:
+        delivery = shopify.signed_webhook("orders/create", order_payload(), shop=shop)
+        response = client.post("/webhooks", data=delivery.body, headers=delivery.headers)
+        assert response.status_code == 400
+        assert message in response.get_json()["message"]
+        assert _inbox_count(db_session) == 0
+
+    def test_a_signed_body_that_is_not_json_is_400(self, client, db_session, shopify) -> None:  # type: ignore[no-untyped-def]
+        delivery = shopify.signed_webhook("orders/create", b"{not json")
+        response = client.post("/webhooks", data=delivery.body, headers=delivery.headers)
+        assert response.status_code == 400
+        assert response.get_json()["error"] == "invalid_json"
+        assert _inbox_count(db_session) == 0
+
+    @pytest.mark.parametrize("customer_id", ["9" * 21, "-5", "12ab", True])
+    def test_a_customer_id_that_is_not_a_shopify_id_is_400(  # type: ignore[no-untyped-def]
+        self, client, db_session, shopify, customer_id
+    ) -> None:
+        payload = order_payload()
+        payload["customer"]["id"] = customer_id
+        delivery = shopify.signed_webhook("orders/create", payload)
+        response = client.post("/webhooks", data=delivery.body, headers=delivery.headers)
+        assert response.status_code == 400
+        assert "is not a Shopify id" in response.get_json()["message"]
+        assert _inbox_count(db_session) == 0
+
+    def test_a_json_array_body_is_400(self, client, db_session, shopify) -> None:  # type: ignore[no-untyped-def]
+        delivery = shopify.signed_webhook("orders/create", json.dumps([1, 2]).encode())
+        assert client.post("/webhooks", data=delivery.body, headers=delivery.headers).status_code == 400
+        assert _inbox_count(db_session) == 0
+
+    def test_a_topic_we_do_not_subscribe_to_is_acknowledged_and_ignored(  # type: ignore[no-untyped-def]
+        self, client, db_session, shopify
+    ) -> None:
+        delivery = shopify.signed_webhook("products/update", {"id": 1})
+        response = client.post("/webhooks", data=delivery.body, headers=delivery.headers)
+        assert (response.status_code, response.get_json()["status"]) == (200, "ignored")
+        assert _inbox_count(db_session) == 0
+
+    def test_get_is_405(self, client) -> None:  # type: ignore[no-untyped-def]
+        assert client.get("/webhooks").status_code == 405
+
+    def test_an_oversized_body_is_413_and_writes_nothing(  # type: ignore[no-untyped-def]
+        self, client, db_session, shopify
+    ) -> None:
+        delivery = shopify.signed_webhook("orders/create", order_payload(note="x" * (3 * 1024 * 1024)))
+        assert client.post("/webhooks", data=delivery.body, headers=delivery.headers).status_code == 413
+        assert _inbox_count(db_session) == 0
+
+    def test_the_inbox_keeps_the_event_when_redis_is_down(  # type: ignore[no-untyped-def]
+        self, app, client, db_session, shopify
+    ) -> None:
+        import redis
+
+        from app.extensions import redis_store
+
+        healthy = redis_store._client
+        redis_store._client = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+        try:
+            delivery = shopify.signed_webhook("orders/create", order_payload())
+            response = client.post("/webhooks", data=delivery.body, headers=delivery.headers)
+        finally:
+            redis_store._client = healthy
+        assert response.status_code == 200
+        assert db_session.execute(select(EventQueue.status)).scalar_one() == "pending"
