@@ -1,0 +1,72 @@
+"""`flask --app app events …`: inspect and replay dead letters, re-feed the stream from the inbox."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import click
+from flask.cli import AppGroup, with_appcontext
+from sqlalchemy import select, update
+
+from app.events import inbox, stream
+from app.extensions import db, redis_store
+from app.models import DeadLetter, EventQueue
+
+events_cli = AppGroup("events", help="Dead letters and replays.")
+
+
+@events_cli.command("dead")
+@with_appcontext
+def list_dead() -> None:
+    """List dead letters not yet replayed."""
+    rows = db.session.execute(
+        select(DeadLetter).where(DeadLetter.replayed_at.is_(None)).order_by(DeadLetter.id)
+    ).scalars()
+    for row in rows:
+        click.echo(f"{row.id}\t{row.event_id}\t{row.deliveries} deliveries\t{row.error[:120]}")
+
+
+@events_cli.command("replay")
+@click.argument("dead_letter_ids", nargs=-1, type=int)
+@click.option("--all", "replay_all", is_flag=True, help="Replay every dead letter not yet replayed.")
+@with_appcontext
+def replay(dead_letter_ids: tuple[int, ...], replay_all: bool) -> None:
+    """Put dead-lettered events back on the stream (their inbox rows become pending again)."""
+    if not dead_letter_ids and not replay_all:
+        raise click.UsageError("name dead letter ids, or pass --all")
+    keys = stream.StreamKeys.for_namespace(redis_store.namespace)
+    query = select(DeadLetter).where(DeadLetter.replayed_at.is_(None))
+    if not replay_all:
+        query = query.where(DeadLetter.id.in_(dead_letter_ids))
+    now = datetime.now(timezone.utc)
+    event_ids = []
+    with db.session.begin():
+        for letter in db.session.execute(query).scalars():
+            if letter.event_id is None:
+                click.echo(f"dead letter {letter.id} has no readable event; left as is", err=True)
+                continue
+            db.session.execute(
+                update(EventQueue)
+                .where(EventQueue.event_id == letter.event_id)
+                .values(status="pending", attempts=0)
+            )
+            letter.replayed_at = now
+            event_ids.append(letter.event_id)
+        events = inbox.events_by_id(db.session, event_ids)
+    # Published after commit: the inbox rows are pending again, so a crash here only delays them until re-drive.
+    for event in events:
+        stream.publish(redis_store.client, keys, event)
+    click.echo(f"replayed {len(events)} dead letter(s)")
+
+
+@events_cli.command("redrive")
+@click.option("--older-than", default=60, show_default=True, help="Seconds an inbox row must have waited.")
+@with_appcontext
+def redrive(older_than: int) -> None:
+    """Publish pending inbox rows again (after a Redis loss); duplicates are harmless."""
+    keys = stream.StreamKeys.for_namespace(redis_store.namespace)
+    cutoff = inbox.grace_cutoff(datetime.now(timezone.utc), older_than)
+    events = inbox.pending_for_redrive(db.session, older_than=cutoff, limit=100_000)
+    for event in events:
+        stream.publish(redis_store.client, keys, event)
+    click.echo(f"re-published {len(events)} event(s)")

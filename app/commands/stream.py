@@ -1,0 +1,41 @@
+"""`flask --app app stream run`: the Procfile's `stream` process."""
+
+from __future__ import annotations
+
+import signal
+from types import FrameType
+
+import click
+from flask import current_app
+from flask.cli import AppGroup, with_appcontext
+from sqlalchemy.orm import sessionmaker
+
+from app.events.consumer import ConsumerSettings, StreamConsumer
+from app.extensions import db, redis_store
+
+stream_cli = AppGroup("stream", help="The Redis Streams consumer.")
+
+
+@stream_cli.command("run")
+@click.option("--name", default=None, help="Consumer name (default: host-pid).")
+@click.option("--batch-size", default=50, show_default=True)
+@with_appcontext
+def run(name: str | None, batch_size: int) -> None:
+    """Consume loyalty events until SIGTERM/SIGINT; the event in hand is finished first."""
+    consumer = StreamConsumer(
+        sessionmaker(db.engine, expire_on_commit=False),
+        redis_store.client,
+        redis_store.namespace,
+        name=name,
+        settings=ConsumerSettings(batch_size=batch_size),
+    )
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        current_app.logger.info("stream consumer %s stopping (signal %d)", consumer.name, signum)
+        consumer.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    click.echo(f"stream consumer {consumer.name} reading {consumer.keys.events}")
+    consumer.run()
+    click.echo(f"stream consumer {consumer.name} stopped after {consumer.processed} events")

@@ -1,0 +1,119 @@
+"""The PostgreSQL inbox (`event_queue`): every accepted event is committed here before anyone is told "200".
+
+The stream only carries what the inbox holds; `pending_for_redrive` finds rows that never made it through (Redis
+lost the entry, or trimming overtook it) so the consumer can publish them again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from app.loyalty.app_events import staged_event_ids
+from app.loyalty.inbound import InboundEvent
+from app.models import EventQueue, Shop
+
+_SHOP_ID = text(
+    """
+    WITH created AS (
+        INSERT INTO shops (domain) VALUES (:domain) ON CONFLICT (domain) DO NOTHING RETURNING id
+    )
+    SELECT id FROM created UNION ALL SELECT id FROM shops WHERE domain = :domain LIMIT 1
+    """
+)
+
+
+def record_event(
+    session: Session, event: InboundEvent, *, topic: str | None, webhook_id: str | None
+) -> bool:
+    """Insert the event into the inbox; False if this event id is already there (a re-delivery: nothing written).
+
+    A valid HMAC proves Shopify sent it, and Shopify only sends to shops that installed the app, so an unknown
+    shop domain gets its row here (the install flow fills in the token).
+    """
+    shop_id = session.execute(_SHOP_ID, {"domain": event.shop_domain}).scalar_one()
+    inserted = session.execute(
+        insert(EventQueue)
+        .values(
+            event_id=event.event_id,
+            shop_id=shop_id,
+            event_type=event.event_type,
+            topic=topic,
+            customer_id=event.customer_id,
+            payload=event.event_data,
+            webhook_id=webhook_id,
+            occurred_at=event.timestamp,
+        )
+        .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(EventQueue.id)
+    ).scalar_one_or_none()
+    return inserted is not None
+
+
+def pending_for_redrive(session: Session, *, older_than: datetime, limit: int = 500) -> list[InboundEvent]:
+    """Inbox rows still pending that were received before `older_than`, oldest first."""
+    return _events(
+        session,
+        (EventQueue.status == "pending", EventQueue.received_at < older_than),
+        limit=limit,
+    )
+
+
+def events_by_id(session: Session, event_ids: list[uuid.UUID]) -> list[InboundEvent]:
+    """The inbox's events with these ids (any status), oldest first."""
+    return _events(session, (EventQueue.event_id.in_(event_ids),), limit=len(event_ids))
+
+
+def _events(session: Session, where: tuple, *, limit: int) -> list[InboundEvent]:  # type: ignore[type-arg]
+    rows = session.execute(
+        select(EventQueue, Shop.domain)
+        .join(Shop, Shop.id == EventQueue.shop_id)
+        .where(*where)
+        .order_by(EventQueue.received_at)
+        .limit(limit)
+    ).all()
+    return [
+        InboundEvent(
+            event_id=row.event_id,
+            event_type=row.event_type,
+            shop_domain=domain,
+            customer_id=row.customer_id,
+            timestamp=row.occurred_at,
+            event_data=row.payload,
+        )
+        for row, domain in rows
+    ]
+
+
+def grace_cutoff(now: datetime, seconds: int) -> datetime:
+    return now - timedelta(seconds=seconds)
+
+
+def record_failure(session: Session, event_id: uuid.UUID, error: str, *, dead: bool) -> None:
+    """Count a failed attempt on the inbox row (and mark it dead when it went to the dead-letter stream)."""
+    session.execute(
+        text(
+            "UPDATE event_queue SET attempts = attempts + 1, last_error = :error,"
+            " status = CASE WHEN :dead THEN 'dead' ELSE status END WHERE event_id = :event_id"
+        ),
+        {"error": error[:2000], "dead": dead, "event_id": event_id},
+    )
+
+
+def publish_staged(session: Session, publish: Callable[[InboundEvent], object]) -> int:
+    """After a commit: publish the app events (tier_changed, reward_redeemed, …) that transaction staged.
+
+    If the process dies before this runs they wait in the inbox, and the consumer's re-drive publishes them.
+    """
+    event_ids = staged_event_ids(session)
+    if not event_ids:
+        return 0
+    events = events_by_id(session, event_ids)
+    for event in events:
+        publish(event)
+    return len(events)
