@@ -1,0 +1,124 @@
+"""Events that change what was already earned or held, without rules: refunds, cancellations, GDPR requests and
+uninstalls. Each handler runs inside process_event's transaction and fills in its Outcome."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from app.loyalty import gdpr, refunds
+from app.loyalty.inbound import InboundEvent
+from app.loyalty.outcome import Outcome, RetryLater
+from app.loyalty.profiles import lock_profile
+from app.models import CustomerLoyaltyProfile, EventQueue, Order, Outbox, Shop
+
+ORDER_EVENTS = frozenset({"order_created", "order_paid", "order_updated"})
+
+
+def handle_refund(session: Session, shop: Shop, event: InboundEvent, now: datetime, outcome: Outcome) -> None:
+    """refunds/create names the order, not the customer: the order row says whose points to take back."""
+    order_id = str(event.event_data.get("order_id") or "")
+    refund_id = str(event.event_data.get("id") or "")
+    order = session.execute(
+        select(Order).where(Order.shop_id == shop.id, Order.order_id == order_id)
+    ).scalar_one_or_none()
+    if order is None or order.profile_id is None:
+        _unless_order_still_coming(session, shop, order_id, outcome)
+        return
+    customer_id = session.execute(
+        select(CustomerLoyaltyProfile.customer_id).where(CustomerLoyaltyProfile.id == order.profile_id)
+    ).scalar_one()
+    profile = lock_profile(session, shop_id=shop.id, customer_id=customer_id, now=now)
+    amount = refunds.refund_amount(event.event_data)
+    result = refunds.apply_refund(
+        session, shop=shop, profile=profile, order_id=order_id, refund_id=refund_id,
+        refunded_amount=amount.amount, basis=amount.basis, event_id=event.event_id, now=now,
+    )
+    outcome.points_credited -= result.points_reversed
+    outcome.note = f"refund {refund_id}: {result.points_claimed} points taken back" + (
+        " (already applied)" if result.duplicate else ""
+    )
+
+
+def handle_cancellation(session: Session, shop: Shop, event: InboundEvent, now: datetime, outcome: Outcome) -> None:
+    order_id = str(event.event_data.get("id") or "")
+    if event.customer_id is None:
+        outcome.note = "guest order cancelled: nothing was earned"
+        return
+    profile = lock_profile(session, shop_id=shop.id, customer_id=event.customer_id, now=now)
+    result = refunds.apply_cancellation(
+        session, shop=shop, profile=profile, order_id=order_id, event_id=event.event_id, now=now
+    )
+    if not result.order_found:
+        _unless_order_still_coming(session, shop, order_id, outcome)
+        return
+    outcome.points_credited -= result.points_reversed
+    outcome.note = f"order {order_id} cancelled: {result.points_claimed} points taken back"
+
+
+def _unless_order_still_coming(session: Session, shop: Shop, order_id: str, outcome: Outcome) -> None:
+    """Webhooks arrive out of order: if the order's own event is still waiting, retry this one after it."""
+    waiting = session.execute(
+        select(EventQueue.id).where(
+            EventQueue.shop_id == shop.id,
+            EventQueue.event_type.in_(ORDER_EVENTS),
+            EventQueue.status == "pending",
+            EventQueue.payload["id"].astext == order_id,
+        ).limit(1)
+    ).scalar_one_or_none()
+    if waiting is not None:
+        raise RetryLater(f"order {order_id} has not been processed yet")
+    outcome.note = f"order {order_id} was never recorded (guest or before install): nothing to take back"
+
+
+def handle_customer_redact(session: Session, shop: Shop, event: InboundEvent, now: datetime, outcome: Outcome) -> None:
+    customer = event.event_data.get("customer") or {}
+    if event.customer_id is None:
+        outcome.note = "customers/redact names no customer id"
+        return
+    lock_profile(session, shop_id=shop.id, customer_id=event.customer_id, now=now)
+    gdpr.redact_customer(
+        session, shop_id=shop.id, customer_id=event.customer_id, now=now, email=customer.get("email"),
+        phone=customer.get("phone"), orders_to_redact=event.event_data.get("orders_to_redact") or (),
+    )
+    outcome.note = "customer redacted"
+
+
+def handle_data_request(session: Session, shop: Shop, event: InboundEvent, now: datetime, outcome: Outcome) -> None:
+    """customers/data_request: the export goes to the merchant (not the shopper), staged for delivery."""
+    if event.customer_id is None:
+        outcome.note = "customers/data_request names no customer id"
+        return
+    export = gdpr.export_customer(session, shop_id=shop.id, customer_id=event.customer_id)
+    request_id = str((event.event_data.get("data_request") or {}).get("id") or event.event_id)
+    session.execute(
+        insert(Outbox)
+        .values(shop_id=shop.id, kind="gdpr.data_request", dedupe_key=f"data_request:{request_id}",
+                payload={"data_request_id": request_id, "customer_id": event.customer_id, "export": export})
+        .on_conflict_do_nothing(index_elements=["shop_id", "dedupe_key"])
+    )
+    outcome.note = "customer data export staged for the merchant"
+
+
+def handle_shop_redact(session: Session, shop: Shop, event: InboundEvent, now: datetime, outcome: Outcome) -> None:
+    gdpr.redact_shop(session, shop_id=shop.id)
+    outcome.note = "shop and all its data deleted"
+
+
+def handle_uninstalled(session: Session, shop: Shop, event: InboundEvent, now: datetime, outcome: Outcome) -> None:
+    """Tokens are already revoked by Shopify; drop ours and stop work until a reinstall. Data stays until shop/redact."""
+    session.execute(
+        update(Shop)
+        .where(Shop.id == shop.id)
+        .values(uninstalled_at=now, access_token=None, refresh_token=None, access_token_expires_at=None,
+                refresh_token_expires_at=None)
+    )
+    outcome.note = "shop uninstalled"
+
+
+def handle_scopes_update(session: Session, shop: Shop, event: InboundEvent, now: datetime, outcome: Outcome) -> None:
+    """Scopes live in shopify.app.toml and the stored token; the next token exchange picks the new ones up."""
+    outcome.note = "scopes updated"

@@ -1,0 +1,336 @@
+"""process_event: the one place rules meet the ledger, one transaction per event (the caller commits, then acks).
+
+Order of work inside the caller's transaction:
+1. claim the event with a dedupe row (a re-delivery finds it and does nothing);
+2. lock the customer's profile before anything looks at history (L11);
+3. record what the event changes (the order, the customer), evaluate the shop's active rules on the facts;
+4. post ledger entries keyed by business object and rule action (L3), stage outward work in the outbox;
+5. record rule executions and mark the inbox row processed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from app.loyalty import (
+    ledger,
+    lifecycle_events,
+    redemption_settlement,
+    redemptions,
+    referrals,
+    rulesets,
+    tiers,
+)
+from app.loyalty.history import DatabaseHistory
+from app.loyalty.inbound import InboundEvent
+from app.loyalty.lifecycle_events import ORDER_EVENTS
+from app.loyalty.outcome import Outcome
+from app.loyalty.profiles import lock_profile
+from app.models import (
+    CustomerLoyaltyProfile,
+    EventQueue,
+    Order,
+    Outbox,
+    ProcessedEvent,
+    RewardDefinition,
+    Shop,
+    TierDefinition,
+)
+from app.rules import CustomerFacts, Decision, Facts, evaluate
+
+POINT_ACTIONS = frozenset({"points", "points_per_currency"})
+
+
+def process_event(session: Session, event: InboundEvent, *, consumer_group: str, now: datetime) -> Outcome:
+    """Apply one event exactly once per consumer group; never commits (the consumer commits, then acknowledges)."""
+    outcome = Outcome(event_id=str(event.event_id), event_type=event.event_type)
+    shop = session.execute(select(Shop).where(Shop.domain == event.shop_domain)).scalar_one_or_none()
+    if shop is None:
+        outcome.note = f"shop {event.shop_domain} no longer exists (redacted); nothing to do"
+        return outcome
+
+    claimed = session.execute(
+        insert(ProcessedEvent)
+        .values(consumer_group=consumer_group, event_id=event.event_id, shop_id=shop.id, processed_at=now)
+        .on_conflict_do_nothing()
+        .returning(ProcessedEvent.event_id)
+    ).scalar_one_or_none()
+    if claimed is None:
+        outcome.duplicate = True
+        return outcome
+
+    handler = HANDLERS.get(event.event_type, _handle_with_rules)
+    handler(session, shop, event, now, outcome)
+
+    session.execute(
+        update(ProcessedEvent)
+        .where(ProcessedEvent.consumer_group == consumer_group, ProcessedEvent.event_id == event.event_id)
+        .values(outcome=outcome.summary())
+    )
+    session.execute(
+        update(EventQueue)
+        .where(EventQueue.event_id == event.event_id, EventQueue.status == "pending")
+        .values(status="processed", processed_at=now)
+    )
+    return outcome
+
+
+# --- handlers -------------------------------------------------------------------------------------------------
+
+
+def _handle_order(session: Session, shop: Shop, event: InboundEvent, now: datetime, outcome: Outcome) -> None:
+    if event.customer_id is None:
+        outcome.note = "guest order: no customer to credit"
+        return
+    profile = lock_profile(session, shop_id=shop.id, customer_id=event.customer_id, now=now)
+    _remember_customer(profile, event.event_data.get("customer") or {})
+    order_id = str(event.event_data.get("id", ""))
+    if not order_id:
+        outcome.note = "order payload has no id"
+        return
+    first_sighting = _record_order(session, shop, profile, event, now)
+    session.refresh(profile)
+    if first_sighting:
+        for code in _discount_codes(event.event_data):
+            redemption_settlement.mark_used(session, shop_id=shop.id, code=code, order_id=order_id, now=now)
+        # Before the rules, so `referred_customer` and `referral_advocate_points` see the referral.
+        conversion = referrals.convert_from_order(
+            session, shop=shop, friend_profile=profile, order=event.event_data, event_id=event.event_id, now=now
+        )
+        if conversion is not None:
+            session.refresh(profile)
+    _evaluate_and_apply(session, shop, profile, event, now, outcome, source=("order", order_id))
+
+
+def _handle_with_rules(session: Session, shop: Shop, event: InboundEvent, now: datetime, outcome: Outcome) -> None:
+    """Any other customer event: rules whose event_types include it may fire (e.g. a sign-up bonus)."""
+    if event.customer_id is None:
+        outcome.note = "event names no customer"
+        return
+    profile = lock_profile(session, shop_id=shop.id, customer_id=event.customer_id, now=now)
+    if event.event_type in ("customer_created", "customer_updated"):
+        _remember_customer(profile, event.event_data)
+        source = ("customer", event.customer_id)
+    else:
+        source = ("event", str(event.event_id))
+    _evaluate_and_apply(session, shop, profile, event, now, outcome, source=source)
+
+
+HANDLERS: dict[str, Callable[[Session, Shop, InboundEvent, datetime, Outcome], None]] = {
+    **{event_type: _handle_order for event_type in ORDER_EVENTS},
+    "refund_created": lifecycle_events.handle_refund,
+    "order_cancelled": lifecycle_events.handle_cancellation,
+    "customer_redact_requested": lifecycle_events.handle_customer_redact,
+    "customer_data_requested": lifecycle_events.handle_data_request,
+    "shop_redact_requested": lifecycle_events.handle_shop_redact,
+    "app_uninstalled": lifecycle_events.handle_uninstalled,
+    "app_scopes_updated": lifecycle_events.handle_scopes_update,
+}
+
+
+# --- rules meet the ledger ------------------------------------------------------------------------------------
+
+
+def _evaluate_and_apply(
+    session: Session,
+    shop: Shop,
+    profile: CustomerLoyaltyProfile,
+    event: InboundEvent,
+    now: datetime,
+    outcome: Outcome,
+    *,
+    source: tuple[str, str],
+) -> None:
+    rules = rulesets.active_rules(session, shop)
+    if rules:
+        evaluation = evaluate(rules, _facts(session, shop, profile, event))
+        for decision in evaluation.decisions:
+            _apply(session, shop, profile, event, now, outcome, decision, source)
+        rulesets.record_executions(
+            session, shop_id=shop.id, event_id=event.event_id, profile_id=profile.id, evaluation=evaluation, now=now
+        )
+    # Upgrades happen as soon as the threshold is met; downgrades wait for the period end (tiers.roll_period).
+    tiers.evaluate_upgrade(session, shop=shop, profile=profile, now=now, reason=f"{event.event_type} {source[1]}")
+
+
+def _apply(
+    session: Session,
+    shop: Shop,
+    profile: CustomerLoyaltyProfile,
+    event: InboundEvent,
+    now: datetime,
+    outcome: Outcome,
+    decision: Decision,
+    source: tuple[str, str],
+) -> None:
+    key = f"rule:{decision.rule_id}:a{decision.action_index}:{source[0]}:{source[1]}"
+    outcome.decisions.append({"rule": decision.rule_name, "action": decision.type, "points": decision.points})
+    cause = ledger.Cause("event", event_id=event.event_id, rule_id=decision.rule_id,
+                         rule_version_id=decision.version_id)
+    if decision.type in POINT_ACTIONS and decision.points:
+        result = ledger.credit(
+            session, shop=shop, profile_id=profile.id, kind="earn", points=decision.points,
+            idempotency_key=key, cause=cause, now=now, reason=decision.reason or decision.rule_name,
+            source=source, hold_for_return_window=source[0] == "order",
+        )
+        _count(outcome, result)
+    elif decision.type == "referral_advocate_points" and decision.points and profile.referred_by_profile_id:
+        result = ledger.credit(
+            session, shop=shop, profile_id=profile.referred_by_profile_id, kind="referral",
+            points=decision.points, idempotency_key=key, cause=cause, now=now,
+            reason=decision.reason or "Referral reward", source=source, hold_for_return_window=True,
+        )
+        _count(outcome, result)
+    elif decision.type == "issue_reward":
+        _issue_reward(session, shop, profile, now, outcome, decision, key)
+    elif decision.type in ("tag_customer", "webhook"):
+        _stage_outward(session, shop, profile, event, decision, key)
+
+
+def _issue_reward(
+    session: Session,
+    shop: Shop,
+    profile: CustomerLoyaltyProfile,
+    now: datetime,
+    outcome: Outcome,
+    decision: Decision,
+    key: str,
+) -> None:
+    name = str(decision.params.get("reward", ""))
+    reward_id = session.execute(
+        select(RewardDefinition.id).where(RewardDefinition.shop_id == shop.id, RewardDefinition.name == name)
+    ).scalar_one_or_none()
+    if reward_id is None:
+        # The rule names a reward the merchant has since removed: the rest of the event still applies.
+        outcome.note = f"rule {decision.rule_name!r} issues unknown reward {name!r}; skipped"
+        return
+    redemptions.issue_reward(
+        session, shop=shop, profile=profile, reward_id=reward_id, idempotency_key=key, now=now,
+        granted_by_rule_id=decision.rule_id,
+    )
+
+
+def _count(outcome: Outcome, result: ledger.CreditResult) -> None:
+    if result.entry is not None:
+        outcome.points_credited += result.entry.points
+    elif result.pending is not None:
+        outcome.points_pending += result.pending.points
+
+
+def _stage_outward(
+    session: Session, shop: Shop, profile: CustomerLoyaltyProfile, event: InboundEvent, decision: Decision, key: str
+) -> None:
+    """Outward effects wait in the outbox until this transaction commits; Huey tasks drain it."""
+    payload = {
+        "customer_id": profile.customer_id,
+        "event_id": str(event.event_id),
+        "event_type": event.event_type,
+        "rule": decision.rule_name,
+        "rule_version_id": decision.version_id,
+        **dict(decision.params),
+    }
+    session.execute(
+        insert(Outbox)
+        .values(shop_id=shop.id, kind=f"rule.{decision.type}", dedupe_key=key, payload=payload)
+        .on_conflict_do_nothing(index_elements=["shop_id", "dedupe_key"])
+    )
+
+
+# --- facts ----------------------------------------------------------------------------------------------------
+
+
+def _facts(session: Session, shop: Shop, profile: CustomerLoyaltyProfile, event: InboundEvent) -> Facts:
+    tier_name, multiplier = None, Decimal(1)
+    if profile.current_tier_id is not None:
+        tier = session.get(TierDefinition, profile.current_tier_id)
+        if tier is not None:
+            tier_name, multiplier = tier.name, Decimal(tier.earn_multiplier)
+    customer = CustomerFacts(
+        customer_id=profile.customer_id,
+        tags=frozenset(str(tag) for tag in profile.tags or ()),
+        tier=tier_name,
+        tier_multiplier=multiplier,
+        orders_count=profile.orders_count,
+        lifetime_spend=Decimal(profile.total_spent),
+        referred=profile.referred_by_profile_id is not None,
+    )
+    history = DatabaseHistory(
+        session=session, shop_id=shop.id, customer_id=profile.customer_id, profile_id=profile.id,
+        as_of=event.timestamp, timezone=shop.timezone, current_event_type=event.event_type,
+    )
+    return Facts(
+        event_id=str(event.event_id),
+        event_type=event.event_type,
+        occurred_at=event.timestamp,
+        timezone=shop.timezone,
+        event_data=event.event_data,
+        customer=customer,
+        history=history,
+    )
+
+
+# --- what an order changes ------------------------------------------------------------------------------------
+
+
+def _money(value: Any) -> Decimal:
+    try:
+        return Decimal(str(value)) if value not in (None, "") else Decimal(0)
+    except InvalidOperation:
+        return Decimal(0)
+
+
+def _discount_codes(order: dict[str, Any]) -> list[str]:
+    return [str(code["code"]) for code in order.get("discount_codes") or () if isinstance(code, dict) and code.get("code")]
+
+
+def _record_order(
+    session: Session, shop: Shop, profile: CustomerLoyaltyProfile, event: InboundEvent, now: datetime
+) -> bool:
+    """Insert the order once; the first sighting counts it in the customer's orders and spend (returns True)."""
+    data = event.event_data
+    total = _money(data.get("total_price"))
+    inserted = session.execute(
+        insert(Order)
+        .values(
+            shop_id=shop.id,
+            profile_id=profile.id,
+            order_id=str(data["id"]),
+            name=data.get("name"),
+            currency=data.get("currency"),
+            total=total,
+            subtotal=_money(data.get("subtotal_price", data.get("total_price"))),
+            discount_codes=_discount_codes(data),
+            placed_at=event.timestamp,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["shop_id", "order_id"])
+        .returning(Order.id)
+    ).scalar_one_or_none()
+    if inserted is not None:
+        session.execute(
+            update(CustomerLoyaltyProfile)
+            .where(CustomerLoyaltyProfile.id == profile.id)
+            .values(
+                orders_count=CustomerLoyaltyProfile.orders_count + 1,
+                total_spent=CustomerLoyaltyProfile.total_spent + total,
+                last_activity_at=now,
+                updated_at=now,
+            )
+        )
+    return inserted is not None
+
+
+def _remember_customer(profile: CustomerLoyaltyProfile, customer: dict[str, Any]) -> None:
+    """Keep the contact fields the admin shows; GDPR redaction clears them."""
+    if profile.redacted_at is not None:
+        return
+    for column, key in (("email", "email"), ("first_name", "first_name"), ("last_name", "last_name")):
+        if customer.get(key):
+            setattr(profile, column, str(customer[key]))
