@@ -10,5 +10,11 @@ if TYPE_CHECKING:
 
 def register_commands(app: Flask) -> None:
     from app.commands.db import db_cli
+    from app.commands.demo import demo_cli
+    from app.commands.embedded import embedded_cli
+    from app.commands.events import events_cli
+    from app.commands.rules import rules_cli
+    from app.commands.stream import stream_cli
 
-    app.cli.add_command(db_cli)
+    for group in (db_cli, demo_cli, embedded_cli, events_cli, rules_cli, stream_cli):
+        app.cli.add_command(group)

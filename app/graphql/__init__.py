@@ -1,0 +1,1 @@
+"""Edge: the storefront GraphQL API (Ariadne, schema-first) for the checkout, customer-account and theme extensions."""

@@ -1,0 +1,28 @@
+"""Who is asking: the shop and shopper come from a verified token or proxy signature, never from the query."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from app.models import Shop
+
+CUSTOMER_ID = re.compile(r"^(?:gid://shopify/Customer/)?(\d{1,20})$")
+
+
+@dataclass(frozen=True)
+class ShopperContext:
+    session: Session
+    shop: Shop | None
+    customer_id: str | None
+    now: datetime
+
+    def may_read(self, requested: str) -> str | None:
+        """The requested customer id when it is the verified shopper of an installed shop; None otherwise."""
+        match = CUSTOMER_ID.match(requested.strip())
+        if self.shop is None or self.customer_id is None or match is None:
+            return None
+        return match.group(1) if match.group(1) == self.customer_id else None

@@ -1,0 +1,1 @@
+"""Edge: health, stream lag and metrics for operators."""

@@ -1,0 +1,50 @@
+"""Settings: production refuses to start without its settings, naming them; elsewhere sensible defaults."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.config import REQUIRED_IN_PRODUCTION, ConfigError, load_settings
+
+PRODUCTION = {
+    "APP_ENV": "production",
+    "DATABASE_URL": "postgresql://u:p@db/loyalty",
+    "REDIS_URL": "redis://cache:6379/0",
+    "SHOPIFY_API_KEY": "key",
+    "SHOPIFY_API_SECRET": "secret",
+    "SHOPIFY_APP_URL": "https://loyalty.example.com/",
+    "SHOPIFY_SCOPES": "read_orders",
+}
+
+
+@pytest.mark.parametrize("missing", REQUIRED_IN_PRODUCTION)
+def test_production_names_the_missing_setting(missing: str) -> None:
+    environ = {k: v for k, v in PRODUCTION.items() if k != missing}
+    with pytest.raises(ConfigError, match=missing):
+        load_settings(environ)
+
+
+def test_production_with_everything_set() -> None:
+    settings = load_settings(PRODUCTION)
+    assert settings.is_production
+    assert settings.database_url == "postgresql+psycopg://u:p@db/loyalty"
+    assert settings.shopify_app_url == "https://loyalty.example.com"
+
+
+def test_development_needs_nothing() -> None:
+    settings = load_settings({})
+    assert (settings.app_env, settings.database_url, settings.redis_url) == ("development", None, None)
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [({"APP_ENV": "staging"}, "APP_ENV"), ({"DATABASE_URL": "mysql://x/y"}, "DATABASE_URL")],
+)
+def test_malformed_settings_are_refused(environ: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings(environ)
+
+
+def test_the_previous_secret_is_tried_second() -> None:
+    settings = load_settings({**PRODUCTION, "SHOPIFY_OLD_API_SECRET": "old"})
+    assert settings.webhook_secrets == ("secret", "old")
