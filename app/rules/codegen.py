@@ -46,8 +46,10 @@ class _Source:
     def expression(self, node: dict[str, Any]) -> str:
         if "conditions" in node:
             parts = [self.expression(child) for child in node["conditions"]]
-            if node["operator"] == "not":
+            if node["operator"] == "not" and len(parts) == 1:
                 return f"(not {parts[0]})"
+            if node["operator"] not in ("and", "or") or not parts:
+                raise ValueError(f"unsupported group {node['operator']!r} with {len(parts)} conditions")
             return "(" + f" {node['operator']} ".join(parts) + ")"
         return self.leaf(node)
 

@@ -246,3 +246,15 @@ def test_history_is_asked_once_per_question_even_when_explaining_afterwards() ->
     evaluation.explain(1)
     assert asked_while_evaluating == 2  # once per evaluation path in `run` (rule set, then plain list)
     assert len(history.asked) == 2  # explaining reuses what the evaluation read
+
+
+def test_generated_code_refuses_a_tree_that_skipped_validation() -> None:
+    """Rules are compiled from parse_rule's output; a hand-built tree with a foreign operator is never executed."""
+    from app.rules.codegen import compile_fast_check
+
+    injected = {"operator": "or __import__('os').system('true') or", "conditions": [
+        {"type": "order_total", "operator": ">=", "value": 1}, {"type": "order_total", "operator": ">=", "value": 2}]}
+    with pytest.raises(ValueError, match="unsupported group"):
+        compile_fast_check(injected)
+    with pytest.raises(ValueError, match="unsupported operator"):
+        compile_fast_check({"type": "order_total", "operator": "is not", "value": 1})
