@@ -4,6 +4,9 @@ Counts follow processing order, under the customer's profile lock (L11): "the Nt
 before this one. So of two orders of one customer exactly one is ever the first, whatever the delivery order or
 timestamps. Orders count once each (the `orders` table, which the current order is already in), so a backfill of
 the same order under another event id is not a second order; other event types count applied inbox events.
+
+Looking back at stored events (retroactive runs, simulations) is `chronological` instead: only what happened up
+to `as_of` counts, and the caller accounts for an event that is not stored.
 """
 
 from __future__ import annotations
@@ -47,7 +50,9 @@ class DatabaseHistory:
     profile_id: int
     as_of: datetime
     timezone: str
-    current_event_type: str
+    # Live processing: the type of the event being applied, which counts as the latest of its kind.
+    current_event_type: str | None = None
+    chronological: bool = False
 
     def count_events(self, event_type: str, within_days: int | None) -> int:
         since = None if within_days is None else self.as_of - timedelta(days=within_days)
@@ -55,6 +60,8 @@ class DatabaseHistory:
             query = select(func.count()).where(Order.shop_id == self.shop_id, Order.profile_id == self.profile_id)
             if since is not None:
                 query = query.where(Order.placed_at > since)
+            if self.chronological:
+                query = query.where(Order.placed_at <= self.as_of)
             return int(self.session.execute(query).scalar_one())
         query = select(func.count()).where(
             EventQueue.shop_id == self.shop_id,
@@ -64,6 +71,8 @@ class DatabaseHistory:
         )
         if since is not None:
             query = query.where(EventQueue.occurred_at > since)
+        if self.chronological:
+            query = query.where(EventQueue.occurred_at <= self.as_of)
         applied = int(self.session.execute(query).scalar_one())
         return applied + (1 if event_type == self.current_event_type else 0)
 

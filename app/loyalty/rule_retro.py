@@ -75,7 +75,8 @@ def retroactive_run(session: Session, *, shop: Shop, name: str, start: datetime,
         facts = Facts(str(event_id), event_type, occurred_at, shop.timezone, payload,
                       customer_facts(session, shop_id=shop.id, customer_id=customer_id),
                       DatabaseHistory(session=session, shop_id=shop.id, customer_id=customer_id,
-                                      profile_id=profile.id, as_of=occurred_at, timezone=shop.timezone))
+                                      profile_id=profile.id, as_of=occurred_at, timezone=shop.timezone,
+                                      chronological=True))
         evaluation = evaluate([rule], facts, statuses=ALL_STATUSES)
         if not evaluation.decisions:
             continue

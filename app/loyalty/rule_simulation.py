@@ -71,7 +71,8 @@ def dry_run(session: Session, *, shop: Shop, event: dict[str, Any], now: datetim
     ).scalar_one_or_none()
     if profile_id is not None:
         stored = DatabaseHistory(session=session, shop_id=shop.id, customer_id=customer.customer_id,
-                                 profile_id=profile_id, as_of=document.occurred_at, timezone=shop.timezone)
+                                 profile_id=profile_id, as_of=document.occurred_at, timezone=shop.timezone,
+                                 chronological=True)
     facts = Facts(event_id=document.event_id, event_type=document.event_type, occurred_at=document.occurred_at,
                   timezone=shop.timezone, event_data=document.event_data, customer=customer,
                   history=_ThisEventToo(stored, document.event_type))
