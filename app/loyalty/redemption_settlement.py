@@ -103,7 +103,9 @@ def fail(session: Session, *, shop_id: int, redemption_id: int, reason: str, now
     redemption.status = "failed"
     redemption.failure_reason = reason.strip()[:2000]
     redemption.settled_at = now
-    _return_points(session, shop_id=shop_id, redemption=redemption, now=now, reason=f"Redemption failed: {reason}"[:500])
+    _return_points(
+        session, shop_id=shop_id, redemption=redemption, now=now, reason=f"Redemption failed: {reason}"[:500]
+    )
     session.flush()
     return redemption
 

@@ -93,7 +93,9 @@ def convert_from_order(
     cause = ledger.Cause(type="event", event_id=event_uuid)
     source = ("referral", str(conversion.id))
     if settings.advocate_points:
-        session.execute(select(CustomerLoyaltyProfile.id).where(CustomerLoyaltyProfile.id == advocate.id).with_for_update())
+        session.execute(
+            select(CustomerLoyaltyProfile.id).where(CustomerLoyaltyProfile.id == advocate.id).with_for_update()
+        )
         ledger.credit(
             session, shop=shop, profile_id=advocate.id, kind="referral", points=settings.advocate_points,
             idempotency_key=f"referral:{conversion.id}:advocate", cause=cause, now=now,

@@ -25,12 +25,10 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from app.loyalty import ledger, redemptions
-from app.loyalty.app_events import record_app_event
 from app.loyalty.errors import ReferralNotFound
 from app.loyalty.referral_settings import ReferralSettings, ip_salt, settings_for
 from app.models import (

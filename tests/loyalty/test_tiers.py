@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.loyalty import profiles, tiers
+from app.loyalty import profiles, tier_ladder, tiers
+from app.loyalty.errors import InvalidInput
 from app.models import AuditLog, CustomerLoyaltyProfile, EventQueue, Shop, TierDefinition
 from tests.loyalty.rewards_helpers import add_order, give_points, make_tier
 
@@ -224,3 +225,60 @@ def test_chunked_recalculation_covers_every_member_once(
         after = chunk.last_profile_id
     assert seen == 7
     assert [tier_of(db_session, p.id) for p in members] == ["Silver"] * 4 + ["Gold"] * 3
+
+
+LADDER = [
+    tier_ladder.TierSpec("Bronze", 0, "0"),
+    tier_ladder.TierSpec("Silver", 1, "500", retention_threshold="300", earn_multiplier="1.25"),
+    tier_ladder.TierSpec("Gold", 2, "2000", earn_multiplier="2", benefits={"free_shipping": True}),
+]
+
+
+@pytest.mark.parametrize(
+    ("specs", "message"),
+    [
+        ([tier_ladder.TierSpec("A", 0, "-1")], "tiers[0].threshold must not be negative"),
+        ([tier_ladder.TierSpec("A", 0, "10", retention_threshold="20")],
+         "tiers[0].retention_threshold must be between 0 and the entry threshold"),
+        ([tier_ladder.TierSpec("A", 0, "10", earn_multiplier="0")],
+         "tiers[0].earn_multiplier must be greater than 0 and at most 100"),
+        ([tier_ladder.TierSpec("A", -1, "10")], "tiers[0].level must be a whole number of at least 0, got -1"),
+        ([tier_ladder.TierSpec("A", 0, 1.5)],
+         "tiers[0].threshold must be a whole or decimal number written as a string, got 1.5"),
+        ([tier_ladder.TierSpec("A", 0, "0"), tier_ladder.TierSpec("a", 1, "10")], "tier names must be unique"),
+        ([tier_ladder.TierSpec("A", 1, "0"), tier_ladder.TierSpec("B", 1, "10")], "tier levels must be unique"),
+        ([tier_ladder.TierSpec("A", 0, "100"), tier_ladder.TierSpec("B", 1, "100")],
+         "tier 'B' (level 1) must need more than 'A' (100)"),
+    ],
+)
+def test_bad_ladders_are_refused(
+    db_session: Session, shop: Shop, now: datetime, specs: list[tier_ladder.TierSpec], message: str
+) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        tier_ladder.save_ladder(db_session, shop_id=shop.id, specs=specs, actor="merchant", now=now)
+    assert str(refused.value) == message
+    assert tiers.ladder(db_session, shop_id=shop.id) == []
+
+
+def test_saving_a_ladder_keeps_tiers_by_name_and_recalculation_follows(
+    db_session: Session, shop: Shop, now: datetime
+) -> None:
+    saved = tier_ladder.save_ladder(db_session, shop_id=shop.id, specs=LADDER, actor="merchant", now=now)
+    member = earn(db_session, shop, "1", 600, now)
+    assert tier_of(db_session, member.id) == "Silver"
+    silver_id = saved[1].id
+
+    # Levels move up by one and Silver gets harder; Bronze is removed; basis changes to orders placed.
+    reshaped = [
+        tier_ladder.TierSpec("Silver", 1, "3", retention_threshold="1"),
+        tier_ladder.TierSpec("Gold", 2, "10"),
+    ]
+    tier_ladder.save_ladder(db_session, shop_id=shop.id, specs=reshaped, actor="merchant", now=now,
+                            basis="orders_placed")
+    assert [(t.name, t.level, t.id == silver_id) for t in tiers.ladder(db_session, shop_id=shop.id)] == [
+        ("Silver", 1, True), ("Gold", 2, False)]
+    assert db_session.get(Shop, shop.id).tier_basis == "orders_placed"
+    change = tiers.recalculate_all(db_session, shop_id=shop.id, now=now).changes
+    assert [(c.previous.name, c.current, c.reason) for c in change] == [("Silver", None, "ladder_changed")]
+    audit = db_session.execute(select(AuditLog).where(AuditLog.action == "tier_ladder_changed")).scalars().all()
+    assert [a.details["basis"] for a in audit] == ["points_earned", "orders_placed"]
