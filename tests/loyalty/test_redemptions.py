@@ -280,3 +280,25 @@ def test_issue_reward_grants_a_code_without_points_once_per_key(db_session: Sess
     assert again.redemption.id == first.redemption.id
     assert balance(db_session, profile.id) == 10
     assert db_session.execute(select(func.count(Outbox.id))).scalar_one() == 1
+
+
+@pytest.mark.parametrize("operation", ["settle", "fail", "cancel"])
+def test_another_shops_redemption_is_unknown(
+    db_session: Session, shop: Shop, other_shop: Shop, now: datetime, operation: str
+) -> None:
+    profile = give_points(db_session, other_shop, "123", 500, now)
+    reward_id = make_reward(db_session, other_shop, points_cost=500)
+    theirs = redemptions.redeem_reward(db_session, shop=other_shop, customer_id="123", reward_id=reward_id, now=now)
+    calls = {
+        "settle": lambda: redemptions.settle(db_session, shop_id=shop.id, redemption_id=theirs.redemption.id, now=now),
+        "fail": lambda: redemptions.fail(db_session, shop_id=shop.id, redemption_id=theirs.redemption.id,
+                                         reason="x", now=now),
+        "cancel": lambda: redemptions.cancel(db_session, shop_id=shop.id, redemption_id=theirs.redemption.id,
+                                             now=now, actor="x"),
+    }
+    with pytest.raises(RedemptionNotFound) as refused:
+        calls[operation]()
+    assert str(refused.value) == f"redemption {theirs.redemption.id} does not exist"
+    db_session.expire_all()
+    assert db_session.get(RedemptionLog, theirs.redemption.id).status == "pending"
+    assert balance(db_session, profile.id) == 0

@@ -14,7 +14,7 @@ from app.loyalty.errors import InsufficientPoints, LoyaltyError
 from app.models import Outbox, RedemptionLog, Shop
 from tests.loyalty.rewards_helpers import balance, give_points, ledger_sum, make_reward
 
-THREADS = 24
+THREADS = 60
 
 
 def _race(session_factory: sessionmaker[Session], shop_id: int, calls: list[dict[str, object]], now: datetime):
