@@ -60,3 +60,26 @@ def test_ledger_entries_cannot_be_updated_or_deleted(engine, shop, db_session, n
             conn.exec_driver_sql(statement)
     with engine.connect() as conn:
         assert conn.exec_driver_sql("SELECT sum(points) FROM points_transactions").scalar_one() == 10
+
+
+def test_gdpr_redaction_may_rewrite_only_an_entrys_free_text(engine, shop, db_session, now) -> None:  # type: ignore[no-untyped-def]
+    from app.loyalty import ledger, profiles
+
+    profile = profiles.lock_profile(db_session, shop_id=shop.id, customer_id="1", now=now)
+    ledger.post_entry(db_session, shop_id=shop.id, profile_id=profile.id, kind="earn", points=10,
+                      idempotency_key="k1", cause=ledger.Cause("system"), now=now, reason="for Jon Snow")
+    db_session.commit()
+    announce = "SET LOCAL loyalty.gdpr_redact = 'on'"
+    with pytest.raises(Exception, match="append-only"), engine.begin() as conn:
+        conn.exec_driver_sql("UPDATE points_transactions SET reason = '[redacted]'")  # not announced
+    for statement in ("UPDATE points_transactions SET points = 1000, reason = '[redacted]'",
+                      "UPDATE points_transactions SET idempotency_key = 'other'"):
+        with pytest.raises(Exception, match="append-only"), engine.begin() as conn:
+            conn.exec_driver_sql(announce)
+            conn.exec_driver_sql(statement)
+    with engine.begin() as conn:
+        conn.exec_driver_sql(announce)
+        conn.exec_driver_sql("UPDATE points_transactions SET reason = '[redacted]'")
+    with engine.connect() as conn:
+        row = conn.exec_driver_sql("SELECT points, reason FROM points_transactions").one()
+    assert tuple(row) == (10, "[redacted]")

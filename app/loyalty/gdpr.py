@@ -5,8 +5,9 @@ profile's `customer_id` becomes a tombstone ("redacted:<uuid>") and its contact 
 mentions the customer (inbox payloads, dead letters, rule traces, audit details, outbox and webhook payloads,
 dedupe outcomes) is scrubbed: personal keys (email, phone, names, addresses, IPs) are replaced and any other string
 that contains the customer's id, email, phone or name becomes "[redacted]"; referral clicks on their link lose IP
-hash, user agent and landing page. Ledger entries are append-only (a trigger refuses UPDATE) and the services write
-only ids and amounts into them, never personal data, so they are left as they are under the tombstoned profile.
+hash, user agent and landing page. Ledger entries are append-only: their amounts stay under the tombstoned profile,
+and only their free text (`reason`, `details`, where a merchant may have typed a name) is scrubbed, the one update
+the ledger trigger allows, announced with `SET LOCAL loyalty.gdpr_redact = 'on'`.
 
 `shop_redact` deletes the shop row and, by cascade, everything of the shop, ledger included: the only DELETE the
 ledger trigger allows, announced with `SET LOCAL loyalty.shop_redact = 'on'` inside the caller's transaction.
@@ -31,6 +32,7 @@ from app.models import (
     EventQueue,
     Outbox,
     PendingCredit,
+    PointsTransaction,
     ProcessedEvent,
     ReferralClick,
     ReferralLink,
@@ -181,6 +183,7 @@ def redact_customer(
                  or_(RuleExecution.profile_id == profile.id, _mentions(RuleExecution.trace, needles))),
             needles,
         )
+        counts["points_transactions"] = _scrub_ledger_text(session, shop_id, profile.id, needles)
         counts["pending_credits.reason"] = session.execute(
             update(PendingCredit)
             .where(PendingCredit.shop_id == shop_id, PendingCredit.profile_id == profile.id,
@@ -231,6 +234,30 @@ def redact_customer(
     counts["processed_events"] = _scrub_processed(session, shop_id, needles)
     session.flush()
     return RedactionResult(customer_id=customer_id, tombstone=tombstone, rows_scrubbed=counts)
+
+
+def _scrub_ledger_text(session: Session, shop_id: int, profile_id: int, needles: Needles) -> int:
+    """Scrub names from ledger entries' free text: the customer's own entries by any needle, others' by a strong one."""
+    own = and_(PointsTransaction.profile_id == profile_id,
+               or_(false(), *(PointsTransaction.reason.ilike(f"%{n}%") for n in needles.contained),
+                   _mentions(PointsTransaction.details, needles)))
+    others = or_(false(), *(PointsTransaction.reason.ilike(f"%{n}%") for n in needles.strong),
+                 _mentions(PointsTransaction.details, needles))
+    rows = session.execute(
+        select(PointsTransaction.id, PointsTransaction.reason, PointsTransaction.details)
+        .where(PointsTransaction.shop_id == shop_id, or_(own, others))
+    ).all()
+    if not rows:
+        return 0
+    session.execute(text("SET LOCAL loyalty.gdpr_redact = 'on'"))
+    for entry_id, reason, details in rows:
+        session.execute(
+            update(PointsTransaction)
+            .where(PointsTransaction.id == entry_id)
+            .values(reason=None if reason is None else scrub(reason, needles), details=scrub(details, needles))
+        )
+    session.execute(text("SET LOCAL loyalty.gdpr_redact = 'off'"))
+    return len(rows)
 
 
 def _scrub_processed(session: Session, shop_id: int, needles: Needles) -> int:

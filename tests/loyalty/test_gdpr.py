@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from app.loyalty import gdpr, redemptions, referrals
+from app.loyalty import adjustments, gdpr, redemptions, referrals
 from app.models import (
     AuditLog,
     Base,
@@ -67,6 +67,10 @@ def customer_everywhere(db_session: Session, shop: Shop, now: datetime) -> Custo
     redemption = redemptions.redeem_reward(db_session, shop=shop, customer_id=CUSTOMER, reward_id=reward_id,
                                            now=now).redemption
     add_order(db_session, shop, profile, "450789469", "75.00", now)
+    # A merchant's free-text reason naming the customer: the one place personal data can reach the ledger.
+    adjustments.adjust_points(db_session, shop=shop, profile=profile, points=10, actor="merchant@shop.test",
+                              reason=f"goodwill: {FIRST} {LAST} called about a late parcel", idempotency_key="adj-1",
+                              now=now)
     link = referrals.link_for(db_session, shop=shop, profile=profile, now=now)
     referrals.record_click(db_session, shop=shop, code=link.code, ip="198.51.100.7",
                            user_agent=f"Mozilla/5.0 ({FIRST}'s iPhone)", landing_page=f"/?ref={link.code}&n={LAST}",
@@ -114,8 +118,8 @@ def test_export_holds_everything_about_the_customer_and_nothing_else(
 ) -> None:
     export = gdpr.export_customer(db_session, shop_id=shop.id, customer_id=CUSTOMER)
     dumped = json.dumps(export)
-    assert export["profile"]["email"] == EMAIL and export["profile"]["points_balance"] == 1_500
-    assert [entry["points"] for entry in export["ledger"]] == [2_000, -500]
+    assert export["profile"]["email"] == EMAIL and export["profile"]["points_balance"] == 1_510
+    assert [entry["points"] for entry in export["ledger"]] == [2_000, -500, 10]
     assert len(export["redemptions"]) == 1 and export["redemptions"][0]["points_spent"] == 500
     assert [o["order_id"] for o in export["orders"]] == ["450789469"]
     assert export["referral_clicks"] == 1 and export["referral_link"]["code"].startswith("REF-")
@@ -145,8 +149,11 @@ def test_redaction_leaves_no_personal_data_and_keeps_the_ledger(
     assert profile.customer_id == result.tombstone and profile.customer_id.startswith("redacted:")
     assert (profile.email, profile.first_name, profile.last_name, profile.tags, profile.note) == (
         None, None, None, [], None)
-    assert balance(db_session, profile_id) == before == 1_500 == ledger_sum(db_session, profile_id)
-    assert db_session.execute(select(func.count(PointsTransaction.id))).scalar_one() == 2
+    assert balance(db_session, profile_id) == before == 1_510 == ledger_sum(db_session, profile_id)
+    assert db_session.execute(select(func.count(PointsTransaction.id))).scalar_one() == 3
+    assert db_session.execute(
+        select(PointsTransaction.points, PointsTransaction.reason).where(PointsTransaction.points == 10)
+    ).one() == (10, "[redacted]")
     # The code never created in Shopify will not be: its outbox row is stopped.
     assert db_session.execute(select(Outbox.kind, Outbox.status, Outbox.last_error)).all() == [
         ("discount_code.create", "failed", "customer redacted (GDPR)")]
