@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,10 +11,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.loyalty.history import DatabaseHistory
-from app.loyalty.rule_facts import customer_facts, read_event_document
+from app.loyalty.history import COUNTED_AS_ORDERS, DatabaseHistory
+from app.loyalty.rule_facts import EventDocument, customer_facts, read_event_document
 from app.loyalty.rule_store import RuleNotFound, active_rules, compiled_version, current_versions, find_rule
-from app.models import CustomerLoyaltyProfile, Shop
+from app.models import CustomerLoyaltyProfile, EventQueue, Order, Shop
 from app.rules import CompiledRule, Evaluation, Facts, RuleSet, compile_rule, evaluate, parse_rule
 
 ALL_STATUSES = frozenset({"draft", "active", "paused", "archived"})
@@ -29,12 +30,27 @@ def compile_drafts(session: Session, shop_id: int, definitions: Iterable[dict[st
     return compiled
 
 
+def _already_counted(session: Session, shop_id: int, document: EventDocument) -> bool:
+    """Whether stored history already counts this event: its order is recorded, or it is a processed inbox event."""
+    if document.event_type == COUNTED_AS_ORDERS:
+        order_id = document.event_data.get("id")
+        return order_id not in (None, "") and session.execute(
+            select(Order.id).where(Order.shop_id == shop_id, Order.order_id == str(order_id))).first() is not None
+    try:
+        event_id = uuid.UUID(document.event_id)
+    except ValueError:
+        return False
+    return session.execute(select(EventQueue.id).where(
+        EventQueue.shop_id == shop_id, EventQueue.event_id == event_id, EventQueue.status == "processed")
+    ).first() is not None
+
+
 @dataclass
 class _ThisEventToo:
-    """The stored history plus the dry-run event itself (which is not in the inbox)."""
+    """The stored history plus the dry-run event itself, unless the stored history already counts it."""
 
     stored: DatabaseHistory | None
-    event_type: str
+    event_type: str | None
 
     def count_events(self, event_type: str, within_days: int | None) -> int:
         stored = self.stored.count_events(event_type, within_days) if self.stored else 0
@@ -75,5 +91,6 @@ def dry_run(session: Session, *, shop: Shop, event: dict[str, Any], now: datetim
                                  chronological=True)
     facts = Facts(event_id=document.event_id, event_type=document.event_type, occurred_at=document.occurred_at,
                   timezone=shop.timezone, event_data=document.event_data, customer=customer,
-                  history=_ThisEventToo(stored, document.event_type))
+                  history=_ThisEventToo(stored, None if _already_counted(session, shop.id, document)
+                                        else document.event_type))
     return evaluate(rules, facts, trace=True, statuses=ALL_STATUSES)

@@ -338,3 +338,18 @@ def test_retroactive_run_credits_once_per_event_and_reverses_as_a_batch(db_sessi
                        "rule_retroactive_reversal"]
     with pytest.raises(InvalidInput, match="needs the admin"):
         rulesets.retroactive_run(db_session, shop=shop, name="Big orders", start=day, end=now, actor=" ", now=now)
+
+
+def test_explaining_an_order_already_processed_does_not_count_it_twice(db_session: Session, shop: Shop,
+                                                                        now: datetime) -> None:
+    save(db_session, shop, FIRST_ORDER_BONUS, now)
+    event = order_event(shop, 321, 654)
+    process_event(db_session, event, consumer_group="test", now=now)
+    db_session.commit()
+    envelope = {"event_id": str(event.event_id), "event_type": "order_created", "customer_id": "321",
+                "timestamp": event.timestamp.isoformat(), "event_data": event.event_data}
+    explained = rulesets.dry_run(db_session, shop=shop, event=envelope, now=now)
+    assert [child.seen for child in explained.results[0].trace[0].children] == ["150.00", 1]
+    assert explained.points_total == 500
+    second = {**envelope, "event_id": str(uuid.uuid4()), "event_data": order_payload(order_id=655, customer_id=321)}
+    assert rulesets.dry_run(db_session, shop=shop, event=second, now=now).results[0].trace[0].children[1].seen == 2
