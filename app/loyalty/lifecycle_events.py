@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from app.loyalty import gdpr, refunds
+from app.loyalty import gdpr, referral_reversals, refunds
 from app.loyalty.inbound import InboundEvent
 from app.loyalty.outcome import Outcome, RetryLater
 from app.loyalty.profiles import lock_profile
@@ -41,6 +41,11 @@ def handle_refund(session: Session, shop: Shop, event: InboundEvent, now: dateti
     outcome.note = f"refund {refund_id}: {result.points_claimed} points taken back" + (
         " (already applied)" if result.duplicate else ""
     )
+    if refunds.fully_refunded(session, shop_id=shop.id, order_id=order_id):
+        referral_reversals.reverse_for_order(
+            session, shop=shop, order_id=order_id, event_id=event.event_id, now=now,
+            reason=f"the referred order {order_id} was refunded in full",
+        )
 
 
 def handle_cancellation(session: Session, shop: Shop, event: InboundEvent, now: datetime, outcome: Outcome) -> None:
@@ -57,6 +62,10 @@ def handle_cancellation(session: Session, shop: Shop, event: InboundEvent, now: 
         return
     outcome.points_credited -= result.points_reversed
     outcome.note = f"order {order_id} cancelled: {result.points_claimed} points taken back"
+    referral_reversals.reverse_for_order(
+        session, shop=shop, order_id=order_id, event_id=event.event_id, now=now,
+        reason=f"the referred order {order_id} was cancelled",
+    )
 
 
 def _unless_order_still_coming(session: Session, shop: Shop, order_id: str, outcome: Outcome) -> None:

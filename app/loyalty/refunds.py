@@ -216,6 +216,14 @@ def _reverse_order(
     )
 
 
+def fully_refunded(session: Session, *, shop_id: int, order_id: str) -> bool:
+    """True once the order's refunds add up to all of it (the same measure proration uses)."""
+    order = session.execute(
+        select(Order).where(Order.shop_id == shop_id, Order.order_id == order_id)
+    ).scalar_one_or_none()
+    return order is not None and _refunded_fraction(session, shop_id=shop_id, order=order) >= 1
+
+
 def _refunded_fraction(session: Session, *, shop_id: int, order: Order) -> Fraction:
     """The share of the order refunded so far (this request included): 1 once it is cancelled."""
     rows = session.execute(

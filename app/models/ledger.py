@@ -158,7 +158,7 @@ class ImportBatch(Base):
     created_at: Mapped[datetime] = created_at_column()
 
 
-REVERSAL_KINDS = ("refund", "cancellation", "import_reversal")
+REVERSAL_KINDS = ("refund", "cancellation", "import_reversal", "referral_reversal")
 
 
 class LedgerReversal(Base):
@@ -188,7 +188,8 @@ class LedgerReversal(Base):
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
     profile_id: Mapped[int] = mapped_column(ForeignKey("customer_loyalty_profiles.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(24))
-    # "refund:<refund id>", "cancellation:<order id>", "import_reversal:<batch id>:<profile id>".
+    # "refund:<refund id>", "cancellation:<order id>", "import_reversal:<batch id>:<profile id>",
+    # "referral_reversal:<conversion id>:<profile id>".
     idempotency_key: Mapped[str] = mapped_column(String(255))
     source_type: Mapped[str] = mapped_column(String(32))
     source_id: Mapped[str] = mapped_column(String(64))

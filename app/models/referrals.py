@@ -41,7 +41,8 @@ class ReferralConversion(Base):
     __tablename__ = "referral_conversions"
     __table_args__ = (
         UniqueConstraint("shop_id", "order_id"),
-        CheckConstraint("status IN ('pending', 'rewarded', 'blocked')", name="status"),
+        # reversed: the friend's order was cancelled or fully refunded, and the referral's points were taken back.
+        CheckConstraint("status IN ('pending', 'rewarded', 'blocked', 'reversed')", name="status"),
         Index(None, "shop_id", "advocate_profile_id", "created_at"),
         Index(None, "shop_id", "friend_profile_id"),
         CheckConstraint("advocate_points >= 0 AND friend_points >= 0", name="points_nonnegative"),

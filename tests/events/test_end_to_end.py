@@ -389,3 +389,53 @@ class TestRefundsThroughTheStream:
         assert client.post("/webhooks", data=delivery.body, headers=delivery.headers).status_code == 200
         drain(consumer)
         assert balance(client, shopify) == 0
+
+
+class TestReferralsThroughTheStream:
+    @pytest.fixture
+    def referral(self, demo, db_session, now):  # type: ignore[no-untyped-def]
+        """The demo shop pays 200 points to the advocate and 100 to the friend; the advocate has a link."""
+        from app.loyalty import profiles, referral_settings, referrals
+        from app.models import Shop
+
+        shop = db_session.execute(select(Shop).where(Shop.domain == DEMO_SHOP)).scalar_one()
+        referral_settings.update_settings(db_session, shop=shop, changes={"advocate_points": 200, "friend_points": 100})
+        advocate = profiles.lock_profile(db_session, shop_id=shop.id, customer_id="555", now=now)
+        advocate.email = "advocate@example.com"
+        link = referrals.link_for(db_session, shop=shop, profile=advocate, now=now)
+        db_session.commit()
+        return link.code
+
+    def test_a_referred_first_order_rewards_both_and_its_cancellation_takes_both_back(  # type: ignore[no-untyped-def]
+        self, referral, client, shopify, consumer, db_session
+    ) -> None:
+        from app.models import ReferralConversion
+
+        send_order(client, shopify, landing_site=f"/?ref={referral}")
+        drain(consumer)
+        assert balance(client, shopify) == 500 + 100  # first order bonus + friend's referral points
+        assert balance(client, shopify, "555") == 200
+
+        cancelled = order_payload(landing_site=f"/?ref={referral}", cancelled_at="2026-03-03T10:00:00-05:00")
+        for _ in range(2):  # delivered twice: taken back once
+            delivery = shopify.signed_webhook("orders/cancelled", cancelled, shop=DEMO_SHOP)
+            assert client.post("/webhooks", data=delivery.body, headers=delivery.headers).status_code == 200
+        drain(consumer)
+        assert balance(client, shopify) == 0
+        assert balance(client, shopify, "555") == 0
+        conversion = db_session.execute(select(ReferralConversion)).scalar_one()
+        assert (conversion.status, conversion.block_reason) == (
+            "reversed", "the referred order 820982911946154508 was cancelled")
+
+    def test_a_partial_refund_leaves_the_referral_standing(  # type: ignore[no-untyped-def]
+        self, referral, client, shopify, consumer
+    ) -> None:
+        send_order(client, shopify, landing_site=f"/?ref={referral}")
+        drain(consumer)
+        send_refund(client, shopify, amount="30.00")
+        drain(consumer)
+        assert balance(client, shopify, "555") == 200
+        send_refund(client, shopify, amount="120.00", refund_id=2)  # the rest: now refunded in full
+        drain(consumer)
+        assert balance(client, shopify, "555") == 0
+        assert balance(client, shopify) == 0
