@@ -52,7 +52,7 @@ class Settings:
 
     @property
     def webhook_secrets(self) -> tuple[str, ...]:
-        """The current secret, then the previous one: Shopify signs with the old one for up to an hour after rotation."""
+        """The current secret, then the previous one: Shopify may sign with the old one for an hour after rotation."""
         if self.shopify_old_api_secret:
             return (self.shopify_api_secret, self.shopify_old_api_secret)
         return (self.shopify_api_secret,)
@@ -71,9 +71,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     if app_env == "production":
         missing = [name for name in REQUIRED_IN_PRODUCTION if not env.get(name, "").strip()]
         if missing:
-            raise ConfigError(
-                "missing required setting(s) for APP_ENV=production: " + ", ".join(missing)
-            )
+            raise ConfigError("missing required setting(s) for APP_ENV=production: " + ", ".join(missing))
 
     database_url = _normalise_database_url(env.get("DATABASE_URL", "").strip() or None)
     return Settings(
@@ -99,5 +97,7 @@ def _normalise_database_url(url: str | None) -> str | None:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     if not url.startswith("postgresql+psycopg://"):
-        raise ConfigError(f"DATABASE_URL must be a PostgreSQL URL (postgresql+psycopg://…); got {url.split(':')[0]}://…")
+        raise ConfigError(
+            f"DATABASE_URL must be a PostgreSQL URL (postgresql+psycopg://…); got {url.split(':')[0]}://…"
+        )
     return url

@@ -12,9 +12,9 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 DATABASE_NAME = "loyalty"
 
@@ -65,17 +65,27 @@ def ensure_redis(instance: Path) -> str:
         subprocess.run(
             [
                 _redis_binary(),
-                "--port", "0",
-                "--unixsocket", str(socket),
-                "--unixsocketperm", "700",
-                "--dir", str(folder),
-                "--daemonize", "yes",
-                "--pidfile", str(folder / "redis.pid"),
-                "--logfile", str(folder / "redis.log"),
+                "--port",
+                "0",
+                "--unixsocket",
+                str(socket),
+                "--unixsocketperm",
+                "700",
+                "--dir",
+                str(folder),
+                "--daemonize",
+                "yes",
+                "--pidfile",
+                str(folder / "redis.pid"),
+                "--logfile",
+                str(folder / "redis.log"),
                 # Durability like production's recommended setting; the PostgreSQL inbox covers the last second.
-                "--appendonly", "yes",
-                "--appendfsync", "everysec",
-                "--save", "",
+                "--appendonly",
+                "yes",
+                "--appendfsync",
+                "everysec",
+                "--save",
+                "",
             ],
             check=True,
         )

@@ -24,6 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from rules import CODES, COUNTRIES, SKUS, TAGS, build_rules  # noqa: E402
 from sqlalchemy import create_engine, insert  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
@@ -31,7 +32,6 @@ from sqlalchemy.orm import Session  # noqa: E402
 from app.loyalty import rulesets  # noqa: E402
 from app.migrations import upgrade  # noqa: E402
 from app.models import CustomerLoyaltyProfile, EventQueue, Shop  # noqa: E402
-from rules import CODES, COUNTRIES, SKUS, TAGS, build_rules  # noqa: E402
 
 ADMIN_URL = os.environ.get("DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 START = datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -44,25 +44,56 @@ def seed(session: Session, rng: random.Random, events: int) -> Shop:
     shop = Shop(domain="bench.myshopify.com", timezone="America/New_York", installed_at=START)
     session.add(shop)
     session.flush()
-    session.execute(insert(CustomerLoyaltyProfile), [
-        {"shop_id": shop.id, "customer_id": str(n), "tags": rng.sample(TAGS, rng.randint(0, 2)), "created_at": START,
-         "updated_at": START} for n in range(CUSTOMERS)])
+    session.execute(
+        insert(CustomerLoyaltyProfile),
+        [
+            {
+                "shop_id": shop.id,
+                "customer_id": str(n),
+                "tags": rng.sample(TAGS, rng.randint(0, 2)),
+                "created_at": START,
+                "updated_at": START,
+            }
+            for n in range(CUSTOMERS)
+        ],
+    )
     for rule, _ in build_rules(random.Random(1))[:10]:
         rulesets.save_rule(session, shop_id=shop.id, definition=rule, actor="bench", now=now)
     rows = []
     for n in range(events):
         customer = None if rng.random() < 0.1 else str(rng.randrange(CUSTOMERS))
         total = Decimal(min(rng.lognormvariate(4.2, 0.7), 5000)).quantize(Decimal("0.01"))
-        payload = {"id": 10**12 + n, "total_price": str(total), "subtotal_price": str(total), "currency": "USD",
-                   "source_name": rng.choice(["web", "pos"]),
-                   "shipping_address": {"country_code": rng.choice(COUNTRIES)},
-                   "discount_codes": [{"code": rng.choice(CODES)}] if rng.random() < 0.25 else [],
-                   "line_items": [{"sku": rng.choice(SKUS), "quantity": rng.randint(1, 3), "price": "20.00",
-                                   "product_id": rng.randint(1, 10**12)} for _ in range(rng.randint(1, 4))]}
+        payload = {
+            "id": 10**12 + n,
+            "total_price": str(total),
+            "subtotal_price": str(total),
+            "currency": "USD",
+            "source_name": rng.choice(["web", "pos"]),
+            "shipping_address": {"country_code": rng.choice(COUNTRIES)},
+            "discount_codes": [{"code": rng.choice(CODES)}] if rng.random() < 0.25 else [],
+            "line_items": [
+                {
+                    "sku": rng.choice(SKUS),
+                    "quantity": rng.randint(1, 3),
+                    "price": "20.00",
+                    "product_id": rng.randint(1, 10**12),
+                }
+                for _ in range(rng.randint(1, 4))
+            ],
+        }
         when = START + timedelta(seconds=rng.randrange(90 * 86400))
-        rows.append({"event_id": uuid.uuid4(), "shop_id": shop.id, "event_type": "order_created",
-                     "customer_id": customer, "payload": payload, "occurred_at": when, "received_at": when,
-                     "status": "processed"})
+        rows.append(
+            {
+                "event_id": uuid.uuid4(),
+                "shop_id": shop.id,
+                "event_type": "order_created",
+                "customer_id": customer,
+                "payload": payload,
+                "occurred_at": when,
+                "received_at": when,
+                "status": "processed",
+            }
+        )
         if len(rows) == 5_000:
             session.execute(insert(EventQueue), rows)
             rows = []
@@ -95,15 +126,20 @@ def main() -> None:
             def progress(done: int, total: int) -> None:
                 print(f"\r{done:,}/{total:,} events", end="\n" if done >= total else "", file=sys.stderr, flush=True)
 
-            result = rulesets.backtest(session, shop=shop, drafts=drafts, start=START,
-                                       end=START + timedelta(days=90), progress=progress)
+            result = rulesets.backtest(
+                session, shop=shop, drafts=drafts, start=START, end=START + timedelta(days=90), progress=progress
+            )
             session.rollback()
         engine.dispose()
-        print(f"backtest: {result.events:,} events x 2 rule sets ({len(drafts)} drafts + 10 live) in "
-              f"{result.seconds:.2f} s = {result.events / result.seconds:,.0f} events/s")
-        print(f"points {result.points:,} vs {result.baseline_points:,} live ({result.points_change:+,}); "
-              f"customers affected {result.customers_affected:,}; liability change {result.liability_change:+} "
-              f"{result.currency}")
+        print(
+            f"backtest: {result.events:,} events x 2 rule sets ({len(drafts)} drafts + 10 live) in "
+            f"{result.seconds:.2f} s = {result.events / result.seconds:,.0f} events/s"
+        )
+        print(
+            f"points {result.points:,} vs {result.baseline_points:,} live ({result.points_change:+,}); "
+            f"customers affected {result.customers_affected:,}; liability change {result.liability_change:+} "
+            f"{result.currency}"
+        )
     finally:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

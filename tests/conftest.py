@@ -12,7 +12,6 @@ import secrets
 import socket
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 import redis

@@ -103,7 +103,9 @@ class ShopifySigner:
             **(extra or {}),
         }
         message = "".join(f"{key}={params[key]}" for key in sorted(params))
-        params["signature"] = hmac.new((secret or self.api_secret).encode(), message.encode(), hashlib.sha256).hexdigest()
+        params["signature"] = hmac.new(
+            (secret or self.api_secret).encode(), message.encode(), hashlib.sha256
+        ).hexdigest()
         return urlencode(params)
 
 

@@ -34,9 +34,16 @@ def test_upgrade_builds_the_models_schema_and_downgrade_removes_it(empty_databas
         with engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
             assert diff == [], f"models and migrations disagree: {diff}"
-            triggers = conn.execute(
-                text("SELECT tgname FROM pg_trigger WHERE tgrelid = 'points_transactions'::regclass AND NOT tgisinternal")
-            ).scalars().all()
+            triggers = (
+                conn.execute(
+                    text(
+                        "SELECT tgname FROM pg_trigger"
+                        " WHERE tgrelid = 'points_transactions'::regclass AND NOT tgisinternal"
+                    )
+                )
+                .scalars()
+                .all()
+            )
             assert triggers == ["points_transactions_append_only"]
 
         downgrade(empty_database, "base")
@@ -52,8 +59,16 @@ def test_ledger_entries_cannot_be_updated_or_deleted(engine, shop, db_session, n
     from app.loyalty import ledger, profiles
 
     profile = profiles.lock_profile(db_session, shop_id=shop.id, customer_id="1", now=now)
-    ledger.post_entry(db_session, shop_id=shop.id, profile_id=profile.id, kind="earn", points=10,
-                      idempotency_key="k1", cause=ledger.Cause("system"), now=now)
+    ledger.post_entry(
+        db_session,
+        shop_id=shop.id,
+        profile_id=profile.id,
+        kind="earn",
+        points=10,
+        idempotency_key="k1",
+        cause=ledger.Cause("system"),
+        now=now,
+    )
     db_session.commit()
     for statement in ("UPDATE points_transactions SET points = 1000", "DELETE FROM points_transactions"):
         with pytest.raises(Exception, match="append-only"), engine.begin() as conn:
@@ -66,14 +81,25 @@ def test_gdpr_redaction_may_rewrite_only_an_entrys_free_text(engine, shop, db_se
     from app.loyalty import ledger, profiles
 
     profile = profiles.lock_profile(db_session, shop_id=shop.id, customer_id="1", now=now)
-    ledger.post_entry(db_session, shop_id=shop.id, profile_id=profile.id, kind="earn", points=10,
-                      idempotency_key="k1", cause=ledger.Cause("system"), now=now, reason="for Jon Snow")
+    ledger.post_entry(
+        db_session,
+        shop_id=shop.id,
+        profile_id=profile.id,
+        kind="earn",
+        points=10,
+        idempotency_key="k1",
+        cause=ledger.Cause("system"),
+        now=now,
+        reason="for Jon Snow",
+    )
     db_session.commit()
     announce = "SET LOCAL loyalty.gdpr_redact = 'on'"
     with pytest.raises(Exception, match="append-only"), engine.begin() as conn:
         conn.exec_driver_sql("UPDATE points_transactions SET reason = '[redacted]'")  # not announced
-    for statement in ("UPDATE points_transactions SET points = 1000, reason = '[redacted]'",
-                      "UPDATE points_transactions SET idempotency_key = 'other'"):
+    for statement in (
+        "UPDATE points_transactions SET points = 1000, reason = '[redacted]'",
+        "UPDATE points_transactions SET idempotency_key = 'other'",
+    ):
         with pytest.raises(Exception, match="append-only"), engine.begin() as conn:
             conn.exec_driver_sql(announce)
             conn.exec_driver_sql(statement)

@@ -69,8 +69,12 @@ class Processes:
 def base_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env.update(
-        APP_ENV="development", SHOPIFY_API_KEY=API_KEY, SHOPIFY_API_SECRET=SECRET, PYTHONUNBUFFERED="1",
-        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}", **extra,
+        APP_ENV="development",
+        SHOPIFY_API_KEY=API_KEY,
+        SHOPIFY_API_SECRET=SECRET,
+        PYTHONUNBUFFERED="1",
+        PATH=f"{BIN}{os.pathsep}{env.get('PATH', '')}",
+        **extra,
     )
     return env
 
@@ -121,7 +125,9 @@ def test_web_stream_and_worker_processes_earn_the_first_order_bonus(  # type: ig
 ) -> None:
     port = free_port()
     processes.env.update(
-        DATABASE_URL=database_url, REDIS_URL=redis_url, LOYALTY_REDIS_NAMESPACE=f"loyalty-test-{run_id}",
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        LOYALTY_REDIS_NAMESPACE=f"loyalty-test-{run_id}",
         SHOPIFY_APP_URL=f"http://127.0.0.1:{port}",
     )
     assert "First Order Bonus" in processes.run(str(BIN / "flask"), "--app", "app", "demo")
@@ -132,8 +138,9 @@ def test_web_stream_and_worker_processes_earn_the_first_order_bonus(  # type: ig
     wait_for(f"{base}/monitoring/health", seconds=30)
 
     signer = ShopifySigner(api_key=API_KEY, api_secret=SECRET)
-    delivery = signer.signed_webhook("orders/create", order_payload(total="150.00"), shop=DEMO_SHOP,
-                                     event_id=str(uuid.uuid4()))
+    delivery = signer.signed_webhook(
+        "orders/create", order_payload(total="150.00"), shop=DEMO_SHOP, event_id=str(uuid.uuid4())
+    )
     response = requests.post(f"{base}/webhooks", data=delivery.body, headers=delivery.headers, timeout=5)
     assert response.status_code == 200, response.text
 

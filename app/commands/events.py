@@ -46,9 +46,7 @@ def replay(dead_letter_ids: tuple[int, ...], replay_all: bool) -> None:
                 click.echo(f"dead letter {letter.id} has no readable event; left as is", err=True)
                 continue
             db.session.execute(
-                update(EventQueue)
-                .where(EventQueue.event_id == letter.event_id)
-                .values(status="pending", attempts=0)
+                update(EventQueue).where(EventQueue.event_id == letter.event_id).values(status="pending", attempts=0)
             )
             letter.replayed_at = now
             event_ids.append(letter.event_id)

@@ -24,8 +24,12 @@ from app.rules.diff import diff_definitions
 rules_cli = AppGroup("rules", help="Loyalty rules as code: validate, apply, inspect, explain, backtest.")
 
 SHOP = click.option("--shop", "domain", required=True, help="The shop's myshopify.com domain.")
-ACTOR = click.option("--actor", default=lambda: f"cli:{getpass.getuser()}", show_default="cli:<user>",
-                     help="Who makes the change (recorded on versions and ledger entries).")
+ACTOR = click.option(
+    "--actor",
+    default=lambda: f"cli:{getpass.getuser()}",
+    show_default="cli:<user>",
+    help="Who makes the change (recorded on versions and ledger entries).",
+)
 
 
 def _now() -> datetime:
@@ -38,7 +42,9 @@ def _load_json(path: str) -> Any:
     except FileNotFoundError:
         raise click.ClickException(f"{path}: no such file") from None
     except json.JSONDecodeError as error:
-        raise click.ClickException(f"{path}: not valid JSON: {error.msg} at line {error.lineno} column {error.colno}")
+        raise click.ClickException(
+            f"{path}: not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
+        ) from None
 
 
 def _rules_in(path: str) -> list[dict[str, Any]]:
@@ -103,8 +109,10 @@ def apply_command(domain: str, actor: str, path: str) -> None:
     now = _now()
     with db.session.begin():
         shop = _shop(domain)
-        results = [rulesets.save_rule(db.session, shop_id=shop.id, definition=definition, actor=actor, now=now)
-                   for definition in definitions]
+        results = [
+            rulesets.save_rule(db.session, shop_id=shop.id, definition=definition, actor=actor, now=now)
+            for definition in definitions
+        ]
         lines = [_describe(result) for result in results]
     click.echo("\n".join(lines))
 
@@ -127,8 +135,9 @@ def list_command(domain: str) -> None:
     if not pairs:
         click.echo("no rules")
     for row, version in sorted(pairs, key=lambda pair: (-pair[0].priority, pair[0].name)):
-        click.echo(f"{row.name}\t{row.status}\tpriority {row.priority}\tv{version.version}\t"
-                   f"{row.points_issued} points issued")
+        click.echo(
+            f"{row.name}\t{row.status}\tpriority {row.priority}\tv{version.version}\t{row.points_issued} points issued"
+        )
     db.session.rollback()  # read only
 
 
@@ -150,8 +159,9 @@ def show_command(domain: str, name: str, version: int | None) -> None:
 @click.option("--from", "from_version", type=int, help="Older version (default: the one before --to).")
 @click.option("--to", "to_version", type=int, help="Newer version (default: the current one).")
 @click.option("--file", "path", type=click.Path(dir_okay=False), help="Diff a rule file against what is stored.")
-def diff_command(domain: str, name: str | None, from_version: int | None, to_version: int | None,
-                 path: str | None) -> None:
+def diff_command(
+    domain: str, name: str | None, from_version: int | None, to_version: int | None, path: str | None
+) -> None:
     """Show the structured diff between two versions of a rule, or what `apply FILE` would change."""
     try:
         _diff(_shop(domain), name, from_version, to_version, path)
@@ -175,8 +185,11 @@ def _diff(shop: Shop, name: str | None, from_version: int | None, to_version: in
     older = from_version if from_version is not None else current.version - 1
     if older < 1:
         raise click.ClickException(f"{name!r} has only version {current.version}; nothing to compare")
-    changes = _or_exit(lambda: rulesets.diff_versions(db.session, shop_id=shop.id, name=name, from_version=older,
-                                                      to_version=current.version))
+    changes = _or_exit(
+        lambda: rulesets.diff_versions(
+            db.session, shop_id=shop.id, name=name, from_version=older, to_version=current.version
+        )
+    )
     click.echo(f"{name!r} v{older} -> v{current.version}: {len(changes)} change(s)")
     for change in changes:
         click.echo(f"  {change}")
@@ -191,8 +204,11 @@ def restore_command(domain: str, actor: str, name: str, version: int) -> None:
     """Restore an old version of a rule as a new version."""
     with db.session.begin():
         shop = _shop(domain)
-        result = _or_exit(lambda: rulesets.restore_version(db.session, shop_id=shop.id, name=name, version=version,
-                                                           actor=actor, now=_now()))
+        result = _or_exit(
+            lambda: rulesets.restore_version(
+                db.session, shop_id=shop.id, name=name, version=version, actor=actor, now=_now()
+            )
+        )
         line = _describe(result)
     click.echo(line)
 
@@ -203,21 +219,40 @@ def restore_command(domain: str, actor: str, name: str, version: int) -> None:
 @click.option("--rule", "names", multiple=True, help="Only this stored rule (any status); repeatable.")
 @click.option("--draft", "draft_path", type=click.Path(dir_okay=False), help="Rules from a file instead.")
 @click.option("--json", "as_json", is_flag=True, help="Print the evaluation as JSON.")
-def explain_command(domain: str, event_path: str, names: tuple[str, ...], draft_path: str | None,
-                    as_json: bool) -> None:
+def explain_command(
+    domain: str, event_path: str, names: tuple[str, ...], draft_path: str | None, as_json: bool
+) -> None:
     """Dry-run the live rules (or --rule / --draft) on an event and explain each rule; writes nothing."""
     shop = _shop(domain)
     drafts = _rules_in(draft_path) if draft_path else None
-    evaluation = _or_exit(lambda: rulesets.dry_run(db.session, shop=shop, event=_load_json(event_path), now=_now(),
-                                                   drafts=drafts, names=list(names) or None))
+    evaluation = _or_exit(
+        lambda: rulesets.dry_run(
+            db.session, shop=shop, event=_load_json(event_path), now=_now(), drafts=drafts, names=list(names) or None
+        )
+    )
     db.session.rollback()
     if as_json:
-        click.echo(json.dumps({
-            "points_total": evaluation.points_total,
-            "decisions": [{**decision._asdict(), "params": dict(decision.params)} for decision in evaluation.decisions],
-            "results": [{"rule": result.name, "fired": result.fired, "skipped_reason": result.skipped_reason,
-                         "trace": [node.to_json() for node in result.trace]} for result in evaluation.results],
-        }, indent=2, default=str))
+        click.echo(
+            json.dumps(
+                {
+                    "points_total": evaluation.points_total,
+                    "decisions": [
+                        {**decision._asdict(), "params": dict(decision.params)} for decision in evaluation.decisions
+                    ],
+                    "results": [
+                        {
+                            "rule": result.name,
+                            "fired": result.fired,
+                            "skipped_reason": result.skipped_reason,
+                            "trace": [node.to_json() for node in result.trace],
+                        }
+                        for result in evaluation.results
+                    ],
+                },
+                indent=2,
+                default=str,
+            )
+        )
         return
     if not evaluation.results:
         click.echo("no rules to evaluate")
@@ -226,8 +261,10 @@ def explain_command(domain: str, event_path: str, names: tuple[str, ...], draft_
         click.echo("\n".join(render_trace(result.trace)) or "  (no conditions)")
     for decision in evaluation.decisions:
         points = f" {decision.points} points" if decision.points is not None else ""
-        click.echo(f"-> {decision.rule_name} action {decision.action_index}: {decision.type}{points}"
-                   f"{f' ({decision.reason})' if decision.reason else ''}")
+        click.echo(
+            f"-> {decision.rule_name} action {decision.action_index}: {decision.type}{points}"
+            f"{f' ({decision.reason})' if decision.reason else ''}"
+        )
     click.echo(f"points for the customer: {evaluation.points_total}")
 
 
@@ -250,9 +287,13 @@ def backtest_command(domain: str, start: str, end: str, path: str) -> None:
     result = rulesets.backtest(db.session, shop=shop, drafts=drafts, start=since, end=until, progress=progress)
     db.session.rollback()
     click.echo(f"events replayed: {result.events:,} in {result.seconds:.1f} s")
-    click.echo(f"points: {result.points:,} with the draft rules, {result.baseline_points:,} with the live rules "
-               f"({result.points_change:+,})")
-    click.echo(f"customers affected: {result.customers_affected:,}; earning with the drafts: {result.customers_earning:,}")
+    click.echo(
+        f"points: {result.points:,} with the draft rules, {result.baseline_points:,} with the live rules "
+        f"({result.points_change:+,})"
+    )
+    click.echo(
+        f"customers affected: {result.customers_affected:,}; earning with the drafts: {result.customers_earning:,}"
+    )
     click.echo(f"liability change: {result.liability_change:+} {result.currency}")
     for name, tally in sorted(result.by_rule.items()):
         click.echo(f"  {name}: fired {tally.firings:,} times, {tally.points:,} points")
@@ -271,11 +312,22 @@ def retro_command(domain: str, actor: str, name: str, start: str, end: str, vers
     """Apply a rule to past events for real, once per event, as a batch `retro-reverse` can undo."""
     with db.session.begin():
         shop = _shop(domain)
-        result = _or_exit(lambda: rulesets.retroactive_run(
-            db.session, shop=shop, name=name, start=_moment(start, shop.timezone, end=False),
-            end=_moment(end, shop.timezone, end=True), actor=actor, now=_now(), version=version))
-    click.echo(f"batch {result.batch_id}: {result.events} events, {result.credits} credits, {result.points} points; "
-               f"{result.duplicates} already credited; {result.skipped_actions} non-point actions skipped")
+        result = _or_exit(
+            lambda: rulesets.retroactive_run(
+                db.session,
+                shop=shop,
+                name=name,
+                start=_moment(start, shop.timezone, end=False),
+                end=_moment(end, shop.timezone, end=True),
+                actor=actor,
+                now=_now(),
+                version=version,
+            )
+        )
+    click.echo(
+        f"batch {result.batch_id}: {result.events} events, {result.credits} credits, {result.points} points; "
+        f"{result.duplicates} already credited; {result.skipped_actions} non-point actions skipped"
+    )
 
 
 @rules_cli.command("retro-reverse")
@@ -286,10 +338,13 @@ def retro_reverse_command(domain: str, actor: str, batch_id: uuid.UUID) -> None:
     """Take back what a retroactive batch credited (a second run does nothing)."""
     with db.session.begin():
         shop = _shop(domain)
-        result = _or_exit(lambda: rulesets.reverse_retroactive_run(db.session, shop=shop, batch_id=batch_id,
-                                                                   actor=actor, now=_now()))
-    click.echo(f"batch {batch_id}: {result.customers} customers, {result.reversed} points taken back, "
-               f"{result.shortfall} already spent (not taken)")
+        result = _or_exit(
+            lambda: rulesets.reverse_retroactive_run(db.session, shop=shop, batch_id=batch_id, actor=actor, now=_now())
+        )
+    click.echo(
+        f"batch {batch_id}: {result.customers} customers, {result.reversed} points taken back, "
+        f"{result.shortfall} already spent (not taken)"
+    )
 
 
 def _or_exit(call: Any) -> Any:

@@ -99,9 +99,7 @@ class StreamConsumer:
     def housekeeping(self) -> None:
         self._last_housekeeping = time.monotonic()
         self.client.set(heartbeat_key(self.namespace, self.name), self.now().isoformat(), ex=HEARTBEAT_TTL_S)
-        self.handle(
-            stream.claim_stale(self.client, self.keys, self.name, base_idle_ms=self.settings.retry_base_ms)
-        )
+        self.handle(stream.claim_stale(self.client, self.keys, self.name, base_idle_ms=self.settings.retry_base_ms))
         self.redrive()
 
     def handle(self, messages: list[stream.Message]) -> int:
@@ -165,8 +163,9 @@ class StreamConsumer:
         for event in events:
             stream.publish(self.client, self.keys, event)
         if events:
-            log.warning("re-published %d inbox events still pending after %ds", len(events),
-                        self.settings.redrive_after_s)
+            log.warning(
+                "re-published %d inbox events still pending after %ds", len(events), self.settings.redrive_after_s
+            )
         return len(events)
 
     def _dead_letter(self, message: stream.Message, error: str, *, event_id: object) -> None:
@@ -177,8 +176,11 @@ class StreamConsumer:
         with self.sessions.begin() as session:
             session.execute(
                 insert(DeadLetter).values(
-                    event_id=event_id, stream_id=message.stream_id, deliveries=message.deliveries,
-                    error=error[:4000], fields=fields,
+                    event_id=event_id,
+                    stream_id=message.stream_id,
+                    deliveries=message.deliveries,
+                    error=error[:4000],
+                    fields=fields,
                 )
             )
         stream.dead_letter(self.client, self.keys, message, error)

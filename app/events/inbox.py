@@ -28,9 +28,7 @@ _SHOP_ID = text(
 )
 
 
-def record_event(
-    session: Session, event: InboundEvent, *, topic: str | None, webhook_id: str | None
-) -> bool:
+def record_event(session: Session, event: InboundEvent, *, topic: str | None, webhook_id: str | None) -> bool:
     """Insert the event into the inbox; False if this event id is already there (a re-delivery: nothing written).
 
     A valid HMAC proves Shopify sent it, and Shopify only sends to shops that installed the app, so an unknown

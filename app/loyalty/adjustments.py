@@ -46,9 +46,27 @@ def adjust_points(
     cause = ledger.Cause("admin", actor=actor.strip())
     key = f"adjustment:{idempotency_key}"
     if points > 0:
-        credited = ledger.credit(session, shop=shop, profile_id=profile.id, kind="adjustment", points=points,
-                                 idempotency_key=key, cause=cause, now=now, reason=reason.strip())
+        credited = ledger.credit(
+            session,
+            shop=shop,
+            profile_id=profile.id,
+            kind="adjustment",
+            points=points,
+            idempotency_key=key,
+            cause=cause,
+            now=now,
+            reason=reason.strip(),
+        )
         return AdjustmentResult(entry=credited.entry, duplicate=credited.duplicate)
-    debited = ledger.debit(session, shop=shop, profile_id=profile.id, kind="adjustment", points=-points,
-                           idempotency_key=key, cause=cause, now=now, reason=reason.strip())
+    debited = ledger.debit(
+        session,
+        shop=shop,
+        profile_id=profile.id,
+        kind="adjustment",
+        points=-points,
+        idempotency_key=key,
+        cause=cause,
+        now=now,
+        reason=reason.strip(),
+    )
     return AdjustmentResult(entry=debited.entry, duplicate=debited.duplicate)

@@ -20,7 +20,7 @@ CODE_BYTES = 10  # 80 bits
 def new_code() -> str:
     """A fresh code such as LOYAL-7F3K-9QXA-2MBD-R5TW (80 bits of entropy)."""
     raw = base64.b32encode(secrets.token_bytes(CODE_BYTES)).decode("ascii")
-    return "-".join([CODE_PREFIX, *(raw[i:i + 4] for i in range(0, len(raw), 4))])
+    return "-".join([CODE_PREFIX, *(raw[i : i + 4] for i in range(0, len(raw), 4))])
 
 
 def customer_gid(customer_id: str) -> str:

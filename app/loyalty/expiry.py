@@ -23,12 +23,16 @@ def expire_due(session: Session, *, shop_id: int, now: datetime) -> int:
     Profiles are locked in id order and their due lots re-read under the lock, so two sweeps at once expire a lot
     once.
     """
-    profile_ids = session.execute(
-        select(PointsLot.profile_id)
-        .where(PointsLot.shop_id == shop_id, PointsLot.expired_at.is_(None), PointsLot.expires_at <= now)
-        .distinct()
-        .order_by(PointsLot.profile_id)
-    ).scalars().all()
+    profile_ids = (
+        session.execute(
+            select(PointsLot.profile_id)
+            .where(PointsLot.shop_id == shop_id, PointsLot.expired_at.is_(None), PointsLot.expires_at <= now)
+            .distinct()
+            .order_by(PointsLot.profile_id)
+        )
+        .scalars()
+        .all()
+    )
     expired = 0
     for profile_id in profile_ids:
         session.execute(
@@ -38,17 +42,29 @@ def expire_due(session: Session, *, shop_id: int, now: datetime) -> int:
         ).scalar_one()
         lots = session.execute(
             select(PointsLot.id, PointsLot.entry_id, PointsLot.remaining)
-            .where(PointsLot.shop_id == shop_id, PointsLot.profile_id == profile_id,
-                   PointsLot.expired_at.is_(None), PointsLot.expires_at <= now)
+            .where(
+                PointsLot.shop_id == shop_id,
+                PointsLot.profile_id == profile_id,
+                PointsLot.expired_at.is_(None),
+                PointsLot.expires_at <= now,
+            )
             .order_by(PointsLot.expires_at, PointsLot.id)
             .with_for_update()
         ).all()
         for lot_id, entry_id, remaining in lots:
             if remaining > 0:
                 ledger.post_entry(
-                    session, shop_id=shop_id, profile_id=profile_id, kind="expiry", points=-remaining,
-                    idempotency_key=f"expiry:lot:{lot_id}", cause=ledger.Cause("expiry"), now=now,
-                    reason="Points expired", reverses_id=entry_id, prefer_lot_id=lot_id,
+                    session,
+                    shop_id=shop_id,
+                    profile_id=profile_id,
+                    kind="expiry",
+                    points=-remaining,
+                    idempotency_key=f"expiry:lot:{lot_id}",
+                    cause=ledger.Cause("expiry"),
+                    now=now,
+                    reason="Points expired",
+                    reverses_id=entry_id,
+                    prefer_lot_id=lot_id,
                     details={"lot_id": lot_id},
                 )
                 expired += 1

@@ -43,11 +43,34 @@ from app.models import (
 
 REDACTED = "[redacted]"
 # Keys whose values are personal data wherever they appear in a Shopify payload.
-PERSONAL_KEYS = frozenset({
-    "email", "contact_email", "phone", "first_name", "last_name", "name", "address1", "address2", "city", "zip",
-    "province", "province_code", "company", "latitude", "longitude", "browser_ip", "note", "customer_locale",
-    "multipass_identifier", "ip", "user_agent", "landing_site", "referring_site", "order_status_url",
-})
+PERSONAL_KEYS = frozenset(
+    {
+        "email",
+        "contact_email",
+        "phone",
+        "first_name",
+        "last_name",
+        "name",
+        "address1",
+        "address2",
+        "city",
+        "zip",
+        "province",
+        "province_code",
+        "company",
+        "latitude",
+        "longitude",
+        "browser_ip",
+        "note",
+        "customer_locale",
+        "multipass_identifier",
+        "ip",
+        "user_agent",
+        "landing_site",
+        "referring_site",
+        "order_status_url",
+    }
+)
 # Where these keys are order or product names rather than a person's, keep them.
 NEUTRAL_PARENTS = frozenset({"line_items", "shipping_lines", "tax_lines", "discount_applications", "fulfillments"})
 
@@ -118,7 +141,8 @@ def _mentions(column: Any, needles: Needles) -> Any:
     (identifier,) = needles.exact or {""}
     conditions = [
         func.jsonb_path_exists(
-            column, cast(literal("$.** ? (@ == $id || @ == $number)"), JSONPATH),
+            column,
+            cast(literal("$.** ? (@ == $id || @ == $number)"), JSONPATH),
             func.jsonb_build_object("id", identifier, "number", int(identifier) if identifier.isdigit() else -1),
         )
     ]
@@ -178,22 +202,32 @@ def redact_customer(
             .values(ip_hash=None, user_agent=None, landing_page=None)
         ).rowcount
         counts["rule_executions"] = _scrub_rows(
-            session, RuleExecution, "trace",
-            and_(RuleExecution.shop_id == shop_id,
-                 or_(RuleExecution.profile_id == profile.id, _mentions(RuleExecution.trace, needles))),
+            session,
+            RuleExecution,
+            "trace",
+            and_(
+                RuleExecution.shop_id == shop_id,
+                or_(RuleExecution.profile_id == profile.id, _mentions(RuleExecution.trace, needles)),
+            ),
             needles,
         )
         counts["points_transactions"] = _scrub_ledger_text(session, shop_id, profile.id, needles)
         counts["pending_credits.reason"] = session.execute(
             update(PendingCredit)
-            .where(PendingCredit.shop_id == shop_id, PendingCredit.profile_id == profile.id,
-                   or_(false(), *(PendingCredit.reason.ilike(f"%{n}%") for n in needles.contained)))
+            .where(
+                PendingCredit.shop_id == shop_id,
+                PendingCredit.profile_id == profile.id,
+                or_(false(), *(PendingCredit.reason.ilike(f"%{n}%") for n in needles.contained)),
+            )
             .values(reason=REDACTED)
         ).rowcount
     else:
         counts["rule_executions"] = _scrub_rows(
-            session, RuleExecution, "trace",
-            and_(RuleExecution.shop_id == shop_id, _mentions(RuleExecution.trace, needles)), needles,
+            session,
+            RuleExecution,
+            "trace",
+            and_(RuleExecution.shop_id == shop_id, _mentions(RuleExecution.trace, needles)),
+            needles,
         )
 
     order_match = [EventQueue.payload.op("@>")({"id": int(o)}) for o in order_ids if o.isdigit()]
@@ -210,26 +244,40 @@ def redact_customer(
             .values(customer_id=tombstone)
         )
     counts["dead_letters"] = _scrub_rows(
-        session, DeadLetter, "fields", and_(DeadLetter.shop_id == shop_id, _mentions(DeadLetter.fields, needles)),
+        session,
+        DeadLetter,
+        "fields",
+        and_(DeadLetter.shop_id == shop_id, _mentions(DeadLetter.fields, needles)),
         needles,
     )
     counts["audit_log"] = _scrub_rows(
-        session, AuditLog, "details", and_(AuditLog.shop_id == shop_id, _mentions(AuditLog.details, needles)),
+        session,
+        AuditLog,
+        "details",
+        and_(AuditLog.shop_id == shop_id, _mentions(AuditLog.details, needles)),
         needles,
     )
     counts["outbox"] = _scrub_rows(
-        session, Outbox, "payload", and_(Outbox.shop_id == shop_id, _mentions(Outbox.payload, needles)), needles,
+        session,
+        Outbox,
+        "payload",
+        and_(Outbox.shop_id == shop_id, _mentions(Outbox.payload, needles)),
+        needles,
     )
     # Work not yet sent for this customer (a code to create, tags to set) must not reach Shopify any more.
     session.execute(
         update(Outbox)
-        .where(Outbox.shop_id == shop_id, Outbox.status == "pending",
-               cast(Outbox.payload, String).like(f"%{REDACTED}%"))
+        .where(
+            Outbox.shop_id == shop_id, Outbox.status == "pending", cast(Outbox.payload, String).like(f"%{REDACTED}%")
+        )
         .values(status="failed", last_error="customer redacted (GDPR)")
     )
     counts["webhook_deliveries"] = _scrub_rows(
-        session, WebhookDelivery, "payload",
-        and_(WebhookDelivery.shop_id == shop_id, _mentions(WebhookDelivery.payload, needles)), needles,
+        session,
+        WebhookDelivery,
+        "payload",
+        and_(WebhookDelivery.shop_id == shop_id, _mentions(WebhookDelivery.payload, needles)),
+        needles,
     )
     counts["processed_events"] = _scrub_processed(session, shop_id, needles)
     session.flush()
@@ -238,14 +286,23 @@ def redact_customer(
 
 def _scrub_ledger_text(session: Session, shop_id: int, profile_id: int, needles: Needles) -> int:
     """Scrub names from ledger entries' free text: the customer's own entries by any needle, others' by a strong one."""
-    own = and_(PointsTransaction.profile_id == profile_id,
-               or_(false(), *(PointsTransaction.reason.ilike(f"%{n}%") for n in needles.contained),
-                   _mentions(PointsTransaction.details, needles)))
-    others = or_(false(), *(PointsTransaction.reason.ilike(f"%{n}%") for n in needles.strong),
-                 _mentions(PointsTransaction.details, needles))
+    own = and_(
+        PointsTransaction.profile_id == profile_id,
+        or_(
+            false(),
+            *(PointsTransaction.reason.ilike(f"%{n}%") for n in needles.contained),
+            _mentions(PointsTransaction.details, needles),
+        ),
+    )
+    others = or_(
+        false(),
+        *(PointsTransaction.reason.ilike(f"%{n}%") for n in needles.strong),
+        _mentions(PointsTransaction.details, needles),
+    )
     rows = session.execute(
-        select(PointsTransaction.id, PointsTransaction.reason, PointsTransaction.details)
-        .where(PointsTransaction.shop_id == shop_id, or_(own, others))
+        select(PointsTransaction.id, PointsTransaction.reason, PointsTransaction.details).where(
+            PointsTransaction.shop_id == shop_id, or_(own, others)
+        )
     ).all()
     if not rows:
         return 0
@@ -278,9 +335,7 @@ def _scrub_processed(session: Session, shop_id: int, needles: Needles) -> int:
 def redact_shop(session: Session, *, shop_id: int) -> bool:
     """Delete the shop and everything it owns (shop/redact, 48 hours after uninstall); False if already gone."""
     session.execute(text("SET LOCAL loyalty.shop_redact = 'on'"))
-    deleted = session.execute(
-        Shop.__table__.delete().where(Shop.__table__.c.id == shop_id)
-    ).rowcount
+    deleted = session.execute(Shop.__table__.delete().where(Shop.__table__.c.id == shop_id)).rowcount
     session.execute(text("SET LOCAL loyalty.shop_redact = 'off'"))
     session.expire_all()
     return bool(deleted)

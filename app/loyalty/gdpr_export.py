@@ -69,8 +69,11 @@ def export_customer(session: Session, *, shop_id: int, customer_id: str) -> dict
         return export
 
     def rows(model: Any, *conditions: Any, order: Any = None) -> list[dict[str, Any]]:
-        query = select(model).where(model.shop_id == shop_id, *conditions).order_by(order if order is not None
-                                                                                       else model.id)
+        query = (
+            select(model)
+            .where(model.shop_id == shop_id, *conditions)
+            .order_by(order if order is not None else model.id)
+        )
         return [_row(obj) for obj in session.execute(query).scalars()]
 
     tier = session.get(TierDefinition, profile.current_tier_id) if profile.current_tier_id else None
@@ -86,14 +89,18 @@ def export_customer(session: Session, *, shop_id: int, customer_id: str) -> dict
         redemptions=rows(RedemptionLog, RedemptionLog.profile_id == profile.id),
         orders=rows(Order, Order.profile_id == profile.id),
         referral_link=None if link is None else _row(link),
-        referral_clicks=0 if link is None else session.execute(
-            select(func.count(ReferralClick.id)).where(ReferralClick.shop_id == shop_id,
-                                                       ReferralClick.link_id == link.id)
+        referral_clicks=0
+        if link is None
+        else session.execute(
+            select(func.count(ReferralClick.id)).where(
+                ReferralClick.shop_id == shop_id, ReferralClick.link_id == link.id
+            )
         ).scalar_one(),
         referral_conversions=rows(
             ReferralConversion,
-            or_(ReferralConversion.advocate_profile_id == profile.id,
-                ReferralConversion.friend_profile_id == profile.id),
+            or_(
+                ReferralConversion.advocate_profile_id == profile.id, ReferralConversion.friend_profile_id == profile.id
+            ),
         ),
         rule_executions=rows(RuleExecution, RuleExecution.profile_id == profile.id),
         audit_log=rows(AuditLog, AuditLog.subject_type == "profile", AuditLog.subject_id == str(profile.id)),

@@ -96,7 +96,9 @@ def lot_expiry(shop: Shop, *, credited_at: datetime, last_activity_at: datetime 
 
 def key_used(session: Session, *, shop_id: int, idempotency_key: str) -> bool:
     """True if this key names an entry in the ledger or a pending credit (held, released or cancelled)."""
-    in_ledger = exists().where(PointsTransaction.shop_id == shop_id, PointsTransaction.idempotency_key == idempotency_key)
+    in_ledger = exists().where(
+        PointsTransaction.shop_id == shop_id, PointsTransaction.idempotency_key == idempotency_key
+    )
     in_pending = exists().where(PendingCredit.shop_id == shop_id, PendingCredit.idempotency_key == idempotency_key)
     return bool(session.execute(select(or_(in_ledger, in_pending))).scalar_one())
 
@@ -116,7 +118,9 @@ def record_activity(session: Session, *, shop: Shop, profile_id: int, now: datet
                 PointsLot.profile_id == profile_id,
                 PointsLot.remaining > 0,
                 PointsLot.expired_at.is_(None),
-                or_(PointsLot.expires_at.is_(None), PointsLot.expires_at < now + timedelta(days=shop.points_expiry_days)),
+                or_(
+                    PointsLot.expires_at.is_(None), PointsLot.expires_at < now + timedelta(days=shop.points_expiry_days)
+                ),
             )
             .values(expires_at=now + timedelta(days=shop.points_expiry_days))
         )
@@ -360,11 +364,7 @@ def consume_lots(
         if left == 0:
             break
         take = min(left, remaining)
-        session.execute(
-            update(PointsLot)
-            .where(PointsLot.id == lot_id)
-            .values(remaining=PointsLot.remaining - take)
-        )
+        session.execute(update(PointsLot).where(PointsLot.id == lot_id).values(remaining=PointsLot.remaining - take))
         left -= take
     return left
 
@@ -373,7 +373,9 @@ def ledger_balance(session: Session, *, profile_id: int) -> int:
     """The balance as the ledger says it (sum of entries), for checks against the stored balance (L1)."""
     return int(
         session.execute(
-            select(func.coalesce(func.sum(PointsTransaction.points), 0)).where(PointsTransaction.profile_id == profile_id)
+            select(func.coalesce(func.sum(PointsTransaction.points), 0)).where(
+                PointsTransaction.profile_id == profile_id
+            )
         ).scalar_one()
     )
 
@@ -381,16 +383,14 @@ def ledger_balance(session: Session, *, profile_id: int) -> int:
 def drifted_profiles(session: Session, *, shop_id: int) -> list[int]:
     """Profiles whose stored balance differs from the sum of their entries, or whose open lots do not sum to the
     positive part of the balance: empty when the ledger is sound (the drift monitor's query)."""
-    sums = (
-        select(PointsTransaction.profile_id.label("profile_id"), PointsTransaction.points.label("entry"),
-               literal(0).label("lot"))
-        .where(PointsTransaction.shop_id == shop_id)
-    )
-    lots = (
-        select(PointsLot.profile_id.label("profile_id"), literal(0).label("entry"),
-               PointsLot.remaining.label("lot"))
-        .where(PointsLot.shop_id == shop_id)
-    )
+    sums = select(
+        PointsTransaction.profile_id.label("profile_id"),
+        PointsTransaction.points.label("entry"),
+        literal(0).label("lot"),
+    ).where(PointsTransaction.shop_id == shop_id)
+    lots = select(
+        PointsLot.profile_id.label("profile_id"), literal(0).label("entry"), PointsLot.remaining.label("lot")
+    ).where(PointsLot.shop_id == shop_id)
     both = union_all(sums, lots).subquery()
     totals = (
         select(both.c.profile_id, func.sum(both.c.entry).label("entries"), func.sum(both.c.lot).label("lots"))

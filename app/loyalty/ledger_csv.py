@@ -50,9 +50,25 @@ _CUSTOMER_ID = re.compile(r"^(?:gid://shopify/Customer/)?(\d{1,20})$")
 _POINTS = re.compile(r"^\+?\d{1,13}$")
 
 EXPORT_COLUMNS = (
-    "entry_id", "created_at", "customer_id", "kind", "points", "balance_after", "reason", "cause_type", "event_id",
-    "rule_id", "rule_version_id", "redemption_id", "actor", "import_batch_id", "reverses_id", "source_type",
-    "source_id", "shortfall", "idempotency_key",
+    "entry_id",
+    "created_at",
+    "customer_id",
+    "kind",
+    "points",
+    "balance_after",
+    "reason",
+    "cause_type",
+    "event_id",
+    "rule_id",
+    "rule_version_id",
+    "redemption_id",
+    "actor",
+    "import_batch_id",
+    "reverses_id",
+    "source_type",
+    "source_id",
+    "shortfall",
+    "idempotency_key",
 )
 
 
@@ -108,8 +124,15 @@ def import_opening_balances(
     customers = _resolve(session, shop_id=shop.id, lines=lines)
     inserted = session.execute(
         pg_insert(ImportBatch)
-        .values(id=batch_id, shop_id=shop.id, actor=actor.strip(), filename=filename, rows=len(lines),
-                points=sum(line.points for line in lines), created_at=now)
+        .values(
+            id=batch_id,
+            shop_id=shop.id,
+            actor=actor.strip(),
+            filename=filename,
+            rows=len(lines),
+            points=sum(line.points for line in lines),
+            created_at=now,
+        )
         .on_conflict_do_nothing(index_elements=["id"])
         .returning(ImportBatch.id)
     ).scalar_one_or_none()
@@ -120,9 +143,16 @@ def import_opening_balances(
     for line in sorted(lines, key=lambda item: customers[item.number]):
         profile = lock_profile(session, shop_id=shop.id, customer_id=customers[line.number], now=now)
         ledger.credit(
-            session, shop=shop, profile_id=profile.id, kind="import", points=line.points,
-            idempotency_key=f"import:{batch_id}:{line.number}", cause=cause, now=now,
-            reason=line.note or "Opening balance", source=("import_batch", str(batch_id)),
+            session,
+            shop=shop,
+            profile_id=profile.id,
+            kind="import",
+            points=line.points,
+            idempotency_key=f"import:{batch_id}:{line.number}",
+            cause=cause,
+            now=now,
+            reason=line.note or "Opening balance",
+            source=("import_batch", str(batch_id)),
         )
     return ImportResult(batch_id=batch_id, rows=len(lines), points=sum(x.points for x in lines), duplicate=False)
 
@@ -256,20 +286,31 @@ def reverse_import(
         .execution_options(synchronize_session=False)
     ).scalar_one_or_none()
     if claimed is None:
-        if session.execute(select(ImportBatch.id).where(ImportBatch.id == batch_id,
-                                                        ImportBatch.shop_id == shop.id)).first() is None:
+        if (
+            session.execute(
+                select(ImportBatch.id).where(ImportBatch.id == batch_id, ImportBatch.shop_id == shop.id)
+            ).first()
+            is None
+        ):
             raise ImportBatchNotFound(batch_id)
         return ReverseImportResult(batch_id, 0, 0, 0, 0, duplicate=True)
 
     source = ("import_batch", str(batch_id))
     cause = ledger.Cause("import", import_batch_id=batch_id, actor=actor.strip())
-    profile_ids = session.execute(
-        select(PointsTransaction.profile_id)
-        .where(PointsTransaction.shop_id == shop.id, PointsTransaction.import_batch_id == batch_id,
-               PointsTransaction.kind == "import")
-        .distinct()
-        .order_by(PointsTransaction.profile_id)
-    ).scalars().all()
+    profile_ids = (
+        session.execute(
+            select(PointsTransaction.profile_id)
+            .where(
+                PointsTransaction.shop_id == shop.id,
+                PointsTransaction.import_batch_id == batch_id,
+                PointsTransaction.kind == "import",
+            )
+            .distinct()
+            .order_by(PointsTransaction.profile_id)
+        )
+        .scalars()
+        .all()
+    )
     totals = {"claimed": 0, "reversed": 0, "shortfall": 0}
     for profile_id in profile_ids:
         session.execute(
@@ -278,21 +319,39 @@ def reverse_import(
         so_far = reversals.earned_by(session, shop_id=shop.id, profile_id=profile_id, source=source)
         claim = so_far.earned - so_far.reversed
         key = f"import_reversal:{batch_id}:{profile_id}"
-        taken = reversals.take_back(session, shop=shop, profile_id=profile_id, source=source, claim=claim,
-                                    request_key=key, cause=cause, now=now, reason=f"Import {batch_id} reversed")
+        taken = reversals.take_back(
+            session,
+            shop=shop,
+            profile_id=profile_id,
+            source=source,
+            claim=claim,
+            request_key=key,
+            cause=cause,
+            now=now,
+            reason=f"Import {batch_id} reversed",
+        )
         session.execute(
             insert(LedgerReversal).values(
-                shop_id=shop.id, profile_id=profile_id, kind="import_reversal", idempotency_key=key,
-                source_type=source[0], source_id=source[1], actor=actor.strip(), points_claimed=claim,
-                pending_cancelled=taken.pending_cancelled, points_reversed=taken.points_reversed,
-                shortfall=taken.shortfall, created_at=now,
+                shop_id=shop.id,
+                profile_id=profile_id,
+                kind="import_reversal",
+                idempotency_key=key,
+                source_type=source[0],
+                source_id=source[1],
+                actor=actor.strip(),
+                points_claimed=claim,
+                pending_cancelled=taken.pending_cancelled,
+                points_reversed=taken.points_reversed,
+                shortfall=taken.shortfall,
+                created_at=now,
             )
         )
         totals["claimed"] += claim
         totals["reversed"] += taken.points_reversed
         totals["shortfall"] += taken.shortfall
-    return ReverseImportResult(batch_id, len(profile_ids), totals["claimed"], totals["reversed"], totals["shortfall"],
-                               duplicate=False)
+    return ReverseImportResult(
+        batch_id, len(profile_ids), totals["claimed"], totals["reversed"], totals["shortfall"], duplicate=False
+    )
 
 
 def iter_ledger_csv(session: Session, *, shop_id: int, customer_id: str | None = None) -> Iterator[str]:
@@ -328,13 +387,29 @@ def iter_ledger_csv(session: Session, *, shop_id: int, customer_id: str | None =
 
     yield flush(list(EXPORT_COLUMNS))
     for entry, customer, balance_after in session.execute(query):
-        yield flush([
-            entry.id, entry.created_at.isoformat(), customer, entry.kind, entry.points, balance_after,
-            _cell(entry.reason), entry.cause_type, entry.event_id or "", entry.rule_id or "",
-            entry.rule_version_id or "", entry.redemption_id or "", _cell(entry.actor), entry.import_batch_id or "",
-            entry.reverses_id or "", entry.source_type or "", _cell(entry.source_id), entry.shortfall,
-            _cell(entry.idempotency_key),
-        ])
+        yield flush(
+            [
+                entry.id,
+                entry.created_at.isoformat(),
+                customer,
+                entry.kind,
+                entry.points,
+                balance_after,
+                _cell(entry.reason),
+                entry.cause_type,
+                entry.event_id or "",
+                entry.rule_id or "",
+                entry.rule_version_id or "",
+                entry.redemption_id or "",
+                _cell(entry.actor),
+                entry.import_batch_id or "",
+                entry.reverses_id or "",
+                entry.source_type or "",
+                _cell(entry.source_id),
+                entry.shortfall,
+                _cell(entry.idempotency_key),
+            ]
+        )
 
 
 def export_ledger_csv(session: Session, *, shop_id: int, customer_id: str | None = None) -> str:

@@ -34,8 +34,15 @@ def handle_refund(session: Session, shop: Shop, event: InboundEvent, now: dateti
     profile = lock_profile(session, shop_id=shop.id, customer_id=customer_id, now=now)
     amount = refunds.refund_amount(event.event_data)
     result = refunds.apply_refund(
-        session, shop=shop, profile=profile, order_id=order_id, refund_id=refund_id,
-        refunded_amount=amount.amount, basis=amount.basis, event_id=event.event_id, now=now,
+        session,
+        shop=shop,
+        profile=profile,
+        order_id=order_id,
+        refund_id=refund_id,
+        refunded_amount=amount.amount,
+        basis=amount.basis,
+        event_id=event.event_id,
+        now=now,
     )
     outcome.points_credited -= result.points_reversed
     outcome.note = f"refund {refund_id}: {result.points_claimed} points taken back" + (
@@ -43,7 +50,11 @@ def handle_refund(session: Session, shop: Shop, event: InboundEvent, now: dateti
     )
     if refunds.fully_refunded(session, shop_id=shop.id, order_id=order_id):
         referral_reversals.reverse_for_order(
-            session, shop=shop, order_id=order_id, event_id=event.event_id, now=now,
+            session,
+            shop=shop,
+            order_id=order_id,
+            event_id=event.event_id,
+            now=now,
             reason=f"the referred order {order_id} was refunded in full",
         )
 
@@ -63,7 +74,11 @@ def handle_cancellation(session: Session, shop: Shop, event: InboundEvent, now: 
     outcome.points_credited -= result.points_reversed
     outcome.note = f"order {order_id} cancelled: {result.points_claimed} points taken back"
     referral_reversals.reverse_for_order(
-        session, shop=shop, order_id=order_id, event_id=event.event_id, now=now,
+        session,
+        shop=shop,
+        order_id=order_id,
+        event_id=event.event_id,
+        now=now,
         reason=f"the referred order {order_id} was cancelled",
     )
 
@@ -71,12 +86,14 @@ def handle_cancellation(session: Session, shop: Shop, event: InboundEvent, now: 
 def _unless_order_still_coming(session: Session, shop: Shop, order_id: str, outcome: Outcome) -> None:
     """Webhooks arrive out of order: if the order's own event is still waiting, retry this one after it."""
     waiting = session.execute(
-        select(EventQueue.id).where(
+        select(EventQueue.id)
+        .where(
             EventQueue.shop_id == shop.id,
             EventQueue.event_type.in_(ORDER_EVENTS),
             EventQueue.status == "pending",
             EventQueue.payload["id"].astext == order_id,
-        ).limit(1)
+        )
+        .limit(1)
     ).scalar_one_or_none()
     if waiting is not None:
         raise RetryLater(f"order {order_id} has not been processed yet")
@@ -90,8 +107,13 @@ def handle_customer_redact(session: Session, shop: Shop, event: InboundEvent, no
         return
     lock_profile(session, shop_id=shop.id, customer_id=event.customer_id, now=now)
     gdpr.redact_customer(
-        session, shop_id=shop.id, customer_id=event.customer_id, now=now, email=customer.get("email"),
-        phone=customer.get("phone"), orders_to_redact=event.event_data.get("orders_to_redact") or (),
+        session,
+        shop_id=shop.id,
+        customer_id=event.customer_id,
+        now=now,
+        email=customer.get("email"),
+        phone=customer.get("phone"),
+        orders_to_redact=event.event_data.get("orders_to_redact") or (),
     )
     outcome.note = "customer redacted"
 
@@ -105,8 +127,12 @@ def handle_data_request(session: Session, shop: Shop, event: InboundEvent, now: 
     request_id = str((event.event_data.get("data_request") or {}).get("id") or event.event_id)
     session.execute(
         insert(Outbox)
-        .values(shop_id=shop.id, kind="gdpr.data_request", dedupe_key=f"data_request:{request_id}",
-                payload={"data_request_id": request_id, "customer_id": event.customer_id, "export": export})
+        .values(
+            shop_id=shop.id,
+            kind="gdpr.data_request",
+            dedupe_key=f"data_request:{request_id}",
+            payload={"data_request_id": request_id, "customer_id": event.customer_id, "export": export},
+        )
         .on_conflict_do_nothing(index_elements=["shop_id", "dedupe_key"])
     )
     outcome.note = "customer data export staged for the merchant"
@@ -118,12 +144,17 @@ def handle_shop_redact(session: Session, shop: Shop, event: InboundEvent, now: d
 
 
 def handle_uninstalled(session: Session, shop: Shop, event: InboundEvent, now: datetime, outcome: Outcome) -> None:
-    """Tokens are already revoked by Shopify; drop ours and stop work until a reinstall. Data stays until shop/redact."""
+    """Shopify already revoked the tokens; drop ours and stop work until a reinstall. Data stays until shop/redact."""
     session.execute(
         update(Shop)
         .where(Shop.id == shop.id)
-        .values(uninstalled_at=now, access_token=None, refresh_token=None, access_token_expires_at=None,
-                refresh_token_expires_at=None)
+        .values(
+            uninstalled_at=now,
+            access_token=None,
+            refresh_token=None,
+            access_token_expires_at=None,
+            refresh_token_expires_at=None,
+        )
     )
     outcome.note = "shop uninstalled"
 

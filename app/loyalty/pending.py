@@ -26,12 +26,18 @@ def release_due(session: Session, *, shop_id: int, now: datetime) -> int:
     shop = session.get(Shop, shop_id)
     if shop is None:
         return 0
-    profile_ids = session.execute(
-        select(PendingCredit.profile_id)
-        .where(PendingCredit.shop_id == shop_id, PendingCredit.status == "pending", PendingCredit.available_at <= now)
-        .distinct()
-        .order_by(PendingCredit.profile_id)
-    ).scalars().all()
+    profile_ids = (
+        session.execute(
+            select(PendingCredit.profile_id)
+            .where(
+                PendingCredit.shop_id == shop_id, PendingCredit.status == "pending", PendingCredit.available_at <= now
+            )
+            .distinct()
+            .order_by(PendingCredit.profile_id)
+        )
+        .scalars()
+        .all()
+    )
     released = 0
     for profile_id in profile_ids:
         last_activity = session.execute(
@@ -39,46 +45,76 @@ def release_due(session: Session, *, shop_id: int, now: datetime) -> int:
             .where(CustomerLoyaltyProfile.id == profile_id, CustomerLoyaltyProfile.shop_id == shop_id)
             .with_for_update()
         ).scalar_one()
-        due = session.execute(
-            select(PendingCredit)
-            .where(PendingCredit.shop_id == shop_id, PendingCredit.profile_id == profile_id,
-                   PendingCredit.status == "pending", PendingCredit.available_at <= now)
-            .order_by(PendingCredit.available_at, PendingCredit.id)
-            .with_for_update()
-            .execution_options(populate_existing=True)
-        ).scalars().all()
+        due = (
+            session.execute(
+                select(PendingCredit)
+                .where(
+                    PendingCredit.shop_id == shop_id,
+                    PendingCredit.profile_id == profile_id,
+                    PendingCredit.status == "pending",
+                    PendingCredit.available_at <= now,
+                )
+                .order_by(PendingCredit.available_at, PendingCredit.id)
+                .with_for_update()
+                .execution_options(populate_existing=True)
+            )
+            .scalars()
+            .all()
+        )
         for pending in due:
             _release(session, shop=shop, pending=pending, last_activity=last_activity, now=now)
             released += 1
     return released
 
 
-def _release(session: Session, *, shop: Shop, pending: PendingCredit, last_activity: datetime | None,
-             now: datetime) -> None:
+def _release(
+    session: Session, *, shop: Shop, pending: PendingCredit, last_activity: datetime | None, now: datetime
+) -> None:
     points = pending.points - pending.points_cancelled
     cause = ledger.Cause(
-        type=pending.cause_type, event_id=pending.event_id, rule_id=pending.rule_id,
-        rule_version_id=pending.rule_version_id, redemption_id=pending.redemption_id, actor=pending.actor,
+        type=pending.cause_type,
+        event_id=pending.event_id,
+        rule_id=pending.rule_id,
+        rule_version_id=pending.rule_version_id,
+        redemption_id=pending.redemption_id,
+        actor=pending.actor,
         import_batch_id=pending.import_batch_id,
     )
     source = (pending.source_type, pending.source_id) if pending.source_type and pending.source_id else None
     entry = ledger.post_entry(
-        session, shop_id=shop.id, profile_id=pending.profile_id, kind=pending.kind, points=points,
-        idempotency_key=pending.idempotency_key, cause=cause, now=now, reason=pending.reason, source=source,
+        session,
+        shop_id=shop.id,
+        profile_id=pending.profile_id,
+        kind=pending.kind,
+        points=points,
+        idempotency_key=pending.idempotency_key,
+        cause=cause,
+        now=now,
+        reason=pending.reason,
+        source=source,
         expires_at=ledger.lot_expiry(shop, credited_at=pending.available_at, last_activity_at=last_activity),
-        details={"pending_credit_id": pending.id, "held_points": pending.points,
-                 "cancelled_points": pending.points_cancelled},
+        details={
+            "pending_credit_id": pending.id,
+            "held_points": pending.points,
+            "cancelled_points": pending.points_cancelled,
+        },
     )
-    entry_id = entry.id if entry is not None else session.execute(
-        select(PointsTransaction.id).where(PointsTransaction.shop_id == shop.id,
-                                           PointsTransaction.idempotency_key == pending.idempotency_key)
-    ).scalar_one()
+    entry_id = (
+        entry.id
+        if entry is not None
+        else session.execute(
+            select(PointsTransaction.id).where(
+                PointsTransaction.shop_id == shop.id, PointsTransaction.idempotency_key == pending.idempotency_key
+            )
+        ).scalar_one()
+    )
     session.execute(
         update(CustomerLoyaltyProfile)
         .where(CustomerLoyaltyProfile.id == pending.profile_id)
         .values(points_pending=CustomerLoyaltyProfile.points_pending - points, updated_at=now)
     )
     session.execute(
-        update(PendingCredit).where(PendingCredit.id == pending.id)
+        update(PendingCredit)
+        .where(PendingCredit.id == pending.id)
         .values(status="released", entry_id=entry_id, resolved_at=now)
     )

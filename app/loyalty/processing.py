@@ -172,20 +172,37 @@ def _apply(
 ) -> None:
     key = f"rule:{decision.rule_id}:a{decision.action_index}:{source[0]}:{source[1]}"
     outcome.decisions.append({"rule": decision.rule_name, "action": decision.type, "points": decision.points})
-    cause = ledger.Cause("event", event_id=event.event_id, rule_id=decision.rule_id,
-                         rule_version_id=decision.version_id)
+    cause = ledger.Cause(
+        "event", event_id=event.event_id, rule_id=decision.rule_id, rule_version_id=decision.version_id
+    )
     if decision.type in POINT_ACTIONS and decision.points:
         result = ledger.credit(
-            session, shop=shop, profile_id=profile.id, kind="earn", points=decision.points,
-            idempotency_key=key, cause=cause, now=now, reason=decision.reason or decision.rule_name,
-            source=source, hold_for_return_window=source[0] == "order",
+            session,
+            shop=shop,
+            profile_id=profile.id,
+            kind="earn",
+            points=decision.points,
+            idempotency_key=key,
+            cause=cause,
+            now=now,
+            reason=decision.reason or decision.rule_name,
+            source=source,
+            hold_for_return_window=source[0] == "order",
         )
         _count(outcome, result)
     elif decision.type == "referral_advocate_points" and decision.points and profile.referred_by_profile_id:
         result = ledger.credit(
-            session, shop=shop, profile_id=profile.referred_by_profile_id, kind="referral",
-            points=decision.points, idempotency_key=key, cause=cause, now=now,
-            reason=decision.reason or "Referral reward", source=source, hold_for_return_window=True,
+            session,
+            shop=shop,
+            profile_id=profile.referred_by_profile_id,
+            kind="referral",
+            points=decision.points,
+            idempotency_key=key,
+            cause=cause,
+            now=now,
+            reason=decision.reason or "Referral reward",
+            source=source,
+            hold_for_return_window=True,
         )
         _count(outcome, result)
     elif decision.type == "issue_reward":
@@ -212,7 +229,12 @@ def _issue_reward(
         outcome.note = f"rule {decision.rule_name!r} issues unknown reward {name!r}; skipped"
         return
     redemptions.issue_reward(
-        session, shop=shop, profile=profile, reward_id=reward_id, idempotency_key=key, now=now,
+        session,
+        shop=shop,
+        profile=profile,
+        reward_id=reward_id,
+        idempotency_key=key,
+        now=now,
         granted_by_rule_id=decision.rule_id,
     )
 
@@ -262,8 +284,13 @@ def _facts(session: Session, shop: Shop, profile: CustomerLoyaltyProfile, event:
         referred=profile.referred_by_profile_id is not None,
     )
     history = DatabaseHistory(
-        session=session, shop_id=shop.id, customer_id=profile.customer_id, profile_id=profile.id,
-        as_of=event.timestamp, timezone=shop.timezone, current_event_type=event.event_type,
+        session=session,
+        shop_id=shop.id,
+        customer_id=profile.customer_id,
+        profile_id=profile.id,
+        as_of=event.timestamp,
+        timezone=shop.timezone,
+        current_event_type=event.event_type,
     )
     return Facts(
         event_id=str(event.event_id),
@@ -287,7 +314,9 @@ def _money(value: Any) -> Decimal:
 
 
 def _discount_codes(order: dict[str, Any]) -> list[str]:
-    return [str(code["code"]) for code in order.get("discount_codes") or () if isinstance(code, dict) and code.get("code")]
+    return [
+        str(code["code"]) for code in order.get("discount_codes") or () if isinstance(code, dict) and code.get("code")
+    ]
 
 
 def _record_order(

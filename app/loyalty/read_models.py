@@ -26,8 +26,13 @@ class ProfileView:
 def loyalty_profile(session: Session, *, shop: Shop, customer_id: str, now: datetime) -> ProfileView:
     """The customer's balances and tier standing in this shop; a customer with no activity yet reads as zero."""
     profile = find_profile(session, shop_id=shop.id, customer_id=customer_id) or CustomerLoyaltyProfile(
-        shop_id=shop.id, customer_id=customer_id, points_balance=0, points_pending=0, lifetime_earned=0,
-        orders_count=0, total_spent=0,
+        shop_id=shop.id,
+        customer_id=customer_id,
+        points_balance=0,
+        points_pending=0,
+        lifetime_earned=0,
+        orders_count=0,
+        total_spent=0,
     )
     status = tiers.tier_status(session, shop=shop, profile=profile, now=now)
     return ProfileView(
@@ -39,4 +44,3 @@ def loyalty_profile(session: Session, *, shop: Shop, customer_id: str, now: date
         next_tier=status.next,
         tier_progress_percentage=float(status.progress_percentage),
     )
-

@@ -177,9 +177,7 @@ def mark_used(session: Session, *, shop_id: int, code: str, order_id: str, now: 
     if not isinstance(code, str) or not code.strip():
         return None
     found = session.execute(
-        select(RedemptionLog.id).where(
-            RedemptionLog.shop_id == shop_id, RedemptionLog.code == code.strip().upper()
-        )
+        select(RedemptionLog.id).where(RedemptionLog.shop_id == shop_id, RedemptionLog.code == code.strip().upper())
     ).scalar_one_or_none()
     if found is None:
         return None
@@ -191,4 +189,3 @@ def mark_used(session: Session, *, shop_id: int, code: str, order_id: str, now: 
         redemption.used_on_order_id = str(order_id)[:64]
     session.flush()
     return redemption
-

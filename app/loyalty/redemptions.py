@@ -88,9 +88,7 @@ def _lock_existing_profile(session: Session, shop_id: int, customer_id: str) -> 
     ).scalar_one_or_none()
 
 
-def _replay(
-    session: Session, profile: CustomerLoyaltyProfile, key: str, request_hash: str
-) -> RedemptionResult | None:
+def _replay(session: Session, profile: CustomerLoyaltyProfile, key: str, request_hash: str) -> RedemptionResult | None:
     prior = session.execute(
         select(RedemptionLog).where(
             RedemptionLog.shop_id == profile.shop_id,
@@ -215,8 +213,15 @@ def redeem_reward(
         raise InsufficientPoints(customer_id, profile.points_balance, cost)
 
     redemption = _stage(
-        session, shop=shop, reward=reward, profile=profile, points=cost, steps=count, key=key,
-        request_hash=request_hash, now=now,
+        session,
+        shop=shop,
+        reward=reward,
+        profile=profile,
+        points=cost,
+        steps=count,
+        key=key,
+        request_hash=request_hash,
+        now=now,
     )
     ledger.debit(
         session,
@@ -258,8 +263,16 @@ def issue_reward(
         return replayed
     reward = rewards.get_reward(session, shop_id=shop.id, reward_id=reward_id)
     redemption = _stage(
-        session, shop=shop, reward=reward, profile=profile, points=0, steps=1, key=key, request_hash=request_hash,
-        now=now, granted_by_rule_id=granted_by_rule_id,
+        session,
+        shop=shop,
+        reward=reward,
+        profile=profile,
+        points=0,
+        steps=1,
+        key=key,
+        request_hash=request_hash,
+        now=now,
+        granted_by_rule_id=granted_by_rule_id,
     )
     redemption.balance_after = profile.points_balance
     _redeemed_event(session, shop=shop, redemption=redemption, customer_id=profile.customer_id, now=now)

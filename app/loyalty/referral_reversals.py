@@ -28,8 +28,11 @@ def reverse_for_order(
     """
     conversion = session.execute(
         select(ReferralConversion)
-        .where(ReferralConversion.shop_id == shop.id, ReferralConversion.order_id == order_id,
-               ReferralConversion.status.in_(("pending", "rewarded")))
+        .where(
+            ReferralConversion.shop_id == shop.id,
+            ReferralConversion.order_id == order_id,
+            ReferralConversion.status.in_(("pending", "rewarded")),
+        )
         .with_for_update()
     ).scalar_one_or_none()
     if conversion is None:
@@ -42,8 +45,16 @@ def reverse_for_order(
         session.execute(
             select(CustomerLoyaltyProfile.id).where(CustomerLoyaltyProfile.id == profile_id).with_for_update()
         )
-        claimed += _take_back(session, shop=shop, profile_id=profile_id, source=source, event_id=event_id, now=now,
-                              key=f"referral_reversal:{conversion.id}:{profile_id}", reason=reason)
+        claimed += _take_back(
+            session,
+            shop=shop,
+            profile_id=profile_id,
+            source=source,
+            event_id=event_id,
+            now=now,
+            key=f"referral_reversal:{conversion.id}:{profile_id}",
+            reason=reason,
+        )
     conversion.status = "reversed"
     conversion.block_reason = reason
     session.flush()
@@ -51,13 +62,28 @@ def reverse_for_order(
 
 
 def _take_back(
-    session: Session, *, shop: Shop, profile_id: int, source: tuple[str, str], event_id: uuid.UUID, now: datetime,
-    key: str, reason: str,
+    session: Session,
+    *,
+    shop: Shop,
+    profile_id: int,
+    source: tuple[str, str],
+    event_id: uuid.UUID,
+    now: datetime,
+    key: str,
+    reason: str,
 ) -> int:
     request_id = session.execute(
         insert(LedgerReversal)
-        .values(shop_id=shop.id, profile_id=profile_id, kind="referral_reversal", idempotency_key=key,
-                source_type=source[0], source_id=source[1], event_id=event_id, created_at=now)
+        .values(
+            shop_id=shop.id,
+            profile_id=profile_id,
+            kind="referral_reversal",
+            idempotency_key=key,
+            source_type=source[0],
+            source_id=source[1],
+            event_id=event_id,
+            created_at=now,
+        )
         .on_conflict_do_nothing(index_elements=["shop_id", "idempotency_key"])
         .returning(LedgerReversal.id)
     ).scalar_one_or_none()
@@ -66,13 +92,24 @@ def _take_back(
     so_far = reversals.earned_by(session, shop_id=shop.id, profile_id=profile_id, source=source)
     claim = max(0, so_far.earned - so_far.reversed)
     taken = reversals.take_back(
-        session, shop=shop, profile_id=profile_id, source=source, claim=claim, request_key=key,
-        cause=ledger.Cause("event", event_id=event_id), now=now, reason=reason,
+        session,
+        shop=shop,
+        profile_id=profile_id,
+        source=source,
+        claim=claim,
+        request_key=key,
+        cause=ledger.Cause("event", event_id=event_id),
+        now=now,
+        reason=reason,
     )
     session.execute(
         update(LedgerReversal)
         .where(LedgerReversal.id == request_id)
-        .values(points_claimed=claim, pending_cancelled=taken.pending_cancelled,
-                points_reversed=taken.points_reversed, shortfall=taken.shortfall)
+        .values(
+            points_claimed=claim,
+            pending_cancelled=taken.pending_cancelled,
+            points_reversed=taken.points_reversed,
+            shortfall=taken.shortfall,
+        )
     )
     return claim

@@ -62,8 +62,15 @@ def convert_from_order(
     ).scalar_one()
     event_uuid = event_id if isinstance(event_id, uuid.UUID) else uuid.UUID(str(event_id))
     reason = _block_reason(
-        session, shop=shop, settings=settings, link=link, advocate=advocate, friend=friend_profile, order=order,
-        order_id=order_id, now=now,
+        session,
+        shop=shop,
+        settings=settings,
+        link=link,
+        advocate=advocate,
+        friend=friend_profile,
+        order=order,
+        order_id=order_id,
+        now=now,
     )
     held = shop.return_window_days > 0
     conversion = ReferralConversion(
@@ -97,16 +104,32 @@ def convert_from_order(
             select(CustomerLoyaltyProfile.id).where(CustomerLoyaltyProfile.id == advocate.id).with_for_update()
         )
         ledger.credit(
-            session, shop=shop, profile_id=advocate.id, kind="referral", points=settings.advocate_points,
-            idempotency_key=f"referral:{conversion.id}:advocate", cause=cause, now=now,
-            reason="Referral reward (advocate)", source=source, hold_for_return_window=True,
+            session,
+            shop=shop,
+            profile_id=advocate.id,
+            kind="referral",
+            points=settings.advocate_points,
+            idempotency_key=f"referral:{conversion.id}:advocate",
+            cause=cause,
+            now=now,
+            reason="Referral reward (advocate)",
+            source=source,
+            hold_for_return_window=True,
         )
         conversion.advocate_points = settings.advocate_points
     if settings.friend_points:
         ledger.credit(
-            session, shop=shop, profile_id=friend_profile.id, kind="referral", points=settings.friend_points,
-            idempotency_key=f"referral:{conversion.id}:friend", cause=cause, now=now,
-            reason="Referral reward (friend)", source=source, hold_for_return_window=True,
+            session,
+            shop=shop,
+            profile_id=friend_profile.id,
+            kind="referral",
+            points=settings.friend_points,
+            idempotency_key=f"referral:{conversion.id}:friend",
+            cause=cause,
+            now=now,
+            reason="Referral reward (friend)",
+            source=source,
+            hold_for_return_window=True,
         )
         conversion.friend_points = settings.friend_points
     if not held:
@@ -142,8 +165,12 @@ def _issue_friend_reward(
         return
     try:
         result = redemptions.issue_reward(
-            session, shop=shop, profile=friend, reward_id=reward_id,
-            idempotency_key=f"referral:{conversion.id}:friend", now=now,
+            session,
+            shop=shop,
+            profile=friend,
+            reward_id=reward_id,
+            idempotency_key=f"referral:{conversion.id}:friend",
+            now=now,
         )
     except RewardNotFound:
         # The merchant deleted the reward named in the settings: the points still count; the code cannot be made.
@@ -159,16 +186,20 @@ def release_due(session: Session, *, shop_id: int, now: datetime) -> list[int]:
     shop = session.get(Shop, shop_id)
     if shop is None:
         return []
-    due = session.execute(
-        select(ReferralConversion)
-        .where(
-            ReferralConversion.shop_id == shop_id,
-            ReferralConversion.status == "pending",
-            ReferralConversion.created_at <= now - timedelta(days=shop.return_window_days),
+    due = (
+        session.execute(
+            select(ReferralConversion)
+            .where(
+                ReferralConversion.shop_id == shop_id,
+                ReferralConversion.status == "pending",
+                ReferralConversion.created_at <= now - timedelta(days=shop.return_window_days),
+            )
+            .order_by(ReferralConversion.id)
+            .with_for_update(skip_locked=True)
         )
-        .order_by(ReferralConversion.id)
-        .with_for_update(skip_locked=True)
-    ).scalars().all()
+        .scalars()
+        .all()
+    )
     for conversion in due:
         friend = None
         if conversion.friend_profile_id is not None:

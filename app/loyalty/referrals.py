@@ -245,8 +245,12 @@ def _block_reason(
 
 def _result(conversion: ReferralConversion, replayed: bool) -> ConversionResult:
     return ConversionResult(
-        conversion=conversion, status=conversion.status, block_reason=conversion.block_reason,
-        advocate_points=conversion.advocate_points, friend_points=conversion.friend_points, replayed=replayed,
+        conversion=conversion,
+        status=conversion.status,
+        block_reason=conversion.block_reason,
+        advocate_points=conversion.advocate_points,
+        friend_points=conversion.friend_points,
+        replayed=replayed,
     )
 
 

@@ -82,11 +82,16 @@ def refund_amount(payload: Mapping[str, Any]) -> RefundAmount:
     try:
         lines = payload.get("refund_line_items") or []
         if lines:
-            amounts = [_money(line.get("subtotal_set", {}).get("shop_money", {}).get("amount"), line.get("subtotal"))
-                       for line in lines]
+            amounts = [
+                _money(line.get("subtotal_set", {}).get("shop_money", {}).get("amount"), line.get("subtotal"))
+                for line in lines
+            ]
             return RefundAmount(amount=sum(amounts, Decimal(0)), basis="subtotal")
-        transactions = [t for t in payload.get("transactions") or []
-                        if t.get("kind") == "refund" and t.get("status", "success") == "success"]
+        transactions = [
+            t
+            for t in payload.get("transactions") or []
+            if t.get("kind") == "refund" and t.get("status", "success") == "success"
+        ]
         return RefundAmount(amount=sum((_money(t.get("amount")) for t in transactions), Decimal(0)), basis="total")
     except (AttributeError, TypeError) as exc:
         raise InvalidInput(f"refund payload is malformed: {exc}") from None
@@ -130,8 +135,15 @@ def apply_refund(
     if basis not in BASES:
         raise InvalidInput(f"refund basis must be one of {', '.join(BASES)}, got {basis!r}")
     return _reverse_order(
-        session, shop=shop, profile=profile, order_id=order_id, kind="refund", key=f"refund:{refund_id}",
-        event_id=event_id, now=now, refund=(refund_id, refunded_amount, basis),
+        session,
+        shop=shop,
+        profile=profile,
+        order_id=order_id,
+        kind="refund",
+        key=f"refund:{refund_id}",
+        event_id=event_id,
+        now=now,
+        refund=(refund_id, refunded_amount, basis),
     )
 
 
@@ -146,8 +158,15 @@ def apply_cancellation(
 ) -> ReversalResult:
     """Take back whatever the order earned that is not yet taken back, once per order; marks the order cancelled."""
     return _reverse_order(
-        session, shop=shop, profile=profile, order_id=order_id, kind="cancellation", key=f"cancellation:{order_id}",
-        event_id=event_id, now=now, refund=None,
+        session,
+        shop=shop,
+        profile=profile,
+        order_id=order_id,
+        kind="cancellation",
+        key=f"cancellation:{order_id}",
+        event_id=event_id,
+        now=now,
+        refund=None,
     )
 
 
@@ -164,7 +183,9 @@ def _reverse_order(
     refund: tuple[str, Decimal, str] | None,
 ) -> ReversalResult:
     order = session.execute(
-        select(Order).where(Order.shop_id == shop.id, Order.order_id == order_id).with_for_update()
+        select(Order)
+        .where(Order.shop_id == shop.id, Order.order_id == order_id)
+        .with_for_update()
         .execution_options(populate_existing=True)
     ).scalar_one_or_none()
     if order is None:
@@ -175,9 +196,17 @@ def _reverse_order(
     request_id = session.execute(
         insert(LedgerReversal)
         .values(
-            shop_id=shop.id, profile_id=profile.id, kind=kind, idempotency_key=key, source_type="order",
-            source_id=order_id, refund_id=refund[0] if refund else None, amount=refund[1] if refund else None,
-            basis=refund[2] if refund else None, event_id=event_id, created_at=now,
+            shop_id=shop.id,
+            profile_id=profile.id,
+            kind=kind,
+            idempotency_key=key,
+            source_type="order",
+            source_id=order_id,
+            refund_id=refund[0] if refund else None,
+            amount=refund[1] if refund else None,
+            basis=refund[2] if refund else None,
+            event_id=event_id,
+            created_at=now,
         )
         .on_conflict_do_nothing(index_elements=["shop_id", "idempotency_key"])
         .returning(LedgerReversal.id)
@@ -187,21 +216,40 @@ def _reverse_order(
 
     fraction = _refunded_fraction(session, shop_id=shop.id, order=order)
     cause = ledger.Cause("event", event_id=event_id)
-    returned = _return_redeemed(session, shop=shop, profile=profile, order_id=order_id, fraction=fraction,
-                                request_key=key, now=now) if shop.refund_redeemed_points else []
+    returned = (
+        _return_redeemed(
+            session, shop=shop, profile=profile, order_id=order_id, fraction=fraction, request_key=key, now=now
+        )
+        if shop.refund_redeemed_points
+        else []
+    )
 
     so_far = reversals.earned_by(session, shop_id=shop.id, profile_id=profile.id, source=source)
     due = so_far.earned if fraction >= 1 else math.floor(so_far.earned * fraction)
     claim = max(0, due - so_far.reversed)
     reason = f"Refund {refund[0]} of order {order_id}" if refund else f"Cancellation of order {order_id}"
-    taken = reversals.take_back(session, shop=shop, profile_id=profile.id, source=source, claim=claim,
-                                request_key=key, cause=cause, now=now, reason=reason)
+    taken = reversals.take_back(
+        session,
+        shop=shop,
+        profile_id=profile.id,
+        source=source,
+        claim=claim,
+        request_key=key,
+        cause=cause,
+        now=now,
+        reason=reason,
+    )
     redeemed_returned = sum(entry.points for entry in returned)
     session.execute(
         update(LedgerReversal)
         .where(LedgerReversal.id == request_id)
-        .values(points_claimed=claim, pending_cancelled=taken.pending_cancelled, points_reversed=taken.points_reversed,
-                shortfall=taken.shortfall, redeemed_returned=redeemed_returned)
+        .values(
+            points_claimed=claim,
+            pending_cancelled=taken.pending_cancelled,
+            points_reversed=taken.points_reversed,
+            shortfall=taken.shortfall,
+            redeemed_returned=redeemed_returned,
+        )
     )
     order_values: dict[str, Any] = {"points_reversed": Order.points_reversed + claim}
     if refund:
@@ -210,8 +258,12 @@ def _reverse_order(
         order_values["cancelled_at"] = func.coalesce(Order.cancelled_at, now)
     session.execute(update(Order).where(Order.id == order.id).values(**order_values))
     return ReversalResult(
-        order_found=True, points_claimed=claim, pending_cancelled=taken.pending_cancelled,
-        points_reversed=taken.points_reversed, shortfall=taken.shortfall, redeemed_returned=redeemed_returned,
+        order_found=True,
+        points_claimed=claim,
+        pending_cancelled=taken.pending_cancelled,
+        points_reversed=taken.points_reversed,
+        shortfall=taken.shortfall,
+        redeemed_returned=redeemed_returned,
         entries=tuple(returned + taken.entries),
     )
 
@@ -273,7 +325,9 @@ def _return_redeemed(
         debit_id, returned = session.execute(
             select(
                 func.min(PointsTransaction.id).filter(PointsTransaction.kind == "redeem"),
-                func.coalesce(func.sum(PointsTransaction.points).filter(PointsTransaction.kind == "redemption_refund"), 0),
+                func.coalesce(
+                    func.sum(PointsTransaction.points).filter(PointsTransaction.kind == "redemption_refund"), 0
+                ),
             ).where(PointsTransaction.shop_id == shop.id, PointsTransaction.redemption_id == redemption_id)
         ).one()
         due = spent if fraction >= 1 else math.floor(spent * fraction)

@@ -68,8 +68,13 @@ class BacktestResult:
 class _Replay:
     """One rule set's simulated history and totals over the replay."""
 
-    def __init__(self, rules: RuleSet, counts: dict[tuple[str, str], int], times: dict[tuple[str, str], list[datetime]],
-                 timezone: str) -> None:
+    def __init__(
+        self,
+        rules: RuleSet,
+        counts: dict[tuple[str, str], int],
+        times: dict[tuple[str, str], list[datetime]],
+        timezone: str,
+    ) -> None:
         self.rules, self.timezone = rules, timezone
         self.counts = defaultdict(int, counts)
         self.times = defaultdict(list, {key: list(value) for key, value in times.items()})
@@ -109,7 +114,9 @@ class _View:
         if within_days is None:
             return self.replay.counts[key]
         times = self.replay.times[key]
-        return bisect.bisect_right(times, self.as_of) - bisect.bisect_right(times, self.as_of - timedelta(days=within_days))
+        return bisect.bisect_right(times, self.as_of) - bisect.bisect_right(
+            times, self.as_of - timedelta(days=within_days)
+        )
 
     def rule_firings(self, rule_id: int | None, period: str) -> int:
         times = self.replay.firings.get((self.customer_id or "", rule_id), [])
@@ -120,8 +127,15 @@ class _View:
         return self.replay.issued[rule_id]
 
 
-def backtest(session: Session, *, shop: Shop, drafts: Iterable[dict[str, Any]], start: datetime, end: datetime,
-             progress: Progress | None = None) -> BacktestResult:
+def backtest(
+    session: Session,
+    *,
+    shop: Shop,
+    drafts: Iterable[dict[str, Any]],
+    start: datetime,
+    end: datetime,
+    progress: Progress | None = None,
+) -> BacktestResult:
     """Replay the stored events in [start, end) through the candidate and the live rule sets; write nothing."""
     started = time.perf_counter()
     live = active_rules(session, shop)
@@ -134,9 +148,18 @@ def backtest(session: Session, *, shop: Shop, drafts: Iterable[dict[str, Any]], 
     replays = [_Replay(candidate_set, counts, times, shop.timezone), _Replay(live, counts, times, shop.timezone)]
     total = session.execute(select(func.count()).where(*_in_range(shop.id, start, end))).scalar_one()
     events = 0
-    query = (select(EventQueue.event_id, EventQueue.event_type, EventQueue.customer_id, EventQueue.payload,
-                    EventQueue.occurred_at).where(*_in_range(shop.id, start, end))
-             .order_by(EventQueue.occurred_at, EventQueue.id).execution_options(yield_per=2000))
+    query = (
+        select(
+            EventQueue.event_id,
+            EventQueue.event_type,
+            EventQueue.customer_id,
+            EventQueue.payload,
+            EventQueue.occurred_at,
+        )
+        .where(*_in_range(shop.id, start, end))
+        .order_by(EventQueue.occurred_at, EventQueue.id)
+        .execution_options(yield_per=2000)
+    )
     for event_id, event_type, customer_id, payload, occurred_at in session.execute(query):
         for replay in replays:
             replay.counts[(customer_id or "", event_type)] += 1
@@ -161,65 +184,105 @@ def backtest(session: Session, *, shop: Shop, drafts: Iterable[dict[str, Any]], 
     customers = set(candidate.customer_points) | set(baseline.customer_points)
     deltas = {c: candidate.customer_points[c] - baseline.customer_points[c] for c in customers}
     return BacktestResult(
-        events=events, points=candidate.total, baseline_points=baseline.total,
+        events=events,
+        points=candidate.total,
+        baseline_points=baseline.total,
         customers_affected=sum(1 for delta in deltas.values() if delta),
         customers_earning=sum(1 for points in candidate.customer_points.values() if points),
         liability_change=points_value(candidate.total - baseline.total, Decimal(shop.redemption_points_per_unit)),
-        currency=shop.currency, by_rule=dict(candidate.by_rule), baseline_by_rule=dict(baseline.by_rule),
-        tier_movements=_tier_movements(session, shop, deltas), seconds=time.perf_counter() - started)
+        currency=shop.currency,
+        by_rule=dict(candidate.by_rule),
+        baseline_by_rule=dict(baseline.by_rule),
+        tier_movements=_tier_movements(session, shop, deltas),
+        seconds=time.perf_counter() - started,
+    )
 
 
 def _in_range(shop_id: int, start: datetime, end: datetime) -> list[Any]:
-    return [EventQueue.shop_id == shop_id, EventQueue.occurred_at >= start, EventQueue.occurred_at < end,
-            EventQueue.status != "dead"]
+    return [
+        EventQueue.shop_id == shop_id,
+        EventQueue.occurred_at >= start,
+        EventQueue.occurred_at < end,
+        EventQueue.status != "dead",
+    ]
 
 
 def _longest_window(rules: Iterable[CompiledRule]) -> int:
     """The largest `within_days` of any frequency condition (0 when none)."""
+
     def walk(node: dict[str, Any] | None) -> int:
         if node is None:
             return 0
         if "conditions" in node:
             return max((walk(child) for child in node["conditions"]), default=0)
         return int(node.get("within_days") or 0) if node.get("type") == "frequency" else 0
+
     return max((walk(rule.rule.conditions) for rule in rules), default=0)
 
 
-def _prior_history(session: Session, shop_id: int, start: datetime, window_days: int) -> tuple[
-        dict[tuple[str, str], int], dict[tuple[str, str], list[datetime]], dict[str, tuple[int, Decimal]]]:
+def _prior_history(
+    session: Session, shop_id: int, start: datetime, window_days: int
+) -> tuple[dict[tuple[str, str], int], dict[tuple[str, str], list[datetime]], dict[str, tuple[int, Decimal]]]:
     """Event counts per (customer, type) before `start`, their times within the longest window, and each
     customer's order count and spend before `start`."""
-    before = [EventQueue.shop_id == shop_id, EventQueue.occurred_at < start, EventQueue.status != "dead",
-              EventQueue.customer_id.is_not(None)]
-    counts = {(customer, kind): int(n) for customer, kind, n in session.execute(
-        select(EventQueue.customer_id, EventQueue.event_type, func.count()).where(*before)
-        .group_by(EventQueue.customer_id, EventQueue.event_type))}
+    before = [
+        EventQueue.shop_id == shop_id,
+        EventQueue.occurred_at < start,
+        EventQueue.status != "dead",
+        EventQueue.customer_id.is_not(None),
+    ]
+    counts = {
+        (customer, kind): int(n)
+        for customer, kind, n in session.execute(
+            select(EventQueue.customer_id, EventQueue.event_type, func.count())
+            .where(*before)
+            .group_by(EventQueue.customer_id, EventQueue.event_type)
+        )
+    }
     times: dict[tuple[str, str], list[datetime]] = defaultdict(list)
     if window_days:
         for customer, kind, when in session.execute(
-                select(EventQueue.customer_id, EventQueue.event_type, EventQueue.occurred_at)
-                .where(*before, EventQueue.occurred_at >= start - timedelta(days=window_days))
-                .order_by(EventQueue.occurred_at)):
+            select(EventQueue.customer_id, EventQueue.event_type, EventQueue.occurred_at)
+            .where(*before, EventQueue.occurred_at >= start - timedelta(days=window_days))
+            .order_by(EventQueue.occurred_at)
+        ):
             times[(customer, kind)].append(when)
     total = EventQueue.payload["total_price"].astext
     amount = case((total.regexp_match(r"^\d+(\.\d+)?$"), total.cast(Numeric)), else_=0)
-    orders = {customer: (int(n), Decimal(spend or 0)) for customer, n, spend in session.execute(
-        select(EventQueue.customer_id, func.count(), func.sum(amount))
-        .where(*before, EventQueue.event_type == "order_created").group_by(EventQueue.customer_id))}
+    orders = {
+        customer: (int(n), Decimal(spend or 0))
+        for customer, n, spend in session.execute(
+            select(EventQueue.customer_id, func.count(), func.sum(amount))
+            .where(*before, EventQueue.event_type == "order_created")
+            .group_by(EventQueue.customer_id)
+        )
+    }
     return counts, dict(times), orders
 
 
 def _profiles(session: Session, shop_id: int) -> dict[str, CustomerFacts]:
     """Today's tags, tier and referral of every customer of the shop (counts are filled in during the replay)."""
     rows = session.execute(
-        select(CustomerLoyaltyProfile.customer_id, CustomerLoyaltyProfile.tags, TierDefinition.name,
-               TierDefinition.earn_multiplier, CustomerLoyaltyProfile.referred_by_profile_id)
+        select(
+            CustomerLoyaltyProfile.customer_id,
+            CustomerLoyaltyProfile.tags,
+            TierDefinition.name,
+            TierDefinition.earn_multiplier,
+            CustomerLoyaltyProfile.referred_by_profile_id,
+        )
         .outerjoin(TierDefinition, TierDefinition.id == CustomerLoyaltyProfile.current_tier_id)
-        .where(CustomerLoyaltyProfile.shop_id == shop_id))
-    return {customer: CustomerFacts(customer_id=customer, tags=frozenset(str(tag) for tag in tags or ()), tier=tier,
-                                    tier_multiplier=Decimal(multiplier) if multiplier is not None else Decimal(1),
-                                    referred=referrer is not None)
-            for customer, tags, tier, multiplier, referrer in rows}
+        .where(CustomerLoyaltyProfile.shop_id == shop_id)
+    )
+    return {
+        customer: CustomerFacts(
+            customer_id=customer,
+            tags=frozenset(str(tag) for tag in tags or ()),
+            tier=tier,
+            tier_multiplier=Decimal(multiplier) if multiplier is not None else Decimal(1),
+            referred=referrer is not None,
+        )
+        for customer, tags, tier, multiplier, referrer in rows
+    }
 
 
 def _tier_movements(session: Session, shop: Shop, deltas: dict[str, int]) -> list[dict[str, Any]]:
@@ -228,15 +291,25 @@ def _tier_movements(session: Session, shop: Shop, deltas: dict[str, int]) -> lis
     if shop.tier_basis != "points_earned" or not changed:
         return []
     ladder = tiers.ladder(session, shop_id=shop.id)
-    earned = dict(session.execute(select(CustomerLoyaltyProfile.customer_id, CustomerLoyaltyProfile.lifetime_earned)
-                                  .where(CustomerLoyaltyProfile.shop_id == shop.id,
-                                         CustomerLoyaltyProfile.customer_id.in_(list(changed)))).all())
+    earned = dict(
+        session.execute(
+            select(CustomerLoyaltyProfile.customer_id, CustomerLoyaltyProfile.lifetime_earned).where(
+                CustomerLoyaltyProfile.shop_id == shop.id, CustomerLoyaltyProfile.customer_id.in_(list(changed))
+            )
+        ).all()
+    )
     movements = []
     for customer, delta in sorted(changed.items()):
         now_value = Decimal(earned.get(customer, 0))
         before = tiers.qualified_tier(ladder, now_value)
         after = tiers.qualified_tier(ladder, max(now_value + delta, Decimal(0)))
         if (before and before.id) != (after and after.id):
-            movements.append({"customer_id": customer, "from": before.name if before else None,
-                              "to": after.name if after else None, "points_change": delta})
+            movements.append(
+                {
+                    "customer_id": customer,
+                    "from": before.name if before else None,
+                    "to": after.name if after else None,
+                    "points_change": delta,
+                }
+            )
     return movements

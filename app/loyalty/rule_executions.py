@@ -16,12 +16,28 @@ from app.rules import Evaluation
 
 DEFAULT_SAMPLE_RATE = 0.02
 # Results worth explaining when a rule did not fire ("why not?"); a rule for another event type is not.
-EXPLAINED_REASONS = frozenset({"conditions not met", "outside schedule", "stopped by higher-priority rule",
-                               "limit reached", "budget exhausted", "guest order (the rule has a per-customer limit)"})
+EXPLAINED_REASONS = frozenset(
+    {
+        "conditions not met",
+        "outside schedule",
+        "stopped by higher-priority rule",
+        "limit reached",
+        "budget exhausted",
+        "guest order (the rule has a per-customer limit)",
+    }
+)
 
 
-def record_executions(session: Session, *, shop_id: int, event_id: uuid.UUID | str, profile_id: int | None,
-                      evaluation: Evaluation, now: datetime, sample_rate: float = DEFAULT_SAMPLE_RATE) -> int:
+def record_executions(
+    session: Session,
+    *,
+    shop_id: int,
+    event_id: uuid.UUID | str,
+    profile_id: int | None,
+    evaluation: Evaluation,
+    now: datetime,
+    sample_rate: float = DEFAULT_SAMPLE_RATE,
+) -> int:
     """Write a rule_executions row per rule that fired (version, actions, points, trace, timing) and, for a
     deterministic `sample_rate` share of events, one per rule that did not, with the trace of why not; return the
     number of rows. Any event can also be explained again later with a dry run.
@@ -35,8 +51,14 @@ def record_executions(session: Session, *, shop_id: int, event_id: uuid.UUID | s
     actions: dict[int, list[dict[str, Any]]] = {}
     for decision in evaluation.decisions:
         actions.setdefault(decision.rule_id, []).append(
-            {"action_index": decision.action_index, "type": decision.type, "points": decision.points,
-             "reason": decision.reason, "params": dict(decision.params)})
+            {
+                "action_index": decision.action_index,
+                "type": decision.type,
+                "points": decision.points,
+                "reason": decision.reason,
+                "params": dict(decision.params),
+            }
+        )
     rows = []
     for index, result in enumerate(evaluation.results):
         if result.rule_id is None or result.version_id is None:
@@ -46,13 +68,25 @@ def record_executions(session: Session, *, shop_id: int, event_id: uuid.UUID | s
         taken = actions.get(result.rule_id, [])
         points = sum(action["points"] or 0 for action in taken)
         trace = [node.to_json() for node in evaluation.explain(index)]
-        rows.append({"shop_id": shop_id, "rule_id": result.rule_id, "rule_version_id": result.version_id,
-                     "event_id": event_uuid, "profile_id": profile_id, "fired": result.fired, "points": points,
-                     "actions": taken, "trace": {"skipped_reason": result.skipped_reason, "conditions": trace},
-                     "duration_us": duration_us, "created_at": now})
+        rows.append(
+            {
+                "shop_id": shop_id,
+                "rule_id": result.rule_id,
+                "rule_version_id": result.version_id,
+                "event_id": event_uuid,
+                "profile_id": profile_id,
+                "fired": result.fired,
+                "points": points,
+                "actions": taken,
+                "trace": {"skipped_reason": result.skipped_reason, "conditions": trace},
+                "duration_us": duration_us,
+                "created_at": now,
+            }
+        )
         if result.fired and points and evaluation.rules[index].budget is not None:
-            session.execute(update(RuleRow).where(RuleRow.id == result.rule_id)
-                            .values(points_issued=RuleRow.points_issued + points))
+            session.execute(
+                update(RuleRow).where(RuleRow.id == result.rule_id).values(points_issued=RuleRow.points_issued + points)
+            )
     if rows:
         session.execute(insert(RuleExecution), rows)
     return len(rows)

@@ -57,12 +57,19 @@ def read_event_document(document: Any, *, now: datetime) -> EventDocument:
         if occurred_at.tzinfo is None:
             raise InvalidInput(f"timestamp: {stamp!r} needs a UTC offset")
     event_id = str(document.get("event_id") or uuid.uuid5(uuid.NAMESPACE_URL, repr(sorted(document.items()))))
-    return EventDocument(event_id, event_type, None if customer_id in (None, "") else str(customer_id),
-                         occurred_at, data)
+    return EventDocument(
+        event_id, event_type, None if customer_id in (None, "") else str(customer_id), occurred_at, data
+    )
 
 
-def customer_facts(session: Session, *, shop_id: int, customer_id: str | None, event: EventDocument | None = None,
-                   count_this_order: bool = False) -> CustomerFacts | None:
+def customer_facts(
+    session: Session,
+    *,
+    shop_id: int,
+    customer_id: str | None,
+    event: EventDocument | None = None,
+    count_this_order: bool = False,
+) -> CustomerFacts | None:
     """Return the customer's facts from their profile (a new customer when there is none; None for a guest).
 
     With `count_this_order`, an order not yet recorded is added to orders_count and lifetime_spend, which the
@@ -70,14 +77,20 @@ def customer_facts(session: Session, *, shop_id: int, customer_id: str | None, e
     """
     if customer_id is None:
         return None
-    profile = session.execute(select(CustomerLoyaltyProfile).where(
-        CustomerLoyaltyProfile.shop_id == shop_id, CustomerLoyaltyProfile.customer_id == customer_id)
+    profile = session.execute(
+        select(CustomerLoyaltyProfile).where(
+            CustomerLoyaltyProfile.shop_id == shop_id, CustomerLoyaltyProfile.customer_id == customer_id
+        )
     ).scalar_one_or_none()
     orders, spend = (profile.orders_count, Decimal(profile.total_spent)) if profile else (0, Decimal(0))
     if count_this_order and event is not None and event.event_type in ORDER_EVENT_TYPES:
         order_id = str(event.event_data.get("id", ""))
-        recorded = profile is not None and order_id and session.execute(
-            select(Order.id).where(Order.shop_id == shop_id, Order.order_id == order_id)).first() is not None
+        recorded = (
+            profile is not None
+            and order_id
+            and session.execute(select(Order.id).where(Order.shop_id == shop_id, Order.order_id == order_id)).first()
+            is not None
+        )
         if not recorded:
             orders, spend = orders + 1, spend + (to_decimal(event.event_data.get("total_price")) or Decimal(0))
     tier, multiplier = None, Decimal(1)
@@ -85,13 +98,20 @@ def customer_facts(session: Session, *, shop_id: int, customer_id: str | None, e
         row = session.get(TierDefinition, profile.current_tier_id)
         if row is not None:
             tier, multiplier = row.name, Decimal(row.earn_multiplier)
-    return CustomerFacts(customer_id=customer_id, tags=frozenset(str(tag) for tag in (profile.tags if profile else [])),
-                         tier=tier, tier_multiplier=multiplier, orders_count=orders, lifetime_spend=spend,
-                         referred=profile is not None and profile.referred_by_profile_id is not None)
+    return CustomerFacts(
+        customer_id=customer_id,
+        tags=frozenset(str(tag) for tag in (profile.tags if profile else [])),
+        tier=tier,
+        tier_multiplier=multiplier,
+        orders_count=orders,
+        lifetime_spend=spend,
+        referred=profile is not None and profile.referred_by_profile_id is not None,
+    )
 
 
-def business_source(event_type: str, event_id: str, customer_id: str | None,
-                    event_data: dict[str, Any]) -> tuple[str, str]:
+def business_source(
+    event_type: str, event_id: str, customer_id: str | None, event_data: dict[str, Any]
+) -> tuple[str, str]:
     """Return the business object an event's credits are keyed by, as processing keys them."""
     if event_type in ORDER_EVENT_TYPES and event_data.get("id") not in (None, ""):
         return ("order", str(event_data["id"]))

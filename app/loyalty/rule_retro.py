@@ -52,8 +52,17 @@ class RetroReversal:
     shortfall: int
 
 
-def retroactive_run(session: Session, *, shop: Shop, name: str, start: datetime, end: datetime, actor: str,
-                    now: datetime, version: int | None = None) -> RetroResult:
+def retroactive_run(
+    session: Session,
+    *,
+    shop: Shop,
+    name: str,
+    start: datetime,
+    end: datetime,
+    actor: str,
+    now: datetime,
+    version: int | None = None,
+) -> RetroResult:
     """Apply the rule (its current version, or `version`) to the stored events in [start, end) of its event types,
     crediting through the ledger once per event and action; record the firings and an audit entry."""
     if not actor or not actor.strip():
@@ -63,20 +72,43 @@ def retroactive_run(session: Session, *, shop: Shop, name: str, start: datetime,
     batch_id = uuid.uuid4()
     totals = {"events": 0, "credits": 0, "points": 0, "duplicates": 0, "skipped": 0}
     events = session.execute(
-        select(EventQueue.event_id, EventQueue.event_type, EventQueue.customer_id, EventQueue.payload,
-               EventQueue.occurred_at)
-        .where(EventQueue.shop_id == shop.id, EventQueue.occurred_at >= start, EventQueue.occurred_at < end,
-               EventQueue.status != "dead", EventQueue.customer_id.is_not(None),
-               EventQueue.event_type.in_(list(rule.rule.event_types)))
-        .order_by(EventQueue.occurred_at, EventQueue.id)).all()
+        select(
+            EventQueue.event_id,
+            EventQueue.event_type,
+            EventQueue.customer_id,
+            EventQueue.payload,
+            EventQueue.occurred_at,
+        )
+        .where(
+            EventQueue.shop_id == shop.id,
+            EventQueue.occurred_at >= start,
+            EventQueue.occurred_at < end,
+            EventQueue.status != "dead",
+            EventQueue.customer_id.is_not(None),
+            EventQueue.event_type.in_(list(rule.rule.event_types)),
+        )
+        .order_by(EventQueue.occurred_at, EventQueue.id)
+    ).all()
     for event_id, event_type, customer_id, payload, occurred_at in events:
         totals["events"] += 1
         profile = lock_profile(session, shop_id=shop.id, customer_id=customer_id, now=now)
-        facts = Facts(str(event_id), event_type, occurred_at, shop.timezone, payload,
-                      customer_facts(session, shop_id=shop.id, customer_id=customer_id),
-                      DatabaseHistory(session=session, shop_id=shop.id, customer_id=customer_id,
-                                      profile_id=profile.id, as_of=occurred_at, timezone=shop.timezone,
-                                      chronological=True))
+        facts = Facts(
+            str(event_id),
+            event_type,
+            occurred_at,
+            shop.timezone,
+            payload,
+            customer_facts(session, shop_id=shop.id, customer_id=customer_id),
+            DatabaseHistory(
+                session=session,
+                shop_id=shop.id,
+                customer_id=customer_id,
+                profile_id=profile.id,
+                as_of=occurred_at,
+                timezone=shop.timezone,
+                chronological=True,
+            ),
+        )
         evaluation = evaluate([rule], facts, statuses=ALL_STATUSES)
         if not evaluation.decisions:
             continue
@@ -87,51 +119,105 @@ def retroactive_run(session: Session, *, shop: Shop, name: str, start: datetime,
                 totals["skipped"] += 1
                 continue
             result = ledger.credit(
-                session, shop=shop, profile_id=target, kind="earn" if target == profile.id else "referral",
-                points=decision.points, idempotency_key=f"rule:{row.id}:a{decision.action_index}:{source[0]}:{source[1]}",
-                cause=ledger.Cause("event", event_id=event_id, rule_id=row.id, rule_version_id=stored.id,
-                                   actor=actor.strip()), now=now,
-                reason=f"{decision.reason or row.name} (retroactive)", source=(RETRO_SOURCE, str(batch_id)))
+                session,
+                shop=shop,
+                profile_id=target,
+                kind="earn" if target == profile.id else "referral",
+                points=decision.points,
+                idempotency_key=f"rule:{row.id}:a{decision.action_index}:{source[0]}:{source[1]}",
+                cause=ledger.Cause(
+                    "event", event_id=event_id, rule_id=row.id, rule_version_id=stored.id, actor=actor.strip()
+                ),
+                now=now,
+                reason=f"{decision.reason or row.name} (retroactive)",
+                source=(RETRO_SOURCE, str(batch_id)),
+            )
             totals["duplicates" if result.duplicate else "credits"] += 1
             totals["points"] += 0 if result.duplicate else decision.points
-        record_executions(session, shop_id=shop.id, event_id=event_id, profile_id=profile.id, evaluation=evaluation,
-                          now=now, sample_rate=0)
-    session.add(AuditLog(shop_id=shop.id, actor=actor.strip(), action="rule_retroactive_run", subject_type="rule",
-                         subject_id=str(row.id), created_at=now,
-                         details={"batch_id": str(batch_id), "version": stored.version, "from": start.isoformat(),
-                                  "to": end.isoformat(), **totals}))
+        record_executions(
+            session,
+            shop_id=shop.id,
+            event_id=event_id,
+            profile_id=profile.id,
+            evaluation=evaluation,
+            now=now,
+            sample_rate=0,
+        )
+    session.add(
+        AuditLog(
+            shop_id=shop.id,
+            actor=actor.strip(),
+            action="rule_retroactive_run",
+            subject_type="rule",
+            subject_id=str(row.id),
+            created_at=now,
+            details={
+                "batch_id": str(batch_id),
+                "version": stored.version,
+                "from": start.isoformat(),
+                "to": end.isoformat(),
+                **totals,
+            },
+        )
+    )
     session.flush()
-    return RetroResult(batch_id, totals["events"], totals["credits"], totals["points"], totals["duplicates"],
-                       totals["skipped"])
+    return RetroResult(
+        batch_id, totals["events"], totals["credits"], totals["points"], totals["duplicates"], totals["skipped"]
+    )
 
 
-def reverse_retroactive_run(session: Session, *, shop: Shop, batch_id: uuid.UUID, actor: str,
-                            now: datetime) -> RetroReversal:
+def reverse_retroactive_run(
+    session: Session, *, shop: Shop, batch_id: uuid.UUID, actor: str, now: datetime
+) -> RetroReversal:
     """Take back everything a retroactive batch credited, once (a second call finds nothing left to take)."""
     if not actor or not actor.strip():
         raise InvalidInput("reversing a retroactive run needs the admin who does it")
     source = (RETRO_SOURCE, str(batch_id))
-    profile_ids = session.execute(
-        select(PointsTransaction.profile_id).where(
-            PointsTransaction.shop_id == shop.id, PointsTransaction.source_type == source[0],
-            PointsTransaction.source_id == source[1]).distinct().order_by(PointsTransaction.profile_id)
-    ).scalars().all()
+    profile_ids = (
+        session.execute(
+            select(PointsTransaction.profile_id)
+            .where(
+                PointsTransaction.shop_id == shop.id,
+                PointsTransaction.source_type == source[0],
+                PointsTransaction.source_id == source[1],
+            )
+            .distinct()
+            .order_by(PointsTransaction.profile_id)
+        )
+        .scalars()
+        .all()
+    )
     claimed = taken = shortfall = 0
     for profile_id in profile_ids:
-        session.execute(select(CustomerLoyaltyProfile.id).where(CustomerLoyaltyProfile.id == profile_id)
-                        .with_for_update()).scalar_one()
+        session.execute(
+            select(CustomerLoyaltyProfile.id).where(CustomerLoyaltyProfile.id == profile_id).with_for_update()
+        ).scalar_one()
         so_far = reversals.earned_by(session, shop_id=shop.id, profile_id=profile_id, source=source)
         claim = so_far.earned - so_far.reversed
         if claim <= 0:
             continue
         result = reversals.take_back(
-            session, shop=shop, profile_id=profile_id, source=source, claim=claim,
+            session,
+            shop=shop,
+            profile_id=profile_id,
+            source=source,
+            claim=claim,
             request_key=f"rule_retro_reversal:{batch_id}:{profile_id}",
-            cause=ledger.Cause("admin", actor=actor.strip()), now=now, reason=f"Retroactive run {batch_id} reversed")
+            cause=ledger.Cause("admin", actor=actor.strip()),
+            now=now,
+            reason=f"Retroactive run {batch_id} reversed",
+        )
         claimed, taken, shortfall = claimed + claim, taken + result.points_reversed, shortfall + result.shortfall
-    session.add(AuditLog(shop_id=shop.id, actor=actor.strip(), action="rule_retroactive_reversal",
-                         subject_type="rule_retro_batch", subject_id=str(batch_id), created_at=now,
-                         details={"customers": len(profile_ids), "claimed": claimed, "reversed": taken,
-                                  "shortfall": shortfall}))
+    session.add(
+        AuditLog(
+            shop_id=shop.id,
+            actor=actor.strip(),
+            action="rule_retroactive_reversal",
+            subject_type="rule_retro_batch",
+            subject_id=str(batch_id),
+            created_at=now,
+            details={"customers": len(profile_ids), "claimed": claimed, "reversed": taken, "shortfall": shortfall},
+        )
+    )
     session.flush()
     return RetroReversal(batch_id, len(profile_ids), claimed, taken, shortfall)

@@ -34,15 +34,25 @@ def _already_counted(session: Session, shop_id: int, document: EventDocument) ->
     """Whether stored history already counts this event: its order is recorded, or it is a processed inbox event."""
     if document.event_type == COUNTED_AS_ORDERS:
         order_id = document.event_data.get("id")
-        return order_id not in (None, "") and session.execute(
-            select(Order.id).where(Order.shop_id == shop_id, Order.order_id == str(order_id))).first() is not None
+        return (
+            order_id not in (None, "")
+            and session.execute(
+                select(Order.id).where(Order.shop_id == shop_id, Order.order_id == str(order_id))
+            ).first()
+            is not None
+        )
     try:
         event_id = uuid.UUID(document.event_id)
     except ValueError:
         return False
-    return session.execute(select(EventQueue.id).where(
-        EventQueue.shop_id == shop_id, EventQueue.event_id == event_id, EventQueue.status == "processed")
-    ).first() is not None
+    return (
+        session.execute(
+            select(EventQueue.id).where(
+                EventQueue.shop_id == shop_id, EventQueue.event_id == event_id, EventQueue.status == "processed"
+            )
+        ).first()
+        is not None
+    )
 
 
 @dataclass
@@ -63,8 +73,15 @@ class _ThisEventToo:
         return self.stored.rule_points_issued(rule_id if (rule_id or 0) > 0 else None) if self.stored else 0
 
 
-def dry_run(session: Session, *, shop: Shop, event: dict[str, Any], now: datetime,
-            drafts: Iterable[dict[str, Any]] | None = None, names: Iterable[str] | None = None) -> Evaluation:
+def dry_run(
+    session: Session,
+    *,
+    shop: Shop,
+    event: dict[str, Any],
+    now: datetime,
+    drafts: Iterable[dict[str, Any]] | None = None,
+    names: Iterable[str] | None = None,
+) -> Evaluation:
     """Evaluate, with the trace, the drafts given, else the stored rules named (any status), else the shop's
     active rules, against one event document (envelope or bare order). Writes nothing."""
     document = read_event_document(event, now=now)
@@ -79,18 +96,36 @@ def dry_run(session: Session, *, shop: Shop, event: dict[str, Any], now: datetim
         rules = [compiled_version(version, row.id) for row, version in pairs]
     else:
         rules = active_rules(session, shop)
-    customer = customer_facts(session, shop_id=shop.id, customer_id=document.customer_id, event=document,
-                              count_this_order=True)
+    customer = customer_facts(
+        session, shop_id=shop.id, customer_id=document.customer_id, event=document, count_this_order=True
+    )
     stored = None
-    profile_id = None if customer is None else session.execute(select(CustomerLoyaltyProfile.id).where(
-        CustomerLoyaltyProfile.shop_id == shop.id, CustomerLoyaltyProfile.customer_id == customer.customer_id)
-    ).scalar_one_or_none()
+    profile_id = (
+        None
+        if customer is None
+        else session.execute(
+            select(CustomerLoyaltyProfile.id).where(
+                CustomerLoyaltyProfile.shop_id == shop.id, CustomerLoyaltyProfile.customer_id == customer.customer_id
+            )
+        ).scalar_one_or_none()
+    )
     if profile_id is not None:
-        stored = DatabaseHistory(session=session, shop_id=shop.id, customer_id=customer.customer_id,
-                                 profile_id=profile_id, as_of=document.occurred_at, timezone=shop.timezone,
-                                 chronological=True)
-    facts = Facts(event_id=document.event_id, event_type=document.event_type, occurred_at=document.occurred_at,
-                  timezone=shop.timezone, event_data=document.event_data, customer=customer,
-                  history=_ThisEventToo(stored, None if _already_counted(session, shop.id, document)
-                                        else document.event_type))
+        stored = DatabaseHistory(
+            session=session,
+            shop_id=shop.id,
+            customer_id=customer.customer_id,
+            profile_id=profile_id,
+            as_of=document.occurred_at,
+            timezone=shop.timezone,
+            chronological=True,
+        )
+    facts = Facts(
+        event_id=document.event_id,
+        event_type=document.event_type,
+        occurred_at=document.occurred_at,
+        timezone=shop.timezone,
+        event_data=document.event_data,
+        customer=customer,
+        history=_ThisEventToo(stored, None if _already_counted(session, shop.id, document) else document.event_type),
+    )
     return evaluate(rules, facts, trace=True, statuses=ALL_STATUSES)

@@ -40,8 +40,9 @@ def compiled_version(version: RuleVersion, rule_id: int) -> CompiledRule:
     key = (version.id, rule_id, version.checksum)
     compiled = _compiled.get(key)
     if compiled is None:
-        compiled = compile_rule(parse_rule(version.definition), rule_id=rule_id, version_id=version.id,
-                                version=version.version)
+        compiled = compile_rule(
+            parse_rule(version.definition), rule_id=rule_id, version_id=version.id, version=version.version
+        )
         with _lock:
             if len(_compiled) >= COMPILED_CACHE_SIZE:
                 _compiled.clear()
@@ -49,12 +50,16 @@ def compiled_version(version: RuleVersion, rule_id: int) -> CompiledRule:
     return compiled
 
 
-def current_versions(session: Session, *, shop_id: int, names: Iterable[str] | None = None,
-                     statuses: Iterable[str] | None = None) -> list[tuple[RuleRow, RuleVersion]]:
+def current_versions(
+    session: Session, *, shop_id: int, names: Iterable[str] | None = None, statuses: Iterable[str] | None = None
+) -> list[tuple[RuleRow, RuleVersion]]:
     """Return (rule, its current version) pairs of the shop, by name, optionally filtered by name and status."""
-    query = (select(RuleRow, RuleVersion)
-             .join(RuleVersion, (RuleVersion.rule_id == RuleRow.id) & (RuleVersion.version == RuleRow.current_version))
-             .where(RuleRow.shop_id == shop_id).order_by(RuleRow.name))
+    query = (
+        select(RuleRow, RuleVersion)
+        .join(RuleVersion, (RuleVersion.rule_id == RuleRow.id) & (RuleVersion.version == RuleRow.current_version))
+        .where(RuleRow.shop_id == shop_id)
+        .order_by(RuleRow.name)
+    )
     if names is not None:
         query = query.where(RuleRow.name.in_(list(names)))
     if statuses is not None:
@@ -83,7 +88,9 @@ def find_rule(session: Session, *, shop_id: int, name: str, lock: bool = False) 
     return session.execute(query).scalar_one_or_none()
 
 
-def get_version(session: Session, *, shop_id: int, name: str, version: int | None = None) -> tuple[RuleRow, RuleVersion]:
+def get_version(
+    session: Session, *, shop_id: int, name: str, version: int | None = None
+) -> tuple[RuleRow, RuleVersion]:
     """Return the rule and one of its versions (the current one by default); RuleNotFound otherwise."""
     row = find_rule(session, shop_id=shop_id, name=name)
     if row is None:
@@ -99,7 +106,16 @@ def get_version(session: Session, *, shop_id: int, name: str, version: int | Non
 
 def version_summary(row: RuleRow, version: RuleVersion) -> dict[str, Any]:
     """Return what `rules list/show` print about a rule version."""
-    return {"id": row.id, "name": row.name, "status": row.status, "priority": row.priority,
-            "version": version.version, "current_version": row.current_version, "checksum": version.checksum,
-            "created_by": version.created_by, "created_at": version.created_at.isoformat(),
-            "points_issued": row.points_issued, "definition": version.definition}
+    return {
+        "id": row.id,
+        "name": row.name,
+        "status": row.status,
+        "priority": row.priority,
+        "version": version.version,
+        "current_version": row.current_version,
+        "checksum": version.checksum,
+        "created_by": version.created_by,
+        "created_at": version.created_at.isoformat(),
+        "points_issued": row.points_issued,
+        "definition": version.definition,
+    }

@@ -22,7 +22,12 @@ from app.loyalty.rule_executions import record_executions
 from app.loyalty.rule_retro import RetroResult, RetroReversal, retroactive_run, reverse_retroactive_run
 from app.loyalty.rule_simulation import dry_run
 from app.loyalty.rule_store import (
-    RuleNotFound, active_rules, current_versions, find_rule, get_version, version_summary,
+    RuleNotFound,
+    active_rules,
+    current_versions,
+    find_rule,
+    get_version,
+    version_summary,
 )
 from app.models import Rule as RuleRow
 from app.models import RuleVersion, Shop
@@ -30,10 +35,25 @@ from app.rules import parse_rule
 from app.rules.diff import Change, diff_definitions
 
 __all__ = [
-    "BacktestResult", "RetroResult", "RetroReversal", "RuleNotFound", "SaveResult", "active_rules", "backtest", "current_versions",
-    "diff_versions", "dry_run", "get_version", "record_executions", "restore_version", "retroactive_run",
-    "reverse_retroactive_run", "save_rule", "version_summary",
+    "BacktestResult",
+    "RetroResult",
+    "RetroReversal",
+    "RuleNotFound",
+    "SaveResult",
+    "active_rules",
+    "backtest",
+    "current_versions",
+    "diff_versions",
+    "dry_run",
+    "get_version",
+    "record_executions",
+    "restore_version",
+    "retroactive_run",
+    "reverse_retroactive_run",
+    "save_rule",
+    "version_summary",
 ]
+
 
 @dataclass(frozen=True)
 class SaveResult:
@@ -48,7 +68,9 @@ class SaveResult:
 
 def checksum(definition: dict[str, Any]) -> str:
     """Return the SHA-256 of the definition's canonical JSON (sorted keys, integral floats as integers)."""
-    return hashlib.sha256(json.dumps(_canonical(definition), sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return hashlib.sha256(
+        json.dumps(_canonical(definition), sort_keys=True, separators=(",", ":")).encode()
+    ).hexdigest()
 
 
 def _canonical(value: Any) -> Any:
@@ -72,8 +94,17 @@ def save_rule(session: Session, *, shop_id: int, definition: dict[str, Any], act
     digest = checksum(normalized)
     row = find_rule(session, shop_id=shop_id, name=rule.name, lock=True)
     if row is None:
-        row = RuleRow(shop_id=shop_id, name=rule.name, status=rule.status, priority=rule.priority, current_version=1,
-                      definition=normalized, points_issued=0, created_at=now, updated_at=now)
+        row = RuleRow(
+            shop_id=shop_id,
+            name=rule.name,
+            status=rule.status,
+            priority=rule.priority,
+            current_version=1,
+            definition=normalized,
+            points_issued=0,
+            created_at=now,
+            updated_at=now,
+        )
         session.add(row)
         session.flush()
         version = _add_version(session, row, normalized, digest, actor, now)
@@ -89,10 +120,18 @@ def save_rule(session: Session, *, shop_id: int, definition: dict[str, Any], act
     return SaveResult(row, version, changed=True, created=False, diff=diff_definitions(current.definition, normalized))
 
 
-def _add_version(session: Session, row: RuleRow, definition: dict[str, Any], digest: str, actor: str,
-                 now: datetime) -> RuleVersion:
-    version = RuleVersion(shop_id=row.shop_id, rule_id=row.id, version=row.current_version, definition=definition,
-                          checksum=digest, created_by=actor, created_at=now)
+def _add_version(
+    session: Session, row: RuleRow, definition: dict[str, Any], digest: str, actor: str, now: datetime
+) -> RuleVersion:
+    version = RuleVersion(
+        shop_id=row.shop_id,
+        rule_id=row.id,
+        version=row.current_version,
+        definition=definition,
+        checksum=digest,
+        created_by=actor,
+        created_at=now,
+    )
     session.add(version)
     session.flush()
     return version
@@ -102,15 +141,17 @@ def _bump_revision(session: Session, shop_id: int) -> None:
     session.execute(update(Shop).where(Shop.id == shop_id).values(rules_revision=Shop.rules_revision + 1))
 
 
-def restore_version(session: Session, *, shop_id: int, name: str, version: int, actor: str,
-                    now: datetime) -> SaveResult:
+def restore_version(
+    session: Session, *, shop_id: int, name: str, version: int, actor: str, now: datetime
+) -> SaveResult:
     """Make an old version current again, as a new version (history is never rewritten)."""
     _, old = get_version(session, shop_id=shop_id, name=name, version=version)
     return save_rule(session, shop_id=shop_id, definition=old.definition, actor=actor, now=now)
 
 
-def diff_versions(session: Session, *, shop_id: int, name: str, from_version: int,
-                  to_version: int | None = None) -> list[Change]:
+def diff_versions(
+    session: Session, *, shop_id: int, name: str, from_version: int, to_version: int | None = None
+) -> list[Change]:
     """Return the changes from one version of a rule to another (the current one by default)."""
     _, old = get_version(session, shop_id=shop_id, name=name, version=from_version)
     _, new = get_version(session, shop_id=shop_id, name=name, version=to_version)

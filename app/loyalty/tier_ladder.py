@@ -65,15 +65,23 @@ def validate_ladder(specs: Sequence[TierSpec]) -> list[dict[str, Any]]:
         multiplier = _number(f"{where}.earn_multiplier", spec.earn_multiplier)
         if not Decimal(0) < multiplier <= Decimal(100):
             raise InvalidInput(f"{where}.earn_multiplier must be greater than 0 and at most 100")
-        rows.append({"name": name, "level": spec.level, "threshold": threshold, "retention_threshold": retention,
-                     "earn_multiplier": multiplier, "benefits": dict(spec.benefits)})
+        rows.append(
+            {
+                "name": name,
+                "level": spec.level,
+                "threshold": threshold,
+                "retention_threshold": retention,
+                "earn_multiplier": multiplier,
+                "benefits": dict(spec.benefits),
+            }
+        )
     names = [row["name"].lower() for row in rows]
     if len(set(names)) != len(names):
         raise InvalidInput("tier names must be unique")
     if len({row["level"] for row in rows}) != len(rows):
         raise InvalidInput("tier levels must be unique")
     rows.sort(key=lambda row: row["level"])
-    for lower, higher in zip(rows, rows[1:]):
+    for lower, higher in zip(rows, rows[1:], strict=False):
         if higher["threshold"] <= lower["threshold"]:
             raise InvalidInput(
                 f"tier {higher['name']!r} (level {higher['level']}) must need more than {lower['name']!r} "
@@ -129,14 +137,30 @@ def save_ladder(
         shop.tier_basis = basis
     if period is not None:
         shop.tier_period = period
-    session.add(AuditLog(
-        shop_id=shop_id, actor=actor, action="tier_ladder_changed", subject_type="shop", subject_id=str(shop_id),
-        details={"basis": shop.tier_basis, "period": shop.tier_period,
-                 "tiers": [{**row, "threshold": str(row["threshold"]),
-                            "retention_threshold": None if row["retention_threshold"] is None
-                            else str(row["retention_threshold"]),
-                            "earn_multiplier": str(row["earn_multiplier"])} for row in rows]},
-        created_at=now,
-    ))
+    session.add(
+        AuditLog(
+            shop_id=shop_id,
+            actor=actor,
+            action="tier_ladder_changed",
+            subject_type="shop",
+            subject_id=str(shop_id),
+            details={
+                "basis": shop.tier_basis,
+                "period": shop.tier_period,
+                "tiers": [
+                    {
+                        **row,
+                        "threshold": str(row["threshold"]),
+                        "retention_threshold": None
+                        if row["retention_threshold"] is None
+                        else str(row["retention_threshold"]),
+                        "earn_multiplier": str(row["earn_multiplier"]),
+                    }
+                    for row in rows
+                ],
+            },
+            created_at=now,
+        )
+    )
     session.flush()
     return saved

@@ -117,9 +117,7 @@ def measure(
         if basis == "amount_spent"
         else func.count(Order.id)
     )
-    query = select(value).where(
-        Order.shop_id == shop.id, Order.profile_id == profile_id, Order.cancelled_at.is_(None)
-    )
+    query = select(value).where(Order.shop_id == shop.id, Order.profile_id == profile_id, Order.cancelled_at.is_(None))
     if start is not None:
         query = query.where(Order.placed_at >= start)
     if end is not None:

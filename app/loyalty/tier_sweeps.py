@@ -44,7 +44,10 @@ def roll_period(
         return SweepResult(examined=0, changes=[], last_profile_id=None)
     tiers = ladder(session, shop_id=shop_id)
     profiles = _locked_profiles(
-        session, shop_id=shop_id, after_profile_id=after_profile_id, limit=limit,
+        session,
+        shop_id=shop_id,
+        after_profile_id=after_profile_id,
+        limit=limit,
         condition=CustomerLoyaltyProfile.tier_review_at <= now,
     )
     changes: list[TierChange] = []
@@ -83,15 +86,20 @@ def roll_period(
             continue
         changes.append(
             _apply(
-                session, shop=shop, profile_id=profile.id, customer_id=profile.customer_id, previous=current,
-                target=target, reason="period_ended: retention threshold not met", value=value, now=now,
+                session,
+                shop=shop,
+                profile_id=profile.id,
+                customer_id=profile.customer_id,
+                previous=current,
+                target=target,
+                reason="period_ended: retention threshold not met",
+                value=value,
+                now=now,
                 review_at=review_at,
             )
         )
     session.flush()
-    return SweepResult(
-        examined=len(profiles), changes=changes, last_profile_id=profiles[-1].id if profiles else None
-    )
+    return SweepResult(examined=len(profiles), changes=changes, last_profile_id=profiles[-1].id if profiles else None)
 
 
 def recalculate_all(
@@ -104,7 +112,10 @@ def recalculate_all(
         return SweepResult(examined=0, changes=[], last_profile_id=None)
     tiers = ladder(session, shop_id=shop_id)
     profiles = _locked_profiles(
-        session, shop_id=shop_id, after_profile_id=after_profile_id, limit=limit,
+        session,
+        shop_id=shop_id,
+        after_profile_id=after_profile_id,
+        limit=limit,
         condition=CustomerLoyaltyProfile.redacted_at.is_(None),
     )
     start = current_window(shop, now)
@@ -121,9 +132,7 @@ def recalculate_all(
         # tier now) keeps what they retain on the new ladder; one who never had a tier only enters.
         kept = None
         if current is not None or profile.tier_achieved_at is not None:
-            kept = qualified_tier(
-                tiers, best, retention=True, max_level=current.level if current is not None else None
-            )
+            kept = qualified_tier(tiers, best, retention=True, max_level=current.level if current is not None else None)
         target = entry if _level(entry) >= _level(kept) else kept
         if (target.id if target else None) == profile.current_tier_id:
             wanted_review = None
@@ -142,12 +151,17 @@ def recalculate_all(
             review_at = profile.tier_review_at
         changes.append(
             _apply(
-                session, shop=shop, profile_id=profile.id, customer_id=profile.customer_id, previous=current,
-                target=target, reason="ladder_changed", value=best if not upgrade else value, now=now,
+                session,
+                shop=shop,
+                profile_id=profile.id,
+                customer_id=profile.customer_id,
+                previous=current,
+                target=target,
+                reason="ladder_changed",
+                value=best if not upgrade else value,
+                now=now,
                 review_at=review_at,
             )
         )
     session.flush()
-    return SweepResult(
-        examined=len(profiles), changes=changes, last_profile_id=profiles[-1].id if profiles else None
-    )
+    return SweepResult(examined=len(profiles), changes=changes, last_profile_id=profiles[-1].id if profiles else None)

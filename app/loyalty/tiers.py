@@ -194,8 +194,9 @@ def _apply(
             "customer_id": customer_id,
             "direction": change.direction,
             "reason": reason,
-            "from_tier": None if previous is None else {"id": previous.id, "name": previous.name,
-                                                        "level": previous.level},
+            "from_tier": None
+            if previous is None
+            else {"id": previous.id, "name": previous.name, "level": previous.level},
             "to_tier": None if target is None else {"id": target.id, "name": target.name, "level": target.level},
             "basis": shop.tier_basis,
             "period": shop.tier_period,
@@ -222,8 +223,16 @@ def evaluate_upgrade(
     if target is None or _level(target) <= _level(current):
         return None
     return _apply(
-        session, shop=shop, profile_id=profile.id, customer_id=profile.customer_id, previous=current,
-        target=target, reason=reason, value=value, now=now, review_at=period_end(shop, now),
+        session,
+        shop=shop,
+        profile_id=profile.id,
+        customer_id=profile.customer_id,
+        previous=current,
+        target=target,
+        reason=reason,
+        value=value,
+        now=now,
+        review_at=period_end(shop, now),
     )
 
 

@@ -19,8 +19,9 @@ class RewardDefinition(Base):
     __tablename__ = "reward_definitions"
     __table_args__ = (
         UniqueConstraint("shop_id", "name"),
-        CheckConstraint("kind IN ('fixed_amount', 'percentage', 'free_shipping', 'free_product', 'points_to_amount')",
-                        name="kind"),
+        CheckConstraint(
+            "kind IN ('fixed_amount', 'percentage', 'free_shipping', 'free_product', 'points_to_amount')", name="kind"
+        ),
         CheckConstraint("points_cost > 0", name="points_cost_positive"),
         CheckConstraint("value IS NULL OR value >= 0", name="value_nonnegative"),
         CheckConstraint("kind <> 'percentage' OR (value > 0 AND value <= 100)", name="percentage_range"),
@@ -55,9 +56,7 @@ class RedemptionLog(Base):
         UniqueConstraint("shop_id", "code"),
         UniqueConstraint("shop_id", "profile_id", "idempotency_key"),
         CheckConstraint("points_spent >= 0", name="points_nonnegative"),
-        CheckConstraint(
-            "status IN ('pending', 'posted', 'failed', 'cancelled', 'expired', 'used')", name="status"
-        ),
+        CheckConstraint("status IN ('pending', 'posted', 'failed', 'cancelled', 'expired', 'used')", name="status"),
         Index(None, "shop_id", "profile_id", "created_at"),
         Index(None, "shop_id", "status"),
     )

@@ -60,9 +60,7 @@ class RuleExecution(Base):
     rule_id: Mapped[int] = mapped_column(ForeignKey("rules.id", ondelete="CASCADE"))
     rule_version_id: Mapped[int] = mapped_column(ForeignKey("rule_versions.id", ondelete="CASCADE"))
     event_id: Mapped[uuid.UUID]
-    profile_id: Mapped[int | None] = mapped_column(
-        ForeignKey("customer_loyalty_profiles.id", ondelete="SET NULL")
-    )
+    profile_id: Mapped[int | None] = mapped_column(ForeignKey("customer_loyalty_profiles.id", ondelete="SET NULL"))
     fired: Mapped[bool]
     points: Mapped[int] = mapped_column(server_default="0")
     actions: Mapped[list[Any]]

@@ -16,9 +16,7 @@ class Shop(Base):
     __tablename__ = "shops"
     __table_args__ = (
         CheckConstraint("points_expiry_policy IN ('never', 'after_earning', 'inactivity')", name="expiry_policy"),
-        CheckConstraint(
-            "points_expiry_policy = 'never' OR points_expiry_days > 0", name="expiry_days_set"
-        ),
+        CheckConstraint("points_expiry_policy = 'never' OR points_expiry_days > 0", name="expiry_days_set"),
         CheckConstraint("return_window_days >= 0", name="return_window_nonnegative"),
         CheckConstraint("negative_balance_policy IN ('cap', 'allow')", name="negative_balance_policy"),
         CheckConstraint("redemption_points_per_unit > 0", name="redemption_rate_positive"),

@@ -8,7 +8,24 @@ from app.rules.schema import RULE_JSON_SCHEMA, schema_json
 from app.rules.validation import Rule, RuleIssue, RuleValidationError, parse_rule, validate_rule
 
 __all__ = [
-    "RULE_JSON_SCHEMA", "CompiledRule", "CustomerFacts", "Decision", "Evaluation", "Facts", "History", "Rule",
-    "RuleIssue", "RuleResult", "RuleSet", "RuleValidationError", "StaticHistory", "TraceNode", "compile_rule",
-    "evaluate", "parse_rule", "render_trace", "schema_json", "validate_rule",
+    "RULE_JSON_SCHEMA",
+    "CompiledRule",
+    "CustomerFacts",
+    "Decision",
+    "Evaluation",
+    "Facts",
+    "History",
+    "Rule",
+    "RuleIssue",
+    "RuleResult",
+    "RuleSet",
+    "RuleValidationError",
+    "StaticHistory",
+    "TraceNode",
+    "compile_rule",
+    "evaluate",
+    "parse_rule",
+    "render_trace",
+    "schema_json",
+    "validate_rule",
 ]

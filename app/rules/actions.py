@@ -47,15 +47,27 @@ def _compile_action(index: int, action: dict[str, Any], rule_name: str) -> Actio
     reason = action.get("reason")
     if kind == "points":
         amount = Decimal(action["amount"])
-        return ActionPlan(index, kind, reason or rule_name, params, base=lambda ctx: amount, fixed=action["amount"],
-                          amount=amount)
+        return ActionPlan(
+            index, kind, reason or rule_name, params, base=lambda ctx: amount, fixed=action["amount"], amount=amount
+        )
     if kind == "points_per_currency":
-        return ActionPlan(index, kind, reason or rule_name, params, base=_per_currency(action),
-                          rounding=ROUNDING_MODES[action["rounding"]])
+        return ActionPlan(
+            index,
+            kind,
+            reason or rule_name,
+            params,
+            base=_per_currency(action),
+            rounding=ROUNDING_MODES[action["rounding"]],
+        )
     if kind == "referral_advocate_points":
         amount = Decimal(action["amount"])
-        return ActionPlan(index, kind, reason or f"Referral: {rule_name}", params,
-                          base=lambda ctx: amount if ctx.customer is not None and ctx.customer.referred else None)
+        return ActionPlan(
+            index,
+            kind,
+            reason or f"Referral: {rule_name}",
+            params,
+            base=lambda ctx: amount if ctx.customer is not None and ctx.customer.referred else None,
+        )
     if kind == "multiply":
         return ActionPlan(index, kind, reason, params, factor=to_decimal(action["factor"]))
     return ActionPlan(index, kind, reason, params)
@@ -72,5 +84,5 @@ def _per_currency(action: dict[str, Any]) -> Base:
             return None
         points = amount * rate
         return points if cap is None or points <= cap else cap
-    return base
 
+    return base

@@ -16,14 +16,18 @@ from app.rules.values import parse_clock, to_decimal
 
 # Facts read straight off the EventContext (None = missing), with how a listed value is converted to compare.
 CONTEXT_FACTS: dict[str, tuple[str, Callable[[Any], Any]]] = {
-    "order_total": ("ctx.order_total", to_decimal), "order_subtotal": ("ctx.order_subtotal", to_decimal),
-    "shipping_country": ("ctx.shipping_country", str.upper), "currency": ("ctx.currency", str.upper),
-    "source_name": ("ctx.source_name", str), "event_type": ("ctx.event_type", str),
+    "order_total": ("ctx.order_total", to_decimal),
+    "order_subtotal": ("ctx.order_subtotal", to_decimal),
+    "shipping_country": ("ctx.shipping_country", str.upper),
+    "currency": ("ctx.currency", str.upper),
+    "source_name": ("ctx.source_name", str),
+    "event_type": ("ctx.event_type", str),
     "customer_tier": ("ctx.customer_tier", lambda text: text.strip().lower()),
     "day_of_week": ("ctx.weekday", str),
 }
 CUSTOMER_FACTS: dict[str, tuple[str, Callable[[Any], Any]]] = {
-    "customer_order_count": ("orders_count", int), "customer_lifetime_spend": ("lifetime_spend", to_decimal),
+    "customer_order_count": ("orders_count", int),
+    "customer_lifetime_spend": ("lifetime_spend", to_decimal),
 }
 SET_FACTS: dict[str, tuple[str, Callable[[str], str]]] = {
     "customer_tag": ("ctx.customer_tags", lambda text: text.strip().lower()),
@@ -67,13 +71,18 @@ class _Source:
             field, convert = CUSTOMER_FACTS[kind]
             return f"((v := ctx.customer) is not None and {self.compare(operator, expected, convert, f'v.{field}')})"
         if kind == "frequency":
-            fact = f"ctx.event_count({self.constant(node.get('event_type', 'order_created'))}, " \
-                   f"{self.constant(node.get('within_days'))})"
+            fact = (
+                f"ctx.event_count({self.constant(node.get('event_type', 'order_created'))}, "
+                f"{self.constant(node.get('within_days'))})"
+            )
             return f"((v := {fact}) is not None and {self.compare(operator, expected, int)})"
         if kind == "time_of_day":
             start, end = (self.constant(parse_clock(text)) for text in expected)
-            inside = f"{start} <= v <= {end}" if parse_clock(expected[0]) <= parse_clock(expected[1]) \
+            inside = (
+                f"{start} <= v <= {end}"
+                if parse_clock(expected[0]) <= parse_clock(expected[1])
                 else f"(v >= {start} or v <= {end})"
+            )
             return f"((v := ctx.minute_of_day) is not None and {inside})"
         if kind == "line_item" and "min_amount" not in node:
             wanted = self.constant(frozenset(line_value(node["field"], item) for item in expected))

@@ -6,7 +6,13 @@ import math
 from typing import Any
 
 from app.rules.checks import (
-    EVENT_TYPE_PATTERN, PATH_PATTERN, TEXT_PATTERNS, Checks, as_datetime, comparable, kind_name,
+    EVENT_TYPE_PATTERN,
+    PATH_PATTERN,
+    TEXT_PATTERNS,
+    Checks,
+    as_datetime,
+    comparable,
+    kind_name,
 )
 from app.rules.values import is_number, normalize_id, parse_clock, parse_when
 from app.rules.vocabulary import CONDITIONS, GROUP_OPERATORS, LINE_ITEM_FIELDS, WEEKDAYS, ConditionSpec
@@ -23,7 +29,7 @@ class ConditionChecks(Checks):
             self.fail(pointer, "must be a condition object")
             return {}
         if top and "conditions" not in node:
-            self.fail(pointer, "must be a group: {\"operator\": \"and\"|\"or\"|\"not\", \"conditions\": [...]}")
+            self.fail(pointer, 'must be a group: {"operator": "and"|"or"|"not", "conditions": [...]}')
             return {}
         if "conditions" in node or ("type" not in node and node.get("operator") in GROUP_OPERATORS):
             if depth > MAX_DEPTH:
@@ -54,9 +60,13 @@ class ConditionChecks(Checks):
             self.fail(f"{pointer}/conditions", "a `not` group must have exactly one condition")
         elif not children:
             self.fail(f"{pointer}/conditions", "must not be empty")
-        return {"operator": operator,
-                "conditions": [self.condition(child, f"{pointer}/conditions/{index}", depth=depth + 1)
-                               for index, child in enumerate(children)]}
+        return {
+            "operator": operator,
+            "conditions": [
+                self.condition(child, f"{pointer}/conditions/{index}", depth=depth + 1)
+                for index, child in enumerate(children)
+            ],
+        }
 
     def leaf(self, node: dict, pointer: str, spec: ConditionSpec) -> dict[str, Any]:
         """Check one condition of a known type; fill in its default operator."""
@@ -115,8 +125,11 @@ class ConditionChecks(Checks):
             return self.integer(value, pointer, 0)
         if kind == "text":
             pattern = TEXT_PATTERNS.get(spec.type)
-            hints = {"shipping_country": "a two-letter ISO country code", "currency": "a three-letter ISO currency code",
-                     "event_type": "an event type such as order_created"}
+            hints = {
+                "shipping_country": "a two-letter ISO country code",
+                "currency": "a three-letter ISO currency code",
+                "event_type": "an event type such as order_created",
+            }
             pattern = EVENT_TYPE_PATTERN if spec.type == "event_type" else pattern
             return self.text(value, pointer, pattern, hints.get(spec.type, ""))
         if kind == "id":
@@ -150,8 +163,12 @@ class ConditionChecks(Checks):
             if not comparable(low, high):
                 return
             low, high = as_datetime(low), as_datetime(high)
-        elif isinstance(low, bool) or isinstance(high, bool) or type(low) is not type(high) and not (
-                is_number(low) and is_number(high)):
+        elif (
+            isinstance(low, bool)
+            or isinstance(high, bool)
+            or type(low) is not type(high)
+            and not (is_number(low) and is_number(high))
+        ):
             self.fail(pointer, "low and high must be of the same kind")
             return
         if low > high:
@@ -170,5 +187,9 @@ class ConditionChecks(Checks):
         if "within_days" in node:
             self.integer(node["within_days"], f"{pointer}/within_days", 1)
         if "path" in node:
-            self.text(node["path"], f"{pointer}/path", PATH_PATTERN,
-                      "a dotted path from event_data, e.g. event_data.note_attributes.0.value")
+            self.text(
+                node["path"],
+                f"{pointer}/path",
+                PATH_PATTERN,
+                "a dotted path from event_data, e.g. event_data.note_attributes.0.value",
+            )

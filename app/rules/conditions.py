@@ -52,9 +52,11 @@ def compile_condition(node: dict[str, Any], pointer: str) -> tuple[Check, Trace]
         return _compile_group(node, pointer)
     getter, test, reads_missing = compile_leaf(node)
     if reads_missing:
+
         def check(ctx: EventContext) -> bool:
             return test(getter(ctx))
     else:
+
         def check(ctx: EventContext) -> bool:
             value = getter(ctx)
             return value is not None and test(value)
@@ -70,8 +72,9 @@ def compile_condition(node: dict[str, Any], pointer: str) -> tuple[Check, Trace]
 
 
 def _compile_group(node: dict[str, Any], pointer: str) -> tuple[Check, Trace]:
-    compiled = [compile_condition(child, f"{pointer}/conditions/{index}")
-                for index, child in enumerate(node["conditions"])]
+    compiled = [
+        compile_condition(child, f"{pointer}/conditions/{index}") for index, child in enumerate(node["conditions"])
+    ]
     checks = tuple(check for check, _ in compiled)
     traces = tuple(trace for _, trace in compiled)
     operator = node["operator"]
@@ -105,6 +108,7 @@ def _all_of(checks: tuple[Check, ...]) -> Check:
             if not each(ctx):
                 return False
         return True
+
     return check
 
 
@@ -120,6 +124,7 @@ def _any_of(checks: tuple[Check, ...]) -> Check:
             if each(ctx):
                 return True
         return False
+
     return check
 
 
@@ -135,8 +140,11 @@ def compile_leaf(node: dict[str, Any]) -> tuple[Getter, Test, bool]:
         return _customer("orders_count"), _compare(operator, expected, int), False
     if kind == "frequency":
         event_type, days = node.get("event_type", "order_created"), node.get("within_days")
-        return partial(EventContext.event_count, event_type=event_type, within_days=days), \
-            _compare(operator, expected, int), False
+        return (
+            partial(EventContext.event_count, event_type=event_type, within_days=days),
+            _compare(operator, expected, int),
+            False,
+        )
     if kind in ("customer_tag", "customer_tier"):
         wanted = frozenset(item.strip().lower() for item in expected)
         getter = attrgetter("customer_tags") if kind == "customer_tag" else attrgetter("customer_tier")
@@ -173,6 +181,7 @@ def _customer(name: str) -> Getter:
     def getter(ctx: EventContext) -> Any:
         customer = ctx.customer
         return None if customer is None else getattr(customer, name)
+
     return getter
 
 
@@ -196,9 +205,13 @@ def _line_items(node: dict[str, Any]) -> Getter:
         items = ctx.line_items
         if items is None:
             return None
-        matched = [item for item in items if (not wanted.isdisjoint(values := item.values(field_name))) is included
-                   and (included or values)]
+        matched = [
+            item
+            for item in items
+            if (not wanted.isdisjoint(values := item.values(field_name))) is included and (included or values)
+        ]
         return LineMatch(matched)
+
     return getter
 
 
@@ -265,4 +278,5 @@ def _attribute_reader(sample: Any) -> Callable[[Any], Any]:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return str(value)
         return None
+
     return as_text

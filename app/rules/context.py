@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -27,8 +27,14 @@ class lazy(Generic[T]):  # noqa: N801 - used as a decorator, like functools.cach
         return value
 
 
-LINE_ITEM_KEYS = {"product_id": "product_id", "variant_id": "variant_id", "sku": "sku", "vendor": "vendor",
-                  "product_tag": "product_tags", "collection_id": "collection_ids"}
+LINE_ITEM_KEYS = {
+    "product_id": "product_id",
+    "variant_id": "variant_id",
+    "sku": "sku",
+    "vendor": "vendor",
+    "product_tag": "product_tags",
+    "collection_id": "collection_ids",
+}
 
 
 class LineItem:
@@ -134,8 +140,11 @@ class EventContext:
         codes = self.data.get("discount_codes")
         if not isinstance(codes, list):
             return None
-        return frozenset(code["code"].strip().lower() for code in codes
-                         if isinstance(code, dict) and isinstance(code.get("code"), str) and code["code"].strip())
+        return frozenset(
+            code["code"].strip().lower()
+            for code in codes
+            if isinstance(code, dict) and isinstance(code.get("code"), str) and code["code"].strip()
+        )
 
     @lazy
     def source_name(self) -> str | None:

@@ -113,29 +113,50 @@ class CompiledRule:
 
     def __post_init__(self) -> None:
         rule = self.rule
-        values = {"name": rule.name, "status": rule.status, "priority": rule.priority,
-                  "stops_further_rules": rule.stop_further_rules,
-                  "guarded": self.per_customer is not None or self.budget is not None,
-                  "factors": tuple(plan.factor for plan in self.actions if plan.factor is not None),
-                  "planned": tuple((plan, self._static_decision(plan)) for plan in self.actions),
-                  "sort_key": (-rule.priority, rule.name, self.rule_id or 0)}
+        values = {
+            "name": rule.name,
+            "status": rule.status,
+            "priority": rule.priority,
+            "stops_further_rules": rule.stop_further_rules,
+            "guarded": self.per_customer is not None or self.budget is not None,
+            "factors": tuple(plan.factor for plan in self.actions if plan.factor is not None),
+            "planned": tuple((plan, self._static_decision(plan)) for plan in self.actions),
+            "sort_key": (-rule.priority, rule.name, self.rule_id or 0),
+        }
         for key, value in values.items():
             object.__setattr__(self, key, value)
-        reasons = (None, NOT_MET, STOPPED, OUTSIDE, OTHER_EVENT, LIMIT_REACHED, BUDGET_EXHAUSTED, GUEST_LIMITED,
-                   f"rule is {rule.status}")
-        object.__setattr__(self, "results", {reason: RuleResult(self.rule_id, self.version_id, rule.name,
-                                                                reason is None, reason) for reason in reasons})
+        reasons = (
+            None,
+            NOT_MET,
+            STOPPED,
+            OUTSIDE,
+            OTHER_EVENT,
+            LIMIT_REACHED,
+            BUDGET_EXHAUSTED,
+            GUEST_LIMITED,
+            f"rule is {rule.status}",
+        )
+        object.__setattr__(
+            self,
+            "results",
+            {
+                reason: RuleResult(self.rule_id, self.version_id, rule.name, reason is None, reason)
+                for reason in reasons
+            },
+        )
 
     def _static_decision(self, plan: ActionPlan) -> Decision | None:
         if plan.base is not None and plan.fixed is None:
             return None
         points = plan.fixed if plan.base is not None else None
-        return Decision(self.rule_id, self.version_id, self.rule.name, plan.index, plan.type, points, plan.reason,
-                        plan.params)
+        return Decision(
+            self.rule_id, self.version_id, self.rule.name, plan.index, plan.type, points, plan.reason, plan.params
+        )
 
 
-def compile_rule(rule: Rule, *, rule_id: int | None = None, version_id: int | None = None,
-                 version: int | None = None) -> CompiledRule:
+def compile_rule(
+    rule: Rule, *, rule_id: int | None = None, version_id: int | None = None, version: int | None = None
+) -> CompiledRule:
     """Return the rule compiled to plain closures; no JSON is walked again when it is evaluated."""
     check = explain = None
     if rule.conditions is not None:
@@ -143,15 +164,24 @@ def compile_rule(rule: Rule, *, rule_id: int | None = None, version_id: int | No
         check = compile_fast_check(rule.conditions)
     limits = rule.limits
     return CompiledRule(
-        rule=rule, rule_id=rule_id, version_id=version_id, version=version, check=check, explain=explain,
-        window=compile_schedule(rule.schedule), actions=compile_actions(rule.actions, rule.name),
-        event_types=frozenset(rule.event_types), per_customer=limits.get("per_customer"),
-        period=limits.get("per_customer_period", "lifetime"), budget=limits.get("budget_points"),
+        rule=rule,
+        rule_id=rule_id,
+        version_id=version_id,
+        version=version,
+        check=check,
+        explain=explain,
+        window=compile_schedule(rule.schedule),
+        actions=compile_actions(rule.actions, rule.name),
+        event_types=frozenset(rule.event_types),
+        per_customer=limits.get("per_customer"),
+        period=limits.get("per_customer_period", "lifetime"),
+        budget=limits.get("budget_points"),
     )
 
 
-def evaluate(rules: Sequence[CompiledRule], facts: Facts, *, trace: bool = False,
-             statuses: Collection[str] = ACTIVE_ONLY) -> Evaluation:
+def evaluate(
+    rules: Sequence[CompiledRule], facts: Facts, *, trace: bool = False, statuses: Collection[str] = ACTIVE_ONLY
+) -> Evaluation:
     """Return the decisions the rules make for these facts, with a result (and, if asked, a trace) per rule.
 
     Only rules whose status is in `statuses` fire (dry runs pass drafts explicitly). Each rule is judged in this
@@ -192,8 +222,11 @@ def evaluate(rules: Sequence[CompiledRule], facts: Facts, *, trace: bool = False
             reason, remaining = _guard(rule, ctx)
         else:
             reason = None
-        results[position] = RuleResult(rule.rule_id, rule.version_id, rule.name, reason is None, reason,
-                                       traces[position]) if trace else rule.results[reason]
+        results[position] = (
+            RuleResult(rule.rule_id, rule.version_id, rule.name, reason is None, reason, traces[position])
+            if trace
+            else rule.results[reason]
+        )
         if reason is None:
             fired.append((rule, remaining))
             if rule.stops_further_rules and stop_below is None:
@@ -247,6 +280,9 @@ def _decide(fired: list[tuple[CompiledRule, int | None]], ctx: EventContext) -> 
                     points, params = remaining, MappingProxyType({**params, "budget_capped": True})
                 remaining -= max(points, 0)
             if points > 0:
-                decisions.append(Decision(rule.rule_id, rule.version_id, rule.name, plan.index, plan.type, points,
-                                          plan.reason, params))
+                decisions.append(
+                    Decision(
+                        rule.rule_id, rule.version_id, rule.name, plan.index, plan.type, points, plan.reason, params
+                    )
+                )
     return decisions

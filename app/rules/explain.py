@@ -23,8 +23,12 @@ class TraceNode:
 
     def to_json(self) -> dict[str, Any]:
         """Return the node as JSON-ready data (children nested)."""
-        data: dict[str, Any] = {"pointer": self.pointer, "type": self.type, "operator": self.operator,
-                                "held": self.held}
+        data: dict[str, Any] = {
+            "pointer": self.pointer,
+            "type": self.type,
+            "operator": self.operator,
+            "held": self.held,
+        }
         if self.type != "group":
             data["expected"] = self.expected
             data["seen"] = self.seen

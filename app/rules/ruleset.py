@@ -69,4 +69,5 @@ class RuleSet(tuple):
 def _held_by_checks(applicable: tuple[tuple[int, CompiledRule], ...]) -> Callable[[Any], list[int]]:
     def held(ctx: Any) -> list[int]:
         return [position for position, rule in applicable if rule.check is None or rule.check(ctx)]
+
     return held

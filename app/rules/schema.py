@@ -11,12 +11,25 @@ from typing import Any
 
 from app.rules.checks import EVENT_TYPE_PATTERN, PATH_PATTERN, TEXT_PATTERNS, URL_PATTERN
 from app.rules.vocabulary import (
-    ACTIONS, BASES, CONDITIONS, GROUP_OPERATORS, LIMIT_PERIODS, LINE_ITEM_FIELDS, MISSING_NOTE, POINTS_NOTE,
-    ROUNDINGS, RULE_STATUSES, WEEKDAYS, ConditionSpec,
+    ACTIONS,
+    BASES,
+    CONDITIONS,
+    GROUP_OPERATORS,
+    LIMIT_PERIODS,
+    LINE_ITEM_FIELDS,
+    MISSING_NOTE,
+    POINTS_NOTE,
+    ROUNDINGS,
+    RULE_STATUSES,
+    WEEKDAYS,
+    ConditionSpec,
 )
 
-ISO_WHEN = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?$",
-            "description": "ISO 8601 date or date-time; without an offset it is shop-local time."}
+ISO_WHEN = {
+    "type": "string",
+    "pattern": r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:\d{2})?)?$",
+    "description": "ISO 8601 date or date-time; without an offset it is shop-local time.",
+}
 CLOCK = {"type": "string", "pattern": r"^([01]\d|2[0-3]):[0-5]\d$", "description": "HH:MM, shop-local."}
 TEXT = {"type": "string", "minLength": 1, "pattern": r"\S"}
 
@@ -47,8 +60,13 @@ def _value_for(operator: str, base: dict[str, Any]) -> dict[str, Any]:
     if operator in ("in", "not_in"):
         return {"type": "array", "items": base, "minItems": 1}
     if operator == "between":
-        return {"type": "array", "items": base, "minItems": 2, "maxItems": 2,
-                "description": "[low, high], both included."}
+        return {
+            "type": "array",
+            "items": base,
+            "minItems": 2,
+            "maxItems": 2,
+            "description": "[low, high], both included.",
+        }
     if operator == "exists":
         return {"type": "boolean", "default": True}
     return base
@@ -56,50 +74,89 @@ def _value_for(operator: str, base: dict[str, Any]) -> dict[str, Any]:
 
 def _condition_schema(spec: ConditionSpec) -> dict[str, Any]:
     base = _base_value(spec)
-    properties: dict[str, Any] = {"type": {"const": spec.type}, "operator": {"enum": list(spec.operators)},
-                                  "value": {}}
-    extra = {"field": {"enum": list(LINE_ITEM_FIELDS)}, "min_quantity": {"type": "integer", "minimum": 1},
-             "min_amount": {"type": "number", "minimum": 0},
-             "event_type": {"type": "string", "pattern": EVENT_TYPE_PATTERN.pattern, "default": "order_created"},
-             "within_days": {"type": "integer", "minimum": 1},
-             "path": {"type": "string", "pattern": PATH_PATTERN.pattern}}
+    properties: dict[str, Any] = {"type": {"const": spec.type}, "operator": {"enum": list(spec.operators)}, "value": {}}
+    extra = {
+        "field": {"enum": list(LINE_ITEM_FIELDS)},
+        "min_quantity": {"type": "integer", "minimum": 1},
+        "min_amount": {"type": "number", "minimum": 0},
+        "event_type": {"type": "string", "pattern": EVENT_TYPE_PATTERN.pattern, "default": "order_created"},
+        "within_days": {"type": "integer", "minimum": 1},
+        "path": {"type": "string", "pattern": PATH_PATTERN.pattern},
+    }
     for key in (*spec.required_keys, *spec.optional_keys):
         properties[key] = extra[key]
-    branches = [{"if": {"required": ["operator"], "properties": {"operator": {"const": operator}}},
-                 "then": {"properties": {"value": _value_for(operator, base)}}} for operator in spec.operators]
+    branches = [
+        {
+            "if": {"required": ["operator"], "properties": {"operator": {"const": operator}}},
+            "then": {"properties": {"value": _value_for(operator, base)}},
+        }
+        for operator in spec.operators
+    ]
     defaults = [_value_for(spec.list_default, base)] if spec.list_default in spec.operators else []
     if spec.scalar_default in spec.operators:
         defaults.append(base)
-    branches.append({"if": {"not": {"required": ["operator"]}},
-                     "then": {"required": ["value"], "properties": {"value": {"anyOf": defaults}}}
-                     if defaults else {"required": ["operator"]}})
+    branches.append(
+        {
+            "if": {"not": {"required": ["operator"]}},
+            "then": {"required": ["value"], "properties": {"value": {"anyOf": defaults}}}
+            if defaults
+            else {"required": ["operator"]},
+        }
+    )
     required = ["type", *spec.required_keys]
     if spec.value_required:
-        branches.append({"if": {"required": ["operator"], "properties": {"operator": {"not": {"const": "exists"}}}},
-                         "then": {"required": ["value"]}})
-    schema = {"type": "object", "description": f"{spec.description} {MISSING_NOTE}", "properties": properties,
-              "required": required, "additionalProperties": False, "allOf": branches}
+        branches.append(
+            {
+                "if": {"required": ["operator"], "properties": {"operator": {"not": {"const": "exists"}}}},
+                "then": {"required": ["value"]},
+            }
+        )
+    schema = {
+        "type": "object",
+        "description": f"{spec.description} {MISSING_NOTE}",
+        "properties": properties,
+        "required": required,
+        "additionalProperties": False,
+        "allOf": branches,
+    }
     if spec.type == "attribute":
-        schema["allOf"].append({"if": {"required": ["operator"], "properties": {"operator": {"const": "exists"}}},
-                                "then": {"properties": {"value": {"type": "boolean"}}}})
+        schema["allOf"].append(
+            {
+                "if": {"required": ["operator"], "properties": {"operator": {"const": "exists"}}},
+                "then": {"properties": {"value": {"type": "boolean"}}},
+            }
+        )
     return schema
 
 
 def _action_schema(type_: str) -> dict[str, Any]:
     spec = ACTIONS[type_]
-    known = {"amount": {"type": "integer", "minimum": 1}, "reason": {"type": "string"},
-             "rate": {"type": "number", "exclusiveMinimum": 0},
-             "basis": {"enum": list(BASES), "default": "subtotal"},
-             "rounding": {"enum": list(ROUNDINGS), "default": "floor"},
-             "max_points": {"type": "integer", "minimum": 1}, "factor": {"type": "number", "exclusiveMinimum": 0},
-             "reward": TEXT, "url": {"type": "string", "pattern": URL_PATTERN.pattern},
-             "add": {"type": "array", "items": TEXT}, "remove": {"type": "array", "items": TEXT}}
+    known = {
+        "amount": {"type": "integer", "minimum": 1},
+        "reason": {"type": "string"},
+        "rate": {"type": "number", "exclusiveMinimum": 0},
+        "basis": {"enum": list(BASES), "default": "subtotal"},
+        "rounding": {"enum": list(ROUNDINGS), "default": "floor"},
+        "max_points": {"type": "integer", "minimum": 1},
+        "factor": {"type": "number", "exclusiveMinimum": 0},
+        "reward": TEXT,
+        "url": {"type": "string", "pattern": URL_PATTERN.pattern},
+        "add": {"type": "array", "items": TEXT},
+        "remove": {"type": "array", "items": TEXT},
+    }
     properties = {"type": {"const": type_}} | {key: known[key] for key in (*spec.required_keys, *spec.optional_keys)}
-    schema: dict[str, Any] = {"type": "object", "description": spec.description, "properties": properties,
-                              "required": ["type", *spec.required_keys], "additionalProperties": False}
+    schema: dict[str, Any] = {
+        "type": "object",
+        "description": spec.description,
+        "properties": properties,
+        "required": ["type", *spec.required_keys],
+        "additionalProperties": False,
+    }
     if type_ == "tag_customer":
-        schema["anyOf"] = [{"required": ["add"], "properties": {"add": {"minItems": 1}}},
-                           {"required": ["remove"], "properties": {"remove": {"minItems": 1}}}]
+        schema["anyOf"] = [
+            {"required": ["add"], "properties": {"add": {"minItems": 1}}},
+            {"required": ["remove"], "properties": {"remove": {"minItems": 1}}},
+        ]
     return schema
 
 
@@ -107,15 +164,20 @@ def build_rule_schema() -> dict[str, Any]:
     """Return the JSON Schema of one rule, as served to the admin builder."""
     defs: dict[str, Any] = {f"condition_{name}": _condition_schema(spec) for name, spec in CONDITIONS.items()}
     defs["group"] = {
-        "type": "object", "description": "and / or / not over nested conditions; `not` has exactly one.",
-        "properties": {"operator": {"enum": list(GROUP_OPERATORS)},
-                       "conditions": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/condition"}}},
-        "required": ["operator", "conditions"], "additionalProperties": False,
+        "type": "object",
+        "description": "and / or / not over nested conditions; `not` has exactly one.",
+        "properties": {
+            "operator": {"enum": list(GROUP_OPERATORS)},
+            "conditions": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/condition"}},
+        },
+        "required": ["operator", "conditions"],
+        "additionalProperties": False,
         "if": {"properties": {"operator": {"const": "not"}}},
         "then": {"properties": {"conditions": {"maxItems": 1}}},
     }
-    defs["condition"] = {"oneOf": [{"$ref": "#/$defs/group"}]
-                         + [{"$ref": f"#/$defs/condition_{name}"} for name in CONDITIONS]}
+    defs["condition"] = {
+        "oneOf": [{"$ref": "#/$defs/group"}] + [{"$ref": f"#/$defs/condition_{name}"} for name in CONDITIONS]
+    }
     defs["action"] = {"oneOf": [_action_schema(name) for name in ACTIONS], "description": POINTS_NOTE}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -125,29 +187,56 @@ def build_rule_schema() -> dict[str, Any]:
         "required": ["name", "actions"],
         "additionalProperties": False,
         "properties": {
-            "name": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": r"\S",
-                     "description": "Unique per shop."},
+            "name": {
+                "type": "string",
+                "minLength": 1,
+                "maxLength": 255,
+                "pattern": r"\S",
+                "description": "Unique per shop.",
+            },
             "description": {"type": ["string", "null"]},
             "status": {"enum": list(RULE_STATUSES), "default": "active"},
-            "priority": {"type": "integer", "default": 0,
-                         "description": "Higher runs first; equal priorities run in name order."},
-            "stop_further_rules": {"type": "boolean", "default": False,
-                                   "description": "When this rule fires, rules of lower priority do not run; "
-                                                  "rules of the same priority still do."},
-            "event_types": {"type": "array", "items": {"type": "string", "pattern": EVENT_TYPE_PATTERN.pattern},
-                            "minItems": 1, "uniqueItems": True, "default": ["order_created"]},
-            "schedule": {"type": "object", "additionalProperties": False,
-                         "description": "starts_at inclusive; a date-time ends_at exclusive, a date ends_at "
-                                        "includes that whole shop-local day.",
-                         "properties": {"starts_at": ISO_WHEN, "ends_at": ISO_WHEN}},
-            "limits": {"type": "object", "additionalProperties": False,
-                       "properties": {"per_customer": {"type": "integer", "minimum": 1},
-                                      "per_customer_period": {"enum": list(LIMIT_PERIODS), "default": "lifetime"},
-                                      "budget_points": {"type": "integer", "minimum": 1,
-                                                        "description": "Total points this rule may issue across "
-                                                                       "all customers; the last award is cut to "
-                                                                       "what remains."}},
-                       "dependentRequired": {"per_customer_period": ["per_customer"]}},
+            "priority": {
+                "type": "integer",
+                "default": 0,
+                "description": "Higher runs first; equal priorities run in name order.",
+            },
+            "stop_further_rules": {
+                "type": "boolean",
+                "default": False,
+                "description": "When this rule fires, rules of lower priority do not run; "
+                "rules of the same priority still do.",
+            },
+            "event_types": {
+                "type": "array",
+                "items": {"type": "string", "pattern": EVENT_TYPE_PATTERN.pattern},
+                "minItems": 1,
+                "uniqueItems": True,
+                "default": ["order_created"],
+            },
+            "schedule": {
+                "type": "object",
+                "additionalProperties": False,
+                "description": "starts_at inclusive; a date-time ends_at exclusive, a date ends_at "
+                "includes that whole shop-local day.",
+                "properties": {"starts_at": ISO_WHEN, "ends_at": ISO_WHEN},
+            },
+            "limits": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "per_customer": {"type": "integer", "minimum": 1},
+                    "per_customer_period": {"enum": list(LIMIT_PERIODS), "default": "lifetime"},
+                    "budget_points": {
+                        "type": "integer",
+                        "minimum": 1,
+                        "description": "Total points this rule may issue across "
+                        "all customers; the last award is cut to "
+                        "what remains.",
+                    },
+                },
+                "dependentRequired": {"per_customer_period": ["per_customer"]},
+            },
             "conditions": {"$ref": "#/$defs/group", "description": "Omitted: the rule always applies."},
             "actions": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/action"}},
         },

@@ -7,13 +7,28 @@ from dataclasses import dataclass
 from typing import Any
 
 from app.rules.checks import (
-    EVENT_TYPE_PATTERN, URL_PATTERN, RuleIssue, as_datetime, comparable, kind_name,
+    EVENT_TYPE_PATTERN,
+    URL_PATTERN,
+    RuleIssue,
+    as_datetime,
+    comparable,
+    kind_name,
 )
 from app.rules.condition_checks import ConditionChecks
 from app.rules.vocabulary import ACTIONS, BASES, LIMIT_PERIODS, ROUNDINGS, RULE_STATUSES
 
-RULE_KEYS = ("name", "description", "status", "priority", "stop_further_rules", "event_types", "schedule", "limits",
-             "conditions", "actions")
+RULE_KEYS = (
+    "name",
+    "description",
+    "status",
+    "priority",
+    "stop_further_rules",
+    "event_types",
+    "schedule",
+    "limits",
+    "conditions",
+    "actions",
+)
 NAME_MAX_LENGTH = 255
 
 __all__ = ["Rule", "RuleIssue", "RuleValidationError", "parse_rule", "validate_rule"]
@@ -51,11 +66,17 @@ def parse_rule(data: Any) -> Rule:
     if checker.issues:
         raise RuleValidationError(checker.issues)
     return Rule(
-        name=definition["name"], description=definition.get("description"), status=definition["status"],
-        priority=definition["priority"], stop_further_rules=definition["stop_further_rules"],
-        event_types=tuple(definition["event_types"]), schedule=definition.get("schedule", {}),
-        limits=definition.get("limits", {}), conditions=definition.get("conditions"),
-        actions=tuple(definition["actions"]), definition=definition,
+        name=definition["name"],
+        description=definition.get("description"),
+        status=definition["status"],
+        priority=definition["priority"],
+        stop_further_rules=definition["stop_further_rules"],
+        event_types=tuple(definition["event_types"]),
+        schedule=definition.get("schedule", {}),
+        limits=definition.get("limits", {}),
+        conditions=definition.get("conditions"),
+        actions=tuple(definition["actions"]),
+        definition=definition,
     )
 
 

@@ -45,62 +45,136 @@ MISSING_NOTE = "A condition on a missing or null fact is false, whatever the ope
 CONDITIONS: dict[str, ConditionSpec] = {
     spec.type: spec
     for spec in (
-        ConditionSpec("order_total", "number", NUMBER_OPERATORS,
-                      "Shopify's total_price in the shop currency, read as a Decimal from its string."),
-        ConditionSpec("order_subtotal", "number", NUMBER_OPERATORS,
-                      "Shopify's subtotal_price in the shop currency, read as a Decimal from its string."),
-        ConditionSpec("frequency", "integer", NUMBER_OPERATORS,
-                      "This event is the customer's Nth of `event_type` (default order_created), this one included; "
-                      "with `within_days`, only events in the D days up to this one count. False for guests.",
-                      optional_keys=("event_type", "within_days")),
-        ConditionSpec("customer_order_count", "integer", NUMBER_OPERATORS,
-                      "Orders the customer has placed, this one included. False for guests."),
-        ConditionSpec("customer_lifetime_spend", "number", NUMBER_OPERATORS,
-                      "Sum of the customer's order totals, this one included. False for guests."),
-        ConditionSpec("customer_tag", "text", SET_OPERATORS,
-                      "`in`: the customer has any of these tags; `not_in`: none of them. Tags compare "
-                      "case-insensitively, trimmed. False for guests.", scalar_default=None),
-        ConditionSpec("customer_tier", "text", SET_OPERATORS,
-                      "The customer's current tier name is (`in`) or is not (`not_in`) one of these, compared "
-                      "case-insensitively. False for guests and for customers with no tier.", scalar_default=None),
-        ConditionSpec("line_item", "id", SET_OPERATORS,
-                      "Some line item's `field` is (`in`) or is not (`not_in`) in the list; quantity and amount "
-                      "(price x quantity - total_discount) are summed over all matching items and must reach "
-                      "`min_quantity` (default 1) and `min_amount`. Ids compare as strings (gid:// ids reduce to "
-                      "their number). product_tag and collection_id read the item's `product_tags` / "
-                      "`collection_ids`, which the app adds to the payload. To say \"the order has no X\", wrap "
-                      "`in` in `not`.", scalar_default=None, required_keys=("field",),
-                      optional_keys=("min_quantity", "min_amount")),
-        ConditionSpec("discount_code", "text", ("exists", "in", "not_in"),
-                      "Codes used on the order, compared case-insensitively. `exists` (value true, the default, "
-                      "or false) tests whether any code was used; `in`: any used code is listed; `not_in`: none "
-                      "is.", scalar_default=None, value_required=False),
-        ConditionSpec("source_name", "text", TEXT_OPERATORS,
-                      "The order's sales channel (web, pos, shopify_draft_order, ...), exact match."),
-        ConditionSpec("shipping_country", "text", TEXT_OPERATORS,
-                      "ISO 3166 alpha-2 code of the shipping address, case-insensitive. False when the order has "
-                      "no shipping address."),
-        ConditionSpec("currency", "text", TEXT_OPERATORS,
-                      "ISO 4217 code of the order's currency, case-insensitive."),
-        ConditionSpec("date", "when", ("between", ">=", "<"),
-                      "Event time in the shop's time zone. A date (2024-12-24) compares with the local calendar "
-                      "date, so `between` includes the whole last day; a date-time without offset is shop-local "
-                      "wall time; one with an offset is an instant.", list_default="between",
-                      scalar_default=None),
-        ConditionSpec("day_of_week", "weekday", LIST_OPERATORS,
-                      "Weekday of the event in the shop's time zone (mon ... sun).", scalar_default=None),
-        ConditionSpec("time_of_day", "clock", PAIR_OPERATORS,
-                      "Local time in the shop's time zone within [start, end], minute precision, both ends "
-                      "included (09:00-17:00 includes 17:00:59). A window whose start is after its end wraps "
-                      "midnight (22:00-02:00).", list_default="between", scalar_default=None),
-        ConditionSpec("referred_customer", "boolean", ("==",),
-                      "The customer came through a referral (true) or not (false). False for guests."),
+        ConditionSpec(
+            "order_total",
+            "number",
+            NUMBER_OPERATORS,
+            "Shopify's total_price in the shop currency, read as a Decimal from its string.",
+        ),
+        ConditionSpec(
+            "order_subtotal",
+            "number",
+            NUMBER_OPERATORS,
+            "Shopify's subtotal_price in the shop currency, read as a Decimal from its string.",
+        ),
+        ConditionSpec(
+            "frequency",
+            "integer",
+            NUMBER_OPERATORS,
+            "This event is the customer's Nth of `event_type` (default order_created), this one included; "
+            "with `within_days`, only events in the D days up to this one count. False for guests.",
+            optional_keys=("event_type", "within_days"),
+        ),
+        ConditionSpec(
+            "customer_order_count",
+            "integer",
+            NUMBER_OPERATORS,
+            "Orders the customer has placed, this one included. False for guests.",
+        ),
+        ConditionSpec(
+            "customer_lifetime_spend",
+            "number",
+            NUMBER_OPERATORS,
+            "Sum of the customer's order totals, this one included. False for guests.",
+        ),
+        ConditionSpec(
+            "customer_tag",
+            "text",
+            SET_OPERATORS,
+            "`in`: the customer has any of these tags; `not_in`: none of them. Tags compare "
+            "case-insensitively, trimmed. False for guests.",
+            scalar_default=None,
+        ),
+        ConditionSpec(
+            "customer_tier",
+            "text",
+            SET_OPERATORS,
+            "The customer's current tier name is (`in`) or is not (`not_in`) one of these, compared "
+            "case-insensitively. False for guests and for customers with no tier.",
+            scalar_default=None,
+        ),
+        ConditionSpec(
+            "line_item",
+            "id",
+            SET_OPERATORS,
+            "Some line item's `field` is (`in`) or is not (`not_in`) in the list; quantity and amount "
+            "(price x quantity - total_discount) are summed over all matching items and must reach "
+            "`min_quantity` (default 1) and `min_amount`. Ids compare as strings (gid:// ids reduce to "
+            "their number). product_tag and collection_id read the item's `product_tags` / "
+            '`collection_ids`, which the app adds to the payload. To say "the order has no X", wrap '
+            "`in` in `not`.",
+            scalar_default=None,
+            required_keys=("field",),
+            optional_keys=("min_quantity", "min_amount"),
+        ),
+        ConditionSpec(
+            "discount_code",
+            "text",
+            ("exists", "in", "not_in"),
+            "Codes used on the order, compared case-insensitively. `exists` (value true, the default, "
+            "or false) tests whether any code was used; `in`: any used code is listed; `not_in`: none "
+            "is.",
+            scalar_default=None,
+            value_required=False,
+        ),
+        ConditionSpec(
+            "source_name",
+            "text",
+            TEXT_OPERATORS,
+            "The order's sales channel (web, pos, shopify_draft_order, ...), exact match.",
+        ),
+        ConditionSpec(
+            "shipping_country",
+            "text",
+            TEXT_OPERATORS,
+            "ISO 3166 alpha-2 code of the shipping address, case-insensitive. False when the order has "
+            "no shipping address.",
+        ),
+        ConditionSpec("currency", "text", TEXT_OPERATORS, "ISO 4217 code of the order's currency, case-insensitive."),
+        ConditionSpec(
+            "date",
+            "when",
+            ("between", ">=", "<"),
+            "Event time in the shop's time zone. A date (2024-12-24) compares with the local calendar "
+            "date, so `between` includes the whole last day; a date-time without offset is shop-local "
+            "wall time; one with an offset is an instant.",
+            list_default="between",
+            scalar_default=None,
+        ),
+        ConditionSpec(
+            "day_of_week",
+            "weekday",
+            LIST_OPERATORS,
+            "Weekday of the event in the shop's time zone (mon ... sun).",
+            scalar_default=None,
+        ),
+        ConditionSpec(
+            "time_of_day",
+            "clock",
+            PAIR_OPERATORS,
+            "Local time in the shop's time zone within [start, end], minute precision, both ends "
+            "included (09:00-17:00 includes 17:00:59). A window whose start is after its end wraps "
+            "midnight (22:00-02:00).",
+            list_default="between",
+            scalar_default=None,
+        ),
+        ConditionSpec(
+            "referred_customer",
+            "boolean",
+            ("==",),
+            "The customer came through a referral (true) or not (false). False for guests.",
+        ),
         ConditionSpec("event_type", "text", TEXT_OPERATORS, "The event's type, e.g. order_created."),
-        ConditionSpec("attribute", "scalar", (*NUMBER_OPERATORS, "exists"),
-                      "Any field of the event by dotted `path` from event_data (list items by index). When the "
-                      "value is a number the field is read as a Decimal (\"150.00\" works); a string compares "
-                      "with the field as text (numbers are written in decimal); a boolean only with a boolean.",
-                      required_keys=("path",), value_required=False),
+        ConditionSpec(
+            "attribute",
+            "scalar",
+            (*NUMBER_OPERATORS, "exists"),
+            "Any field of the event by dotted `path` from event_data (list items by index). When the "
+            'value is a number the field is read as a Decimal ("150.00" works); a string compares '
+            "with the field as text (numbers are written in decimal); a boolean only with a boolean.",
+            required_keys=("path",),
+            value_required=False,
+        ),
     )
 }
 
@@ -121,16 +195,28 @@ ACTIONS: dict[str, ActionSpec] = {
     spec.type: spec
     for spec in (
         ActionSpec("points", ("amount",), ("reason",), "A fixed number of points."),
-        ActionSpec("points_per_currency", ("rate",), ("basis", "rounding", "max_points", "reason"),
-                   "rate points per 1 unit of the order's subtotal (default) or total. `max_points` caps the "
-                   "points before the tier multiplier and multiply factors."),
-        ActionSpec("multiply", ("factor",), (),
-                   "Multiplies the points that the other rules award for this event; several factors multiply."),
+        ActionSpec(
+            "points_per_currency",
+            ("rate",),
+            ("basis", "rounding", "max_points", "reason"),
+            "rate points per 1 unit of the order's subtotal (default) or total. `max_points` caps the "
+            "points before the tier multiplier and multiply factors.",
+        ),
+        ActionSpec(
+            "multiply",
+            ("factor",),
+            (),
+            "Multiplies the points that the other rules award for this event; several factors multiply.",
+        ),
         ActionSpec("issue_reward", ("reward",), (), "Grants the named reward without spending points."),
         ActionSpec("tag_customer", (), ("add", "remove"), "Adds and removes the customer's tags in Shopify."),
         ActionSpec("webhook", ("url",), (), "A signed outbound webhook with the event and the decisions."),
-        ActionSpec("referral_advocate_points", ("amount",), ("reason",),
-                   "Points to the customer who referred this one (none when the customer was not referred)."),
+        ActionSpec(
+            "referral_advocate_points",
+            ("amount",),
+            ("reason",),
+            "Points to the customer who referred this one (none when the customer was not referred).",
+        ),
     )
 }
 

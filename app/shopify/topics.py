@@ -11,6 +11,7 @@ SHOPIFY_ID = re.compile(r"^[1-9]\d{0,19}$")
 class MalformedPayload(ValueError):
     """A signed payload that does not have the shape Shopify documents for its topic."""
 
+
 TOPIC_EVENT_TYPES = {
     "orders/create": "order_created",
     "orders/paid": "order_paid",

@@ -47,7 +47,9 @@ def verify_webhook(headers: Mapping[str, str], raw_body: bytes, secrets: Sequenc
     shop = (_header(headers, "X-Shopify-Shop-Domain") or "").lower()
     topic = _header(headers, "X-Shopify-Topic")
     if not SHOP_DOMAIN.match(shop):
-        return WebhookCheck(False, "invalid_shop", "X-Shopify-Shop-Domain is missing or not a myshopify.com domain", 400)
+        return WebhookCheck(
+            False, "invalid_shop", "X-Shopify-Shop-Domain is missing or not a myshopify.com domain", 400
+        )
     if not topic:
         return WebhookCheck(False, "missing_topic", "X-Shopify-Topic header is missing", 400)
     webhook_id = _header(headers, "X-Shopify-Webhook-Id")

@@ -45,8 +45,9 @@ def make_consumer(app, redis_client, redis_namespace, name: str = "test-consumer
         redis_client,
         redis_namespace,
         name=name,
-        settings=ConsumerSettings(block_ms=20, retry_base_ms=1, max_deliveries=3, redrive_after_s=0,
-                                  housekeeping_every_s=0),
+        settings=ConsumerSettings(
+            block_ms=20, retry_base_ms=1, max_deliveries=3, redrive_after_s=0, housekeeping_every_s=0
+        ),
     )
     stream.ensure_group(redis_client, consumer.keys)
     return consumer
@@ -223,8 +224,9 @@ class TestTenantBoundaries:
     @pytest.mark.parametrize("authorization", [None, "Bearer nonsense", "Basic abc"])
     def test_no_valid_token_is_401(self, demo, client, authorization) -> None:  # type: ignore[no-untyped-def]
         headers = {"Authorization": authorization} if authorization else {}
-        response = client.post("/graphql", json={"query": GET_LOYALTY_PROFILE, "variables": {"customerId": "1"}},
-                               headers=headers)
+        response = client.post(
+            "/graphql", json={"query": GET_LOYALTY_PROFILE, "variables": {"customerId": "1"}}, headers=headers
+        )
         assert response.status_code == 401
         assert response.headers["Access-Control-Allow-Origin"] == "*"
 
@@ -325,7 +327,8 @@ def test_two_consumers_never_both_award_the_first_order(  # type: ignore[no-unty
     for thread in threads:
         thread.join(timeout=60)
     statuses = db_session.execute(
-        select(EventQueue.status, func.count()).where(EventQueue.event_type == "order_created")
+        select(EventQueue.status, func.count())
+        .where(EventQueue.event_type == "order_created")
         .group_by(EventQueue.status)
     ).all()
     assert [tuple(row) for row in statuses] == [("processed", 20)]
@@ -335,16 +338,31 @@ def test_two_consumers_never_both_award_the_first_order(  # type: ignore[no-unty
     assert ledger_rows(db_session) == 2
 
 
-def send_refund(client, shopify, *, amount: str, refund_id: int = 509562969, order_id: int = 820982911946154508,  # type: ignore[no-untyped-def]
-                event_id: str | None = None) -> None:
+def send_refund(
+    client,
+    shopify,
+    *,
+    amount: str,
+    refund_id: int = 509562969,
+    order_id: int = 820982911946154508,  # type: ignore[no-untyped-def]
+    event_id: str | None = None,
+) -> None:
     refund = {
         "id": refund_id,
         "order_id": order_id,
         "created_at": "2026-03-03T10:00:00-05:00",
         "refund_line_items": [
-            {"id": 1, "line_item_id": 866550311766439020, "quantity": 1, "restock_type": "return",
-             "subtotal": amount, "subtotal_set": {"shop_money": {"amount": amount, "currency_code": "USD"},
-                                                  "presentment_money": {"amount": amount, "currency_code": "USD"}}}
+            {
+                "id": 1,
+                "line_item_id": 866550311766439020,
+                "quantity": 1,
+                "restock_type": "return",
+                "subtotal": amount,
+                "subtotal_set": {
+                    "shop_money": {"amount": amount, "currency_code": "USD"},
+                    "presentment_money": {"amount": amount, "currency_code": "USD"},
+                },
+            }
         ],
         "transactions": [{"id": 1, "kind": "refund", "status": "success", "amount": amount}],
     }
@@ -362,8 +380,9 @@ class TestRefundsThroughTheStream:
         send_refund(client, shopify, amount="150.00")  # the same refund delivered again under another event id
         drain(consumer)
         assert balance(client, shopify) == 0
-        kinds = db_session.execute(select(PointsTransaction.kind, PointsTransaction.points)
-                                   .order_by(PointsTransaction.id)).all()
+        kinds = db_session.execute(
+            select(PointsTransaction.kind, PointsTransaction.points).order_by(PointsTransaction.id)
+        ).all()
         assert [tuple(row) for row in kinds] == [("earn", 500), ("reversal", -500)]
 
     def test_a_partial_refund_takes_back_its_share(self, demo, client, shopify, consumer) -> None:  # type: ignore[no-untyped-def]
@@ -425,7 +444,9 @@ class TestReferralsThroughTheStream:
         assert balance(client, shopify, "555") == 0
         conversion = db_session.execute(select(ReferralConversion)).scalar_one()
         assert (conversion.status, conversion.block_reason) == (
-            "reversed", "the referred order 820982911946154508 was cancelled")
+            "reversed",
+            "the referred order 820982911946154508 was cancelled",
+        )
 
     def test_a_partial_refund_leaves_the_referral_standing(  # type: ignore[no-untyped-def]
         self, referral, client, shopify, consumer

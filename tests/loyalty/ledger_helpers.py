@@ -18,10 +18,23 @@ def profile(session: Session, shop: Shop, now: datetime, customer_id: str = "100
     return lock_profile(session, shop_id=shop.id, customer_id=customer_id, now=now)
 
 
-def order(session: Session, shop: Shop, prof: CustomerLoyaltyProfile, order_id: str, total: str, now: datetime,
-          subtotal: str | None = None) -> Order:
-    row = Order(shop_id=shop.id, profile_id=prof.id, order_id=order_id, total=Decimal(total),
-                subtotal=Decimal(subtotal or total), placed_at=now)
+def order(
+    session: Session,
+    shop: Shop,
+    prof: CustomerLoyaltyProfile,
+    order_id: str,
+    total: str,
+    now: datetime,
+    subtotal: str | None = None,
+) -> Order:
+    row = Order(
+        shop_id=shop.id,
+        profile_id=prof.id,
+        order_id=order_id,
+        total=Decimal(total),
+        subtotal=Decimal(subtotal or total),
+        placed_at=now,
+    )
     session.add(row)
     session.flush()
     return row
@@ -31,33 +44,55 @@ def event_cause() -> ledger.Cause:
     return ledger.Cause(type="event", event_id=uuid.uuid4())
 
 
-def earn(session: Session, shop: Shop, prof: CustomerLoyaltyProfile, points: int, key: str, now: datetime,
-         order_id: str | None = None, hold: bool = False) -> ledger.CreditResult:
-    return ledger.credit(session, shop=shop, profile_id=prof.id, kind="earn", points=points, idempotency_key=key,
-                         cause=event_cause(), now=now, source=("order", order_id) if order_id else None,
-                         hold_for_return_window=hold)
+def earn(
+    session: Session,
+    shop: Shop,
+    prof: CustomerLoyaltyProfile,
+    points: int,
+    key: str,
+    now: datetime,
+    order_id: str | None = None,
+    hold: bool = False,
+) -> ledger.CreditResult:
+    return ledger.credit(
+        session,
+        shop=shop,
+        profile_id=prof.id,
+        kind="earn",
+        points=points,
+        idempotency_key=key,
+        cause=event_cause(),
+        now=now,
+        source=("order", order_id) if order_id else None,
+        hold_for_return_window=hold,
+    )
 
 
 def stored(session: Session, profile_id: int) -> CustomerLoyaltyProfile:
     return session.execute(
-        select(CustomerLoyaltyProfile).where(CustomerLoyaltyProfile.id == profile_id)
+        select(CustomerLoyaltyProfile)
+        .where(CustomerLoyaltyProfile.id == profile_id)
         .execution_options(populate_existing=True)
     ).scalar_one()
 
 
 def entries(session: Session, profile_id: int) -> list[PointsTransaction]:
-    return list(session.execute(
-        select(PointsTransaction).where(PointsTransaction.profile_id == profile_id).order_by(PointsTransaction.id)
-    ).scalars())
+    return list(
+        session.execute(
+            select(PointsTransaction).where(PointsTransaction.profile_id == profile_id).order_by(PointsTransaction.id)
+        ).scalars()
+    )
 
 
 def lots_remaining(session: Session, profile_id: int) -> int:
-    return int(session.execute(
-        select(func.coalesce(func.sum(PointsLot.remaining), 0)).where(PointsLot.profile_id == profile_id)
-    ).scalar_one())
+    return int(
+        session.execute(
+            select(func.coalesce(func.sum(PointsLot.remaining), 0)).where(PointsLot.profile_id == profile_id)
+        ).scalar_one()
+    )
 
 
 def assert_sound(session: Session, shop: Shop) -> None:
-    """L1 and the lot invariant for every profile of the shop: stored balance = sum of entries, lots = max(balance, 0)."""
+    """L1 and the lot invariant for every profile: stored balance = sum of entries, lots = max(balance, 0)."""
     session.flush()
     assert ledger.drifted_profiles(session, shop_id=shop.id) == []

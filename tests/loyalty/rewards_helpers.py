@@ -27,16 +27,26 @@ def give_points(
         else ledger.Cause(type="event", event_id=uuid.uuid4())
     )
     ledger.credit(
-        session, shop=shop, profile_id=profile.id, kind=kind, points=points,
-        idempotency_key=f"test:{next(_keys)}", cause=cause, now=now,
+        session,
+        shop=shop,
+        profile_id=profile.id,
+        kind=kind,
+        points=points,
+        idempotency_key=f"test:{next(_keys)}",
+        cause=cause,
+        now=now,
     )
     session.refresh(profile)
     return profile
 
 
 def make_reward(session: Session, shop: Shop, **overrides: object) -> int:
-    fields: dict[str, object] = {"name": f"Reward {next(_keys)}", "kind": "fixed_amount", "points_cost": 500,
-                                 "value": "5.00"}
+    fields: dict[str, object] = {
+        "name": f"Reward {next(_keys)}",
+        "kind": "fixed_amount",
+        "points_cost": 500,
+        "value": "5.00",
+    }
     fields.update(overrides)
     return rewards.create_reward(session, shop_id=shop.id, spec=rewards.RewardSpec(**fields)).id  # type: ignore[arg-type]
 
@@ -49,11 +59,23 @@ def make_tier(session: Session, shop: Shop, name: str, level: int, threshold: st
 
 
 def add_order(
-    session: Session, shop: Shop, profile: CustomerLoyaltyProfile, order_id: str, total: str, placed_at: datetime,
+    session: Session,
+    shop: Shop,
+    profile: CustomerLoyaltyProfile,
+    order_id: str,
+    total: str,
+    placed_at: datetime,
     **columns: object,
 ) -> Order:
-    order = Order(shop_id=shop.id, profile_id=profile.id, order_id=order_id, total=Decimal(total),
-                  subtotal=Decimal(total), placed_at=placed_at, **columns)
+    order = Order(
+        shop_id=shop.id,
+        profile_id=profile.id,
+        order_id=order_id,
+        total=Decimal(total),
+        subtotal=Decimal(total),
+        placed_at=placed_at,
+        **columns,
+    )
     session.add(order)
     session.flush()
     return order
@@ -66,9 +88,13 @@ def balance(session: Session, profile_id: int) -> int:
 
 
 def ledger_sum(session: Session, profile_id: int) -> int:
-    return int(session.execute(
-        select(func.coalesce(func.sum(PointsTransaction.points), 0)).where(PointsTransaction.profile_id == profile_id)
-    ).scalar_one())
+    return int(
+        session.execute(
+            select(func.coalesce(func.sum(PointsTransaction.points), 0)).where(
+                PointsTransaction.profile_id == profile_id
+            )
+        ).scalar_one()
+    )
 
 
 def entry_count(session: Session, shop_id: int) -> int:

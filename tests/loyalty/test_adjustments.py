@@ -10,8 +10,9 @@ from tests.loyalty.ledger_helpers import assert_sound, earn, entries, profile, s
 
 
 def adjust(session, shop, prof, points, now, key="form-1", reason="Goodwill", actor="ana@shop.test"):
-    return adjust_points(session, shop=shop, profile=prof, points=points, reason=reason, actor=actor,
-                         idempotency_key=key, now=now)
+    return adjust_points(
+        session, shop=shop, profile=prof, points=points, reason=reason, actor=actor, idempotency_key=key, now=now
+    )
 
 
 def test_positive_and_negative_adjustments_name_who_and_why(db_session, shop, now):
@@ -43,13 +44,16 @@ def test_a_removal_never_goes_below_zero(db_session, shop, now):
     assert len(entries(db_session, prof.id)) == 1
 
 
-@pytest.mark.parametrize(("points", "reason", "actor", "message"), [
-    (0, "why", "ana", "non-zero whole number of points, got 0"),
-    (True, "why", "ana", "non-zero whole number of points, got True"),
-    (1.5, "why", "ana", "non-zero whole number of points, got 1.5"),
-    (5, "  ", "ana", "needs a reason"),
-    (5, "why", "", "needs the admin who made it"),
-])
+@pytest.mark.parametrize(
+    ("points", "reason", "actor", "message"),
+    [
+        (0, "why", "ana", "non-zero whole number of points, got 0"),
+        (True, "why", "ana", "non-zero whole number of points, got True"),
+        (1.5, "why", "ana", "non-zero whole number of points, got 1.5"),
+        (5, "  ", "ana", "needs a reason"),
+        (5, "why", "", "needs the admin who made it"),
+    ],
+)
 def test_bad_adjustments_are_refused(db_session, shop, now, points, reason, actor, message):
     prof = profile(db_session, shop, now)
     with pytest.raises(InvalidInput, match=message):

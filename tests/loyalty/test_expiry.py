@@ -17,13 +17,21 @@ def test_expiry_takes_only_the_remainder_of_due_lots(db_session, make_shop, now)
     prof = profile(db_session, shop, now)
     earn(db_session, shop, prof, 100, "old", now)
     earn(db_session, shop, prof, 50, "new", now + timedelta(days=20))
-    ledger.debit(db_session, shop=shop, profile_id=prof.id, points=70, idempotency_key="spend",
-                 cause=ledger.Cause("system"), now=now + timedelta(days=21))
+    ledger.debit(
+        db_session,
+        shop=shop,
+        profile_id=prof.id,
+        points=70,
+        idempotency_key="spend",
+        cause=ledger.Cause("system"),
+        now=now + timedelta(days=21),
+    )
     assert expiry.expire_due(db_session, shop_id=shop.id, now=now + timedelta(days=30)) == 1
     assert expiry.expire_due(db_session, shop_id=shop.id, now=now + timedelta(days=30)) == 0
     expired = [e for e in entries(db_session, prof.id) if e.kind == "expiry"]
     assert [(e.points, e.reverses_id, e.cause_type, e.idempotency_key) for e in expired] == [
-        (-30, 1, "expiry", "expiry:lot:1")]
+        (-30, 1, "expiry", "expiry:lot:1")
+    ]
     assert stored(db_session, prof.id).points_balance == 50
     assert_sound(db_session, shop)
 
@@ -32,8 +40,15 @@ def test_a_fully_spent_lot_expires_without_an_entry(db_session, make_shop, now):
     shop = make_shop(points_expiry_policy="after_earning", points_expiry_days=10)
     prof = profile(db_session, shop, now)
     earn(db_session, shop, prof, 40, "a", now)
-    ledger.debit(db_session, shop=shop, profile_id=prof.id, points=40, idempotency_key="spend",
-                 cause=ledger.Cause("system"), now=now)
+    ledger.debit(
+        db_session,
+        shop=shop,
+        profile_id=prof.id,
+        points=40,
+        idempotency_key="spend",
+        cause=ledger.Cause("system"),
+        now=now,
+    )
     assert expiry.expire_due(db_session, shop_id=shop.id, now=now + timedelta(days=11)) == 0
     lot = db_session.execute(select(PointsLot)).scalar_one()
     db_session.refresh(lot)

@@ -35,23 +35,40 @@ OTHER = {"id": 5550001, "email": "ann.other@example.org", "first_name": "Ann", "
 
 
 def _customer_payload() -> dict[str, object]:
-    return {"id": int(CUSTOMER), "email": EMAIL, "first_name": FIRST, "last_name": LAST, "phone": PHONE,
-            "default_address": {"address1": "1 Quimbyfeather Lane", "zip": "AB1 2CD", "name": f"{FIRST} {LAST}"}}
+    return {
+        "id": int(CUSTOMER),
+        "email": EMAIL,
+        "first_name": FIRST,
+        "last_name": LAST,
+        "phone": PHONE,
+        "default_address": {"address1": "1 Quimbyfeather Lane", "zip": "AB1 2CD", "name": f"{FIRST} {LAST}"},
+    }
 
 
 def hits(session: Session, needle: str) -> list[str]:
     """Every table.column (text, varchar, json, jsonb) whose value contains `needle`, case-insensitive."""
-    columns = session.execute(text(
-        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' "
-        "AND data_type IN ('text', 'character varying', 'json', 'jsonb') AND table_name <> 'alembic_version'"
-    )).all()
-    assert {"customer_loyalty_profiles", "event_queue", "dead_letters", "audit_log", "referral_clicks",
-            "rule_executions", "outbox", "webhook_deliveries", "points_transactions"} <= {t for t, _ in columns}
+    columns = session.execute(
+        text(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' "
+            "AND data_type IN ('text', 'character varying', 'json', 'jsonb') AND table_name <> 'alembic_version'"
+        )
+    ).all()
+    assert {
+        "customer_loyalty_profiles",
+        "event_queue",
+        "dead_letters",
+        "audit_log",
+        "referral_clicks",
+        "rule_executions",
+        "outbox",
+        "webhook_deliveries",
+        "points_transactions",
+    } <= {t for t, _ in columns}
     found = []
     for table, column in columns:
-        count = session.execute(text(
-            f'SELECT count(*) FROM "{table}" WHERE "{column}"::text ILIKE :pattern'
-        ), {"pattern": f"%{needle}%"}).scalar_one()
+        count = session.execute(
+            text(f'SELECT count(*) FROM "{table}" WHERE "{column}"::text ILIKE :pattern'), {"pattern": f"%{needle}%"}
+        ).scalar_one()
         if count:
             found.append(f"{table}.{column}")
     return found
@@ -64,50 +81,118 @@ def customer_everywhere(db_session: Session, shop: Shop, now: datetime) -> Custo
     profile.email, profile.first_name, profile.last_name = EMAIL, FIRST, LAST
     profile.tags, profile.note = ["vip", f"{LAST}-family"], f"Call {FIRST} before shipping"
     reward_id = make_reward(db_session, shop, points_cost=500)
-    redemption = redemptions.redeem_reward(db_session, shop=shop, customer_id=CUSTOMER, reward_id=reward_id,
-                                           now=now).redemption
+    redemption = redemptions.redeem_reward(
+        db_session, shop=shop, customer_id=CUSTOMER, reward_id=reward_id, now=now
+    ).redemption
     add_order(db_session, shop, profile, "450789469", "75.00", now)
     # A merchant's free-text reason naming the customer: the one place personal data can reach the ledger.
-    adjustments.adjust_points(db_session, shop=shop, profile=profile, points=10, actor="merchant@shop.test",
-                              reason=f"goodwill: {FIRST} {LAST} called about a late parcel", idempotency_key="adj-1",
-                              now=now)
+    adjustments.adjust_points(
+        db_session,
+        shop=shop,
+        profile=profile,
+        points=10,
+        actor="merchant@shop.test",
+        reason=f"goodwill: {FIRST} {LAST} called about a late parcel",
+        idempotency_key="adj-1",
+        now=now,
+    )
     link = referrals.link_for(db_session, shop=shop, profile=profile, now=now)
-    referrals.record_click(db_session, shop=shop, code=link.code, ip="198.51.100.7",
-                           user_agent=f"Mozilla/5.0 ({FIRST}'s iPhone)", landing_page=f"/?ref={link.code}&n={LAST}",
-                           now=now)
+    referrals.record_click(
+        db_session,
+        shop=shop,
+        code=link.code,
+        ip="198.51.100.7",
+        user_agent=f"Mozilla/5.0 ({FIRST}'s iPhone)",
+        landing_page=f"/?ref={link.code}&n={LAST}",
+        now=now,
+    )
     order_event = uuid.uuid4()
-    db_session.add_all([
-        EventQueue(event_id=order_event, shop_id=shop.id, event_type="order_created", topic="orders/create",
-                   customer_id=CUSTOMER, occurred_at=now, payload={
-                       "id": 450789469, "email": EMAIL, "browser_ip": "198.51.100.7", "total_price": "75.00",
-                       "customer": _customer_payload(), "line_items": [{"name": "Tea", "quantity": 1}],
-                       "shipping_address": {"name": f"{FIRST} {LAST}", "address1": "1 Quimbyfeather Lane",
-                                            "phone": PHONE}}),
-        EventQueue(event_id=uuid.uuid4(), shop_id=shop.id, event_type="customers_redact",
-                   topic="customers/redact", customer_id=None, occurred_at=now, payload={
-                       "shop_id": 954889, "customer": {"id": int(CUSTOMER), "email": EMAIL, "phone": PHONE},
-                       "orders_to_redact": [450789469]}),
-        EventQueue(event_id=uuid.uuid4(), shop_id=shop.id, event_type="refund_created", topic="refunds/create",
-                   customer_id=None, occurred_at=now, payload={"id": 9, "order_id": 450789469, "note": "damaged"}),
-        EventQueue(event_id=uuid.uuid4(), shop_id=shop.id, event_type="order_created", topic="orders/create",
-                   customer_id=str(OTHER["id"]), occurred_at=now,
-                   payload={"id": 1001, "email": OTHER["email"], "customer": OTHER, "total_price": "10.00"}),
-        DeadLetter(shop_id=shop.id, event_id=order_event, error="boom", fields={
-            "customer_id": CUSTOMER, "event_data": json.dumps({"email": EMAIL, "name": f"{FIRST} {LAST}"})}),
-        AuditLog(shop_id=shop.id, actor="merchant@shop.test", action="points_adjusted", subject_type="profile",
-                 subject_id=str(profile.id), details={"customer_id": CUSTOMER, "note": f"goodwill for {FIRST} {LAST}"}),
-        WebhookDelivery(shop_id=shop.id, url="https://hooks.example.com", payload={"customer": {"email": EMAIL}}),
-    ])
+    db_session.add_all(
+        [
+            EventQueue(
+                event_id=order_event,
+                shop_id=shop.id,
+                event_type="order_created",
+                topic="orders/create",
+                customer_id=CUSTOMER,
+                occurred_at=now,
+                payload={
+                    "id": 450789469,
+                    "email": EMAIL,
+                    "browser_ip": "198.51.100.7",
+                    "total_price": "75.00",
+                    "customer": _customer_payload(),
+                    "line_items": [{"name": "Tea", "quantity": 1}],
+                    "shipping_address": {"name": f"{FIRST} {LAST}", "address1": "1 Quimbyfeather Lane", "phone": PHONE},
+                },
+            ),
+            EventQueue(
+                event_id=uuid.uuid4(),
+                shop_id=shop.id,
+                event_type="customers_redact",
+                topic="customers/redact",
+                customer_id=None,
+                occurred_at=now,
+                payload={
+                    "shop_id": 954889,
+                    "customer": {"id": int(CUSTOMER), "email": EMAIL, "phone": PHONE},
+                    "orders_to_redact": [450789469],
+                },
+            ),
+            EventQueue(
+                event_id=uuid.uuid4(),
+                shop_id=shop.id,
+                event_type="refund_created",
+                topic="refunds/create",
+                customer_id=None,
+                occurred_at=now,
+                payload={"id": 9, "order_id": 450789469, "note": "damaged"},
+            ),
+            EventQueue(
+                event_id=uuid.uuid4(),
+                shop_id=shop.id,
+                event_type="order_created",
+                topic="orders/create",
+                customer_id=str(OTHER["id"]),
+                occurred_at=now,
+                payload={"id": 1001, "email": OTHER["email"], "customer": OTHER, "total_price": "10.00"},
+            ),
+            DeadLetter(
+                shop_id=shop.id,
+                event_id=order_event,
+                error="boom",
+                fields={"customer_id": CUSTOMER, "event_data": json.dumps({"email": EMAIL, "name": f"{FIRST} {LAST}"})},
+            ),
+            AuditLog(
+                shop_id=shop.id,
+                actor="merchant@shop.test",
+                action="points_adjusted",
+                subject_type="profile",
+                subject_id=str(profile.id),
+                details={"customer_id": CUSTOMER, "note": f"goodwill for {FIRST} {LAST}"},
+            ),
+            WebhookDelivery(shop_id=shop.id, url="https://hooks.example.com", payload={"customer": {"email": EMAIL}}),
+        ]
+    )
     rule = Rule(shop_id=shop.id, name="First order", definition={"name": "First order"})
     db_session.add(rule)
     db_session.flush()
     version = RuleVersion(shop_id=shop.id, rule_id=rule.id, version=1, definition={}, checksum="x")
     db_session.add(version)
     db_session.flush()
-    db_session.add(RuleExecution(
-        shop_id=shop.id, rule_id=rule.id, rule_version_id=version.id, event_id=order_event, profile_id=profile.id,
-        fired=True, actions=[], duration_us=5,
-        trace=[{"condition": "customer_tag", "saw": [f"{LAST}-family"]}, {"email": EMAIL}]))
+    db_session.add(
+        RuleExecution(
+            shop_id=shop.id,
+            rule_id=rule.id,
+            rule_version_id=version.id,
+            event_id=order_event,
+            profile_id=profile.id,
+            fired=True,
+            actions=[],
+            duration_us=5,
+            trace=[{"condition": "customer_tag", "saw": [f"{LAST}-family"]}, {"email": EMAIL}],
+        )
+    )
     db_session.commit()
     assert redemption.status == "pending"
     return profile
@@ -139,8 +224,15 @@ def test_redaction_leaves_no_personal_data_and_keeps_the_ledger(
     for needle in (EMAIL, FIRST, LAST, CUSTOMER, PHONE):
         assert hits(db_session, needle), needle  # the fixture really put it somewhere
 
-    result = gdpr.redact_customer(db_session, shop_id=shop.id, customer_id=CUSTOMER, now=now + timedelta(days=10),
-                                  email=EMAIL, phone=PHONE, orders_to_redact=["450789469"])
+    result = gdpr.redact_customer(
+        db_session,
+        shop_id=shop.id,
+        customer_id=CUSTOMER,
+        now=now + timedelta(days=10),
+        email=EMAIL,
+        phone=PHONE,
+        orders_to_redact=["450789469"],
+    )
     db_session.commit()
 
     for needle in (EMAIL, EMAIL.lower(), FIRST, LAST, CUSTOMER, PHONE, "198.51.100.7", "Quimbyfeather Lane"):
@@ -148,7 +240,12 @@ def test_redaction_leaves_no_personal_data_and_keeps_the_ledger(
     profile = db_session.get(CustomerLoyaltyProfile, profile_id)
     assert profile.customer_id == result.tombstone and profile.customer_id.startswith("redacted:")
     assert (profile.email, profile.first_name, profile.last_name, profile.tags, profile.note) == (
-        None, None, None, [], None)
+        None,
+        None,
+        None,
+        [],
+        None,
+    )
     assert balance(db_session, profile_id) == before == 1_510 == ledger_sum(db_session, profile_id)
     assert db_session.execute(select(func.count(PointsTransaction.id))).scalar_one() == 3
     assert db_session.execute(
@@ -156,18 +253,23 @@ def test_redaction_leaves_no_personal_data_and_keeps_the_ledger(
     ).one() == (10, "[redacted]")
     # The code never created in Shopify will not be: its outbox row is stopped.
     assert db_session.execute(select(Outbox.kind, Outbox.status, Outbox.last_error)).all() == [
-        ("discount_code.create", "failed", "customer redacted (GDPR)")]
+        ("discount_code.create", "failed", "customer redacted (GDPR)")
+    ]
     # Another customer's data is untouched; amounts and order numbers in the scrubbed payloads remain.
     other = db_session.execute(
         select(EventQueue.payload).where(EventQueue.customer_id == str(OTHER["id"]))
     ).scalar_one()
     assert other["email"] == OTHER["email"] and other["customer"] == OTHER
     scrubbed = db_session.execute(
-        select(EventQueue.payload).where(EventQueue.customer_id == result.tombstone,
-                                         EventQueue.event_type == "order_created")
+        select(EventQueue.payload).where(
+            EventQueue.customer_id == result.tombstone, EventQueue.event_type == "order_created"
+        )
     ).scalar_one()
     assert (scrubbed["total_price"], scrubbed["line_items"], scrubbed["customer"]["id"]) == (
-        "75.00", [{"name": "Tea", "quantity": 1}], "[redacted]")
+        "75.00",
+        [{"name": "Tea", "quantity": 1}],
+        "[redacted]",
+    )
     again = gdpr.redact_customer(db_session, shop_id=shop.id, customer_id=CUSTOMER, now=now, email=EMAIL)
     assert again.tombstone is None and sum(again.rows_scrubbed.values()) == 0
 

@@ -81,8 +81,16 @@ def test_credit_refuses_non_positive_points(db_session, shop, now, points):
 def test_credit_refuses_a_debit_kind(db_session, shop, now):
     prof = profile(db_session, shop, now)
     with pytest.raises(InvalidInput, match="'redeem' is not a credit kind"):
-        ledger.credit(db_session, shop=shop, profile_id=prof.id, kind="redeem", points=5, idempotency_key="k",
-                      cause=event_cause(), now=now)
+        ledger.credit(
+            db_session,
+            shop=shop,
+            profile_id=prof.id,
+            kind="redeem",
+            points=5,
+            idempotency_key="k",
+            cause=event_cause(),
+            now=now,
+        )
     assert entries(db_session, prof.id) == []
 
 
@@ -101,8 +109,15 @@ def test_debit_consumes_oldest_lots_first(db_session, shop, now):
     prof = profile(db_session, shop, now)
     earn(db_session, shop, prof, 30, "a", now)
     earn(db_session, shop, prof, 50, "b", now + timedelta(minutes=1))
-    result = ledger.debit(db_session, shop=shop, profile_id=prof.id, points=40, idempotency_key="r1",
-                          cause=ledger.Cause(type="system"), now=now + timedelta(minutes=2))
+    result = ledger.debit(
+        db_session,
+        shop=shop,
+        profile_id=prof.id,
+        points=40,
+        idempotency_key="r1",
+        cause=ledger.Cause(type="system"),
+        now=now + timedelta(minutes=2),
+    )
     assert result.entry is not None and result.entry.points == -40 and result.entry.kind == "redeem"
     remaining = db_session.execute(select(PointsLot.remaining).order_by(PointsLot.id)).scalars().all()
     assert remaining == [0, 40]
@@ -115,8 +130,15 @@ def test_debit_refuses_to_overspend_and_writes_nothing(db_session, shop, now):
     prof = profile(db_session, shop, now)
     earn(db_session, shop, prof, 30, "a", now)
     with pytest.raises(InsufficientPoints) as caught:
-        ledger.debit(db_session, shop=shop, profile_id=prof.id, points=31, idempotency_key="r1",
-                     cause=ledger.Cause(type="system"), now=now)
+        ledger.debit(
+            db_session,
+            shop=shop,
+            profile_id=prof.id,
+            points=31,
+            idempotency_key="r1",
+            cause=ledger.Cause(type="system"),
+            now=now,
+        )
     assert (caught.value.balance, caught.value.needed, caught.value.customer_id) == (30, 31, "1001")
     assert str(caught.value) == "customer 1001 has 30 points; this needs 31"
     assert stored(db_session, prof.id).points_balance == 30
@@ -128,8 +150,15 @@ def test_debit_same_key_spends_once(db_session, shop, now):
     prof = profile(db_session, shop, now)
     earn(db_session, shop, prof, 30, "a", now)
     for _ in range(2):
-        result = ledger.debit(db_session, shop=shop, profile_id=prof.id, points=10, idempotency_key="r1",
-                              cause=ledger.Cause(type="system"), now=now)
+        result = ledger.debit(
+            db_session,
+            shop=shop,
+            profile_id=prof.id,
+            points=10,
+            idempotency_key="r1",
+            cause=ledger.Cause(type="system"),
+            now=now,
+        )
     assert result == ledger.DebitResult(entry=None, duplicate=True)
     assert stored(db_session, prof.id).points_balance == 20
 
@@ -138,8 +167,15 @@ def test_debit_same_key_spends_once(db_session, shop, now):
 def test_debit_refuses_non_positive_points(db_session, shop, now, points):
     prof = profile(db_session, shop, now)
     with pytest.raises(InvalidInput, match="positive number of points"):
-        ledger.debit(db_session, shop=shop, profile_id=prof.id, points=points, idempotency_key="r",
-                     cause=ledger.Cause(type="system"), now=now)
+        ledger.debit(
+            db_session,
+            shop=shop,
+            profile_id=prof.id,
+            points=points,
+            idempotency_key="r",
+            cause=ledger.Cause(type="system"),
+            now=now,
+        )
     assert entries(db_session, prof.id) == []
 
 
@@ -161,8 +197,16 @@ def test_inactivity_policy_moves_every_open_lot_with_activity(db_session, make_s
     assert expiries == [later + timedelta(days=90)] * 2
     # An admin adjustment is not customer activity: it moves no other lot; its own lot runs N days from its credit.
     adjusted = later + timedelta(days=10)
-    ledger.credit(db_session, shop=shop, profile_id=prof.id, kind="adjustment", points=3, idempotency_key="adj",
-                  cause=ledger.Cause(type="admin", actor="staff@shop"), now=adjusted)
+    ledger.credit(
+        db_session,
+        shop=shop,
+        profile_id=prof.id,
+        kind="adjustment",
+        points=3,
+        idempotency_key="adj",
+        cause=ledger.Cause(type="admin", actor="staff@shop"),
+        now=adjusted,
+    )
     expiries = db_session.execute(select(PointsLot.expires_at).order_by(PointsLot.id)).scalars().all()
     assert expiries == [later + timedelta(days=90)] * 2 + [adjusted + timedelta(days=90)]
     assert stored(db_session, prof.id).last_activity_at == later

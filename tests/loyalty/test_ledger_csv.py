@@ -29,16 +29,19 @@ GOOD = "customer_id,points,note\n1001,500,Migrated from Smile\ngid://shopify/Cus
 
 
 def run_import(session, shop, text, now, actor="ana@shop.test"):
-    return ledger_csv.import_opening_balances(session, shop=shop, csv_text=text, actor=actor, now=now,
-                                              filename="balances.csv")
+    return ledger_csv.import_opening_balances(
+        session, shop=shop, csv_text=text, actor=actor, now=now, filename="balances.csv"
+    )
 
 
 def balances(session, shop):
-    return dict(session.execute(
-        select(CustomerLoyaltyProfile.customer_id, CustomerLoyaltyProfile.points_balance)
-        .where(CustomerLoyaltyProfile.shop_id == shop.id)
-        .execution_options(populate_existing=True)
-    ).all())
+    return dict(
+        session.execute(
+            select(CustomerLoyaltyProfile.customer_id, CustomerLoyaltyProfile.points_balance)
+            .where(CustomerLoyaltyProfile.shop_id == shop.id)
+            .execution_options(populate_existing=True)
+        ).all()
+    )
 
 
 def count_entries(session):
@@ -81,24 +84,36 @@ def test_import_by_email_finds_the_profile(db_session, shop, now):
     assert balances(db_session, shop) == {"77": 40}
 
 
-@pytest.mark.parametrize(("text", "errors"), [
-    ("", [(1, "the file is empty; expected a header such as customer_id,points,note")]),
-    ("customer_id,points\n", [(2, "no customer lines after the header")]),
-    ("customer,points\n1,5\n", [(1, "unknown column 'customer'; expected customer_id, email, points, note"),
-                                 (1, "the header needs points and customer_id or email")]),
-    ("customer_id,note\n1,x\n", [(1, "the header needs points and customer_id or email")]),
-    ("customer_id,points\n1001,10\n1002,ten\n1003,0\n1004,-5\n1005,1.5\n",
-     [(3, "points must be a whole number from 1 to 1000000000000, got 'ten'"),
-      (4, "points must be a whole number from 1 to 1000000000000, got '0'"),
-      (5, "points must be a whole number from 1 to 1000000000000, got '-5'"),
-      (6, "points must be a whole number from 1 to 1000000000000, got '1.5'")]),
-    ("customer_id,points\n1001,10\n1001,5\n", [(3, "customer 1001 already appears on line 2")]),
-    ("customer_id,points\n1001,10,extra\n", [(2, "expected 2 fields, found 3")]),
-    ("customer_id,points\nabc,10\n", [(2, "customer_id 'abc' is not a Shopify customer id")]),
-    ("customer_id,email,points\n,,10\n", [(2, "needs a customer_id or an email")]),
-    ("email,points\nnobody@example.com,10\n", [(2, "no customer with email nobody@example.com")]),
-    ("customer_id,points\n1001,\"10\n", [(2, "not valid CSV (unexpected end of data)")]),
-])
+@pytest.mark.parametrize(
+    ("text", "errors"),
+    [
+        ("", [(1, "the file is empty; expected a header such as customer_id,points,note")]),
+        ("customer_id,points\n", [(2, "no customer lines after the header")]),
+        (
+            "customer,points\n1,5\n",
+            [
+                (1, "unknown column 'customer'; expected customer_id, email, points, note"),
+                (1, "the header needs points and customer_id or email"),
+            ],
+        ),
+        ("customer_id,note\n1,x\n", [(1, "the header needs points and customer_id or email")]),
+        (
+            "customer_id,points\n1001,10\n1002,ten\n1003,0\n1004,-5\n1005,1.5\n",
+            [
+                (3, "points must be a whole number from 1 to 1000000000000, got 'ten'"),
+                (4, "points must be a whole number from 1 to 1000000000000, got '0'"),
+                (5, "points must be a whole number from 1 to 1000000000000, got '-5'"),
+                (6, "points must be a whole number from 1 to 1000000000000, got '1.5'"),
+            ],
+        ),
+        ("customer_id,points\n1001,10\n1001,5\n", [(3, "customer 1001 already appears on line 2")]),
+        ("customer_id,points\n1001,10,extra\n", [(2, "expected 2 fields, found 3")]),
+        ("customer_id,points\nabc,10\n", [(2, "customer_id 'abc' is not a Shopify customer id")]),
+        ("customer_id,email,points\n,,10\n", [(2, "needs a customer_id or an email")]),
+        ("email,points\nnobody@example.com,10\n", [(2, "no customer with email nobody@example.com")]),
+        ('customer_id,points\n1001,"10\n', [(2, "not valid CSV (unexpected end of data)")]),
+    ],
+)
 def test_a_malformed_file_names_its_lines_and_imports_nothing(db_session, shop, now, text, errors):
     earn(db_session, shop, profile(db_session, shop, now, customer_id="1001"), 7, "before", now)
     with pytest.raises(InvalidCsv) as caught:
@@ -112,13 +127,19 @@ def test_a_malformed_file_names_its_lines_and_imports_nothing(db_session, shop, 
 
 def test_reverse_import_takes_back_the_whole_batch_once(db_session, shop, now):
     result = run_import(db_session, shop, GOOD, now)
-    reversed_ = ledger_csv.reverse_import(db_session, shop=shop, batch_id=result.batch_id, actor="ana@shop.test",
-                                          now=now)
+    reversed_ = ledger_csv.reverse_import(
+        db_session, shop=shop, batch_id=result.batch_id, actor="ana@shop.test", now=now
+    )
     assert (reversed_.profiles, reversed_.points_claimed, reversed_.points_reversed, reversed_.shortfall) == (
-        2, 520, 520, 0)
+        2,
+        520,
+        520,
+        0,
+    )
     assert balances(db_session, shop) == {"1001": 0, "1002": 0}
-    reversals = db_session.execute(
-        select(PointsTransaction).where(PointsTransaction.kind == "reversal")).scalars().all()
+    reversals = (
+        db_session.execute(select(PointsTransaction).where(PointsTransaction.kind == "reversal")).scalars().all()
+    )
     assert all(e.reverses_id is not None and e.import_batch_id == result.batch_id for e in reversals)
     again = ledger_csv.reverse_import(db_session, shop=shop, batch_id=result.batch_id, actor="ana", now=now)
     assert again.duplicate is True and count_entries(db_session) == 4
@@ -130,8 +151,15 @@ def test_reverse_import_takes_back_the_whole_batch_once(db_session, shop, now):
 def test_reverse_import_after_spend_caps_and_records_the_shortfall(db_session, shop, now):
     result = run_import(db_session, shop, "customer_id,points\n1001,100\n", now)
     prof = profile(db_session, shop, now, customer_id="1001")
-    ledger.debit(db_session, shop=shop, profile_id=prof.id, points=60, idempotency_key="spend",
-                 cause=ledger.Cause("system"), now=now)
+    ledger.debit(
+        db_session,
+        shop=shop,
+        profile_id=prof.id,
+        points=60,
+        idempotency_key="spend",
+        cause=ledger.Cause("system"),
+        now=now,
+    )
     out = ledger_csv.reverse_import(db_session, shop=shop, batch_id=result.batch_id, actor="ana", now=now)
     assert (out.points_reversed, out.shortfall) == (40, 60)
     row = db_session.execute(select(LedgerReversal)).scalar_one()
@@ -154,17 +182,28 @@ def test_export_has_stable_columns_and_running_balances(db_session, shop, other_
     b = profile(db_session, shop, now, customer_id="2")
     earn(db_session, shop, a, 100, "a1", now)
     earn(db_session, shop, b, 5, "b1", now)
-    ledger.debit(db_session, shop=shop, profile_id=a.id, points=30, idempotency_key="a2",
-                 cause=ledger.Cause("admin", actor="=HYPERLINK(evil)"), kind="adjustment", now=now, reason="-oops")
+    ledger.debit(
+        db_session,
+        shop=shop,
+        profile_id=a.id,
+        points=30,
+        idempotency_key="a2",
+        cause=ledger.Cause("admin", actor="=HYPERLINK(evil)"),
+        kind="adjustment",
+        now=now,
+        reason="-oops",
+    )
     earn(db_session, other_shop, profile(db_session, other_shop, now, customer_id="1"), 999, "x", now)
     text = ledger_csv.export_ledger_csv(db_session, shop_id=shop.id)
     rows = list(csv.DictReader(io.StringIO(text)))
     assert text.splitlines()[0] == ",".join(ledger_csv.EXPORT_COLUMNS)
     assert [(r["customer_id"], r["kind"], r["points"], r["balance_after"]) for r in rows] == [
-        ("1", "earn", "100", "100"), ("2", "earn", "5", "5"), ("1", "adjustment", "-30", "70")]
+        ("1", "earn", "100", "100"),
+        ("2", "earn", "5", "5"),
+        ("1", "adjustment", "-30", "70"),
+    ]
     assert (rows[2]["actor"], rows[2]["reason"]) == ("'=HYPERLINK(evil)", "'-oops")
-    one = list(csv.DictReader(io.StringIO(ledger_csv.export_ledger_csv(db_session, shop_id=shop.id,
-                                                                       customer_id="2"))))
+    one = list(csv.DictReader(io.StringIO(ledger_csv.export_ledger_csv(db_session, shop_id=shop.id, customer_id="2"))))
     assert [(r["customer_id"], r["points"]) for r in one] == [("2", "5")]
     with pytest.raises(ProfileNotFound):
         ledger_csv.export_ledger_csv(db_session, shop_id=other_shop.id, customer_id="2")

@@ -93,7 +93,8 @@ class ModelOrder:
     @property
     def earned(self) -> int:
         return sum(p.cancelled + (0 if p.released else p.points - p.cancelled) for p in self.pending) + sum(
-            lot.points for lot in self.lots)
+            lot.points for lot in self.lots
+        )
 
 
 @dataclass
@@ -112,11 +113,24 @@ class Model:
         self.keys: dict[str, int] = {}  # every credit key issued, with the points it asked for
 
     def pending_total(self, customer: str) -> int:
-        return sum(p.points - p.cancelled for o in self.orders.values() if o.customer == customer
-                   for p in o.pending if not p.released and p.cancelled < p.points)
+        return sum(
+            p.points - p.cancelled
+            for o in self.orders.values()
+            if o.customer == customer
+            for p in o.pending
+            if not p.released and p.cancelled < p.points
+        )
 
-    def add_lot(self, customer: str, points: int, now: datetime, *, credited_at: datetime | None = None,
-                order: str | None = None, batch: int | None = None) -> Lot:
+    def add_lot(
+        self,
+        customer: str,
+        points: int,
+        now: datetime,
+        *,
+        credited_at: datetime | None = None,
+        order: str | None = None,
+        batch: int | None = None,
+    ) -> Lot:
         state = self.customers[customer]
         repaid = min(points, max(0, -state.balance))
         expires = (credited_at or now) + timedelta(days=EXPIRY_DAYS) if self.expiring else None
@@ -186,14 +200,19 @@ def test_ledger_state_machine(session_factory, seed_policy: str) -> None:
         @initialize(window=st.sampled_from([0, WINDOW_DAYS]), expiring=st.booleans())
         def setup(self, window: int, expiring: bool) -> None:
             allow = seed_policy == "allow"
-            shop = Shop(domain="stateful.myshopify.com", return_window_days=window, negative_balance_policy=seed_policy,
-                        points_expiry_policy="after_earning" if expiring else "never",
-                        points_expiry_days=EXPIRY_DAYS if expiring else None)
+            shop = Shop(
+                domain="stateful.myshopify.com",
+                return_window_days=window,
+                negative_balance_policy=seed_policy,
+                points_expiry_policy="after_earning" if expiring else "never",
+                points_expiry_days=EXPIRY_DAYS if expiring else None,
+            )
             self.session.add(shop)
             self.session.flush()
             self.shop = shop
-            self.profiles = {c: lock_profile(self.session, shop_id=shop.id, customer_id=c, now=self.now).id
-                             for c in CUSTOMERS}
+            self.profiles = {
+                c: lock_profile(self.session, shop_id=shop.id, customer_id=c, now=self.now).id for c in CUSTOMERS
+            }
             self.session.commit()
             self.model = Model(allow_negative=allow, window=window, expiring=expiring)
             self.imports: list[tuple[str, uuid.UUID | None]] = []
@@ -215,29 +234,52 @@ def test_ledger_state_machine(session_factory, seed_policy: str) -> None:
             self.now += timedelta(days=days)
             RUNS["advance_clock"] += 1
 
-        @rule(customer=st.sampled_from(CUSTOMERS), points=st.integers(1, 500), actions=st.integers(1, 2),
-              subtotal=st.decimals(Decimal("0.01"), Decimal("500.00"), places=2), hold=st.booleans())
+        @rule(
+            customer=st.sampled_from(CUSTOMERS),
+            points=st.integers(1, 500),
+            actions=st.integers(1, 2),
+            subtotal=st.decimals(Decimal("0.01"), Decimal("500.00"), places=2),
+            hold=st.booleans(),
+        )
         def earn(self, customer: str, points: int, actions: int, subtotal: Decimal, hold: bool) -> None:
             order_id = str(5000 + len(self.model.orders))
             profile = self._lock(customer)
-            self.session.add(Order(shop_id=self.shop.id, profile_id=profile.id, order_id=order_id, total=subtotal,
-                                   subtotal=subtotal, placed_at=self.now))
+            self.session.add(
+                Order(
+                    shop_id=self.shop.id,
+                    profile_id=profile.id,
+                    order_id=order_id,
+                    total=subtotal,
+                    subtotal=subtotal,
+                    placed_at=self.now,
+                )
+            )
             self.session.flush()
             self.model.orders[order_id] = ModelOrder(customer=customer, subtotal=subtotal)
             for action in range(actions):
                 amount = points if action == 0 else points // 3 + 1
                 key = f"rule:{action}:a0:order:{order_id}"
                 result = ledger.credit(
-                    self.session, shop=self.shop, profile_id=profile.id, kind="earn", points=amount,
-                    idempotency_key=key, cause=ledger.Cause("event", event_id=uuid.uuid4()), now=self.now,
-                    source=("order", order_id), hold_for_return_window=hold)
+                    self.session,
+                    shop=self.shop,
+                    profile_id=profile.id,
+                    kind="earn",
+                    points=amount,
+                    idempotency_key=key,
+                    cause=ledger.Cause("event", event_id=uuid.uuid4()),
+                    now=self.now,
+                    source=("order", order_id),
+                    hold_for_return_window=hold,
+                )
                 assert not result.duplicate
                 self.model.keys[key] = amount
                 if hold and self.model.window:
                     assert result.pending is not None and result.entry is None
                     self.model.orders[order_id].pending.append(
-                        Pending(points=amount, available_at=self.now + timedelta(days=self.model.window),
-                                order=order_id))
+                        Pending(
+                            points=amount, available_at=self.now + timedelta(days=self.model.window), order=order_id
+                        )
+                    )
                 else:
                     assert result.entry is not None and result.pending is None
                     self.model.add_lot(customer, amount, self.now, order=order_id)
@@ -252,9 +294,17 @@ def test_ledger_state_machine(session_factory, seed_policy: str) -> None:
             order_id = key.rsplit(":", 1)[1]
             profile = self._lock(self.model.orders[order_id].customer)
             result = ledger.credit(
-                self.session, shop=self.shop, profile_id=profile.id, kind="earn", points=self.model.keys[key],
-                idempotency_key=key, cause=ledger.Cause("event", event_id=uuid.uuid4()), now=self.now,
-                source=("order", order_id), hold_for_return_window=hold)
+                self.session,
+                shop=self.shop,
+                profile_id=profile.id,
+                kind="earn",
+                points=self.model.keys[key],
+                idempotency_key=key,
+                cause=ledger.Cause("event", event_id=uuid.uuid4()),
+                now=self.now,
+                source=("order", order_id),
+                hold_for_return_window=hold,
+            )
             assert result == ledger.CreditResult(entry=None, pending=None, duplicate=True)
             RUNS["earn_again"] += 1
             self._done()
@@ -277,8 +327,13 @@ def test_ledger_state_machine(session_factory, seed_policy: str) -> None:
                         continue
                     item.released = True
                     expected += 1
-                    self.model.add_lot(order.customer, item.points - item.cancelled, self.now,
-                                       credited_at=item.available_at, order=order_id)
+                    self.model.add_lot(
+                        order.customer,
+                        item.points - item.cancelled,
+                        self.now,
+                        credited_at=item.available_at,
+                        order=order_id,
+                    )
             assert released == expected
             RUNS["release"] += 1
 
@@ -303,15 +358,29 @@ def test_ledger_state_machine(session_factory, seed_policy: str) -> None:
             points = max(1, before * share // 100)  # mostly affordable; above 100 % it must be refused
             key = f"redemption:{uuid.uuid4()}"
             if before >= points:
-                result = ledger.debit(self.session, shop=self.shop, profile_id=profile.id, points=points,
-                                      idempotency_key=key, cause=ledger.Cause("system"), now=self.now)
+                result = ledger.debit(
+                    self.session,
+                    shop=self.shop,
+                    profile_id=profile.id,
+                    points=points,
+                    idempotency_key=key,
+                    cause=ledger.Cause("system"),
+                    now=self.now,
+                )
                 assert result.entry is not None and result.entry.points == -points
                 self.model.consume(customer, points)
                 RUNS["redeem"] += 1
             else:
                 with pytest.raises(InsufficientPoints):
-                    ledger.debit(self.session, shop=self.shop, profile_id=profile.id, points=points,
-                                 idempotency_key=key, cause=ledger.Cause("system"), now=self.now)
+                    ledger.debit(
+                        self.session,
+                        shop=self.shop,
+                        profile_id=profile.id,
+                        points=points,
+                        idempotency_key=key,
+                        cause=ledger.Cause("system"),
+                        now=self.now,
+                    )
                 RUNS["redeem_refused"] += 1
             self._done()
 
@@ -327,9 +396,16 @@ def test_ledger_state_machine(session_factory, seed_policy: str) -> None:
                 refund_id = f"{order_id}-r{len(order.refund_ids)}"
                 amount = (order.subtotal * share / 100).quantize(Decimal("0.01"))
             profile = self._lock(order.customer)
-            result = refunds.apply_refund(self.session, shop=self.shop, profile=profile, order_id=order_id,
-                                          refund_id=refund_id, refunded_amount=amount, event_id=uuid.uuid4(),
-                                          now=self.now)
+            result = refunds.apply_refund(
+                self.session,
+                shop=self.shop,
+                profile=profile,
+                order_id=order_id,
+                refund_id=refund_id,
+                refunded_amount=amount,
+                event_id=uuid.uuid4(),
+                now=self.now,
+            )
             if refund_id in order.refund_ids:
                 assert result.duplicate
                 RUNS["refund_repeated"] += 1
@@ -349,8 +425,9 @@ def test_ledger_state_machine(session_factory, seed_policy: str) -> None:
             order_id = sorted(self.model.orders)[pick % len(self.model.orders)]
             order = self.model.orders[order_id]
             profile = self._lock(order.customer)
-            result = refunds.apply_cancellation(self.session, shop=self.shop, profile=profile, order_id=order_id,
-                                                event_id=uuid.uuid4(), now=self.now)
+            result = refunds.apply_cancellation(
+                self.session, shop=self.shop, profile=profile, order_id=order_id, event_id=uuid.uuid4(), now=self.now
+            )
             assert result.duplicate == order.cancelled
             if not order.cancelled:
                 order.cancelled = True
@@ -361,8 +438,15 @@ def test_ledger_state_machine(session_factory, seed_policy: str) -> None:
         @rule(customer=st.sampled_from(CUSTOMERS), points=st.integers(-300, 300).filter(bool))
         def adjust(self, customer: str, points: int) -> None:
             profile = self._lock(customer)
-            args = {"shop": self.shop, "profile": profile, "points": points, "reason": "stateful",
-                    "actor": "admin@test", "idempotency_key": str(uuid.uuid4()), "now": self.now}
+            args = {
+                "shop": self.shop,
+                "profile": profile,
+                "points": points,
+                "reason": "stateful",
+                "actor": "admin@test",
+                "idempotency_key": str(uuid.uuid4()),
+                "now": self.now,
+            }
             if points < 0 and self.model.customers[customer].balance < -points:
                 with pytest.raises(InsufficientPoints):
                     adjust_points(self.session, **args)
@@ -382,16 +466,19 @@ def test_ledger_state_machine(session_factory, seed_policy: str) -> None:
                 csv_text, batch_id = self.imports[-1]
                 if batch_id is None:
                     return
-                result = ledger_csv.import_opening_balances(self.session, shop=self.shop, csv_text=csv_text,
-                                                            actor="admin@test", now=self.now)
+                result = ledger_csv.import_opening_balances(
+                    self.session, shop=self.shop, csv_text=csv_text, actor="admin@test", now=self.now
+                )
                 assert result.duplicate and result.batch_id == batch_id
                 RUNS["import_repeated"] += 1
             else:
                 rows = [(CUSTOMERS[0], first)] + ([(CUSTOMERS[1], second)] if second else [])
                 csv_text = "customer_id,points,note\n" + "".join(
-                    f"{c},{p},batch {len(self.imports)}\n" for c, p in rows)
-                result = ledger_csv.import_opening_balances(self.session, shop=self.shop, csv_text=csv_text,
-                                                            actor="admin@test", now=self.now)
+                    f"{c},{p},batch {len(self.imports)}\n" for c, p in rows
+                )
+                result = ledger_csv.import_opening_balances(
+                    self.session, shop=self.shop, csv_text=csv_text, actor="admin@test", now=self.now
+                )
                 assert not result.duplicate
                 self.imports.append((csv_text, result.batch_id))
                 for customer, points in rows:
@@ -406,8 +493,9 @@ def test_ledger_state_machine(session_factory, seed_policy: str) -> None:
             index = live[pick % len(live)]
             csv_text, batch_id = self.imports[index]
             assert batch_id is not None
-            result = ledger_csv.reverse_import(self.session, shop=self.shop, batch_id=batch_id, actor="admin@test",
-                                               now=self.now)
+            result = ledger_csv.reverse_import(
+                self.session, shop=self.shop, batch_id=batch_id, actor="admin@test", now=self.now
+            )
             assert not result.duplicate
             self.imports[index] = (csv_text, None)
             for customer, state in self.model.customers.items():
@@ -424,8 +512,9 @@ def test_ledger_state_machine(session_factory, seed_policy: str) -> None:
             for customer, profile_id in self.profiles.items():
                 state = self.model.customers[customer]
                 row = session.execute(
-                    select(CustomerLoyaltyProfile.points_balance, CustomerLoyaltyProfile.points_pending)
-                    .where(CustomerLoyaltyProfile.id == profile_id)
+                    select(CustomerLoyaltyProfile.points_balance, CustomerLoyaltyProfile.points_pending).where(
+                        CustomerLoyaltyProfile.id == profile_id
+                    )
                 ).one()
                 entry_sum = ledger.ledger_balance(session, profile_id=profile_id)
                 # L1: stored balance = sum of entries = the model's balance; pending as the model says.
@@ -434,48 +523,69 @@ def test_ledger_state_machine(session_factory, seed_policy: str) -> None:
                 # L4 / L9: below zero only where the shop allows it.
                 assert self.model.allow_negative or row.points_balance >= 0
                 lots = session.execute(
-                    select(PointsLot.points, PointsLot.remaining, PointsLot.reversed_points, PointsLot.expires_at,
-                           PointsLot.expired_at.is_not(None))
-                    .where(PointsLot.profile_id == profile_id).order_by(PointsLot.id)
+                    select(
+                        PointsLot.points,
+                        PointsLot.remaining,
+                        PointsLot.reversed_points,
+                        PointsLot.expires_at,
+                        PointsLot.expired_at.is_not(None),
+                    )
+                    .where(PointsLot.profile_id == profile_id)
+                    .order_by(PointsLot.id)
                 ).all()
                 # Lots sum to the positive part of the balance, lot by lot as the model says (L10 included).
                 assert sum(lot.remaining for lot in lots) == max(row.points_balance, 0)
                 assert [tuple(lot) for lot in lots] == [
-                    (m.points, m.remaining, m.reversed, m.expires_at, m.expired) for m in state.lots]
+                    (m.points, m.remaining, m.reversed, m.expires_at, m.expired) for m in state.lots
+                ]
             # L3: a key is one ledger entry, or one pending credit (that may have released into that entry).
             ledger_keys = Counter(session.execute(select(PointsTransaction.idempotency_key)).scalars())
             pending_keys = Counter(session.execute(select(PendingCredit.idempotency_key)).scalars())
             assert max(ledger_keys.values(), default=1) == 1 and max(pending_keys.values(), default=1) == 1
             for key, asked in self.model.keys.items():
                 credited = session.execute(
-                    select(func.coalesce(func.sum(PointsTransaction.points), 0))
-                    .where(PointsTransaction.idempotency_key == key)).scalar_one()
+                    select(func.coalesce(func.sum(PointsTransaction.points), 0)).where(
+                        PointsTransaction.idempotency_key == key
+                    )
+                ).scalar_one()
                 assert 0 <= credited <= asked
             # L8: reversals of an entry never exceed it.
-            over = session.execute(text(
-                "SELECT e.id FROM points_transactions e JOIN points_transactions r ON r.reverses_id = e.id "
-                "AND r.kind = 'reversal' GROUP BY e.id, e.points HAVING -SUM(r.points) > e.points")).all()
+            over = session.execute(
+                text(
+                    "SELECT e.id FROM points_transactions e JOIN points_transactions r ON r.reverses_id = e.id "
+                    "AND r.kind = 'reversal' GROUP BY e.id, e.points HAVING -SUM(r.points) > e.points"
+                )
+            ).all()
             assert over == []
             # L10: at most one expiry per lot, never more than the lot.
-            expiries = session.execute(text(
-                "SELECT l.id FROM points_lots l JOIN points_transactions x ON x.idempotency_key = "
-                "'expiry:lot:' || l.id GROUP BY l.id, l.points HAVING COUNT(*) > 1 OR -SUM(x.points) > l.points"
-            )).all()
+            expiries = session.execute(
+                text(
+                    "SELECT l.id FROM points_lots l JOIN points_transactions x ON x.idempotency_key = "
+                    "'expiry:lot:' || l.id GROUP BY l.id, l.points HAVING COUNT(*) > 1 OR -SUM(x.points) > l.points"
+                )
+            ).all()
             assert expiries == []
             # Orders: earned and claimed back exactly as prorated by the model.
             for order_id, model_order in self.model.orders.items():
                 earned, claimed = session.execute(
-                    select(Order.points_earned, Order.points_reversed)
-                    .where(Order.shop_id == self.shop.id, Order.order_id == order_id)).one()
+                    select(Order.points_earned, Order.points_reversed).where(
+                        Order.shop_id == self.shop.id, Order.order_id == order_id
+                    )
+                ).one()
                 assert (earned, claimed) == (model_order.earned, model_order.claimed), order_id
 
     LedgerMachine.TestCase.settings = settings(
-        max_examples=30, stateful_step_count=30, deadline=None, database=None,
+        max_examples=30,
+        stateful_step_count=30,
+        deadline=None,
+        database=None,
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
     )
     before = RUNS["examples"]
     run_state_machine_as_test(LedgerMachine, settings=LedgerMachine.TestCase.settings)
     ran = RUNS["examples"] - before
-    print(f"\nledger state machine ({seed_policy}): {ran} examples, {RUNS['steps']} committed steps so far; "
-          f"rule counts {dict(sorted(RUNS.items()))}")
+    print(
+        f"\nledger state machine ({seed_policy}): {ran} examples, {RUNS['steps']} committed steps so far; "
+        f"rule counts {dict(sorted(RUNS.items()))}"
+    )
     assert ran >= 30

@@ -11,8 +11,9 @@ from tests.loyalty.ledger_helpers import earn, order, profile
 
 
 def test_liability_counts_positive_balances_at_the_rate(db_session, make_shop, now):
-    shop = make_shop(redemption_points_per_unit=Decimal(100), return_window_days=7, negative_balance_policy="allow",
-                     currency="EUR")
+    shop = make_shop(
+        redemption_points_per_unit=Decimal(100), return_window_days=7, negative_balance_policy="allow", currency="EUR"
+    )
     a, b, c = (profile(db_session, shop, now, customer_id=str(n)) for n in (1, 2, 3))
     earn(db_session, shop, a, 1234, "a", now)
     earn(db_session, shop, b, 1, "b", now)
@@ -22,12 +23,25 @@ def test_liability_counts_positive_balances_at_the_rate(db_session, make_shop, n
     earn(db_session, shop, b, 10, "b-order", now, order_id="9")
     from app.loyalty import ledger
 
-    ledger.debit(db_session, shop=shop, profile_id=b.id, points=11, idempotency_key="spend",
-                 cause=ledger.Cause("system"), now=now)
+    ledger.debit(
+        db_session,
+        shop=shop,
+        profile_id=b.id,
+        points=11,
+        idempotency_key="spend",
+        cause=ledger.Cause("system"),
+        now=now,
+    )
     refunds.apply_cancellation(db_session, shop=shop, profile=b, order_id="9", event_id=uuid.uuid4(), now=now)
     result = points_liability(db_session, shop=shop)
-    assert result == Liability(currency="EUR", points=1234, value=Decimal("12.34"), pending_points=500,
-                               pending_value=Decimal("5.00"), customers=1)
+    assert result == Liability(
+        currency="EUR",
+        points=1234,
+        value=Decimal("12.34"),
+        pending_points=500,
+        pending_value=Decimal("5.00"),
+        customers=1,
+    )
 
 
 def test_empty_shop_owes_nothing(db_session, shop):

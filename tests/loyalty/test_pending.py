@@ -32,7 +32,11 @@ def test_release_due_posts_the_held_points_once(db_session, make_shop, now):
     assert (row.points_balance, row.points_pending, row.lifetime_earned) == (80, 0, 80)
     [entry] = entries(db_session, prof.id)
     assert (entry.idempotency_key, entry.kind, entry.cause_type, entry.event_id) == (
-        "rule:1:a0:order:1", "earn", "event", held.event_id)
+        "rule:1:a0:order:1",
+        "earn",
+        "event",
+        held.event_id,
+    )
     db_session.refresh(held)
     assert (held.status, held.entry_id, held.resolved_at) == ("released", entry.id, sweep_time)
     # The lot's life runs from the end of the window, not from the (late) sweep.
@@ -51,14 +55,30 @@ def test_release_posts_what_a_partial_refund_left(db_session, make_shop, now):
     prof = profile(db_session, shop, now)
     order(db_session, shop, prof, "7", "100.00", now)
     earn(db_session, shop, prof, 100, "rule:1:a0:order:7", now, order_id="7", hold=True)
-    refunds.apply_refund(db_session, shop=shop, profile=prof, order_id="7", refund_id="r1",
-                         refunded_amount=Decimal("40.00"), event_id=uuid.uuid4(), now=now)
+    refunds.apply_refund(
+        db_session,
+        shop=shop,
+        profile=prof,
+        order_id="7",
+        refund_id="r1",
+        refunded_amount=Decimal("40.00"),
+        event_id=uuid.uuid4(),
+        now=now,
+    )
     assert pending.release_due(db_session, shop_id=shop.id, now=now + timedelta(days=14)) == 1
     row = stored(db_session, prof.id)
     assert (row.points_balance, row.points_pending) == (60, 0)
     # A later full refund takes back exactly what was released, from the posted credit.
-    result = refunds.apply_refund(db_session, shop=shop, profile=prof, order_id="7", refund_id="r2",
-                                  refunded_amount=Decimal("60.00"), event_id=uuid.uuid4(), now=now)
+    result = refunds.apply_refund(
+        db_session,
+        shop=shop,
+        profile=prof,
+        order_id="7",
+        refund_id="r2",
+        refunded_amount=Decimal("60.00"),
+        event_id=uuid.uuid4(),
+        now=now,
+    )
     assert (result.pending_cancelled, result.points_reversed) == (0, 60)
     assert stored(db_session, prof.id).points_balance == 0
     assert_sound(db_session, shop)

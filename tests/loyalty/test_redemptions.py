@@ -37,8 +37,9 @@ def test_redeem_debits_writes_a_pending_redemption_and_an_outbox_row(
     db_session: Session, shop: Shop, now: datetime
 ) -> None:
     profile = give_points(db_session, shop, "123", 1_200, now)
-    reward_id = make_reward(db_session, shop, name="Five off", points_cost=500, value="5.00", code_expiry_days=30,
-                            min_order_amount="20")
+    reward_id = make_reward(
+        db_session, shop, name="Five off", points_cost=500, value="5.00", code_expiry_days=30, min_order_amount="20"
+    )
 
     result = redemptions.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=reward_id, now=now)
 
@@ -52,10 +53,17 @@ def test_redeem_debits_writes_a_pending_redemption_and_an_outbox_row(
         select(PointsTransaction).where(PointsTransaction.redemption_id == redemption.id)
     ).scalar_one()
     assert (debit.kind, debit.points, debit.cause_type, debit.idempotency_key) == (
-        "redeem", -500, "redemption", f"redemption:{redemption.id}")
+        "redeem",
+        -500,
+        "redemption",
+        f"redemption:{redemption.id}",
+    )
     outbox = db_session.execute(select(Outbox)).scalar_one()
     assert (outbox.kind, outbox.dedupe_key, outbox.status) == (
-        "discount_code.create", f"redemption:{redemption.id}", "pending")
+        "discount_code.create",
+        f"redemption:{redemption.id}",
+        "pending",
+    )
     assert outbox.payload["mutation"] == "discountCodeBasicCreate"
     assert outbox.payload["input"] == {
         "title": "Loyalty reward: Five off (500 points)",
@@ -66,8 +74,10 @@ def test_redeem_debits_writes_a_pending_redemption_and_an_outbox_row(
         "usageLimit": 1,
         "appliesOncePerCustomer": True,
         "minimumRequirement": {"subtotal": {"greaterThanOrEqualToSubtotal": "20.00"}},
-        "customerGets": {"value": {"discountAmount": {"amount": "5.00", "appliesOnEachItem": False}},
-                         "items": {"all": True}},
+        "customerGets": {
+            "value": {"discountAmount": {"amount": "5.00", "appliesOnEachItem": False}},
+            "items": {"all": True},
+        },
         "combinesWith": {"orderDiscounts": False, "productDiscounts": True, "shippingDiscounts": True},
     }
     event = db_session.execute(select(EventQueue).where(EventQueue.event_type == "reward_redeemed")).scalar_one()
@@ -83,7 +93,12 @@ def test_redeem_debits_writes_a_pending_redemption_and_an_outbox_row(
     ],
 )
 def test_each_kind_gets_the_matching_shopify_input(
-    db_session: Session, shop: Shop, now: datetime, kind: str, extra: dict[str, object], mutation: str,
+    db_session: Session,
+    shop: Shop,
+    now: datetime,
+    kind: str,
+    extra: dict[str, object],
+    mutation: str,
     value: dict[str, object] | None,
 ) -> None:
     give_points(db_session, shop, "123", 500, now)
@@ -101,8 +116,7 @@ def test_each_kind_gets_the_matching_shopify_input(
 def test_points_to_amount_is_bought_in_steps(db_session: Session, shop: Shop, now: datetime) -> None:
     give_points(db_session, shop, "123", 1_000, now)
     reward_id = make_reward(db_session, shop, kind="points_to_amount", points_cost=100, value="1.00", max_steps=5)
-    result = redemptions.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=reward_id, now=now,
-                                       steps=4)
+    result = redemptions.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=reward_id, now=now, steps=4)
     assert (result.points_deducted, result.new_balance, str(result.redemption.value)) == (400, 600, "4.00")
     with pytest.raises(InvalidInput, match="allows at most 5 steps, got 6"):
         redemptions.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=reward_id, now=now, steps=6)
@@ -115,8 +129,11 @@ def test_points_to_amount_is_bought_in_steps(db_session: Session, shop: Shop, no
         ({"reward_id": "other-shop"}, RewardNotFound, None),
         ({"reward_id": "inactive"}, RewardUnavailable, None),
         ({"reward_id": "expensive"}, InsufficientPoints, "customer 123 has 300 points; this needs 5000"),
-        ({"customer_id": "no-such-customer"}, InsufficientPoints,
-         "customer no-such-customer has 0 points; this needs 100"),
+        (
+            {"customer_id": "no-such-customer"},
+            InsufficientPoints,
+            "customer no-such-customer has 0 points; this needs 100",
+        ),
         ({"steps": 0}, InvalidInput, "steps must be a whole number of at least 1, got 0"),
         ({"steps": 2}, InvalidInput, None),
         ({"customer_id": ""}, InvalidInput, "customer_id must be a Shopify customer id (a non-empty string), got ''"),
@@ -124,8 +141,13 @@ def test_points_to_amount_is_bought_in_steps(db_session: Session, shop: Shop, no
     ],
 )
 def test_refused_redemptions_change_nothing(
-    db_session: Session, shop: Shop, other_shop: Shop, now: datetime, call: dict[str, object],
-    error: type[Exception], message: str | None,
+    db_session: Session,
+    shop: Shop,
+    other_shop: Shop,
+    now: datetime,
+    call: dict[str, object],
+    error: type[Exception],
+    message: str | None,
 ) -> None:
     profile = give_points(db_session, shop, "123", 300, now)
     ids = {
@@ -153,23 +175,36 @@ def test_same_key_same_input_replays_and_other_input_conflicts(db_session: Sessi
     profile = give_points(db_session, shop, "123", 2_000, now)
     reward_id = make_reward(db_session, shop, points_cost=500)
     other_reward = make_reward(db_session, shop, points_cost=100)
-    first = redemptions.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=reward_id, now=now,
-                                      idempotency_key="k-1")
+    first = redemptions.redeem_reward(
+        db_session, shop=shop, customer_id="123", reward_id=reward_id, now=now, idempotency_key="k-1"
+    )
     give_points(db_session, shop, "123", 50, now)  # the balance moves on; the replay still answers the first result
 
-    again = redemptions.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=reward_id,
-                                      now=now + timedelta(minutes=1), idempotency_key="k-1")
+    again = redemptions.redeem_reward(
+        db_session,
+        shop=shop,
+        customer_id="123",
+        reward_id=reward_id,
+        now=now + timedelta(minutes=1),
+        idempotency_key="k-1",
+    )
     assert (again.redemption.id, again.points_deducted, again.new_balance, again.replayed) == (
-        first.redemption.id, 500, 1_500, True)
+        first.redemption.id,
+        500,
+        1_500,
+        True,
+    )
     with pytest.raises(Conflict) as conflict:
-        redemptions.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=other_reward, now=now,
-                                  idempotency_key="k-1")
+        redemptions.redeem_reward(
+            db_session, shop=shop, customer_id="123", reward_id=other_reward, now=now, idempotency_key="k-1"
+        )
     assert conflict.value.status == 409
     assert "idempotency key 'k-1' was already used for a different redemption request" == str(conflict.value)
     # The same key from another customer is that customer's own key.
     give_points(db_session, shop, "456", 500, now)
-    theirs = redemptions.redeem_reward(db_session, shop=shop, customer_id="456", reward_id=reward_id, now=now,
-                                       idempotency_key="k-1")
+    theirs = redemptions.redeem_reward(
+        db_session, shop=shop, customer_id="456", reward_id=reward_id, now=now, idempotency_key="k-1"
+    )
     assert theirs.replayed is False and theirs.redemption.id != first.redemption.id
     assert balance(db_session, profile.id) == 1_550 == ledger_sum(db_session, profile.id)
 
@@ -203,10 +238,16 @@ def test_settle_and_fail_are_idempotent_and_exclusive(db_session: Session, shop:
     assert balance(db_session, profile.id) == 200
 
     for _ in range(2):
-        settled = redemptions.settle(db_session, shop_id=shop.id, redemption_id=posted.redemption.id, now=now,
-                                     shopify_discount_id="gid://shopify/DiscountCodeNode/1")
-        failed = redemptions.fail(db_session, shop_id=shop.id, redemption_id=failing.redemption.id,
-                                  reason="code already taken", now=now)
+        settled = redemptions.settle(
+            db_session,
+            shop_id=shop.id,
+            redemption_id=posted.redemption.id,
+            now=now,
+            shopify_discount_id="gid://shopify/DiscountCodeNode/1",
+        )
+        failed = redemptions.fail(
+            db_session, shop_id=shop.id, redemption_id=failing.redemption.id, reason="code already taken", now=now
+        )
     assert (settled.status, settled.shopify_discount_id) == ("posted", "gid://shopify/DiscountCodeNode/1")
     assert (failed.status, failed.failure_reason) == ("failed", "code already taken")
     assert balance(db_session, profile.id) == 600 == ledger_sum(db_session, profile.id)
@@ -214,8 +255,9 @@ def test_settle_and_fail_are_idempotent_and_exclusive(db_session: Session, shop:
         select(PointsTransaction).where(PointsTransaction.kind == "redemption_refund")
     ).scalar_one()
     debit_id = db_session.execute(
-        select(PointsTransaction.id).where(PointsTransaction.redemption_id == failing.redemption.id,
-                                           PointsTransaction.kind == "redeem")
+        select(PointsTransaction.id).where(
+            PointsTransaction.redemption_id == failing.redemption.id, PointsTransaction.kind == "redeem"
+        )
     ).scalar_one()
     assert (refund.points, refund.reverses_id, refund.redemption_id) == (400, debit_id, failing.redemption.id)
     with pytest.raises(Conflict, match="is posted; only a pending redemption can fail"):
@@ -236,14 +278,25 @@ def test_cancel_returns_points_once_and_expiry_does_not(
     for result in (kept, returned):
         redemptions.settle(db_session, shop_id=shop.id, redemption_id=result.redemption.id, now=now)
     with pytest.raises(RedemptionNotFound):
-        redemptions.cancel(db_session, shop_id=other_shop.id, redemption_id=returned.redemption.id, now=now,
-                           actor="x")
+        redemptions.cancel(db_session, shop_id=other_shop.id, redemption_id=returned.redemption.id, now=now, actor="x")
     with pytest.raises(RedemptionNotFound):
-        redemptions.cancel(db_session, shop_id=shop.id, redemption_id=returned.redemption.id, now=now,
-                           actor="shopper", customer_id="456")
+        redemptions.cancel(
+            db_session,
+            shop_id=shop.id,
+            redemption_id=returned.redemption.id,
+            now=now,
+            actor="shopper",
+            customer_id="456",
+        )
     for _ in range(2):
-        redemptions.cancel(db_session, shop_id=shop.id, redemption_id=returned.redemption.id, now=now,
-                           actor="shopper", customer_id="123")
+        redemptions.cancel(
+            db_session,
+            shop_id=shop.id,
+            redemption_id=returned.redemption.id,
+            now=now,
+            actor="shopper",
+            customer_id="123",
+        )
     assert balance(db_session, profile.id) == 700 == ledger_sum(db_session, profile.id)
     deactivate = db_session.execute(select(Outbox).where(Outbox.kind == "discount_code.deactivate")).scalar_one()
     assert deactivate.payload["code"] == returned.redemption.code
@@ -261,8 +314,9 @@ def test_an_order_using_the_code_marks_it_used(db_session: Session, shop: Shop, 
     reward_id = make_reward(db_session, shop, points_cost=500)
     result = redemptions.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=reward_id, now=now)
     redemptions.settle(db_session, shop_id=shop.id, redemption_id=result.redemption.id, now=now)
-    used = redemptions.mark_used(db_session, shop_id=shop.id, code=result.redemption.code.lower(), order_id="9001",
-                                 now=now)
+    used = redemptions.mark_used(
+        db_session, shop_id=shop.id, code=result.redemption.code.lower(), order_id="9001", now=now
+    )
     assert used is not None and (used.status, used.used_on_order_id) == ("used", "9001")
     assert redemptions.mark_used(db_session, shop_id=shop.id, code="SUMMER10", order_id="9002", now=now) is None
     with pytest.raises(Conflict, match="is used; only an unused code can be cancelled"):
@@ -272,10 +326,12 @@ def test_an_order_using_the_code_marks_it_used(db_session: Session, shop: Shop, 
 def test_issue_reward_grants_a_code_without_points_once_per_key(db_session: Session, shop: Shop, now: datetime) -> None:
     profile = give_points(db_session, shop, "123", 10, now)
     reward_id = make_reward(db_session, shop, points_cost=500)
-    first = redemptions.issue_reward(db_session, shop=shop, profile=profile, reward_id=reward_id,
-                                     idempotency_key="rule:1:a0:order:77", now=now)
-    again = redemptions.issue_reward(db_session, shop=shop, profile=profile, reward_id=reward_id,
-                                     idempotency_key="rule:1:a0:order:77", now=now)
+    first = redemptions.issue_reward(
+        db_session, shop=shop, profile=profile, reward_id=reward_id, idempotency_key="rule:1:a0:order:77", now=now
+    )
+    again = redemptions.issue_reward(
+        db_session, shop=shop, profile=profile, reward_id=reward_id, idempotency_key="rule:1:a0:order:77", now=now
+    )
     assert (first.points_deducted, first.replayed, again.replayed) == (0, False, True)
     assert again.redemption.id == first.redemption.id
     assert balance(db_session, profile.id) == 10
@@ -291,10 +347,12 @@ def test_another_shops_redemption_is_unknown(
     theirs = redemptions.redeem_reward(db_session, shop=other_shop, customer_id="123", reward_id=reward_id, now=now)
     calls = {
         "settle": lambda: redemptions.settle(db_session, shop_id=shop.id, redemption_id=theirs.redemption.id, now=now),
-        "fail": lambda: redemptions.fail(db_session, shop_id=shop.id, redemption_id=theirs.redemption.id,
-                                         reason="x", now=now),
-        "cancel": lambda: redemptions.cancel(db_session, shop_id=shop.id, redemption_id=theirs.redemption.id,
-                                             now=now, actor="x"),
+        "fail": lambda: redemptions.fail(
+            db_session, shop_id=shop.id, redemption_id=theirs.redemption.id, reason="x", now=now
+        ),
+        "cancel": lambda: redemptions.cancel(
+            db_session, shop_id=shop.id, redemption_id=theirs.redemption.id, now=now, actor="x"
+        ),
     }
     with pytest.raises(RedemptionNotFound) as refused:
         calls[operation]()

@@ -62,9 +62,9 @@ def test_concurrent_redemptions_succeed_exactly_as_often_as_the_balance_covers(
     db_session.expire_all()
     assert balance(db_session, profile.id) == 250 == ledger_sum(db_session, profile.id)
     assert db_session.execute(select(func.count(RedemptionLog.id))).scalar_one() == 3
-    assert db_session.execute(
-        select(func.count(Outbox.id)).where(Outbox.kind == "discount_code.create")
-    ).scalar_one() == 3
+    assert (
+        db_session.execute(select(func.count(Outbox.id)).where(Outbox.kind == "discount_code.create")).scalar_one() == 3
+    )
 
 
 def test_concurrent_retries_of_one_idempotency_key_spend_once(

@@ -31,8 +31,11 @@ ADDRESS = {"address1": "12 Rue de la Paix", "zip": "75002", "country_code": "FR"
 
 @pytest.fixture
 def programme(db_session: Session, shop: Shop) -> Shop:
-    update_settings(db_session, shop=shop, changes={
-        "advocate_points": 500, "friend_points": 200, "max_conversions_per_day": 2, "min_order_amount": "30"})
+    update_settings(
+        db_session,
+        shop=shop,
+        changes={"advocate_points": 500, "friend_points": 200, "max_conversions_per_day": 2, "min_order_amount": "30"},
+    )
     return shop
 
 
@@ -44,17 +47,21 @@ def member(session: Session, shop: Shop, customer_id: str, email: str | None, no
 
 
 def order(order_id: str, code: str | None = None, subtotal: str = "50.00", **extra: Any) -> dict[str, Any]:
-    payload: dict[str, Any] = {"id": int(order_id), "subtotal_price": subtotal, "total_price": subtotal,
-                               "discount_codes": [{"code": code, "amount": "5.00", "type": "fixed_amount"}] if code
-                               else []}
+    payload: dict[str, Any] = {
+        "id": int(order_id),
+        "subtotal_price": subtotal,
+        "total_price": subtotal,
+        "discount_codes": [{"code": code, "amount": "5.00", "type": "fixed_amount"}] if code else [],
+    }
     payload.update(extra)
     return payload
 
 
 def convert(session: Session, shop: Shop, friend: CustomerLoyaltyProfile, payload: dict[str, Any], now: datetime):
     profile = profiles.lock_profile(session, shop_id=shop.id, customer_id=friend.customer_id, now=now)
-    return referrals.convert_from_order(session, shop=shop, friend_profile=profile, order=payload,
-                                        event_id=uuid.uuid4(), now=now)
+    return referrals.convert_from_order(
+        session, shop=shop, friend_profile=profile, order=payload, event_id=uuid.uuid4(), now=now
+    )
 
 
 def referral_entries(session: Session) -> int:
@@ -74,19 +81,28 @@ def test_link_is_stable_and_names_no_person(db_session: Session, programme: Shop
 def test_clicks_keep_a_salted_ip_hash_only(
     db_session: Session, programme: Shop, other_shop: Shop, now: datetime
 ) -> None:
-    link = referrals.link_for(db_session, shop=programme, profile=member(db_session, programme, "1", None, now),
-                              now=now)
-    click = referrals.record_click(db_session, shop=programme, code=link.code.lower(), ip="203.0.113.9",
-                                   user_agent="Mozilla/5.0 " + "x" * 900, landing_page="/products/tea?ref=1",
-                                   now=now)
-    again = referrals.record_click(db_session, shop=programme, code=link.code, ip="203.0.113.9", user_agent=None,
-                                   landing_page=None, now=now)
+    link = referrals.link_for(
+        db_session, shop=programme, profile=member(db_session, programme, "1", None, now), now=now
+    )
+    click = referrals.record_click(
+        db_session,
+        shop=programme,
+        code=link.code.lower(),
+        ip="203.0.113.9",
+        user_agent="Mozilla/5.0 " + "x" * 900,
+        landing_page="/products/tea?ref=1",
+        now=now,
+    )
+    again = referrals.record_click(
+        db_session, shop=programme, code=link.code, ip="203.0.113.9", user_agent=None, landing_page=None, now=now
+    )
     assert click.ip_hash == again.ip_hash and re.fullmatch(r"[0-9a-f]{64}", click.ip_hash)
     assert "203.0.113.9" not in click.ip_hash and len(click.user_agent) == 512
     assert (click.landing_page, click.clicked_at) == ("/products/tea?ref=1", now)
     with pytest.raises(ReferralNotFound):
-        referrals.record_click(db_session, shop=other_shop, code=link.code, ip=None, user_agent=None,
-                               landing_page=None, now=now)
+        referrals.record_click(
+            db_session, shop=other_shop, code=link.code, ip=None, user_agent=None, landing_page=None, now=now
+        )
 
 
 @pytest.mark.parametrize(
@@ -110,7 +126,12 @@ def test_a_first_order_with_the_code_rewards_both_once(
     result = convert(db_session, programme, friend, payload, now)
     assert result is not None
     assert (result.status, result.block_reason, result.advocate_points, result.friend_points, result.replayed) == (
-        "rewarded", None, 500, 200, False)
+        "rewarded",
+        None,
+        500,
+        200,
+        False,
+    )
     assert (balance(db_session, advocate.id), balance(db_session, friend.id)) == (500, 200)
     db_session.expire_all()
     assert db_session.get(CustomerLoyaltyProfile, friend.id).referred_by_profile_id == advocate.id
@@ -146,16 +167,31 @@ def test_fraud_checks_block_with_their_reason_and_credit_nothing(
     advocate = member(db_session, programme, "1", "Alice.Smith@gmail.com", now)
     code = referrals.link_for(db_session, shop=programme, profile=advocate, now=now).code
     friend_email = {"same_email": "alice.smith@GMAIL.com", "email_variant": "alicesmith+deal@googlemail.com"}.get(
-        case, "bob@example.org")
-    friend = advocate if case == "same_customer" else member(
-        db_session, programme, "2", None if case == "order_email_variant" else friend_email, now)
-    payload = order("5001", code, subtotal="29.99" if case == "under_minimum" else "50.00",
-                    email="a.lice.smith+x@gmail.com" if case == "order_email_variant" else None,
-                    shipping_address={**ADDRESS, "address1": "12 rue de la paix "})
+        case, "bob@example.org"
+    )
+    friend = (
+        advocate
+        if case == "same_customer"
+        else member(db_session, programme, "2", None if case == "order_email_variant" else friend_email, now)
+    )
+    payload = order(
+        "5001",
+        code,
+        subtotal="29.99" if case == "under_minimum" else "50.00",
+        email="a.lice.smith+x@gmail.com" if case == "order_email_variant" else None,
+        shipping_address={**ADDRESS, "address1": "12 rue de la paix "},
+    )
     if case == "same_address":
-        db_session.add(EventQueue(event_id=uuid.uuid4(), shop_id=programme.id, event_type="order_created",
-                                  customer_id="1", payload={"id": 1, "shipping_address": ADDRESS},
-                                  occurred_at=now - timedelta(days=40)))
+        db_session.add(
+            EventQueue(
+                event_id=uuid.uuid4(),
+                shop_id=programme.id,
+                event_type="order_created",
+                customer_id="1",
+                payload={"id": 1, "shipping_address": ADDRESS},
+                occurred_at=now - timedelta(days=40),
+            )
+        )
     if case == "not_first_order":
         add_order(db_session, programme, friend, "4000", "80.00", now - timedelta(days=90))
     db_session.flush()
@@ -163,7 +199,11 @@ def test_fraud_checks_block_with_their_reason_and_credit_nothing(
     result = convert(db_session, programme, friend, payload, now)
     assert result is not None
     assert (result.status, result.block_reason, result.advocate_points, result.friend_points) == (
-        "blocked", reason, 0, 0)
+        "blocked",
+        reason,
+        0,
+        0,
+    )
     stored = db_session.get(ReferralConversion, result.conversion.id)
     assert (stored.status, stored.block_reason, stored.order_id) == ("blocked", reason, "5001")
     assert referral_entries(db_session) == 0 and balance(db_session, advocate.id) == 0
@@ -176,8 +216,9 @@ def test_more_than_n_conversions_a_day_are_blocked(db_session: Session, programm
     advocate = member(db_session, programme, "1", "alice@example.com", now)
     code = referrals.link_for(db_session, shop=programme, profile=advocate, now=now).code
     statuses = []
-    for index, moment in enumerate([now, now + timedelta(hours=1), now + timedelta(hours=2),
-                                    now + timedelta(hours=25, minutes=1)]):
+    for index, moment in enumerate(
+        [now, now + timedelta(hours=1), now + timedelta(hours=2), now + timedelta(hours=25, minutes=1)]
+    ):
         friend = member(db_session, programme, f"f{index}", f"friend{index}@example.org", now)
         result = convert(db_session, programme, friend, order(str(6000 + index), code), moment)
         statuses.append((result.status, result.block_reason))
@@ -214,15 +255,19 @@ def test_rewards_follow_the_pending_window(db_session: Session, make_shop, now: 
     assert balance(db_session, advocate.id) == 300
     code_row = db_session.execute(select(RedemptionLog)).scalar_one()
     assert (code_row.profile_id, code_row.points_spent, code_row.reward_id) == (friend.id, 0, reward_id)
-    assert db_session.execute(select(func.count(Outbox.id)).where(Outbox.kind == "discount_code.create")).scalar_one() == 1
+    assert (
+        db_session.execute(select(func.count(Outbox.id)).where(Outbox.kind == "discount_code.create")).scalar_one() == 1
+    )
 
 
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
         ({"advocate_points": -5}, "referral_settings.advocate_points must be a whole number of at least 0, got -5"),
-        ({"max_conversions_per_day": 0}, "referral_settings.max_conversions_per_day must be a whole number of at "
-                                         "least 1, got 0"),
+        (
+            {"max_conversions_per_day": 0},
+            "referral_settings.max_conversions_per_day must be a whole number of at least 1, got 0",
+        ),
         ({"min_order_amount": "-1"}, "referral_settings.min_order_amount must not be negative"),
         ({"bonus": 1}, "referral_settings has unknown keys: bonus"),
     ],

@@ -29,13 +29,29 @@ from tests.loyalty.ledger_helpers import (
 
 
 def refund(session, shop, prof, order_id, refund_id, amount, now, basis="subtotal"):
-    return refunds.apply_refund(session, shop=shop, profile=prof, order_id=order_id, refund_id=refund_id,
-                                refunded_amount=Decimal(amount), event_id=uuid.uuid4(), now=now, basis=basis)
+    return refunds.apply_refund(
+        session,
+        shop=shop,
+        profile=prof,
+        order_id=order_id,
+        refund_id=refund_id,
+        refunded_amount=Decimal(amount),
+        event_id=uuid.uuid4(),
+        now=now,
+        basis=basis,
+    )
 
 
 def spend(session, shop, prof, points, key, now):
-    return ledger.debit(session, shop=shop, profile_id=prof.id, points=points, idempotency_key=key,
-                        cause=ledger.Cause("system"), now=now)
+    return ledger.debit(
+        session,
+        shop=shop,
+        profile_id=prof.id,
+        points=points,
+        idempotency_key=key,
+        cause=ledger.Cause("system"),
+        now=now,
+    )
 
 
 @pytest.fixture
@@ -84,8 +100,9 @@ def test_partial_refunds_then_the_rest_take_back_exactly_what_was_earned(db_sess
     assert_sound(db_session, shop)
 
 
-def test_refund_prorates_from_what_the_order_earned_not_from_later_credits_of_other_orders(db_session, shop, now,
-                                                                                               earned_order):
+def test_refund_prorates_from_what_the_order_earned_not_from_later_credits_of_other_orders(
+    db_session, shop, now, earned_order
+):
     order(db_session, shop, earned_order, "5002", "100.00", now)
     earn(db_session, shop, earned_order, 1000, "rule:1:a0:order:5002", now, order_id="5002")
     result = refund(db_session, shop, earned_order, "5001", "r1", "100.00", now)
@@ -100,11 +117,13 @@ def test_total_basis_compares_with_the_order_total(db_session, shop, now, earned
 
 def test_cancellation_takes_back_whatever_is_left(db_session, shop, now, earned_order):
     refund(db_session, shop, earned_order, "5001", "r1", "50.00", now)
-    result = refunds.apply_cancellation(db_session, shop=shop, profile=earned_order, order_id="5001",
-                                        event_id=uuid.uuid4(), now=now)
+    result = refunds.apply_cancellation(
+        db_session, shop=shop, profile=earned_order, order_id="5001", event_id=uuid.uuid4(), now=now
+    )
     assert result.points_claimed == 133 - 66
-    again = refunds.apply_cancellation(db_session, shop=shop, profile=earned_order, order_id="5001",
-                                       event_id=uuid.uuid4(), now=now)
+    again = refunds.apply_cancellation(
+        db_session, shop=shop, profile=earned_order, order_id="5001", event_id=uuid.uuid4(), now=now
+    )
     assert again.duplicate is True
     row = db_session.execute(select(Order)).scalar_one()
     db_session.refresh(row)
@@ -166,8 +185,9 @@ def test_refund_inside_the_return_window_cancels_pending_points(db_session, make
     assert (partial.pending_cancelled, partial.points_reversed, partial.entries) == (30, 0, ())
     row = stored(db_session, prof.id)
     assert (row.points_balance, row.points_pending) == (0, 70)
-    full = refunds.apply_cancellation(db_session, shop=shop, profile=prof, order_id="5001", event_id=uuid.uuid4(),
-                                      now=now)
+    full = refunds.apply_cancellation(
+        db_session, shop=shop, profile=prof, order_id="5001", event_id=uuid.uuid4(), now=now
+    )
     assert full.pending_cancelled == 70
     pending = db_session.execute(select(PendingCredit)).scalar_one()
     db_session.refresh(pending)
@@ -183,22 +203,40 @@ def test_used_redemption_comes_back_in_the_same_share_when_enabled(db_session, m
     reward = RewardDefinition(shop_id=shop.id, name="5 off", kind="fixed_amount", points_cost=500, value=Decimal(5))
     db_session.add(reward)
     db_session.flush()
-    redemption = RedemptionLog(shop_id=shop.id, profile_id=prof.id, reward_id=reward.id, points_spent=500,
-                               code="LOYAL-1", status="used", used_on_order_id="5001")
+    redemption = RedemptionLog(
+        shop_id=shop.id,
+        profile_id=prof.id,
+        reward_id=reward.id,
+        points_spent=500,
+        code="LOYAL-1",
+        status="used",
+        used_on_order_id="5001",
+    )
     db_session.add(redemption)
     db_session.flush()
-    debit = ledger.debit(db_session, shop=shop, profile_id=prof.id, points=500, idempotency_key="redeem:1",
-                         cause=ledger.Cause("redemption", redemption_id=redemption.id), now=now)
+    debit = ledger.debit(
+        db_session,
+        shop=shop,
+        profile_id=prof.id,
+        points=500,
+        idempotency_key="redeem:1",
+        cause=ledger.Cause("redemption", redemption_id=redemption.id),
+        now=now,
+    )
     order(db_session, shop, prof, "5001", "40.00", now)
     earn(db_session, shop, prof, 40, "rule:1:a0:order:5001", now, order_id="5001")
     first = refund(db_session, shop, prof, "5001", "r1", "10.00", now)
     # A quarter of the order: 125 of the 500 redeemed points back, 10 of the 40 earned taken.
     assert first.redeemed_returned == 125 and first.points_claimed == 10
     returned = next(e for e in first.entries if e.kind == "redemption_refund")
-    assert (returned.reverses_id, returned.redemption_id, returned.cause_type) == (debit.entry.id, redemption.id,
-                                                                                   "redemption")
-    rest = refunds.apply_cancellation(db_session, shop=shop, profile=prof, order_id="5001", event_id=uuid.uuid4(),
-                                      now=now)
+    assert (returned.reverses_id, returned.redemption_id, returned.cause_type) == (
+        debit.entry.id,
+        redemption.id,
+        "redemption",
+    )
+    rest = refunds.apply_cancellation(
+        db_session, shop=shop, profile=prof, order_id="5001", event_id=uuid.uuid4(), now=now
+    )
     assert rest.redeemed_returned == 375 and rest.points_claimed == 30
     assert stored(db_session, prof.id).points_balance == 500
     assert_sound(db_session, shop)
@@ -223,30 +261,48 @@ def test_order_of_another_customer_is_refused(db_session, shop, now, earned_orde
     assert stored(db_session, earned_order.id).points_balance == 133
 
 
-@pytest.mark.parametrize(("amount", "basis", "message"), [
-    (Decimal(-1), "subtotal", "must be a Decimal >= 0"),
-    (Decimal("NaN"), "subtotal", "must be a Decimal >= 0"),
-    (Decimal(1), "shipping", "basis must be one of subtotal, total"),
-])
+@pytest.mark.parametrize(
+    ("amount", "basis", "message"),
+    [
+        (Decimal(-1), "subtotal", "must be a Decimal >= 0"),
+        (Decimal("NaN"), "subtotal", "must be a Decimal >= 0"),
+        (Decimal(1), "shipping", "basis must be one of subtotal, total"),
+    ],
+)
 def test_bad_refund_input_is_refused(db_session, shop, now, earned_order, amount, basis, message):
     with pytest.raises(InvalidInput, match=message):
-        refunds.apply_refund(db_session, shop=shop, profile=earned_order, order_id="5001", refund_id="r1",
-                             refunded_amount=amount, event_id=uuid.uuid4(), now=now, basis=basis)
+        refunds.apply_refund(
+            db_session,
+            shop=shop,
+            profile=earned_order,
+            order_id="5001",
+            refund_id="r1",
+            refunded_amount=amount,
+            event_id=uuid.uuid4(),
+            now=now,
+            basis=basis,
+        )
     assert stored(db_session, earned_order.id).points_balance == 133
     assert db_session.execute(select(LedgerReversal)).all() == []
 
 
 def test_refund_amount_from_line_items_then_transactions():
-    lines = {"refund_line_items": [
-        {"subtotal": 10.0, "subtotal_set": {"shop_money": {"amount": "19.99", "currency_code": "USD"}}},
-        {"subtotal_set": {"shop_money": {"amount": "0.01"}}},
-    ], "transactions": [{"kind": "refund", "status": "success", "amount": "99.00"}]}
+    lines = {
+        "refund_line_items": [
+            {"subtotal": 10.0, "subtotal_set": {"shop_money": {"amount": "19.99", "currency_code": "USD"}}},
+            {"subtotal_set": {"shop_money": {"amount": "0.01"}}},
+        ],
+        "transactions": [{"kind": "refund", "status": "success", "amount": "99.00"}],
+    }
     assert refunds.refund_amount(lines) == refunds.RefundAmount(Decimal("20.00"), "subtotal")
-    shipping_only = {"refund_line_items": [], "transactions": [
-        {"kind": "refund", "status": "success", "amount": "5.50"},
-        {"kind": "refund", "status": "failure", "amount": "5.50"},
-        {"kind": "sale", "status": "success", "amount": "100.00"},
-    ]}
+    shipping_only = {
+        "refund_line_items": [],
+        "transactions": [
+            {"kind": "refund", "status": "success", "amount": "5.50"},
+            {"kind": "refund", "status": "failure", "amount": "5.50"},
+            {"kind": "sale", "status": "success", "amount": "100.00"},
+        ],
+    }
     assert refunds.refund_amount(shipping_only) == refunds.RefundAmount(Decimal("5.50"), "total")
     with pytest.raises(InvalidInput, match="'abc' is not a decimal number"):
         refunds.refund_amount({"transactions": [{"kind": "refund", "amount": "abc"}]})

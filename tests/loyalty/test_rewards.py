@@ -23,16 +23,21 @@ GOOD = {"name": "Five off", "kind": "fixed_amount", "points_cost": 500, "value":
         ({"points_cost": None}, "points_cost is required"),
         ({"points_cost": 1.5}, "points_cost must be a whole number, got 1.5"),
         ({"name": "  "}, "name must be 1-255 characters"),
-        ({"kind": "gift_card"}, "kind must be one of fixed_amount, percentage, free_shipping, free_product, "
-                                "points_to_amount, got 'gift_card'"),
+        (
+            {"kind": "gift_card"},
+            "kind must be one of fixed_amount, percentage, free_shipping, free_product, "
+            "points_to_amount, got 'gift_card'",
+        ),
         ({"value": "0"}, "value: a fixed_amount reward needs an amount greater than zero"),
         ({"value": "-5"}, "value: a fixed_amount reward needs an amount greater than zero"),
         ({"value": "abc"}, "value: 'abc' is not a number"),
         ({"value": 5.5}, "value: pass money as a string or Decimal, not a float"),
         ({"kind": "percentage", "value": "150"}, "value: a percentage reward needs a percent in (0, 100]"),
         ({"kind": "free_shipping", "value": "5"}, "value: a free_shipping reward has no value"),
-        ({"kind": "free_product", "value": None}, "variant_id: a free_product reward needs the numeric Shopify "
-                                                  "variant id"),
+        (
+            {"kind": "free_product", "value": None},
+            "variant_id: a free_product reward needs the numeric Shopify variant id",
+        ),
         ({"max_steps": 3}, "max_steps applies only to points_to_amount rewards"),
         ({"min_order_amount": "-1"}, "min_order_amount must not be negative"),
         ({"per_customer_limit": 0}, "per_customer_limit must be greater than zero, got 0"),
@@ -89,8 +94,12 @@ def test_another_shops_or_malformed_reward_id_is_unknown(
 
 def test_update_and_deactivate(db_session: Session, shop: Shop) -> None:
     reward = rewards.create_reward(db_session, shop_id=shop.id, spec=rewards.RewardSpec(**GOOD))
-    rewards.update_reward(db_session, shop_id=shop.id, reward_id=reward.id,
-                          spec=rewards.RewardSpec(**{**GOOD, "points_cost": 800, "value": "10"}))
+    rewards.update_reward(
+        db_session,
+        shop_id=shop.id,
+        reward_id=reward.id,
+        spec=rewards.RewardSpec(**{**GOOD, "points_cost": 800, "value": "10"}),
+    )
     rewards.set_active(db_session, shop_id=shop.id, reward_id=reward.id, active=False)
     db_session.expire_all()
     stored = db_session.get(RewardDefinition, reward.id)

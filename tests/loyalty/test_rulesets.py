@@ -19,7 +19,14 @@ from app.loyalty.inbound import InboundEvent
 from app.loyalty.processing import process_event
 from app.loyalty.profiles import lock_profile
 from app.models import (
-    AuditLog, CustomerLoyaltyProfile, EventQueue, PointsTransaction, Rule, RuleExecution, RuleVersion, Shop,
+    AuditLog,
+    CustomerLoyaltyProfile,
+    EventQueue,
+    PointsTransaction,
+    Rule,
+    RuleExecution,
+    RuleVersion,
+    Shop,
     TierDefinition,
 )
 from app.rules import CustomerFacts, Facts, RuleValidationError, StaticHistory, evaluate
@@ -27,9 +34,13 @@ from tests.helpers import order_payload
 
 FIRST_ORDER_BONUS = {
     "name": "First Order Bonus",
-    "conditions": {"operator": "and", "conditions": [
-        {"type": "order_total", "operator": ">=", "value": 100},
-        {"type": "frequency", "event_type": "order_created", "value": 1}]},
+    "conditions": {
+        "operator": "and",
+        "conditions": [
+            {"type": "order_total", "operator": ">=", "value": 100},
+            {"type": "frequency", "event_type": "order_created", "value": 1},
+        ],
+    },
     "actions": [{"type": "points", "amount": 500, "reason": "First order bonus"}],
 }
 PER_DOLLAR = {"name": "Per dollar", "actions": [{"type": "points_per_currency", "rate": 1, "basis": "total"}]}
@@ -45,12 +56,28 @@ def revision(session: Session, shop: Shop) -> int:
     return session.execute(select(Shop.rules_revision).where(Shop.id == shop.id)).scalar_one()
 
 
-def store_event(session: Session, shop: Shop, *, customer_id: str | None, occurred_at: datetime,
-                event_type: str = "order_created", payload: dict[str, Any] | None = None) -> uuid.UUID:
+def store_event(
+    session: Session,
+    shop: Shop,
+    *,
+    customer_id: str | None,
+    occurred_at: datetime,
+    event_type: str = "order_created",
+    payload: dict[str, Any] | None = None,
+) -> uuid.UUID:
     event_id = uuid.uuid4()
-    session.add(EventQueue(event_id=event_id, shop_id=shop.id, event_type=event_type, customer_id=customer_id,
-                           payload=payload if payload is not None else {}, occurred_at=occurred_at,
-                           received_at=occurred_at, status="processed"))
+    session.add(
+        EventQueue(
+            event_id=event_id,
+            shop_id=shop.id,
+            event_type=event_type,
+            customer_id=customer_id,
+            payload=payload if payload is not None else {},
+            occurred_at=occurred_at,
+            received_at=occurred_at,
+            status="processed",
+        )
+    )
     session.flush()
     return event_id
 
@@ -72,14 +99,19 @@ def test_save_creates_then_versions_only_real_changes(db_session: Session, shop:
     assert [str(change) for change in changed.diff] == ["~ /priority: 0 -> 5"]
     rule = db_session.execute(select(Rule)).scalar_one()
     assert (rule.current_version, rule.priority, rule.definition["priority"]) == (2, 5, 5)
-    versions = db_session.execute(select(RuleVersion.version, RuleVersion.created_by).order_by(RuleVersion.version)).all()
+    versions = db_session.execute(
+        select(RuleVersion.version, RuleVersion.created_by).order_by(RuleVersion.version)
+    ).all()
     assert versions == [(1, "admin@shop"), (2, "admin@shop")]
 
 
-def test_invalid_rule_is_refused_with_pointers_and_writes_nothing(db_session: Session, shop: Shop,
-                                                                  now: datetime) -> None:
-    bad = {**FIRST_ORDER_BONUS, "conditions": {"operator": "and", "conditions": [
-        {"type": "order_total", "operator": ">=", "value": "100"}]}}
+def test_invalid_rule_is_refused_with_pointers_and_writes_nothing(
+    db_session: Session, shop: Shop, now: datetime
+) -> None:
+    bad = {
+        **FIRST_ORDER_BONUS,
+        "conditions": {"operator": "and", "conditions": [{"type": "order_total", "operator": ">=", "value": "100"}]},
+    }
     with pytest.raises(RuleValidationError) as caught:
         rulesets.save_rule(db_session, shop_id=shop.id, definition=bad, actor="a", now=now)
     assert str(caught.value) == "/conditions/conditions/0/value: must be a number"
@@ -93,13 +125,17 @@ def test_diff_and_restore_make_a_new_version(db_session: Session, shop: Shop, no
     changes = rulesets.diff_versions(db_session, shop_id=shop.id, name="First Order Bonus", from_version=1)
     assert [change.to_json() for change in changes] == [
         {"op": "replace", "pointer": "/actions/0/amount", "old": 500, "new": 750},
-        {"op": "remove", "pointer": "/actions/0/reason", "old": "First order bonus"}]
-    restored = rulesets.restore_version(db_session, shop_id=shop.id, name="First Order Bonus", version=1,
-                                        actor="admin@shop", now=now)
+        {"op": "remove", "pointer": "/actions/0/reason", "old": "First order bonus"},
+    ]
+    restored = rulesets.restore_version(
+        db_session, shop_id=shop.id, name="First Order Bonus", version=1, actor="admin@shop", now=now
+    )
     db_session.commit()
     assert (restored.version.version, restored.changed) == (3, True)
-    assert rulesets.diff_versions(db_session, shop_id=shop.id, name="First Order Bonus", from_version=1,
-                                  to_version=3) == []
+    assert (
+        rulesets.diff_versions(db_session, shop_id=shop.id, name="First Order Bonus", from_version=1, to_version=3)
+        == []
+    )
     with pytest.raises(rulesets.RuleNotFound, match="no rule named 'First Order Bonus' version 9 in this shop"):
         rulesets.diff_versions(db_session, shop_id=shop.id, name="First Order Bonus", from_version=9)
     with pytest.raises(rulesets.RuleNotFound, match="no rule named 'Nope' in this shop"):
@@ -111,14 +147,17 @@ def test_rules_are_per_shop(db_session: Session, shop: Shop, other_shop: Shop, n
     other = save(db_session, other_shop, FIRST_ORDER_BONUS, now)
     assert other.created
     assert [r.name for r in rulesets.active_rules(db_session, other_shop)] == ["First Order Bonus"]
-    assert rulesets.active_rules(db_session, shop)[0].rule_id != rulesets.active_rules(db_session, other_shop)[0].rule_id
+    assert (
+        rulesets.active_rules(db_session, shop)[0].rule_id != rulesets.active_rules(db_session, other_shop)[0].rule_id
+    )
 
 
 # --- the cached active set ------------------------------------------------------------------------------------
 
 
 def test_active_rules_are_cached_by_revision_and_reload_after_a_change_in_another_session(
-        db_session: Session, session_factory: sessionmaker[Session], shop: Shop, now: datetime) -> None:
+    db_session: Session, session_factory: sessionmaker[Session], shop: Shop, now: datetime
+) -> None:
     save(db_session, shop, FIRST_ORDER_BONUS, now)
     save(db_session, shop, {**PER_DOLLAR, "status": "paused"}, now)
     first = rulesets.active_rules(db_session, shop)
@@ -138,36 +177,80 @@ def test_active_rules_are_cached_by_revision_and_reload_after_a_change_in_anothe
 
 def order_facts(customer_id: str = "501", total: str = "150.00", events: int = 1) -> Facts:
     when = datetime(2026, 3, 2, 15, tzinfo=timezone.utc)
-    return Facts(str(uuid.uuid4()), "order_created", when, "UTC", order_payload(total=total),
-                 CustomerFacts(customer_id), StaticHistory(events=[("order_created", when)] * events))
+    return Facts(
+        str(uuid.uuid4()),
+        "order_created",
+        when,
+        "UTC",
+        order_payload(total=total),
+        CustomerFacts(customer_id),
+        StaticHistory(events=[("order_created", when)] * events),
+    )
 
 
 def test_record_executions_keeps_firings_with_actions_and_trace_and_samples_why_nots(
-        db_session: Session, shop: Shop, now: datetime) -> None:
+    db_session: Session, shop: Shop, now: datetime
+) -> None:
     save(db_session, shop, FIRST_ORDER_BONUS, now)
     save(db_session, shop, {**PER_DOLLAR, "limits": {"budget_points": 1000}}, now)
     profile = lock_profile(db_session, shop_id=shop.id, customer_id="501", now=now)
     rules = rulesets.active_rules(db_session, shop)
     fired = evaluate(rules, order_facts())
-    assert rulesets.record_executions(db_session, shop_id=shop.id, event_id=uuid.uuid4(), profile_id=profile.id,
-                                      evaluation=fired, now=now) == 2
+    assert (
+        rulesets.record_executions(
+            db_session, shop_id=shop.id, event_id=uuid.uuid4(), profile_id=profile.id, evaluation=fired, now=now
+        )
+        == 2
+    )
     second = evaluate(rules, order_facts(events=2, total="20.00"))
-    assert rulesets.record_executions(db_session, shop_id=shop.id, event_id=uuid.uuid4(), profile_id=profile.id,
-                                      evaluation=second, now=now, sample_rate=0) == 1  # the firing only
-    assert rulesets.record_executions(db_session, shop_id=shop.id, event_id=uuid.uuid4(), profile_id=profile.id,
-                                      evaluation=second, now=now, sample_rate=1) == 2  # and the why-not
+    assert (
+        rulesets.record_executions(
+            db_session,
+            shop_id=shop.id,
+            event_id=uuid.uuid4(),
+            profile_id=profile.id,
+            evaluation=second,
+            now=now,
+            sample_rate=0,
+        )
+        == 1
+    )  # the firing only
+    assert (
+        rulesets.record_executions(
+            db_session,
+            shop_id=shop.id,
+            event_id=uuid.uuid4(),
+            profile_id=profile.id,
+            evaluation=second,
+            now=now,
+            sample_rate=1,
+        )
+        == 2
+    )  # and the why-not
     rows = db_session.execute(select(RuleExecution).order_by(RuleExecution.id)).scalars().all()
     bonus = rows[0]
-    assert (bonus.fired, bonus.points, bonus.actions) == (True, 500, [
-        {"action_index": 0, "type": "points", "points": 500, "reason": "First order bonus", "params": {}}])
+    assert (bonus.fired, bonus.points, bonus.actions) == (
+        True,
+        500,
+        [{"action_index": 0, "type": "points", "points": 500, "reason": "First order bonus", "params": {}}],
+    )
     assert bonus.trace["skipped_reason"] is None
     assert [child["held"] for child in bonus.trace["conditions"][0]["children"]] == [True, True]
     (why_not,) = [row for row in rows if not row.fired]
     assert (why_not.fired, why_not.points, why_not.actions, why_not.trace["skipped_reason"]) == (
-        False, 0, [], "conditions not met")
+        False,
+        0,
+        [],
+        "conditions not met",
+    )
     assert why_not.trace["conditions"][0]["children"][1] == {
-        "pointer": "/conditions/conditions/1", "type": "frequency", "operator": "==", "held": False, "expected": 1,
-        "seen": 2}
+        "pointer": "/conditions/conditions/1",
+        "type": "frequency",
+        "operator": "==",
+        "held": False,
+        "expected": 1,
+        "seen": 2,
+    }
     assert {row.rule_version_id for row in rows} == {r.version_id for r in rules}
     budgeted = db_session.execute(select(Rule.points_issued).where(Rule.name == "Per dollar")).scalar_one()
     assert budgeted == 150 + 20 + 20  # only the budgeted rule's row is counted
@@ -180,31 +263,49 @@ def test_record_executions_keeps_firings_with_actions_and_trace_and_samples_why_
 def test_dry_run_explains_and_writes_nothing(db_session: Session, shop: Shop, now: datetime) -> None:
     save(db_session, shop, FIRST_ORDER_BONUS, now)
     before = (count(db_session, RuleExecution), count(db_session, PointsTransaction), revision(db_session, shop))
-    envelope = {"event_type": "order_created", "customer_id": "700", "timestamp": "2026-03-02T10:00:00Z",
-                "event_data": order_payload(total="150.00", customer_id=700)}
+    envelope = {
+        "event_type": "order_created",
+        "customer_id": "700",
+        "timestamp": "2026-03-02T10:00:00Z",
+        "event_data": order_payload(total="150.00", customer_id=700),
+    }
     live = rulesets.dry_run(db_session, shop=shop, event=envelope, now=now)
     assert (live.points_total, live.results[0].trace[0].held) == (500, True)
-    draft = rulesets.dry_run(db_session, shop=shop, event=order_payload(total="150.00", customer_id=700), now=now,
-                             drafts=[{**PER_DOLLAR, "status": "draft"}])
+    draft = rulesets.dry_run(
+        db_session,
+        shop=shop,
+        event=order_payload(total="150.00", customer_id=700),
+        now=now,
+        drafts=[{**PER_DOLLAR, "status": "draft"}],
+    )
     assert [(d.rule_name, d.points) for d in draft.decisions] == [("Per dollar", 150)]
-    guest = rulesets.dry_run(db_session, shop=shop, event=order_payload(customer_id=None), now=now,
-                             names=["First Order Bonus"])
+    guest = rulesets.dry_run(
+        db_session, shop=shop, event=order_payload(customer_id=None), now=now, names=["First Order Bonus"]
+    )
     assert (guest.points_total, guest.results[0].skipped_reason) == (0, "conditions not met")
     with pytest.raises(rulesets.RuleNotFound):
         rulesets.dry_run(db_session, shop=shop, event=envelope, now=now, names=["Missing"])
     db_session.commit()
-    assert (count(db_session, RuleExecution), count(db_session, PointsTransaction), revision(db_session, shop)) == before
+    assert (
+        count(db_session, RuleExecution),
+        count(db_session, PointsTransaction),
+        revision(db_session, shop),
+    ) == before
 
 
-@pytest.mark.parametrize(("event", "message"), [
-    ([], "an event must be a JSON object"),
-    ({"event_data": {}, "event_type": ""}, "event_type: must be a non-empty string"),
-    ({"event_data": [], "event_type": "order_created"}, "event_data: must be a JSON object"),
-    ({"event_data": {}, "event_type": "order_created", "timestamp": "yesterday"}, "timestamp: 'yesterday' is not"),
-    ({"event_data": {}, "event_type": "order_created", "timestamp": "2026-01-01T10:00"}, "needs a UTC offset"),
-])
-def test_dry_run_refuses_a_malformed_event(db_session: Session, shop: Shop, now: datetime, event: Any,
-                                          message: str) -> None:
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ([], "an event must be a JSON object"),
+        ({"event_data": {}, "event_type": ""}, "event_type: must be a non-empty string"),
+        ({"event_data": [], "event_type": "order_created"}, "event_data: must be a JSON object"),
+        ({"event_data": {}, "event_type": "order_created", "timestamp": "yesterday"}, "timestamp: 'yesterday' is not"),
+        ({"event_data": {}, "event_type": "order_created", "timestamp": "2026-01-01T10:00"}, "needs a UTC offset"),
+    ],
+)
+def test_dry_run_refuses_a_malformed_event(
+    db_session: Session, shop: Shop, now: datetime, event: Any, message: str
+) -> None:
     with pytest.raises(InvalidInput, match=message):
         rulesets.dry_run(db_session, shop=shop, event=event, now=now)
 
@@ -237,18 +338,35 @@ def race(session_factory: sessionmaker[Session], events: list[InboundEvent], now
 
 
 def order_event(shop: Shop, customer_id: int, order_id: int, total: str = "150.00") -> InboundEvent:
-    return InboundEvent(event_id=uuid.uuid4(), event_type="order_created", shop_domain=shop.domain,
-                        customer_id=str(customer_id), timestamp=datetime(2026, 3, 2, 15, tzinfo=timezone.utc),
-                        event_data=order_payload(order_id=order_id, customer_id=customer_id, total=total))
+    return InboundEvent(
+        event_id=uuid.uuid4(),
+        event_type="order_created",
+        shop_domain=shop.domain,
+        customer_id=str(customer_id),
+        timestamp=datetime(2026, 3, 2, 15, tzinfo=timezone.utc),
+        event_data=order_payload(order_id=order_id, customer_id=customer_id, total=total),
+    )
 
 
-def test_budget_is_never_overspent_by_concurrent_events(db_session: Session, session_factory: sessionmaker[Session],
-                                                        shop: Shop, now: datetime) -> None:
-    save(db_session, shop, {"name": "Launch bonus", "limits": {"budget_points": 1000},
-                            "actions": [{"type": "points", "amount": 300}]}, now)
+def test_budget_is_never_overspent_by_concurrent_events(
+    db_session: Session, session_factory: sessionmaker[Session], shop: Shop, now: datetime
+) -> None:
+    save(
+        db_session,
+        shop,
+        {"name": "Launch bonus", "limits": {"budget_points": 1000}, "actions": [{"type": "points", "amount": 300}]},
+        now,
+    )
     race(session_factory, [order_event(shop, 9000 + n, 5000 + n) for n in range(8)], now)
-    credited = db_session.execute(select(PointsTransaction.points).where(PointsTransaction.rule_id.is_not(None))
-                                  .order_by(PointsTransaction.points.desc())).scalars().all()
+    credited = (
+        db_session.execute(
+            select(PointsTransaction.points)
+            .where(PointsTransaction.rule_id.is_not(None))
+            .order_by(PointsTransaction.points.desc())
+        )
+        .scalars()
+        .all()
+    )
     assert credited == [300, 300, 300, 100]  # the fourth award is cut to what remains, then the rule stops
     assert db_session.execute(select(Rule.points_issued)).scalar_one() == 1000
     reasons = db_session.execute(select(func.count()).where(RuleExecution.fired.is_(True))).scalar_one()
@@ -256,14 +374,20 @@ def test_budget_is_never_overspent_by_concurrent_events(db_session: Session, ses
 
 
 def test_per_customer_limit_holds_under_concurrent_events_of_one_customer(
-        db_session: Session, session_factory: sessionmaker[Session], shop: Shop, now: datetime) -> None:
-    save(db_session, shop, {"name": "Once", "limits": {"per_customer": 1},
-                            "actions": [{"type": "points", "amount": 50}]}, now)
+    db_session: Session, session_factory: sessionmaker[Session], shop: Shop, now: datetime
+) -> None:
+    save(
+        db_session,
+        shop,
+        {"name": "Once", "limits": {"per_customer": 1}, "actions": [{"type": "points", "amount": 50}]},
+        now,
+    )
     race(session_factory, [order_event(shop, 42, 7000 + n) for n in range(6)], now)
     credited = db_session.execute(select(PointsTransaction.points)).scalars().all()
     assert credited == [50]
-    profile = db_session.execute(select(CustomerLoyaltyProfile).where(CustomerLoyaltyProfile.customer_id == "42")
-                                 ).scalar_one()
+    profile = db_session.execute(
+        select(CustomerLoyaltyProfile).where(CustomerLoyaltyProfile.customer_id == "42")
+    ).scalar_one()
     assert profile.points_balance == 50
 
 
@@ -271,26 +395,49 @@ def test_per_customer_limit_holds_under_concurrent_events_of_one_customer(
 
 
 def test_backtest_reports_the_change_against_the_live_rules_and_writes_nothing(
-        db_session: Session, shop: Shop, now: datetime) -> None:
+    db_session: Session, shop: Shop, now: datetime
+) -> None:
     shop.tier_basis = "points_earned"
     db_session.add(TierDefinition(shop_id=shop.id, name="Gold", level=1, threshold=Decimal(900)))
     db_session.commit()
     save(db_session, shop, FIRST_ORDER_BONUS, now)
     day = datetime(2026, 2, 1, 12, tzinfo=timezone.utc)
-    store_event(db_session, shop, customer_id="1", occurred_at=day - timedelta(days=40),
-                payload=order_payload(order_id=1, total="200.00"))  # before the range: "1" is not a first order
-    for n, (customer, total) in enumerate([("1", "120.00"), ("2", "150.00"), ("2", "90.00"), ("3", "99.99"),
-                                           (None, "300.00")]):
-        store_event(db_session, shop, customer_id=customer, occurred_at=day + timedelta(hours=n),
-                    payload=order_payload(order_id=10 + n, total=total))
-    store_event(db_session, shop, customer_id="2", occurred_at=day + timedelta(days=60),
-                payload=order_payload(order_id=99, total="500.00"))  # after the range
+    store_event(
+        db_session,
+        shop,
+        customer_id="1",
+        occurred_at=day - timedelta(days=40),
+        payload=order_payload(order_id=1, total="200.00"),
+    )  # before the range: "1" is not a first order
+    for n, (customer, total) in enumerate(
+        [("1", "120.00"), ("2", "150.00"), ("2", "90.00"), ("3", "99.99"), (None, "300.00")]
+    ):
+        store_event(
+            db_session,
+            shop,
+            customer_id=customer,
+            occurred_at=day + timedelta(hours=n),
+            payload=order_payload(order_id=10 + n, total=total),
+        )
+    store_event(
+        db_session,
+        shop,
+        customer_id="2",
+        occurred_at=day + timedelta(days=60),
+        payload=order_payload(order_id=99, total="500.00"),
+    )  # after the range
     db_session.commit()
     before = (count(db_session, RuleExecution), count(db_session, PointsTransaction))
     draft = {**FIRST_ORDER_BONUS, "actions": [{"type": "points", "amount": 1200}]}
     seen: list[tuple[int, int]] = []
-    result = rulesets.backtest(db_session, shop=shop, drafts=[draft, PER_DOLLAR], start=day,
-                               end=day + timedelta(days=30), progress=lambda done, total: seen.append((done, total)))
+    result = rulesets.backtest(
+        db_session,
+        shop=shop,
+        drafts=[draft, PER_DOLLAR],
+        start=day,
+        end=day + timedelta(days=30),
+        progress=lambda done, total: seen.append((done, total)),
+    )
     assert (result.events, result.baseline_points) == (5, 500)  # only customer 2's first order qualifies
     assert result.points == 1200 + (120 + 150 + 90 + 99 + 300)  # the guest order earns per dollar too
     assert (result.points_change, result.customers_affected, result.customers_earning) == (1459, 3, 3)
@@ -305,24 +452,40 @@ def test_backtest_reports_the_change_against_the_live_rules_and_writes_nothing(
 # --- retroactive runs -------------------------------------------------------------------------------------------
 
 
-def test_retroactive_run_credits_once_per_event_and_reverses_as_a_batch(db_session: Session, shop: Shop,
-                                                                        now: datetime) -> None:
-    save(db_session, shop, {"name": "Big orders", "conditions": {"operator": "and", "conditions": [
-        {"type": "order_total", "operator": ">=", "value": 100}]}, "actions": [{"type": "points", "amount": 25}]}, now)
+def test_retroactive_run_credits_once_per_event_and_reverses_as_a_batch(
+    db_session: Session, shop: Shop, now: datetime
+) -> None:
+    save(
+        db_session,
+        shop,
+        {
+            "name": "Big orders",
+            "conditions": {"operator": "and", "conditions": [{"type": "order_total", "operator": ">=", "value": 100}]},
+            "actions": [{"type": "points", "amount": 25}],
+        },
+        now,
+    )
     day = now - timedelta(days=10)
     for n, (customer, total) in enumerate([("1", "150.00"), ("1", "50.00"), ("2", "300.00"), (None, "500.00")]):
-        store_event(db_session, shop, customer_id=customer, occurred_at=day + timedelta(hours=n),
-                    payload=order_payload(order_id=100 + n, total=total))
+        store_event(
+            db_session,
+            shop,
+            customer_id=customer,
+            occurred_at=day + timedelta(hours=n),
+            payload=order_payload(order_id=100 + n, total=total),
+        )
     db_session.commit()
-    run = rulesets.retroactive_run(db_session, shop=shop, name="Big orders", start=day, end=now, actor="admin@shop",
-                                   now=now)
+    run = rulesets.retroactive_run(
+        db_session, shop=shop, name="Big orders", start=day, end=now, actor="admin@shop", now=now
+    )
     db_session.commit()
     assert (run.events, run.credits, run.points, run.duplicates) == (3, 2, 50, 0)
     keys = db_session.execute(select(PointsTransaction.idempotency_key).order_by(PointsTransaction.id)).scalars().all()
     rule_id = db_session.execute(select(Rule.id)).scalar_one()
     assert keys == [f"rule:{rule_id}:a0:order:100", f"rule:{rule_id}:a0:order:102"]
-    again = rulesets.retroactive_run(db_session, shop=shop, name="Big orders", start=day, end=now,
-                                     actor="admin@shop", now=now)
+    again = rulesets.retroactive_run(
+        db_session, shop=shop, name="Big orders", start=day, end=now, actor="admin@shop", now=now
+    )
     db_session.commit()
     assert (again.credits, again.points, again.duplicates) == (0, 0, 2)
     undone = rulesets.reverse_retroactive_run(db_session, shop=shop, batch_id=run.batch_id, actor="admin@shop", now=now)
@@ -330,24 +493,33 @@ def test_retroactive_run_credits_once_per_event_and_reverses_as_a_batch(db_sessi
     assert (undone.customers, undone.claimed, undone.reversed, undone.shortfall) == (2, 50, 50, 0)
     balances = db_session.execute(select(CustomerLoyaltyProfile.points_balance)).scalars().all()
     assert balances == [0, 0]
-    twice = rulesets.reverse_retroactive_run(db_session, shop=shop, batch_id=run.batch_id, actor="admin@shop",
-                                             now=now)
+    twice = rulesets.reverse_retroactive_run(db_session, shop=shop, batch_id=run.batch_id, actor="admin@shop", now=now)
     assert (twice.claimed, twice.reversed) == (0, 0)
     actions = db_session.execute(select(AuditLog.action).order_by(AuditLog.id)).scalars().all()
-    assert actions == ["rule_retroactive_run", "rule_retroactive_run", "rule_retroactive_reversal",
-                       "rule_retroactive_reversal"]
+    assert actions == [
+        "rule_retroactive_run",
+        "rule_retroactive_run",
+        "rule_retroactive_reversal",
+        "rule_retroactive_reversal",
+    ]
     with pytest.raises(InvalidInput, match="needs the admin"):
         rulesets.retroactive_run(db_session, shop=shop, name="Big orders", start=day, end=now, actor=" ", now=now)
 
 
-def test_explaining_an_order_already_processed_does_not_count_it_twice(db_session: Session, shop: Shop,
-                                                                        now: datetime) -> None:
+def test_explaining_an_order_already_processed_does_not_count_it_twice(
+    db_session: Session, shop: Shop, now: datetime
+) -> None:
     save(db_session, shop, FIRST_ORDER_BONUS, now)
     event = order_event(shop, 321, 654)
     process_event(db_session, event, consumer_group="test", now=now)
     db_session.commit()
-    envelope = {"event_id": str(event.event_id), "event_type": "order_created", "customer_id": "321",
-                "timestamp": event.timestamp.isoformat(), "event_data": event.event_data}
+    envelope = {
+        "event_id": str(event.event_id),
+        "event_type": "order_created",
+        "customer_id": "321",
+        "timestamp": event.timestamp.isoformat(),
+        "event_data": event.event_data,
+    }
     explained = rulesets.dry_run(db_session, shop=shop, event=envelope, now=now)
     assert [child.seen for child in explained.results[0].trace[0].children] == ["150.00", 1]
     assert explained.points_total == 500

@@ -39,8 +39,9 @@ def earn(session: Session, shop: Shop, customer_id: str, points: int, when: date
 def ladder(db_session: Session, shop: Shop) -> dict[str, TierDefinition]:
     return {
         "Silver": make_tier(db_session, shop, "Silver", 1, "100"),
-        "Gold": make_tier(db_session, shop, "Gold", 2, "1000", retention_threshold=Decimal("500"),
-                          earn_multiplier=Decimal("1.5")),
+        "Gold": make_tier(
+            db_session, shop, "Gold", 2, "1000", retention_threshold=Decimal("500"), earn_multiplier=Decimal("1.5")
+        ),
         "Platinum": make_tier(db_session, shop, "Platinum", 3, "5000"),
     }
 
@@ -75,19 +76,31 @@ def test_upgrade_is_immediate_and_recorded_as_tier_changed(
     change = tiers.evaluate_upgrade(db_session, shop=shop, profile=profile, now=now, reason="order_created 42")
     assert change is not None
     assert (change.previous, change.current.name, change.direction, change.reason, change.measure) == (
-        None, "Gold", "upgrade", "order_created 42", Decimal(1050))
+        None,
+        "Gold",
+        "upgrade",
+        "order_created 42",
+        Decimal(1050),
+    )
     assert tiers.evaluate_upgrade(db_session, shop=shop, profile=profile, now=now, reason="again") is None
     assert tier_of(db_session, profile.id) == "Gold"
-    assert tiers.earn_multiplier(db_session, shop_id=shop.id, profile=db_session.get(CustomerLoyaltyProfile,
-                                                                                        profile.id)) == Decimal("1.5")
+    assert tiers.earn_multiplier(
+        db_session, shop_id=shop.id, profile=db_session.get(CustomerLoyaltyProfile, profile.id)
+    ) == Decimal("1.5")
     event = db_session.execute(select(EventQueue).where(EventQueue.event_type == "tier_changed")).scalar_one()
     assert (event.customer_id, event.status) == ("1", "pending")
     assert {k: event.payload[k] for k in ("direction", "reason", "measure")} == {
-        "direction": "upgrade", "reason": "order_created 42", "measure": "1050"}
+        "direction": "upgrade",
+        "reason": "order_created 42",
+        "measure": "1050",
+    }
     assert event.payload["to_tier"] == {"id": ladder["Gold"].id, "name": "Gold", "level": 2}
     audit = db_session.execute(select(AuditLog).where(AuditLog.action == "tier_changed")).scalar_one()
     assert (audit.subject_type, audit.subject_id, audit.details["reason"]) == (
-        "profile", str(profile.id), "order_created 42")
+        "profile",
+        str(profile.id),
+        "order_created 42",
+    )
 
 
 def test_spending_points_never_lowers_the_measure(
@@ -103,11 +116,15 @@ def test_spending_points_never_lowers_the_measure(
 
 
 def test_calendar_year_downgrade_only_at_the_year_end_in_the_shop_time_zone(
-    db_session: Session, make_shop, ladder: dict[str, TierDefinition]  # type: ignore[no-untyped-def]
+    db_session: Session,
+    make_shop,
+    ladder: dict[str, TierDefinition],  # type: ignore[no-untyped-def]
 ) -> None:
     shop = make_shop("ny.myshopify.com", tier_period="calendar_year", timezone="America/New_York")
-    silver, gold = make_tier(db_session, shop, "Silver", 1, "100"), make_tier(
-        db_session, shop, "Gold", 2, "1000", retention_threshold=Decimal("500"))
+    silver, gold = (
+        make_tier(db_session, shop, "Silver", 1, "100"),
+        make_tier(db_session, shop, "Gold", 2, "1000", retention_threshold=Decimal("500")),
+    )
     profile = earn(db_session, shop, "7", 1_200, at(2025, 3, 10))
     assert tier_of(db_session, profile.id) == "Gold"
     assert db_session.get(CustomerLoyaltyProfile, profile.id).tier_review_at == at(2026, 1, 1, 5)
@@ -120,23 +137,29 @@ def test_calendar_year_downgrade_only_at_the_year_end_in_the_shop_time_zone(
 
     # 2026 earns only 150: one second before New York's new year nothing happens, at midnight Gold -> Silver.
     earn(db_session, shop, "7", 150, at(2026, 6, 1))
-    assert tiers.roll_period(db_session, shop_id=shop.id, now=datetime(2027, 1, 1, 4, 59, 59,
-                                                                          tzinfo=timezone.utc)).examined == 0
+    assert (
+        tiers.roll_period(
+            db_session, shop_id=shop.id, now=datetime(2027, 1, 1, 4, 59, 59, tzinfo=timezone.utc)
+        ).examined
+        == 0
+    )
     rolled = tiers.roll_period(db_session, shop_id=shop.id, now=at(2027, 1, 1, 5))
     assert [(c.previous.name, c.current.name, c.direction, c.reason, c.measure) for c in rolled.changes] == [
-        ("Gold", "Silver", "downgrade", "period_ended: retention threshold not met", Decimal(150))]
+        ("Gold", "Silver", "downgrade", "period_ended: retention threshold not met", Decimal(150))
+    ]
     assert tier_of(db_session, profile.id) == "Silver"
     again = tiers.roll_period(db_session, shop_id=shop.id, now=at(2027, 1, 1, 6))
     assert (again.examined, again.changes) == (0, [])
     assert silver.id != gold.id
-    downgrades = db_session.execute(
-        select(EventQueue.payload).where(EventQueue.event_type == "tier_changed")
-    ).scalars().all()
+    downgrades = (
+        db_session.execute(select(EventQueue.payload).where(EventQueue.event_type == "tier_changed")).scalars().all()
+    )
     assert [p["direction"] for p in downgrades] == ["upgrade", "downgrade"]
 
 
 def test_calendar_year_member_who_qualifies_again_this_year_is_not_downgraded(
-    db_session: Session, make_shop  # type: ignore[no-untyped-def]
+    db_session: Session,
+    make_shop,  # type: ignore[no-untyped-def]
 ) -> None:
     shop = make_shop("cy.myshopify.com", tier_period="calendar_year")
     make_tier(db_session, shop, "Gold", 2, "1000", retention_threshold=Decimal("800"))
@@ -151,7 +174,8 @@ def test_calendar_year_member_who_qualifies_again_this_year_is_not_downgraded(
 
 
 def test_rolling_twelve_months_from_the_day_the_tier_was_reached(
-    db_session: Session, make_shop  # type: ignore[no-untyped-def]
+    db_session: Session,
+    make_shop,  # type: ignore[no-untyped-def]
 ) -> None:
     shop = make_shop("roll.myshopify.com", tier_period="rolling_12_months", tier_basis="amount_spent")
     make_tier(db_session, shop, "VIP", 1, "300")
@@ -206,9 +230,11 @@ def test_ladder_change_recalculates_every_member_idempotently(
     placed = tiers.recalculate_all(db_session, shop_id=shop.id, now=now)
     assert [(c.customer_id, c.previous, c.current.name) for c in placed.changes] == [("high", None, "Gold")]
     assert tiers.recalculate_all(db_session, shop_id=shop.id, now=now).changes == []
-    reasons = db_session.execute(
-        select(EventQueue.payload["reason"].astext).where(EventQueue.event_type == "tier_changed")
-    ).scalars().all()
+    reasons = (
+        db_session.execute(select(EventQueue.payload["reason"].astext).where(EventQueue.event_type == "tier_changed"))
+        .scalars()
+        .all()
+    )
     assert reasons.count("ladder_changed") == 3
 
 
@@ -238,17 +264,25 @@ LADDER = [
     ("specs", "message"),
     [
         ([tier_ladder.TierSpec("A", 0, "-1")], "tiers[0].threshold must not be negative"),
-        ([tier_ladder.TierSpec("A", 0, "10", retention_threshold="20")],
-         "tiers[0].retention_threshold must be between 0 and the entry threshold"),
-        ([tier_ladder.TierSpec("A", 0, "10", earn_multiplier="0")],
-         "tiers[0].earn_multiplier must be greater than 0 and at most 100"),
+        (
+            [tier_ladder.TierSpec("A", 0, "10", retention_threshold="20")],
+            "tiers[0].retention_threshold must be between 0 and the entry threshold",
+        ),
+        (
+            [tier_ladder.TierSpec("A", 0, "10", earn_multiplier="0")],
+            "tiers[0].earn_multiplier must be greater than 0 and at most 100",
+        ),
         ([tier_ladder.TierSpec("A", -1, "10")], "tiers[0].level must be a whole number of at least 0, got -1"),
-        ([tier_ladder.TierSpec("A", 0, 1.5)],
-         "tiers[0].threshold must be a whole or decimal number written as a string, got 1.5"),
+        (
+            [tier_ladder.TierSpec("A", 0, 1.5)],
+            "tiers[0].threshold must be a whole or decimal number written as a string, got 1.5",
+        ),
         ([tier_ladder.TierSpec("A", 0, "0"), tier_ladder.TierSpec("a", 1, "10")], "tier names must be unique"),
         ([tier_ladder.TierSpec("A", 1, "0"), tier_ladder.TierSpec("B", 1, "10")], "tier levels must be unique"),
-        ([tier_ladder.TierSpec("A", 0, "100"), tier_ladder.TierSpec("B", 1, "100")],
-         "tier 'B' (level 1) must need more than 'A' (100)"),
+        (
+            [tier_ladder.TierSpec("A", 0, "100"), tier_ladder.TierSpec("B", 1, "100")],
+            "tier 'B' (level 1) must need more than 'A' (100)",
+        ),
     ],
 )
 def test_bad_ladders_are_refused(
@@ -273,10 +307,13 @@ def test_saving_a_ladder_keeps_tiers_by_name_and_recalculation_follows(
         tier_ladder.TierSpec("Silver", 1, "3", retention_threshold="1"),
         tier_ladder.TierSpec("Gold", 2, "10"),
     ]
-    tier_ladder.save_ladder(db_session, shop_id=shop.id, specs=reshaped, actor="merchant", now=now,
-                            basis="orders_placed")
+    tier_ladder.save_ladder(
+        db_session, shop_id=shop.id, specs=reshaped, actor="merchant", now=now, basis="orders_placed"
+    )
     assert [(t.name, t.level, t.id == silver_id) for t in tiers.ladder(db_session, shop_id=shop.id)] == [
-        ("Silver", 1, True), ("Gold", 2, False)]
+        ("Silver", 1, True),
+        ("Gold", 2, False),
+    ]
     assert db_session.get(Shop, shop.id).tier_basis == "orders_placed"
     change = tiers.recalculate_all(db_session, shop_id=shop.id, now=now).changes
     assert [(c.previous.name, c.current, c.reason) for c in change] == [("Silver", None, "ladder_changed")]

@@ -33,8 +33,9 @@ def leaf_holds(node: dict[str, Any], facts: Facts) -> bool:
     kind, operator, expected = node["type"], node["operator"], node.get("value")
     if kind == "discount_code" and operator == "exists":
         codes = facts.event_data.get("discount_codes")
-        used = isinstance(codes, list) and any(isinstance(c, dict) and isinstance(c.get("code"), str)
-                                               and c["code"].strip() for c in codes)
+        used = isinstance(codes, list) and any(
+            isinstance(c, dict) and isinstance(c.get("code"), str) and c["code"].strip() for c in codes
+        )
         return used == expected
     if kind == "attribute" and operator == "exists":
         return (lookup(facts.event_data, node["path"]) is not MISSING) == expected
@@ -65,8 +66,14 @@ def leaf_holds(node: dict[str, Any], facts: Facts) -> bool:
 
 
 def compare(left: Any, operator: str, right: Any) -> bool:
-    return {"==": left == right, "!=": left != right, ">": left > right, ">=": left >= right, "<": left < right,
-            "<=": left <= right}[operator]
+    return {
+        "==": left == right,
+        "!=": left != right,
+        ">": left > right,
+        ">=": left >= right,
+        "<": left < right,
+        "<=": left <= right,
+    }[operator]
 
 
 def converter(node: dict[str, Any]) -> Any:
@@ -105,8 +112,18 @@ def read_fact(node: dict[str, Any], facts: Facts) -> Any:
     if kind in ("order_total", "order_subtotal"):
         value = to_decimal(data.get("total_price" if kind == "order_total" else "subtotal_price"))
         return MISSING if value is None else value
-    if kind in ("frequency", "customer_order_count", "customer_lifetime_spend", "customer_tag", "customer_tier",
-                "referred_customer") and customer is None:
+    if (
+        kind
+        in (
+            "frequency",
+            "customer_order_count",
+            "customer_lifetime_spend",
+            "customer_tag",
+            "customer_tier",
+            "referred_customer",
+        )
+        and customer is None
+    ):
         return MISSING
     if kind == "frequency":
         return facts.history.count_events(node.get("event_type", "order_created"), node.get("within_days"))
@@ -127,8 +144,11 @@ def read_fact(node: dict[str, Any], facts: Facts) -> Any:
         codes = data.get("discount_codes")
         if not isinstance(codes, list):
             return MISSING
-        return {c["code"].strip().lower() for c in codes if isinstance(c, dict) and isinstance(c.get("code"), str)
-                and c["code"].strip()}
+        return {
+            c["code"].strip().lower()
+            for c in codes
+            if isinstance(c, dict) and isinstance(c.get("code"), str) and c["code"].strip()
+        }
     if kind in ("source_name", "currency"):
         value = data.get(kind)
         return (value.upper() if kind == "currency" else value) if isinstance(value, str) else MISSING
@@ -186,12 +206,16 @@ def line_item_holds(node: dict[str, Any], items: list[Any]) -> bool:
         values = item_values(item, field)
         matches = bool(values & wanted) if node["operator"] == "in" else bool(values) and not values & wanted
         if matches:
-            qty = item.get("quantity") if isinstance(item.get("quantity"), int) and not isinstance(
-                item.get("quantity"), bool) else 0
+            qty = (
+                item.get("quantity")
+                if isinstance(item.get("quantity"), int) and not isinstance(item.get("quantity"), bool)
+                else 0
+            )
             count += 1
             quantity += qty
-            amount += (to_decimal(item.get("price")) or Decimal(0)) * qty - (to_decimal(item.get("total_discount"))
-                                                                            or Decimal(0))
+            amount += (to_decimal(item.get("price")) or Decimal(0)) * qty - (
+                to_decimal(item.get("total_discount")) or Decimal(0)
+            )
     if "min_amount" in node and amount < to_decimal(node["min_amount"]):
         return False
     return count > 0 and quantity >= node.get("min_quantity", 1)

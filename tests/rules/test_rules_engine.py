@@ -13,9 +13,13 @@ from tests.rules.rule_helpers import NOON_UTC, UTC, customer, facts, rule_with, 
 
 FIRST_ORDER_BONUS = {
     "name": "First Order Bonus",
-    "conditions": {"operator": "and", "conditions": [
-        {"type": "order_total", "operator": ">=", "value": 100},
-        {"type": "frequency", "event_type": "order_created", "value": 1}]},
+    "conditions": {
+        "operator": "and",
+        "conditions": [
+            {"type": "order_total", "operator": ">=", "value": 100},
+            {"type": "frequency", "event_type": "order_created", "value": 1},
+        ],
+    },
     "actions": [{"type": "points", "amount": 500, "reason": "First order bonus"}],
 }
 
@@ -28,14 +32,23 @@ def second_order() -> Facts:
 def test_first_order_bonus_verbatim() -> None:
     evaluation = run(FIRST_ORDER_BONUS, facts())
     (decision,) = evaluation.decisions
-    assert (decision.rule_id, decision.version_id, decision.rule_name, decision.action_index, decision.type,
-            decision.points, decision.reason) == (1, 100, "First Order Bonus", 0, "points", 500, "First order bonus")
+    assert (
+        decision.rule_id,
+        decision.version_id,
+        decision.rule_name,
+        decision.action_index,
+        decision.type,
+        decision.points,
+        decision.reason,
+    ) == (1, 100, "First Order Bonus", 0, "points", 500, "First order bonus")
     assert evaluation.points_total == 500
 
 
 def test_first_order_bonus_does_not_fire_on_second_order_or_small_order_and_says_why() -> None:
-    for the_facts, failing in ((second_order(), "/conditions/conditions/1"),
-                               (facts({"total_price": "99.99"}), "/conditions/conditions/0")):
+    for the_facts, failing in (
+        (second_order(), "/conditions/conditions/1"),
+        (facts({"total_price": "99.99"}), "/conditions/conditions/0"),
+    ):
         evaluation = run(FIRST_ORDER_BONUS, the_facts, trace=True)
         assert evaluation.decisions == []
         (result,) = evaluation.results
@@ -46,31 +59,74 @@ def test_first_order_bonus_does_not_fire_on_second_order_or_small_order_and_says
 def test_trace_records_the_fact_seen_and_renders() -> None:
     result = run(FIRST_ORDER_BONUS, second_order(), trace=True).results[0]
     assert result.trace[0].to_json() == {
-        "pointer": "/conditions", "type": "group", "operator": "and", "held": False, "children": [
-            {"pointer": "/conditions/conditions/0", "type": "order_total", "operator": ">=", "held": True,
-             "expected": 100, "seen": "150.00"},
-            {"pointer": "/conditions/conditions/1", "type": "frequency", "operator": "==", "held": False,
-             "expected": 1, "seen": 2}]}
+        "pointer": "/conditions",
+        "type": "group",
+        "operator": "and",
+        "held": False,
+        "children": [
+            {
+                "pointer": "/conditions/conditions/0",
+                "type": "order_total",
+                "operator": ">=",
+                "held": True,
+                "expected": 100,
+                "seen": "150.00",
+            },
+            {
+                "pointer": "/conditions/conditions/1",
+                "type": "frequency",
+                "operator": "==",
+                "held": False,
+                "expected": 1,
+                "seen": 2,
+            },
+        ],
+    }
     assert render_trace(result.trace) == [
         "  ✗ and (/conditions)",
         '    ✓ order_total >= 100: saw "150.00" (/conditions/conditions/0)',
-        "    ✗ frequency == 1: saw 2 (/conditions/conditions/1)"]
+        "    ✗ frequency == 1: saw 2 (/conditions/conditions/1)",
+    ]
 
 
 def test_nested_or_and_not() -> None:
-    rule = {"name": "Nested", "actions": [{"type": "points", "amount": 1}], "conditions": {"operator": "or", "conditions": [
-        {"operator": "and", "conditions": [{"type": "order_total", "operator": ">", "value": 1000},
-                                           {"operator": "not", "conditions": [{"type": "source_name", "value": "pos"}]}]},
-        {"operator": "not", "conditions": [
-            {"operator": "or", "conditions": [{"type": "customer_tag", "value": ["staff"]},
-                                              {"type": "order_total", "operator": "<", "value": 200}]}]}]}}
+    rule = {
+        "name": "Nested",
+        "actions": [{"type": "points", "amount": 1}],
+        "conditions": {
+            "operator": "or",
+            "conditions": [
+                {
+                    "operator": "and",
+                    "conditions": [
+                        {"type": "order_total", "operator": ">", "value": 1000},
+                        {"operator": "not", "conditions": [{"type": "source_name", "value": "pos"}]},
+                    ],
+                },
+                {
+                    "operator": "not",
+                    "conditions": [
+                        {
+                            "operator": "or",
+                            "conditions": [
+                                {"type": "customer_tag", "value": ["staff"]},
+                                {"type": "order_total", "operator": "<", "value": 200},
+                            ],
+                        }
+                    ],
+                },
+            ],
+        },
+    }
     assert not run(rule, facts()).decisions  # 150 < 200, so the second branch fails; 150 is not > 1000
     assert run(rule, facts({"total_price": "250.00"})).decisions
     assert not run(rule, facts({"total_price": "250.00"}, cust=customer(tags=frozenset({"Staff"})))).decisions
-    assert run(rule, facts({"total_price": "1200.00", "source_name": "web"},
-                           cust=customer(tags=frozenset({"staff"})))).decisions
-    assert not run(rule, facts({"total_price": "1200.00", "source_name": "pos"},
-                               cust=customer(tags=frozenset({"staff"})))).decisions
+    assert run(
+        rule, facts({"total_price": "1200.00", "source_name": "web"}, cust=customer(tags=frozenset({"staff"})))
+    ).decisions
+    assert not run(
+        rule, facts({"total_price": "1200.00", "source_name": "pos"}, cust=customer(tags=frozenset({"staff"})))
+    ).decisions
 
 
 def test_rule_without_conditions_always_fires_for_its_event_types() -> None:
@@ -82,18 +138,29 @@ def test_rule_without_conditions_always_fires_for_its_event_types() -> None:
 
 
 def test_priority_orders_rules_and_stop_further_rules_stops_lower_priorities_only() -> None:
-    rules = [rule_with(name="Low", priority=1), rule_with(name="High", priority=10, stop_further_rules=True),
-             rule_with(name="Also high", priority=10), rule_with(name="Higher", priority=20)]
+    rules = [
+        rule_with(name="Low", priority=1),
+        rule_with(name="High", priority=10, stop_further_rules=True),
+        rule_with(name="Also high", priority=10),
+        rule_with(name="Higher", priority=20),
+    ]
     evaluation = run(rules, facts())
     assert [(r.name, r.fired, r.skipped_reason) for r in evaluation.results] == [
-        ("Higher", True, None), ("Also high", True, None), ("High", True, None),
-        ("Low", False, "stopped by higher-priority rule")]
+        ("Higher", True, None),
+        ("Also high", True, None),
+        ("High", True, None),
+        ("Low", False, "stopped by higher-priority rule"),
+    ]
     assert [d.rule_name for d in evaluation.decisions] == ["Higher", "Also high", "High"]
 
 
 def test_stop_only_applies_when_the_stopping_rule_fires() -> None:
-    rules = [rule_with({"type": "order_total", "operator": ">", "value": 1000}, name="Big", priority=5,
-                       stop_further_rules=True), rule_with(name="Base")]
+    rules = [
+        rule_with(
+            {"type": "order_total", "operator": ">", "value": 1000}, name="Big", priority=5, stop_further_rules=True
+        ),
+        rule_with(name="Base"),
+    ]
     assert [d.rule_name for d in run(rules, facts()).decisions] == ["Base"]
 
 
@@ -105,16 +172,19 @@ def test_only_active_rules_fire_unless_a_dry_run_asks(status: str) -> None:
     assert run(rule, facts(), statuses={"active", status}).points_total == 10
 
 
-@pytest.mark.parametrize(("schedule", "when", "fired"), [
-    ({"starts_at": "2024-01-15"}, NOON_UTC, True),
-    ({"starts_at": "2024-01-16"}, NOON_UTC, False),
-    ({"ends_at": "2024-01-15"}, NOON_UTC, True),  # a date ends_at includes the whole local day
-    ({"ends_at": "2024-01-15"}, dt.datetime(2024, 1, 16, 4, 59, tzinfo=UTC), True),  # 23:59 New York
-    ({"ends_at": "2024-01-15"}, dt.datetime(2024, 1, 16, 5, 0, tzinfo=UTC), False),
-    ({"starts_at": "2024-01-15T12:00"}, NOON_UTC, True),  # local wall time, starts_at inclusive
-    ({"ends_at": "2024-01-15T12:00"}, NOON_UTC, False),  # a date-time ends_at is exclusive
-    ({"starts_at": "2024-01-15T17:00:01Z"}, NOON_UTC, False),
-])
+@pytest.mark.parametrize(
+    ("schedule", "when", "fired"),
+    [
+        ({"starts_at": "2024-01-15"}, NOON_UTC, True),
+        ({"starts_at": "2024-01-16"}, NOON_UTC, False),
+        ({"ends_at": "2024-01-15"}, NOON_UTC, True),  # a date ends_at includes the whole local day
+        ({"ends_at": "2024-01-15"}, dt.datetime(2024, 1, 16, 4, 59, tzinfo=UTC), True),  # 23:59 New York
+        ({"ends_at": "2024-01-15"}, dt.datetime(2024, 1, 16, 5, 0, tzinfo=UTC), False),
+        ({"starts_at": "2024-01-15T12:00"}, NOON_UTC, True),  # local wall time, starts_at inclusive
+        ({"ends_at": "2024-01-15T12:00"}, NOON_UTC, False),  # a date-time ends_at is exclusive
+        ({"starts_at": "2024-01-15T17:00:01Z"}, NOON_UTC, False),
+    ],
+)
 def test_schedule(schedule: dict, when: dt.datetime, fired: bool) -> None:
     result = run(rule_with(schedule=schedule), facts(occurred_at=when)).results[0]
     assert result.fired is fired
@@ -133,13 +203,15 @@ def test_per_customer_limit_per_period() -> None:
 def test_limit_period_defaults_to_lifetime() -> None:
     rule = parse_rule(rule_with(limits={"per_customer": 1}))
     assert rule.limits == {"per_customer": 1, "per_customer_period": "lifetime"}
-    assert not run(rule_with(limits={"per_customer": 1}), facts(history=StaticHistory(firings={(1, "lifetime"): 1}))
-                   ).decisions
+    assert not run(
+        rule_with(limits={"per_customer": 1}), facts(history=StaticHistory(firings={(1, "lifetime"): 1}))
+    ).decisions
 
 
 def test_budget_caps_the_last_award_and_then_stops_the_rule() -> None:
-    rule = rule_with(actions=[{"type": "points", "amount": 300}, {"type": "points", "amount": 300}],
-                     limits={"budget_points": 1000})
+    rule = rule_with(
+        actions=[{"type": "points", "amount": 300}, {"type": "points", "amount": 300}], limits={"budget_points": 1000}
+    )
     assert [d.points for d in run(rule, facts(history=StaticHistory(points_issued={1: 200}))).decisions] == [300, 300]
     capped = run(rule, facts(history=StaticHistory(points_issued={1: 600}))).decisions
     assert [(d.points, d.params.get("budget_capped")) for d in capped] == [(300, None), (100, True)]
@@ -166,9 +238,11 @@ def test_points_per_currency_rounding_basis_and_cap() -> None:
 
 def test_tier_multiplier_and_multiply_factors_apply_once_before_rounding() -> None:
     gold = customer(tier="Gold", tier_multiplier=Decimal("1.5"))
-    rules = [rule_with(name="Base", actions=[{"type": "points_per_currency", "rate": 1, "basis": "total"}]),
-             rule_with(name="Double weekend", actions=[{"type": "multiply", "factor": 2}]),
-             rule_with(name="Triple VIP", actions=[{"type": "multiply", "factor": 1.5}])]
+    rules = [
+        rule_with(name="Base", actions=[{"type": "points_per_currency", "rate": 1, "basis": "total"}]),
+        rule_with(name="Double weekend", actions=[{"type": "multiply", "factor": 2}]),
+        rule_with(name="Triple VIP", actions=[{"type": "multiply", "factor": 1.5}]),
+    ]
     evaluation = run(rules, facts({"total_price": "10.33"}, cust=gold))
     assert evaluation.points_total == 46  # floor(10.33 x 1.5 x 2 x 1.5) = floor(46.485)
     multiply = [d for d in evaluation.decisions if d.type == "multiply"]
@@ -189,14 +263,19 @@ def test_referral_advocate_points_only_when_referred_and_not_counted_for_the_buy
 
 
 def test_non_point_actions_pass_their_keys_through() -> None:
-    rule = rule_with(actions=[{"type": "issue_reward", "reward": "Free shipping"},
-                              {"type": "tag_customer", "add": ["vip"], "remove": ["new"]},
-                              {"type": "webhook", "url": "https://example.com/hook"}])
+    rule = rule_with(
+        actions=[
+            {"type": "issue_reward", "reward": "Free shipping"},
+            {"type": "tag_customer", "add": ["vip"], "remove": ["new"]},
+            {"type": "webhook", "url": "https://example.com/hook"},
+        ]
+    )
     decisions = run(rule, facts()).decisions
     assert [(d.type, d.points, dict(d.params)) for d in decisions] == [
         ("issue_reward", None, {"reward": "Free shipping"}),
         ("tag_customer", None, {"add": ["vip"], "remove": ["new"]}),
-        ("webhook", None, {"url": "https://example.com/hook"})]
+        ("webhook", None, {"url": "https://example.com/hook"}),
+    ]
 
 
 def test_guest_orders_still_evaluate_rules_that_do_not_need_a_customer() -> None:
@@ -205,8 +284,10 @@ def test_guest_orders_still_evaluate_rules_that_do_not_need_a_customer() -> None
 
 
 def test_ruleset_sorting_matches_plain_sequence() -> None:
-    compiled = [compile_rule(parse_rule(rule_with(name=name, priority=priority)), rule_id=index)
-                for index, (name, priority) in enumerate([("b", 1), ("a", 1), ("c", 5)])]
+    compiled = [
+        compile_rule(parse_rule(rule_with(name=name, priority=priority)), rule_id=index)
+        for index, (name, priority) in enumerate([("b", 1), ("a", 1), ("c", 5)])
+    ]
     assert [r.name for r in RuleSet(compiled)] == ["c", "a", "b"]
     assert [r.name for r in evaluate(compiled, facts()).results] == ["c", "a", "b"]
 
@@ -252,8 +333,13 @@ def test_generated_code_refuses_a_tree_that_skipped_validation() -> None:
     """Rules are compiled from parse_rule's output; a hand-built tree with a foreign operator is never executed."""
     from app.rules.codegen import compile_fast_check
 
-    injected = {"operator": "or __import__('os').system('true') or", "conditions": [
-        {"type": "order_total", "operator": ">=", "value": 1}, {"type": "order_total", "operator": ">=", "value": 2}]}
+    injected = {
+        "operator": "or __import__('os').system('true') or",
+        "conditions": [
+            {"type": "order_total", "operator": ">=", "value": 1},
+            {"type": "order_total", "operator": ">=", "value": 2},
+        ],
+    }
     with pytest.raises(ValueError, match="unsupported group"):
         compile_fast_check(injected)
     with pytest.raises(ValueError, match="unsupported operator"):

@@ -29,106 +29,254 @@ INVALID: list[tuple[Any, list[tuple[str, str]]]] = [
     ([], [("", "a rule must be a JSON object, not list")]),
     ({}, [("/name", "is required"), ("/actions", "is required")]),
     ({"name": " ", "actions": POINTS}, [("/name", "must be a non-empty string")]),
-    ({"name": "R", "actions": POINTS, "colour": "red"}, [("/colour", "unknown key; allowed: name, description, status, "
-                                                          "priority, stop_further_rules, event_types, schedule, "
-                                                          "limits, conditions, actions")]),
-    ({"name": "R", "actions": POINTS, "status": "live"}, [("/status", "must be one of: draft, active, paused, archived")]),
+    (
+        {"name": "R", "actions": POINTS, "colour": "red"},
+        [
+            (
+                "/colour",
+                "unknown key; allowed: name, description, status, "
+                "priority, stop_further_rules, event_types, schedule, "
+                "limits, conditions, actions",
+            )
+        ],
+    ),
+    (
+        {"name": "R", "actions": POINTS, "status": "live"},
+        [("/status", "must be one of: draft, active, paused, archived")],
+    ),
     ({"name": "R", "actions": POINTS, "priority": "1"}, [("/priority", "must be an integer")]),
     ({"name": "R", "actions": POINTS, "priority": True}, [("/priority", "must be an integer")]),
     ({"name": "R", "actions": POINTS, "stop_further_rules": 1}, [("/stop_further_rules", "must be true or false")]),
-    ({"name": "R", "actions": POINTS, "event_types": []}, [("/event_types", "must be a non-empty list of event types")]),
-    ({"name": "R", "actions": POINTS, "event_types": ["Orders/Create"]},
-     [("/event_types/0", "must be an event type such as order_created")]),
-    ({"name": "R", "actions": POINTS, "schedule": {"starts_at": "2024-02-01", "ends_at": "2024-01-01"}},
-     [("/schedule/ends_at", "must be after starts_at")]),
-    ({"name": "R", "actions": POINTS, "schedule": {"starts_at": "next monday"}},
-     [("/schedule/starts_at", "must be an ISO 8601 date or date-time (2024-12-24 or 2024-12-24T09:00:00-05:00)")]),
-    ({"name": "R", "actions": POINTS, "limits": {"per_customer": 0, "budget_points": -5}},
-     [("/limits/per_customer", "must be at least 1"), ("/limits/budget_points", "must be at least 1")]),
-    ({"name": "R", "actions": POINTS, "limits": {"per_customer_period": "week"}},
-     [("/limits/per_customer_period", "needs per_customer (how many times per period)")]),
-    ({"name": "R", "actions": POINTS, "limits": {"per_customer": 1, "per_customer_period": "fortnight"}},
-     [("/limits/per_customer_period", "must be one of: day, week, month, year, lifetime")]),
-    ({"name": "R", "actions": POINTS, "conditions": {"type": "order_total", "value": 1}},
-     [("/conditions", 'must be a group: {"operator": "and"|"or"|"not", "conditions": [...]}')]),
-    ({"name": "R", "actions": POINTS, "conditions": {"operator": "not", "conditions": [
-        {"type": "order_total", "value": 1}, {"type": "order_total", "value": 2}]}},
-     [("/conditions/conditions", "a `not` group must have exactly one condition")]),
-    ({"name": "R", "actions": POINTS, "conditions": {"operator": "xor", "conditions": []}},
-     [("/conditions/operator", "must be one of: and, or, not"), ("/conditions/conditions", "must not be empty")]),
-    (leaf({"type": "order_total", "operator": ">=", "value": "100"}), [("/conditions/conditions/0/value", "must be a number")]),
-    (leaf({"type": "order_total", "operator": "~", "value": 1}),
-     [("/conditions/conditions/0/operator", "must be one of: ==, !=, >, >=, <, <=, between, in, not_in")]),
-    (leaf({"type": "order_total", "operator": "between", "value": [200, 100]}),
-     [("/conditions/conditions/0/value", "low must not be greater than high")]),
-    (leaf({"type": "order_total", "operator": "between", "value": [1]}),
-     [("/conditions/conditions/0/value", "must be a list of exactly two items: [low, high]")]),
-    (leaf({"type": "order_total", "operator": "in", "value": []}),
-     [("/conditions/conditions/0/value", "must be a non-empty list for `in`")]),
-    (leaf({"type": "order_total", "operator": "in", "value": [1, "x"]}),
-     [("/conditions/conditions/0/value/1", "must be a number")]),
+    (
+        {"name": "R", "actions": POINTS, "event_types": []},
+        [("/event_types", "must be a non-empty list of event types")],
+    ),
+    (
+        {"name": "R", "actions": POINTS, "event_types": ["Orders/Create"]},
+        [("/event_types/0", "must be an event type such as order_created")],
+    ),
+    (
+        {"name": "R", "actions": POINTS, "schedule": {"starts_at": "2024-02-01", "ends_at": "2024-01-01"}},
+        [("/schedule/ends_at", "must be after starts_at")],
+    ),
+    (
+        {"name": "R", "actions": POINTS, "schedule": {"starts_at": "next monday"}},
+        [("/schedule/starts_at", "must be an ISO 8601 date or date-time (2024-12-24 or 2024-12-24T09:00:00-05:00)")],
+    ),
+    (
+        {"name": "R", "actions": POINTS, "limits": {"per_customer": 0, "budget_points": -5}},
+        [("/limits/per_customer", "must be at least 1"), ("/limits/budget_points", "must be at least 1")],
+    ),
+    (
+        {"name": "R", "actions": POINTS, "limits": {"per_customer_period": "week"}},
+        [("/limits/per_customer_period", "needs per_customer (how many times per period)")],
+    ),
+    (
+        {"name": "R", "actions": POINTS, "limits": {"per_customer": 1, "per_customer_period": "fortnight"}},
+        [("/limits/per_customer_period", "must be one of: day, week, month, year, lifetime")],
+    ),
+    (
+        {"name": "R", "actions": POINTS, "conditions": {"type": "order_total", "value": 1}},
+        [("/conditions", 'must be a group: {"operator": "and"|"or"|"not", "conditions": [...]}')],
+    ),
+    (
+        {
+            "name": "R",
+            "actions": POINTS,
+            "conditions": {
+                "operator": "not",
+                "conditions": [{"type": "order_total", "value": 1}, {"type": "order_total", "value": 2}],
+            },
+        },
+        [("/conditions/conditions", "a `not` group must have exactly one condition")],
+    ),
+    (
+        {"name": "R", "actions": POINTS, "conditions": {"operator": "xor", "conditions": []}},
+        [("/conditions/operator", "must be one of: and, or, not"), ("/conditions/conditions", "must not be empty")],
+    ),
+    (
+        leaf({"type": "order_total", "operator": ">=", "value": "100"}),
+        [("/conditions/conditions/0/value", "must be a number")],
+    ),
+    (
+        leaf({"type": "order_total", "operator": "~", "value": 1}),
+        [("/conditions/conditions/0/operator", "must be one of: ==, !=, >, >=, <, <=, between, in, not_in")],
+    ),
+    (
+        leaf({"type": "order_total", "operator": "between", "value": [200, 100]}),
+        [("/conditions/conditions/0/value", "low must not be greater than high")],
+    ),
+    (
+        leaf({"type": "order_total", "operator": "between", "value": [1]}),
+        [("/conditions/conditions/0/value", "must be a list of exactly two items: [low, high]")],
+    ),
+    (
+        leaf({"type": "order_total", "operator": "in", "value": []}),
+        [("/conditions/conditions/0/value", "must be a non-empty list for `in`")],
+    ),
+    (
+        leaf({"type": "order_total", "operator": "in", "value": [1, "x"]}),
+        [("/conditions/conditions/0/value/1", "must be a number")],
+    ),
     (leaf({"type": "order_total"}), [("/conditions/conditions/0/value", "is required")]),
-    (leaf({"type": "orders", "value": 1}), [("/conditions/conditions/0/type", "must be one of: order_total, "
-                                             "order_subtotal, frequency, customer_order_count, customer_lifetime_spend, "
-                                             "customer_tag, customer_tier, line_item, discount_code, source_name, "
-                                             "shipping_country, currency, date, day_of_week, time_of_day, "
-                                             "referred_customer, event_type, attribute")]),
-    (leaf({"type": "frequency", "value": 1.5, "within_days": 0}),
-     [("/conditions/conditions/0/value", "must be an integer"), ("/conditions/conditions/0/within_days",
-                                                                   "must be at least 1")]),
-    (leaf({"type": "customer_tag", "value": "vip"}),
-     [("/conditions/conditions/0/operator", "is required; one of: in, not_in")]),
-    (leaf({"type": "customer_tag", "operator": "==", "value": ["vip"]}),
-     [("/conditions/conditions/0/operator", "must be one of: in, not_in")]),
-    (leaf({"type": "line_item", "value": ["A"], "min_quantity": 0}),
-     [("/conditions/conditions/0/field", "is required"), ("/conditions/conditions/0/min_quantity", "must be at least 1")]),
-    (leaf({"type": "line_item", "field": "title", "value": ["A"]}),
-     [("/conditions/conditions/0/field", "must be one of: product_id, variant_id, sku, product_tag, collection_id, "
-                                         "vendor")]),
-    (leaf({"type": "discount_code", "operator": "exists", "value": "yes"}),
-     [("/conditions/conditions/0/value", "must be true or false")]),
-    (leaf({"type": "shipping_country", "value": "USA"}),
-     [("/conditions/conditions/0/value", "must be a two-letter ISO country code")]),
-    (leaf({"type": "currency", "value": ["US"]}),
-     [("/conditions/conditions/0/value/0", "must be a three-letter ISO currency code")]),
-    (leaf({"type": "date", "value": "2024-01-01"}),
-     [("/conditions/conditions/0/operator", "is required; one of: between, >=, <")]),
-    (leaf({"type": "date", "operator": "<=", "value": "2024-01-01"}),
-     [("/conditions/conditions/0/operator", "must be one of: between, >=, <")]),
-    (leaf({"type": "date", "operator": "between", "value": ["2024-02-01", "2024-01-01"]}),
-     [("/conditions/conditions/0/value", "low must not be greater than high")]),
-    (leaf({"type": "day_of_week", "value": ["saturday"]}),
-     [("/conditions/conditions/0/value/0", "must be one of: mon, tue, wed, thu, fri, sat, sun")]),
-    (leaf({"type": "time_of_day", "value": ["9:00", "24:00"]}),
-     [("/conditions/conditions/0/value/0", "must be a time of day as HH:MM (00:00 to 23:59)"),
-      ("/conditions/conditions/0/value/1", "must be a time of day as HH:MM (00:00 to 23:59)")]),
-    (leaf({"type": "referred_customer", "value": "yes"}), [("/conditions/conditions/0/value", "must be true or false")]),
-    (leaf({"type": "attribute", "path": "note", "value": 1}),
-     [("/conditions/conditions/0/path", "must be a dotted path from event_data, e.g. "
-                                        "event_data.note_attributes.0.value")]),
-    (leaf({"type": "attribute", "path": "event_data.x", "operator": "in", "value": [1, "1"]}),
-     [("/conditions/conditions/0/value", "items must all be of one kind (all strings, all numbers or all booleans)")]),
-    (leaf({"type": "attribute", "path": "event_data.x", "operator": ">", "value": True}),
-     [("/conditions/conditions/0/value", "a boolean cannot be compared with `>`")]),
-    (leaf({"type": "attribute", "path": "event_data.x", "value": {"a": 1}}),
-     [("/conditions/conditions/0/value", "must be a string, number or boolean")]),
+    (
+        leaf({"type": "orders", "value": 1}),
+        [
+            (
+                "/conditions/conditions/0/type",
+                "must be one of: order_total, "
+                "order_subtotal, frequency, customer_order_count, customer_lifetime_spend, "
+                "customer_tag, customer_tier, line_item, discount_code, source_name, "
+                "shipping_country, currency, date, day_of_week, time_of_day, "
+                "referred_customer, event_type, attribute",
+            )
+        ],
+    ),
+    (
+        leaf({"type": "frequency", "value": 1.5, "within_days": 0}),
+        [
+            ("/conditions/conditions/0/value", "must be an integer"),
+            ("/conditions/conditions/0/within_days", "must be at least 1"),
+        ],
+    ),
+    (
+        leaf({"type": "customer_tag", "value": "vip"}),
+        [("/conditions/conditions/0/operator", "is required; one of: in, not_in")],
+    ),
+    (
+        leaf({"type": "customer_tag", "operator": "==", "value": ["vip"]}),
+        [("/conditions/conditions/0/operator", "must be one of: in, not_in")],
+    ),
+    (
+        leaf({"type": "line_item", "value": ["A"], "min_quantity": 0}),
+        [
+            ("/conditions/conditions/0/field", "is required"),
+            ("/conditions/conditions/0/min_quantity", "must be at least 1"),
+        ],
+    ),
+    (
+        leaf({"type": "line_item", "field": "title", "value": ["A"]}),
+        [
+            (
+                "/conditions/conditions/0/field",
+                "must be one of: product_id, variant_id, sku, product_tag, collection_id, vendor",
+            )
+        ],
+    ),
+    (
+        leaf({"type": "discount_code", "operator": "exists", "value": "yes"}),
+        [("/conditions/conditions/0/value", "must be true or false")],
+    ),
+    (
+        leaf({"type": "shipping_country", "value": "USA"}),
+        [("/conditions/conditions/0/value", "must be a two-letter ISO country code")],
+    ),
+    (
+        leaf({"type": "currency", "value": ["US"]}),
+        [("/conditions/conditions/0/value/0", "must be a three-letter ISO currency code")],
+    ),
+    (
+        leaf({"type": "date", "value": "2024-01-01"}),
+        [("/conditions/conditions/0/operator", "is required; one of: between, >=, <")],
+    ),
+    (
+        leaf({"type": "date", "operator": "<=", "value": "2024-01-01"}),
+        [("/conditions/conditions/0/operator", "must be one of: between, >=, <")],
+    ),
+    (
+        leaf({"type": "date", "operator": "between", "value": ["2024-02-01", "2024-01-01"]}),
+        [("/conditions/conditions/0/value", "low must not be greater than high")],
+    ),
+    (
+        leaf({"type": "day_of_week", "value": ["saturday"]}),
+        [("/conditions/conditions/0/value/0", "must be one of: mon, tue, wed, thu, fri, sat, sun")],
+    ),
+    (
+        leaf({"type": "time_of_day", "value": ["9:00", "24:00"]}),
+        [
+            ("/conditions/conditions/0/value/0", "must be a time of day as HH:MM (00:00 to 23:59)"),
+            ("/conditions/conditions/0/value/1", "must be a time of day as HH:MM (00:00 to 23:59)"),
+        ],
+    ),
+    (
+        leaf({"type": "referred_customer", "value": "yes"}),
+        [("/conditions/conditions/0/value", "must be true or false")],
+    ),
+    (
+        leaf({"type": "attribute", "path": "note", "value": 1}),
+        [
+            (
+                "/conditions/conditions/0/path",
+                "must be a dotted path from event_data, e.g. event_data.note_attributes.0.value",
+            )
+        ],
+    ),
+    (
+        leaf({"type": "attribute", "path": "event_data.x", "operator": "in", "value": [1, "1"]}),
+        [
+            (
+                "/conditions/conditions/0/value",
+                "items must all be of one kind (all strings, all numbers or all booleans)",
+            )
+        ],
+    ),
+    (
+        leaf({"type": "attribute", "path": "event_data.x", "operator": ">", "value": True}),
+        [("/conditions/conditions/0/value", "a boolean cannot be compared with `>`")],
+    ),
+    (
+        leaf({"type": "attribute", "path": "event_data.x", "value": {"a": 1}}),
+        [("/conditions/conditions/0/value", "must be a string, number or boolean")],
+    ),
     ({"name": "R", "actions": []}, [("/actions", "must be a non-empty list of actions")]),
-    ({"name": "R", "actions": POINTS, "conditions": deep(17)},
-     [("/conditions" + "/conditions/0" * 16, "groups nest too deeply (at most 16 levels)")]),
-    ({"name": "R", "actions": [{"type": "points", "amount": 0}, {"type": "points", "amount": 1.5},
-                               {"type": "gift"}]},
-     [("/actions/0/amount", "must be at least 1"), ("/actions/1/amount", "must be an integer"),
-      ("/actions/2/type", "must be one of: points, points_per_currency, multiply, issue_reward, tag_customer, "
-                          "webhook, referral_advocate_points")]),
-    ({"name": "R", "actions": [{"type": "points_per_currency", "rate": 0, "rounding": "bankers", "basis": "net"}]},
-     [("/actions/0/rate", "must be greater than 0"), ("/actions/0/basis", "must be one of: subtotal, total"),
-      ("/actions/0/rounding", "must be one of: floor, round, ceil")]),
-    ({"name": "R", "actions": [{"type": "multiply"}, {"type": "issue_reward", "reward": ""},
-                               {"type": "webhook", "url": "ftp://x"}, {"type": "tag_customer", "add": []}]},
-     [("/actions/0/factor", "is required"), ("/actions/1/reward", "must be a non-empty string"),
-      ("/actions/2/url", "must be an http(s) URL"), ("/actions/3", "needs a non-empty `add` or `remove` list")]),
-    ({"name": "R", "actions": [{"type": "points", "amount": 5, "bonus": 1}]},
-     [("/actions/0/bonus", "unknown key; allowed: type, amount, reason")]),
+    (
+        {"name": "R", "actions": POINTS, "conditions": deep(17)},
+        [("/conditions" + "/conditions/0" * 16, "groups nest too deeply (at most 16 levels)")],
+    ),
+    (
+        {
+            "name": "R",
+            "actions": [{"type": "points", "amount": 0}, {"type": "points", "amount": 1.5}, {"type": "gift"}],
+        },
+        [
+            ("/actions/0/amount", "must be at least 1"),
+            ("/actions/1/amount", "must be an integer"),
+            (
+                "/actions/2/type",
+                "must be one of: points, points_per_currency, multiply, issue_reward, tag_customer, "
+                "webhook, referral_advocate_points",
+            ),
+        ],
+    ),
+    (
+        {"name": "R", "actions": [{"type": "points_per_currency", "rate": 0, "rounding": "bankers", "basis": "net"}]},
+        [
+            ("/actions/0/rate", "must be greater than 0"),
+            ("/actions/0/basis", "must be one of: subtotal, total"),
+            ("/actions/0/rounding", "must be one of: floor, round, ceil"),
+        ],
+    ),
+    (
+        {
+            "name": "R",
+            "actions": [
+                {"type": "multiply"},
+                {"type": "issue_reward", "reward": ""},
+                {"type": "webhook", "url": "ftp://x"},
+                {"type": "tag_customer", "add": []},
+            ],
+        },
+        [
+            ("/actions/0/factor", "is required"),
+            ("/actions/1/reward", "must be a non-empty string"),
+            ("/actions/2/url", "must be an http(s) URL"),
+            ("/actions/3", "needs a non-empty `add` or `remove` list"),
+        ],
+    ),
+    (
+        {"name": "R", "actions": [{"type": "points", "amount": 5, "bonus": 1}]},
+        [("/actions/0/bonus", "unknown key; allowed: type, amount, reason")],
+    ),
 ]
 
 
@@ -141,8 +289,14 @@ def test_invalid_rules_are_refused_with_every_issue_located(data: Any, issues: l
 
 
 def test_issue_example_from_the_brief() -> None:
-    data = {"name": "R", "actions": POINTS, "conditions": {"operator": "or", "conditions": [
-        {"type": "order_total", "value": 1}, {"type": "order_total", "value": "abc"}]}}
+    data = {
+        "name": "R",
+        "actions": POINTS,
+        "conditions": {
+            "operator": "or",
+            "conditions": [{"type": "order_total", "value": 1}, {"type": "order_total", "value": "abc"}],
+        },
+    }
     assert validate_rule(data) == [RuleIssue("/conditions/conditions/1/value", "must be a number")]
 
 
@@ -151,38 +305,77 @@ def test_pointer_escapes_slash_and_tilde_in_keys() -> None:
 
 
 def test_defaults_are_filled_in_the_normalized_definition() -> None:
-    rule = parse_rule({"name": " Spend ", "actions": [{"type": "points_per_currency", "rate": 1}],
-                       "conditions": {"operator": "and", "conditions": [{"type": "order_total", "value": [1, 2]},
-                                                                        {"type": "source_name", "value": "web"}]}})
+    rule = parse_rule(
+        {
+            "name": " Spend ",
+            "actions": [{"type": "points_per_currency", "rate": 1}],
+            "conditions": {
+                "operator": "and",
+                "conditions": [{"type": "order_total", "value": [1, 2]}, {"type": "source_name", "value": "web"}],
+            },
+        }
+    )
     assert rule.definition == {
-        "name": "Spend", "status": "active", "priority": 0, "stop_further_rules": False,
+        "name": "Spend",
+        "status": "active",
+        "priority": 0,
+        "stop_further_rules": False,
         "event_types": ["order_created"],
-        "conditions": {"operator": "and", "conditions": [
-            {"type": "order_total", "operator": "in", "value": [1, 2]},
-            {"type": "source_name", "operator": "==", "value": "web"}]},
-        "actions": [{"type": "points_per_currency", "rate": 1, "basis": "subtotal", "rounding": "floor"}]}
+        "conditions": {
+            "operator": "and",
+            "conditions": [
+                {"type": "order_total", "operator": "in", "value": [1, 2]},
+                {"type": "source_name", "operator": "==", "value": "web"},
+            ],
+        },
+        "actions": [{"type": "points_per_currency", "rate": 1, "basis": "subtotal", "rounding": "floor"}],
+    }
     assert parse_rule(rule.definition).definition == rule.definition  # normalizing is idempotent
 
 
 VALID = [
     FIRST_ORDER_BONUS,
-    {"name": "All keys", "description": "x", "status": "draft", "priority": -3, "stop_further_rules": True,
-     "event_types": ["order_created", "orders_paid"], "schedule": {"starts_at": "2024-01-01", "ends_at": "2024-01-01"},
-     "limits": {"per_customer": 1, "per_customer_period": "year", "budget_points": 10000},
-     "conditions": {"operator": "or", "conditions": [
-         {"operator": "not", "conditions": [{"type": "customer_tag", "operator": "in", "value": ["staff"]}]},
-         {"type": "line_item", "field": "sku", "value": ["A", 5], "min_quantity": 2, "min_amount": 10.5},
-         {"type": "discount_code", "operator": "exists"}, {"type": "date", "operator": ">=", "value": "2024-01-01T09:00"},
-         {"type": "day_of_week", "value": ["sat", "sun"]}, {"type": "time_of_day", "value": ["22:00", "02:00"]},
-         {"type": "referred_customer", "value": True}, {"type": "event_type", "value": "orders_paid"},
-         {"type": "attribute", "path": "event_data.note_attributes.0.value", "operator": "between", "value": ["a", "b"]},
-         {"type": "frequency", "value": 2, "within_days": 30, "event_type": "order_created"},
-         {"type": "customer_tier", "operator": "not_in", "value": ["Gold"]},
-         {"type": "shipping_country", "value": ["CA", "US"]}, {"type": "currency", "operator": "!=", "value": "EUR"}]},
-     "actions": [{"type": "points_per_currency", "rate": 2.5, "basis": "total", "rounding": "ceil", "max_points": 50},
-                 {"type": "multiply", "factor": 2}, {"type": "issue_reward", "reward": "Free shipping"},
-                 {"type": "tag_customer", "remove": ["new"]}, {"type": "webhook", "url": "https://example.com/x"},
-                 {"type": "referral_advocate_points", "amount": 100, "reason": "Thanks"}]},
+    {
+        "name": "All keys",
+        "description": "x",
+        "status": "draft",
+        "priority": -3,
+        "stop_further_rules": True,
+        "event_types": ["order_created", "orders_paid"],
+        "schedule": {"starts_at": "2024-01-01", "ends_at": "2024-01-01"},
+        "limits": {"per_customer": 1, "per_customer_period": "year", "budget_points": 10000},
+        "conditions": {
+            "operator": "or",
+            "conditions": [
+                {"operator": "not", "conditions": [{"type": "customer_tag", "operator": "in", "value": ["staff"]}]},
+                {"type": "line_item", "field": "sku", "value": ["A", 5], "min_quantity": 2, "min_amount": 10.5},
+                {"type": "discount_code", "operator": "exists"},
+                {"type": "date", "operator": ">=", "value": "2024-01-01T09:00"},
+                {"type": "day_of_week", "value": ["sat", "sun"]},
+                {"type": "time_of_day", "value": ["22:00", "02:00"]},
+                {"type": "referred_customer", "value": True},
+                {"type": "event_type", "value": "orders_paid"},
+                {
+                    "type": "attribute",
+                    "path": "event_data.note_attributes.0.value",
+                    "operator": "between",
+                    "value": ["a", "b"],
+                },
+                {"type": "frequency", "value": 2, "within_days": 30, "event_type": "order_created"},
+                {"type": "customer_tier", "operator": "not_in", "value": ["Gold"]},
+                {"type": "shipping_country", "value": ["CA", "US"]},
+                {"type": "currency", "operator": "!=", "value": "EUR"},
+            ],
+        },
+        "actions": [
+            {"type": "points_per_currency", "rate": 2.5, "basis": "total", "rounding": "ceil", "max_points": 50},
+            {"type": "multiply", "factor": 2},
+            {"type": "issue_reward", "reward": "Free shipping"},
+            {"type": "tag_customer", "remove": ["new"]},
+            {"type": "webhook", "url": "https://example.com/x"},
+            {"type": "referral_advocate_points", "amount": 100, "reason": "Thanks"},
+        ],
+    },
 ]
 
 
@@ -198,11 +391,15 @@ def test_the_schema_is_valid_draft_2020_12_and_serializable() -> None:
     assert json.loads(schema_json()) == RULE_JSON_SCHEMA
 
 
-SCHEMA_ONLY_SEMANTICS = {"groups nest too deeply (at most 16 levels)", "low must not be greater than high", "must be after starts_at",
-                         "must be an ISO 8601 date or date-time (2024-12-24 or 2024-12-24T09:00:00-05:00)",
-                         "must be a time of day as HH:MM (00:00 to 23:59)",
-                         "items must all be of one kind (all strings, all numbers or all booleans)",
-                         "a boolean cannot be compared with `>`"}
+SCHEMA_ONLY_SEMANTICS = {
+    "groups nest too deeply (at most 16 levels)",
+    "low must not be greater than high",
+    "must be after starts_at",
+    "must be an ISO 8601 date or date-time (2024-12-24 or 2024-12-24T09:00:00-05:00)",
+    "must be a time of day as HH:MM (00:00 to 23:59)",
+    "items must all be of one kind (all strings, all numbers or all booleans)",
+    "a boolean cannot be compared with `>`",
+}
 
 
 @pytest.mark.parametrize(("data", "issues"), INVALID)
@@ -218,13 +415,25 @@ def test_diff_locates_each_change_by_pointer() -> None:
     from app.rules.diff import diff_definitions
 
     old = parse_rule(FIRST_ORDER_BONUS).definition
-    new = parse_rule({**FIRST_ORDER_BONUS, "priority": 5, "actions": [{"type": "points", "amount": 750}],
-                      "conditions": {"operator": "and", "conditions": [
-                          {"type": "order_total", "operator": ">=", "value": 100.0}]}}).definition
+    new = parse_rule(
+        {
+            **FIRST_ORDER_BONUS,
+            "priority": 5,
+            "actions": [{"type": "points", "amount": 750}],
+            "conditions": {
+                "operator": "and",
+                "conditions": [{"type": "order_total", "operator": ">=", "value": 100.0}],
+            },
+        }
+    ).definition
     assert [change.to_json() for change in diff_definitions(old, new)] == [
         {"op": "replace", "pointer": "/priority", "old": 0, "new": 5},
-        {"op": "remove", "pointer": "/conditions/conditions/1",
-         "old": {"type": "frequency", "event_type": "order_created", "value": 1, "operator": "=="}},
+        {
+            "op": "remove",
+            "pointer": "/conditions/conditions/1",
+            "old": {"type": "frequency", "event_type": "order_created", "value": 1, "operator": "=="},
+        },
         {"op": "replace", "pointer": "/actions/0/amount", "old": 500, "new": 750},
-        {"op": "remove", "pointer": "/actions/0/reason", "old": "First order bonus"}]
+        {"op": "remove", "pointer": "/actions/0/reason", "old": "First order bonus"},
+    ]
     assert diff_definitions(old, old) == []

@@ -40,13 +40,25 @@ def test_the_old_secret_still_verifies_during_rotation(shopify) -> None:  # type
         (lambda s: s.session_token(issued_at=int(time.time()) - 400, lifetime=300), "expired"),
         (lambda s: s.session_token(audience="another-app"), "(?i)audience"),
         (lambda s: s.session_token(secret="shpss_not_our_secret_0123456789abcd"), "Signature"),
-        (lambda s: jwt.encode({"dest": "a.myshopify.com", "aud": KEY, "exp": time.time() + 60}, None,
-                              algorithm="none"), "alg"),
+        (
+            lambda s: jwt.encode(
+                {"dest": "a.myshopify.com", "aud": KEY, "exp": time.time() + 60}, None, algorithm="none"
+            ),
+            "alg",
+        ),
         (lambda s: jwt.encode({"aud": KEY, "exp": time.time() + 60}, SECRET, algorithm="HS256"), "dest"),
-        (lambda s: jwt.encode({"dest": "evil.com", "aud": KEY, "exp": time.time() + 60}, SECRET,
-                              algorithm="HS256"), "myshopify"),
-        (lambda s: jwt.encode({"dest": "a.myshopify.com", "aud": KEY, "exp": time.time() + 60,
-                               "sub": "gid://shopify/StaffMember/1"}, SECRET, algorithm="HS256"), "customer"),
+        (
+            lambda s: jwt.encode({"dest": "evil.com", "aud": KEY, "exp": time.time() + 60}, SECRET, algorithm="HS256"),
+            "myshopify",
+        ),
+        (
+            lambda s: jwt.encode(
+                {"dest": "a.myshopify.com", "aud": KEY, "exp": time.time() + 60, "sub": "gid://shopify/StaffMember/1"},
+                SECRET,
+                algorithm="HS256",
+            ),
+            "customer",
+        ),
         (lambda s: "not.a.jwt", "header|segments"),
     ],
     ids=["expired", "wrong-aud", "wrong-secret", "alg-none", "no-dest", "bad-dest", "staff-sub", "garbage"],

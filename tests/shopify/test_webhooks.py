@@ -32,7 +32,11 @@ class TestVerifyWebhook:
 
     def test_accepts_the_previous_secret_during_rotation(self, shopify) -> None:  # type: ignore[no-untyped-def]
         delivery = shopify.signed_webhook("orders/create", {"id": 1}, secret="shpss_old_secret_0123456789abcdefgh")
-        assert verify_webhook(delivery.headers, delivery.body, ("shpss_new_secret_0123456789abcdefgh", "shpss_old_secret_0123456789abcdefgh")).ok
+        assert verify_webhook(
+            delivery.headers,
+            delivery.body,
+            ("shpss_new_secret_0123456789abcdefgh", "shpss_old_secret_0123456789abcdefgh"),
+        ).ok
         assert not verify_webhook(delivery.headers, delivery.body, ("shpss_new_secret_0123456789abcdefgh",)).ok
 
     def test_header_names_are_case_insensitive_in_practice(self, shopify) -> None:  # type: ignore[no-untyped-def]
