@@ -11,6 +11,7 @@ Order of work inside the caller's transaction:
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -33,6 +34,7 @@ from app.loyalty.inbound import InboundEvent
 from app.loyalty.lifecycle_events import ORDER_EVENTS
 from app.loyalty.outcome import Outcome
 from app.loyalty.profiles import lock_profile
+from app.loyalty.rule_facts import business_source, profile_facts, rule_credit_key
 from app.models import (
     CustomerLoyaltyProfile,
     EventQueue,
@@ -41,9 +43,8 @@ from app.models import (
     ProcessedEvent,
     RewardDefinition,
     Shop,
-    TierDefinition,
 )
-from app.rules import CustomerFacts, Decision, Facts, evaluate
+from app.rules import Decision, Facts, evaluate
 
 POINT_ACTIONS = frozenset({"points", "points_per_currency"})
 
@@ -117,9 +118,7 @@ def _handle_with_rules(session: Session, shop: Shop, event: InboundEvent, now: d
     profile = lock_profile(session, shop_id=shop.id, customer_id=event.customer_id, now=now)
     if event.event_type in ("customer_created", "customer_updated"):
         _remember_customer(profile, event.event_data)
-        source = ("customer", event.customer_id)
-    else:
-        source = ("event", str(event.event_id))
+    source = business_source(event.event_type, str(event.event_id), event.customer_id, event.event_data)
     _evaluate_and_apply(session, shop, profile, event, now, outcome, source=source)
 
 
@@ -138,6 +137,19 @@ HANDLERS: dict[str, Callable[[Session, Shop, InboundEvent, datetime, Outcome], N
 # --- rules meet the ledger ------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Scope:
+    """One event being applied to one customer: what every step below needs."""
+
+    session: Session
+    shop: Shop
+    profile: CustomerLoyaltyProfile
+    event: InboundEvent
+    now: datetime
+    outcome: Outcome
+    source: tuple[str, str]
+
+
 def _evaluate_and_apply(
     session: Session,
     shop: Shop,
@@ -148,11 +160,12 @@ def _evaluate_and_apply(
     *,
     source: tuple[str, str],
 ) -> None:
+    scope = _Scope(session, shop, profile, event, now, outcome, source)
     rules = rulesets.active_rules(session, shop)
     if rules:
         evaluation = evaluate(rules, _facts(session, shop, profile, event))
         for decision in evaluation.decisions:
-            _apply(session, shop, profile, event, now, outcome, decision, source)
+            _apply(scope, decision)
         rulesets.record_executions(
             session, shop_id=shop.id, event_id=event.event_id, profile_id=profile.id, evaluation=evaluation, now=now
         )
@@ -160,107 +173,76 @@ def _evaluate_and_apply(
     tiers.evaluate_upgrade(session, shop=shop, profile=profile, now=now, reason=f"{event.event_type} {source[1]}")
 
 
-def _apply(
-    session: Session,
-    shop: Shop,
-    profile: CustomerLoyaltyProfile,
-    event: InboundEvent,
-    now: datetime,
-    outcome: Outcome,
-    decision: Decision,
-    source: tuple[str, str],
-) -> None:
-    key = f"rule:{decision.rule_id}:a{decision.action_index}:{source[0]}:{source[1]}"
-    outcome.decisions.append({"rule": decision.rule_name, "action": decision.type, "points": decision.points})
-    cause = ledger.Cause(
-        "event", event_id=event.event_id, rule_id=decision.rule_id, rule_version_id=decision.version_id
-    )
+def _apply(scope: _Scope, decision: Decision) -> None:
+    key = rule_credit_key(decision.rule_id, decision.action_index, scope.source)
+    scope.outcome.decisions.append({"rule": decision.rule_name, "action": decision.type, "points": decision.points})
     if decision.type in POINT_ACTIONS and decision.points:
-        result = ledger.credit(
-            session,
-            shop=shop,
-            profile_id=profile.id,
-            kind="earn",
-            points=decision.points,
-            idempotency_key=key,
-            cause=cause,
-            now=now,
-            reason=decision.reason or decision.rule_name,
-            source=source,
-            hold_for_return_window=source[0] == "order",
-        )
-        _count(outcome, result)
-    elif decision.type == "referral_advocate_points" and decision.points and profile.referred_by_profile_id:
-        result = ledger.credit(
-            session,
-            shop=shop,
-            profile_id=profile.referred_by_profile_id,
-            kind="referral",
-            points=decision.points,
-            idempotency_key=key,
-            cause=cause,
-            now=now,
-            reason=decision.reason or "Referral reward",
-            source=source,
-            hold_for_return_window=True,
-        )
-        _count(outcome, result)
+        # Points from an order wait for the shop's return window; other earnings are spendable at once.
+        _credit(scope, decision, key, profile_id=scope.profile.id, kind="earn", hold=scope.source[0] == "order")
+    elif decision.type == "referral_advocate_points" and decision.points and scope.profile.referred_by_profile_id:
+        _credit(scope, decision, key, profile_id=scope.profile.referred_by_profile_id, kind="referral", hold=True)
     elif decision.type == "issue_reward":
-        _issue_reward(session, shop, profile, now, outcome, decision, key)
+        _issue_reward(scope, decision, key)
     elif decision.type in ("tag_customer", "webhook"):
-        _stage_outward(session, shop, profile, event, decision, key)
+        _stage_outward(scope, decision, key)
 
 
-def _issue_reward(
-    session: Session,
-    shop: Shop,
-    profile: CustomerLoyaltyProfile,
-    now: datetime,
-    outcome: Outcome,
-    decision: Decision,
-    key: str,
-) -> None:
+def _credit(scope: _Scope, decision: Decision, key: str, *, profile_id: int, kind: str, hold: bool) -> None:
+    assert decision.points is not None
+    result = ledger.credit(
+        scope.session,
+        shop=scope.shop,
+        profile_id=profile_id,
+        kind=kind,
+        points=decision.points,
+        idempotency_key=key,
+        cause=ledger.Cause(
+            "event", event_id=scope.event.event_id, rule_id=decision.rule_id, rule_version_id=decision.version_id
+        ),
+        now=scope.now,
+        reason=decision.reason or decision.rule_name,
+        source=scope.source,
+        hold_for_return_window=hold,
+    )
+    if result.entry is not None:
+        scope.outcome.points_credited += result.entry.points
+    elif result.pending is not None:
+        scope.outcome.points_pending += result.pending.points
+
+
+def _issue_reward(scope: _Scope, decision: Decision, key: str) -> None:
     name = str(decision.params.get("reward", ""))
-    reward_id = session.execute(
-        select(RewardDefinition.id).where(RewardDefinition.shop_id == shop.id, RewardDefinition.name == name)
+    reward_id = scope.session.execute(
+        select(RewardDefinition.id).where(RewardDefinition.shop_id == scope.shop.id, RewardDefinition.name == name)
     ).scalar_one_or_none()
     if reward_id is None:
         # The rule names a reward the merchant has since removed: the rest of the event still applies.
-        outcome.note = f"rule {decision.rule_name!r} issues unknown reward {name!r}; skipped"
+        scope.outcome.note = f"rule {decision.rule_name!r} issues unknown reward {name!r}; skipped"
         return
     redemptions.issue_reward(
-        session,
-        shop=shop,
-        profile=profile,
+        scope.session,
+        shop=scope.shop,
+        profile=scope.profile,
         reward_id=reward_id,
         idempotency_key=key,
-        now=now,
+        now=scope.now,
         granted_by_rule_id=decision.rule_id,
     )
 
 
-def _count(outcome: Outcome, result: ledger.CreditResult) -> None:
-    if result.entry is not None:
-        outcome.points_credited += result.entry.points
-    elif result.pending is not None:
-        outcome.points_pending += result.pending.points
-
-
-def _stage_outward(
-    session: Session, shop: Shop, profile: CustomerLoyaltyProfile, event: InboundEvent, decision: Decision, key: str
-) -> None:
+def _stage_outward(scope: _Scope, decision: Decision, key: str) -> None:
     """Outward effects wait in the outbox until this transaction commits; Huey tasks drain it."""
     payload = {
-        "customer_id": profile.customer_id,
-        "event_id": str(event.event_id),
-        "event_type": event.event_type,
+        "customer_id": scope.profile.customer_id,
+        "event_id": str(scope.event.event_id),
+        "event_type": scope.event.event_type,
         "rule": decision.rule_name,
         "rule_version_id": decision.version_id,
         **dict(decision.params),
     }
-    session.execute(
+    scope.session.execute(
         insert(Outbox)
-        .values(shop_id=shop.id, kind=f"rule.{decision.type}", dedupe_key=key, payload=payload)
+        .values(shop_id=scope.shop.id, kind=f"rule.{decision.type}", dedupe_key=key, payload=payload)
         .on_conflict_do_nothing(index_elements=["shop_id", "dedupe_key"])
     )
 
@@ -269,20 +251,6 @@ def _stage_outward(
 
 
 def _facts(session: Session, shop: Shop, profile: CustomerLoyaltyProfile, event: InboundEvent) -> Facts:
-    tier_name, multiplier = None, Decimal(1)
-    if profile.current_tier_id is not None:
-        tier = session.get(TierDefinition, profile.current_tier_id)
-        if tier is not None:
-            tier_name, multiplier = tier.name, Decimal(tier.earn_multiplier)
-    customer = CustomerFacts(
-        customer_id=profile.customer_id,
-        tags=frozenset(str(tag) for tag in profile.tags or ()),
-        tier=tier_name,
-        tier_multiplier=multiplier,
-        orders_count=profile.orders_count,
-        lifetime_spend=Decimal(profile.total_spent),
-        referred=profile.referred_by_profile_id is not None,
-    )
     history = DatabaseHistory(
         session=session,
         shop_id=shop.id,
@@ -298,7 +266,7 @@ def _facts(session: Session, shop: Shop, profile: CustomerLoyaltyProfile, event:
         occurred_at=event.timestamp,
         timezone=shop.timezone,
         event_data=event.event_data,
-        customer=customer,
+        customer=profile_facts(session, profile),
         history=history,
     )
 

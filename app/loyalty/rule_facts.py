@@ -93,20 +93,39 @@ def customer_facts(
         )
         if not recorded:
             orders, spend = orders + 1, spend + (to_decimal(event.event_data.get("total_price")) or Decimal(0))
+    if profile is None:
+        return CustomerFacts(customer_id=customer_id, orders_count=orders, lifetime_spend=spend)
+    return profile_facts(session, profile, orders_count=orders, lifetime_spend=spend)
+
+
+def profile_facts(
+    session: Session,
+    profile: CustomerLoyaltyProfile,
+    *,
+    orders_count: int | None = None,
+    lifetime_spend: Decimal | None = None,
+) -> CustomerFacts:
+    """Return what the rules know of a profile's customer: tags, tier and its multiplier, orders, spend, referral."""
     tier, multiplier = None, Decimal(1)
-    if profile is not None and profile.current_tier_id is not None:
+    if profile.current_tier_id is not None:
         row = session.get(TierDefinition, profile.current_tier_id)
         if row is not None:
             tier, multiplier = row.name, Decimal(row.earn_multiplier)
     return CustomerFacts(
-        customer_id=customer_id,
-        tags=frozenset(str(tag) for tag in (profile.tags if profile else [])),
+        customer_id=profile.customer_id,
+        tags=frozenset(str(tag) for tag in profile.tags or ()),
         tier=tier,
         tier_multiplier=multiplier,
-        orders_count=orders,
-        lifetime_spend=spend,
-        referred=profile is not None and profile.referred_by_profile_id is not None,
+        orders_count=profile.orders_count if orders_count is None else orders_count,
+        lifetime_spend=Decimal(profile.total_spent) if lifetime_spend is None else lifetime_spend,
+        referred=profile.referred_by_profile_id is not None,
     )
+
+
+def rule_credit_key(rule_id: int | None, action_index: int, source: tuple[str, str]) -> str:
+    """The ledger key of a rule action's credit: the rule, the action and the business object, never the delivery
+    (L3), so live processing, a re-delivery, a backfill and a retroactive run of the same order credit once."""
+    return f"rule:{rule_id}:a{action_index}:{source[0]}:{source[1]}"
 
 
 def business_source(

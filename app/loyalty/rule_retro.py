@@ -20,7 +20,7 @@ from app.loyalty.errors import InvalidInput
 from app.loyalty.history import DatabaseHistory
 from app.loyalty.profiles import lock_profile
 from app.loyalty.rule_executions import record_executions
-from app.loyalty.rule_facts import business_source, customer_facts
+from app.loyalty.rule_facts import business_source, customer_facts, rule_credit_key
 from app.loyalty.rule_store import compiled_version, get_version
 from app.models import AuditLog, CustomerLoyaltyProfile, EventQueue, PointsTransaction, Shop
 from app.rules import Facts, evaluate
@@ -124,7 +124,7 @@ def retroactive_run(
                 profile_id=target,
                 kind="earn" if target == profile.id else "referral",
                 points=decision.points,
-                idempotency_key=f"rule:{row.id}:a{decision.action_index}:{source[0]}:{source[1]}",
+                idempotency_key=rule_credit_key(row.id, decision.action_index, source),
                 cause=ledger.Cause(
                     "event", event_id=event_id, rule_id=row.id, rule_version_id=stored.id, actor=actor.strip()
                 ),
