@@ -11,7 +11,7 @@ ENVIRONMENTS = ("development", "test", "production")
 
 # Development defaults, so a fresh clone runs without a Shopify partner account. Production must set every one.
 DEV_API_KEY = "loyalty-dev-api-key"
-DEV_API_SECRET = "loyalty-dev-api-secret"
+DEV_API_SECRET = "loyalty-dev-api-secret-not-for-production"
 DEV_APP_URL = "http://127.0.0.1:5000"
 DEFAULT_SCOPES = "read_orders,read_customers,write_customers,write_discounts,write_app_proxy"
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -108,21 +109,44 @@ def _answers(redis_module: object, url: str) -> bool:
 def stop(instance: Path) -> list[str]:
     """Stop the embedded servers of this instance folder; return what was stopped."""
     stopped: list[str] = []
-    pid_file = instance / "redis" / "redis.pid"
-    if pid_file.exists():
+    redis_pid = _pid_in(instance / "redis" / "redis.pid")
+    if redis_pid is not None:
         try:
-            os.kill(int(pid_file.read_text().strip()), 15)
+            os.kill(redis_pid, signal.SIGTERM)
+            _wait_gone(redis_pid)
             stopped.append("redis")
-        except (ProcessLookupError, ValueError):
+        except ProcessLookupError:
             pass
-    data = instance / "postgres"
-    if (data / "postmaster.pid").exists():
-        import pgserver
-
-        pg_ctl = Path(pgserver.__file__).parent / "pginstall" / "bin" / "pg_ctl"
-        subprocess.run([str(pg_ctl), "-D", str(data), "stop", "-m", "fast"], check=False, capture_output=True)
-        stopped.append("postgres")
+    postgres_pid = _pid_in(instance / "postgres" / "postmaster.pid")
+    if postgres_pid is not None:
+        # SIGINT is PostgreSQL's "fast" shutdown. Signalling works whoever owns the server: as root, pgserver runs
+        # it as its own system user, and pg_ctl refuses to run as root.
+        try:
+            os.kill(postgres_pid, signal.SIGINT)
+            _wait_gone(postgres_pid)
+            stopped.append("postgres")
+        except ProcessLookupError:
+            pass
     return stopped
+
+
+def _pid_in(pid_file: Path) -> int | None:
+    """The process id on the first line of a pid file, if there is one."""
+    try:
+        return int(pid_file.read_text().splitlines()[0])
+    except (FileNotFoundError, IndexError, ValueError):
+        return None
+
+
+def _wait_gone(pid: int, seconds: float = 15) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"process {pid} did not stop within {seconds}s")
 
 
 def announce(message: str) -> None:

@@ -56,3 +56,15 @@ def test_importing_the_core_does_not_load_flask() -> None:
     probe = "import sys, app.loyalty.processing, app.rules; print('flask' in sys.modules, 'redis' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=PROJECT_ROOT, check=True)
     assert result.stdout.split() == ["False", "False"]
+
+
+def test_the_web_side_imports_no_task_queue() -> None:
+    """The health page reads worker heartbeats; importing it must not build Huey (or start an embedded Redis)."""
+    import subprocess
+
+    probe = "import sys, app.monitoring.health, app.tasks.heartbeat; print('huey' in sys.modules)"
+    env = {"PATH": "/usr/bin:/bin", "APP_ENV": "development"}  # no REDIS_URL: building Huey would start Redis
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=PROJECT_ROOT, check=True, env=env
+    )
+    assert result.stdout.split() == ["False"]

@@ -117,7 +117,12 @@ def test_the_app_boots_on_embedded_postgres_and_redis(tmp_path: Path) -> None:
         assert "embedded PostgreSQL" in procs.log("web")
     finally:
         procs.stop()
-        procs.run(str(BIN / "flask"), "--app", "app", "embedded", "stop")
+        postmaster = int((instance / "postgres" / "postmaster.pid").read_text().splitlines()[0])
+        redis_server = int((instance / "redis" / "redis.pid").read_text().strip())
+        assert "stopped: redis, postgres" in procs.run(str(BIN / "flask"), "--app", "app", "embedded", "stop")
+    for pid in (postmaster, redis_server):
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)  # the servers are really gone, not just reported stopped
 
 
 def test_web_stream_and_worker_processes_earn_the_first_order_bonus(  # type: ignore[no-untyped-def]

@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 import click
+import jwt
 import requests
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
@@ -69,6 +70,7 @@ def seed() -> None:
     click.echo(f"  storefront API: POST {settings.shopify_app_url}/graphql (Bearer extension session token)")
     click.echo("  admin:         open the app from the demo shop in Shopify admin (embedded; needs a partner app)")
     click.echo("  sample order:  flask --app app demo order --total 150.00 --customer 1001")
+    click.echo("  shopper token: flask --app app demo token --customer 1001  (then POST /graphql with it)")
 
 
 @demo_cli.command("order")
@@ -105,3 +107,24 @@ def send_order(total: str, customer: str, order_id: str | None, url: str | None)
     target = url or f"{settings.shopify_app_url}/webhooks"
     response = requests.post(target, data=body, headers=headers, timeout=10)
     click.echo(f"{response.status_code} {response.text.strip()}")
+
+
+@demo_cli.command("token")
+@click.option("--customer", default="1001", show_default=True, help="Shopify customer id of the shopper.")
+@with_appcontext
+def shopper_token(customer: str) -> None:
+    """Print a checkout-extension session token for a demo shopper, signed as Shopify signs it (5 minutes)."""
+    settings = current_app.config["SETTINGS"]
+    if settings.is_production:
+        raise click.ClickException("demo tokens are for development: Shopify signs real ones")
+    now = int(datetime.now(timezone.utc).timestamp())
+    claims = {
+        "dest": DEMO_SHOP,
+        "aud": settings.shopify_api_key,
+        "sub": f"gid://shopify/Customer/{customer}",
+        "exp": now + 300,
+        "nbf": now,
+        "iat": now,
+        "jti": str(uuid.uuid4()),
+    }
+    click.echo(jwt.encode(claims, settings.shopify_api_secret, algorithm="HS256"))

@@ -460,3 +460,15 @@ class TestReferralsThroughTheStream:
         drain(consumer)
         assert balance(client, shopify, "555") == 0
         assert balance(client, shopify) == 0
+
+
+def test_the_demo_token_reads_the_demo_shoppers_profile(demo, client, shopify, consumer, runner) -> None:  # type: ignore[no-untyped-def]
+    send_order(client, shopify)
+    drain(consumer)
+    token = runner.invoke(args=["demo", "token", "--customer", CUSTOMER]).output.strip()
+    response = client.post(
+        "/graphql",
+        json={"query": GET_LOYALTY_PROFILE, "variables": {"customerId": CUSTOMER}},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.get_json()["data"]["loyaltyProfile"]["points_balance"] == 500
