@@ -341,6 +341,4 @@ def redact_shop(session: Session, *, shop_id: int) -> bool:
     return bool(deleted)
 
 
-from app.loyalty.gdpr_export import export_customer  # noqa: E402
-
-__all__ = ["RedactionResult", "export_customer", "redact_customer", "redact_shop", "scrub"]
+__all__ = ["RedactionResult", "redact_customer", "redact_shop", "scrub"]

@@ -9,7 +9,7 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from app.loyalty import gdpr, referral_reversals, refunds
+from app.loyalty import gdpr, gdpr_export, referral_reversals, refunds
 from app.loyalty.inbound import InboundEvent
 from app.loyalty.outcome import Outcome, RetryLater
 from app.loyalty.profiles import lock_profile
@@ -123,7 +123,7 @@ def handle_data_request(session: Session, shop: Shop, event: InboundEvent, now: 
     if event.customer_id is None:
         outcome.note = "customers/data_request names no customer id"
         return
-    export = gdpr.export_customer(session, shop_id=shop.id, customer_id=event.customer_id)
+    export = gdpr_export.export_customer(session, shop_id=shop.id, customer_id=event.customer_id)
     request_id = str((event.event_data.get("data_request") or {}).get("id") or event.event_id)
     session.execute(
         insert(Outbox)

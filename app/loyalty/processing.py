@@ -25,7 +25,7 @@ from app.loyalty import (
     lifecycle_events,
     redemption_settlement,
     redemptions,
-    referrals,
+    referral_rewards,
     rulesets,
     tiers,
 )
@@ -102,7 +102,7 @@ def _handle_order(session: Session, shop: Shop, event: InboundEvent, now: dateti
         for code in _discount_codes(event.event_data):
             redemption_settlement.mark_used(session, shop_id=shop.id, code=code, order_id=order_id, now=now)
         # Before the rules, so `referred_customer` and `referral_advocate_points` see the referral.
-        conversion = referrals.convert_from_order(
+        conversion = referral_rewards.convert_from_order(
             session, shop=shop, friend_profile=profile, order=event.event_data, event_id=event.event_id, now=now
         )
         if conversion is not None:
@@ -169,7 +169,7 @@ def _evaluate_and_apply(
         rulesets.record_executions(
             session, shop_id=shop.id, event_id=event.event_id, profile_id=profile.id, evaluation=evaluation, now=now
         )
-    # Upgrades happen as soon as the threshold is met; downgrades wait for the period end (tiers.roll_period).
+    # Upgrades happen as soon as the threshold is met; downgrades wait for the period end (tier_sweeps.roll_period).
     tiers.evaluate_upgrade(session, shop=shop, profile=profile, now=now, reason=f"{event.event_type} {source[1]}")
 
 

@@ -303,15 +303,8 @@ def _redeemed_event(
     )
 
 
-from app.loyalty.redemption_settlement import cancel, expire_due, fail, mark_used, settle  # noqa: E402
-
 __all__ = [
     "RedemptionResult",
-    "cancel",
-    "expire_due",
-    "fail",
     "issue_reward",
-    "mark_used",
     "redeem_reward",
-    "settle",
 ]

@@ -254,15 +254,11 @@ def _result(conversion: ReferralConversion, replayed: bool) -> ConversionResult:
     )
 
 
-from app.loyalty.referral_rewards import convert_from_order, release_due  # noqa: E402
-
 __all__ = [
     "ConversionResult",
     "LinkView",
     "codes_in_order",
-    "convert_from_order",
     "link_for",
     "normalize_email",
     "record_click",
-    "release_due",
 ]

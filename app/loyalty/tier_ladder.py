@@ -1,6 +1,6 @@
 """Defining the shop's tier ladder (admin, CLI): validated, saved by name so members keep their tier row, audited.
 
-After a save the caller runs `tiers.recalculate_all` (the Huey task does it in chunks): a ladder change is the one
+After a save the caller runs `tier_sweeps.recalculate_all` (the Huey task does it in chunks): a ladder change is the one
 time members move between tiers outside an event or a period end.
 """
 

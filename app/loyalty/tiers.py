@@ -236,8 +236,6 @@ def evaluate_upgrade(
     )
 
 
-from app.loyalty.tier_sweeps import recalculate_all, roll_period  # noqa: E402
-
 __all__ = [
     "SweepResult",
     "TierChange",
@@ -246,7 +244,5 @@ __all__ = [
     "earn_multiplier",
     "evaluate_upgrade",
     "ladder",
-    "recalculate_all",
-    "roll_period",
     "tier_status",
 ]

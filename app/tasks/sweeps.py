@@ -1,4 +1,4 @@
-"""Periodic sweeps over PostgreSQL state; each is idempotent and takes an advisory lock so overlaps are harmless."""
+"""Periodic and on-demand Huey tasks over PostgreSQL state; the work itself is app.loyalty.sweeps (idempotent)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import socket
 from datetime import datetime, timezone
 
 from huey import crontab
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from app.tasks import huey
 from app.tasks.context import app_context
@@ -34,10 +34,10 @@ def worker_heartbeat() -> None:
 
 
 @huey.periodic_task(crontab(minute="*/5"), retries=2, retry_delay=30)
-def release_and_expire_points() -> None:
-    """Release pending points whose return window passed and expire due lots, shop by shop."""
+def sweep_all_shops() -> None:
+    """Everything due as of now, shop by shop, each in its own transaction."""
     from app.extensions import db
-    from app.loyalty import expiry, pending
+    from app.loyalty.sweeps import sweep_shop
     from app.models import Shop
 
     with app_context():
@@ -46,10 +46,14 @@ def release_and_expire_points() -> None:
         db.session.rollback()  # end the read so each shop gets its own transaction below
         for shop_id in shop_ids:
             with db.session.begin():
-                # Transaction-scoped: released at commit, and never orphaned by a killed worker.
-                if not db.session.execute(
-                    text("SELECT pg_try_advisory_xact_lock(hashtext('points-sweep'), :shop)"), {"shop": shop_id}
-                ).scalar_one():
-                    continue
-                pending.release_due(db.session, shop_id=shop_id, now=now)
-                expiry.expire_due(db.session, shop_id=shop_id, now=now)
+                sweep_shop(db.session, shop_id=shop_id, now=now)
+
+
+@huey.task(retries=3, retry_delay=30, retry_backoff=2)
+def recalculate_tiers(shop_id: int) -> None:
+    """Enqueued when a shop's tier ladder changes."""
+    from app.extensions import db
+    from app.loyalty.sweeps import recalculate_tiers as recalculate
+
+    with app_context(), db.session.begin():
+        recalculate(db.session, shop_id=shop_id, now=datetime.now(timezone.utc))

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.loyalty import redemptions
+from app.loyalty import redemption_settlement, redemptions
 from app.loyalty.errors import (
     Conflict,
     InsufficientPoints,
@@ -226,7 +226,9 @@ def test_tier_restriction_and_per_customer_limit(db_session: Session, shop: Shop
     with pytest.raises(RewardUnavailable, match="has already redeemed reward .* 2 time\\(s\\); the limit is 2"):
         redemptions.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=limited, now=now)
     # A failed redemption gave its points back and does not count toward the limit.
-    redemptions.fail(db_session, shop_id=shop.id, redemption_id=first.redemption.id, reason="userErrors", now=now)
+    redemption_settlement.fail(
+        db_session, shop_id=shop.id, redemption_id=first.redemption.id, reason="userErrors", now=now
+    )
     assert redemptions.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=limited, now=now)
 
 
@@ -238,14 +240,14 @@ def test_settle_and_fail_are_idempotent_and_exclusive(db_session: Session, shop:
     assert balance(db_session, profile.id) == 200
 
     for _ in range(2):
-        settled = redemptions.settle(
+        settled = redemption_settlement.settle(
             db_session,
             shop_id=shop.id,
             redemption_id=posted.redemption.id,
             now=now,
             shopify_discount_id="gid://shopify/DiscountCodeNode/1",
         )
-        failed = redemptions.fail(
+        failed = redemption_settlement.fail(
             db_session, shop_id=shop.id, redemption_id=failing.redemption.id, reason="code already taken", now=now
         )
     assert (settled.status, settled.shopify_discount_id) == ("posted", "gid://shopify/DiscountCodeNode/1")
@@ -261,9 +263,9 @@ def test_settle_and_fail_are_idempotent_and_exclusive(db_session: Session, shop:
     ).scalar_one()
     assert (refund.points, refund.reverses_id, refund.redemption_id) == (400, debit_id, failing.redemption.id)
     with pytest.raises(Conflict, match="is posted; only a pending redemption can fail"):
-        redemptions.fail(db_session, shop_id=shop.id, redemption_id=posted.redemption.id, reason="x", now=now)
+        redemption_settlement.fail(db_session, shop_id=shop.id, redemption_id=posted.redemption.id, reason="x", now=now)
     with pytest.raises(Conflict, match="is failed; only a pending redemption can settle"):
-        redemptions.settle(db_session, shop_id=shop.id, redemption_id=failing.redemption.id, now=now)
+        redemption_settlement.settle(db_session, shop_id=shop.id, redemption_id=failing.redemption.id, now=now)
 
 
 def test_cancel_returns_points_once_and_expiry_does_not(
@@ -274,13 +276,17 @@ def test_cancel_returns_points_once_and_expiry_does_not(
     kept = redemptions.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=reward_id, now=now)
     returned = redemptions.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=reward_id, now=now)
     with pytest.raises(Conflict, match="is pending; only an unused code can be cancelled"):
-        redemptions.cancel(db_session, shop_id=shop.id, redemption_id=returned.redemption.id, now=now, actor="x")
+        redemption_settlement.cancel(
+            db_session, shop_id=shop.id, redemption_id=returned.redemption.id, now=now, actor="x"
+        )
     for result in (kept, returned):
-        redemptions.settle(db_session, shop_id=shop.id, redemption_id=result.redemption.id, now=now)
+        redemption_settlement.settle(db_session, shop_id=shop.id, redemption_id=result.redemption.id, now=now)
     with pytest.raises(RedemptionNotFound):
-        redemptions.cancel(db_session, shop_id=other_shop.id, redemption_id=returned.redemption.id, now=now, actor="x")
+        redemption_settlement.cancel(
+            db_session, shop_id=other_shop.id, redemption_id=returned.redemption.id, now=now, actor="x"
+        )
     with pytest.raises(RedemptionNotFound):
-        redemptions.cancel(
+        redemption_settlement.cancel(
             db_session,
             shop_id=shop.id,
             redemption_id=returned.redemption.id,
@@ -289,7 +295,7 @@ def test_cancel_returns_points_once_and_expiry_does_not(
             customer_id="456",
         )
     for _ in range(2):
-        redemptions.cancel(
+        redemption_settlement.cancel(
             db_session,
             shop_id=shop.id,
             redemption_id=returned.redemption.id,
@@ -301,9 +307,11 @@ def test_cancel_returns_points_once_and_expiry_does_not(
     deactivate = db_session.execute(select(Outbox).where(Outbox.kind == "discount_code.deactivate")).scalar_one()
     assert deactivate.payload["code"] == returned.redemption.code
 
-    assert redemptions.expire_due(db_session, shop_id=shop.id, now=now + timedelta(days=6)) == []
-    assert redemptions.expire_due(db_session, shop_id=shop.id, now=now + timedelta(days=7)) == [kept.redemption.id]
-    assert redemptions.expire_due(db_session, shop_id=shop.id, now=now + timedelta(days=8)) == []
+    assert redemption_settlement.expire_due(db_session, shop_id=shop.id, now=now + timedelta(days=6)) == []
+    assert redemption_settlement.expire_due(db_session, shop_id=shop.id, now=now + timedelta(days=7)) == [
+        kept.redemption.id
+    ]
+    assert redemption_settlement.expire_due(db_session, shop_id=shop.id, now=now + timedelta(days=8)) == []
     db_session.expire_all()
     assert db_session.get(RedemptionLog, kept.redemption.id).status == "expired"
     assert balance(db_session, profile.id) == 700
@@ -313,14 +321,18 @@ def test_an_order_using_the_code_marks_it_used(db_session: Session, shop: Shop, 
     give_points(db_session, shop, "123", 500, now)
     reward_id = make_reward(db_session, shop, points_cost=500)
     result = redemptions.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=reward_id, now=now)
-    redemptions.settle(db_session, shop_id=shop.id, redemption_id=result.redemption.id, now=now)
-    used = redemptions.mark_used(
+    redemption_settlement.settle(db_session, shop_id=shop.id, redemption_id=result.redemption.id, now=now)
+    used = redemption_settlement.mark_used(
         db_session, shop_id=shop.id, code=result.redemption.code.lower(), order_id="9001", now=now
     )
     assert used is not None and (used.status, used.used_on_order_id) == ("used", "9001")
-    assert redemptions.mark_used(db_session, shop_id=shop.id, code="SUMMER10", order_id="9002", now=now) is None
+    assert (
+        redemption_settlement.mark_used(db_session, shop_id=shop.id, code="SUMMER10", order_id="9002", now=now) is None
+    )
     with pytest.raises(Conflict, match="is used; only an unused code can be cancelled"):
-        redemptions.cancel(db_session, shop_id=shop.id, redemption_id=result.redemption.id, now=now, actor="x")
+        redemption_settlement.cancel(
+            db_session, shop_id=shop.id, redemption_id=result.redemption.id, now=now, actor="x"
+        )
 
 
 def test_issue_reward_grants_a_code_without_points_once_per_key(db_session: Session, shop: Shop, now: datetime) -> None:
@@ -346,11 +358,13 @@ def test_another_shops_redemption_is_unknown(
     reward_id = make_reward(db_session, other_shop, points_cost=500)
     theirs = redemptions.redeem_reward(db_session, shop=other_shop, customer_id="123", reward_id=reward_id, now=now)
     calls = {
-        "settle": lambda: redemptions.settle(db_session, shop_id=shop.id, redemption_id=theirs.redemption.id, now=now),
-        "fail": lambda: redemptions.fail(
+        "settle": lambda: redemption_settlement.settle(
+            db_session, shop_id=shop.id, redemption_id=theirs.redemption.id, now=now
+        ),
+        "fail": lambda: redemption_settlement.fail(
             db_session, shop_id=shop.id, redemption_id=theirs.redemption.id, reason="x", now=now
         ),
-        "cancel": lambda: redemptions.cancel(
+        "cancel": lambda: redemption_settlement.cancel(
             db_session, shop_id=shop.id, redemption_id=theirs.redemption.id, now=now, actor="x"
         ),
     }

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.loyalty import profiles, tier_ladder, tiers
+from app.loyalty import profiles, tier_ladder, tier_sweeps, tiers
 from app.loyalty.errors import InvalidInput
 from app.models import AuditLog, CustomerLoyaltyProfile, EventQueue, Shop, TierDefinition
 from tests.loyalty.rewards_helpers import add_order, give_points, make_tier
@@ -130,25 +130,25 @@ def test_calendar_year_downgrade_only_at_the_year_end_in_the_shop_time_zone(
     assert db_session.get(CustomerLoyaltyProfile, profile.id).tier_review_at == at(2026, 1, 1, 5)
 
     # 2025 met the retention threshold: Gold is kept through 2026.
-    assert tiers.roll_period(db_session, shop_id=shop.id, now=at(2025, 12, 31)).examined == 0
-    kept = tiers.roll_period(db_session, shop_id=shop.id, now=at(2026, 1, 2))
+    assert tier_sweeps.roll_period(db_session, shop_id=shop.id, now=at(2025, 12, 31)).examined == 0
+    kept = tier_sweeps.roll_period(db_session, shop_id=shop.id, now=at(2026, 1, 2))
     assert (kept.examined, kept.changes) == (1, [])
     assert tier_of(db_session, profile.id) == "Gold"
 
     # 2026 earns only 150: one second before New York's new year nothing happens, at midnight Gold -> Silver.
     earn(db_session, shop, "7", 150, at(2026, 6, 1))
     assert (
-        tiers.roll_period(
+        tier_sweeps.roll_period(
             db_session, shop_id=shop.id, now=datetime(2027, 1, 1, 4, 59, 59, tzinfo=timezone.utc)
         ).examined
         == 0
     )
-    rolled = tiers.roll_period(db_session, shop_id=shop.id, now=at(2027, 1, 1, 5))
+    rolled = tier_sweeps.roll_period(db_session, shop_id=shop.id, now=at(2027, 1, 1, 5))
     assert [(c.previous.name, c.current.name, c.direction, c.reason, c.measure) for c in rolled.changes] == [
         ("Gold", "Silver", "downgrade", "period_ended: retention threshold not met", Decimal(150))
     ]
     assert tier_of(db_session, profile.id) == "Silver"
-    again = tiers.roll_period(db_session, shop_id=shop.id, now=at(2027, 1, 1, 6))
+    again = tier_sweeps.roll_period(db_session, shop_id=shop.id, now=at(2027, 1, 1, 6))
     assert (again.examined, again.changes) == (0, [])
     assert silver.id != gold.id
     downgrades = (
@@ -165,11 +165,11 @@ def test_calendar_year_member_who_qualifies_again_this_year_is_not_downgraded(
     make_tier(db_session, shop, "Gold", 2, "1000", retention_threshold=Decimal("800"))
     profile = earn(db_session, shop, "7", 1_000, at(2025, 2, 1))
     earn(db_session, shop, "7", 1_000, at(2026, 1, 3))  # 2025: 1000 >= 800 anyway; 2026 starts strong
-    tiers.roll_period(db_session, shop_id=shop.id, now=at(2026, 1, 5))
-    rolled = tiers.roll_period(db_session, shop_id=shop.id, now=at(2027, 1, 5))
+    tier_sweeps.roll_period(db_session, shop_id=shop.id, now=at(2026, 1, 5))
+    rolled = tier_sweeps.roll_period(db_session, shop_id=shop.id, now=at(2027, 1, 5))
     assert rolled.changes == [] and tier_of(db_session, profile.id) == "Gold"
     # A late sweep that missed a year reviews each period in turn: nothing in 2027 -> dropped at the 2028 roll.
-    late = tiers.roll_period(db_session, shop_id=shop.id, now=at(2028, 3, 1))
+    late = tier_sweeps.roll_period(db_session, shop_id=shop.id, now=at(2028, 3, 1))
     assert [(c.previous.name, c.current) for c in late.changes] == [("Gold", None)]
 
 
@@ -188,8 +188,8 @@ def test_rolling_twelve_months_from_the_day_the_tier_was_reached(
     change = tiers.evaluate_upgrade(db_session, shop=shop, profile=profile, now=at(2025, 3, 1), reason="o-2")
     assert change is not None and change.measure == Decimal("320.00")
 
-    assert tiers.roll_period(db_session, shop_id=shop.id, now=at(2026, 2, 28)).examined == 0
-    rolled = tiers.roll_period(db_session, shop_id=shop.id, now=at(2026, 3, 1))
+    assert tier_sweeps.roll_period(db_session, shop_id=shop.id, now=at(2026, 2, 28)).examined == 0
+    rolled = tier_sweeps.roll_period(db_session, shop_id=shop.id, now=at(2026, 3, 1))
     assert [(c.previous.name, c.current, c.measure) for c in rolled.changes] == [("VIP", None, Decimal("120.00"))]
     assert tier_of(db_session, profile.id) is None
 
@@ -199,7 +199,7 @@ def test_lifetime_tiers_never_downgrade(
 ) -> None:
     profile = earn(db_session, shop, "1", 1_000, at(2020, 1, 1))
     assert db_session.get(CustomerLoyaltyProfile, profile.id).tier_review_at is None
-    assert tiers.roll_period(db_session, shop_id=shop.id, now=at(2030, 1, 1)).changes == []
+    assert tier_sweeps.roll_period(db_session, shop_id=shop.id, now=at(2030, 1, 1)).changes == []
     assert tier_of(db_session, profile.id) == "Gold"
 
 
@@ -215,21 +215,21 @@ def test_ladder_change_recalculates_every_member_idempotently(
     ladder["Gold"].threshold, ladder["Gold"].retention_threshold = Decimal(2000), Decimal(1500)
     ladder["Platinum"].threshold = Decimal(2500)
     db_session.flush()
-    result = tiers.recalculate_all(db_session, shop_id=shop.id, now=now)
+    result = tier_sweeps.recalculate_all(db_session, shop_id=shop.id, now=now)
     assert sorted((c.customer_id, c.previous.name, c.current.name, c.reason) for c in result.changes) == [
         ("high", "Gold", "Platinum", "ladder_changed"),
         ("mid", "Gold", "Silver", "ladder_changed"),
     ]
     assert [tier_of(db_session, p.id) for p in (low, mid, high)] == ["Silver", "Silver", "Platinum"]
-    assert tiers.recalculate_all(db_session, shop_id=shop.id, now=now).changes == []
+    assert tier_sweeps.recalculate_all(db_session, shop_id=shop.id, now=now).changes == []
 
     # Removing a tier places its members afresh.
     db_session.delete(ladder["Platinum"])
     db_session.flush()
     assert tier_of(db_session, high.id) is None
-    placed = tiers.recalculate_all(db_session, shop_id=shop.id, now=now)
+    placed = tier_sweeps.recalculate_all(db_session, shop_id=shop.id, now=now)
     assert [(c.customer_id, c.previous, c.current.name) for c in placed.changes] == [("high", None, "Gold")]
-    assert tiers.recalculate_all(db_session, shop_id=shop.id, now=now).changes == []
+    assert tier_sweeps.recalculate_all(db_session, shop_id=shop.id, now=now).changes == []
     reasons = (
         db_session.execute(select(EventQueue.payload["reason"].astext).where(EventQueue.event_type == "tier_changed"))
         .scalars()
@@ -244,7 +244,7 @@ def test_chunked_recalculation_covers_every_member_once(
     members = [give_points(db_session, shop, str(i), 200 * i, now, kind="earn") for i in range(1, 8)]
     seen, after = 0, 0
     while True:
-        chunk = tiers.recalculate_all(db_session, shop_id=shop.id, now=now, after_profile_id=after, limit=3)
+        chunk = tier_sweeps.recalculate_all(db_session, shop_id=shop.id, now=now, after_profile_id=after, limit=3)
         if chunk.last_profile_id is None:
             break
         seen += chunk.examined
@@ -315,7 +315,7 @@ def test_saving_a_ladder_keeps_tiers_by_name_and_recalculation_follows(
         ("Gold", 2, False),
     ]
     assert db_session.get(Shop, shop.id).tier_basis == "orders_placed"
-    change = tiers.recalculate_all(db_session, shop_id=shop.id, now=now).changes
+    change = tier_sweeps.recalculate_all(db_session, shop_id=shop.id, now=now).changes
     assert [(c.previous.name, c.current, c.reason) for c in change] == [("Silver", None, "ladder_changed")]
     audit = db_session.execute(select(AuditLog).where(AuditLog.action == "tier_ladder_changed")).scalars().all()
     assert [a.details["basis"] for a in audit] == ["points_earned", "orders_placed"]
