@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 
 from app.loyalty import ledger, reversals
 from app.loyalty.errors import InvalidInput
+from app.loyalty.retro_sources import retro_sources
 from app.models import (
     CustomerLoyaltyProfile,
     LedgerReversal,
@@ -224,21 +225,31 @@ def _reverse_order(
         else []
     )
 
-    so_far = reversals.earned_by(session, shop_id=shop.id, profile_id=profile.id, source=source)
-    due = so_far.earned if fraction >= 1 else math.floor(so_far.earned * fraction)
-    claim = max(0, due - so_far.reversed)
     reason = f"Refund {refund[0]} of order {order_id}" if refund else f"Cancellation of order {order_id}"
-    taken = reversals.take_back(
-        session,
-        shop=shop,
-        profile_id=profile.id,
-        source=source,
-        claim=claim,
-        request_key=key,
-        cause=cause,
-        now=now,
-        reason=reason,
-    )
+    # What the order earned live, then what retroactive runs credited for it: each taken back in the same share.
+    sources = [source, *retro_sources(session, shop_id=shop.id, profile_id=profile.id, business=source)]
+    claim, order_claim, taken = 0, 0, reversals.TakeBack()
+    for credited in sources:
+        so_far = reversals.earned_by(session, shop_id=shop.id, profile_id=profile.id, source=credited)
+        due = so_far.earned if fraction >= 1 else math.floor(so_far.earned * fraction)
+        part = max(0, due - so_far.reversed)
+        result = reversals.take_back(
+            session,
+            shop=shop,
+            profile_id=profile.id,
+            source=credited,
+            claim=part,
+            request_key=key,
+            cause=cause,
+            now=now,
+            reason=reason,
+        )
+        claim += part
+        order_claim += part if credited == source else 0
+        taken.pending_cancelled += result.pending_cancelled
+        taken.points_reversed += result.points_reversed
+        taken.shortfall += result.shortfall
+        taken.entries.extend(result.entries)
     redeemed_returned = sum(entry.points for entry in returned)
     session.execute(
         update(LedgerReversal)
@@ -251,7 +262,7 @@ def _reverse_order(
             redeemed_returned=redeemed_returned,
         )
     )
-    order_values: dict[str, Any] = {"points_reversed": Order.points_reversed + claim}
+    order_values: dict[str, Any] = {"points_reversed": Order.points_reversed + order_claim}
     if refund:
         order_values["refunded_amount"] = Order.refunded_amount + refund[1]
     else:

@@ -2,7 +2,9 @@
 
 Idempotent per event: each credit uses the key the live path uses, `rule:{rule_id}:a{action}:{source}` (source is
 the business object, e.g. `order:123`), so an order the rule already credited, live or by an earlier run, is never
-credited again. The batch's credits carry source ("rule_retro", batch id), which is what a reversal takes back.
+credited again. The batch's credits carry source ("rule_retro", "<batch id>:<business source>"): the batch is what
+`reverse_retroactive_run` takes back, and the business object is what a later refund or cancellation of that order
+takes back in proportion (see `retro_sources`).
 Only point actions are applied; rewards, tags and webhooks for past events are left out and counted as skipped.
 """
 
@@ -19,6 +21,7 @@ from app.loyalty import ledger, reversals
 from app.loyalty.errors import InvalidInput
 from app.loyalty.history import DatabaseHistory
 from app.loyalty.profiles import lock_profile
+from app.loyalty.retro_sources import RETRO_SOURCE, retro_source
 from app.loyalty.rule_executions import record_executions
 from app.loyalty.rule_facts import business_source, customer_facts, rule_credit_key
 from app.loyalty.rule_store import compiled_version, get_version
@@ -26,7 +29,6 @@ from app.models import AuditLog, CustomerLoyaltyProfile, EventQueue, PointsTrans
 from app.rules import Facts, evaluate
 
 ALL_STATUSES = frozenset({"draft", "active", "paused", "archived"})
-RETRO_SOURCE = "rule_retro"
 
 
 @dataclass(frozen=True)
@@ -130,7 +132,7 @@ def retroactive_run(
                 ),
                 now=now,
                 reason=f"{decision.reason or row.name} (retroactive)",
-                source=(RETRO_SOURCE, str(batch_id)),
+                source=retro_source(batch_id, source),
             )
             totals["duplicates" if result.duplicate else "credits"] += 1
             totals["points"] += 0 if result.duplicate else decision.points
@@ -172,26 +174,23 @@ def reverse_retroactive_run(
     """Take back everything a retroactive batch credited, once (a second call finds nothing left to take)."""
     if not actor or not actor.strip():
         raise InvalidInput("reversing a retroactive run needs the admin who does it")
-    source = (RETRO_SOURCE, str(batch_id))
-    profile_ids = (
-        session.execute(
-            select(PointsTransaction.profile_id)
-            .where(
-                PointsTransaction.shop_id == shop.id,
-                PointsTransaction.source_type == source[0],
-                PointsTransaction.source_id == source[1],
-            )
-            .distinct()
-            .order_by(PointsTransaction.profile_id)
+    sources = session.execute(
+        select(PointsTransaction.profile_id, PointsTransaction.source_id)
+        .where(
+            PointsTransaction.shop_id == shop.id,
+            PointsTransaction.source_type == RETRO_SOURCE,
+            PointsTransaction.source_id.startswith(f"{batch_id}:", autoescape=True),
         )
-        .scalars()
-        .all()
-    )
+        .distinct()
+        .order_by(PointsTransaction.profile_id, PointsTransaction.source_id)
+    ).all()
+    profile_ids = sorted({profile_id for profile_id, _ in sources})
     claimed = taken = shortfall = 0
-    for profile_id in profile_ids:
+    for profile_id, source_id in sources:
         session.execute(
             select(CustomerLoyaltyProfile.id).where(CustomerLoyaltyProfile.id == profile_id).with_for_update()
         ).scalar_one()
+        source = (RETRO_SOURCE, source_id)
         so_far = reversals.earned_by(session, shop_id=shop.id, profile_id=profile_id, source=source)
         claim = so_far.earned - so_far.reversed
         if claim <= 0:

@@ -68,7 +68,7 @@ class PointsTransaction(Base):
     reverses_id: Mapped[int | None] = mapped_column(ForeignKey("points_transactions.id"))
     # The business object behind the entry: ("order", "820982911946154508"), ("refund", …), ("referral", …).
     source_type: Mapped[str | None] = mapped_column(String(32))
-    source_id: Mapped[str | None] = mapped_column(String(64))
+    source_id: Mapped[str | None] = mapped_column(String(128))
     reason: Mapped[str | None] = mapped_column(Text)
     # A reversal capped at the balance records what it could not take back.
     shortfall: Mapped[int] = mapped_column(server_default="0")
@@ -134,7 +134,7 @@ class PendingCredit(Base):
     actor: Mapped[str | None] = mapped_column(String(255))
     import_batch_id: Mapped[uuid.UUID | None]
     source_type: Mapped[str | None] = mapped_column(String(32))
-    source_id: Mapped[str | None] = mapped_column(String(64))
+    source_id: Mapped[str | None] = mapped_column(String(128))
     reason: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), server_default="pending")
     available_at: Mapped[datetime]
@@ -192,7 +192,7 @@ class LedgerReversal(Base):
     # "referral_reversal:<conversion id>:<profile id>".
     idempotency_key: Mapped[str] = mapped_column(String(255))
     source_type: Mapped[str] = mapped_column(String(32))
-    source_id: Mapped[str] = mapped_column(String(64))
+    source_id: Mapped[str] = mapped_column(String(128))
     refund_id: Mapped[str | None] = mapped_column(String(64))
     # The refunded money and what it is a share of (line-item subtotal or order total).
     amount: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))

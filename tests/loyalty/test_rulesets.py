@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.loyalty import rulesets
+from app.loyalty import refunds, rulesets
 from app.loyalty.errors import InvalidInput
 from app.loyalty.inbound import InboundEvent
 from app.loyalty.processing import process_event
@@ -22,6 +22,7 @@ from app.models import (
     AuditLog,
     CustomerLoyaltyProfile,
     EventQueue,
+    Order,
     PointsTransaction,
     Rule,
     RuleExecution,
@@ -504,6 +505,64 @@ def test_retroactive_run_credits_once_per_event_and_reverses_as_a_batch(
     ]
     with pytest.raises(InvalidInput, match="needs the admin"):
         rulesets.retroactive_run(db_session, shop=shop, name="Big orders", start=day, end=now, actor=" ", now=now)
+
+
+def test_refunds_take_back_retroactive_points_in_proportion_and_the_batch_reversal_only_the_rest(
+    db_session: Session, shop: Shop, now: datetime
+) -> None:
+    """Points a retroactive run gave an order are that order's points: its refunds take them back too."""
+    save(
+        db_session,
+        shop,
+        {
+            "name": "Big orders",
+            "conditions": {"operator": "and", "conditions": [{"type": "order_total", "operator": ">=", "value": 100}]},
+            "actions": [{"type": "points", "amount": 100}],
+        },
+        now,
+    )
+    day = now - timedelta(days=10)
+    profile = lock_profile(db_session, shop_id=shop.id, customer_id="1", now=day)
+    db_session.add(
+        Order(
+            shop_id=shop.id,
+            profile_id=profile.id,
+            order_id="100",
+            total=Decimal("200.00"),
+            subtotal=Decimal("200.00"),
+            placed_at=day,
+        )
+    )
+    store_event(db_session, shop, customer_id="1", occurred_at=day, payload=order_payload(order_id=100, total="200.00"))
+    db_session.commit()
+    run = rulesets.retroactive_run(db_session, shop=shop, name="Big orders", start=day, end=now, actor="a", now=now)
+    db_session.commit()
+    assert (run.credits, run.points) == (1, 100)
+
+    def refund(refund_id: str, amount: str) -> refunds.ReversalResult:
+        customer = lock_profile(db_session, shop_id=shop.id, customer_id="1", now=now)
+        result = refunds.apply_refund(
+            db_session,
+            shop=shop,
+            profile=customer,
+            order_id="100",
+            refund_id=refund_id,
+            refunded_amount=Decimal(amount),
+            event_id=uuid.uuid4(),
+            now=now,
+        )
+        db_session.commit()
+        return result
+
+    assert refund("r1", "50.00").points_claimed == 25  # a quarter of the order
+    assert refund("r1", "50.00").duplicate  # the same refund again takes nothing
+    undone = rulesets.reverse_retroactive_run(db_session, shop=shop, batch_id=run.batch_id, actor="a", now=now)
+    db_session.commit()
+    assert (undone.claimed, undone.reversed) == (75, 75)  # only what the refund had not taken
+    assert refund("r2", "150.00").points_claimed == 0  # nothing of the batch is left to take
+    db_session.expire_all()
+    assert db_session.get(CustomerLoyaltyProfile, profile.id).points_balance == 0
+    assert db_session.execute(select(func.sum(PointsTransaction.points))).scalar_one() == 0
 
 
 def test_explaining_an_order_already_processed_does_not_count_it_twice(
