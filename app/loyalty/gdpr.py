@@ -243,27 +243,12 @@ def redact_customer(
             .where(EventQueue.shop_id == shop_id, EventQueue.customer_id == customer_id)
             .values(customer_id=tombstone)
         )
-    counts["dead_letters"] = _scrub_rows(
-        session,
-        DeadLetter,
-        "fields",
-        and_(DeadLetter.shop_id == shop_id, _mentions(DeadLetter.fields, needles)),
-        needles,
-    )
-    counts["audit_log"] = _scrub_rows(
-        session,
-        AuditLog,
-        "details",
-        and_(AuditLog.shop_id == shop_id, _mentions(AuditLog.details, needles)),
-        needles,
-    )
-    counts["outbox"] = _scrub_rows(
-        session,
-        Outbox,
-        "payload",
-        and_(Outbox.shop_id == shop_id, _mentions(Outbox.payload, needles)),
-        needles,
-    )
+    # JSON columns that can quote the customer anywhere in the shop (payloads, errors, audit details, staged work).
+    for model, column in ((DeadLetter, "fields"), (AuditLog, "details"), (Outbox, "payload")):
+        attribute = getattr(model, column)
+        counts[model.__tablename__] = _scrub_rows(
+            session, model, column, and_(model.shop_id == shop_id, _mentions(attribute, needles)), needles
+        )
     # Work not yet sent for this customer (a code to create, tags to set) must not reach Shopify any more.
     session.execute(
         update(Outbox)

@@ -99,39 +99,28 @@ def convert_from_order(
         session.expire(friend_profile, ["referred_by_profile_id"])
     cause = ledger.Cause(type="event", event_id=event_uuid)
     source = ("referral", str(conversion.id))
-    if settings.advocate_points:
-        session.execute(
-            select(CustomerLoyaltyProfile.id).where(CustomerLoyaltyProfile.id == advocate.id).with_for_update()
-        )
+    # The advocate's lock is taken after the friend's (held by the caller), the order conversion always uses.
+    session.execute(select(CustomerLoyaltyProfile.id).where(CustomerLoyaltyProfile.id == advocate.id).with_for_update())
+    for party, profile_id, points in (
+        ("advocate", advocate.id, settings.advocate_points),
+        ("friend", friend_profile.id, settings.friend_points),
+    ):
+        if not points:
+            continue
         ledger.credit(
             session,
             shop=shop,
-            profile_id=advocate.id,
+            profile_id=profile_id,
             kind="referral",
-            points=settings.advocate_points,
-            idempotency_key=f"referral:{conversion.id}:advocate",
+            points=points,
+            idempotency_key=f"referral:{conversion.id}:{party}",
             cause=cause,
             now=now,
-            reason="Referral reward (advocate)",
+            reason=f"Referral reward ({party})",
             source=source,
             hold_for_return_window=True,
         )
-        conversion.advocate_points = settings.advocate_points
-    if settings.friend_points:
-        ledger.credit(
-            session,
-            shop=shop,
-            profile_id=friend_profile.id,
-            kind="referral",
-            points=settings.friend_points,
-            idempotency_key=f"referral:{conversion.id}:friend",
-            cause=cause,
-            now=now,
-            reason="Referral reward (friend)",
-            source=source,
-            hold_for_return_window=True,
-        )
-        conversion.friend_points = settings.friend_points
+        setattr(conversion, f"{party}_points", points)
     if not held:
         _issue_friend_reward(session, shop=shop, conversion=conversion, friend=friend_profile, now=now)
     record_app_event(
