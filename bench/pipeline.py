@@ -1,0 +1,398 @@
+"""Benchmark: the ingest and processing path against baselines measured in the same run.
+
+Figures (targets from shared/reference/performance.md):
+- H0: a minimal Flask endpoint under the same gunicorn settings, driven by wrk (req/s, p99).
+- PF-1: POST /webhooks, the full path (HMAC over a ~3 KB order, inbox commit, XADD), unique event ids: >= 0.20 x H0.
+- Pc: single-row INSERT + COMMIT on a ledger-shaped table (psycopg); Pb: 100-row executemany per transaction.
+- PF-5: events/s of one `stream` process, the full per-event transaction: >= 0.30 x Pc.
+- PF-4/PF-6: two `stream` processes: >= 0.02 x Pb, and >= 1.5 x one process on two or more cores.
+Then checks that nothing was lost or credited twice: every event processed, stored balances = sum of entries.
+
+Needs PostgreSQL and Redis (BENCH_DATABASE_URL / BENCH_REDIS_URL, default 127.0.0.1) and wrk on PATH.
+Run: python bench/pipeline.py [--events 10000] [--seconds 10]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import psycopg
+import redis
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from app.commands.demo import DEMO_SHOP  # noqa: E402
+from app.events.envelope import to_fields  # noqa: E402
+from app.loyalty.inbound import InboundEvent  # noqa: E402
+from app.migrations import upgrade  # noqa: E402
+from app.shopify.signing import sign_webhook_body  # noqa: E402
+from tests.helpers import order_payload  # noqa: E402
+
+BIN = Path(sys.executable).parent
+SECRET = "shpss_bench_secret_0123456789abcdef"
+GUNICORN = ["--workers", "2", "--threads", "4", "--worker-class", "gthread", "--log-level", "warning"]
+
+MINIMAL_APP = """
+from flask import Flask
+app = Flask(__name__)
+
+@app.post("/min")
+def minimal():
+    return "ok"
+"""
+
+WRK_SCRIPT = """
+local counter = 0
+local thread_id = 0
+local threads = {}
+function setup(thread)
+  thread:set("tid", #threads + 1)
+  table.insert(threads, thread)
+end
+function init(args)
+  thread_id = tid
+  wrk.method = "POST"
+  wrk.body = BODY
+  wrk.headers["Content-Type"] = "application/json"
+  wrk.headers["X-Shopify-Topic"] = "orders/create"
+  wrk.headers["X-Shopify-Shop-Domain"] = "SHOP"
+  wrk.headers["X-Shopify-API-Version"] = "2026-10"
+  wrk.headers["X-Shopify-Hmac-Sha256"] = "HMAC"
+end
+function request()
+  counter = counter + 1
+  wrk.headers["X-Shopify-Event-Id"] = "RUN-" .. thread_id .. "-" .. counter
+  return wrk.format(nil, "/webhooks")
+end
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(url: str, seconds: float = 30) -> None:
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1)
+            return
+        except urllib.error.HTTPError:
+            return  # it answers (405 for a GET on a POST route is fine)
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def wrk(url: str, seconds: int, script: Path) -> tuple[float, float]:
+    """(requests/s, p99 ms) of a wrk run at 16 connections, after a 3 s warm-up run."""
+
+    def command(duration: int) -> list[str]:
+        return ["wrk", "-t2", "-c16", f"-d{duration}s", "--latency", "-s", str(script), url]
+
+    subprocess.run(command(3), capture_output=True, check=True)
+    out = subprocess.run(command(seconds), capture_output=True, text=True, check=True).stdout
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if non_2xx:
+        raise RuntimeError(f"{non_2xx.group(1)} failed requests against {url}:\n{out}")
+    return rate, float(p99.group(1)) * scale
+
+
+class Servers:
+    def __init__(self, env: dict[str, str], logs: Path) -> None:
+        self.env, self.logs, self.procs = env, logs, []
+
+    def start(self, name: str, *command: str) -> subprocess.Popen[bytes]:
+        log = open(self.logs / f"{name}.log", "wb")
+        proc = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.procs.append(proc)
+        return proc
+
+    def stop(self, procs: list[subprocess.Popen[bytes]] | None = None) -> None:
+        for proc in procs or self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in procs or self.procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def insert_baselines(dsn: str, rows: int = 5000) -> tuple[float, float]:
+    """Pc (single-row INSERT + COMMIT per row) and Pb (100-row executemany per transaction), rows/s."""
+    table = "bench_ledger_shape"
+    ddl = (
+        f"DROP TABLE IF EXISTS {table}; CREATE TABLE {table} (id bigserial PRIMARY KEY, shop_id bigint, "
+        "profile_id bigint, points bigint, kind text, idempotency_key text UNIQUE, created_at timestamptz "
+        "DEFAULT now())"
+    )
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(ddl)
+    values = [(1, n % 1000, 100, "earn", f"key-{n}") for n in range(rows * 4)]
+    sql = f"INSERT INTO {table} (shop_id, profile_id, points, kind, idempotency_key) VALUES (%s, %s, %s, %s, %s)"
+    with psycopg.connect(dsn) as conn:
+        started = time.perf_counter()
+        for row in values[:rows]:
+            conn.execute(sql, row)
+            conn.commit()
+        single = rows / (time.perf_counter() - started)
+        batch = values[rows:]
+        started = time.perf_counter()
+        for offset in range(0, len(batch), 100):
+            with conn.cursor() as cur:
+                cur.executemany(sql, batch[offset : offset + 100])
+            conn.commit()
+        batched = len(batch) / (time.perf_counter() - started)
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"DROP TABLE {table}")
+    return single, batched
+
+
+def seed_events(dsn: str, shop_id: int, count: int) -> list[InboundEvent]:
+    """Inbox rows for `count` distinct customers' orders (1 in 3 qualifies for the first-order bonus)."""
+    events = []
+    rows = []
+    for n in range(count):
+        order = order_payload(order_id=10**12 + n, customer_id=10**9 + n, total="150.00" if n % 3 == 0 else "50.00")
+        event = InboundEvent(
+            event_id=uuid.uuid4(),
+            event_type="order_created",
+            shop_domain=DEMO_SHOP,
+            customer_id=str(10**9 + n),
+            timestamp=datetime.now(timezone.utc),
+            event_data=order,
+        )
+        events.append(event)
+        rows.append(
+            (
+                str(event.event_id),
+                shop_id,
+                "order_created",
+                "orders/create",
+                event.customer_id,
+                json.dumps(order),
+                event.timestamp,
+            )
+        )
+    with psycopg.connect(dsn) as conn, conn.cursor() as cur:
+        with cur.copy(
+            "COPY event_queue (event_id, shop_id, event_type, topic, customer_id, payload, occurred_at) FROM STDIN"
+        ) as copy:
+            for row in rows:
+                copy.write_row(row)
+        conn.commit()
+    return events
+
+
+def publish(client: redis.Redis, namespace: str, events: list[InboundEvent]) -> None:
+    key = f"{namespace}:events"
+    for offset in range(0, len(events), 500):
+        pipe = client.pipeline(transaction=False)
+        for event in events[offset : offset + 500]:
+            pipe.xadd(key, to_fields(event))
+        pipe.execute()
+
+
+def drain_rate(
+    dsn: str,
+    servers: Servers,
+    env_bin: Path,
+    client: redis.Redis,
+    namespace: str,
+    shop_id: int,
+    count: int,
+    processes: int,
+    tag: str,
+) -> float:
+    """events/s of `processes` stream consumers over `count` seeded events (timed from publish to all processed)."""
+    consumers = [
+        servers.start(
+            f"stream-{tag}-{i}", str(env_bin / "flask"), "--app", "app", "stream", "run", "--name", f"bench-{tag}-{i}"
+        )
+        for i in range(processes)
+    ]
+    deadline = time.monotonic() + 60
+    while len(list(client.scan_iter(match=f"{namespace}:consumers:bench-{tag}-*"))) < processes:
+        if time.monotonic() > deadline:
+            raise RuntimeError("stream consumers did not start")
+        time.sleep(0.1)
+    events = seed_events(dsn, shop_id, count)
+    started = time.perf_counter()
+    publish(client, namespace, events)
+    ids = [str(e.event_id) for e in events]
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        while True:
+            done = conn.execute(
+                "SELECT count(*) FROM event_queue WHERE status <> 'pending' AND event_id = ANY(%s::uuid[])", (ids,)
+            ).fetchone()[0]
+            if done == count:
+                break
+            if time.perf_counter() - started > 600:
+                raise RuntimeError(f"only {done}/{count} events processed in 600 s")
+            time.sleep(0.05)
+    rate = count / (time.perf_counter() - started)
+    servers.stop(consumers)
+    return rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=10_000, help="events per processing run")
+    parser.add_argument("--seconds", type=int, default=10, help="wrk duration per HTTP run")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not on PATH (Debian: apt-get install wrk)")
+
+    admin_url = make_url(os.environ.get("BENCH_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"))
+    redis_url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+    run = secrets.token_hex(4)
+    database, namespace = f"loyalty_bench_{run}", f"loyalty-bench-{run}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{database}"')
+    url = admin_url.set(database=database).render_as_string(hide_password=False)
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    client = redis.Redis.from_url(redis_url)
+    logs = Path(tempfile.mkdtemp(prefix="loyalty-bench-"))
+    env = {
+        **os.environ,
+        "APP_ENV": "development",
+        "DATABASE_URL": url,
+        "REDIS_URL": redis_url,
+        "LOYALTY_REDIS_NAMESPACE": namespace,
+        "SHOPIFY_API_SECRET": SECRET,
+        "PYTHONPATH": str(ROOT),
+    }
+    servers = Servers(env, logs)
+    try:
+        upgrade(url)
+        subprocess.run([str(BIN / "flask"), "--app", "app", "demo"], cwd=ROOT, env=env, check=True, capture_output=True)
+        with psycopg.connect(dsn) as conn:
+            shop_id = conn.execute("SELECT id FROM shops WHERE domain = %s", (DEMO_SHOP,)).fetchone()[0]
+        print(f"cores: {os.cpu_count()}; logs in {logs}")
+
+        # H0: a minimal endpoint, same gunicorn settings.
+        (logs / "minimal_app.py").write_text(MINIMAL_APP)
+        port = free_port()
+        minimal = servers.start(
+            "minimal",
+            str(BIN / "gunicorn"),
+            *GUNICORN,
+            "--chdir",
+            str(logs),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "minimal_app:app",
+        )
+        wait_http(f"http://127.0.0.1:{port}/min")
+        h0_rate, h0_p99 = wrk(
+            f"http://127.0.0.1:{port}/min",
+            args.seconds,
+            _script(logs, "minimal", body="ok", shop="", hmac="", path="/min"),
+        )
+        servers.stop([minimal])
+        print(f"H0    minimal endpoint : {h0_rate:9,.0f} req/s  p99 {h0_p99:6.2f} ms")
+
+        # PF-1: the webhook path.
+        body = json.dumps(order_payload(note="x" * 1500), separators=(",", ":"))
+        port = free_port()
+        web = servers.start("web", str(BIN / "gunicorn"), *GUNICORN, "--bind", f"127.0.0.1:{port}", "app:create_app()")
+        wait_http(f"http://127.0.0.1:{port}/monitoring/health")
+        script = _script(
+            logs,
+            "webhooks",
+            body=body,
+            shop=DEMO_SHOP,
+            hmac=sign_webhook_body(SECRET, body.encode()),
+            path="/webhooks",
+            run=run,
+        )
+        rate, p99 = wrk(f"http://127.0.0.1:{port}/webhooks", args.seconds, script)
+        servers.stop([web])
+        print(
+            f"PF-1  /webhooks ({len(body):,} B): {rate:9,.0f} req/s  p99 {p99:6.2f} ms"
+            f"  = {rate / h0_rate:.2f} x H0 (target >= 0.20)"
+        )
+        # Ingest only: these events all repeat one order; they are not part of the processing runs below.
+        client.delete(f"{namespace}:events")
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute("DELETE FROM event_queue")
+
+        pc, pb = insert_baselines(dsn)
+        print(f"Pc    single-row INSERT+COMMIT : {pc:9,.0f} rows/s")
+        print(f"Pb    100-row executemany      : {pb:9,.0f} rows/s")
+        one = drain_rate(dsn, servers, BIN, client, namespace, shop_id, args.events, 1, "one")
+        print(f"PF-5  1 stream process : {one:9,.0f} events/s = {one / pc:.2f} x Pc (target >= 0.30)")
+        two = drain_rate(dsn, servers, BIN, client, namespace, shop_id, args.events, 2, "two")
+        print(
+            f"PF-4  2 stream processes: {two:9,.0f} events/s = {two / pb:.3f} x Pb (target >= 0.02);"
+            f" {two / one:.2f} x one process (target >= 1.5 on >= 2 cores)"
+        )
+
+        with psycopg.connect(dsn) as conn:
+            pending, dead = conn.execute(
+                "SELECT count(*) FILTER (WHERE status = 'pending' AND event_type = 'order_created'),"
+                " count(*) FILTER (WHERE status = 'dead') FROM event_queue"
+            ).fetchone()
+            drift = conn.execute(
+                "SELECT count(*) FROM customer_loyalty_profiles p WHERE points_balance <>"
+                " (SELECT coalesce(sum(points), 0) FROM points_transactions t WHERE t.profile_id = p.id)"
+            ).fetchone()[0]
+            credited, expected = conn.execute(
+                "SELECT (SELECT count(*) FROM points_transactions), (SELECT count(*) FROM orders WHERE total >= 100)"
+            ).fetchone()
+        print(
+            f"check : {pending} order events left pending, {dead} dead, {drift} balances off their entries; "
+            f"{credited} bonuses for {expected} qualifying first orders"
+        )
+        if pending or dead or drift or credited != expected:
+            sys.exit("check failed")
+    finally:
+        servers.stop()
+        for key in client.scan_iter(match=f"{namespace}*"):
+            client.delete(key)
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def _script(logs: Path, name: str, *, body: str, shop: str, hmac: str, path: str, run: str = "") -> Path:
+    lua = (
+        WRK_SCRIPT.replace("BODY", json.dumps(body))
+        .replace("SHOP", shop)
+        .replace("HMAC", hmac)
+        .replace("/webhooks", path)
+        .replace("RUN", run or "x")
+    )
+    script = logs / f"{name}.lua"
+    script.write_text(lua)
+    return script
+
+
+if __name__ == "__main__":
+    main()
