@@ -47,6 +47,8 @@ from app.models import (
 from app.rules import Decision, Facts, evaluate
 
 POINT_ACTIONS = frozenset({"points", "points_per_currency"})
+# Raised by the app itself (app_events.record_app_event), not by Shopify.
+APP_EVENT_TYPES = frozenset({"tier_changed", "reward_redeemed", "referral_converted", "points_expired"})
 
 
 def process_event(session: Session, event: InboundEvent, *, consumer_group: str, now: datetime) -> Outcome:
@@ -115,11 +117,20 @@ def _handle_with_rules(session: Session, shop: Shop, event: InboundEvent, now: d
     if event.customer_id is None:
         outcome.note = "event names no customer"
         return
+    if event.event_type in APP_EVENT_TYPES and not _listened_to(session, shop, event.event_type):
+        # The app's own events change nothing by themselves: without a rule for them, there is nothing to do.
+        outcome.note = f"no active rule listens to {event.event_type}"
+        return
     profile = lock_profile(session, shop_id=shop.id, customer_id=event.customer_id, now=now)
     if event.event_type in ("customer_created", "customer_updated"):
         _remember_customer(profile, event.event_data)
     source = business_source(event.event_type, str(event.event_id), event.customer_id, event.event_data)
     _evaluate_and_apply(session, shop, profile, event, now, outcome, source=source)
+
+
+def _listened_to(session: Session, shop: Shop, event_type: str) -> bool:
+    rules = rulesets.active_rules(session, shop)
+    return any(rule.status == "active" and event_type in rule.event_types for rule in rules)
 
 
 HANDLERS: dict[str, Callable[[Session, Shop, InboundEvent, datetime, Outcome], None]] = {

@@ -472,3 +472,34 @@ def test_the_demo_token_reads_the_demo_shoppers_profile(demo, client, shopify, c
         headers={"Authorization": f"Bearer {token}"},
     )
     assert response.get_json()["data"]["loyaltyProfile"]["points_balance"] == 500
+
+
+def test_a_rule_can_listen_to_the_apps_own_tier_changed_event(demo, client, shopify, consumer, db_session, now) -> None:  # type: ignore[no-untyped-def]
+    """An order lifts the customer into Silver; the tier_changed event it raises flows through the stream, and a
+    rule listening for it pays a welcome bonus, once."""
+    from app.loyalty import rulesets
+    from app.models import Shop
+
+    shop = db_session.execute(select(Shop).where(Shop.domain == DEMO_SHOP)).scalar_one()
+    for definition in (
+        {"name": "Ten per dollar", "actions": [{"type": "points_per_currency", "rate": 10}]},
+        {
+            "name": "Silver welcome",
+            "event_types": ["tier_changed"],
+            "conditions": {
+                "operator": "and",
+                "conditions": [{"type": "attribute", "path": "event_data.to_tier.name", "value": "Silver"}],
+            },
+            "actions": [{"type": "points", "amount": 100, "reason": "Welcome to Silver"}],
+        },
+    ):
+        rulesets.save_rule(db_session, shop_id=shop.id, definition=definition, actor="test", now=now)
+    db_session.commit()
+
+    send_order(client, shopify, total="150.00")
+    drain(consumer)
+    assert balance(client, shopify) == 500 + 1_500 + 100
+    profile = loyalty_profile(client, shopify).get_json()["data"]["loyaltyProfile"]
+    assert profile["current_tier"] == {"name": "Silver", "level": 2}
+    reasons = db_session.execute(select(PointsTransaction.reason).order_by(PointsTransaction.id)).scalars().all()
+    assert reasons == ["First order bonus", "Ten per dollar", "Welcome to Silver"]
