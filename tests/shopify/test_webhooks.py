@@ -153,14 +153,17 @@ class TestWebhookRoute:
         assert (response.status_code, response.get_json()["status"]) == (200, "ignored")
         assert _inbox_count(db_session) == 0
 
-    def test_get_is_405(self, client) -> None:  # type: ignore[no-untyped-def]
-        assert client.get("/webhooks").status_code == 405
+    def test_get_is_405_with_a_json_error(self, client) -> None:  # type: ignore[no-untyped-def]
+        response = client.get("/webhooks")
+        assert response.status_code == 405
+        assert response.get_json()["error"] == "method_not_allowed"
 
     def test_an_oversized_body_is_413_and_writes_nothing(  # type: ignore[no-untyped-def]
         self, client, db_session, shopify
     ) -> None:
         delivery = shopify.signed_webhook("orders/create", order_payload(note="x" * (3 * 1024 * 1024)))
-        assert client.post("/webhooks", data=delivery.body, headers=delivery.headers).status_code == 413
+        response = client.post("/webhooks", data=delivery.body, headers=delivery.headers)
+        assert (response.status_code, response.get_json()["error"]) == (413, "request_entity_too_large")
         assert _inbox_count(db_session) == 0
 
     def test_the_inbox_keeps_the_event_when_redis_is_down(  # type: ignore[no-untyped-def]
