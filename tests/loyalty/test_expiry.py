@@ -28,9 +28,12 @@ def test_expiry_takes_only_the_remainder_of_due_lots(db_session, make_shop, now)
     )
     assert expiry.expire_due(db_session, shop_id=shop.id, now=now + timedelta(days=30)) == 1
     assert expiry.expire_due(db_session, shop_id=shop.id, now=now + timedelta(days=30)) == 0
-    expired = [e for e in entries(db_session, prof.id) if e.kind == "expiry"]
+    ledger_entries = entries(db_session, prof.id)
+    old = next(e for e in ledger_entries if e.idempotency_key == "old")
+    old_lot = db_session.execute(select(PointsLot.id).where(PointsLot.entry_id == old.id)).scalar_one()
+    expired = [e for e in ledger_entries if e.kind == "expiry"]
     assert [(e.points, e.reverses_id, e.cause_type, e.idempotency_key) for e in expired] == [
-        (-30, 1, "expiry", "expiry:lot:1")
+        (-30, old.id, "expiry", f"expiry:lot:{old_lot}")
     ]
     assert stored(db_session, prof.id).points_balance == 50
     assert_sound(db_session, shop)

@@ -180,7 +180,7 @@ class Model:
 
 def _truncate(session: Session) -> None:
     tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-    session.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
+    session.execute(text(f"TRUNCATE {tables} CASCADE"))
     session.commit()
 
 

@@ -54,6 +54,10 @@ def spend(session, shop, prof, points, key, now):
     )
 
 
+def credit_id(db_session, prof, key: str) -> int:
+    return next(e.id for e in entries(db_session, prof.id) if e.idempotency_key == key)
+
+
 @pytest.fixture
 def earned_order(db_session, shop, now):
     """Customer 1001 with order 5001 (subtotal 100.00) that earned 100 + 33 points under two rule actions."""
@@ -68,7 +72,8 @@ def test_partial_refund_takes_back_the_floor_of_its_share(db_session, shop, now,
     result = refund(db_session, shop, earned_order, "5001", "r1", "25.00", now)
     # floor(133 * 25/100) = 33, taken from the oldest credit first.
     assert (result.points_claimed, result.points_reversed, result.shortfall, result.duplicate) == (33, 33, 0, False)
-    assert [(e.kind, e.points, e.reverses_id) for e in result.entries] == [("reversal", -33, 1)]
+    first_credit = credit_id(db_session, earned_order, "rule:1:a0:order:5001")
+    assert [(e.kind, e.points, e.reverses_id) for e in result.entries] == [("reversal", -33, first_credit)]
     assert stored(db_session, earned_order.id).points_balance == 100
     row = db_session.execute(select(Order)).scalar_one()
     db_session.refresh(row)
@@ -96,7 +101,8 @@ def test_partial_refunds_then_the_rest_take_back_exactly_what_was_earned(db_sess
     for entry in entries(db_session, earned_order.id):
         if entry.kind == "reversal":
             reversed_by_entry[entry.reverses_id] = reversed_by_entry.get(entry.reverses_id, 0) - entry.points
-    assert reversed_by_entry == {1: 100, 2: 33}  # L8: never more than each credit
+    credits = [credit_id(db_session, earned_order, key) for key in ("rule:1:a0:order:5001", "rule:2:a0:order:5001")]
+    assert reversed_by_entry == {credits[0]: 100, credits[1]: 33}  # L8: never more than each credit
     assert_sound(db_session, shop)
 
 
