@@ -10,8 +10,8 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, text
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import Connection, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.loyalty.app_events import staged_event_ids
@@ -26,31 +26,56 @@ _SHOP_ID = text(
     SELECT id FROM created UNION ALL SELECT id FROM shops WHERE domain = :domain LIMIT 1
     """
 )
+# Shop ids never change while a shop exists; a deleted shop (shop/redact) shows up as a foreign-key violation on the
+# next insert, which evicts its entry. Per process, so the hot path is one INSERT.
+_shop_ids: dict[str, int] = {}
 
 
-def record_event(session: Session, event: InboundEvent, *, topic: str | None, webhook_id: str | None) -> bool:
-    """Insert the event into the inbox; False if this event id is already there (a re-delivery: nothing written).
+_INSERT_EVENT = text(
+    """
+    INSERT INTO event_queue (event_id, shop_id, event_type, topic, customer_id, payload, webhook_id, occurred_at)
+    VALUES (:event_id, :shop_id, :event_type, :topic, :customer_id, CAST(:payload AS jsonb), :webhook_id,
+            :occurred_at)
+    ON CONFLICT (event_id) DO NOTHING
+    RETURNING id
+    """
+)
+
+
+def record_event(
+    connection: Connection, event: InboundEvent, *, topic: str | None, webhook_id: str | None, payload_json: str
+) -> bool:
+    """Insert the event into the inbox, committed when this returns; False if this event id is already there (a
+    re-delivery: nothing written). `connection` must be in autocommit mode; `payload_json` is the body Shopify sent
+    (already parsed into `event.event_data`), stored as it came.
 
     A valid HMAC proves Shopify sent it, and Shopify only sends to shops that installed the app, so an unknown
     shop domain gets its row here (the install flow fills in the token).
     """
-    shop_id = session.execute(_SHOP_ID, {"domain": event.shop_domain}).scalar_one()
-    inserted = session.execute(
-        insert(EventQueue)
-        .values(
-            event_id=event.event_id,
-            shop_id=shop_id,
-            event_type=event.event_type,
-            topic=topic,
-            customer_id=event.customer_id,
-            payload=event.event_data,
-            webhook_id=webhook_id,
-            occurred_at=event.timestamp,
-        )
-        .on_conflict_do_nothing(index_elements=["event_id"])
-        .returning(EventQueue.id)
-    ).scalar_one_or_none()
-    return inserted is not None
+    values = {
+        "event_id": event.event_id,
+        "event_type": event.event_type,
+        "topic": topic,
+        "customer_id": event.customer_id,
+        "payload": payload_json,
+        "webhook_id": webhook_id,
+        "occurred_at": event.timestamp,
+    }
+    for attempt in (1, 2):
+        shop_id = _shop_ids.get(event.shop_domain)
+        if shop_id is None:
+            shop_id = _shop_ids[event.shop_domain] = connection.execute(
+                _SHOP_ID, {"domain": event.shop_domain}
+            ).scalar_one()
+        try:
+            inserted = connection.execute(_INSERT_EVENT, {**values, "shop_id": shop_id}).scalar_one_or_none()
+        except IntegrityError:
+            _shop_ids.pop(event.shop_domain, None)  # the shop was deleted since we cached its id
+            if attempt == 2:
+                raise
+            continue
+        return inserted is not None
+    raise AssertionError("unreachable")
 
 
 def pending_for_redrive(session: Session, *, older_than: datetime, limit: int = 500) -> list[InboundEvent]:

@@ -17,7 +17,7 @@ from app.events import inbox, stream
 from app.events.envelope import derive_event_id, parse_timestamp
 from app.extensions import db, redis_store
 from app.loyalty.inbound import InboundEvent
-from app.shopify.topics import MalformedPayload, customer_id_of, event_type_for
+from app.shopify.topics import MalformedPayload, customer_id_of, event_type_for, without_nul_characters
 from app.shopify.webhooks import verify_webhook
 
 bp = Blueprint("shopify", __name__)
@@ -43,6 +43,10 @@ def receive_webhook() -> tuple[Response, int]:
         return jsonify(error="invalid_json", message="body is not valid JSON"), 400
     if not isinstance(payload, dict):
         return jsonify(error="invalid_json", message="body must be a JSON object"), 400
+    payload_json = raw_body.decode()
+    if "\\u0000" in payload_json:
+        payload = without_nul_characters(payload)
+        payload_json = json.dumps(payload, separators=(",", ":"))
 
     try:
         customer_id = customer_id_of(check.topic, payload)
@@ -57,8 +61,11 @@ def receive_webhook() -> tuple[Response, int]:
         timestamp=_occurred_at(check.triggered_at),
         event_data=payload,
     )
-    with db.session.begin():
-        is_new = inbox.record_event(db.session, event, topic=check.topic, webhook_id=check.webhook_id)
+    # One autocommitted INSERT: the row is committed before Shopify hears 200, in a single round trip.
+    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+        is_new = inbox.record_event(
+            connection, event, topic=check.topic, webhook_id=check.webhook_id, payload_json=payload_json
+        )
     if is_new:
         try:
             stream.publish(redis_store.client, stream.StreamKeys.for_namespace(redis_store.namespace), event)

@@ -53,3 +53,16 @@ def customer_id_of(topic: str, payload: dict[str, Any]) -> str | None:
     if isinstance(value, bool) or not SHOPIFY_ID.match(str(value)):
         raise MalformedPayload(f"customer id {str(value)[:40]!r} is not a Shopify id")
     return str(value)
+
+
+def without_nul_characters(value: Any) -> Any:
+    """The payload with NUL characters removed from every string: PostgreSQL's text and jsonb cannot hold them, and
+    a shopper can type one into an order note. They carry no meaning, and refusing the webhook would lose the order.
+    """
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {without_nul_characters(key): without_nul_characters(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_nul_characters(item) for item in value]
+    return value

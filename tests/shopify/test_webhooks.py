@@ -140,6 +140,15 @@ class TestWebhookRoute:
         assert "is not a Shopify id" in response.get_json()["message"]
         assert _inbox_count(db_session) == 0
 
+    def test_nul_characters_a_shopper_typed_are_dropped_not_the_order(  # type: ignore[no-untyped-def]
+        self, client, db_session, shopify
+    ) -> None:
+        delivery = shopify.signed_webhook("orders/create", order_payload(note="gift\u0000wrap"))
+        assert b"\\u0000" in delivery.body
+        response = client.post("/webhooks", data=delivery.body, headers=delivery.headers)
+        assert response.status_code == 200
+        assert db_session.execute(select(EventQueue.payload["note"].astext)).scalar_one() == "giftwrap"
+
     def test_a_json_array_body_is_400(self, client, db_session, shopify) -> None:  # type: ignore[no-untyped-def]
         delivery = shopify.signed_webhook("orders/create", json.dumps([1, 2]).encode())
         assert client.post("/webhooks", data=delivery.body, headers=delivery.headers).status_code == 400
