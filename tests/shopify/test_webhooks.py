@@ -175,6 +175,23 @@ class TestWebhookRoute:
         assert (response.status_code, response.get_json()["error"]) == (413, "request_entity_too_large")
         assert _inbox_count(db_session) == 0
 
+    def test_a_shop_deleted_by_shop_redact_and_installed_again_gets_a_new_row(  # type: ignore[no-untyped-def]
+        self, client, db_session, shopify
+    ) -> None:
+        from app.loyalty import gdpr
+
+        first = shopify.signed_webhook("orders/create", order_payload())
+        assert client.post("/webhooks", data=first.body, headers=first.headers).status_code == 200
+        old_id = db_session.execute(select(Shop.id)).scalar_one()
+        gdpr.redact_shop(db_session, shop_id=old_id)  # the web process still has the old id cached
+        db_session.commit()
+
+        again = shopify.signed_webhook("orders/create", order_payload())
+        assert client.post("/webhooks", data=again.body, headers=again.headers).status_code == 200
+        new_id = db_session.execute(select(Shop.id)).scalar_one()
+        assert new_id != old_id
+        assert db_session.execute(select(EventQueue.shop_id)).scalars().all() == [new_id]
+
     def test_the_inbox_keeps_the_event_when_redis_is_down(  # type: ignore[no-untyped-def]
         self, app, client, db_session, shopify
     ) -> None:
