@@ -13,6 +13,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import urlencode
 
@@ -43,7 +44,7 @@ class ShopifySigner:
         event_id: str | None = None,
         webhook_id: str | None = None,
         api_version: str = "2026-10",
-        triggered_at: str = "2026-03-02T15:29:00.000Z",
+        triggered_at: str | None = None,
         secret: str | None = None,
     ) -> SignedWebhook:
         """A webhook delivery: raw JSON body plus Shopify's headers, HMAC over the exact bytes."""
@@ -55,7 +56,7 @@ class ShopifySigner:
             "X-Shopify-API-Version": api_version,
             "X-Shopify-Webhook-Id": webhook_id or str(uuid.uuid4()),
             "X-Shopify-Event-Id": event_id or str(uuid.uuid4()),
-            "X-Shopify-Triggered-At": triggered_at,
+            "X-Shopify-Triggered-At": triggered_at or datetime.now(timezone.utc).isoformat(timespec="milliseconds"),
             "X-Shopify-Hmac-Sha256": self.webhook_hmac(body, secret),
         }
         return SignedWebhook(body=body, headers=headers)

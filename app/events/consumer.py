@@ -24,7 +24,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.events import inbox, stream
 from app.events.envelope import from_fields
-from app.loyalty.processing import Outcome, process_event
+from app.loyalty.outcome import Outcome, RetryLater
+from app.loyalty.processing import process_event
 from app.models import DeadLetter
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,13 @@ class StreamConsumer:
         try:
             with session.begin():
                 outcome = process_event(session, event, consumer_group=stream.GROUP, now=self.now())
+        except RetryLater as exc:
+            # Waiting for another event (a refund for its order): back off, but never dead-letter for it; it ends
+            # once that event is processed or itself dead-lettered.
+            log.info("event %s waits: %s (delivery %d)", event.event_id, exc, message.deliveries)
+            with self.sessions.begin() as bookkeeping:
+                inbox.record_failure(bookkeeping, event.event_id, f"waiting: {exc}", dead=False)
+            return None
         except Exception as exc:  # noqa: BLE001 - any failure: keep the message, count the attempt
             error = f"{type(exc).__name__}: {exc}"
             log.exception("event %s failed (delivery %d)", event.event_id, message.deliveries)

@@ -3,7 +3,7 @@ uninstalls. Each handler runs inside process_event's transaction and fills in it
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
@@ -16,6 +16,8 @@ from app.loyalty.profiles import lock_profile
 from app.models import CustomerLoyaltyProfile, EventQueue, Order, Outbox, Shop
 
 ORDER_EVENTS = frozenset({"order_created", "order_paid", "order_updated"})
+# How long a refund or cancellation waits for its order: Shopify may deliver a webhook up to a day late.
+ORDER_WAIT = timedelta(hours=25)
 
 
 def handle_refund(session: Session, shop: Shop, event: InboundEvent, now: datetime, outcome: Outcome) -> None:
@@ -25,8 +27,11 @@ def handle_refund(session: Session, shop: Shop, event: InboundEvent, now: dateti
     order = session.execute(
         select(Order).where(Order.shop_id == shop.id, Order.order_id == order_id)
     ).scalar_one_or_none()
-    if order is None or order.profile_id is None:
-        _unless_order_still_coming(session, shop, order_id, outcome)
+    if order is None:
+        _wait_for_order(session, shop, order_id, event, now, outcome)
+        return
+    if order.profile_id is None:
+        outcome.note = f"refund {refund_id} of guest order {order_id}: nothing was earned"
         return
     customer_id = session.execute(
         select(CustomerLoyaltyProfile.customer_id).where(CustomerLoyaltyProfile.id == order.profile_id)
@@ -69,7 +74,7 @@ def handle_cancellation(session: Session, shop: Shop, event: InboundEvent, now: 
         session, shop=shop, profile=profile, order_id=order_id, event_id=event.event_id, now=now
     )
     if not result.order_found:
-        _unless_order_still_coming(session, shop, order_id, outcome)
+        _wait_for_order(session, shop, order_id, event, now, outcome)
         return
     outcome.points_credited -= result.points_reversed
     outcome.note = f"order {order_id} cancelled: {result.points_claimed} points taken back"
@@ -83,9 +88,13 @@ def handle_cancellation(session: Session, shop: Shop, event: InboundEvent, now: 
     )
 
 
-def _unless_order_still_coming(session: Session, shop: Shop, order_id: str, outcome: Outcome) -> None:
-    """Webhooks arrive out of order: if the order's own event is still waiting, retry this one after it."""
-    waiting = session.execute(
+def _wait_for_order(
+    session: Session, shop: Shop, order_id: str, event: InboundEvent, now: datetime, outcome: Outcome
+) -> None:
+    """Webhooks of different topics arrive in any order, and up to a day late: a refund or cancellation of an order
+    not recorded yet waits for it (the consumer retries with back-off) while the order's event is queued, or for
+    ORDER_WAIT after this event was sent. After that the order predates the install: nothing to take back."""
+    queued = session.execute(
         select(EventQueue.id)
         .where(
             EventQueue.shop_id == shop.id,
@@ -95,9 +104,9 @@ def _unless_order_still_coming(session: Session, shop: Shop, order_id: str, outc
         )
         .limit(1)
     ).scalar_one_or_none()
-    if waiting is not None:
+    if queued is not None or now - event.timestamp < ORDER_WAIT:
         raise RetryLater(f"order {order_id} has not been processed yet")
-    outcome.note = f"order {order_id} was never recorded (guest or before install): nothing to take back"
+    outcome.note = f"order {order_id} was never recorded (placed before the install): nothing to take back"
 
 
 def handle_customer_redact(session: Session, shop: Shop, event: InboundEvent, now: datetime, outcome: Outcome) -> None:

@@ -89,15 +89,17 @@ def process_event(session: Session, event: InboundEvent, *, consumer_group: str,
 
 
 def _handle_order(session: Session, shop: Shop, event: InboundEvent, now: datetime, outcome: Outcome) -> None:
-    if event.customer_id is None:
-        outcome.note = "guest order: no customer to credit"
-        return
-    profile = lock_profile(session, shop_id=shop.id, customer_id=event.customer_id, now=now)
-    _remember_customer(profile, event.event_data.get("customer") or {})
     order_id = str(event.event_data.get("id", ""))
     if not order_id:
         outcome.note = "order payload has no id"
         return
+    if event.customer_id is None:
+        # Recorded all the same, so a refund of it is known to concern nobody rather than waited for.
+        _record_order(session, shop, None, event, now)
+        outcome.note = "guest order: no customer to credit"
+        return
+    profile = lock_profile(session, shop_id=shop.id, customer_id=event.customer_id, now=now)
+    _remember_customer(profile, event.event_data.get("customer") or {})
     first_sighting = _record_order(session, shop, profile, event, now)
     session.refresh(profile)
     if first_sighting:
@@ -299,7 +301,7 @@ def _discount_codes(order: dict[str, Any]) -> list[str]:
 
 
 def _record_order(
-    session: Session, shop: Shop, profile: CustomerLoyaltyProfile, event: InboundEvent, now: datetime
+    session: Session, shop: Shop, profile: CustomerLoyaltyProfile | None, event: InboundEvent, now: datetime
 ) -> bool:
     """Insert the order once; the first sighting counts it in the customer's orders and spend (returns True)."""
     data = event.event_data
@@ -308,7 +310,7 @@ def _record_order(
         insert(Order)
         .values(
             shop_id=shop.id,
-            profile_id=profile.id,
+            profile_id=None if profile is None else profile.id,
             order_id=str(data["id"]),
             name=data.get("name"),
             currency=data.get("currency"),
@@ -321,7 +323,7 @@ def _record_order(
         .on_conflict_do_nothing(index_elements=["shop_id", "order_id"])
         .returning(Order.id)
     ).scalar_one_or_none()
-    if inserted is not None:
+    if inserted is not None and profile is not None:
         session.execute(
             update(CustomerLoyaltyProfile)
             .where(CustomerLoyaltyProfile.id == profile.id)

@@ -5,6 +5,7 @@ the real processes)."""
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 
 import pytest
@@ -393,12 +394,35 @@ class TestRefundsThroughTheStream:
         assert balance(client, shopify) == 400
 
     def test_a_refund_that_arrives_before_its_order_waits_for_it(  # type: ignore[no-untyped-def]
-        self, demo, client, shopify, consumer
+        self, demo, client, shopify, consumer, db_session
     ) -> None:
         send_refund(client, shopify, amount="150.00")
+        # The refund is tried more times than max_deliveries while its order is held back: waiting is not failing.
+        for _ in range(consumer.settings.max_deliveries + 2):
+            consumer.run_once()
+            time.sleep(0.01)
+        assert db_session.execute(select(func.count()).select_from(DeadLetter)).scalar_one() == 0
         send_order(client, shopify)
         drain(consumer, rounds=200)
         assert balance(client, shopify) == 0
+        assert db_session.execute(select(func.count()).select_from(DeadLetter)).scalar_one() == 0
+
+    def test_a_refund_of_an_order_placed_before_the_install_waits_a_day_then_gives_up(  # type: ignore[no-untyped-def]
+        self, demo, client, shopify, consumer, db_session
+    ) -> None:
+        refund = {"id": 77, "order_id": 123, "refund_line_items": [], "transactions": []}
+        old = shopify.signed_webhook("refunds/create", refund, shop=DEMO_SHOP, triggered_at="2026-01-01T00:00:00Z")
+        assert client.post("/webhooks", data=old.body, headers=old.headers).status_code == 200
+        drain(consumer)
+        row = db_session.execute(select(EventQueue).where(EventQueue.event_type == "refund_created")).scalar_one()
+        assert (row.status, row.attempts) == ("processed", 0)
+
+    def test_a_guest_orders_refund_is_settled_at_once(self, demo, client, shopify, consumer, db_session) -> None:  # type: ignore[no-untyped-def]
+        send_order(client, shopify, customer_id=None)
+        send_refund(client, shopify, amount="150.00")
+        drain(consumer)
+        statuses = db_session.execute(select(EventQueue.status, EventQueue.attempts)).all()
+        assert sorted(tuple(row) for row in statuses) == [("processed", 0), ("processed", 0)]
 
     def test_a_cancelled_order_gives_back_its_points(self, demo, client, shopify, consumer) -> None:  # type: ignore[no-untyped-def]
         send_order(client, shopify)
