@@ -17,6 +17,7 @@ from werkzeug.wrappers import Response
 
 from app.extensions import db
 from app.graphql.context import ShopperContext
+from app.graphql.limits import RootFieldLimit, parse_bounded
 from app.graphql.schema import build_schema
 from app.models import Shop
 from app.shopify.session_tokens import (
@@ -66,7 +67,13 @@ def storefront_graphql() -> tuple[Response, int, dict[str, str]]:
         session=db.session, shop=shop, customer_id=shopper.customer_id, now=datetime.now(timezone.utc)
     )
     success, result = graphql_sync(
-        schema(), data, context_value=context, introspection=not settings.is_production, debug=False
+        schema(),
+        data,
+        context_value=context,
+        introspection=not settings.is_production,
+        debug=False,
+        query_parser=parse_bounded,
+        validation_rules=[RootFieldLimit],
     )
     db.session.rollback()  # reads only here; a mutation committed its own transaction
     return jsonify(result), 200 if success else 400, CORS_HEADERS
