@@ -61,21 +61,19 @@ def record_event(
         "webhook_id": webhook_id,
         "occurred_at": event.timestamp,
     }
-    for attempt in (1, 2):
-        shop_id = _shop_ids.get(event.shop_domain)
-        if shop_id is None:
-            shop_id = _shop_ids[event.shop_domain] = connection.execute(
-                _SHOP_ID, {"domain": event.shop_domain}
-            ).scalar_one()
-        try:
-            inserted = connection.execute(_INSERT_EVENT, {**values, "shop_id": shop_id}).scalar_one_or_none()
-        except IntegrityError:
-            _shop_ids.pop(event.shop_domain, None)  # the shop was deleted since we cached its id
-            if attempt == 2:
-                raise
-            continue
-        return inserted is not None
-    raise AssertionError("unreachable")
+    try:
+        inserted = connection.execute(_INSERT_EVENT, {**values, "shop_id": _shop_id(connection, event.shop_domain)})
+    except IntegrityError:
+        _shop_ids.pop(event.shop_domain, None)  # the shop was deleted (shop/redact) since we cached its id
+        inserted = connection.execute(_INSERT_EVENT, {**values, "shop_id": _shop_id(connection, event.shop_domain)})
+    return inserted.scalar_one_or_none() is not None
+
+
+def _shop_id(connection: Connection, domain: str) -> int:
+    shop_id = _shop_ids.get(domain)
+    if shop_id is None:
+        shop_id = _shop_ids[domain] = connection.execute(_SHOP_ID, {"domain": domain}).scalar_one()
+    return shop_id
 
 
 def pending_for_redrive(session: Session, *, older_than: datetime, limit: int = 500) -> list[InboundEvent]:

@@ -33,7 +33,7 @@ from app.loyalty.errors import (
     InvalidInput,
     ProfileNotFound,
 )
-from app.loyalty.profiles import find_profile, lock_profile
+from app.loyalty.profiles import find_profile, lock_profile, lock_profile_by_id
 from app.models import (
     CustomerLoyaltyProfile,
     ImportBatch,
@@ -313,9 +313,7 @@ def reverse_import(
     )
     totals = {"claimed": 0, "reversed": 0, "shortfall": 0}
     for profile_id in profile_ids:
-        session.execute(
-            select(CustomerLoyaltyProfile.id).where(CustomerLoyaltyProfile.id == profile_id).with_for_update()
-        ).scalar_one()
+        lock_profile_by_id(session, shop_id=shop.id, profile_id=profile_id)
         so_far = reversals.earned_by(session, shop_id=shop.id, profile_id=profile_id, source=source)
         claim = so_far.earned - so_far.reversed
         key = f"import_reversal:{batch_id}:{profile_id}"

@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 from app.loyalty import gdpr, gdpr_export, referral_reversals, refunds
 from app.loyalty.inbound import InboundEvent
 from app.loyalty.outcome import Outcome, RetryLater
-from app.loyalty.profiles import lock_profile
-from app.models import CustomerLoyaltyProfile, EventQueue, Order, Outbox, Shop
+from app.loyalty.profiles import lock_profile, lock_profile_by_id
+from app.models import EventQueue, Order, Outbox, Shop
 
 ORDER_EVENTS = frozenset({"order_created", "order_paid", "order_updated"})
 # How long a refund or cancellation waits for its order: Shopify may deliver a webhook up to a day late.
@@ -33,10 +33,7 @@ def handle_refund(session: Session, shop: Shop, event: InboundEvent, now: dateti
     if order.profile_id is None:
         outcome.note = f"refund {refund_id} of guest order {order_id}: nothing was earned"
         return
-    customer_id = session.execute(
-        select(CustomerLoyaltyProfile.customer_id).where(CustomerLoyaltyProfile.id == order.profile_id)
-    ).scalar_one()
-    profile = lock_profile(session, shop_id=shop.id, customer_id=customer_id, now=now)
+    profile = lock_profile_by_id(session, shop_id=shop.id, profile_id=order.profile_id)
     amount = refunds.refund_amount(event.event_data)
     result = refunds.apply_refund(
         session,

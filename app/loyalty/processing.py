@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select, update
@@ -45,6 +45,7 @@ from app.models import (
     Shop,
 )
 from app.rules import Decision, Facts, evaluate
+from app.rules.values import to_decimal
 
 POINT_ACTIONS = frozenset({"points", "points_per_currency"})
 # Raised by the app itself (app_events.record_app_event), not by Shopify.
@@ -100,17 +101,16 @@ def _handle_order(session: Session, shop: Shop, event: InboundEvent, now: dateti
         return
     profile = lock_profile(session, shop_id=shop.id, customer_id=event.customer_id, now=now)
     _remember_customer(profile, event.event_data.get("customer") or {})
+    # The ORM update in _record_order keeps this profile's counts in step; no reload needed.
     first_sighting = _record_order(session, shop, profile, event, now)
-    session.refresh(profile)
     if first_sighting:
         for code in _discount_codes(event.event_data):
             redemption_settlement.mark_used(session, shop_id=shop.id, code=code, order_id=order_id, now=now)
-        # Before the rules, so `referred_customer` and `referral_advocate_points` see the referral.
-        conversion = referral_rewards.convert_from_order(
+        # Before the rules, so `referred_customer` and `referral_advocate_points` see the referral (the conversion
+        # expires the profile's referred_by_profile_id, which reloads when the facts read it).
+        referral_rewards.convert_from_order(
             session, shop=shop, friend_profile=profile, order=event.event_data, event_id=event.event_id, now=now
         )
-        if conversion is not None:
-            session.refresh(profile)
     _evaluate_and_apply(session, shop, profile, event, now, outcome, source=("order", order_id))
 
 
@@ -287,13 +287,6 @@ def _facts(session: Session, shop: Shop, profile: CustomerLoyaltyProfile, event:
 # --- what an order changes ------------------------------------------------------------------------------------
 
 
-def _money(value: Any) -> Decimal:
-    try:
-        return Decimal(str(value)) if value not in (None, "") else Decimal(0)
-    except InvalidOperation:
-        return Decimal(0)
-
-
 def _discount_codes(order: dict[str, Any]) -> list[str]:
     return [
         str(code["code"]) for code in order.get("discount_codes") or () if isinstance(code, dict) and code.get("code")
@@ -305,7 +298,8 @@ def _record_order(
 ) -> bool:
     """Insert the order once; the first sighting counts it in the customer's orders and spend (returns True)."""
     data = event.event_data
-    total = _money(data.get("total_price"))
+    total = to_decimal(data.get("total_price")) or Decimal(0)
+    subtotal = to_decimal(data.get("subtotal_price"))
     inserted = session.execute(
         insert(Order)
         .values(
@@ -315,7 +309,7 @@ def _record_order(
             name=data.get("name"),
             currency=data.get("currency"),
             total=total,
-            subtotal=_money(data.get("subtotal_price", data.get("total_price"))),
+            subtotal=total if subtotal is None else subtotal,
             discount_codes=_discount_codes(data),
             placed_at=event.timestamp,
             created_at=now,

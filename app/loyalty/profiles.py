@@ -30,6 +30,20 @@ def lock_profile(session: Session, *, shop_id: int, customer_id: str, now: datet
     ).scalar_one()
 
 
+def lock_profile_by_id(session: Session, *, shop_id: int, profile_id: int) -> CustomerLoyaltyProfile:
+    """The profile with this id in this shop, locked FOR UPDATE until the caller's transaction ends.
+
+    For callers that reach a profile through another row (an order, a redemption, a referral, a ledger source).
+    Raises NoResultFound if the profile is not this shop's.
+    """
+    return session.execute(
+        select(CustomerLoyaltyProfile)
+        .where(CustomerLoyaltyProfile.id == profile_id, CustomerLoyaltyProfile.shop_id == shop_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).scalar_one()
+
+
 def find_profile(session: Session, *, shop_id: int, customer_id: str) -> CustomerLoyaltyProfile | None:
     """The customer's profile in this shop, or None; never another shop's."""
     return session.execute(

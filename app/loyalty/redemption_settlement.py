@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from app.loyalty import ledger
 from app.loyalty.errors import Conflict, InvalidInput, RedemptionNotFound
+from app.loyalty.profiles import lock_profile_by_id
 from app.models import CustomerLoyaltyProfile, Outbox, PointsTransaction, RedemptionLog, Shop
 
 
@@ -32,9 +33,7 @@ def _locked(session: Session, shop_id: int, redemption_id: int, customer_id: str
     found = session.execute(query).scalar_one_or_none()
     if found is None:
         raise RedemptionNotFound(redemption_id)
-    session.execute(
-        select(CustomerLoyaltyProfile.id).where(CustomerLoyaltyProfile.id == found.profile_id).with_for_update()
-    )
+    lock_profile_by_id(session, shop_id=shop_id, profile_id=found.profile_id)
     return session.execute(
         select(RedemptionLog)
         .where(RedemptionLog.id == found.id)

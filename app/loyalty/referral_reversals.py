@@ -15,7 +15,8 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from app.loyalty import ledger, reversals
-from app.models import CustomerLoyaltyProfile, LedgerReversal, ReferralConversion, Shop
+from app.loyalty.profiles import lock_profile_by_id
+from app.models import LedgerReversal, ReferralConversion, Shop
 
 
 def reverse_for_order(
@@ -42,9 +43,7 @@ def reverse_for_order(
     for profile_id in (conversion.friend_profile_id, conversion.advocate_profile_id):
         if profile_id is None:
             continue
-        session.execute(
-            select(CustomerLoyaltyProfile.id).where(CustomerLoyaltyProfile.id == profile_id).with_for_update()
-        )
+        lock_profile_by_id(session, shop_id=shop.id, profile_id=profile_id)
         claimed += _take_back(
             session,
             shop=shop,

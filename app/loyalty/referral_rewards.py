@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from app.loyalty import ledger, redemptions
 from app.loyalty.app_events import record_app_event
 from app.loyalty.errors import RewardNotFound
+from app.loyalty.profiles import lock_profile_by_id
 from app.loyalty.referral_settings import settings_for
 from app.loyalty.referrals import (
     ConversionResult,
@@ -100,7 +101,7 @@ def convert_from_order(
     cause = ledger.Cause(type="event", event_id=event_uuid)
     source = ("referral", str(conversion.id))
     # The advocate's lock is taken after the friend's (held by the caller), the order conversion always uses.
-    session.execute(select(CustomerLoyaltyProfile.id).where(CustomerLoyaltyProfile.id == advocate.id).with_for_update())
+    lock_profile_by_id(session, shop_id=shop.id, profile_id=advocate.id)
     for party, profile_id, points in (
         ("advocate", advocate.id, settings.advocate_points),
         ("friend", friend_profile.id, settings.friend_points),
@@ -190,14 +191,8 @@ def release_due(session: Session, *, shop_id: int, now: datetime) -> list[int]:
         .all()
     )
     for conversion in due:
-        friend = None
         if conversion.friend_profile_id is not None:
-            friend = session.execute(
-                select(CustomerLoyaltyProfile)
-                .where(CustomerLoyaltyProfile.id == conversion.friend_profile_id)
-                .with_for_update()
-                .execution_options(populate_existing=True)
-            ).scalar_one()
+            friend = lock_profile_by_id(session, shop_id=shop_id, profile_id=conversion.friend_profile_id)
             _issue_friend_reward(session, shop=shop, conversion=conversion, friend=friend, now=now)
         conversion.status = "rewarded"
     session.flush()

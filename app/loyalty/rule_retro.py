@@ -20,12 +20,12 @@ from sqlalchemy.orm import Session
 from app.loyalty import ledger, reversals
 from app.loyalty.errors import InvalidInput
 from app.loyalty.history import DatabaseHistory
-from app.loyalty.profiles import lock_profile
+from app.loyalty.profiles import lock_profile, lock_profile_by_id
 from app.loyalty.retro_sources import RETRO_SOURCE, retro_source
 from app.loyalty.rule_executions import record_executions
 from app.loyalty.rule_facts import business_source, customer_facts, rule_credit_key
 from app.loyalty.rule_store import compiled_version, get_version
-from app.models import AuditLog, CustomerLoyaltyProfile, EventQueue, PointsTransaction, Shop
+from app.models import AuditLog, EventQueue, PointsTransaction, Shop
 from app.rules import Facts, evaluate
 
 ALL_STATUSES = frozenset({"draft", "active", "paused", "archived"})
@@ -187,9 +187,7 @@ def reverse_retroactive_run(
     profile_ids = sorted({profile_id for profile_id, _ in sources})
     claimed = taken = shortfall = 0
     for profile_id, source_id in sources:
-        session.execute(
-            select(CustomerLoyaltyProfile.id).where(CustomerLoyaltyProfile.id == profile_id).with_for_update()
-        ).scalar_one()
+        lock_profile_by_id(session, shop_id=shop.id, profile_id=profile_id)
         source = (RETRO_SOURCE, source_id)
         so_far = reversals.earned_by(session, shop_id=shop.id, profile_id=profile_id, source=source)
         claim = so_far.earned - so_far.reversed

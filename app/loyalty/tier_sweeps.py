@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -31,6 +32,19 @@ def _locked_profiles(
     return list(session.execute(query).scalars())
 
 
+def _scope(
+    session: Session, shop_id: int, after_profile_id: int, limit: int | None, condition: Any
+) -> tuple[Shop, list[TierDefinition], list[CustomerLoyaltyProfile]] | None:
+    """The shop, its ladder and the next chunk of matching members, locked; None if the shop is gone."""
+    shop = session.get(Shop, shop_id)
+    if shop is None:
+        return None
+    profiles = _locked_profiles(
+        session, shop_id=shop_id, after_profile_id=after_profile_id, limit=limit, condition=condition
+    )
+    return shop, ladder(session, shop_id=shop_id), profiles
+
+
 def roll_period(
     session: Session, *, shop_id: int, now: datetime, after_profile_id: int = 0, limit: int | None = None
 ) -> SweepResult:
@@ -39,17 +53,10 @@ def roll_period(
 
     A sweep that ran late reviews each missed period in turn. `after_profile_id`/`limit` let a task work in chunks.
     """
-    shop = session.get(Shop, shop_id)
-    if shop is None:
+    scope = _scope(session, shop_id, after_profile_id, limit, CustomerLoyaltyProfile.tier_review_at <= now)
+    if scope is None:
         return SweepResult(examined=0, changes=[], last_profile_id=None)
-    tiers = ladder(session, shop_id=shop_id)
-    profiles = _locked_profiles(
-        session,
-        shop_id=shop_id,
-        after_profile_id=after_profile_id,
-        limit=limit,
-        condition=CustomerLoyaltyProfile.tier_review_at <= now,
-    )
+    shop, tiers, profiles = scope
     changes: list[TierChange] = []
     for profile in profiles:
         current = next((tier for tier in tiers if tier.id == profile.current_tier_id), None)
@@ -107,17 +114,10 @@ def recalculate_all(
 ) -> SweepResult:
     """Place every member where the shop's current ladder puts them (after a ladder or period change). Idempotent:
     a second run finds every member already placed and changes nothing."""
-    shop = session.get(Shop, shop_id)
-    if shop is None:
+    scope = _scope(session, shop_id, after_profile_id, limit, CustomerLoyaltyProfile.redacted_at.is_(None))
+    if scope is None:
         return SweepResult(examined=0, changes=[], last_profile_id=None)
-    tiers = ladder(session, shop_id=shop_id)
-    profiles = _locked_profiles(
-        session,
-        shop_id=shop_id,
-        after_profile_id=after_profile_id,
-        limit=limit,
-        condition=CustomerLoyaltyProfile.redacted_at.is_(None),
-    )
+    shop, tiers, profiles = scope
     start = current_window(shop, now)
     previous = previous_window(shop, now)
     changes: list[TierChange] = []

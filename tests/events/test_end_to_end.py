@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
@@ -16,18 +17,8 @@ from app.commands.demo import DEMO_SHOP
 from app.events import inbox, stream
 from app.events.consumer import ConsumerSettings, StreamConsumer
 from app.models import CustomerLoyaltyProfile, DeadLetter, EventQueue, PointsTransaction
-from tests.helpers import order_payload
+from tests.helpers import GET_LOYALTY_PROFILE, order_payload
 
-GET_LOYALTY_PROFILE = """
-query GetLoyaltyProfile($customerId: String!) {
-  loyaltyProfile(customerId: $customerId) {
-    points_balance
-    current_tier { name level }
-    next_tier { name min_points_required }
-    tier_progress_percentage
-  }
-}
-"""
 CUSTOMER = "115310627314723954"
 
 
@@ -181,6 +172,16 @@ def test_a_bad_hmac_is_401_and_nothing_is_written(  # type: ignore[no-untyped-de
     assert ledger_rows(db_session) == 0
 
 
+def test_a_fully_discounted_order_is_recorded_with_its_zero_subtotal(  # type: ignore[no-untyped-def]
+    demo, client, shopify, consumer, db_session
+) -> None:
+    from app.models import Order
+
+    send_order(client, shopify, total="12.00", subtotal="0.00")
+    drain(consumer)
+    assert db_session.execute(select(Order.total, Order.subtotal)).one() == (Decimal("12.00"), Decimal("0.00"))
+
+
 def test_a_guest_order_credits_nobody(demo, client, shopify, consumer, db_session) -> None:  # type: ignore[no-untyped-def]
     send_order(client, shopify, customer_id=None)
     drain(consumer)
@@ -263,6 +264,21 @@ def orders_refused(engine):  # type: ignore[no-untyped-def]
 
 
 class TestFailures:
+    def test_replay_needs_ids_or_all_and_changes_nothing_without_them(  # type: ignore[no-untyped-def]
+        self, demo, client, shopify, consumer, db_session, runner, orders_refused
+    ) -> None:
+        send_order(client, shopify)
+        drain(consumer)
+        result = runner.invoke(args=["events", "replay"])
+        assert result.exit_code == 2 and "name dead letter ids, or pass --all" in result.output
+        assert runner.invoke(args=["events", "replay", "999999"]).output.strip() == "replayed 0 dead letter(s)"
+        db_session.rollback()
+        assert db_session.execute(select(DeadLetter.replayed_at)).scalar_one() is None
+        assert (
+            db_session.execute(select(EventQueue.status).where(EventQueue.event_type == "order_created")).scalar_one()
+            == "dead"
+        )
+
     def test_an_event_that_keeps_failing_is_dead_lettered_with_its_error(  # type: ignore[no-untyped-def]
         self, demo, client, shopify, consumer, db_session, redis_client, orders_refused
     ) -> None:
