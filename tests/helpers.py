@@ -19,6 +19,23 @@ from urllib.parse import urlencode
 
 import jwt
 
+# The storefront operations DESIGN.md fixes, verbatim: the tests run exactly what the extensions send.
+GET_LOYALTY_PROFILE = """
+query GetLoyaltyProfile($customerId: String!) {
+  loyaltyProfile(customerId: $customerId) {
+    points_balance
+    current_tier { name level }
+    next_tier { name min_points_required }
+    tier_progress_percentage
+  }
+}
+"""
+REDEEM_REWARD = """
+mutation RedeemReward($input: RedeemRewardInput!) {
+  redeemReward(input: $input) { success message points_deducted new_balance }
+}
+"""
+
 
 @dataclass
 class SignedWebhook:

@@ -55,7 +55,8 @@ def test_upgrade_builds_the_models_schema_and_downgrade_removes_it(empty_databas
         engine.dispose()
 
 
-def test_ledger_entries_cannot_be_updated_or_deleted(engine, shop, db_session, now) -> None:  # type: ignore[no-untyped-def]
+def one_entry(db_session, shop, now, *, reason: str | None = None) -> None:  # type: ignore[no-untyped-def]
+    """A committed 10-point entry for customer 1."""
     from app.loyalty import ledger, profiles
 
     profile = profiles.lock_profile(db_session, shop_id=shop.id, customer_id="1", now=now)
@@ -68,8 +69,13 @@ def test_ledger_entries_cannot_be_updated_or_deleted(engine, shop, db_session, n
         idempotency_key="k1",
         cause=ledger.Cause("system"),
         now=now,
+        reason=reason,
     )
     db_session.commit()
+
+
+def test_ledger_entries_cannot_be_updated_or_deleted(engine, shop, db_session, now) -> None:  # type: ignore[no-untyped-def]
+    one_entry(db_session, shop, now)
     for statement in ("UPDATE points_transactions SET points = 1000", "DELETE FROM points_transactions"):
         with pytest.raises(Exception, match="append-only"), engine.begin() as conn:
             conn.exec_driver_sql(statement)
@@ -78,21 +84,7 @@ def test_ledger_entries_cannot_be_updated_or_deleted(engine, shop, db_session, n
 
 
 def test_gdpr_redaction_may_rewrite_only_an_entrys_free_text(engine, shop, db_session, now) -> None:  # type: ignore[no-untyped-def]
-    from app.loyalty import ledger, profiles
-
-    profile = profiles.lock_profile(db_session, shop_id=shop.id, customer_id="1", now=now)
-    ledger.post_entry(
-        db_session,
-        shop_id=shop.id,
-        profile_id=profile.id,
-        kind="earn",
-        points=10,
-        idempotency_key="k1",
-        cause=ledger.Cause("system"),
-        now=now,
-        reason="for Jon Snow",
-    )
-    db_session.commit()
+    one_entry(db_session, shop, now, reason="for Jon Snow")
     announce = "SET LOCAL loyalty.gdpr_redact = 'on'"
     with pytest.raises(Exception, match="append-only"), engine.begin() as conn:
         conn.exec_driver_sql("UPDATE points_transactions SET reason = '[redacted]'")  # not announced

@@ -17,17 +17,13 @@ import requests
 
 from app import PROJECT_ROOT
 from app.commands.demo import DEMO_SHOP
-from tests.helpers import ShopifySigner, order_payload
+from tests.helpers import GET_LOYALTY_PROFILE, ShopifySigner, order_payload
 
 pytestmark = pytest.mark.processes
 
 BIN = Path(sys.executable).parent
 SECRET = "shpss_process_secret_0123456789abcdef"
 API_KEY = "process-api-key"
-GET_LOYALTY_PROFILE = (
-    "query GetLoyaltyProfile($customerId: String!) { loyaltyProfile(customerId: $customerId) {"
-    " points_balance current_tier { name level } next_tier { name min_points_required } tier_progress_percentage } }"
-)
 
 
 def free_port() -> int:

@@ -8,13 +8,9 @@ from sqlalchemy import func, select
 
 from app.loyalty import rewards
 from app.models import CustomerLoyaltyProfile, EventQueue, Outbox, PointsTransaction, RedemptionLog
+from tests.helpers import REDEEM_REWARD
 from tests.loyalty.rewards_helpers import give_points
 
-REDEEM_REWARD = """
-mutation RedeemReward($input: RedeemRewardInput!) {
-  redeemReward(input: $input) { success message points_deducted new_balance }
-}
-"""
 SHOPPER = "7393829330"
 
 

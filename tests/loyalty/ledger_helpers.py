@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import datetime
 from decimal import Decimal
@@ -96,3 +97,21 @@ def assert_sound(session: Session, shop: Shop) -> None:
     """L1 and the lot invariant for every profile: stored balance = sum of entries, lots = max(balance, 0)."""
     session.flush()
     assert ledger.drifted_profiles(session, shop_id=shop.id) == []
+
+
+def run_concurrently(session_factory, work, *, times: int = 2) -> list:  # type: ignore[no-untyped-def]
+    """Run `work(session)` in `times` threads, each in its own transaction, started together; their results."""
+    results: list = []  # type: ignore[type-arg]
+    barrier = threading.Barrier(times)
+
+    def run() -> None:
+        with session_factory.begin() as session:
+            barrier.wait()
+            results.append(work(session))
+
+    threads = [threading.Thread(target=run) for _ in range(times)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 from sqlalchemy import select
 
 from app.loyalty import expiry, ledger
 from app.models import PointsLot, Shop
-from tests.loyalty.ledger_helpers import assert_sound, earn, entries, profile, stored
+from tests.loyalty.ledger_helpers import assert_sound, earn, entries, profile, run_concurrently, stored
 
 
 def test_expiry_takes_only_the_remainder_of_due_lots(db_session, make_shop, now):
@@ -96,19 +95,8 @@ def test_two_sweeps_at_once_expire_each_lot_once(session_factory, now):
             prof = profile(session, shop, now, customer_id=str(number))
             earn(session, shop, prof, 10, f"k{number}", now)
         shop_id = shop.id
-    counts: list[int] = []
-    barrier = threading.Barrier(2)
-
-    def sweep() -> None:
-        with session_factory.begin() as session:
-            barrier.wait()
-            counts.append(expiry.expire_due(session, shop_id=shop_id, now=now + timedelta(days=2)))
-
-    threads = [threading.Thread(target=sweep) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    later = now + timedelta(days=2)
+    counts = run_concurrently(session_factory, lambda session: expiry.expire_due(session, shop_id=shop_id, now=later))
     assert sum(counts) == 20
     with session_factory() as session:
         assert_sound(session, session.get(Shop, shop_id))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -15,6 +14,7 @@ from tests.loyalty.ledger_helpers import (
     entries,
     order,
     profile,
+    run_concurrently,
     stored,
 )
 
@@ -118,19 +118,8 @@ def test_two_sweeps_at_once_release_once(session_factory, now):
             prof = profile(session, shop, now, customer_id=str(number))
             earn(session, shop, prof, 10 + number, f"k{number}", now, hold=True)
         shop_id = shop.id
-    counts: list[int] = []
-    barrier = threading.Barrier(2)
-
-    def sweep() -> None:
-        with session_factory.begin() as session:
-            barrier.wait()
-            counts.append(pending.release_due(session, shop_id=shop_id, now=now + timedelta(days=1)))
-
-    threads = [threading.Thread(target=sweep) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    later = now + timedelta(days=1)
+    counts = run_concurrently(session_factory, lambda session: pending.release_due(session, shop_id=shop_id, now=later))
     assert sum(counts) == 20
     with session_factory() as session:
         shop = session.get(Shop, shop_id)

@@ -453,19 +453,19 @@ def test_backtest_reports_the_change_against_the_live_rules_and_writes_nothing(
 # --- retroactive runs -------------------------------------------------------------------------------------------
 
 
+def big_orders(*, points: int) -> dict[str, Any]:
+    """A rule for retroactive runs: `points` for every order of 100 or more."""
+    return {
+        "name": "Big orders",
+        "conditions": {"operator": "and", "conditions": [{"type": "order_total", "operator": ">=", "value": 100}]},
+        "actions": [{"type": "points", "amount": points}],
+    }
+
+
 def test_retroactive_run_credits_once_per_event_and_reverses_as_a_batch(
     db_session: Session, shop: Shop, now: datetime
 ) -> None:
-    save(
-        db_session,
-        shop,
-        {
-            "name": "Big orders",
-            "conditions": {"operator": "and", "conditions": [{"type": "order_total", "operator": ">=", "value": 100}]},
-            "actions": [{"type": "points", "amount": 25}],
-        },
-        now,
-    )
+    save(db_session, shop, big_orders(points=25), now)
     day = now - timedelta(days=10)
     for n, (customer, total) in enumerate([("1", "150.00"), ("1", "50.00"), ("2", "300.00"), (None, "500.00")]):
         store_event(
@@ -511,16 +511,7 @@ def test_refunds_take_back_retroactive_points_in_proportion_and_the_batch_revers
     db_session: Session, shop: Shop, now: datetime
 ) -> None:
     """Points a retroactive run gave an order are that order's points: its refunds take them back too."""
-    save(
-        db_session,
-        shop,
-        {
-            "name": "Big orders",
-            "conditions": {"operator": "and", "conditions": [{"type": "order_total", "operator": ">=", "value": 100}]},
-            "actions": [{"type": "points", "amount": 100}],
-        },
-        now,
-    )
+    save(db_session, shop, big_orders(points=100), now)
     day = now - timedelta(days=10)
     profile = lock_profile(db_session, shop_id=shop.id, customer_id="1", now=day)
     db_session.add(
