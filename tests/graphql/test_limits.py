@@ -40,3 +40,12 @@ def test_an_oversized_document_is_refused_by_the_parser(client, shopify, shop) -
     response = post(client, shopify, query)
     assert response.status_code == 400
     assert "more than 2000 tokens" in response.get_json()["errors"][0]["message"]
+
+
+def test_a_body_that_is_not_a_json_object_is_400(client, shopify, shop) -> None:  # type: ignore[no-untyped-def]
+    token = shopify.session_token(customer_id="7393829330")
+    for body in ([{"query": "{ __typename }"}], "not json"):
+        kwargs = {"json": body} if isinstance(body, list) else {"data": body, "content_type": "application/json"}
+        response = client.post("/graphql", headers={"Authorization": f"Bearer {token}"}, **kwargs)
+        assert response.status_code == 400
+        assert response.get_json()["error"] == "bad_request"

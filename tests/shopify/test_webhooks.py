@@ -121,6 +121,22 @@ class TestWebhookRoute:
         assert message in response.get_json()["message"]
         assert _inbox_count(db_session) == 0
 
+    @pytest.mark.parametrize(
+        ("drop", "code"),
+        [(("X-Shopify-Topic",), "missing_topic"), (("X-Shopify-Event-Id", "X-Shopify-Webhook-Id"), "missing_id")],
+        ids=["no-topic", "no-event-or-webhook-id"],
+    )
+    def test_a_signed_delivery_missing_shopifys_headers_is_400(  # type: ignore[no-untyped-def]
+        self, client, db_session, redis_client, redis_namespace, shopify, drop, code
+    ) -> None:
+        delivery = shopify.signed_webhook("orders/create", order_payload())
+        for header in drop:
+            delivery.headers.pop(header)
+        response = client.post("/webhooks", data=delivery.body, headers=delivery.headers)
+        assert (response.status_code, response.get_json()["error"]) == (400, code)
+        assert _inbox_count(db_session) == 0
+        assert _stream_length(redis_client, redis_namespace) == 0
+
     def test_a_signed_body_that_is_not_json_is_400(self, client, db_session, shopify) -> None:  # type: ignore[no-untyped-def]
         delivery = shopify.signed_webhook("orders/create", b"{not json")
         response = client.post("/webhooks", data=delivery.body, headers=delivery.headers)
