@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from flask import jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from app.loyalty.errors import LoyaltyError, http_status
+from app.loyalty.base.errors import LoyaltyError, http_status
 
 if TYPE_CHECKING:
     from flask import Flask, Response

@@ -40,7 +40,7 @@ sys.path.insert(0, str(ROOT))
 
 from app.commands.demo import DEMO_SHOP  # noqa: E402
 from app.events.envelope import to_fields  # noqa: E402
-from app.loyalty.inbound import InboundEvent  # noqa: E402
+from app.loyalty.base.inbound import InboundEvent  # noqa: E402
 from app.migrations import upgrade  # noqa: E402
 from app.shopify.signing import sign_webhook_body  # noqa: E402
 from tests.helpers import order_payload  # noqa: E402

@@ -29,7 +29,7 @@ from sqlalchemy import create_engine, insert  # noqa: E402
 from sqlalchemy.engine import make_url  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-from app.loyalty import rulesets  # noqa: E402
+from app.loyalty import rulebook  # noqa: E402
 from app.migrations import upgrade  # noqa: E402
 from app.models import CustomerLoyaltyProfile, EventQueue, Shop  # noqa: E402
 
@@ -58,7 +58,7 @@ def seed(session: Session, rng: random.Random, events: int) -> Shop:
         ],
     )
     for rule, _ in build_rules(random.Random(1))[:10]:
-        rulesets.save_rule(session, shop_id=shop.id, definition=rule, actor="bench", now=now)
+        rulebook.save_rule(session, shop_id=shop.id, definition=rule, actor="bench", now=now)
     rows = []
     for n in range(events):
         customer = None if rng.random() < 0.1 else str(rng.randrange(CUSTOMERS))
@@ -126,7 +126,7 @@ def main() -> None:
             def progress(done: int, total: int) -> None:
                 print(f"\r{done:,}/{total:,} events", end="\n" if done >= total else "", file=sys.stderr, flush=True)
 
-            result = rulesets.backtest(
+            result = rulebook.backtest(
                 session, shop=shop, drafts=drafts, start=START, end=START + timedelta(days=90), progress=progress
             )
             session.rollback()

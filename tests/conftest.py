@@ -19,8 +19,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
-from app import PROJECT_ROOT
 from app.models import Base, Shop
+from app.paths import PROJECT_ROOT
 from tests.helpers import ShopifySigner
 
 TEST_INSTANCE = PROJECT_ROOT / "instance" / "test"

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app import PROJECT_ROOT
+from app.paths import PROJECT_ROOT
 
 APP = PROJECT_ROOT / "app"
 EDGE_PACKAGES = ("app.shopify", "app.events", "app.graphql", "app.admin", "app.monitoring", "app.tasks", "app.commands")
@@ -53,7 +53,7 @@ def test_the_loyalty_services_import_no_framework_transport_or_edge(path: Path) 
 def test_importing_the_core_does_not_load_flask() -> None:
     import subprocess
 
-    probe = "import sys, app.loyalty.processing, app.rules; print('flask' in sys.modules, 'redis' in sys.modules)"
+    probe = "import sys, app.loyalty.processing.event, app.rules; print('flask' in sys.modules, 'redis' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=PROJECT_ROOT, check=True)
     assert result.stdout.split() == ["False", "False"]
 

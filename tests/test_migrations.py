@@ -57,9 +57,9 @@ def test_upgrade_builds_the_models_schema_and_downgrade_removes_it(empty_databas
 
 def one_entry(db_session, shop, now, *, reason: str | None = None) -> None:  # type: ignore[no-untyped-def]
     """A committed 10-point entry for customer 1."""
-    from app.loyalty import ledger, profiles
+    from app.loyalty import ledger
 
-    profile = profiles.lock_profile(db_session, shop_id=shop.id, customer_id="1", now=now)
+    profile = ledger.lock_profile(db_session, shop_id=shop.id, customer_id="1", now=now)
     ledger.post_entry(
         db_session,
         shop_id=shop.id,

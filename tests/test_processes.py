@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from app import PROJECT_ROOT
 from app.commands.demo import DEMO_SHOP
+from app.paths import PROJECT_ROOT
 from tests.helpers import GET_LOYALTY_PROFILE, ShopifySigner, order_payload
 
 pytestmark = pytest.mark.processes

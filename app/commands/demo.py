@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
 from app.extensions import db
-from app.loyalty import rulesets
+from app.loyalty import rulebook
 from app.models import Shop, TierDefinition
 from app.shopify.signing import sign_webhook_body
 
@@ -62,7 +62,7 @@ def seed() -> None:
                 .values(shop_id=shop.id, name=name, level=level, threshold=Decimal(threshold))
                 .on_conflict_do_nothing(index_elements=["shop_id", "name"])
             )
-        saved = rulesets.save_rule(db.session, shop_id=shop.id, definition=FIRST_ORDER_BONUS, actor="demo", now=now)
+        saved = rulebook.save_rule(db.session, shop_id=shop.id, definition=FIRST_ORDER_BONUS, actor="demo", now=now)
     settings = current_app.config["SETTINGS"]
     rule_state = "created" if saved.changed else "unchanged"
     click.echo(f"demo shop {DEMO_SHOP} ready: rule 'First Order Bonus' {rule_state}, tiers Bronze/Silver/Gold")

@@ -15,8 +15,8 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from app.extensions import db
-from app.loyalty import rulesets
-from app.loyalty.errors import LoyaltyError
+from app.loyalty import rulebook
+from app.loyalty.base.errors import LoyaltyError
 from app.models import Shop
 from app.rules import RULE_JSON_SCHEMA, RuleIssue, parse_rule, render_trace, validate_rule
 from app.rules.diff import diff_definitions
@@ -110,14 +110,14 @@ def apply_command(domain: str, actor: str, path: str) -> None:
     with db.session.begin():
         shop = _shop(domain)
         results = [
-            rulesets.save_rule(db.session, shop_id=shop.id, definition=definition, actor=actor, now=now)
+            rulebook.save_rule(db.session, shop_id=shop.id, definition=definition, actor=actor, now=now)
             for definition in definitions
         ]
         lines = [_describe(result) for result in results]
     click.echo("\n".join(lines))
 
 
-def _describe(result: rulesets.SaveResult) -> str:
+def _describe(result: rulebook.SaveResult) -> str:
     name, number = result.rule.name, result.version.version
     if result.created:
         return f"created {name!r} v{number}"
@@ -131,7 +131,7 @@ def _describe(result: rulesets.SaveResult) -> str:
 def list_command(domain: str) -> None:
     """List the shop's rules: status, priority, current version, points issued."""
     shop = _shop(domain)
-    pairs = rulesets.current_versions(db.session, shop_id=shop.id)
+    pairs = rulebook.current_versions(db.session, shop_id=shop.id)
     if not pairs:
         click.echo("no rules")
     for row, version in sorted(pairs, key=lambda pair: (-pair[0].priority, pair[0].name)):
@@ -148,8 +148,8 @@ def list_command(domain: str) -> None:
 def show_command(domain: str, name: str, version: int | None) -> None:
     """Print one rule version as JSON, with who saved it and when."""
     shop = _shop(domain)
-    row, found = _or_exit(lambda: rulesets.get_version(db.session, shop_id=shop.id, name=name, version=version))
-    click.echo(json.dumps(rulesets.version_summary(row, found), indent=2, default=str))
+    row, found = _or_exit(lambda: rulebook.get_version(db.session, shop_id=shop.id, name=name, version=version))
+    click.echo(json.dumps(rulebook.version_summary(row, found), indent=2, default=str))
     db.session.rollback()  # read only
 
 
@@ -172,7 +172,7 @@ def diff_command(
 def _diff(shop: Shop, name: str | None, from_version: int | None, to_version: int | None, path: str | None) -> None:
     if path is not None:
         for definition in _rules_in(path):
-            found = rulesets.current_versions(db.session, shop_id=shop.id, names=[definition["name"].strip()])
+            found = rulebook.current_versions(db.session, shop_id=shop.id, names=[definition["name"].strip()])
             old = found[0][1].definition if found else {}
             changes = diff_definitions(old, parse_rule(definition).definition)
             click.echo(f"{definition['name']!r}: " + ("new rule" if not found else f"{len(changes)} change(s)"))
@@ -181,12 +181,12 @@ def _diff(shop: Shop, name: str | None, from_version: int | None, to_version: in
         return
     if name is None:
         raise click.UsageError("name a rule, or pass --file")
-    row, current = _or_exit(lambda: rulesets.get_version(db.session, shop_id=shop.id, name=name, version=to_version))
+    row, current = _or_exit(lambda: rulebook.get_version(db.session, shop_id=shop.id, name=name, version=to_version))
     older = from_version if from_version is not None else current.version - 1
     if older < 1:
         raise click.ClickException(f"{name!r} has only version {current.version}; nothing to compare")
     changes = _or_exit(
-        lambda: rulesets.diff_versions(
+        lambda: rulebook.diff_versions(
             db.session, shop_id=shop.id, name=name, from_version=older, to_version=current.version
         )
     )
@@ -205,7 +205,7 @@ def restore_command(domain: str, actor: str, name: str, version: int) -> None:
     with db.session.begin():
         shop = _shop(domain)
         result = _or_exit(
-            lambda: rulesets.restore_version(
+            lambda: rulebook.restore_version(
                 db.session, shop_id=shop.id, name=name, version=version, actor=actor, now=_now()
             )
         )
@@ -226,7 +226,7 @@ def explain_command(
     shop = _shop(domain)
     drafts = _rules_in(draft_path) if draft_path else None
     evaluation = _or_exit(
-        lambda: rulesets.dry_run(
+        lambda: rulebook.dry_run(
             db.session, shop=shop, event=_load_json(event_path), now=_now(), drafts=drafts, names=list(names) or None
         )
     )
@@ -284,7 +284,7 @@ def backtest_command(domain: str, start: str, end: str, path: str) -> None:
     def progress(done: int, total: int) -> None:
         click.echo(f"\r{done:,}/{total:,} events", nl=done >= total, err=True)
 
-    result = rulesets.backtest(db.session, shop=shop, drafts=drafts, start=since, end=until, progress=progress)
+    result = rulebook.backtest(db.session, shop=shop, drafts=drafts, start=since, end=until, progress=progress)
     db.session.rollback()
     click.echo(f"events replayed: {result.events:,} in {result.seconds:.1f} s")
     click.echo(
@@ -313,7 +313,7 @@ def retro_command(domain: str, actor: str, name: str, start: str, end: str, vers
     with db.session.begin():
         shop = _shop(domain)
         result = _or_exit(
-            lambda: rulesets.retroactive_run(
+            lambda: rulebook.retroactive_run(
                 db.session,
                 shop=shop,
                 name=name,
@@ -339,7 +339,7 @@ def retro_reverse_command(domain: str, actor: str, batch_id: uuid.UUID) -> None:
     with db.session.begin():
         shop = _shop(domain)
         result = _or_exit(
-            lambda: rulesets.reverse_retroactive_run(db.session, shop=shop, batch_id=batch_id, actor=actor, now=_now())
+            lambda: rulebook.reverse_retroactive_run(db.session, shop=shop, batch_id=batch_id, actor=actor, now=_now())
         )
     click.echo(
         f"batch {batch_id}: {result.customers} customers, {result.reversed} points taken back, "

@@ -24,8 +24,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.events import inbox, stream
 from app.events.envelope import from_fields
-from app.loyalty.outcome import Outcome, RetryLater
-from app.loyalty.processing import process_event
+from app.events.unit_of_work import unit_of_work
+from app.loyalty.base.outcome import Outcome, RetryLater
+from app.loyalty.processing.event import process_event
 from app.models import DeadLetter
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,7 @@ class StreamConsumer:
             return None
         session = self.sessions()
         try:
-            with session.begin():
+            with unit_of_work(session, self.client, self.keys):
                 outcome = process_event(session, event, consumer_group=stream.GROUP, now=self.now())
         except RetryLater as exc:
             # Waiting for another event (a refund for its order): back off, but never dead-letter for it; it ends
@@ -144,8 +145,6 @@ class StreamConsumer:
         finally:
             session.close()
         stream.ack(self.client, self.keys, message.stream_id)
-        with session:
-            inbox.publish_staged(session, lambda staged: stream.publish(self.client, self.keys, staged))
         if outcome.duplicate:
             self.duplicates += 1
         else:

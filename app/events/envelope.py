@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any
 
-from app.loyalty.inbound import InboundEvent
+from app.loyalty.base.inbound import InboundEvent
 
 # Fixed namespace: the same Shopify event always maps to the same event_id, in every process and every release.
 EVENT_ID_NAMESPACE = uuid.UUID("6f1c1d2e-8a57-4d0b-9a3e-5b7c2f4e9d10")

@@ -14,8 +14,8 @@ from sqlalchemy import Connection, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from app.loyalty.app_events import staged_event_ids
-from app.loyalty.inbound import InboundEvent
+from app.loyalty.base.app_events import staged_event_ids
+from app.loyalty.base.inbound import InboundEvent
 from app.models import EventQueue, Shop
 
 _SHOP_ID = text(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import redis
 
 from app.events.envelope import to_fields
-from app.loyalty.inbound import InboundEvent
+from app.loyalty.base.inbound import InboundEvent
 
 GROUP = "loyalty-processors"
 # Approximate cap; entries are also in the PostgreSQL inbox, so a trimmed entry can be re-fed from there.

@@ -20,8 +20,8 @@ class ShopperContext:
     customer_id: str | None
     now: datetime
 
-    def may_read(self, requested: str) -> str | None:
-        """The requested customer id when it is the verified shopper of an installed shop; None otherwise."""
+    def own_customer_id(self, requested: str) -> str | None:
+        """The requested customer id (bare) when it is the verified shopper of an installed shop; None otherwise."""
         match = CUSTOMER_ID.match(requested.strip())
         if self.shop is None or self.customer_id is None or match is None:
             return None

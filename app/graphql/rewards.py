@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis
 from ariadne import MutationType
 from graphql import GraphQLResolveInfo
 
-from app.events import inbox, stream
+from app.events import stream
+from app.events.unit_of_work import unit_of_work
 from app.extensions import redis_store
 from app.graphql.context import ShopperContext
-from app.loyalty import redemptions
-from app.loyalty.errors import LoyaltyError
+from app.loyalty import ledger, rewards
+from app.loyalty.base.errors import LoyaltyError
 
 mutation = MutationType()
 
@@ -20,34 +20,30 @@ mutation = MutationType()
 @mutation.field("redeemReward")
 def resolve_redeem_reward(_: Any, info: GraphQLResolveInfo, input: dict[str, Any]) -> dict[str, Any]:
     context: ShopperContext = info.context
-    customer_id = context.may_read(str(input["customer_id"]))
+    customer_id = context.own_customer_id(str(input["customer_id"]))
     if customer_id is None:
-        return _failure("you can only redeem your own points")
+        # Not the verified shopper: say nothing about anyone's balance.
+        return _failure("you can only redeem your own points", balance=0)
     assert context.shop is not None
+    session = context.session
     try:
         reward_id = int(input["reward_id"])
     except ValueError:
-        return _failure(f"unknown reward {input['reward_id']}")
-    session = context.session
-    try:
-        result = redemptions.redeem_reward(
-            session,
-            shop=context.shop,
-            customer_id=customer_id,
-            reward_id=reward_id,
-            now=context.now,
-            idempotency_key=input.get("idempotency_key"),
-            steps=input.get("steps"),
-        )
-        session.commit()
-    except LoyaltyError as exc:
-        session.rollback()  # nothing of a refused redemption stays
-        return _failure(str(exc))
+        return _failure(f"unknown reward {input['reward_id']}", balance=_balance(context, customer_id))
     keys = stream.StreamKeys.for_namespace(redis_store.namespace)
     try:
-        inbox.publish_staged(session, lambda event: stream.publish(redis_store.client, keys, event))
-    except redis.RedisError:
-        pass  # committed in the inbox; the consumer's re-drive publishes it
+        with unit_of_work(session, redis_store.client, keys):
+            result = rewards.redeem_reward(
+                session,
+                shop=context.shop,
+                customer_id=customer_id,
+                reward_id=reward_id,
+                now=context.now,
+                idempotency_key=input.get("idempotency_key"),
+                steps=input.get("steps"),
+            )
+    except LoyaltyError as exc:  # rolled back: nothing of a refused redemption stays
+        return _failure(str(exc), balance=_balance(context, customer_id))
     return {
         "success": True,
         "message": "Reward redeemed" + (" (already redeemed with this key)" if result.replayed else ""),
@@ -57,5 +53,12 @@ def resolve_redeem_reward(_: Any, info: GraphQLResolveInfo, input: dict[str, Any
     }
 
 
-def _failure(message: str) -> dict[str, Any]:
-    return {"success": False, "message": message, "points_deducted": 0, "new_balance": 0, "code": None}
+def _balance(context: ShopperContext, customer_id: str) -> int:
+    """The shopper's balance as it stands, for a refusal to report (0 for a shopper with no profile yet)."""
+    assert context.shop is not None
+    profile = ledger.find_profile(context.session, shop_id=context.shop.id, customer_id=customer_id)
+    return profile.points_balance if profile is not None else 0
+
+
+def _failure(message: str, *, balance: int) -> dict[str, Any]:
+    return {"success": False, "message": message, "points_deducted": 0, "new_balance": balance, "code": None}

@@ -42,7 +42,7 @@ class CustomerLoyaltyProfile(Base):
     current_tier_id: Mapped[int | None] = mapped_column(ForeignKey("tier_definitions.id", ondelete="SET NULL"))
     tier_achieved_at: Mapped[datetime | None]
     # End of the tier period: when the tier is next checked against its retention threshold (None: never, e.g. a
-    # lifetime period or no tier). Set by app.loyalty.tiers on every tier change and at each period roll.
+    # lifetime period or no tier). Set by app.loyalty.tiers.membership on every tier change and at each period roll.
     tier_review_at: Mapped[datetime | None]
     referred_by_profile_id: Mapped[int | None] = mapped_column(
         ForeignKey("customer_loyalty_profiles.id", ondelete="SET NULL")

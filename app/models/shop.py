@@ -52,7 +52,7 @@ class Shop(Base):
     tier_basis: Mapped[str] = mapped_column(String(16), server_default="points_earned")
     tier_period: Mapped[str] = mapped_column(String(20), server_default="lifetime")
 
-    # Referral programme settings, validated by app.loyalty.referrals.
+    # Referral programme settings, validated by app.loyalty.referrals.links.
     referral_settings: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
 
     # Bumped in the same transaction as any rule change: every process's cached rule set is keyed by it.

@@ -16,7 +16,7 @@ from werkzeug.wrappers import Response
 from app.events import inbox, stream
 from app.events.envelope import derive_event_id, parse_timestamp
 from app.extensions import db, redis_store
-from app.loyalty.inbound import InboundEvent
+from app.loyalty.base.inbound import InboundEvent
 from app.shopify.topics import MalformedPayload, customer_id_of, event_type_for, without_nul_characters
 from app.shopify.webhooks import verify_webhook
 

@@ -1,4 +1,4 @@
-"""Periodic and on-demand Huey tasks over PostgreSQL state; the work itself is app.loyalty.sweeps (idempotent)."""
+"""Periodic and on-demand Huey tasks over PostgreSQL state; the work itself is `app.loyalty.processing.sweeps`."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from datetime import datetime, timezone
 from huey import crontab
 from sqlalchemy import select
 
-from app.tasks import huey
 from app.tasks.context import app_context
 from app.tasks.heartbeat import HEARTBEAT_TTL_S, WORKER_HEARTBEAT
+from app.tasks.queue import huey
 
 
 def _beat() -> None:
@@ -37,7 +37,7 @@ def worker_heartbeat() -> None:
 def sweep_all_shops() -> None:
     """Everything due as of now, shop by shop, each in its own transaction."""
     from app.extensions import db
-    from app.loyalty.sweeps import sweep_shop
+    from app.loyalty.processing.sweeps import sweep_shop
     from app.models import Shop
 
     with app_context():
@@ -51,9 +51,9 @@ def sweep_all_shops() -> None:
 
 @huey.task(retries=3, retry_delay=30, retry_backoff=2)
 def recalculate_tiers(shop_id: int) -> None:
-    """Enqueued when a shop's tier ladder changes."""
+    """Recalculate every member's tier after the shop's ladder changed; for whoever saves a ladder to enqueue."""
     from app.extensions import db
-    from app.loyalty.sweeps import recalculate_tiers as recalculate
+    from app.loyalty.processing.sweeps import recalculate_tiers as recalculate
 
     with app_context(), db.session.begin():
         recalculate(db.session, shop_id=shop_id, now=datetime.now(timezone.utc))

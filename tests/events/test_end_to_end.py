@@ -454,12 +454,12 @@ class TestReferralsThroughTheStream:
     @pytest.fixture
     def referral(self, demo, db_session, now):  # type: ignore[no-untyped-def]
         """The demo shop pays 200 points to the advocate and 100 to the friend; the advocate has a link."""
-        from app.loyalty import profiles, referral_settings, referrals
+        from app.loyalty import ledger, referrals
         from app.models import Shop
 
         shop = db_session.execute(select(Shop).where(Shop.domain == DEMO_SHOP)).scalar_one()
-        referral_settings.update_settings(db_session, shop=shop, changes={"advocate_points": 200, "friend_points": 100})
-        advocate = profiles.lock_profile(db_session, shop_id=shop.id, customer_id="555", now=now)
+        referrals.update_settings(db_session, shop=shop, changes={"advocate_points": 200, "friend_points": 100})
+        advocate = ledger.lock_profile(db_session, shop_id=shop.id, customer_id="555", now=now)
         advocate.email = "advocate@example.com"
         link = referrals.link_for(db_session, shop=shop, profile=advocate, now=now)
         db_session.commit()
@@ -517,7 +517,7 @@ def test_the_demo_token_reads_the_demo_shoppers_profile(demo, client, shopify, c
 def test_a_rule_can_listen_to_the_apps_own_tier_changed_event(demo, client, shopify, consumer, db_session, now) -> None:  # type: ignore[no-untyped-def]
     """An order lifts the customer into Silver; the tier_changed event it raises flows through the stream, and a
     rule listening for it pays a welcome bonus, once."""
-    from app.loyalty import rulesets
+    from app.loyalty import rulebook
     from app.models import Shop
 
     shop = db_session.execute(select(Shop).where(Shop.domain == DEMO_SHOP)).scalar_one()
@@ -533,7 +533,7 @@ def test_a_rule_can_listen_to_the_apps_own_tier_changed_event(demo, client, shop
             "actions": [{"type": "points", "amount": 100, "reason": "Welcome to Silver"}],
         },
     ):
-        rulesets.save_rule(db_session, shop_id=shop.id, definition=definition, actor="test", now=now)
+        rulebook.save_rule(db_session, shop_id=shop.id, definition=definition, actor="test", now=now)
     db_session.commit()
 
     send_order(client, shopify, total="150.00")

@@ -79,7 +79,8 @@ def test_refused_redemptions_say_why_and_change_nothing(  # type: ignore[no-unty
     result = redeem(client, shopify, **make_input(reward_id))
     assert result["success"] is False
     assert message in result["message"]
-    assert (result["points_deducted"], result["new_balance"]) == (0, 0)
+    # A refusal reports the shopper's real balance, untouched.
+    assert (result["points_deducted"], result["new_balance"]) == (0, 1200)
     assert ledger_state(db_session) == before
 
 
@@ -90,6 +91,7 @@ def test_spending_more_than_the_balance_is_refused_with_the_numbers(client, shop
     refused = redeem(client, shopify, rewardId=str(reward_id))
     assert refused["success"] is False
     assert refused["message"] == f"customer {SHOPPER} has 200 points; this needs 500"
+    assert (refused["points_deducted"], refused["new_balance"]) == (0, 200)
     assert ledger_state(db_session) == before
 
 

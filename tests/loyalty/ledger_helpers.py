@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.loyalty import ledger
-from app.loyalty.profiles import lock_profile
+from app.loyalty.ledger.profiles import lock_profile
 from app.models import CustomerLoyaltyProfile, Order, PointsLot, PointsTransaction, Shop
 
 

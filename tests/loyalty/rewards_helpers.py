@@ -10,7 +10,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.loyalty import ledger, profiles, rewards
+from app.loyalty import ledger, rewards
 from app.models import CustomerLoyaltyProfile, Order, PointsTransaction, Shop, TierDefinition
 
 _keys = itertools.count(1)
@@ -20,7 +20,7 @@ def give_points(
     session: Session, shop: Shop, customer_id: str, points: int, now: datetime, kind: str = "adjustment"
 ) -> CustomerLoyaltyProfile:
     """Credit points through the ledger (an admin adjustment, or an earn caused by a synthetic event)."""
-    profile = profiles.lock_profile(session, shop_id=shop.id, customer_id=customer_id, now=now)
+    profile = ledger.lock_profile(session, shop_id=shop.id, customer_id=customer_id, now=now)
     cause = (
         ledger.Cause(type="admin", actor="test@example.test")
         if kind == "adjustment"

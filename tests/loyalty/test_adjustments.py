@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.loyalty.adjustments import AdjustmentResult, adjust_points
-from app.loyalty.errors import InsufficientPoints, InvalidInput
+from app.loyalty.base.errors import InsufficientPoints, InvalidInput
+from app.loyalty.ledger.adjustments import AdjustmentResult, adjust_points
 from tests.loyalty.ledger_helpers import assert_sound, earn, entries, profile, stored
 
 

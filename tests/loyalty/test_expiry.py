@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from app.loyalty import expiry, ledger
+from app.loyalty import ledger
 from app.models import PointsLot, Shop
 from tests.loyalty.ledger_helpers import assert_sound, earn, entries, profile, run_concurrently, stored
 
@@ -25,8 +25,8 @@ def test_expiry_takes_only_the_remainder_of_due_lots(db_session, make_shop, now)
         cause=ledger.Cause("system"),
         now=now + timedelta(days=21),
     )
-    assert expiry.expire_due(db_session, shop_id=shop.id, now=now + timedelta(days=30)) == 1
-    assert expiry.expire_due(db_session, shop_id=shop.id, now=now + timedelta(days=30)) == 0
+    assert ledger.expire_due(db_session, shop_id=shop.id, now=now + timedelta(days=30)) == 1
+    assert ledger.expire_due(db_session, shop_id=shop.id, now=now + timedelta(days=30)) == 0
     ledger_entries = entries(db_session, prof.id)
     old = next(e for e in ledger_entries if e.idempotency_key == "old")
     old_lot = db_session.execute(select(PointsLot.id).where(PointsLot.entry_id == old.id)).scalar_one()
@@ -51,7 +51,7 @@ def test_a_fully_spent_lot_expires_without_an_entry(db_session, make_shop, now):
         cause=ledger.Cause("system"),
         now=now,
     )
-    assert expiry.expire_due(db_session, shop_id=shop.id, now=now + timedelta(days=11)) == 0
+    assert ledger.expire_due(db_session, shop_id=shop.id, now=now + timedelta(days=11)) == 0
     lot = db_session.execute(select(PointsLot)).scalar_one()
     db_session.refresh(lot)
     assert lot.expired_at == now + timedelta(days=11)
@@ -63,8 +63,8 @@ def test_inactivity_expiry_follows_the_last_activity(db_session, make_shop, now)
     prof = profile(db_session, shop, now)
     earn(db_session, shop, prof, 10, "a", now)
     earn(db_session, shop, prof, 20, "b", now + timedelta(days=80))
-    assert expiry.expire_due(db_session, shop_id=shop.id, now=now + timedelta(days=100)) == 0
-    assert expiry.expire_due(db_session, shop_id=shop.id, now=now + timedelta(days=170)) == 2
+    assert ledger.expire_due(db_session, shop_id=shop.id, now=now + timedelta(days=100)) == 0
+    assert ledger.expire_due(db_session, shop_id=shop.id, now=now + timedelta(days=170)) == 2
     assert stored(db_session, prof.id).points_balance == 0
     assert_sound(db_session, shop)
 
@@ -72,7 +72,7 @@ def test_inactivity_expiry_follows_the_last_activity(db_session, make_shop, now)
 def test_never_policy_expires_nothing(db_session, shop, now):
     prof = profile(db_session, shop, now)
     earn(db_session, shop, prof, 10, "a", now)
-    assert expiry.expire_due(db_session, shop_id=shop.id, now=now + timedelta(days=10000)) == 0
+    assert ledger.expire_due(db_session, shop_id=shop.id, now=now + timedelta(days=10000)) == 0
     assert stored(db_session, prof.id).points_balance == 10
 
 
@@ -82,7 +82,7 @@ def test_expiry_is_per_shop(db_session, make_shop, now):
     mine, theirs = profile(db_session, shop, now), profile(db_session, other, now)
     earn(db_session, shop, mine, 10, "k", now)
     earn(db_session, other, theirs, 10, "k", now)
-    assert expiry.expire_due(db_session, shop_id=shop.id, now=now + timedelta(days=2)) == 1
+    assert ledger.expire_due(db_session, shop_id=shop.id, now=now + timedelta(days=2)) == 1
     assert (stored(db_session, mine.id).points_balance, stored(db_session, theirs.id).points_balance) == (0, 10)
 
 
@@ -96,7 +96,7 @@ def test_two_sweeps_at_once_expire_each_lot_once(session_factory, now):
             earn(session, shop, prof, 10, f"k{number}", now)
         shop_id = shop.id
     later = now + timedelta(days=2)
-    counts = run_concurrently(session_factory, lambda session: expiry.expire_due(session, shop_id=shop_id, now=later))
+    counts = run_concurrently(session_factory, lambda session: ledger.expire_due(session, shop_id=shop_id, now=later))
     assert sum(counts) == 20
     with session_factory() as session:
         assert_sound(session, session.get(Shop, shop_id))

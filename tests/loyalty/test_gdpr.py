@@ -12,7 +12,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from app.loyalty import adjustments, gdpr, gdpr_export, redemptions, referrals
+from app.loyalty import gdpr, ledger, referrals, rewards
 from app.models import (
     AuditLog,
     Base,
@@ -81,12 +81,12 @@ def customer_everywhere(db_session: Session, shop: Shop, now: datetime) -> Custo
     profile.email, profile.first_name, profile.last_name = EMAIL, FIRST, LAST
     profile.tags, profile.note = ["vip", f"{LAST}-family"], f"Call {FIRST} before shipping"
     reward_id = make_reward(db_session, shop, points_cost=500)
-    redemption = redemptions.redeem_reward(
+    redemption = rewards.redeem_reward(
         db_session, shop=shop, customer_id=CUSTOMER, reward_id=reward_id, now=now
     ).redemption
     add_order(db_session, shop, profile, "450789469", "75.00", now)
     # A merchant's free-text reason naming the customer: the one place personal data can reach the ledger.
-    adjustments.adjust_points(
+    ledger.adjust_points(
         db_session,
         shop=shop,
         profile=profile,
@@ -201,7 +201,7 @@ def customer_everywhere(db_session: Session, shop: Shop, now: datetime) -> Custo
 def test_export_holds_everything_about_the_customer_and_nothing_else(
     db_session: Session, shop: Shop, customer_everywhere: CustomerLoyaltyProfile
 ) -> None:
-    export = gdpr_export.export_customer(db_session, shop_id=shop.id, customer_id=CUSTOMER)
+    export = gdpr.export_customer(db_session, shop_id=shop.id, customer_id=CUSTOMER)
     dumped = json.dumps(export)
     assert export["profile"]["email"] == EMAIL and export["profile"]["points_balance"] == 1_510
     assert [entry["points"] for entry in export["ledger"]] == [2_000, -500, 10]
@@ -212,7 +212,7 @@ def test_export_holds_everything_about_the_customer_and_nothing_else(
     assert export["events"][1]["payload"]["customer"]["email"] == EMAIL
     assert len(export["rule_executions"]) == 1 and len(export["audit_log"]) == 1
     assert OTHER["email"] not in dumped
-    nobody = gdpr_export.export_customer(db_session, shop_id=shop.id, customer_id="404")
+    nobody = gdpr.export_customer(db_session, shop_id=shop.id, customer_id="404")
     assert (nobody["profile"], nobody["events"]) == (None, [])
 
 

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.loyalty import ledger
-from app.loyalty.errors import InsufficientPoints, InvalidInput
+from app.loyalty.base.errors import InsufficientPoints, InvalidInput
 from app.models import PendingCredit, PointsLot, PointsTransaction
 from tests.loyalty.ledger_helpers import (
     assert_sound,

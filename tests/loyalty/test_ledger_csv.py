@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from app.loyalty import ledger, ledger_csv
-from app.loyalty.errors import (
+from app.loyalty import ledger
+from app.loyalty.base.errors import (
     Conflict,
     ImportBatchNotFound,
     InvalidCsv,
@@ -29,7 +29,7 @@ GOOD = "customer_id,points,note\n1001,500,Migrated from Smile\ngid://shopify/Cus
 
 
 def run_import(session, shop, text, now, actor="ana@shop.test"):
-    return ledger_csv.import_opening_balances(
+    return ledger.import_opening_balances(
         session, shop=shop, csv_text=text, actor=actor, now=now, filename="balances.csv"
     )
 
@@ -65,7 +65,7 @@ def test_import_credits_each_line_as_one_batch(db_session, shop, now):
 def test_importing_the_same_file_again_writes_nothing(db_session, shop, now):
     first = run_import(db_session, shop, GOOD, now)
     again = run_import(db_session, shop, GOOD.replace("\n", "\r\n"), now + timedelta(hours=1))
-    assert again == ledger_csv.ImportResult(first.batch_id, 2, 520, duplicate=True)
+    assert again == ledger.ImportResult(first.batch_id, 2, 520, duplicate=True)
     assert balances(db_session, shop) == {"1001": 500, "1002": 20}
     assert count_entries(db_session) == 2
 
@@ -127,9 +127,7 @@ def test_a_malformed_file_names_its_lines_and_imports_nothing(db_session, shop, 
 
 def test_reverse_import_takes_back_the_whole_batch_once(db_session, shop, now):
     result = run_import(db_session, shop, GOOD, now)
-    reversed_ = ledger_csv.reverse_import(
-        db_session, shop=shop, batch_id=result.batch_id, actor="ana@shop.test", now=now
-    )
+    reversed_ = ledger.reverse_import(db_session, shop=shop, batch_id=result.batch_id, actor="ana@shop.test", now=now)
     assert (reversed_.profiles, reversed_.points_claimed, reversed_.points_reversed, reversed_.shortfall) == (
         2,
         520,
@@ -141,7 +139,7 @@ def test_reverse_import_takes_back_the_whole_batch_once(db_session, shop, now):
         db_session.execute(select(PointsTransaction).where(PointsTransaction.kind == "reversal")).scalars().all()
     )
     assert all(e.reverses_id is not None and e.import_batch_id == result.batch_id for e in reversals)
-    again = ledger_csv.reverse_import(db_session, shop=shop, batch_id=result.batch_id, actor="ana", now=now)
+    again = ledger.reverse_import(db_session, shop=shop, batch_id=result.batch_id, actor="ana", now=now)
     assert again.duplicate is True and count_entries(db_session) == 4
     with pytest.raises(Conflict, match="reversed; change the file"):
         run_import(db_session, shop, GOOD, now)
@@ -160,7 +158,7 @@ def test_reverse_import_after_spend_caps_and_records_the_shortfall(db_session, s
         cause=ledger.Cause("system"),
         now=now,
     )
-    out = ledger_csv.reverse_import(db_session, shop=shop, batch_id=result.batch_id, actor="ana", now=now)
+    out = ledger.reverse_import(db_session, shop=shop, batch_id=result.batch_id, actor="ana", now=now)
     assert (out.points_reversed, out.shortfall) == (40, 60)
     row = db_session.execute(select(LedgerReversal)).scalar_one()
     assert (row.kind, row.points_claimed, row.shortfall, row.actor) == ("import_reversal", 100, 60, "ana")
@@ -171,9 +169,9 @@ def test_reverse_import_after_spend_caps_and_records_the_shortfall(db_session, s
 def test_reverse_import_of_another_shops_batch_is_not_found(db_session, shop, other_shop, now):
     result = run_import(db_session, shop, GOOD, now)
     with pytest.raises(ImportBatchNotFound):
-        ledger_csv.reverse_import(db_session, shop=other_shop, batch_id=result.batch_id, actor="x", now=now)
+        ledger.reverse_import(db_session, shop=other_shop, batch_id=result.batch_id, actor="x", now=now)
     with pytest.raises(ImportBatchNotFound):
-        ledger_csv.reverse_import(db_session, shop=shop, batch_id=uuid.uuid4(), actor="x", now=now)
+        ledger.reverse_import(db_session, shop=shop, batch_id=uuid.uuid4(), actor="x", now=now)
     assert balances(db_session, shop) == {"1001": 500, "1002": 20}
 
 
@@ -194,16 +192,16 @@ def test_export_has_stable_columns_and_running_balances(db_session, shop, other_
         reason="-oops",
     )
     earn(db_session, other_shop, profile(db_session, other_shop, now, customer_id="1"), 999, "x", now)
-    text = ledger_csv.export_ledger_csv(db_session, shop_id=shop.id)
+    text = ledger.export_ledger_csv(db_session, shop_id=shop.id)
     rows = list(csv.DictReader(io.StringIO(text)))
-    assert text.splitlines()[0] == ",".join(ledger_csv.EXPORT_COLUMNS)
+    assert text.splitlines()[0] == ",".join(ledger.EXPORT_COLUMNS)
     assert [(r["customer_id"], r["kind"], r["points"], r["balance_after"]) for r in rows] == [
         ("1", "earn", "100", "100"),
         ("2", "earn", "5", "5"),
         ("1", "adjustment", "-30", "70"),
     ]
     assert (rows[2]["actor"], rows[2]["reason"]) == ("'=HYPERLINK(evil)", "'-oops")
-    one = list(csv.DictReader(io.StringIO(ledger_csv.export_ledger_csv(db_session, shop_id=shop.id, customer_id="2"))))
+    one = list(csv.DictReader(io.StringIO(ledger.export_ledger_csv(db_session, shop_id=shop.id, customer_id="2"))))
     assert [(r["customer_id"], r["points"]) for r in one] == [("2", "5")]
     with pytest.raises(ProfileNotFound):
-        ledger_csv.export_ledger_csv(db_session, shop_id=other_shop.id, customer_id="2")
+        ledger.export_ledger_csv(db_session, shop_id=other_shop.id, customer_id="2")

@@ -38,10 +38,10 @@ from hypothesis.stateful import (
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from app.loyalty import expiry, ledger, ledger_csv, pending, refunds
-from app.loyalty.adjustments import adjust_points
-from app.loyalty.errors import InsufficientPoints
-from app.loyalty.profiles import lock_profile
+from app.loyalty import ledger
+from app.loyalty.base.errors import InsufficientPoints
+from app.loyalty.ledger.adjustments import adjust_points
+from app.loyalty.ledger.profiles import lock_profile
 from app.models import (
     Base,
     CustomerLoyaltyProfile,
@@ -319,7 +319,7 @@ def test_ledger_state_machine(session_factory, seed_policy: str) -> None:
             self._done()
 
         def _release(self) -> None:
-            released = pending.release_due(self.session, shop_id=self.shop.id, now=self.now)
+            released = ledger.release_due(self.session, shop_id=self.shop.id, now=self.now)
             expected = 0
             for order_id, order in self.model.orders.items():
                 for item in order.pending:
@@ -338,7 +338,7 @@ def test_ledger_state_machine(session_factory, seed_policy: str) -> None:
             RUNS["release"] += 1
 
         def _expire(self) -> None:
-            expired = expiry.expire_due(self.session, shop_id=self.shop.id, now=self.now)
+            expired = ledger.expire_due(self.session, shop_id=self.shop.id, now=self.now)
             expected = 0
             for customer, state in self.model.customers.items():
                 for lot in state.lots:
@@ -396,7 +396,7 @@ def test_ledger_state_machine(session_factory, seed_policy: str) -> None:
                 refund_id = f"{order_id}-r{len(order.refund_ids)}"
                 amount = (order.subtotal * share / 100).quantize(Decimal("0.01"))
             profile = self._lock(order.customer)
-            result = refunds.apply_refund(
+            result = ledger.apply_refund(
                 self.session,
                 shop=self.shop,
                 profile=profile,
@@ -425,7 +425,7 @@ def test_ledger_state_machine(session_factory, seed_policy: str) -> None:
             order_id = sorted(self.model.orders)[pick % len(self.model.orders)]
             order = self.model.orders[order_id]
             profile = self._lock(order.customer)
-            result = refunds.apply_cancellation(
+            result = ledger.apply_cancellation(
                 self.session, shop=self.shop, profile=profile, order_id=order_id, event_id=uuid.uuid4(), now=self.now
             )
             assert result.duplicate == order.cancelled
@@ -466,7 +466,7 @@ def test_ledger_state_machine(session_factory, seed_policy: str) -> None:
                 csv_text, batch_id = self.imports[-1]
                 if batch_id is None:
                     return
-                result = ledger_csv.import_opening_balances(
+                result = ledger.import_opening_balances(
                     self.session, shop=self.shop, csv_text=csv_text, actor="admin@test", now=self.now
                 )
                 assert result.duplicate and result.batch_id == batch_id
@@ -476,7 +476,7 @@ def test_ledger_state_machine(session_factory, seed_policy: str) -> None:
                 csv_text = "customer_id,points,note\n" + "".join(
                     f"{c},{p},batch {len(self.imports)}\n" for c, p in rows
                 )
-                result = ledger_csv.import_opening_balances(
+                result = ledger.import_opening_balances(
                     self.session, shop=self.shop, csv_text=csv_text, actor="admin@test", now=self.now
                 )
                 assert not result.duplicate
@@ -493,7 +493,7 @@ def test_ledger_state_machine(session_factory, seed_policy: str) -> None:
             index = live[pick % len(live)]
             csv_text, batch_id = self.imports[index]
             assert batch_id is not None
-            result = ledger_csv.reverse_import(
+            result = ledger.reverse_import(
                 self.session, shop=self.shop, batch_id=batch_id, actor="admin@test", now=self.now
             )
             assert not result.duplicate

@@ -5,8 +5,8 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-from app.loyalty import refunds
-from app.loyalty.liability import Liability, points_liability, points_value
+from app.loyalty import ledger
+from app.loyalty.ledger.liability import Liability, points_liability, points_value
 from tests.loyalty.ledger_helpers import earn, order, profile
 
 
@@ -21,7 +21,6 @@ def test_liability_counts_positive_balances_at_the_rate(db_session, make_shop, n
     # Customer 2 spends nothing but goes negative through a refund of an order larger than the balance.
     order(db_session, shop, b, "9", "10.00", now)
     earn(db_session, shop, b, 10, "b-order", now, order_id="9")
-    from app.loyalty import ledger
 
     ledger.debit(
         db_session,
@@ -32,7 +31,7 @@ def test_liability_counts_positive_balances_at_the_rate(db_session, make_shop, n
         cause=ledger.Cause("system"),
         now=now,
     )
-    refunds.apply_cancellation(db_session, shop=shop, profile=b, order_id="9", event_id=uuid.uuid4(), now=now)
+    ledger.apply_cancellation(db_session, shop=shop, profile=b, order_id="9", event_id=uuid.uuid4(), now=now)
     result = points_liability(db_session, shop=shop)
     assert result == Liability(
         currency="EUR",

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from app.loyalty import pending
+from app.loyalty import ledger
 from app.models import PendingCredit, PointsLot, Shop
 from tests.loyalty.ledger_helpers import (
     assert_sound,
@@ -23,11 +23,11 @@ def test_release_due_posts_the_held_points_once(db_session, make_shop, now):
     shop = make_shop(return_window_days=14, points_expiry_policy="after_earning", points_expiry_days=30)
     prof = profile(db_session, shop, now)
     held = earn(db_session, shop, prof, 80, "rule:1:a0:order:1", now, hold=True).pending
-    assert pending.release_due(db_session, shop_id=shop.id, now=now + timedelta(days=13)) == 0
+    assert ledger.release_due(db_session, shop_id=shop.id, now=now + timedelta(days=13)) == 0
     assert stored(db_session, prof.id).points_pending == 80
     sweep_time = now + timedelta(days=20)
-    assert pending.release_due(db_session, shop_id=shop.id, now=sweep_time) == 1
-    assert pending.release_due(db_session, shop_id=shop.id, now=sweep_time) == 0
+    assert ledger.release_due(db_session, shop_id=shop.id, now=sweep_time) == 1
+    assert ledger.release_due(db_session, shop_id=shop.id, now=sweep_time) == 0
     row = stored(db_session, prof.id)
     assert (row.points_balance, row.points_pending, row.lifetime_earned) == (80, 0, 80)
     [entry] = entries(db_session, prof.id)
@@ -49,13 +49,13 @@ def test_release_posts_what_a_partial_refund_left(db_session, make_shop, now):
     import uuid
     from decimal import Decimal
 
-    from app.loyalty import refunds
+    from app.loyalty import ledger
 
     shop = make_shop(return_window_days=14)
     prof = profile(db_session, shop, now)
     order(db_session, shop, prof, "7", "100.00", now)
     earn(db_session, shop, prof, 100, "rule:1:a0:order:7", now, order_id="7", hold=True)
-    refunds.apply_refund(
+    ledger.apply_refund(
         db_session,
         shop=shop,
         profile=prof,
@@ -65,11 +65,11 @@ def test_release_posts_what_a_partial_refund_left(db_session, make_shop, now):
         event_id=uuid.uuid4(),
         now=now,
     )
-    assert pending.release_due(db_session, shop_id=shop.id, now=now + timedelta(days=14)) == 1
+    assert ledger.release_due(db_session, shop_id=shop.id, now=now + timedelta(days=14)) == 1
     row = stored(db_session, prof.id)
     assert (row.points_balance, row.points_pending) == (60, 0)
     # A later full refund takes back exactly what was released, from the posted credit.
-    result = refunds.apply_refund(
+    result = ledger.apply_refund(
         db_session,
         shop=shop,
         profile=prof,
@@ -87,14 +87,14 @@ def test_release_posts_what_a_partial_refund_left(db_session, make_shop, now):
 def test_fully_cancelled_credit_is_not_released(db_session, make_shop, now):
     import uuid
 
-    from app.loyalty import refunds
+    from app.loyalty import ledger
 
     shop = make_shop(return_window_days=3)
     prof = profile(db_session, shop, now)
     order(db_session, shop, prof, "7", "100.00", now)
     earn(db_session, shop, prof, 100, "rule:1:a0:order:7", now, order_id="7", hold=True)
-    refunds.apply_cancellation(db_session, shop=shop, profile=prof, order_id="7", event_id=uuid.uuid4(), now=now)
-    assert pending.release_due(db_session, shop_id=shop.id, now=now + timedelta(days=3)) == 0
+    ledger.apply_cancellation(db_session, shop=shop, profile=prof, order_id="7", event_id=uuid.uuid4(), now=now)
+    assert ledger.release_due(db_session, shop_id=shop.id, now=now + timedelta(days=3)) == 0
     assert entries(db_session, prof.id) == []
     assert stored(db_session, prof.id).points_pending == 0
 
@@ -104,7 +104,7 @@ def test_release_is_per_shop(db_session, make_shop, now):
     other = make_shop("other.myshopify.com", return_window_days=1)
     earn(db_session, shop, profile(db_session, shop, now), 10, "k", now, hold=True)
     earn(db_session, other, profile(db_session, other, now), 10, "k", now, hold=True)
-    assert pending.release_due(db_session, shop_id=other.id, now=now + timedelta(days=2)) == 1
+    assert ledger.release_due(db_session, shop_id=other.id, now=now + timedelta(days=2)) == 1
     statuses = dict(db_session.execute(select(PendingCredit.shop_id, PendingCredit.status)).all())
     assert statuses == {shop.id: "pending", other.id: "released"}
 
@@ -119,7 +119,7 @@ def test_two_sweeps_at_once_release_once(session_factory, now):
             earn(session, shop, prof, 10 + number, f"k{number}", now, hold=True)
         shop_id = shop.id
     later = now + timedelta(days=1)
-    counts = run_concurrently(session_factory, lambda session: pending.release_due(session, shop_id=shop_id, now=later))
+    counts = run_concurrently(session_factory, lambda session: ledger.release_due(session, shop_id=shop_id, now=later))
     assert sum(counts) == 20
     with session_factory() as session:
         shop = session.get(Shop, shop_id)

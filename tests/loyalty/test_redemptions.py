@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.loyalty import redemption_settlement, redemptions
-from app.loyalty.errors import (
+from app.loyalty import rewards
+from app.loyalty.base.errors import (
     Conflict,
     InsufficientPoints,
     InvalidInput,
@@ -41,7 +41,7 @@ def test_redeem_debits_writes_a_pending_redemption_and_an_outbox_row(
         db_session, shop, name="Five off", points_cost=500, value="5.00", code_expiry_days=30, min_order_amount="20"
     )
 
-    result = redemptions.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=reward_id, now=now)
+    result = rewards.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=reward_id, now=now)
 
     redemption = result.redemption
     assert (result.points_deducted, result.new_balance, result.replayed) == (500, 700, False)
@@ -103,7 +103,7 @@ def test_each_kind_gets_the_matching_shopify_input(
 ) -> None:
     give_points(db_session, shop, "123", 500, now)
     reward_id = make_reward(db_session, shop, kind=kind, points_cost=500, **{"value": None, **extra})
-    redemptions.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=reward_id, now=now)
+    rewards.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=reward_id, now=now)
     payload = db_session.execute(select(Outbox.payload)).scalar_one()
     assert payload["mutation"] == mutation
     assert payload["input"]["usageLimit"] == 1
@@ -116,10 +116,10 @@ def test_each_kind_gets_the_matching_shopify_input(
 def test_points_to_amount_is_bought_in_steps(db_session: Session, shop: Shop, now: datetime) -> None:
     give_points(db_session, shop, "123", 1_000, now)
     reward_id = make_reward(db_session, shop, kind="points_to_amount", points_cost=100, value="1.00", max_steps=5)
-    result = redemptions.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=reward_id, now=now, steps=4)
+    result = rewards.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=reward_id, now=now, steps=4)
     assert (result.points_deducted, result.new_balance, str(result.redemption.value)) == (400, 600, "4.00")
     with pytest.raises(InvalidInput, match="allows at most 5 steps, got 6"):
-        redemptions.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=reward_id, now=now, steps=6)
+        rewards.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=reward_id, now=now, steps=6)
 
 
 @pytest.mark.parametrize(
@@ -162,7 +162,7 @@ def test_refused_redemptions_change_nothing(
     arguments = {"customer_id": "123", "reward_id": "cheap", **call}
     arguments["reward_id"] = ids[arguments["reward_id"]]  # type: ignore[index]
     with pytest.raises(error) as refused:
-        redemptions.redeem_reward(db_session, shop=shop, now=now, **arguments)  # type: ignore[arg-type]
+        rewards.redeem_reward(db_session, shop=shop, now=now, **arguments)  # type: ignore[arg-type]
     if message is not None:
         assert str(refused.value) == message
     if arguments["reward_id"] == ids["other-shop"]:
@@ -175,12 +175,12 @@ def test_same_key_same_input_replays_and_other_input_conflicts(db_session: Sessi
     profile = give_points(db_session, shop, "123", 2_000, now)
     reward_id = make_reward(db_session, shop, points_cost=500)
     other_reward = make_reward(db_session, shop, points_cost=100)
-    first = redemptions.redeem_reward(
+    first = rewards.redeem_reward(
         db_session, shop=shop, customer_id="123", reward_id=reward_id, now=now, idempotency_key="k-1"
     )
     give_points(db_session, shop, "123", 50, now)  # the balance moves on; the replay still answers the first result
 
-    again = redemptions.redeem_reward(
+    again = rewards.redeem_reward(
         db_session,
         shop=shop,
         customer_id="123",
@@ -195,14 +195,14 @@ def test_same_key_same_input_replays_and_other_input_conflicts(db_session: Sessi
         True,
     )
     with pytest.raises(Conflict) as conflict:
-        redemptions.redeem_reward(
+        rewards.redeem_reward(
             db_session, shop=shop, customer_id="123", reward_id=other_reward, now=now, idempotency_key="k-1"
         )
     assert conflict.value.status == 409
     assert "idempotency key 'k-1' was already used for a different redemption request" == str(conflict.value)
     # The same key from another customer is that customer's own key.
     give_points(db_session, shop, "456", 500, now)
-    theirs = redemptions.redeem_reward(
+    theirs = rewards.redeem_reward(
         db_session, shop=shop, customer_id="456", reward_id=reward_id, now=now, idempotency_key="k-1"
     )
     assert theirs.replayed is False and theirs.redemption.id != first.redemption.id
@@ -215,39 +215,37 @@ def test_tier_restriction_and_per_customer_limit(db_session: Session, shop: Shop
     vip_reward = make_reward(db_session, shop, points_cost=100, min_tier_level=2)
     limited = make_reward(db_session, shop, points_cost=100, per_customer_limit=2)
     with pytest.raises(RewardUnavailable) as refused:
-        redemptions.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=vip_reward, now=now)
+        rewards.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=vip_reward, now=now)
     assert str(refused.value) == f"reward {vip_reward} needs tier level 2; customer 123 is at no tier"
     profile.current_tier_id = gold.id
     db_session.flush()
-    assert redemptions.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=vip_reward, now=now)
+    assert rewards.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=vip_reward, now=now)
 
-    first = redemptions.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=limited, now=now)
-    redemptions.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=limited, now=now)
+    first = rewards.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=limited, now=now)
+    rewards.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=limited, now=now)
     with pytest.raises(RewardUnavailable, match="has already redeemed reward .* 2 time\\(s\\); the limit is 2"):
-        redemptions.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=limited, now=now)
+        rewards.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=limited, now=now)
     # A failed redemption gave its points back and does not count toward the limit.
-    redemption_settlement.fail(
-        db_session, shop_id=shop.id, redemption_id=first.redemption.id, reason="userErrors", now=now
-    )
-    assert redemptions.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=limited, now=now)
+    rewards.fail(db_session, shop_id=shop.id, redemption_id=first.redemption.id, reason="userErrors", now=now)
+    assert rewards.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=limited, now=now)
 
 
 def test_settle_and_fail_are_idempotent_and_exclusive(db_session: Session, shop: Shop, now: datetime) -> None:
     profile = give_points(db_session, shop, "123", 1_000, now)
     reward_id = make_reward(db_session, shop, points_cost=400)
-    posted = redemptions.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=reward_id, now=now)
-    failing = redemptions.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=reward_id, now=now)
+    posted = rewards.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=reward_id, now=now)
+    failing = rewards.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=reward_id, now=now)
     assert balance(db_session, profile.id) == 200
 
     for _ in range(2):
-        settled = redemption_settlement.settle(
+        settled = rewards.settle(
             db_session,
             shop_id=shop.id,
             redemption_id=posted.redemption.id,
             now=now,
             shopify_discount_id="gid://shopify/DiscountCodeNode/1",
         )
-        failed = redemption_settlement.fail(
+        failed = rewards.fail(
             db_session, shop_id=shop.id, redemption_id=failing.redemption.id, reason="code already taken", now=now
         )
     assert (settled.status, settled.shopify_discount_id) == ("posted", "gid://shopify/DiscountCodeNode/1")
@@ -263,9 +261,9 @@ def test_settle_and_fail_are_idempotent_and_exclusive(db_session: Session, shop:
     ).scalar_one()
     assert (refund.points, refund.reverses_id, refund.redemption_id) == (400, debit_id, failing.redemption.id)
     with pytest.raises(Conflict, match="is posted; only a pending redemption can fail"):
-        redemption_settlement.fail(db_session, shop_id=shop.id, redemption_id=posted.redemption.id, reason="x", now=now)
+        rewards.fail(db_session, shop_id=shop.id, redemption_id=posted.redemption.id, reason="x", now=now)
     with pytest.raises(Conflict, match="is failed; only a pending redemption can settle"):
-        redemption_settlement.settle(db_session, shop_id=shop.id, redemption_id=failing.redemption.id, now=now)
+        rewards.settle(db_session, shop_id=shop.id, redemption_id=failing.redemption.id, now=now)
 
 
 def test_cancel_returns_points_once_and_expiry_does_not(
@@ -273,20 +271,16 @@ def test_cancel_returns_points_once_and_expiry_does_not(
 ) -> None:
     profile = give_points(db_session, shop, "123", 1_000, now)
     reward_id = make_reward(db_session, shop, points_cost=300, code_expiry_days=7)
-    kept = redemptions.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=reward_id, now=now)
-    returned = redemptions.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=reward_id, now=now)
+    kept = rewards.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=reward_id, now=now)
+    returned = rewards.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=reward_id, now=now)
     with pytest.raises(Conflict, match="is pending; only an unused code can be cancelled"):
-        redemption_settlement.cancel(
-            db_session, shop_id=shop.id, redemption_id=returned.redemption.id, now=now, actor="x"
-        )
+        rewards.cancel(db_session, shop_id=shop.id, redemption_id=returned.redemption.id, now=now, actor="x")
     for result in (kept, returned):
-        redemption_settlement.settle(db_session, shop_id=shop.id, redemption_id=result.redemption.id, now=now)
+        rewards.settle(db_session, shop_id=shop.id, redemption_id=result.redemption.id, now=now)
     with pytest.raises(RedemptionNotFound):
-        redemption_settlement.cancel(
-            db_session, shop_id=other_shop.id, redemption_id=returned.redemption.id, now=now, actor="x"
-        )
+        rewards.cancel(db_session, shop_id=other_shop.id, redemption_id=returned.redemption.id, now=now, actor="x")
     with pytest.raises(RedemptionNotFound):
-        redemption_settlement.cancel(
+        rewards.cancel(
             db_session,
             shop_id=shop.id,
             redemption_id=returned.redemption.id,
@@ -295,7 +289,7 @@ def test_cancel_returns_points_once_and_expiry_does_not(
             customer_id="456",
         )
     for _ in range(2):
-        redemption_settlement.cancel(
+        rewards.cancel(
             db_session,
             shop_id=shop.id,
             redemption_id=returned.redemption.id,
@@ -307,11 +301,9 @@ def test_cancel_returns_points_once_and_expiry_does_not(
     deactivate = db_session.execute(select(Outbox).where(Outbox.kind == "discount_code.deactivate")).scalar_one()
     assert deactivate.payload["code"] == returned.redemption.code
 
-    assert redemption_settlement.expire_due(db_session, shop_id=shop.id, now=now + timedelta(days=6)) == []
-    assert redemption_settlement.expire_due(db_session, shop_id=shop.id, now=now + timedelta(days=7)) == [
-        kept.redemption.id
-    ]
-    assert redemption_settlement.expire_due(db_session, shop_id=shop.id, now=now + timedelta(days=8)) == []
+    assert rewards.expire_due(db_session, shop_id=shop.id, now=now + timedelta(days=6)) == []
+    assert rewards.expire_due(db_session, shop_id=shop.id, now=now + timedelta(days=7)) == [kept.redemption.id]
+    assert rewards.expire_due(db_session, shop_id=shop.id, now=now + timedelta(days=8)) == []
     db_session.expire_all()
     assert db_session.get(RedemptionLog, kept.redemption.id).status == "expired"
     assert balance(db_session, profile.id) == 700
@@ -320,28 +312,22 @@ def test_cancel_returns_points_once_and_expiry_does_not(
 def test_an_order_using_the_code_marks_it_used(db_session: Session, shop: Shop, now: datetime) -> None:
     give_points(db_session, shop, "123", 500, now)
     reward_id = make_reward(db_session, shop, points_cost=500)
-    result = redemptions.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=reward_id, now=now)
-    redemption_settlement.settle(db_session, shop_id=shop.id, redemption_id=result.redemption.id, now=now)
-    used = redemption_settlement.mark_used(
-        db_session, shop_id=shop.id, code=result.redemption.code.lower(), order_id="9001", now=now
-    )
+    result = rewards.redeem_reward(db_session, shop=shop, customer_id="123", reward_id=reward_id, now=now)
+    rewards.settle(db_session, shop_id=shop.id, redemption_id=result.redemption.id, now=now)
+    used = rewards.mark_used(db_session, shop_id=shop.id, code=result.redemption.code.lower(), order_id="9001", now=now)
     assert used is not None and (used.status, used.used_on_order_id) == ("used", "9001")
-    assert (
-        redemption_settlement.mark_used(db_session, shop_id=shop.id, code="SUMMER10", order_id="9002", now=now) is None
-    )
+    assert rewards.mark_used(db_session, shop_id=shop.id, code="SUMMER10", order_id="9002", now=now) is None
     with pytest.raises(Conflict, match="is used; only an unused code can be cancelled"):
-        redemption_settlement.cancel(
-            db_session, shop_id=shop.id, redemption_id=result.redemption.id, now=now, actor="x"
-        )
+        rewards.cancel(db_session, shop_id=shop.id, redemption_id=result.redemption.id, now=now, actor="x")
 
 
 def test_issue_reward_grants_a_code_without_points_once_per_key(db_session: Session, shop: Shop, now: datetime) -> None:
     profile = give_points(db_session, shop, "123", 10, now)
     reward_id = make_reward(db_session, shop, points_cost=500)
-    first = redemptions.issue_reward(
+    first = rewards.issue_reward(
         db_session, shop=shop, profile=profile, reward_id=reward_id, idempotency_key="rule:1:a0:order:77", now=now
     )
-    again = redemptions.issue_reward(
+    again = rewards.issue_reward(
         db_session, shop=shop, profile=profile, reward_id=reward_id, idempotency_key="rule:1:a0:order:77", now=now
     )
     assert (first.points_deducted, first.replayed, again.replayed) == (0, False, True)
@@ -356,15 +342,13 @@ def test_another_shops_redemption_is_unknown(
 ) -> None:
     profile = give_points(db_session, other_shop, "123", 500, now)
     reward_id = make_reward(db_session, other_shop, points_cost=500)
-    theirs = redemptions.redeem_reward(db_session, shop=other_shop, customer_id="123", reward_id=reward_id, now=now)
+    theirs = rewards.redeem_reward(db_session, shop=other_shop, customer_id="123", reward_id=reward_id, now=now)
     calls = {
-        "settle": lambda: redemption_settlement.settle(
-            db_session, shop_id=shop.id, redemption_id=theirs.redemption.id, now=now
-        ),
-        "fail": lambda: redemption_settlement.fail(
+        "settle": lambda: rewards.settle(db_session, shop_id=shop.id, redemption_id=theirs.redemption.id, now=now),
+        "fail": lambda: rewards.fail(
             db_session, shop_id=shop.id, redemption_id=theirs.redemption.id, reason="x", now=now
         ),
-        "cancel": lambda: redemption_settlement.cancel(
+        "cancel": lambda: rewards.cancel(
             db_session, shop_id=shop.id, redemption_id=theirs.redemption.id, now=now, actor="x"
         ),
     }

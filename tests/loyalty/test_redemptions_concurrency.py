@@ -9,8 +9,8 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.loyalty import redemptions
-from app.loyalty.errors import InsufficientPoints, LoyaltyError
+from app.loyalty import rewards
+from app.loyalty.base.errors import InsufficientPoints, LoyaltyError
 from app.models import Outbox, RedemptionLog, Shop
 from tests.loyalty.rewards_helpers import balance, give_points, ledger_sum, make_reward
 
@@ -28,7 +28,7 @@ def _race(session_factory: sessionmaker[Session], shop_id: int, calls: list[dict
             barrier.wait()
             with session.begin():
                 shop = session.get(Shop, shop_id)
-                outcomes[index] = redemptions.redeem_reward(session, shop=shop, now=now, **call)
+                outcomes[index] = rewards.redeem_reward(session, shop=shop, now=now, **call)
         except LoyaltyError as exc:
             outcomes[index] = exc
         finally:
@@ -57,7 +57,7 @@ def test_concurrent_redemptions_succeed_exactly_as_often_as_the_balance_covers(
     refused = [o for o in outcomes if isinstance(o, InsufficientPoints)]
     assert all(o.balance == 250 and o.needed == 500 for o in refused)
     assert str(refused[0]) == "customer 700 has 250 points; this needs 500"
-    balances = sorted(o.new_balance for o in outcomes if isinstance(o, redemptions.RedemptionResult))
+    balances = sorted(o.new_balance for o in outcomes if isinstance(o, rewards.RedemptionResult))
     assert balances == [250, 750, 1_250]
     db_session.expire_all()
     assert balance(db_session, profile.id) == 250 == ledger_sum(db_session, profile.id)
@@ -77,7 +77,7 @@ def test_concurrent_retries_of_one_idempotency_key_spend_once(
 
     outcomes = _race(session_factory, shop.id, [call] * 12, now)
 
-    assert all(isinstance(o, redemptions.RedemptionResult) for o in outcomes)
+    assert all(isinstance(o, rewards.RedemptionResult) for o in outcomes)
     assert {o.redemption.id for o in outcomes} == {outcomes[0].redemption.id}
     assert sorted(o.replayed for o in outcomes) == [False] + [True] * 11
     assert {(o.points_deducted, o.new_balance) for o in outcomes} == {(500, 4_500)}

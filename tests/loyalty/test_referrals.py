@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from app.loyalty import pending, profiles, referral_rewards, referrals
-from app.loyalty.errors import InvalidInput, ReferralNotFound
-from app.loyalty.referral_settings import update_settings
+from app.loyalty import ledger, referrals
+from app.loyalty.base.errors import InvalidInput, ReferralNotFound
+from app.loyalty.referrals.settings import update_settings
 from app.models import (
     CustomerLoyaltyProfile,
     EventQueue,
@@ -40,7 +40,7 @@ def programme(db_session: Session, shop: Shop) -> Shop:
 
 
 def member(session: Session, shop: Shop, customer_id: str, email: str | None, now: datetime) -> CustomerLoyaltyProfile:
-    profile = profiles.lock_profile(session, shop_id=shop.id, customer_id=customer_id, now=now)
+    profile = ledger.lock_profile(session, shop_id=shop.id, customer_id=customer_id, now=now)
     profile.email = email
     session.flush()
     return profile
@@ -58,8 +58,8 @@ def order(order_id: str, code: str | None = None, subtotal: str = "50.00", **ext
 
 
 def convert(session: Session, shop: Shop, friend: CustomerLoyaltyProfile, payload: dict[str, Any], now: datetime):
-    profile = profiles.lock_profile(session, shop_id=shop.id, customer_id=friend.customer_id, now=now)
-    return referral_rewards.convert_from_order(
+    profile = ledger.lock_profile(session, shop_id=shop.id, customer_id=friend.customer_id, now=now)
+    return referrals.convert_from_order(
         session, shop=shop, friend_profile=profile, order=payload, event_id=uuid.uuid4(), now=now
     )
 
@@ -246,12 +246,10 @@ def test_rewards_follow_the_pending_window(db_session: Session, make_shop, now: 
     assert (held.points, held.available_at, held.source_type) == (300, now + timedelta(days=14), "referral")
     assert db_session.execute(select(func.count(RedemptionLog.id))).scalar_one() == 0
 
-    assert referral_rewards.release_due(db_session, shop_id=shop.id, now=now + timedelta(days=13)) == []
-    assert referral_rewards.release_due(db_session, shop_id=shop.id, now=now + timedelta(days=14)) == [
-        result.conversion.id
-    ]
-    assert referral_rewards.release_due(db_session, shop_id=shop.id, now=now + timedelta(days=15)) == []
-    pending.release_due(db_session, shop_id=shop.id, now=now + timedelta(days=14))
+    assert referrals.release_due(db_session, shop_id=shop.id, now=now + timedelta(days=13)) == []
+    assert referrals.release_due(db_session, shop_id=shop.id, now=now + timedelta(days=14)) == [result.conversion.id]
+    assert referrals.release_due(db_session, shop_id=shop.id, now=now + timedelta(days=15)) == []
+    ledger.release_due(db_session, shop_id=shop.id, now=now + timedelta(days=14))
     db_session.expire_all()
     assert db_session.get(ReferralConversion, result.conversion.id).status == "rewarded"
     assert balance(db_session, advocate.id) == 300

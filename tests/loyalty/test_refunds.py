@@ -8,8 +8,8 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import select
 
-from app.loyalty import ledger, refunds
-from app.loyalty.errors import InvalidInput
+from app.loyalty import ledger
+from app.loyalty.base.errors import InvalidInput
 from app.models import (
     LedgerReversal,
     Order,
@@ -29,7 +29,7 @@ from tests.loyalty.ledger_helpers import (
 
 
 def refund(session, shop, prof, order_id, refund_id, amount, now, basis="subtotal"):
-    return refunds.apply_refund(
+    return ledger.apply_refund(
         session,
         shop=shop,
         profile=prof,
@@ -84,7 +84,7 @@ def test_partial_refund_takes_back_the_floor_of_its_share(db_session, shop, now,
 def test_the_same_refund_twice_takes_back_once(db_session, shop, now, earned_order):
     refund(db_session, shop, earned_order, "5001", "r1", "50.00", now)
     again = refund(db_session, shop, earned_order, "5001", "r1", "50.00", now)
-    assert again == refunds.ReversalResult(order_found=True, duplicate=True)
+    assert again == ledger.ReversalResult(order_found=True, duplicate=True)
     assert stored(db_session, earned_order.id).points_balance == 133 - 66
     assert len(db_session.execute(select(LedgerReversal)).all()) == 1
 
@@ -123,11 +123,11 @@ def test_total_basis_compares_with_the_order_total(db_session, shop, now, earned
 
 def test_cancellation_takes_back_whatever_is_left(db_session, shop, now, earned_order):
     refund(db_session, shop, earned_order, "5001", "r1", "50.00", now)
-    result = refunds.apply_cancellation(
+    result = ledger.apply_cancellation(
         db_session, shop=shop, profile=earned_order, order_id="5001", event_id=uuid.uuid4(), now=now
     )
     assert result.points_claimed == 133 - 66
-    again = refunds.apply_cancellation(
+    again = ledger.apply_cancellation(
         db_session, shop=shop, profile=earned_order, order_id="5001", event_id=uuid.uuid4(), now=now
     )
     assert again.duplicate is True
@@ -191,7 +191,7 @@ def test_refund_inside_the_return_window_cancels_pending_points(db_session, make
     assert (partial.pending_cancelled, partial.points_reversed, partial.entries) == (30, 0, ())
     row = stored(db_session, prof.id)
     assert (row.points_balance, row.points_pending) == (0, 70)
-    full = refunds.apply_cancellation(
+    full = ledger.apply_cancellation(
         db_session, shop=shop, profile=prof, order_id="5001", event_id=uuid.uuid4(), now=now
     )
     assert full.pending_cancelled == 70
@@ -240,7 +240,7 @@ def test_used_redemption_comes_back_in_the_same_share_when_enabled(db_session, m
         redemption.id,
         "redemption",
     )
-    rest = refunds.apply_cancellation(
+    rest = ledger.apply_cancellation(
         db_session, shop=shop, profile=prof, order_id="5001", event_id=uuid.uuid4(), now=now
     )
     assert rest.redeemed_returned == 375 and rest.points_claimed == 30
@@ -256,7 +256,7 @@ def test_used_redemption_is_not_returned_when_the_shop_does_not_enable_it(db_ses
 def test_unknown_order_writes_nothing(db_session, shop, now):
     prof = profile(db_session, shop, now)
     result = refund(db_session, shop, prof, "404", "r1", "10.00", now)
-    assert result == refunds.ReversalResult(order_found=False)
+    assert result == ledger.ReversalResult(order_found=False)
     assert db_session.execute(select(LedgerReversal)).all() == []
 
 
@@ -277,7 +277,7 @@ def test_order_of_another_customer_is_refused(db_session, shop, now, earned_orde
 )
 def test_bad_refund_input_is_refused(db_session, shop, now, earned_order, amount, basis, message):
     with pytest.raises(InvalidInput, match=message):
-        refunds.apply_refund(
+        ledger.apply_refund(
             db_session,
             shop=shop,
             profile=earned_order,
@@ -300,7 +300,7 @@ def test_refund_amount_from_line_items_then_transactions():
         ],
         "transactions": [{"kind": "refund", "status": "success", "amount": "99.00"}],
     }
-    assert refunds.refund_amount(lines) == refunds.RefundAmount(Decimal("20.00"), "subtotal")
+    assert ledger.refund_amount(lines) == ledger.RefundAmount(Decimal("20.00"), "subtotal")
     shipping_only = {
         "refund_line_items": [],
         "transactions": [
@@ -309,6 +309,6 @@ def test_refund_amount_from_line_items_then_transactions():
             {"kind": "sale", "status": "success", "amount": "100.00"},
         ],
     }
-    assert refunds.refund_amount(shipping_only) == refunds.RefundAmount(Decimal("5.50"), "total")
+    assert ledger.refund_amount(shipping_only) == ledger.RefundAmount(Decimal("5.50"), "total")
     with pytest.raises(InvalidInput, match="'abc' is not a decimal number"):
-        refunds.refund_amount({"transactions": [{"kind": "refund", "amount": "abc"}]})
+        ledger.refund_amount({"transactions": [{"kind": "refund", "amount": "abc"}]})

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.loyalty import rewards
-from app.loyalty.errors import InvalidInput, RewardNotFound
+from app.loyalty.base.errors import InvalidInput, RewardNotFound
 from app.models import RewardDefinition, Shop
 
 GOOD = {"name": "Five off", "kind": "fixed_amount", "points_cost": 500, "value": "5.00"}

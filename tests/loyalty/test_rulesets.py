@@ -13,11 +13,11 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.loyalty import refunds, rulesets
-from app.loyalty.errors import InvalidInput
-from app.loyalty.inbound import InboundEvent
-from app.loyalty.processing import process_event
-from app.loyalty.profiles import lock_profile
+from app.loyalty import ledger, rulebook
+from app.loyalty.base.errors import InvalidInput
+from app.loyalty.base.inbound import InboundEvent
+from app.loyalty.ledger.profiles import lock_profile
+from app.loyalty.processing.event import process_event
 from app.models import (
     AuditLog,
     CustomerLoyaltyProfile,
@@ -47,8 +47,8 @@ FIRST_ORDER_BONUS = {
 PER_DOLLAR = {"name": "Per dollar", "actions": [{"type": "points_per_currency", "rate": 1, "basis": "total"}]}
 
 
-def save(session: Session, shop: Shop, definition: dict[str, Any], now: datetime) -> rulesets.SaveResult:
-    result = rulesets.save_rule(session, shop_id=shop.id, definition=definition, actor="admin@shop", now=now)
+def save(session: Session, shop: Shop, definition: dict[str, Any], now: datetime) -> rulebook.SaveResult:
+    result = rulebook.save_rule(session, shop_id=shop.id, definition=definition, actor="admin@shop", now=now)
     session.commit()
     return result
 
@@ -114,7 +114,7 @@ def test_invalid_rule_is_refused_with_pointers_and_writes_nothing(
         "conditions": {"operator": "and", "conditions": [{"type": "order_total", "operator": ">=", "value": "100"}]},
     }
     with pytest.raises(RuleValidationError) as caught:
-        rulesets.save_rule(db_session, shop_id=shop.id, definition=bad, actor="a", now=now)
+        rulebook.save_rule(db_session, shop_id=shop.id, definition=bad, actor="a", now=now)
     assert str(caught.value) == "/conditions/conditions/0/value: must be a number"
     db_session.rollback()
     assert (count(db_session, Rule), count(db_session, RuleVersion), revision(db_session, shop)) == (0, 0, 0)
@@ -123,33 +123,33 @@ def test_invalid_rule_is_refused_with_pointers_and_writes_nothing(
 def test_diff_and_restore_make_a_new_version(db_session: Session, shop: Shop, now: datetime) -> None:
     save(db_session, shop, FIRST_ORDER_BONUS, now)
     save(db_session, shop, {**FIRST_ORDER_BONUS, "actions": [{"type": "points", "amount": 750}]}, now)
-    changes = rulesets.diff_versions(db_session, shop_id=shop.id, name="First Order Bonus", from_version=1)
+    changes = rulebook.diff_versions(db_session, shop_id=shop.id, name="First Order Bonus", from_version=1)
     assert [change.to_json() for change in changes] == [
         {"op": "replace", "pointer": "/actions/0/amount", "old": 500, "new": 750},
         {"op": "remove", "pointer": "/actions/0/reason", "old": "First order bonus"},
     ]
-    restored = rulesets.restore_version(
+    restored = rulebook.restore_version(
         db_session, shop_id=shop.id, name="First Order Bonus", version=1, actor="admin@shop", now=now
     )
     db_session.commit()
     assert (restored.version.version, restored.changed) == (3, True)
     assert (
-        rulesets.diff_versions(db_session, shop_id=shop.id, name="First Order Bonus", from_version=1, to_version=3)
+        rulebook.diff_versions(db_session, shop_id=shop.id, name="First Order Bonus", from_version=1, to_version=3)
         == []
     )
-    with pytest.raises(rulesets.RuleNotFound, match="no rule named 'First Order Bonus' version 9 in this shop"):
-        rulesets.diff_versions(db_session, shop_id=shop.id, name="First Order Bonus", from_version=9)
-    with pytest.raises(rulesets.RuleNotFound, match="no rule named 'Nope' in this shop"):
-        rulesets.restore_version(db_session, shop_id=shop.id, name="Nope", version=1, actor="a", now=now)
+    with pytest.raises(rulebook.RuleNotFound, match="no rule named 'First Order Bonus' version 9 in this shop"):
+        rulebook.diff_versions(db_session, shop_id=shop.id, name="First Order Bonus", from_version=9)
+    with pytest.raises(rulebook.RuleNotFound, match="no rule named 'Nope' in this shop"):
+        rulebook.restore_version(db_session, shop_id=shop.id, name="Nope", version=1, actor="a", now=now)
 
 
 def test_rules_are_per_shop(db_session: Session, shop: Shop, other_shop: Shop, now: datetime) -> None:
     save(db_session, shop, FIRST_ORDER_BONUS, now)
     other = save(db_session, other_shop, FIRST_ORDER_BONUS, now)
     assert other.created
-    assert [r.name for r in rulesets.active_rules(db_session, other_shop)] == ["First Order Bonus"]
+    assert [r.name for r in rulebook.active_rules(db_session, other_shop)] == ["First Order Bonus"]
     assert (
-        rulesets.active_rules(db_session, shop)[0].rule_id != rulesets.active_rules(db_session, other_shop)[0].rule_id
+        rulebook.active_rules(db_session, shop)[0].rule_id != rulebook.active_rules(db_session, other_shop)[0].rule_id
     )
 
 
@@ -161,13 +161,13 @@ def test_active_rules_are_cached_by_revision_and_reload_after_a_change_in_anothe
 ) -> None:
     save(db_session, shop, FIRST_ORDER_BONUS, now)
     save(db_session, shop, {**PER_DOLLAR, "status": "paused"}, now)
-    first = rulesets.active_rules(db_session, shop)
+    first = rulebook.active_rules(db_session, shop)
     assert [rule.name for rule in first] == ["First Order Bonus"]
-    assert rulesets.active_rules(db_session, shop) is first  # no reload while the revision holds
+    assert rulebook.active_rules(db_session, shop) is first  # no reload while the revision holds
     with session_factory.begin() as other:  # "another process" changes a rule and commits
-        rulesets.save_rule(other, shop_id=shop.id, definition=PER_DOLLAR, actor="a", now=now)
+        rulebook.save_rule(other, shop_id=shop.id, definition=PER_DOLLAR, actor="a", now=now)
     db_session.refresh(shop)
-    second = rulesets.active_rules(db_session, shop)
+    second = rulebook.active_rules(db_session, shop)
     assert second is not first
     assert sorted(rule.name for rule in second) == ["First Order Bonus", "Per dollar"]
     assert {rule.version for rule in second} == {1, 2}
@@ -195,17 +195,17 @@ def test_record_executions_keeps_firings_with_actions_and_trace_and_samples_why_
     save(db_session, shop, FIRST_ORDER_BONUS, now)
     save(db_session, shop, {**PER_DOLLAR, "limits": {"budget_points": 1000}}, now)
     profile = lock_profile(db_session, shop_id=shop.id, customer_id="501", now=now)
-    rules = rulesets.active_rules(db_session, shop)
+    rules = rulebook.active_rules(db_session, shop)
     fired = evaluate(rules, order_facts())
     assert (
-        rulesets.record_executions(
+        rulebook.record_executions(
             db_session, shop_id=shop.id, event_id=uuid.uuid4(), profile_id=profile.id, evaluation=fired, now=now
         )
         == 2
     )
     second = evaluate(rules, order_facts(events=2, total="20.00"))
     assert (
-        rulesets.record_executions(
+        rulebook.record_executions(
             db_session,
             shop_id=shop.id,
             event_id=uuid.uuid4(),
@@ -217,7 +217,7 @@ def test_record_executions_keeps_firings_with_actions_and_trace_and_samples_why_
         == 1
     )  # the firing only
     assert (
-        rulesets.record_executions(
+        rulebook.record_executions(
             db_session,
             shop_id=shop.id,
             event_id=uuid.uuid4(),
@@ -270,9 +270,9 @@ def test_dry_run_explains_and_writes_nothing(db_session: Session, shop: Shop, no
         "timestamp": "2026-03-02T10:00:00Z",
         "event_data": order_payload(total="150.00", customer_id=700),
     }
-    live = rulesets.dry_run(db_session, shop=shop, event=envelope, now=now)
+    live = rulebook.dry_run(db_session, shop=shop, event=envelope, now=now)
     assert (live.points_total, live.results[0].trace[0].held) == (500, True)
-    draft = rulesets.dry_run(
+    draft = rulebook.dry_run(
         db_session,
         shop=shop,
         event=order_payload(total="150.00", customer_id=700),
@@ -280,12 +280,12 @@ def test_dry_run_explains_and_writes_nothing(db_session: Session, shop: Shop, no
         drafts=[{**PER_DOLLAR, "status": "draft"}],
     )
     assert [(d.rule_name, d.points) for d in draft.decisions] == [("Per dollar", 150)]
-    guest = rulesets.dry_run(
+    guest = rulebook.dry_run(
         db_session, shop=shop, event=order_payload(customer_id=None), now=now, names=["First Order Bonus"]
     )
     assert (guest.points_total, guest.results[0].skipped_reason) == (0, "conditions not met")
-    with pytest.raises(rulesets.RuleNotFound):
-        rulesets.dry_run(db_session, shop=shop, event=envelope, now=now, names=["Missing"])
+    with pytest.raises(rulebook.RuleNotFound):
+        rulebook.dry_run(db_session, shop=shop, event=envelope, now=now, names=["Missing"])
     db_session.commit()
     assert (
         count(db_session, RuleExecution),
@@ -308,7 +308,7 @@ def test_dry_run_refuses_a_malformed_event(
     db_session: Session, shop: Shop, now: datetime, event: Any, message: str
 ) -> None:
     with pytest.raises(InvalidInput, match=message):
-        rulesets.dry_run(db_session, shop=shop, event=event, now=now)
+        rulebook.dry_run(db_session, shop=shop, event=event, now=now)
 
 
 # --- concurrency: budgets and limits ------------------------------------------------------------------------------
@@ -431,7 +431,7 @@ def test_backtest_reports_the_change_against_the_live_rules_and_writes_nothing(
     before = (count(db_session, RuleExecution), count(db_session, PointsTransaction))
     draft = {**FIRST_ORDER_BONUS, "actions": [{"type": "points", "amount": 1200}]}
     seen: list[tuple[int, int]] = []
-    result = rulesets.backtest(
+    result = rulebook.backtest(
         db_session,
         shop=shop,
         drafts=[draft, PER_DOLLAR],
@@ -476,7 +476,7 @@ def test_retroactive_run_credits_once_per_event_and_reverses_as_a_batch(
             payload=order_payload(order_id=100 + n, total=total),
         )
     db_session.commit()
-    run = rulesets.retroactive_run(
+    run = rulebook.retroactive_run(
         db_session, shop=shop, name="Big orders", start=day, end=now, actor="admin@shop", now=now
     )
     db_session.commit()
@@ -484,17 +484,17 @@ def test_retroactive_run_credits_once_per_event_and_reverses_as_a_batch(
     keys = db_session.execute(select(PointsTransaction.idempotency_key).order_by(PointsTransaction.id)).scalars().all()
     rule_id = db_session.execute(select(Rule.id)).scalar_one()
     assert keys == [f"rule:{rule_id}:a0:order:100", f"rule:{rule_id}:a0:order:102"]
-    again = rulesets.retroactive_run(
+    again = rulebook.retroactive_run(
         db_session, shop=shop, name="Big orders", start=day, end=now, actor="admin@shop", now=now
     )
     db_session.commit()
     assert (again.credits, again.points, again.duplicates) == (0, 0, 2)
-    undone = rulesets.reverse_retroactive_run(db_session, shop=shop, batch_id=run.batch_id, actor="admin@shop", now=now)
+    undone = rulebook.reverse_retroactive_run(db_session, shop=shop, batch_id=run.batch_id, actor="admin@shop", now=now)
     db_session.commit()
     assert (undone.customers, undone.claimed, undone.reversed, undone.shortfall) == (2, 50, 50, 0)
     balances = db_session.execute(select(CustomerLoyaltyProfile.points_balance)).scalars().all()
     assert balances == [0, 0]
-    twice = rulesets.reverse_retroactive_run(db_session, shop=shop, batch_id=run.batch_id, actor="admin@shop", now=now)
+    twice = rulebook.reverse_retroactive_run(db_session, shop=shop, batch_id=run.batch_id, actor="admin@shop", now=now)
     assert (twice.claimed, twice.reversed) == (0, 0)
     actions = db_session.execute(select(AuditLog.action).order_by(AuditLog.id)).scalars().all()
     assert actions == [
@@ -504,7 +504,7 @@ def test_retroactive_run_credits_once_per_event_and_reverses_as_a_batch(
         "rule_retroactive_reversal",
     ]
     with pytest.raises(InvalidInput, match="needs the admin"):
-        rulesets.retroactive_run(db_session, shop=shop, name="Big orders", start=day, end=now, actor=" ", now=now)
+        rulebook.retroactive_run(db_session, shop=shop, name="Big orders", start=day, end=now, actor=" ", now=now)
 
 
 def test_refunds_take_back_retroactive_points_in_proportion_and_the_batch_reversal_only_the_rest(
@@ -526,13 +526,13 @@ def test_refunds_take_back_retroactive_points_in_proportion_and_the_batch_revers
     )
     store_event(db_session, shop, customer_id="1", occurred_at=day, payload=order_payload(order_id=100, total="200.00"))
     db_session.commit()
-    run = rulesets.retroactive_run(db_session, shop=shop, name="Big orders", start=day, end=now, actor="a", now=now)
+    run = rulebook.retroactive_run(db_session, shop=shop, name="Big orders", start=day, end=now, actor="a", now=now)
     db_session.commit()
     assert (run.credits, run.points) == (1, 100)
 
-    def refund(refund_id: str, amount: str) -> refunds.ReversalResult:
+    def refund(refund_id: str, amount: str) -> ledger.ReversalResult:
         customer = lock_profile(db_session, shop_id=shop.id, customer_id="1", now=now)
-        result = refunds.apply_refund(
+        result = ledger.apply_refund(
             db_session,
             shop=shop,
             profile=customer,
@@ -547,7 +547,7 @@ def test_refunds_take_back_retroactive_points_in_proportion_and_the_batch_revers
 
     assert refund("r1", "50.00").points_claimed == 25  # a quarter of the order
     assert refund("r1", "50.00").duplicate  # the same refund again takes nothing
-    undone = rulesets.reverse_retroactive_run(db_session, shop=shop, batch_id=run.batch_id, actor="a", now=now)
+    undone = rulebook.reverse_retroactive_run(db_session, shop=shop, batch_id=run.batch_id, actor="a", now=now)
     db_session.commit()
     assert (undone.claimed, undone.reversed) == (75, 75)  # only what the refund had not taken
     assert refund("r2", "150.00").points_claimed == 0  # nothing of the batch is left to take
@@ -570,8 +570,8 @@ def test_explaining_an_order_already_processed_does_not_count_it_twice(
         "timestamp": event.timestamp.isoformat(),
         "event_data": event.event_data,
     }
-    explained = rulesets.dry_run(db_session, shop=shop, event=envelope, now=now)
+    explained = rulebook.dry_run(db_session, shop=shop, event=envelope, now=now)
     assert [child.seen for child in explained.results[0].trace[0].children] == ["150.00", 1]
     assert explained.points_total == 500
     second = {**envelope, "event_id": str(uuid.uuid4()), "event_data": order_payload(order_id=655, customer_id=321)}
-    assert rulesets.dry_run(db_session, shop=shop, event=second, now=now).results[0].trace[0].children[1].seen == 2
+    assert rulebook.dry_run(db_session, shop=shop, event=second, now=now).results[0].trace[0].children[1].seen == 2

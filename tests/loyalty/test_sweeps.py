@@ -8,8 +8,9 @@ from decimal import Decimal
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.loyalty import ledger, sweeps
-from app.loyalty.profiles import lock_profile
+from app.loyalty import ledger
+from app.loyalty.ledger.profiles import lock_profile
+from app.loyalty.processing import sweeps
 from app.models import CustomerLoyaltyProfile, PendingCredit, Shop, TierDefinition
 
 

@@ -12,8 +12,8 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.loyalty import profiles, tier_ladder, tier_sweeps, tiers
-from app.loyalty.errors import InvalidInput
+from app.loyalty import ledger, tiers
+from app.loyalty.base.errors import InvalidInput
 from app.models import AuditLog, CustomerLoyaltyProfile, EventQueue, Shop, TierDefinition
 from tests.loyalty.rewards_helpers import add_order, give_points, make_tier
 
@@ -106,12 +106,12 @@ def test_upgrade_is_immediate_and_recorded_as_tier_changed(
 def test_spending_points_never_lowers_the_measure(
     db_session: Session, shop: Shop, ladder: dict[str, TierDefinition], now: datetime
 ) -> None:
-    from app.loyalty import redemptions
+    from app.loyalty import rewards
     from tests.loyalty.rewards_helpers import make_reward
 
     profile = earn(db_session, shop, "1", 1_000, now)
     reward_id = make_reward(db_session, shop, points_cost=900)
-    redemptions.redeem_reward(db_session, shop=shop, customer_id="1", reward_id=reward_id, now=now)
+    rewards.redeem_reward(db_session, shop=shop, customer_id="1", reward_id=reward_id, now=now)
     assert tiers.tier_status(db_session, shop=shop, profile=profile, now=now).measure == Decimal(1000)
 
 
@@ -130,25 +130,25 @@ def test_calendar_year_downgrade_only_at_the_year_end_in_the_shop_time_zone(
     assert db_session.get(CustomerLoyaltyProfile, profile.id).tier_review_at == at(2026, 1, 1, 5)
 
     # 2025 met the retention threshold: Gold is kept through 2026.
-    assert tier_sweeps.roll_period(db_session, shop_id=shop.id, now=at(2025, 12, 31)).examined == 0
-    kept = tier_sweeps.roll_period(db_session, shop_id=shop.id, now=at(2026, 1, 2))
+    assert tiers.roll_period(db_session, shop_id=shop.id, now=at(2025, 12, 31)).examined == 0
+    kept = tiers.roll_period(db_session, shop_id=shop.id, now=at(2026, 1, 2))
     assert (kept.examined, kept.changes) == (1, [])
     assert tier_of(db_session, profile.id) == "Gold"
 
     # 2026 earns only 150: one second before New York's new year nothing happens, at midnight Gold -> Silver.
     earn(db_session, shop, "7", 150, at(2026, 6, 1))
     assert (
-        tier_sweeps.roll_period(
+        tiers.roll_period(
             db_session, shop_id=shop.id, now=datetime(2027, 1, 1, 4, 59, 59, tzinfo=timezone.utc)
         ).examined
         == 0
     )
-    rolled = tier_sweeps.roll_period(db_session, shop_id=shop.id, now=at(2027, 1, 1, 5))
+    rolled = tiers.roll_period(db_session, shop_id=shop.id, now=at(2027, 1, 1, 5))
     assert [(c.previous.name, c.current.name, c.direction, c.reason, c.measure) for c in rolled.changes] == [
         ("Gold", "Silver", "downgrade", "period_ended: retention threshold not met", Decimal(150))
     ]
     assert tier_of(db_session, profile.id) == "Silver"
-    again = tier_sweeps.roll_period(db_session, shop_id=shop.id, now=at(2027, 1, 1, 6))
+    again = tiers.roll_period(db_session, shop_id=shop.id, now=at(2027, 1, 1, 6))
     assert (again.examined, again.changes) == (0, [])
     assert silver.id != gold.id
     downgrades = (
@@ -165,11 +165,11 @@ def test_calendar_year_member_who_qualifies_again_this_year_is_not_downgraded(
     make_tier(db_session, shop, "Gold", 2, "1000", retention_threshold=Decimal("800"))
     profile = earn(db_session, shop, "7", 1_000, at(2025, 2, 1))
     earn(db_session, shop, "7", 1_000, at(2026, 1, 3))  # 2025: 1000 >= 800 anyway; 2026 starts strong
-    tier_sweeps.roll_period(db_session, shop_id=shop.id, now=at(2026, 1, 5))
-    rolled = tier_sweeps.roll_period(db_session, shop_id=shop.id, now=at(2027, 1, 5))
+    tiers.roll_period(db_session, shop_id=shop.id, now=at(2026, 1, 5))
+    rolled = tiers.roll_period(db_session, shop_id=shop.id, now=at(2027, 1, 5))
     assert rolled.changes == [] and tier_of(db_session, profile.id) == "Gold"
     # A late sweep that missed a year reviews each period in turn: nothing in 2027 -> dropped at the 2028 roll.
-    late = tier_sweeps.roll_period(db_session, shop_id=shop.id, now=at(2028, 3, 1))
+    late = tiers.roll_period(db_session, shop_id=shop.id, now=at(2028, 3, 1))
     assert [(c.previous.name, c.current) for c in late.changes] == [("Gold", None)]
 
 
@@ -179,7 +179,7 @@ def test_rolling_twelve_months_from_the_day_the_tier_was_reached(
 ) -> None:
     shop = make_shop("roll.myshopify.com", tier_period="rolling_12_months", tier_basis="amount_spent")
     make_tier(db_session, shop, "VIP", 1, "300")
-    profile = profiles.lock_profile(db_session, shop_id=shop.id, customer_id="9", now=at(2024, 1, 1))
+    profile = ledger.lock_profile(db_session, shop_id=shop.id, customer_id="9", now=at(2024, 1, 1))
     add_order(db_session, shop, profile, "o-old", "250.00", at(2024, 1, 5))  # outside the window by then
     add_order(db_session, shop, profile, "o-1", "200.00", at(2025, 2, 1))
     assert tiers.evaluate_upgrade(db_session, shop=shop, profile=profile, now=at(2025, 2, 1), reason="o-1") is None
@@ -188,8 +188,8 @@ def test_rolling_twelve_months_from_the_day_the_tier_was_reached(
     change = tiers.evaluate_upgrade(db_session, shop=shop, profile=profile, now=at(2025, 3, 1), reason="o-2")
     assert change is not None and change.measure == Decimal("320.00")
 
-    assert tier_sweeps.roll_period(db_session, shop_id=shop.id, now=at(2026, 2, 28)).examined == 0
-    rolled = tier_sweeps.roll_period(db_session, shop_id=shop.id, now=at(2026, 3, 1))
+    assert tiers.roll_period(db_session, shop_id=shop.id, now=at(2026, 2, 28)).examined == 0
+    rolled = tiers.roll_period(db_session, shop_id=shop.id, now=at(2026, 3, 1))
     assert [(c.previous.name, c.current, c.measure) for c in rolled.changes] == [("VIP", None, Decimal("120.00"))]
     assert tier_of(db_session, profile.id) is None
 
@@ -199,7 +199,7 @@ def test_lifetime_tiers_never_downgrade(
 ) -> None:
     profile = earn(db_session, shop, "1", 1_000, at(2020, 1, 1))
     assert db_session.get(CustomerLoyaltyProfile, profile.id).tier_review_at is None
-    assert tier_sweeps.roll_period(db_session, shop_id=shop.id, now=at(2030, 1, 1)).changes == []
+    assert tiers.roll_period(db_session, shop_id=shop.id, now=at(2030, 1, 1)).changes == []
     assert tier_of(db_session, profile.id) == "Gold"
 
 
@@ -215,21 +215,21 @@ def test_ladder_change_recalculates_every_member_idempotently(
     ladder["Gold"].threshold, ladder["Gold"].retention_threshold = Decimal(2000), Decimal(1500)
     ladder["Platinum"].threshold = Decimal(2500)
     db_session.flush()
-    result = tier_sweeps.recalculate_all(db_session, shop_id=shop.id, now=now)
+    result = tiers.recalculate_all(db_session, shop_id=shop.id, now=now)
     assert sorted((c.customer_id, c.previous.name, c.current.name, c.reason) for c in result.changes) == [
         ("high", "Gold", "Platinum", "ladder_changed"),
         ("mid", "Gold", "Silver", "ladder_changed"),
     ]
     assert [tier_of(db_session, p.id) for p in (low, mid, high)] == ["Silver", "Silver", "Platinum"]
-    assert tier_sweeps.recalculate_all(db_session, shop_id=shop.id, now=now).changes == []
+    assert tiers.recalculate_all(db_session, shop_id=shop.id, now=now).changes == []
 
     # Removing a tier places its members afresh.
     db_session.delete(ladder["Platinum"])
     db_session.flush()
     assert tier_of(db_session, high.id) is None
-    placed = tier_sweeps.recalculate_all(db_session, shop_id=shop.id, now=now)
+    placed = tiers.recalculate_all(db_session, shop_id=shop.id, now=now)
     assert [(c.customer_id, c.previous, c.current.name) for c in placed.changes] == [("high", None, "Gold")]
-    assert tier_sweeps.recalculate_all(db_session, shop_id=shop.id, now=now).changes == []
+    assert tiers.recalculate_all(db_session, shop_id=shop.id, now=now).changes == []
     reasons = (
         db_session.execute(select(EventQueue.payload["reason"].astext).where(EventQueue.event_type == "tier_changed"))
         .scalars()
@@ -244,7 +244,7 @@ def test_chunked_recalculation_covers_every_member_once(
     members = [give_points(db_session, shop, str(i), 200 * i, now, kind="earn") for i in range(1, 8)]
     seen, after = 0, 0
     while True:
-        chunk = tier_sweeps.recalculate_all(db_session, shop_id=shop.id, now=now, after_profile_id=after, limit=3)
+        chunk = tiers.recalculate_all(db_session, shop_id=shop.id, now=now, after_profile_id=after, limit=3)
         if chunk.last_profile_id is None:
             break
         seen += chunk.examined
@@ -254,42 +254,42 @@ def test_chunked_recalculation_covers_every_member_once(
 
 
 LADDER = [
-    tier_ladder.TierSpec("Bronze", 0, "0"),
-    tier_ladder.TierSpec("Silver", 1, "500", retention_threshold="300", earn_multiplier="1.25"),
-    tier_ladder.TierSpec("Gold", 2, "2000", earn_multiplier="2", benefits={"free_shipping": True}),
+    tiers.TierSpec("Bronze", 0, "0"),
+    tiers.TierSpec("Silver", 1, "500", retention_threshold="300", earn_multiplier="1.25"),
+    tiers.TierSpec("Gold", 2, "2000", earn_multiplier="2", benefits={"free_shipping": True}),
 ]
 
 
 @pytest.mark.parametrize(
     ("specs", "message"),
     [
-        ([tier_ladder.TierSpec("A", 0, "-1")], "tiers[0].threshold must not be negative"),
+        ([tiers.TierSpec("A", 0, "-1")], "tiers[0].threshold must not be negative"),
         (
-            [tier_ladder.TierSpec("A", 0, "10", retention_threshold="20")],
+            [tiers.TierSpec("A", 0, "10", retention_threshold="20")],
             "tiers[0].retention_threshold must be between 0 and the entry threshold",
         ),
         (
-            [tier_ladder.TierSpec("A", 0, "10", earn_multiplier="0")],
+            [tiers.TierSpec("A", 0, "10", earn_multiplier="0")],
             "tiers[0].earn_multiplier must be greater than 0 and at most 100",
         ),
-        ([tier_ladder.TierSpec("A", -1, "10")], "tiers[0].level must be a whole number of at least 0, got -1"),
+        ([tiers.TierSpec("A", -1, "10")], "tiers[0].level must be a whole number of at least 0, got -1"),
         (
-            [tier_ladder.TierSpec("A", 0, 1.5)],
+            [tiers.TierSpec("A", 0, 1.5)],
             "tiers[0].threshold must be a whole or decimal number written as a string, got 1.5",
         ),
-        ([tier_ladder.TierSpec("A", 0, "0"), tier_ladder.TierSpec("a", 1, "10")], "tier names must be unique"),
-        ([tier_ladder.TierSpec("A", 1, "0"), tier_ladder.TierSpec("B", 1, "10")], "tier levels must be unique"),
+        ([tiers.TierSpec("A", 0, "0"), tiers.TierSpec("a", 1, "10")], "tier names must be unique"),
+        ([tiers.TierSpec("A", 1, "0"), tiers.TierSpec("B", 1, "10")], "tier levels must be unique"),
         (
-            [tier_ladder.TierSpec("A", 0, "100"), tier_ladder.TierSpec("B", 1, "100")],
+            [tiers.TierSpec("A", 0, "100"), tiers.TierSpec("B", 1, "100")],
             "tier 'B' (level 1) must need more than 'A' (100)",
         ),
     ],
 )
 def test_bad_ladders_are_refused(
-    db_session: Session, shop: Shop, now: datetime, specs: list[tier_ladder.TierSpec], message: str
+    db_session: Session, shop: Shop, now: datetime, specs: list[tiers.TierSpec], message: str
 ) -> None:
     with pytest.raises(InvalidInput) as refused:
-        tier_ladder.save_ladder(db_session, shop_id=shop.id, specs=specs, actor="merchant", now=now)
+        tiers.save_ladder(db_session, shop_id=shop.id, specs=specs, actor="merchant", now=now)
     assert str(refused.value) == message
     assert tiers.ladder(db_session, shop_id=shop.id) == []
 
@@ -297,25 +297,23 @@ def test_bad_ladders_are_refused(
 def test_saving_a_ladder_keeps_tiers_by_name_and_recalculation_follows(
     db_session: Session, shop: Shop, now: datetime
 ) -> None:
-    saved = tier_ladder.save_ladder(db_session, shop_id=shop.id, specs=LADDER, actor="merchant", now=now)
+    saved = tiers.save_ladder(db_session, shop_id=shop.id, specs=LADDER, actor="merchant", now=now)
     member = earn(db_session, shop, "1", 600, now)
     assert tier_of(db_session, member.id) == "Silver"
     silver_id = saved[1].id
 
     # Levels move up by one and Silver gets harder; Bronze is removed; basis changes to orders placed.
     reshaped = [
-        tier_ladder.TierSpec("Silver", 1, "3", retention_threshold="1"),
-        tier_ladder.TierSpec("Gold", 2, "10"),
+        tiers.TierSpec("Silver", 1, "3", retention_threshold="1"),
+        tiers.TierSpec("Gold", 2, "10"),
     ]
-    tier_ladder.save_ladder(
-        db_session, shop_id=shop.id, specs=reshaped, actor="merchant", now=now, basis="orders_placed"
-    )
+    tiers.save_ladder(db_session, shop_id=shop.id, specs=reshaped, actor="merchant", now=now, basis="orders_placed")
     assert [(t.name, t.level, t.id == silver_id) for t in tiers.ladder(db_session, shop_id=shop.id)] == [
         ("Silver", 1, True),
         ("Gold", 2, False),
     ]
     assert db_session.get(Shop, shop.id).tier_basis == "orders_placed"
-    change = tier_sweeps.recalculate_all(db_session, shop_id=shop.id, now=now).changes
+    change = tiers.recalculate_all(db_session, shop_id=shop.id, now=now).changes
     assert [(c.previous.name, c.current, c.reason) for c in change] == [("Silver", None, "ladder_changed")]
     audit = db_session.execute(select(AuditLog).where(AuditLog.action == "tier_ladder_changed")).scalars().all()
     assert [a.details["basis"] for a in audit] == ["points_earned", "orders_placed"]

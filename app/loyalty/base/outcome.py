@@ -1,0 +1,33 @@
+"""What processing one event did, and the signal that an event must wait and be retried."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.loyalty.base.errors import LoyaltyError
+
+
+class RetryLater(LoyaltyError):
+    """The event cannot be applied yet (e.g. a refund that arrived before its order); the consumer retries it."""
+
+
+@dataclass
+class Outcome:
+    """What one event did; stored on the dedupe row and returned to the consumer for logs and metrics."""
+
+    event_id: str
+    event_type: str
+    duplicate: bool = False
+    points_credited: int = 0
+    points_pending: int = 0
+    decisions: list[dict[str, Any]] = field(default_factory=list)
+    note: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "points_credited": self.points_credited,
+            "points_pending": self.points_pending,
+            "decisions": self.decisions,
+            "note": self.note,
+        }

@@ -1,0 +1,421 @@
+"""CSV import of opening balances (one reversible batch) and CSV export of a customer's or the shop's entries.
+
+Import format: a header line naming `points` and `customer_id` or `email` (optionally `note`), then one line per
+customer. `customer_id` is Shopify's numeric id (a `gid://shopify/Customer/<id>` is accepted); `email` finds an
+existing profile of this shop. `points` is a whole number > 0. The whole file is checked before anything is written:
+any bad line raises InvalidCsv naming every bad line and what is wrong, and nothing is imported.
+
+Idempotent re-import: the batch id is a UUID5 of the shop and the SHA-256 of the file's text (line endings
+normalised), so importing the same file again finds its batch and writes nothing (a reversed batch refuses with
+Conflict: change the file to import it again). Entries are keyed `import:<batch id>:<line>`.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
+
+from app.loyalty.base.errors import (
+    Conflict,
+    ImportBatchNotFound,
+    InvalidCsv,
+    InvalidInput,
+    ProfileNotFound,
+)
+from app.loyalty.ledger import entries, reversals
+from app.loyalty.ledger.profiles import find_profile, lock_profile, lock_profile_by_id
+from app.models import (
+    CustomerLoyaltyProfile,
+    ImportBatch,
+    LedgerReversal,
+    PointsTransaction,
+    Shop,
+)
+
+IMPORT_NAMESPACE = uuid.UUID("6f1d2c1e-7a51-4e0b-9a55-0c3f3b1e9d42")
+IMPORT_COLUMNS = ("customer_id", "email", "points", "note")
+MAX_POINTS = 10**12
+MAX_NOTE = 500
+_CUSTOMER_ID = re.compile(r"^(?:gid://shopify/Customer/)?(\d{1,20})$")
+_POINTS = re.compile(r"^\+?\d{1,13}$")
+
+EXPORT_COLUMNS = (
+    "entry_id",
+    "created_at",
+    "customer_id",
+    "kind",
+    "points",
+    "balance_after",
+    "reason",
+    "cause_type",
+    "event_id",
+    "rule_id",
+    "rule_version_id",
+    "redemption_id",
+    "actor",
+    "import_batch_id",
+    "reverses_id",
+    "source_type",
+    "source_id",
+    "shortfall",
+    "idempotency_key",
+)
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    """The batch, its size, and whether it had been imported before (then nothing was written)."""
+
+    batch_id: uuid.UUID
+    rows: int
+    points: int
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class ReverseImportResult:
+    """What reversing a batch took back (and could not, under the cap policy); `duplicate` if already reversed."""
+
+    batch_id: uuid.UUID
+    profiles: int
+    points_claimed: int
+    points_reversed: int
+    shortfall: int
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class _Line:
+    number: int
+    customer_id: str | None
+    email: str | None
+    points: int
+    note: str | None
+
+
+def import_opening_balances(
+    session: Session, *, shop: Shop, csv_text: str, actor: str, now: datetime, filename: str | None = None
+) -> ImportResult:
+    """Credit every line of the file as one batch, all or nothing (see the module docstring for the format)."""
+    if not actor or not actor.strip():
+        raise InvalidInput("an import needs the admin who made it")
+    text = csv_text.removeprefix("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    batch_id = uuid.uuid5(IMPORT_NAMESPACE, f"{shop.id}:{digest}")
+    existing = session.execute(
+        select(ImportBatch).where(ImportBatch.id == batch_id, ImportBatch.shop_id == shop.id)
+    ).scalar_one_or_none()
+    if existing is not None:
+        if existing.reversed_at is not None:
+            raise Conflict(f"this file was imported as batch {batch_id} and reversed; change the file to import again")
+        return ImportResult(batch_id=batch_id, rows=existing.rows, points=existing.points, duplicate=True)
+
+    lines = _parse(text)
+    customers = _resolve(session, shop_id=shop.id, lines=lines)
+    inserted = session.execute(
+        pg_insert(ImportBatch)
+        .values(
+            id=batch_id,
+            shop_id=shop.id,
+            actor=actor.strip(),
+            filename=filename,
+            rows=len(lines),
+            points=sum(line.points for line in lines),
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(ImportBatch.id)
+    ).scalar_one_or_none()
+    if inserted is None:  # imported by a concurrent request that committed first
+        return ImportResult(batch_id=batch_id, rows=len(lines), points=sum(x.points for x in lines), duplicate=True)
+    cause = entries.Cause("import", import_batch_id=batch_id, actor=actor.strip())
+    # One lock order for every multi-profile write: by customer id.
+    for line in sorted(lines, key=lambda item: customers[item.number]):
+        profile = lock_profile(session, shop_id=shop.id, customer_id=customers[line.number], now=now)
+        entries.credit(
+            session,
+            shop=shop,
+            profile_id=profile.id,
+            kind="import",
+            points=line.points,
+            idempotency_key=f"import:{batch_id}:{line.number}",
+            cause=cause,
+            now=now,
+            reason=line.note or "Opening balance",
+            source=("import_batch", str(batch_id)),
+        )
+    return ImportResult(batch_id=batch_id, rows=len(lines), points=sum(x.points for x in lines), duplicate=False)
+
+
+def _parse(text: str) -> list[_Line]:
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    errors: list[tuple[int, str]] = []
+    try:
+        header = [name.strip().lower() for name in next(reader)]
+    except StopIteration:
+        raise InvalidCsv([(1, "the file is empty; expected a header such as customer_id,points,note")]) from None
+    except csv.Error as exc:
+        raise InvalidCsv([(1, f"not valid CSV ({exc})")]) from None
+    unknown = [name for name in header if name not in IMPORT_COLUMNS]
+    if unknown:
+        errors.append((1, f"unknown column {unknown[0]!r}; expected {', '.join(IMPORT_COLUMNS)}"))
+    if len(set(header)) != len(header):
+        errors.append((1, "a column appears twice"))
+    if "points" not in header or not ({"customer_id", "email"} & set(header)):
+        errors.append((1, "the header needs points and customer_id or email"))
+    if errors:
+        raise InvalidCsv(errors)
+
+    lines: list[_Line] = []
+    seen: dict[str, int] = {}
+    number = 1
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:
+            errors.append((reader.line_num, f"not valid CSV ({exc})"))
+            break
+        number = reader.line_num
+        if not any(cell.strip() for cell in row):
+            continue
+        if len(row) != len(header):
+            errors.append((number, f"expected {len(header)} fields, found {len(row)}"))
+            continue
+        line, problem = _line(number, dict(zip(header, (cell.strip() for cell in row), strict=True)))
+        if problem:
+            errors.append((number, problem))
+            continue
+        assert line is not None
+        who = f"customer {line.customer_id}" if line.customer_id else f"email {line.email}"
+        if who in seen:
+            errors.append((number, f"{who} already appears on line {seen[who]}"))
+            continue
+        seen[who] = number
+        lines.append(line)
+    if not lines and not errors:
+        errors.append((number + 1, "no customer lines after the header"))
+    if errors:
+        raise InvalidCsv(errors)
+    return lines
+
+
+def _line(number: int, cells: dict[str, str]) -> tuple[_Line | None, str | None]:
+    customer_id = email = None
+    if cells.get("customer_id"):
+        match = _CUSTOMER_ID.match(cells["customer_id"])
+        if not match:
+            return None, f"customer_id {cells['customer_id']!r} is not a Shopify customer id"
+        customer_id = match.group(1)
+    elif cells.get("email"):
+        email = cells["email"].lower()
+        if "@" not in email or len(email) > 320:
+            return None, f"email {cells['email']!r} is not an email address"
+    else:
+        return None, "needs a customer_id or an email"
+    raw = cells.get("points", "")
+    if not _POINTS.match(raw) or int(raw) <= 0 or int(raw) > MAX_POINTS:
+        return None, f"points must be a whole number from 1 to {MAX_POINTS}, got {raw!r}"
+    note = cells.get("note") or None
+    if note and len(note) > MAX_NOTE:
+        return None, f"note is longer than {MAX_NOTE} characters"
+    return _Line(number=number, customer_id=customer_id, email=email, points=int(raw), note=note), None
+
+
+def _resolve(session: Session, *, shop_id: int, lines: list[_Line]) -> dict[int, str]:
+    """Customer id per line; lines given by email must match exactly one profile of this shop."""
+    emails = {line.email for line in lines if line.email}
+    found: dict[str, list[str]] = {}
+    if emails:
+        for email, customer_id in session.execute(
+            select(func.lower(CustomerLoyaltyProfile.email), CustomerLoyaltyProfile.customer_id).where(
+                CustomerLoyaltyProfile.shop_id == shop_id, func.lower(CustomerLoyaltyProfile.email).in_(emails)
+            )
+        ):
+            found.setdefault(email, []).append(customer_id)
+    customers: dict[int, str] = {}
+    errors: list[tuple[int, str]] = []
+    for line in lines:
+        if line.customer_id:
+            customers[line.number] = line.customer_id
+            continue
+        matches = found.get(line.email or "", [])
+        if len(matches) != 1:
+            errors.append((line.number, f"{'no' if not matches else 'more than one'} customer with email {line.email}"))
+        else:
+            customers[line.number] = matches[0]
+    repeated: dict[str, int] = {}
+    for line in lines:
+        customer = customers.get(line.number)
+        if customer is None:
+            continue
+        if customer in repeated:
+            errors.append((line.number, f"customer {customer} already appears on line {repeated[customer]}"))
+        repeated.setdefault(customer, line.number)
+    if errors:
+        raise InvalidCsv(sorted(errors))
+    return customers
+
+
+def reverse_import(
+    session: Session, *, shop: Shop, batch_id: uuid.UUID, actor: str, now: datetime
+) -> ReverseImportResult:
+    """Take back everything a batch credited, once: a reversal entry per credit pointing at it.
+
+    Points already spent follow the shop's negative-balance policy (capped with the shortfall recorded on a
+    `ledger_reversals` row per customer, or a negative balance). Raises ImportBatchNotFound for another shop's batch.
+    """
+    if not actor or not actor.strip():
+        raise InvalidInput("reversing an import needs the admin who did it")
+    claimed = session.execute(
+        update(ImportBatch)
+        .where(ImportBatch.id == batch_id, ImportBatch.shop_id == shop.id, ImportBatch.reversed_at.is_(None))
+        .values(reversed_at=now)
+        .returning(ImportBatch.id)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    if claimed is None:
+        if (
+            session.execute(
+                select(ImportBatch.id).where(ImportBatch.id == batch_id, ImportBatch.shop_id == shop.id)
+            ).first()
+            is None
+        ):
+            raise ImportBatchNotFound(batch_id)
+        return ReverseImportResult(batch_id, 0, 0, 0, 0, duplicate=True)
+
+    source = ("import_batch", str(batch_id))
+    cause = entries.Cause("import", import_batch_id=batch_id, actor=actor.strip())
+    profile_ids = (
+        session.execute(
+            select(PointsTransaction.profile_id)
+            .where(
+                PointsTransaction.shop_id == shop.id,
+                PointsTransaction.import_batch_id == batch_id,
+                PointsTransaction.kind == "import",
+            )
+            .distinct()
+            .order_by(PointsTransaction.profile_id)
+        )
+        .scalars()
+        .all()
+    )
+    totals = {"claimed": 0, "reversed": 0, "shortfall": 0}
+    for profile_id in profile_ids:
+        lock_profile_by_id(session, shop_id=shop.id, profile_id=profile_id)
+        so_far = reversals.earned_by(session, shop_id=shop.id, profile_id=profile_id, source=source)
+        claim = so_far.earned - so_far.reversed
+        key = f"import_reversal:{batch_id}:{profile_id}"
+        taken = reversals.take_back(
+            session,
+            shop=shop,
+            profile_id=profile_id,
+            source=source,
+            claim=claim,
+            request_key=key,
+            cause=cause,
+            now=now,
+            reason=f"Import {batch_id} reversed",
+        )
+        session.execute(
+            insert(LedgerReversal).values(
+                shop_id=shop.id,
+                profile_id=profile_id,
+                kind="import_reversal",
+                idempotency_key=key,
+                source_type=source[0],
+                source_id=source[1],
+                actor=actor.strip(),
+                points_claimed=claim,
+                pending_cancelled=taken.pending_cancelled,
+                points_reversed=taken.points_reversed,
+                shortfall=taken.shortfall,
+                created_at=now,
+            )
+        )
+        totals["claimed"] += claim
+        totals["reversed"] += taken.points_reversed
+        totals["shortfall"] += taken.shortfall
+    return ReverseImportResult(
+        batch_id, len(profile_ids), totals["claimed"], totals["reversed"], totals["shortfall"], duplicate=False
+    )
+
+
+def iter_ledger_csv(session: Session, *, shop_id: int, customer_id: str | None = None) -> Iterator[str]:
+    """The shop's ledger (or one customer's) as CSV lines, header first, in posting order, with a running balance.
+
+    Columns are fixed (`EXPORT_COLUMNS`). Free-text cells that a spreadsheet would read as a formula are prefixed
+    with an apostrophe. Raises ProfileNotFound for a customer this shop does not have.
+    """
+    conditions = [PointsTransaction.shop_id == shop_id]
+    if customer_id is not None:
+        profile = find_profile(session, shop_id=shop_id, customer_id=customer_id)
+        if profile is None:
+            raise ProfileNotFound(customer_id)
+        conditions.append(PointsTransaction.profile_id == profile.id)
+    running = func.sum(PointsTransaction.points).over(
+        partition_by=PointsTransaction.profile_id, order_by=PointsTransaction.id
+    )
+    query = (
+        select(PointsTransaction, CustomerLoyaltyProfile.customer_id, running)
+        .join(CustomerLoyaltyProfile, CustomerLoyaltyProfile.id == PointsTransaction.profile_id)
+        .where(*conditions)
+        .order_by(PointsTransaction.id)
+        .execution_options(yield_per=500)
+    )
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+
+    def flush(row: list[object]) -> str:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(row)
+        return buffer.getvalue()
+
+    yield flush(list(EXPORT_COLUMNS))
+    for entry, customer, balance_after in session.execute(query):
+        yield flush(
+            [
+                entry.id,
+                entry.created_at.isoformat(),
+                customer,
+                entry.kind,
+                entry.points,
+                balance_after,
+                _cell(entry.reason),
+                entry.cause_type,
+                entry.event_id or "",
+                entry.rule_id or "",
+                entry.rule_version_id or "",
+                entry.redemption_id or "",
+                _cell(entry.actor),
+                entry.import_batch_id or "",
+                entry.reverses_id or "",
+                entry.source_type or "",
+                _cell(entry.source_id),
+                entry.shortfall,
+                _cell(entry.idempotency_key),
+            ]
+        )
+
+
+def export_ledger_csv(session: Session, *, shop_id: int, customer_id: str | None = None) -> str:
+    """The whole export as one string (see iter_ledger_csv)."""
+    return "".join(iter_ledger_csv(session, shop_id=shop_id, customer_id=customer_id))
+
+
+def _cell(value: str | None) -> str:
+    if not value:
+        return ""
+    return "'" + value if value[0] in "=+-@\t\r" else value

@@ -1,0 +1,194 @@
+"""Taking back what one business object (an order, an import batch) credited to a customer: the core under refunds,
+cancellations and import reversals.
+
+The object's credits are its *items*: pending credits still held for the return window, and posted credit entries
+(each with its lot). A claim of N points is spread over the items: pending points are cancelled first (they were
+never spendable), then posted credits, oldest first. Each posted item gets one reversal entry that points at it
+(`reverses_id`) and takes from its own lot first. `points_lots.reversed_points` counts what was claimed from each
+credit, taken or forgiven, and a CHECK keeps it <= the credit (L8).
+
+Beyond the balance (L9): with `negative_balance_policy = "allow"` the whole claim is posted and the balance may go
+below zero; with `"cap"` an entry takes at most the positive balance and records the rest as `shortfall` on the
+entry. A claim capped to nothing writes no entry (0 points cannot be one); its shortfall is recorded on the request's
+`ledger_reversals` row, which always satisfies claimed = pending cancelled + reversed + shortfall.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from app.loyalty.ledger import entries
+from app.models import (
+    CustomerLoyaltyProfile,
+    PendingCredit,
+    PointsLot,
+    PointsTransaction,
+    Shop,
+)
+
+# Credits an object "earned" and that a reversal of it takes back (a returned redemption is not one).
+REVERSIBLE_KINDS = tuple(sorted(entries.CREDIT_KINDS - {"redemption_refund"}))
+
+
+@dataclass(frozen=True)
+class Earned:
+    """What an object credited a profile (`earned`) and how much of it was already claimed back (`reversed`)."""
+
+    earned: int
+    reversed: int
+
+
+@dataclass
+class TakeBack:
+    """What one claim did: pending points cancelled, points reversed by entries, and the capped shortfall."""
+
+    pending_cancelled: int = 0
+    points_reversed: int = 0
+    shortfall: int = 0
+    entries: list[PointsTransaction] = field(default_factory=list)
+
+
+def _pending_items(session: Session, *, shop_id: int, profile_id: int, source: tuple[str, str]) -> list[PendingCredit]:
+    return list(
+        session.execute(
+            select(PendingCredit)
+            .where(
+                PendingCredit.shop_id == shop_id,
+                PendingCredit.profile_id == profile_id,
+                PendingCredit.source_type == source[0],
+                PendingCredit.source_id == source[1],
+                PendingCredit.kind.in_(REVERSIBLE_KINDS),
+            )
+            .order_by(PendingCredit.id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        ).scalars()
+    )
+
+
+def _posted_items(session: Session, *, shop_id: int, profile_id: int, source: tuple[str, str]) -> list[PointsLot]:
+    return list(
+        session.execute(
+            select(PointsLot)
+            .join(PointsTransaction, PointsTransaction.id == PointsLot.entry_id)
+            .where(
+                PointsTransaction.shop_id == shop_id,
+                PointsTransaction.profile_id == profile_id,
+                PointsTransaction.source_type == source[0],
+                PointsTransaction.source_id == source[1],
+                PointsTransaction.kind.in_(REVERSIBLE_KINDS),
+            )
+            .order_by(PointsLot.entry_id)
+            .with_for_update(of=PointsLot)
+            .execution_options(populate_existing=True)
+        ).scalars()
+    )
+
+
+def earned_by(session: Session, *, shop_id: int, profile_id: int, source: tuple[str, str]) -> Earned:
+    """What `source` credited this profile, pending or posted, and how much of that was already claimed back.
+
+    A released pending credit is counted by its lot (which holds what was left after cancellations) plus what was
+    cancelled before release, so nothing is counted twice.
+    """
+    earned = reversed_ = 0
+    for pending in _pending_items(session, shop_id=shop_id, profile_id=profile_id, source=source):
+        earned += pending.points_cancelled
+        reversed_ += pending.points_cancelled
+        if pending.status == "pending":
+            earned += pending.points - pending.points_cancelled
+    for lot in _posted_items(session, shop_id=shop_id, profile_id=profile_id, source=source):
+        earned += lot.points
+        reversed_ += lot.reversed_points
+    return Earned(earned=earned, reversed=reversed_)
+
+
+def take_back(
+    session: Session,
+    *,
+    shop: Shop,
+    profile_id: int,
+    source: tuple[str, str],
+    claim: int,
+    request_key: str,
+    cause: entries.Cause,
+    now: datetime,
+    reason: str | None = None,
+) -> TakeBack:
+    """Take back `claim` points of what `source` credited this profile (see the module docstring for the order and
+    the negative-balance policy). The caller holds the profile lock and has checked claim <= earned - reversed.
+
+    Entry keys are `<request_key>:reverses:<entry id>`, so one request reverses each credit at most once.
+    """
+    result = TakeBack()
+    left = claim
+    for pending in _pending_items(session, shop_id=shop.id, profile_id=profile_id, source=source):
+        if left == 0:
+            break
+        if pending.status != "pending":
+            continue
+        cancel = min(left, pending.points - pending.points_cancelled)
+        if cancel == 0:
+            continue
+        fully = pending.points_cancelled + cancel == pending.points
+        session.execute(
+            update(PendingCredit)
+            .where(PendingCredit.id == pending.id)
+            .values(
+                points_cancelled=PendingCredit.points_cancelled + cancel,
+                status="cancelled" if fully else "pending",
+                resolved_at=now if fully else None,
+            )
+        )
+        session.execute(
+            update(CustomerLoyaltyProfile)
+            .where(CustomerLoyaltyProfile.id == profile_id)
+            .values(points_pending=CustomerLoyaltyProfile.points_pending - cancel, updated_at=now)
+        )
+        result.pending_cancelled += cancel
+        left -= cancel
+
+    for lot in _posted_items(session, shop_id=shop.id, profile_id=profile_id, source=source):
+        if left == 0:
+            break
+        want = min(left, lot.points - lot.reversed_points)
+        if want == 0:
+            continue
+        take = want
+        if shop.negative_balance_policy != "allow":
+            balance = session.execute(
+                select(CustomerLoyaltyProfile.points_balance).where(CustomerLoyaltyProfile.id == profile_id)
+            ).scalar_one()
+            take = min(want, max(0, balance))
+        session.execute(
+            update(PointsLot).where(PointsLot.id == lot.id).values(reversed_points=PointsLot.reversed_points + want)
+        )
+        if take:
+            entry = entries.post_entry(
+                session,
+                shop_id=shop.id,
+                profile_id=profile_id,
+                kind="reversal",
+                points=-take,
+                idempotency_key=f"{request_key}:reverses:{lot.entry_id}",
+                cause=cause,
+                now=now,
+                reason=reason,
+                source=source,
+                reverses_id=lot.entry_id,
+                shortfall=want - take,
+                prefer_lot_id=lot.id,
+            )
+            if entry is None:  # the request key is unique, so its entry keys are too
+                raise RuntimeError(f"reversal key {request_key}:reverses:{lot.entry_id} was already used")
+            result.entries.append(entry)
+        result.points_reversed += take
+        result.shortfall += want - take
+        left -= want
+    if left:
+        raise RuntimeError(f"claim of {claim} points exceeds what {source[0]} {source[1]} has left to take back")
+    return result

@@ -1,0 +1,332 @@
+"""process_event: the one place rules meet the ledger, one transaction per event (the caller commits, then acks).
+
+Order of work inside the caller's transaction:
+1. claim the event with a dedupe row (a re-delivery finds it and does nothing);
+2. lock the customer's profile before anything looks at history (L11);
+3. record what the event changes (the order, the customer), evaluate the shop's active rules on the facts;
+4. post ledger entries keyed by business object and rule action (L3), stage outward work in the outbox;
+5. record rule executions and mark the inbox row processed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from app.loyalty import ledger, referrals, rewards, rulebook, tiers
+from app.loyalty.base.inbound import ORDER_EVENT_TYPES, InboundEvent
+from app.loyalty.base.outcome import Outcome
+from app.loyalty.ledger.profiles import lock_profile
+from app.loyalty.processing import lifecycle
+from app.loyalty.rulebook.facts import business_source, profile_facts, rule_credit_key
+from app.loyalty.rulebook.history import DatabaseHistory
+from app.models import (
+    CustomerLoyaltyProfile,
+    EventQueue,
+    Order,
+    Outbox,
+    ProcessedEvent,
+    RewardDefinition,
+    Shop,
+)
+from app.rules import Decision, Facts, evaluate
+from app.rules.values import to_decimal
+
+POINT_ACTIONS = frozenset({"points", "points_per_currency"})
+# Raised by the app itself (app_events.record_app_event), not by Shopify.
+APP_EVENT_TYPES = frozenset({"tier_changed", "reward_redeemed", "referral_converted", "points_expired"})
+
+
+def process_event(session: Session, event: InboundEvent, *, consumer_group: str, now: datetime) -> Outcome:
+    """Apply one event exactly once per consumer group; never commits (the consumer commits, then acknowledges)."""
+    outcome = Outcome(event_id=str(event.event_id), event_type=event.event_type)
+    shop = session.execute(select(Shop).where(Shop.domain == event.shop_domain)).scalar_one_or_none()
+    if shop is None:
+        outcome.note = f"shop {event.shop_domain} no longer exists (redacted); nothing to do"
+        return outcome
+
+    claimed = session.execute(
+        insert(ProcessedEvent)
+        .values(consumer_group=consumer_group, event_id=event.event_id, shop_id=shop.id, processed_at=now)
+        .on_conflict_do_nothing()
+        .returning(ProcessedEvent.event_id)
+    ).scalar_one_or_none()
+    if claimed is None:
+        outcome.duplicate = True
+        return outcome
+
+    handler = HANDLERS.get(event.event_type, _handle_with_rules)
+    handler(session, shop, event, now, outcome)
+
+    session.execute(
+        update(ProcessedEvent)
+        .where(ProcessedEvent.consumer_group == consumer_group, ProcessedEvent.event_id == event.event_id)
+        .values(outcome=outcome.summary())
+    )
+    session.execute(
+        update(EventQueue)
+        .where(EventQueue.event_id == event.event_id, EventQueue.status == "pending")
+        .values(status="processed", processed_at=now)
+    )
+    return outcome
+
+
+# --- handlers -------------------------------------------------------------------------------------------------
+
+
+def _handle_order(session: Session, shop: Shop, event: InboundEvent, now: datetime, outcome: Outcome) -> None:
+    order_id = str(event.event_data.get("id", ""))
+    if not order_id:
+        outcome.note = "order payload has no id"
+        return
+    if event.customer_id is None:
+        # Recorded all the same, so a refund of it is known to concern nobody rather than waited for.
+        _record_order(session, shop, None, event, now)
+        outcome.note = "guest order: no customer to credit"
+        return
+    profile = lock_profile(session, shop_id=shop.id, customer_id=event.customer_id, now=now)
+    _remember_customer(profile, event.event_data.get("customer") or {})
+    # The ORM update in _record_order keeps this profile's counts in step; no reload needed.
+    first_sighting = _record_order(session, shop, profile, event, now)
+    if first_sighting:
+        for code in _discount_codes(event.event_data):
+            rewards.mark_used(session, shop_id=shop.id, code=code, order_id=order_id, now=now)
+        # Before the rules, so `referred_customer` and `referral_advocate_points` see the referral (the conversion
+        # expires the profile's referred_by_profile_id, which reloads when the facts read it).
+        referrals.convert_from_order(
+            session, shop=shop, friend_profile=profile, order=event.event_data, event_id=event.event_id, now=now
+        )
+    _evaluate_and_apply(session, shop, profile, event, now, outcome, source=("order", order_id))
+
+
+def _handle_with_rules(session: Session, shop: Shop, event: InboundEvent, now: datetime, outcome: Outcome) -> None:
+    """Any other customer event: rules whose event_types include it may fire (e.g. a sign-up bonus)."""
+    if event.customer_id is None:
+        outcome.note = "event names no customer"
+        return
+    if event.event_type in APP_EVENT_TYPES and not _listened_to(session, shop, event.event_type):
+        # The app's own events change nothing by themselves: without a rule for them, there is nothing to do.
+        outcome.note = f"no active rule listens to {event.event_type}"
+        return
+    profile = lock_profile(session, shop_id=shop.id, customer_id=event.customer_id, now=now)
+    if event.event_type in ("customer_created", "customer_updated"):
+        _remember_customer(profile, event.event_data)
+    source = business_source(event.event_type, str(event.event_id), event.customer_id, event.event_data)
+    _evaluate_and_apply(session, shop, profile, event, now, outcome, source=source)
+
+
+def _listened_to(session: Session, shop: Shop, event_type: str) -> bool:
+    rules = rulebook.active_rules(session, shop)
+    return any(rule.status == "active" and event_type in rule.event_types for rule in rules)
+
+
+HANDLERS: dict[str, Callable[[Session, Shop, InboundEvent, datetime, Outcome], None]] = {
+    **{event_type: _handle_order for event_type in ORDER_EVENT_TYPES},
+    "refund_created": lifecycle.handle_refund,
+    "order_cancelled": lifecycle.handle_cancellation,
+    "customer_redact_requested": lifecycle.handle_customer_redact,
+    "customer_data_requested": lifecycle.handle_data_request,
+    "shop_redact_requested": lifecycle.handle_shop_redact,
+    "app_uninstalled": lifecycle.handle_uninstalled,
+    "app_scopes_updated": lifecycle.handle_scopes_update,
+}
+
+
+# --- rules meet the ledger ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """One event being applied to one customer: what every step below needs."""
+
+    session: Session
+    shop: Shop
+    profile: CustomerLoyaltyProfile
+    event: InboundEvent
+    now: datetime
+    outcome: Outcome
+    source: tuple[str, str]
+
+
+def _evaluate_and_apply(
+    session: Session,
+    shop: Shop,
+    profile: CustomerLoyaltyProfile,
+    event: InboundEvent,
+    now: datetime,
+    outcome: Outcome,
+    *,
+    source: tuple[str, str],
+) -> None:
+    scope = _Scope(session, shop, profile, event, now, outcome, source)
+    rules = rulebook.active_rules(session, shop)
+    if rules:
+        evaluation = evaluate(rules, _facts(session, shop, profile, event))
+        for decision in evaluation.decisions:
+            _apply_decision(scope, decision)
+        rulebook.record_executions(
+            session, shop_id=shop.id, event_id=event.event_id, profile_id=profile.id, evaluation=evaluation, now=now
+        )
+    # Upgrades happen as soon as the threshold is met; downgrades wait for the period end (tiers.roll_period).
+    tiers.evaluate_upgrade(session, shop=shop, profile=profile, now=now, reason=f"{event.event_type} {source[1]}")
+
+
+def _apply_decision(scope: _Scope, decision: Decision) -> None:
+    key = rule_credit_key(decision.rule_id, decision.action_index, scope.source)
+    scope.outcome.decisions.append({"rule": decision.rule_name, "action": decision.type, "points": decision.points})
+    if decision.type in POINT_ACTIONS and decision.points:
+        # Points from an order wait for the shop's return window; other earnings are spendable at once.
+        _credit(scope, decision, key, profile_id=scope.profile.id, kind="earn", hold=scope.source[0] == "order")
+    elif decision.type == "referral_advocate_points" and decision.points and scope.profile.referred_by_profile_id:
+        _credit(scope, decision, key, profile_id=scope.profile.referred_by_profile_id, kind="referral", hold=True)
+    elif decision.type == "issue_reward":
+        _issue_reward(scope, decision, key)
+    elif decision.type in ("tag_customer", "webhook"):
+        _stage_outward(scope, decision, key)
+
+
+def _credit(scope: _Scope, decision: Decision, key: str, *, profile_id: int, kind: str, hold: bool) -> None:
+    assert decision.points is not None
+    result = ledger.credit(
+        scope.session,
+        shop=scope.shop,
+        profile_id=profile_id,
+        kind=kind,
+        points=decision.points,
+        idempotency_key=key,
+        cause=ledger.Cause(
+            "event", event_id=scope.event.event_id, rule_id=decision.rule_id, rule_version_id=decision.version_id
+        ),
+        now=scope.now,
+        reason=decision.reason or decision.rule_name,
+        source=scope.source,
+        hold_for_return_window=hold,
+    )
+    if result.entry is not None:
+        scope.outcome.points_credited += result.entry.points
+    elif result.pending is not None:
+        scope.outcome.points_pending += result.pending.points
+
+
+def _issue_reward(scope: _Scope, decision: Decision, key: str) -> None:
+    name = str(decision.params.get("reward", ""))
+    reward_id = scope.session.execute(
+        select(RewardDefinition.id).where(RewardDefinition.shop_id == scope.shop.id, RewardDefinition.name == name)
+    ).scalar_one_or_none()
+    if reward_id is None:
+        # The rule names a reward the merchant has since removed: the rest of the event still applies.
+        scope.outcome.note = f"rule {decision.rule_name!r} issues unknown reward {name!r}; skipped"
+        return
+    rewards.issue_reward(
+        scope.session,
+        shop=scope.shop,
+        profile=scope.profile,
+        reward_id=reward_id,
+        idempotency_key=key,
+        now=scope.now,
+        granted_by_rule_id=decision.rule_id,
+    )
+
+
+def _stage_outward(scope: _Scope, decision: Decision, key: str) -> None:
+    """Outward effects wait in the outbox until this transaction commits; Huey tasks drain it."""
+    payload = {
+        "customer_id": scope.profile.customer_id,
+        "event_id": str(scope.event.event_id),
+        "event_type": scope.event.event_type,
+        "rule": decision.rule_name,
+        "rule_version_id": decision.version_id,
+        **dict(decision.params),
+    }
+    scope.session.execute(
+        insert(Outbox)
+        .values(shop_id=scope.shop.id, kind=f"rule.{decision.type}", dedupe_key=key, payload=payload)
+        .on_conflict_do_nothing(index_elements=["shop_id", "dedupe_key"])
+    )
+
+
+# --- facts ----------------------------------------------------------------------------------------------------
+
+
+def _facts(session: Session, shop: Shop, profile: CustomerLoyaltyProfile, event: InboundEvent) -> Facts:
+    history = DatabaseHistory(
+        session=session,
+        shop_id=shop.id,
+        customer_id=profile.customer_id,
+        profile_id=profile.id,
+        as_of=event.timestamp,
+        timezone=shop.timezone,
+        current_event_type=event.event_type,
+    )
+    return Facts(
+        event_id=str(event.event_id),
+        event_type=event.event_type,
+        occurred_at=event.timestamp,
+        timezone=shop.timezone,
+        event_data=event.event_data,
+        customer=profile_facts(session, profile),
+        history=history,
+    )
+
+
+# --- what an order changes ------------------------------------------------------------------------------------
+
+
+def _discount_codes(order: dict[str, Any]) -> list[str]:
+    return [
+        str(code["code"]) for code in order.get("discount_codes") or () if isinstance(code, dict) and code.get("code")
+    ]
+
+
+def _record_order(
+    session: Session, shop: Shop, profile: CustomerLoyaltyProfile | None, event: InboundEvent, now: datetime
+) -> bool:
+    """Insert the order once; the first sighting counts it in the customer's orders and spend (returns True)."""
+    data = event.event_data
+    total = to_decimal(data.get("total_price")) or Decimal(0)
+    subtotal = to_decimal(data.get("subtotal_price"))
+    inserted = session.execute(
+        insert(Order)
+        .values(
+            shop_id=shop.id,
+            profile_id=None if profile is None else profile.id,
+            order_id=str(data["id"]),
+            name=data.get("name"),
+            currency=data.get("currency"),
+            total=total,
+            subtotal=total if subtotal is None else subtotal,
+            discount_codes=_discount_codes(data),
+            placed_at=event.timestamp,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["shop_id", "order_id"])
+        .returning(Order.id)
+    ).scalar_one_or_none()
+    if inserted is not None and profile is not None:
+        session.execute(
+            update(CustomerLoyaltyProfile)
+            .where(CustomerLoyaltyProfile.id == profile.id)
+            .values(
+                orders_count=CustomerLoyaltyProfile.orders_count + 1,
+                total_spent=CustomerLoyaltyProfile.total_spent + total,
+                last_activity_at=now,
+                updated_at=now,
+            )
+        )
+    return inserted is not None
+
+
+def _remember_customer(profile: CustomerLoyaltyProfile, customer: dict[str, Any]) -> None:
+    """Keep the contact fields the admin shows; GDPR redaction clears them."""
+    if profile.redacted_at is not None:
+        return
+    for column, key in (("email", "email"), ("first_name", "first_name"), ("last_name", "last_name")):
+        if customer.get(key):
+            setattr(profile, column, str(customer[key]))

@@ -1,0 +1,169 @@
+"""Events that change what was already earned or held, without rules: refunds, cancellations, GDPR requests and
+uninstalls. Each handler runs inside process_event's transaction and fills in its Outcome."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from app.loyalty import gdpr, ledger, referrals
+from app.loyalty.base.inbound import ORDER_EVENT_TYPES, InboundEvent
+from app.loyalty.base.outcome import Outcome, RetryLater
+from app.loyalty.ledger.profiles import lock_profile, lock_profile_by_id
+from app.models import EventQueue, Order, Outbox, Shop
+
+# How long a refund or cancellation waits for its order: Shopify may deliver a webhook up to a day late.
+ORDER_WAIT = timedelta(hours=25)
+
+
+def handle_refund(session: Session, shop: Shop, event: InboundEvent, now: datetime, outcome: Outcome) -> None:
+    """refunds/create names the order, not the customer: the order row says whose points to take back."""
+    order_id = str(event.event_data.get("order_id") or "")
+    refund_id = str(event.event_data.get("id") or "")
+    order = session.execute(
+        select(Order).where(Order.shop_id == shop.id, Order.order_id == order_id)
+    ).scalar_one_or_none()
+    if order is None:
+        _wait_for_order(session, shop, order_id, event, now, outcome)
+        return
+    if order.profile_id is None:
+        outcome.note = f"refund {refund_id} of guest order {order_id}: nothing was earned"
+        return
+    profile = lock_profile_by_id(session, shop_id=shop.id, profile_id=order.profile_id)
+    amount = ledger.refund_amount(event.event_data)
+    result = ledger.apply_refund(
+        session,
+        shop=shop,
+        profile=profile,
+        order_id=order_id,
+        refund_id=refund_id,
+        refunded_amount=amount.amount,
+        basis=amount.basis,
+        event_id=event.event_id,
+        now=now,
+    )
+    outcome.points_credited -= result.points_reversed
+    outcome.note = f"refund {refund_id}: {result.points_claimed} points taken back" + (
+        " (already applied)" if result.duplicate else ""
+    )
+    if ledger.fully_refunded(session, shop_id=shop.id, order_id=order_id):
+        referrals.reverse_for_order(
+            session,
+            shop=shop,
+            order_id=order_id,
+            event_id=event.event_id,
+            now=now,
+            reason=f"the referred order {order_id} was refunded in full",
+        )
+
+
+def handle_cancellation(session: Session, shop: Shop, event: InboundEvent, now: datetime, outcome: Outcome) -> None:
+    order_id = str(event.event_data.get("id") or "")
+    if event.customer_id is None:
+        outcome.note = "guest order cancelled: nothing was earned"
+        return
+    profile = lock_profile(session, shop_id=shop.id, customer_id=event.customer_id, now=now)
+    result = ledger.apply_cancellation(
+        session, shop=shop, profile=profile, order_id=order_id, event_id=event.event_id, now=now
+    )
+    if not result.order_found:
+        _wait_for_order(session, shop, order_id, event, now, outcome)
+        return
+    outcome.points_credited -= result.points_reversed
+    outcome.note = f"order {order_id} cancelled: {result.points_claimed} points taken back"
+    referrals.reverse_for_order(
+        session,
+        shop=shop,
+        order_id=order_id,
+        event_id=event.event_id,
+        now=now,
+        reason=f"the referred order {order_id} was cancelled",
+    )
+
+
+def _wait_for_order(
+    session: Session, shop: Shop, order_id: str, event: InboundEvent, now: datetime, outcome: Outcome
+) -> None:
+    """Webhooks of different topics arrive in any order, and up to a day late: a refund or cancellation of an order
+    not recorded yet waits for it (the consumer retries with back-off) while the order's event is queued, or for
+    ORDER_WAIT after this event was sent. After that the order predates the install: nothing to take back."""
+    queued = session.execute(
+        select(EventQueue.id)
+        .where(
+            EventQueue.shop_id == shop.id,
+            EventQueue.event_type.in_(ORDER_EVENT_TYPES),
+            EventQueue.status == "pending",
+            EventQueue.payload["id"].astext == order_id,
+        )
+        .limit(1)
+    ).scalar_one_or_none()
+    if queued is not None or now - event.timestamp < ORDER_WAIT:
+        raise RetryLater(f"order {order_id} has not been processed yet")
+    outcome.note = f"order {order_id} was never recorded (placed before the install): nothing to take back"
+
+
+def handle_customer_redact(session: Session, shop: Shop, event: InboundEvent, now: datetime, outcome: Outcome) -> None:
+    customer = event.event_data.get("customer") or {}
+    if event.customer_id is None:
+        outcome.note = "customers/redact names no customer id"
+        return
+    lock_profile(session, shop_id=shop.id, customer_id=event.customer_id, now=now)
+    gdpr.redact_customer(
+        session,
+        shop_id=shop.id,
+        customer_id=event.customer_id,
+        now=now,
+        email=customer.get("email"),
+        phone=customer.get("phone"),
+        orders_to_redact=event.event_data.get("orders_to_redact") or (),
+    )
+    outcome.note = "customer redacted"
+
+
+def handle_data_request(session: Session, shop: Shop, event: InboundEvent, now: datetime, outcome: Outcome) -> None:
+    """customers/data_request: the export goes to the merchant (not the shopper), staged for delivery."""
+    if event.customer_id is None:
+        outcome.note = "customers/data_request names no customer id"
+        return
+    export = gdpr.export_customer(session, shop_id=shop.id, customer_id=event.customer_id)
+    request_id = str((event.event_data.get("data_request") or {}).get("id") or event.event_id)
+    session.execute(
+        insert(Outbox)
+        .values(
+            shop_id=shop.id,
+            kind="gdpr.data_request",
+            dedupe_key=f"data_request:{request_id}",
+            payload={"data_request_id": request_id, "customer_id": event.customer_id, "export": export},
+        )
+        .on_conflict_do_nothing(index_elements=["shop_id", "dedupe_key"])
+    )
+    outcome.note = "customer data export staged for the merchant"
+
+
+def handle_shop_redact(session: Session, shop: Shop, event: InboundEvent, now: datetime, outcome: Outcome) -> None:
+    gdpr.redact_shop(session, shop_id=shop.id)
+    outcome.note = "shop and all its data deleted"
+
+
+def handle_uninstalled(session: Session, shop: Shop, event: InboundEvent, now: datetime, outcome: Outcome) -> None:
+    """Shopify already revoked the tokens; drop ours and stop work until a reinstall. Data stays until shop/redact."""
+    session.execute(
+        update(Shop)
+        .where(Shop.id == shop.id)
+        .values(
+            uninstalled_at=now,
+            access_token=None,
+            refresh_token=None,
+            access_token_expires_at=None,
+            refresh_token_expires_at=None,
+        )
+    )
+    outcome.note = "shop uninstalled"
+
+
+def handle_scopes_update(session: Session, shop: Shop, event: InboundEvent, now: datetime, outcome: Outcome) -> None:
+    """Scopes live in shopify.app.toml and the stored token; the next token exchange picks the new ones up."""
+    outcome.note = "scopes updated"

@@ -1,0 +1,114 @@
+"""Undoing a referral when the friend's order is cancelled or fully refunded.
+
+A referral rewards a real first purchase; an order that is cancelled or refunded in full was not one, so both the
+advocate's and the friend's referral points come back (pending points are cancelled, posted ones reversed, with the
+shop's negative-balance policy), the way an order's own points do. A partial refund leaves the referral standing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from app.loyalty import ledger
+from app.loyalty.ledger.profiles import lock_profile_by_id
+from app.models import LedgerReversal, ReferralConversion, Shop
+
+
+def reverse_for_order(
+    session: Session, *, shop: Shop, order_id: str, event_id: uuid.UUID, now: datetime, reason: str
+) -> int:
+    """Take back the referral points the order's conversion credited; returns the points claimed (0 if none).
+
+    Idempotent: the conversion becomes `reversed`, and each profile's take-back is one `ledger_reversals` row.
+    The caller holds the friend's profile lock; the advocate's is taken here, in the order conversion uses.
+    """
+    conversion = session.execute(
+        select(ReferralConversion)
+        .where(
+            ReferralConversion.shop_id == shop.id,
+            ReferralConversion.order_id == order_id,
+            ReferralConversion.status.in_(("pending", "rewarded")),
+        )
+        .with_for_update()
+    ).scalar_one_or_none()
+    if conversion is None:
+        return 0
+    source = ("referral", str(conversion.id))
+    claimed = 0
+    for profile_id in (conversion.friend_profile_id, conversion.advocate_profile_id):
+        if profile_id is None:
+            continue
+        lock_profile_by_id(session, shop_id=shop.id, profile_id=profile_id)
+        claimed += _take_back(
+            session,
+            shop=shop,
+            profile_id=profile_id,
+            source=source,
+            event_id=event_id,
+            now=now,
+            key=f"referral_reversal:{conversion.id}:{profile_id}",
+            reason=reason,
+        )
+    conversion.status = "reversed"
+    conversion.block_reason = reason
+    session.flush()
+    return claimed
+
+
+def _take_back(
+    session: Session,
+    *,
+    shop: Shop,
+    profile_id: int,
+    source: tuple[str, str],
+    event_id: uuid.UUID,
+    now: datetime,
+    key: str,
+    reason: str,
+) -> int:
+    request_id = session.execute(
+        insert(LedgerReversal)
+        .values(
+            shop_id=shop.id,
+            profile_id=profile_id,
+            kind="referral_reversal",
+            idempotency_key=key,
+            source_type=source[0],
+            source_id=source[1],
+            event_id=event_id,
+            created_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["shop_id", "idempotency_key"])
+        .returning(LedgerReversal.id)
+    ).scalar_one_or_none()
+    if request_id is None:
+        return 0
+    so_far = ledger.earned_by(session, shop_id=shop.id, profile_id=profile_id, source=source)
+    claim = max(0, so_far.earned - so_far.reversed)
+    taken = ledger.take_back(
+        session,
+        shop=shop,
+        profile_id=profile_id,
+        source=source,
+        claim=claim,
+        request_key=key,
+        cause=ledger.Cause("event", event_id=event_id),
+        now=now,
+        reason=reason,
+    )
+    session.execute(
+        update(LedgerReversal)
+        .where(LedgerReversal.id == request_id)
+        .values(
+            points_claimed=claim,
+            pending_cancelled=taken.pending_cancelled,
+            points_reversed=taken.points_reversed,
+            shortfall=taken.shortfall,
+        )
+    )
+    return claim

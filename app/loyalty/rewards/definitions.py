@@ -1,0 +1,176 @@
+"""Reward definitions: what points buy, validated, always looked up within one shop.
+
+Kinds: `fixed_amount` (value = amount off), `percentage` (value = percent off, 0-100], `free_shipping`,
+`free_product` (variant_id), `points_to_amount` (points_cost buys `value` off per step, 1..max_steps steps).
+A reward of another shop is "unknown reward" (RewardNotFound, 404), never a hint that it exists.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.loyalty.base.errors import InvalidInput, RewardNotFound
+from app.models import RewardDefinition
+from app.models.rewards import REWARD_KINDS
+
+MONEY = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class RewardSpec:
+    """A reward as the merchant defines it (admin form, CLI, API)."""
+
+    name: str
+    kind: str
+    points_cost: int
+    value: Decimal | str | int | None = None
+    max_steps: int | None = None
+    variant_id: str | None = None
+    min_order_amount: Decimal | str | int | None = None
+    per_customer_limit: int | None = None
+    code_expiry_days: int | None = None
+    min_tier_level: int | None = None
+    active: bool = True
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def _decimal(name: str, raw: Decimal | str | int | None) -> Decimal | None:
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, float):
+        raise InvalidInput(f"{name}: pass money as a string or Decimal, not a float")
+    try:
+        value = Decimal(str(raw))
+    except InvalidOperation:
+        raise InvalidInput(f"{name}: {raw!r} is not a number") from None
+    if not value.is_finite():
+        raise InvalidInput(f"{name}: {raw!r} is not a number")
+    return value.quantize(MONEY)
+
+
+def _positive_int(name: str, raw: int | None, *, required: bool = False) -> int | None:
+    if raw is None:
+        if required:
+            raise InvalidInput(f"{name} is required")
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        raise InvalidInput(f"{name} must be a whole number, got {raw!r}")
+    if raw <= 0:
+        raise InvalidInput(f"{name} must be greater than zero, got {raw}")
+    return raw
+
+
+def validate(spec: RewardSpec) -> dict[str, Any]:
+    """The spec as model columns, or InvalidInput naming the first bad field."""
+    name = (spec.name or "").strip()
+    if not name or len(name) > 255:
+        raise InvalidInput("name must be 1-255 characters")
+    if spec.kind not in REWARD_KINDS:
+        raise InvalidInput(f"kind must be one of {', '.join(REWARD_KINDS)}, got {spec.kind!r}")
+    points_cost = _positive_int("points_cost", spec.points_cost, required=True)
+    value = _decimal("value", spec.value)
+    if spec.kind in ("fixed_amount", "points_to_amount") and (value is None or value <= 0):
+        raise InvalidInput(f"value: a {spec.kind} reward needs an amount greater than zero")
+    if spec.kind == "percentage" and (value is None or not Decimal(0) < value <= Decimal(100)):
+        raise InvalidInput("value: a percentage reward needs a percent in (0, 100]")
+    if spec.kind in ("free_shipping", "free_product") and value is not None:
+        raise InvalidInput(f"value: a {spec.kind} reward has no value")
+    variant_id = (spec.variant_id or "").strip() or None
+    if spec.kind == "free_product" and (variant_id is None or not variant_id.isdigit()):
+        raise InvalidInput("variant_id: a free_product reward needs the numeric Shopify variant id")
+    if spec.kind != "free_product" and variant_id is not None:
+        raise InvalidInput("variant_id applies only to free_product rewards")
+    max_steps = _positive_int("max_steps", spec.max_steps)
+    if spec.kind != "points_to_amount" and max_steps is not None:
+        raise InvalidInput("max_steps applies only to points_to_amount rewards")
+    min_order = _decimal("min_order_amount", spec.min_order_amount)
+    if min_order is not None and min_order < 0:
+        raise InvalidInput("min_order_amount must not be negative")
+    if spec.min_tier_level is not None and (isinstance(spec.min_tier_level, bool) or spec.min_tier_level < 0):
+        raise InvalidInput("min_tier_level must not be negative")
+    return {
+        "name": name,
+        "kind": spec.kind,
+        "points_cost": points_cost,
+        "value": value,
+        "max_steps": max_steps,
+        "variant_id": variant_id,
+        "min_order_amount": min_order,
+        "per_customer_limit": _positive_int("per_customer_limit", spec.per_customer_limit),
+        "code_expiry_days": _positive_int("code_expiry_days", spec.code_expiry_days),
+        "min_tier_level": spec.min_tier_level,
+        "active": bool(spec.active),
+        "settings": dict(spec.settings),
+    }
+
+
+def _name_taken(session: Session, shop_id: int, name: str, except_id: int | None = None) -> bool:
+    query = select(RewardDefinition.id).where(RewardDefinition.shop_id == shop_id, RewardDefinition.name == name)
+    if except_id is not None:
+        query = query.where(RewardDefinition.id != except_id)
+    return session.execute(query).first() is not None
+
+
+def create_reward(session: Session, *, shop_id: int, spec: RewardSpec) -> RewardDefinition:
+    """Add a validated reward to the shop (InvalidInput on a bad field or a name already used)."""
+    columns = validate(spec)
+    if _name_taken(session, shop_id, columns["name"]):
+        raise InvalidInput(f"name: a reward named {columns['name']!r} already exists")
+    reward = RewardDefinition(shop_id=shop_id, **columns)
+    session.add(reward)
+    session.flush()
+    return reward
+
+
+def update_reward(session: Session, *, shop_id: int, reward_id: int, spec: RewardSpec) -> RewardDefinition:
+    """Replace a reward's definition; codes already issued keep the terms they were issued with."""
+    reward = get_reward(session, shop_id=shop_id, reward_id=reward_id)
+    columns = validate(spec)
+    if _name_taken(session, shop_id, columns["name"], except_id=reward.id):
+        raise InvalidInput(f"name: a reward named {columns['name']!r} already exists")
+    for key, value in columns.items():
+        setattr(reward, key, value)
+    session.flush()
+    return reward
+
+
+def set_active(session: Session, *, shop_id: int, reward_id: int, active: bool) -> RewardDefinition:
+    """Turn a reward on or off (rewards with redemptions are deactivated, never deleted)."""
+    reward = get_reward(session, shop_id=shop_id, reward_id=reward_id)
+    reward.active = active
+    session.flush()
+    return reward
+
+
+def get_reward(session: Session, *, shop_id: int, reward_id: int, lock: bool = False) -> RewardDefinition:
+    """The shop's reward, or RewardNotFound (also for another shop's id or a malformed id)."""
+    if isinstance(reward_id, bool) or not isinstance(reward_id, int) or not 0 < reward_id < 2**63:
+        raise RewardNotFound(reward_id)
+    query = select(RewardDefinition).where(RewardDefinition.shop_id == shop_id, RewardDefinition.id == reward_id)
+    if lock:
+        query = query.with_for_update()
+    reward = session.execute(query).scalar_one_or_none()
+    if reward is None:
+        raise RewardNotFound(reward_id)
+    return reward
+
+
+def list_rewards(session: Session, *, shop_id: int, active_only: bool = True) -> list[RewardDefinition]:
+    """The shop's rewards, cheapest first."""
+    query = select(RewardDefinition).where(RewardDefinition.shop_id == shop_id)
+    if active_only:
+        query = query.where(RewardDefinition.active.is_(True))
+    return list(session.execute(query.order_by(RewardDefinition.points_cost, RewardDefinition.id)).scalars())
+
+
+def redemption_value(reward: RewardDefinition, steps: int) -> Decimal | None:
+    """The discount one redemption gives: amount off, percent off, or None (free shipping / free product)."""
+    if reward.value is None:
+        return None
+    value = Decimal(reward.value)
+    return (value * steps).quantize(MONEY) if reward.kind == "points_to_amount" else value

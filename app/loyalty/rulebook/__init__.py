@@ -1,0 +1,30 @@
+"""Rules as the shop stores and runs them: immutable versions, diffs and restores, the cached active rule set,
+the facts and history the engine asks for, recorded executions, and the what-ifs (dry runs, backtests) and
+retroactive runs over the shop's past events. The pure engine itself is `app.rules`."""
+
+from app.loyalty.rulebook.backtesting import BacktestResult, backtest
+from app.loyalty.rulebook.executions import record_executions
+from app.loyalty.rulebook.retroactive import RetroResult, RetroReversal, retroactive_run, reverse_retroactive_run
+from app.loyalty.rulebook.simulation import dry_run
+from app.loyalty.rulebook.store import RuleNotFound, active_rules, current_versions, get_version, version_summary
+from app.loyalty.rulebook.versions import SaveResult, diff_versions, restore_version, save_rule
+
+__all__ = [
+    "BacktestResult",
+    "RetroResult",
+    "RetroReversal",
+    "RuleNotFound",
+    "SaveResult",
+    "active_rules",
+    "backtest",
+    "current_versions",
+    "diff_versions",
+    "dry_run",
+    "get_version",
+    "record_executions",
+    "restore_version",
+    "retroactive_run",
+    "reverse_retroactive_run",
+    "save_rule",
+    "version_summary",
+]
