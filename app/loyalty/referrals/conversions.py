@@ -20,11 +20,11 @@ from app.loyalty.base.errors import RewardNotFound
 from app.loyalty.ledger.profiles import lock_profile_by_id
 from app.loyalty.referrals.links import (
     ConversionResult,
-    _order_amount,
-    _result,
     block_reason,
     codes_in_order,
+    conversion_result,
     find_link,
+    order_amount,
 )
 from app.loyalty.referrals.settings import settings_for
 from app.models import CustomerLoyaltyProfile, ReferralConversion, Shop
@@ -52,7 +52,7 @@ def convert_from_order(
         select(ReferralConversion).where(ReferralConversion.shop_id == shop.id, ReferralConversion.order_id == order_id)
     ).scalar_one_or_none()
     if existing is not None:
-        return _result(existing, replayed=True)
+        return conversion_result(existing, replayed=True)
     link = find_link(session, shop.id, codes_in_order(order, settings.landing_parameter), lock=True)
     if link is None:
         return None
@@ -80,7 +80,7 @@ def convert_from_order(
         advocate_profile_id=advocate.id,
         friend_profile_id=friend_profile.id,
         order_id=order_id,
-        order_total=_order_amount(order),
+        order_total=order_amount(order),
         status="blocked" if reason else ("pending" if held else "rewarded"),
         block_reason=reason,
         event_id=event_uuid,
@@ -89,7 +89,7 @@ def convert_from_order(
     session.add(conversion)
     session.flush()
     if reason is not None:
-        return _result(conversion, replayed=False)
+        return conversion_result(conversion, replayed=False)
 
     if friend_profile.referred_by_profile_id is None:
         session.execute(
@@ -144,7 +144,7 @@ def convert_from_order(
         now=now,
     )
     session.flush()
-    return _result(conversion, replayed=False)
+    return conversion_result(conversion, replayed=False)
 
 
 def _issue_friend_reward(

@@ -179,7 +179,7 @@ def _order_email(order: dict[str, Any]) -> str | None:
     return order.get("email") or order.get("contact_email") or customer.get("email")
 
 
-def _order_amount(order: dict[str, Any]) -> Decimal:
+def order_amount(order: dict[str, Any]) -> Decimal:
     for key in ("current_subtotal_price", "subtotal_price", "total_price"):
         try:
             if order.get(key) not in (None, ""):
@@ -227,7 +227,7 @@ def block_reason(
     ).scalar_one()
     if earlier_orders or friend.orders_count > 1 or earlier_referral:
         return "not_first_order: the friend is not a first-time customer"
-    amount = _order_amount(order)
+    amount = order_amount(order)
     if amount < settings.min_order_amount:
         return f"order_below_minimum: {amount} is under the minimum of {settings.min_order_amount}"
     recent = session.execute(
@@ -243,7 +243,7 @@ def block_reason(
     return None
 
 
-def _result(conversion: ReferralConversion, replayed: bool) -> ConversionResult:
+def conversion_result(conversion: ReferralConversion, replayed: bool) -> ConversionResult:
     return ConversionResult(
         conversion=conversion,
         status=conversion.status,
