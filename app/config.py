@@ -22,7 +22,10 @@ REQUIRED_IN_PRODUCTION = (
     "SHOPIFY_API_SECRET",
     "SHOPIFY_APP_URL",
     "SHOPIFY_SCOPES",
+    "LOYALTY_ENCRYPTION_KEY",
 )
+# The one Shopify API version for the Admin API, webhooks and extensions (shopify.app.toml pins the same).
+SHOPIFY_API_VERSION = "2026-10"
 
 
 class ConfigError(RuntimeError):
@@ -41,7 +44,12 @@ class Settings:
     shopify_app_url: str
     shopify_scopes: str
     shopify_old_api_secret: str | None = None
-    shopify_api_version: str = "2026-10"
+    shopify_api_version: str = SHOPIFY_API_VERSION
+    # Keys for tokens at rest, newest first (Fernet keys, comma-separated in LOYALTY_ENCRYPTION_KEY): the first
+    # encrypts, every one decrypts, so a key can be rotated. Unset outside production: a key under instance/.
+    encryption_keys: tuple[str, ...] = ()
+    # Development and test only: every request meant for https://<shop>.myshopify.com goes to this origin instead.
+    shopify_admin_origin: str | None = None
     # Prefix for every Redis key (stream, consumer group, Huey queue), so several apps or test runs share one Redis.
     redis_namespace: str = "loyalty"
     instance_path: str | None = None
@@ -74,6 +82,13 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
             raise ConfigError("missing required setting(s) for APP_ENV=production: " + ", ".join(missing))
 
     database_url = _normalise_database_url(env.get("DATABASE_URL", "").strip() or None)
+    admin_origin = env.get("SHOPIFY_ADMIN_ORIGIN", "").strip().rstrip("/") or None
+    if admin_origin is not None and app_env == "production":
+        raise ConfigError("SHOPIFY_ADMIN_ORIGIN is for development and tests only; unset it when APP_ENV=production")
+    if admin_origin is not None and not admin_origin.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"SHOPIFY_ADMIN_ORIGIN must be an http(s) origin such as http://127.0.0.1:8765; got {admin_origin!r}"
+        )
     return Settings(
         app_env=app_env,
         database_url=database_url,
@@ -83,7 +98,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         shopify_old_api_secret=env.get("SHOPIFY_OLD_API_SECRET", "").strip() or None,
         shopify_app_url=(env.get("SHOPIFY_APP_URL", "").strip() or DEV_APP_URL).rstrip("/"),
         shopify_scopes=env.get("SHOPIFY_SCOPES", "").strip() or DEFAULT_SCOPES,
-        shopify_api_version=env.get("SHOPIFY_API_VERSION", "").strip() or "2026-10",
+        shopify_api_version=env.get("SHOPIFY_API_VERSION", "").strip() or SHOPIFY_API_VERSION,
+        encryption_keys=tuple(key.strip() for key in env.get("LOYALTY_ENCRYPTION_KEY", "").split(",") if key.strip()),
+        shopify_admin_origin=admin_origin,
         redis_namespace=env.get("LOYALTY_REDIS_NAMESPACE", "").strip() or "loyalty",
         instance_path=env.get("LOYALTY_INSTANCE_PATH", "").strip() or None,
     )

@@ -14,6 +14,7 @@ PRODUCTION = {
     "SHOPIFY_API_SECRET": "secret",
     "SHOPIFY_APP_URL": "https://loyalty.example.com/",
     "SHOPIFY_SCOPES": "read_orders",
+    "LOYALTY_ENCRYPTION_KEY": "bm90LWEtcmVhbC1rZXktYnV0LTMyLWJ5dGVzLWxvbmchIQ==",
 }
 
 
@@ -48,3 +49,19 @@ def test_malformed_settings_are_refused(environ: dict[str, str], message: str) -
 def test_the_previous_secret_is_tried_second() -> None:
     settings = load_settings({**PRODUCTION, "SHOPIFY_OLD_API_SECRET": "old"})
     assert settings.webhook_secrets == ("secret", "old")
+
+
+def test_the_admin_origin_override_is_refused_in_production() -> None:
+    with pytest.raises(ConfigError, match="SHOPIFY_ADMIN_ORIGIN is for development and tests only"):
+        load_settings({**PRODUCTION, "SHOPIFY_ADMIN_ORIGIN": "http://127.0.0.1:8765"})
+
+
+@pytest.mark.parametrize("origin", ["127.0.0.1:8765", "ftp://fake", "fake-shopify"])
+def test_the_admin_origin_must_be_an_http_origin(origin: str) -> None:
+    with pytest.raises(ConfigError, match="SHOPIFY_ADMIN_ORIGIN must be an http"):
+        load_settings({"SHOPIFY_ADMIN_ORIGIN": origin})
+
+
+def test_encryption_keys_are_read_newest_first() -> None:
+    settings = load_settings({**PRODUCTION, "LOYALTY_ENCRYPTION_KEY": " new , old "})
+    assert settings.encryption_keys == ("new", "old")
