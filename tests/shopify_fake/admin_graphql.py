@@ -72,7 +72,9 @@ def parse_request(raw: bytes) -> GraphQLRequest:
     if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
         raise BadRequest
     variables = payload.get("variables") or {}
-    request = GraphQLRequest(payload["query"], variables if isinstance(variables, dict) else {}, payload.get("operationName"))
+    request = GraphQLRequest(
+        payload["query"], variables if isinstance(variables, dict) else {}, payload.get("operationName")
+    )
     try:
         request.document = parse(request.query)
     except GraphQLError as error:
@@ -202,7 +204,10 @@ class AdminGraphQL:
         if requested > MAX_QUERY_COST:
             message = f"Query cost is {requested}, which exceeds the single query max cost limit ({MAX_QUERY_COST})."
             extensions = {"code": "MAX_COST_EXCEEDED", "cost": requested, "maxCost": MAX_QUERY_COST}
-            return {"errors": [{"message": message, "extensions": extensions}], "extensions": _cost(requested, None, context)}
+            return {
+                "errors": [{"message": message, "extensions": extensions}],
+                "extensions": _cost(requested, None, context),
+            }
         if force_throttle or not context.shop.bucket.take(requested):
             return throttled_body(requested, context)
         result = execute(

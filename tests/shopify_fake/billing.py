@@ -82,8 +82,10 @@ def resolve_subscription_create(
             "currentPeriodEnd": None,
             "returnUrl": returnUrl,
             "lineItems": [
-                {"id": f"gid://shopify/AppSubscriptionLineItem/{gid_number(subscription_id)}?v=1&index={index}",
-                 "plan": {"pricingDetails": _pricing(item["plan"])}}
+                {
+                    "id": f"gid://shopify/AppSubscriptionLineItem/{gid_number(subscription_id)}?v=1&index={index}",
+                    "plan": {"pricingDetails": _pricing(item["plan"])},
+                }
                 for index, item in enumerate(lineItems)
             ],
         }

@@ -85,7 +85,9 @@ def _matches(order: dict[str, Any], search: str | None) -> bool:
     for term in (search or "").split():
         found = FILTER.match(term)
         if not found:
-            raise GraphQLError(f"The fake Shopify supports only created_at/updated_at/processed_at filters, not {term!r}")
+            raise GraphQLError(
+                f"The fake Shopify supports only created_at/updated_at/processed_at filters, not {term!r}"
+            )
         field, operator, value = found.groups()
         moment, bound = from_iso(order[field.replace("_at", "At")]), from_iso(value)
         holds = {">=": moment >= bound, "<=": moment <= bound, ">": moment > bound, "<": moment < bound}
@@ -94,7 +96,9 @@ def _matches(order: dict[str, Any], search: str | None) -> bool:
     return True
 
 
-def _page(info: GraphQLResolveInfo, items: list[dict[str, Any]], first: int | None, after: str | None) -> dict[str, Any]:
+def _page(
+    info: GraphQLResolveInfo, items: list[dict[str, Any]], first: int | None, after: str | None
+) -> dict[str, Any]:
     context: ApiContext = info.context
     if context.bulk:
         return connection(items)
@@ -162,10 +166,15 @@ def resolve_run_query(_: Any, info: GraphQLResolveInfo, query: str, groupObjects
     context: ApiContext = info.context
     state, shop = context.state, context.shop
     with state.lock:
-        running = [op for op in shop.bulk_operations.values() if _status(state, op, advance=False) in ("CREATED", "RUNNING")]
+        running = [
+            op for op in shop.bulk_operations.values() if _status(state, op, advance=False) in ("CREATED", "RUNNING")
+        ]
         if running:
             message = f"A bulk query operation for this app and shop is already in progress: {running[0]['id']}."
-            return {"bulkOperation": None, "userErrors": [{"field": None, "code": "OPERATION_IN_PROGRESS", "message": message}]}
+            return {
+                "bulkOperation": None,
+                "userErrors": [{"field": None, "code": "OPERATION_IN_PROGRESS", "message": message}],
+            }
         lines, problem = _run(info, query)
         if problem is not None:
             return {"bulkOperation": None, "userErrors": [{"field": ["query"], "code": "INVALID", "message": problem}]}

@@ -112,7 +112,10 @@ class CostCalculator:
         ]
         if requested:
             per_node = max(
-                (1 + self._selection_cost(node_type, selection, None, requested=True) for selection, _ in node_selections),
+                (
+                    1 + self._selection_cost(node_type, selection, None, requested=True)
+                    for selection, _ in node_selections
+                ),
                 default=1,
             )
             return CONNECTION_COST + self._page_size(node) * per_node
@@ -121,7 +124,10 @@ class CostCalculator:
         nodes = value.get("nodes") or [edge.get("node") for edge in value.get("edges") or []]
         per_node = [
             max(
-                (1 + self._selection_cost(node_type, selection, item, requested=False) for selection, _ in node_selections),
+                (
+                    1 + self._selection_cost(node_type, selection, item, requested=False)
+                    for selection, _ in node_selections
+                ),
                 default=1,
             )
             for item in nodes

@@ -144,10 +144,9 @@ def resolve_metafields_set(_: Any, info: GraphQLResolveInfo, metafields: list[di
     context: ApiContext = info.context
     state = context.state
     if len(metafields) > MAX_METAFIELDS_PER_CALL:
-        raise GraphQLError(
-            f"The input array size of {len(metafields)} is greater than the maximum allowed of {MAX_METAFIELDS_PER_CALL}.",
-            extensions={"code": "MAX_INPUT_SIZE_EXCEEDED"},
-        )
+        size, maximum = len(metafields), MAX_METAFIELDS_PER_CALL
+        message = f"The input array size of {size} is greater than the maximum allowed of {maximum}."
+        raise GraphQLError(message, extensions={"code": "MAX_INPUT_SIZE_EXCEEDED"})
     with state.lock:
         checked = [_check(context, index, entry) for index, entry in enumerate(metafields)]
         errors = [error for problems, _ in checked for error in problems]

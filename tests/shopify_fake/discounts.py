@@ -120,7 +120,11 @@ def _value(value: dict[str, Any], currency: str) -> dict[str, Any]:
         "effect": (
             {"__typename": "DiscountPercentage", "percentage": effect["percentage"]}
             if effect.get("percentage") is not None
-            else {"__typename": "DiscountAmount", "amount": money(effect.get("amount") or 0, currency), "appliesOnEachItem": False}
+            else {
+                "__typename": "DiscountAmount",
+                "amount": money(effect.get("amount") or 0, currency),
+                "appliesOnEachItem": False,
+            }
         ),
     }
 

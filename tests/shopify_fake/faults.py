@@ -57,7 +57,12 @@ class Faults:
         return self._add(Fault("throttled", target, times))
 
     def timeout_after_write(
-        self, target: str | None = None, *, times: int = 1, mode: Literal["close", "stall"] = "close", stall_seconds: float = 30.0
+        self,
+        target: str | None = None,
+        *,
+        times: int = 1,
+        mode: Literal["close", "stall"] = "close",
+        stall_seconds: float = 30.0,
     ) -> Fault:
         """Performs the mutation, then closes the connection without answering (after stalling, in "stall" mode)."""
         return self._add(Fault("timeout_after_write", target, times, mode=mode, stall_seconds=stall_seconds))

@@ -22,8 +22,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 from tests.shopify_fake import billing
-from tests.shopify_fake.bucket import LeakyBucket
 from tests.shopify_fake.admin_graphql import AdminGraphQL, BadRequest, GraphQLRequest, parse_request
+from tests.shopify_fake.bucket import LeakyBucket
 from tests.shopify_fake.faults import OAUTH, Fault, Faults
 from tests.shopify_fake.oauth import answer_token_request
 from tests.shopify_fake.recorder import ReceivedRequest, Recorder
@@ -32,7 +32,9 @@ from tests.shopify_fake.state import ApiContext, AppConfig, State
 
 SHOP_DOMAIN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]*\.myshopify\.com$")
 GRAPHQL_PATH = re.compile(r"^/admin/api/([0-9]{4}-(?:01|04|07|10)|unstable)/graphql\.json$")
-CONFIRM_PATH = re.compile(r"^/admin/charges/[0-9]+/([0-9]+)/RecurringApplicationCharge/confirm_recurring_application_charge$")
+CONFIRM_PATH = re.compile(
+    r"^/admin/charges/[0-9]+/([0-9]+)/RecurringApplicationCharge/confirm_recurring_application_charge$"
+)
 BULK_FILE_PATH = re.compile(r"^/bulk-operations/([0-9]+)\.jsonl$")
 UNAUTHORIZED = "[API] Invalid API key or access token (unrecognized login or wrong password)"
 
@@ -194,7 +196,9 @@ class RequestHandler(BaseHTTPRequestHandler):
         if fault is not None:
             return self._send_fault(fault)
         if shop is None:
-            return self._send(404, {"errors": f"Not Found: the Host header must name a shop, got {self.headers.get('Host')!r}"})
+            return self._send(
+                404, {"errors": f"Not Found: the Host header must name a shop, got {self.headers.get('Host')!r}"}
+            )
         content_type = self.headers.get("Content-Type") or ""
         try:
             params = json.loads(body) if "json" in content_type else dict(parse_qsl(body.decode()))
@@ -217,7 +221,9 @@ class RequestHandler(BaseHTTPRequestHandler):
         if fault is not None and fault.kind == "status":
             return self._send_fault(fault)
         if shop is None:
-            return self._send(404, {"errors": f"Not Found: the Host header must name a shop, got {self.headers.get('Host')!r}"})
+            return self._send(
+                404, {"errors": f"Not Found: the Host header must name a shop, got {self.headers.get('Host')!r}"}
+            )
         state = self.shopify.state
         if not state.shop_for_access_token(self.headers.get("X-Shopify-Access-Token"), shop):
             return self._send(401, {"errors": UNAUTHORIZED})

@@ -107,7 +107,9 @@ class ShopifySigner:
             "sig": secrets.token_hex(32),
             **claims,
         }
-        return jwt.encode({k: v for k, v in payload.items() if v is not None}, self._secret(secret), algorithm=algorithm)
+        return jwt.encode(
+            {k: v for k, v in payload.items() if v is not None}, self._secret(secret), algorithm=algorithm
+        )
 
     def session_token(
         self,

@@ -98,7 +98,9 @@ def test_token_exchange_refuses_a_subject_token_shopify_would_not_accept(
     assert shopify_fake.state.access_tokens == {}
 
 
-def test_a_subject_token_inside_the_ten_second_leeway_is_accepted(calls: ShopifyCalls, shopify_fake: FakeShopify) -> None:
+def test_a_subject_token_inside_the_ten_second_leeway_is_accepted(
+    calls: ShopifyCalls, shopify_fake: FakeShopify
+) -> None:
     token = shopify_fake.signer.app_home_token(shop=SHOP, nbf=int(time.time()) + 5)
 
     assert exchange(calls, token, expiring=1).status_code == 200
@@ -151,7 +153,11 @@ def test_an_authorization_code_is_good_only_at_its_own_shop(calls: ShopifyCalls,
 
 def test_the_token_endpoint_also_takes_form_encoded_bodies(calls: ShopifyCalls, shopify_fake: FakeShopify) -> None:
     config = shopify_fake.config
-    form = {"client_id": config.api_key, "client_secret": config.api_secret, "code": shopify_fake.state.issue_authorization_code(SHOP)}
+    form = {
+        "client_id": config.api_key,
+        "client_secret": config.api_secret,
+        "code": shopify_fake.state.issue_authorization_code(SHOP),
+    }
 
     response = calls.http.post("/admin/oauth/access_token", headers={"Host": SHOP}, data=form)
 
@@ -197,7 +203,9 @@ def test_refresh_answers_invalid_grant_for_a_dead_refresh_token(
 
 
 @pytest.mark.parametrize("case", ["missing", "unknown", "expired", "uninstalled", "another shop's"])
-def test_admin_graphql_needs_a_live_token_of_the_shop(case: str, calls: ShopifyCalls, shopify_fake: FakeShopify) -> None:
+def test_admin_graphql_needs_a_live_token_of_the_shop(
+    case: str, calls: ShopifyCalls, shopify_fake: FakeShopify
+) -> None:
     state = shopify_fake.state
     token: str | None = state.install(OTHER_SHOP if case == "another shop's" else SHOP)["access_token"]
     if case == "missing":
@@ -231,4 +239,7 @@ def test_a_body_without_a_query_string_is_a_400(body: bytes, calls: ShopifyCalls
         content=body,
     )
 
-    assert (response.status_code, response.json()) == (400, {"errors": {"query": "Required parameter missing or invalid"}})
+    assert (response.status_code, response.json()) == (
+        400,
+        {"errors": {"query": "Required parameter missing or invalid"}},
+    )
