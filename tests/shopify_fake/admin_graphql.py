@@ -164,7 +164,8 @@ def build_admin_schema(faults: Faults) -> GraphQLSchema:
     for name, parse_value in SCALARS.items():
         scalar = schema.get_type(name)
         assert isinstance(scalar, GraphQLScalarType)
-        scalar.parse_value = parse_value  # type: ignore[method-assign]
+        # graphql-core 3.3 coerces through coerce_input_value; 3.2 through parse_value.
+        scalar.coerce_input_value = scalar.parse_value = parse_value  # type: ignore[method-assign]
     return schema
 
 

@@ -9,7 +9,9 @@ pointing at the fake's own file (null when nothing matched, as Shopify does). On
 from __future__ import annotations
 
 import json
+import operator
 import re
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -80,20 +82,21 @@ def order_node(
     }
 
 
-def _matches(order: dict[str, Any], search: str | None) -> bool:
-    """Applies a Shopify search query; the fake understands date comparisons only and refuses anything else."""
+def _filters(search: str | None) -> list[tuple[str, str, datetime]]:
+    """Parses a Shopify search query; the fake understands date comparisons only and refuses anything else."""
+    filters = []
     for term in (search or "").split():
         found = FILTER.match(term)
         if not found:
-            raise GraphQLError(
-                f"The fake Shopify supports only created_at/updated_at/processed_at filters, not {term!r}"
-            )
+            raise GraphQLError(f"The fake supports only created_at/updated_at/processed_at filters, not {term!r}")
         field, operator, value = found.groups()
-        moment, bound = from_iso(order[field.replace("_at", "At")]), from_iso(value)
-        holds = {">=": moment >= bound, "<=": moment <= bound, ">": moment > bound, "<": moment < bound}
-        if not holds.get(operator or ">=", False):
-            return False
-    return True
+        filters.append((field.replace("_at", "At"), operator or ">=", from_iso(value)))
+    return filters
+
+
+def _matches(order: dict[str, Any], filters: list[tuple[str, str, datetime]]) -> bool:
+    comparisons = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt}
+    return all(comparisons[sign](from_iso(order[field]), bound) for field, sign, bound in filters)
 
 
 def _page(
@@ -113,7 +116,8 @@ def _page(
 def resolve_orders(_: Any, info: GraphQLResolveInfo, **arguments: Any) -> dict[str, Any]:
     context: ApiContext = info.context
     with context.state.lock:
-        orders = [order for order in context.shop.orders if _matches(order, arguments.get("query"))]
+        filters = _filters(arguments.get("query"))
+        orders = [order for order in context.shop.orders if _matches(order, filters)]
     orders.sort(key=lambda order: order[SORT_FIELDS[arguments["sortKey"]]], reverse=arguments["reverse"])
     return _page(info, orders, arguments.get("first"), arguments.get("after"))
 

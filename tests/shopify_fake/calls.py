@@ -13,6 +13,66 @@ SHOP = "loyal-shop.myshopify.com"
 OTHER_SHOP = "other-shop.myshopify.com"
 API_VERSION = "2026-10"
 
+CUSTOMER = "gid://shopify/Customer/7393829330"
+
+# The documented reward-code call (Shopify contract §7.1): an amount off for one customer, usable once.
+CREATE_REWARD = """
+mutation CreateReward($input: DiscountCodeBasicInput!) {
+  discountCodeBasicCreate(basicCodeDiscount: $input) {
+    codeDiscountNode {
+      id
+      codeDiscount {
+        ... on DiscountCodeBasic {
+          title
+          status
+          usageLimit
+          appliesOncePerCustomer
+          startsAt
+          endsAt
+          codes(first: 1) { nodes { code } }
+          context { ... on DiscountCustomers { customers { id } } }
+          customerGets {
+            value {
+              ... on DiscountAmount { amount { amount currencyCode } appliesOnEachItem }
+              ... on DiscountPercentage { percentage }
+            }
+            items { ... on AllDiscountItems { allItems } }
+          }
+          combinesWith { orderDiscounts productDiscounts shippingDiscounts }
+        }
+      }
+    }
+    userErrors { field code message }
+  }
+}
+"""
+FIND_CODE = """
+query FindCode($code: String!) {
+  codeDiscountNodeByCode(code: $code) {
+    id
+    codeDiscount { ... on DiscountCodeBasic { title codes(first: 1) { nodes { code } } } }
+  }
+}
+"""
+
+
+def reward_input(code: str = "LOYAL-7F3K9Q", **fields: Any) -> dict[str, Any]:
+    return {
+        "title": "Loyalty reward – 500 pts",
+        "code": code,
+        "startsAt": "2026-09-01T00:00:00Z",
+        "endsAt": None,
+        "context": {"customers": {"add": [CUSTOMER]}},
+        "customerGets": {
+            "value": {"discountAmount": {"amount": "5.00", "appliesOnEachItem": False}},
+            "items": {"all": True},
+        },
+        "usageLimit": 1,
+        "appliesOncePerCustomer": True,
+        "combinesWith": {"orderDiscounts": False, "productDiscounts": True, "shippingDiscounts": True},
+        **fields,
+    }
+
 
 @dataclass
 class ShopifyCalls:
