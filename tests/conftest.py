@@ -21,7 +21,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.models import Base, Shop
 from app.paths import PROJECT_ROOT
-from tests.helpers import ShopifySigner
+from tests.shopify_fake.signing import TEST_API_KEY, TEST_API_SECRET, ShopifySigner
+
+# The fake Shopify (`shopify_fake` fixture): a local server speaking Shopify's OAuth and Admin GraphQL contract.
+pytest_plugins = ["tests.shopify_fake.fixture"]
 
 TEST_INSTANCE = PROJECT_ROOT / "instance" / "test"
 LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -172,8 +175,8 @@ def settings_overrides(database_url: str, redis_url: str, redis_namespace: str) 
         "database_url": database_url,
         "redis_url": redis_url,
         "redis_namespace": redis_namespace,
-        "shopify_api_key": "test-api-key",
-        "shopify_api_secret": "shpss_test_secret_0123456789abcdef",
+        "shopify_api_key": TEST_API_KEY,
+        "shopify_api_secret": TEST_API_SECRET,
         "shopify_app_url": "https://loyalty.test",
         "TESTING": True,
     }
@@ -205,4 +208,4 @@ def runner(app):  # type: ignore[no-untyped-def]
 @pytest.fixture
 def shopify() -> ShopifySigner:
     """Signs webhooks, session tokens and app-proxy queries the way Shopify does, with the test app's secret."""
-    return ShopifySigner(api_key="test-api-key", api_secret="shpss_test_secret_0123456789abcdef")
+    return ShopifySigner(api_key=TEST_API_KEY, api_secret=TEST_API_SECRET)

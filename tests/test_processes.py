@@ -17,7 +17,8 @@ import requests
 
 from app.commands.demo import DEMO_SHOP
 from app.paths import PROJECT_ROOT
-from tests.helpers import GET_LOYALTY_PROFILE, ShopifySigner, order_payload
+from tests.helpers import GET_LOYALTY_PROFILE, order_payload
+from tests.shopify_fake.signing import ShopifySigner
 
 pytestmark = pytest.mark.processes
 

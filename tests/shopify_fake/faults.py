@@ -1,0 +1,88 @@
+"""Faults a test can inject into the fake: for one operation, or for the next N requests whatever they are.
+
+A fault's `target` is an Admin GraphQL root field (`discountCodeBasicCreate`) or operation name (`CreateReward`),
+`"oauth"` for the token endpoint, or None for any request. Each fault affects its next `times` matching requests.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+FaultKind = Literal["status", "throttled", "timeout_after_write", "user_errors"]
+OAUTH = "oauth"
+
+
+@dataclass
+class Fault:
+    kind: FaultKind
+    target: str | None
+    times: int
+    status: int = 503
+    retry_after: str | None = None
+    # timeout_after_write: "close" drops the connection at once; "stall" holds it for stall_seconds, then drops it.
+    mode: Literal["close", "stall"] = "close"
+    stall_seconds: float = 30.0
+    user_errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def matches(self, names: set[str]) -> bool:
+        return self.target is None or self.target in names
+
+
+class Faults:
+    def __init__(self) -> None:
+        self._faults: list[Fault] = []
+        self._lock = threading.Lock()
+        # Set on reset and shutdown so a stalled connection is released at once.
+        self.release = threading.Event()
+
+    def _add(self, fault: Fault) -> Fault:
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def server_error(
+        self, target: str | None = None, *, status: int = 503, times: int = 1, retry_after: str | None = None
+    ) -> Fault:
+        """Answers `status` (5xx) with a JSON error body, and `Retry-After` when given."""
+        return self._add(Fault("status", target, times, status=status, retry_after=retry_after))
+
+    def rate_limited(self, target: str | None = None, *, times: int = 1, retry_after: str = "1") -> Fault:
+        """Answers HTTP 429 with `Retry-After` (whole seconds: Shopify's Python client parses it with int())."""
+        return self._add(Fault("status", target, times, status=429, retry_after=retry_after))
+
+    def throttled(self, target: str | None = None, *, times: int = 1) -> Fault:
+        """Answers Shopify's THROTTLED GraphQL error (HTTP 200) whatever the bucket holds."""
+        return self._add(Fault("throttled", target, times))
+
+    def timeout_after_write(
+        self,
+        target: str | None = None,
+        *,
+        times: int = 1,
+        mode: Literal["close", "stall"] = "close",
+        stall_seconds: float = 30.0,
+    ) -> Fault:
+        """Performs the mutation, then closes the connection without answering (after stalling, in "stall" mode)."""
+        return self._add(Fault("timeout_after_write", target, times, mode=mode, stall_seconds=stall_seconds))
+
+    def user_errors(self, target: str, errors: list[dict[str, Any]], *, times: int = 1) -> Fault:
+        """Answers the mutation's payload with these userErrors and writes nothing."""
+        return self._add(Fault("user_errors", target, times, user_errors=errors))
+
+    def take(self, kinds: set[FaultKind], names: set[str]) -> Fault | None:
+        """The first pending fault of one of `kinds` matching `names`, counted as used once."""
+        with self._lock:
+            for fault in self._faults:
+                if fault.kind in kinds and fault.times > 0 and fault.matches(names):
+                    fault.times -= 1
+                    return fault
+        return None
+
+    def clear(self) -> None:
+        """Drops every pending fault and releases stalled connections."""
+        with self._lock:
+            self._faults.clear()
+        self.release.set()
+        self.release = threading.Event()
