@@ -1,8 +1,10 @@
 """The rule engine: pure Python, facts in, decisions out (no database, no Flask)."""
 
-from app.rules.engine import CompiledRule, Decision, Evaluation, RuleResult, compile_rule, evaluate
+from app.rules.compiled_rule import CompiledRule, compile_rule
+from app.rules.engine import Evaluation, evaluate
 from app.rules.explain import TraceNode, render_trace
 from app.rules.facts import CustomerFacts, Facts, History, StaticHistory
+from app.rules.results import Decision, RuleResult
 from app.rules.ruleset import RuleSet
 from app.rules.schema import RULE_JSON_SCHEMA, schema_json
 from app.rules.validation import Rule, RuleIssue, RuleValidationError, parse_rule, validate_rule
