@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from app.rules.conditions import Check, compile_leaf, line_value
+from app.rules.conditions import compile_leaf, line_value
+from app.rules.context import EventContext
 from app.rules.values import parse_clock, to_decimal
 
 # Facts read straight off the EventContext (None = missing), with how a listed value is converted to compare.
@@ -34,6 +35,8 @@ SET_FACTS: dict[str, tuple[str, Callable[[str], str]]] = {
     "discount_code": ("ctx.discount_codes", lambda text: text.strip().lower()),
 }
 COMPARISONS = ("==", "!=", ">", ">=", "<", "<=")
+
+Check = Callable[[EventContext], bool]
 
 
 class _Source:
@@ -124,7 +127,7 @@ def compile_held(conditions: list[tuple[int, dict[str, Any] | None]]) -> Callabl
 
 
 def compile_fast_check(node: dict[str, Any]) -> Check:
-    """Return one generated function equivalent to the condition tree's closure `check`."""
+    """Return one generated function that says whether the condition tree holds for an event."""
     source = _Source()
     body = source.expression(node)
     code = compile(f"def check(ctx):\n    return bool({body})\n", "<rule conditions>", "exec")

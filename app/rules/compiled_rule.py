@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from app.rules.actions import ActionPlan, compile_actions
-from app.rules.codegen import compile_fast_check
-from app.rules.conditions import Check, Trace, compile_condition
+from app.rules.codegen import Check, compile_fast_check
+from app.rules.conditions import Trace, compile_condition
 from app.rules.results import (
     BUDGET_EXHAUSTED,
     GUEST_LIMITED,
@@ -100,7 +100,7 @@ def compile_rule(
     """Return the rule compiled to plain closures; no JSON is walked again when it is evaluated."""
     check = explain = None
     if rule.conditions is not None:
-        _, explain = compile_condition(rule.conditions, "/conditions")
+        explain = compile_condition(rule.conditions, "/conditions")
         check = compile_fast_check(rule.conditions)
     limits = rule.limits
     return CompiledRule(

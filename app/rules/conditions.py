@@ -1,4 +1,4 @@
-"""Compile validated condition JSON into closures: `check(ctx) -> bool` for the hot path, `trace(ctx)` to explain."""
+"""Compile validated condition JSON into closures: a getter and test per condition type, and the trace that explains."""
 
 from __future__ import annotations
 
@@ -14,13 +14,14 @@ from app.rules.context import EventContext, LineItem
 from app.rules.explain import TraceNode, shown
 from app.rules.values import normalize_id, parse_clock, parse_when, to_decimal
 
-Check = Callable[[EventContext], bool]
 Trace = Callable[[EventContext], TraceNode]
 Getter = Callable[[EventContext], Any]
 Test = Callable[[Any], bool]
 
 # `fact OP expected` written as a partial over the expected value (partial(le, 100)(fact) is 100 <= fact).
 FLIPPED = {"==": op.eq, "!=": op.ne, ">": op.lt, ">=": op.le, "<": op.gt, "<=": op.ge}
+# Whether a group held, from whether each of its children did (a `not` group has exactly one).
+COMBINE: dict[str, Callable[[list[bool]], bool]] = {"and": all, "or": any, "not": lambda held: not held[0]}
 
 
 class LineMatch:
@@ -46,21 +47,11 @@ class LineMatch:
         return {"items": self.items, "quantity": self.quantity, "amount": str(self.amount)}
 
 
-def compile_condition(node: dict[str, Any], pointer: str) -> tuple[Check, Trace]:
-    """Return (check, trace) closures for a normalized condition node; both agree on every event."""
+def compile_condition(node: dict[str, Any], pointer: str) -> Trace:
+    """Return the trace closure of a normalized condition node: what each condition saw and whether it held."""
     if "conditions" in node:
         return _compile_group(node, pointer)
     getter, test, reads_missing = compile_leaf(node)
-    if reads_missing:
-
-        def check(ctx: EventContext) -> bool:
-            return test(getter(ctx))
-    else:
-
-        def check(ctx: EventContext) -> bool:
-            value = getter(ctx)
-            return value is not None and test(value)
-
     kind, operator, expected = node["type"], node["operator"], node.get("value")
 
     def trace(ctx: EventContext) -> TraceNode:
@@ -68,64 +59,21 @@ def compile_condition(node: dict[str, Any], pointer: str) -> tuple[Check, Trace]
         held = test(value) if reads_missing else value is not None and test(value)
         return TraceNode(pointer, kind, operator, expected, shown(value), bool(held), ())
 
-    return check, trace
+    return trace
 
 
-def _compile_group(node: dict[str, Any], pointer: str) -> tuple[Check, Trace]:
-    compiled = [
+def _compile_group(node: dict[str, Any], pointer: str) -> Trace:
+    traces = tuple(
         compile_condition(child, f"{pointer}/conditions/{index}") for index, child in enumerate(node["conditions"])
-    ]
-    checks = tuple(check for check, _ in compiled)
-    traces = tuple(trace for _, trace in compiled)
+    )
     operator = node["operator"]
-    if operator == "not":
-        (inner,) = checks
-        check: Check = lambda ctx: not inner(ctx)  # noqa: E731
-        combine: Callable[[list[bool]], bool] = lambda held: not held[0]  # noqa: E731
-    elif operator == "and":
-        check = _all_of(checks)
-        combine = all
-    else:
-        check = _any_of(checks)
-        combine = any
+    combine = COMBINE[operator]
 
     def trace(ctx: EventContext) -> TraceNode:
         children = tuple(child(ctx) for child in traces)
         return TraceNode(pointer, "group", operator, None, None, combine([child.held for child in children]), children)
 
-    return check, trace
-
-
-def _all_of(checks: tuple[Check, ...]) -> Check:
-    if len(checks) == 1:
-        return checks[0]
-    if len(checks) == 2:
-        first, second = checks
-        return lambda ctx: first(ctx) and second(ctx)
-
-    def check(ctx: EventContext) -> bool:
-        for each in checks:
-            if not each(ctx):
-                return False
-        return True
-
-    return check
-
-
-def _any_of(checks: tuple[Check, ...]) -> Check:
-    if len(checks) == 1:
-        return checks[0]
-    if len(checks) == 2:
-        first, second = checks
-        return lambda ctx: first(ctx) or second(ctx)
-
-    def check(ctx: EventContext) -> bool:
-        for each in checks:
-            if each(ctx):
-                return True
-        return False
-
-    return check
+    return trace
 
 
 def compile_leaf(node: dict[str, Any]) -> tuple[Getter, Test, bool]:
