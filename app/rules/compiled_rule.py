@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from app.rules.actions import ActionPlan, compile_actions
-from app.rules.codegen import Check, compile_fast_check
-from app.rules.conditions import Trace, compile_condition
+from app.rules.action_plans import ActionPlan, compile_actions
+from app.rules.condition_codegen import Check, compile_fast_check
+from app.rules.condition_leaves import Trace, compile_condition
 from app.rules.results import (
     BUDGET_EXHAUSTED,
     GUEST_LIMITED,
@@ -19,8 +19,8 @@ from app.rules.results import (
     Decision,
     RuleResult,
 )
-from app.rules.schedule import Window, compile_schedule
-from app.rules.validation import Rule
+from app.rules.rule_validation import Rule
+from app.rules.schedule_window import Window, compile_schedule
 
 
 @dataclass(frozen=True, eq=False)

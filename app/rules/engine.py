@@ -9,8 +9,7 @@ from time import perf_counter_ns
 from types import MappingProxyType
 
 from app.rules.compiled_rule import CompiledRule
-from app.rules.context import EventContext
-from app.rules.explain import TraceNode
+from app.rules.event_context import EventContext
 from app.rules.facts import Facts
 from app.rules.results import (
     BUDGET_EXHAUSTED,
@@ -22,7 +21,8 @@ from app.rules.results import (
     Decision,
     RuleResult,
 )
-from app.rules.ruleset import RuleSet
+from app.rules.rule_set import RuleSet
+from app.rules.trace import TraceNode
 
 ACTIVE_ONLY = frozenset({"active"})
 CUSTOMER_POINT_ACTIONS = frozenset({"points", "points_per_currency"})

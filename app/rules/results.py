@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from app.rules.explain import TraceNode
+from app.rules.trace import TraceNode
 
 # Why a rule did not fire (RuleResult.skipped_reason); a status other than active reads "rule is <status>".
 NOT_MET = "conditions not met"

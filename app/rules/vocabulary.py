@@ -1,7 +1,7 @@
 """The rule language's words: condition types, operators and actions (DESIGN.md, "Rule language").
 
-One table drives both the validator (`validation.py`) and the JSON Schema served to the admin builder
-(`schema.py`), so the two cannot disagree about what a rule may say.
+One table drives both the validator (`condition_validation.py`, `rule_validation.py`) and the JSON Schema served
+to the admin builder (`json_schema.py`), so the two cannot disagree about what a rule may say.
 """
 
 from __future__ import annotations

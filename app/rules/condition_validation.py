@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from app.rules.checks import (
+from app.rules.value_checks import (
     EVENT_TYPE_PATTERN,
     PATH_PATTERN,
     TEXT_PATTERNS,

@@ -6,7 +6,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from app.rules.checks import (
+from app.rules.condition_validation import ConditionChecks
+from app.rules.value_checks import (
     EVENT_TYPE_PATTERN,
     URL_PATTERN,
     RuleIssue,
@@ -14,7 +15,6 @@ from app.rules.checks import (
     comparable,
     kind_name,
 )
-from app.rules.condition_checks import ConditionChecks
 from app.rules.vocabulary import ACTIONS, BASES, LIMIT_PERIODS, ROUNDINGS, RULE_STATUSES
 
 RULE_KEYS = (

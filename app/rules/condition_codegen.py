@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from app.rules.conditions import compile_leaf, line_value
-from app.rules.context import EventContext
+from app.rules.condition_leaves import compile_leaf, line_value
+from app.rules.event_context import EventContext
 from app.rules.values import parse_clock, to_decimal
 
 # Facts read straight off the EventContext (None = missing), with how a listed value is converted to compare.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from app.rules.checks import EVENT_TYPE_PATTERN, PATH_PATTERN, TEXT_PATTERNS, URL_PATTERN
+from app.rules.value_checks import EVENT_TYPE_PATTERN, PATH_PATTERN, TEXT_PATTERNS, URL_PATTERN
 from app.rules.vocabulary import (
     ACTIONS,
     BASES,

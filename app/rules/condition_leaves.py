@@ -10,8 +10,8 @@ from functools import partial
 from operator import attrgetter
 from typing import Any
 
-from app.rules.context import EventContext, LineItem
-from app.rules.explain import TraceNode, shown
+from app.rules.event_context import EventContext, LineItem
+from app.rules.trace import TraceNode, shown
 from app.rules.values import normalize_id, parse_clock, parse_when, to_decimal
 
 Trace = Callable[[EventContext], TraceNode]

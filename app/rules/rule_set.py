@@ -6,10 +6,10 @@ from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from app.rules.codegen import compile_held
 from app.rules.compiled_rule import CompiledRule
+from app.rules.condition_codegen import compile_held
 from app.rules.results import NOT_MET, OTHER_EVENT, RuleResult
-from app.rules.schedule import Window
+from app.rules.schedule_window import Window
 
 
 @dataclass(frozen=True)
