@@ -6,8 +6,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from app.rules.action_plans import ActionPlan, compile_actions
-from app.rules.condition_codegen import Check, compile_fast_check
-from app.rules.condition_leaves import Trace, compile_condition
+from app.rules.condition_codegen import Check, compile_check
 from app.rules.results import (
     BUDGET_EXHAUSTED,
     GUEST_LIMITED,
@@ -21,6 +20,7 @@ from app.rules.results import (
 )
 from app.rules.rule_validation import Rule
 from app.rules.schedule_window import Window, compile_schedule
+from app.rules.trace import Trace, compile_trace
 
 
 @dataclass(frozen=True, eq=False)
@@ -100,8 +100,8 @@ def compile_rule(
     """Return the rule compiled to plain closures; no JSON is walked again when it is evaluated."""
     check = explain = None
     if rule.conditions is not None:
-        explain = compile_condition(rule.conditions, "/conditions")
-        check = compile_fast_check(rule.conditions)
+        explain = compile_trace(rule.conditions, "/conditions")
+        check = compile_check(rule.conditions)
     limits = rule.limits
     return CompiledRule(
         rule=rule,

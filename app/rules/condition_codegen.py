@@ -126,7 +126,7 @@ def compile_held(conditions: list[tuple[int, dict[str, Any] | None]]) -> Callabl
     return source.namespace["held"]
 
 
-def compile_fast_check(node: dict[str, Any]) -> Check:
+def compile_check(node: dict[str, Any]) -> Check:
     """Return one generated function that says whether the condition tree holds for an event."""
     source = _Source()
     body = source.expression(node)

@@ -1,4 +1,4 @@
-"""Compile validated condition JSON into closures: a getter and test per condition type, and the trace that explains."""
+"""Each condition type compiled to a fact getter and a test on the fact, shared by the generated check and the trace."""
 
 from __future__ import annotations
 
@@ -11,17 +11,13 @@ from operator import attrgetter
 from typing import Any
 
 from app.rules.event_context import EventContext, LineItem
-from app.rules.trace import TraceNode, shown
 from app.rules.values import normalize_id, parse_clock, parse_when, to_decimal
 
-Trace = Callable[[EventContext], TraceNode]
 Getter = Callable[[EventContext], Any]
 Test = Callable[[Any], bool]
 
 # `fact OP expected` written as a partial over the expected value (partial(le, 100)(fact) is 100 <= fact).
 FLIPPED = {"==": op.eq, "!=": op.ne, ">": op.lt, ">=": op.le, "<": op.gt, "<=": op.ge}
-# Whether a group held, from whether each of its children did (a `not` group has exactly one).
-COMBINE: dict[str, Callable[[list[bool]], bool]] = {"and": all, "or": any, "not": lambda held: not held[0]}
 
 
 class LineMatch:
@@ -45,35 +41,6 @@ class LineMatch:
     def to_json(self) -> dict[str, Any]:
         """The match as shown in a trace."""
         return {"items": self.items, "quantity": self.quantity, "amount": str(self.amount)}
-
-
-def compile_condition(node: dict[str, Any], pointer: str) -> Trace:
-    """Return the trace closure of a normalized condition node: what each condition saw and whether it held."""
-    if "conditions" in node:
-        return _compile_group(node, pointer)
-    getter, test, reads_missing = compile_leaf(node)
-    kind, operator, expected = node["type"], node["operator"], node.get("value")
-
-    def trace(ctx: EventContext) -> TraceNode:
-        value = getter(ctx)
-        held = test(value) if reads_missing else value is not None and test(value)
-        return TraceNode(pointer, kind, operator, expected, shown(value), bool(held), ())
-
-    return trace
-
-
-def _compile_group(node: dict[str, Any], pointer: str) -> Trace:
-    traces = tuple(
-        compile_condition(child, f"{pointer}/conditions/{index}") for index, child in enumerate(node["conditions"])
-    )
-    operator = node["operator"]
-    combine = COMBINE[operator]
-
-    def trace(ctx: EventContext) -> TraceNode:
-        children = tuple(child(ctx) for child in traces)
-        return TraceNode(pointer, "group", operator, None, None, combine([child.held for child in children]), children)
-
-    return trace
 
 
 def compile_leaf(node: dict[str, Any]) -> tuple[Getter, Test, bool]:
