@@ -1,4 +1,4 @@
-"""Checks for conditions: groups and every condition type of the rule language, with JSON pointers."""
+"""Validate a rule's condition tree: groups and every condition type of the rule language, with JSON pointers."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from app.rules.value_checks import (
     EVENT_TYPE_PATTERN,
     PATH_PATTERN,
     TEXT_PATTERNS,
-    Checks,
+    ValueChecks,
     as_datetime,
     comparable,
     kind_name,
@@ -20,7 +20,7 @@ from app.rules.vocabulary import CONDITIONS, GROUP_OPERATORS, LINE_ITEM_FIELDS, 
 MAX_DEPTH = 16
 
 
-class ConditionChecks(Checks):
+class ConditionValidator(ValueChecks):
     """Validates and normalizes condition trees (operators filled in from the language's defaults)."""
 
     def condition(self, node: Any, pointer: str, top: bool = False, depth: int = 1) -> dict[str, Any]:

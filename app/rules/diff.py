@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from app.rules.value_checks import escape
+from app.rules.issues import escape
 
 MISSING: Any = object()
 

@@ -1,12 +1,12 @@
-"""Primitive checks for rule JSON: each records a located issue and says whether the value passed."""
+"""Primitive checks of the values in rule JSON: each records a located issue and says whether the value passed."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
 from typing import Any
 
+from app.rules.issues import RuleIssue, escape
 from app.rules.values import is_number, parse_when
 
 EVENT_TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
@@ -15,28 +15,12 @@ URL_PATTERN = re.compile(r"^https?://[^\s/?#]+[^\s]*$")
 TEXT_PATTERNS = {"shipping_country": re.compile(r"^[A-Za-z]{2}$"), "currency": re.compile(r"^[A-Za-z]{3}$")}
 
 
-@dataclass(frozen=True)
-class RuleIssue:
-    """One problem in a rule: where (RFC 6901 JSON pointer; "" is the whole rule) and what."""
-
-    pointer: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.pointer or '/'}: {self.message}"
-
-
-def escape(key: str | int) -> str:
-    """Return a key escaped for a JSON pointer (RFC 6901: ~ as ~0, / as ~1)."""
-    return str(key).replace("~", "~0").replace("/", "~1")
-
-
 def kind_name(value: Any) -> str:
     """Return the JSON kind of a value, for messages."""
     return {bool: "boolean", type(None): "null", dict: "object", list: "list", str: "string"}.get(type(value), "number")
 
 
-class Checks:
+class ValueChecks:
     """Collects issues; each check returns True when the value is acceptable."""
 
     def __init__(self) -> None:
