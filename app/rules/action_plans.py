@@ -1,4 +1,4 @@
-"""Compile validated action JSON into plans, and turn point plans into integer points (one rounding rule)."""
+"""Compile validated action JSON into plans: what each action awards or does, and how its points are rounded."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ class ActionPlan:
     base: Base | None = None
     rounding: str = ROUND_FLOOR
     factor: Decimal | None = None
-    fixed: int | None = None  # a `points` amount, used as is when there is no multiplier to apply
+    fixed: int | None = None  # a `points` amount, used as is when the multiplier is 1 and no budget caps it
     amount: Decimal | None = None  # the same amount as a Decimal, to multiply
 
     @property

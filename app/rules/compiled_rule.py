@@ -1,4 +1,4 @@
-"""A rule version compiled once: closures for its conditions, schedule and actions, and what it can precompute."""
+"""A rule version compiled once: its conditions, schedule and actions ready to run, and what it can precompute."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from app.rules.trace import Trace, compile_trace
 
 @dataclass(frozen=True, eq=False)
 class CompiledRule:
-    """A rule version compiled to closures; build with compile_rule, never per event."""
+    """A rule version compiled to functions; build with compile_rule, never per event."""
 
     rule: Rule
     rule_id: int | None
@@ -97,7 +97,7 @@ class CompiledRule:
 def compile_rule(
     rule: Rule, *, rule_id: int | None = None, version_id: int | None = None, version: int | None = None
 ) -> CompiledRule:
-    """Return the rule compiled to plain closures; no JSON is walked again when it is evaluated."""
+    """Return the rule compiled to plain functions; no JSON is walked again when it is evaluated."""
     check = explain = None
     if rule.conditions is not None:
         explain = compile_trace(rule.conditions, "/conditions")

@@ -1,4 +1,4 @@
-"""Compile a condition tree into one Python function for the hot path (no nested closure calls per leaf).
+"""Compile condition trees into generated Python functions for the hot path (no nested closure calls per leaf).
 
 The generated source only ever contains fixed fact names, fixed operators and references to constants `k0`, `k1`,
 ... held in the function's namespace: no value from the rule is ever written into source text. Leaves without an
@@ -14,6 +14,7 @@ from typing import Any
 from app.rules.condition_leaves import compile_leaf, line_value
 from app.rules.event_context import EventContext
 from app.rules.values import parse_clock, to_decimal
+from app.rules.vocabulary import COMPARISONS
 
 # Facts read straight off the EventContext (None = missing), with how a listed value is converted to compare.
 CONTEXT_FACTS: dict[str, tuple[str, Callable[[Any], Any]]] = {
@@ -34,7 +35,6 @@ SET_FACTS: dict[str, tuple[str, Callable[[str], str]]] = {
     "customer_tag": ("ctx.customer_tags", lambda text: text.strip().lower()),
     "discount_code": ("ctx.discount_codes", lambda text: text.strip().lower()),
 }
-COMPARISONS = ("==", "!=", ">", ">=", "<", "<=")
 
 Check = Callable[[EventContext], bool]
 

@@ -7,8 +7,6 @@ from typing import Any
 
 from app.rules.issues import escape
 
-MISSING: Any = object()
-
 
 @dataclass(frozen=True)
 class Change:

@@ -178,8 +178,6 @@ CONDITIONS: dict[str, ConditionSpec] = {
     )
 }
 
-POINT_ACTIONS = ("points", "points_per_currency", "referral_advocate_points")
-
 
 @dataclass(frozen=True)
 class ActionSpec:
