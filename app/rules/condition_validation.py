@@ -133,10 +133,7 @@ class ConditionValidator(ValueChecks):
             pattern = EVENT_TYPE_PATTERN if spec.type == "event_type" else pattern
             return self.text(value, pointer, pattern, hints.get(spec.type, ""))
         if kind == "id":
-            if normalize_id(value) is None:
-                self.fail(pointer, "must be a non-empty string or an integer id")
-                return False
-            return True
+            return self.expect(normalize_id(value) is not None, pointer, "must be a non-empty string or an integer id")
         if kind == "boolean":
             return self.boolean(value, pointer)
         if kind == "when":
@@ -144,10 +141,9 @@ class ConditionValidator(ValueChecks):
         if kind == "weekday":
             return self.choice(value, pointer, WEEKDAYS)
         if kind == "clock":
-            if parse_clock(value) is None:
-                self.fail(pointer, "must be a time of day as HH:MM (00:00 to 23:59)")
-                return False
-            return True
+            return self.expect(
+                parse_clock(value) is not None, pointer, "must be a time of day as HH:MM (00:00 to 23:59)"
+            )
         if isinstance(value, (dict, list)) or value is None or (isinstance(value, float) and not math.isfinite(value)):
             self.fail(pointer, "must be a string, number or boolean")
             return False
