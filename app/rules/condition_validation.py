@@ -6,16 +6,22 @@ import math
 from typing import Any
 
 from app.rules.value_checks import (
-    EVENT_TYPE_PATTERN,
-    PATH_PATTERN,
-    TEXT_PATTERNS,
     ValueChecks,
     as_datetime,
     comparable,
     kind_name,
 )
 from app.rules.values import is_number, normalize_id, parse_clock, parse_when
-from app.rules.vocabulary import CONDITIONS, GROUP_OPERATORS, LINE_ITEM_FIELDS, WEEKDAYS, ConditionSpec
+from app.rules.vocabulary import (
+    CONDITIONS,
+    EVENT_TYPE_PATTERN,
+    GROUP_OPERATORS,
+    LINE_ITEM_FIELDS,
+    PATH_PATTERN,
+    TEXT_PATTERNS,
+    WEEKDAYS,
+    ConditionSpec,
+)
 
 MAX_DEPTH = 16
 

@@ -9,13 +9,19 @@ from typing import Any
 from app.rules.condition_validation import ConditionValidator
 from app.rules.issues import RuleIssue, RuleValidationError
 from app.rules.value_checks import (
-    EVENT_TYPE_PATTERN,
-    URL_PATTERN,
     as_datetime,
     comparable,
     kind_name,
 )
-from app.rules.vocabulary import ACTIONS, BASES, LIMIT_PERIODS, ROUNDINGS, RULE_STATUSES
+from app.rules.vocabulary import (
+    ACTIONS,
+    BASES,
+    EVENT_TYPE_PATTERN,
+    LIMIT_PERIODS,
+    ROUNDINGS,
+    RULE_STATUSES,
+    URL_PATTERN,
+)
 
 RULE_KEYS = (
     "name",

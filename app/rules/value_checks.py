@@ -9,11 +9,6 @@ from typing import Any
 from app.rules.issues import RuleIssue, escape
 from app.rules.values import is_number, parse_when
 
-EVENT_TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
-PATH_PATTERN = re.compile(r"^event_data(\.[^.\s]+)+$")
-URL_PATTERN = re.compile(r"^https?://[^\s/?#]+[^\s]*$")
-TEXT_PATTERNS = {"shipping_country": re.compile(r"^[A-Za-z]{2}$"), "currency": re.compile(r"^[A-Za-z]{3}$")}
-
 
 def kind_name(value: Any) -> str:
     """Return the JSON kind of a value, for messages."""
