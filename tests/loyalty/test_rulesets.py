@@ -18,6 +18,7 @@ from app.loyalty.base.errors import InvalidInput
 from app.loyalty.base.inbound import InboundEvent
 from app.loyalty.ledger.profiles import lock_profile
 from app.loyalty.processing.event import process_event
+from app.loyalty.rulebook import FIRST_ORDER_BONUS
 from app.models import (
     AuditLog,
     CustomerLoyaltyProfile,
@@ -33,17 +34,6 @@ from app.models import (
 from app.rules import CustomerFacts, Facts, RuleValidationError, StaticHistory, evaluate
 from tests.helpers import order_payload
 
-FIRST_ORDER_BONUS = {
-    "name": "First Order Bonus",
-    "conditions": {
-        "operator": "and",
-        "conditions": [
-            {"type": "order_total", "operator": ">=", "value": 100},
-            {"type": "frequency", "event_type": "order_created", "value": 1},
-        ],
-    },
-    "actions": [{"type": "points", "amount": 500, "reason": "First order bonus"}],
-}
 PER_DOLLAR = {"name": "Per dollar", "actions": [{"type": "points_per_currency", "rate": 1, "basis": "total"}]}
 
 
