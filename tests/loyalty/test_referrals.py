@@ -24,7 +24,8 @@ from app.models import (
     ReferralConversion,
     Shop,
 )
-from tests.loyalty.rewards_helpers import add_order, balance, make_reward
+from tests.loyalty.ledger_helpers import add_order
+from tests.loyalty.rewards_helpers import balance, make_reward
 
 ADDRESS = {"address1": "12 Rue de la Paix", "zip": "75002", "country_code": "FR", "city": "Paris"}
 
