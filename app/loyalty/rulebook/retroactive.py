@@ -189,22 +189,19 @@ def reverse_retroactive_run(
     for profile_id, source_id in sources:
         lock_profile_by_id(session, shop_id=shop.id, profile_id=profile_id)
         source = (RETRO_SOURCE, source_id)
-        so_far = ledger.earned_by(session, shop_id=shop.id, profile_id=profile_id, source=source)
-        claim = so_far.earned - so_far.reversed
-        if claim <= 0:
-            continue
-        result = ledger.take_back(
+        result = ledger.take_back_rest(
             session,
             shop=shop,
             profile_id=profile_id,
             source=source,
-            claim=claim,
             request_key=f"rule_retro_reversal:{batch_id}:{profile_id}",
             cause=ledger.Cause("admin", actor=actor.strip()),
             now=now,
             reason=f"Retroactive run {batch_id} reversed",
         )
-        claimed, taken, shortfall = claimed + claim, taken + result.points_reversed, shortfall + result.shortfall
+        claimed += result.claimed
+        taken += result.points_reversed
+        shortfall += result.shortfall
     session.add(
         AuditLog(
             shop_id=shop.id,
