@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -45,6 +45,7 @@ from app.models import (
     RedemptionLog,
     Shop,
 )
+from app.rules.values import to_decimal
 
 BASES = ("subtotal", "total")
 
@@ -101,11 +102,8 @@ def _money(*candidates: object) -> Decimal:
     for value in candidates:
         if value is None:
             continue
-        try:
-            amount = Decimal(str(value))
-        except InvalidOperation:
-            raise InvalidInput(f"refund amount {value!r} is not a decimal number") from None
-        if not amount.is_finite():
+        amount = to_decimal(value)
+        if amount is None:
             raise InvalidInput(f"refund amount {value!r} is not a decimal number")
         return amount
     return Decimal(0)
