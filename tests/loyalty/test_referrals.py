@@ -270,6 +270,8 @@ def test_rewards_follow_the_pending_window(db_session: Session, make_shop, now: 
             "referral_settings.max_conversions_per_day must be a whole number of at least 1, got 0",
         ),
         ({"min_order_amount": "-1"}, "referral_settings.min_order_amount must not be negative"),
+        ({"min_order_amount": "lots"}, "referral_settings.min_order_amount must be a number"),
+        ({"min_order_amount": "Infinity"}, "referral_settings.min_order_amount must be a number"),
         ({"bonus": 1}, "referral_settings has unknown keys: bonus"),
     ],
 )
