@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.events import inbox, stream
 from app.events.consumer import ConsumerSettings, StreamConsumer
-from app.loyalty.inbound import InboundEvent
+from app.loyalty.base.inbound import InboundEvent
 from app.models import Shop
 from tests.events.stream_helpers import order_event
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.events import stream
-from app.loyalty.inbound import InboundEvent
+from app.loyalty.base.inbound import InboundEvent
 from app.models import Base
 from tests.helpers import order_payload
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.events import stream
 from app.events.consumer import StreamConsumer
-from app.loyalty.inbound import InboundEvent
+from app.loyalty.base.inbound import InboundEvent
 from app.models import CustomerLoyaltyProfile, DeadLetter, EventQueue, Order, ProcessedEvent
 from tests.events.stream_helpers import BASE_MS, MARGIN_MS, count, entries, pending, set_idle
 

@@ -1,5 +1,5 @@
-"""app.events.inbox on real PostgreSQL and Redis: the inbox row committed before "200", its failure bookkeeping, the
-app events a transaction staged, and re-driving the stream from rows it lost (never those still in flight)."""
+"""app.events.inbox on real PostgreSQL and Redis: the inbox row committed before "200", its failure bookkeeping, and
+re-driving the stream from rows it lost (never those still in flight)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.events import inbox, stream
-from app.loyalty.app_events import record_app_event
 from app.models import EventQueue, ProcessedEvent, Shop
 from tests.events.stream_helpers import entries, order_event
 
@@ -98,33 +97,6 @@ class TestRecording:
         assert (rows[event.event_id].status, rows[event.event_id].attempts) == ("dead", 2)
         assert rows[event.event_id].last_error == "x" * 2000
         assert (rows[other.event_id].status, rows[other.event_id].attempts) == ("pending", 0)
-
-    def test_the_app_events_a_transaction_staged_are_published_after_it_committed_once(  # type: ignore[no-untyped-def]
-        self, shop, session_factory, now
-    ) -> None:
-        published = []
-        with session_factory() as session:
-            with session.begin():
-                event_id = record_app_event(
-                    session,
-                    shop_id=shop.id,
-                    event_type="tier_changed",
-                    key="tier:1001:1",
-                    customer_id="1001",
-                    subject=("profile", "1001"),
-                    data={"to_tier": {"name": "Silver"}},
-                    now=now,
-                )
-            assert inbox.publish_staged(session, published.append) == 1
-            assert inbox.publish_staged(session, published.append) == 0  # taken: published once
-        [event] = published
-        assert (event.event_id, event.event_type, event.shop_domain, event.customer_id, event.event_data) == (
-            event_id,
-            "tier_changed",
-            shop.domain,
-            "1001",
-            {"to_tier": {"name": "Silver"}},
-        )
 
 
 class TestRedrive:

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import update
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.loyalty import sweeps
+from app.loyalty.processing import sweeps
 from app.models import Shop, TierDefinition
 from tests.loyalty.ledger_helpers import earn, profile, stored
 
