@@ -9,6 +9,8 @@ from datetime import datetime
 
 import pytest
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
@@ -91,7 +93,8 @@ def test_a_commit_that_fails_publishes_nothing(session_factory, redis_client, ke
 def test_a_redis_failure_after_the_commit_leaves_the_event_for_re_drive(  # type: ignore[no-untyped-def]
     session_factory, redis_client, keys, shop, now, make_consumer
 ) -> None:
-    unreachable = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=1)  # nothing listens on port 1
+    # Nothing listens on port 1; no retries, so the failure is immediate.
+    unreachable = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
     with session_factory() as session, unit_of_work(session, unreachable, keys):
         event_id = stage_tier_change(session, shop, "1001", now)
     with session_factory() as session:
