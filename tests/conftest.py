@@ -224,8 +224,9 @@ def shopify() -> ShopifySigner:
 
 @pytest.fixture
 def refuse(engine: Engine) -> Iterator[Callable[..., Callable[[], None]]]:
-    """refuse(table): every insert into `table` fails inside its transaction; refuse(table, at_commit=True): only when
-    the transaction commits (a deferred constraint trigger). Returns a function that lifts the fault."""
+    """refuse(table): every insert into `table` fails inside its transaction; at_commit=True: only when the
+    transaction commits (a deferred constraint trigger); when="NEW.shop_id = 7": only rows that match. Returns a
+    function that lifts the fault."""
     installed: set[str] = set()
 
     def lift(table: str) -> None:
@@ -234,7 +235,7 @@ def refuse(engine: Engine) -> Iterator[Callable[..., Callable[[], None]]]:
                 conn.exec_driver_sql(f"DROP TRIGGER refuse_{table} ON {table}; DROP FUNCTION refuse_{table}();")
             installed.discard(table)
 
-    def install(table: str, *, at_commit: bool = False) -> Callable[[], None]:
+    def install(table: str, *, at_commit: bool = False, when: str = "true") -> Callable[[], None]:
         timing = "CONSTRAINT TRIGGER" if at_commit else "TRIGGER"
         deferral = "DEFERRABLE INITIALLY DEFERRED" if at_commit else ""
         with engine.begin() as conn:
@@ -242,7 +243,7 @@ def refuse(engine: Engine) -> Iterator[Callable[..., Callable[[], None]]]:
                 f"CREATE FUNCTION refuse_{table}() RETURNS trigger LANGUAGE plpgsql AS"
                 f" $$ BEGIN RAISE EXCEPTION '{table} refused by the test'; END; $$;"
                 f" CREATE {timing} refuse_{table} AFTER INSERT ON {table} {deferral}"
-                f" FOR EACH ROW EXECUTE FUNCTION refuse_{table}();"
+                f" FOR EACH ROW WHEN ({when}) EXECUTE FUNCTION refuse_{table}();"
             )
         installed.add(table)
         return lambda: lift(table)
