@@ -220,3 +220,34 @@ def runner(app):  # type: ignore[no-untyped-def]
 def shopify() -> ShopifySigner:
     """Signs webhooks, session tokens and app-proxy queries the way Shopify does, with the test app's secret."""
     return ShopifySigner(api_key=TEST_API_KEY, api_secret=TEST_API_SECRET)
+
+
+@pytest.fixture
+def refuse(engine: Engine) -> Iterator[Callable[..., Callable[[], None]]]:
+    """refuse(table): every insert into `table` fails inside its transaction; at_commit=True: only when the
+    transaction commits (a deferred constraint trigger); when="NEW.shop_id = 7": only rows that match. Returns a
+    function that lifts the fault."""
+    installed: set[str] = set()
+
+    def lift(table: str) -> None:
+        if table in installed:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f"DROP TRIGGER refuse_{table} ON {table}; DROP FUNCTION refuse_{table}();")
+            installed.discard(table)
+
+    def install(table: str, *, at_commit: bool = False, when: str = "true") -> Callable[[], None]:
+        timing = "CONSTRAINT TRIGGER" if at_commit else "TRIGGER"
+        deferral = "DEFERRABLE INITIALLY DEFERRED" if at_commit else ""
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                f"CREATE FUNCTION refuse_{table}() RETURNS trigger LANGUAGE plpgsql AS"
+                f" $$ BEGIN RAISE EXCEPTION '{table} refused by the test'; END; $$;"
+                f" CREATE {timing} refuse_{table} AFTER INSERT ON {table} {deferral}"
+                f" FOR EACH ROW WHEN ({when}) EXECUTE FUNCTION refuse_{table}();"
+            )
+        installed.add(table)
+        return lambda: lift(table)
+
+    yield install
+    for table in list(installed):
+        lift(table)
