@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from datetime import datetime, timezone
@@ -12,6 +13,16 @@ from sqlalchemy import select
 from app.tasks.context import app_context
 from app.tasks.heartbeat import HEARTBEAT_TTL_S, WORKER_HEARTBEAT
 from app.tasks.queue import huey
+
+log = logging.getLogger(__name__)
+
+
+class SweepFailed(Exception):
+    """Some shops' sweeps raised; every other shop was swept. Huey retries the task (sweeps are idempotent)."""
+
+    def __init__(self, shop_ids: list[int]) -> None:
+        super().__init__(f"the sweep failed for shop(s) {', '.join(map(str, shop_ids))}")
+        self.shop_ids = shop_ids
 
 
 def _beat() -> None:
@@ -44,9 +55,16 @@ def sweep_all_shops() -> None:
         now = datetime.now(timezone.utc)
         shop_ids = db.session.execute(select(Shop.id).where(Shop.uninstalled_at.is_(None))).scalars().all()
         db.session.rollback()  # end the read so each shop gets its own transaction below
+        failed: list[int] = []
         for shop_id in shop_ids:
-            with db.session.begin():
-                sweep_shop(db.session, shop_id=shop_id, now=now)
+            try:
+                with db.session.begin():
+                    sweep_shop(db.session, shop_id=shop_id, now=now)
+            except Exception:  # noqa: BLE001 - one shop's failure must not hold back the shops after it
+                log.exception("sweep of shop %s failed; the other shops are still swept", shop_id)
+                failed.append(shop_id)
+        if failed:
+            raise SweepFailed(failed)
 
 
 @huey.task(retries=3, retry_delay=30, retry_backoff=2)
