@@ -24,8 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from json_logic import jsonLogic  # noqa: E402  (panzi-json-logic)
 
-from app.rules import CustomerFacts, Facts, StaticHistory, compile_rule, evaluate, parse_rule  # noqa: E402
-from app.rules.ruleset import RuleSet  # noqa: E402
+from app.rules import CustomerFacts, Facts, RuleSet, StaticHistory, compile_rule, evaluate, parse_rule  # noqa: E402
 
 ZONE = "America/New_York"
 TAGS = ["vip", "wholesale", "staff", "newsletter", "friend", "b2b", "eu", "beta", "influencer", "local"]

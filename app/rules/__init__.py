@@ -1,11 +1,14 @@
 """The rule engine: pure Python, facts in, decisions out (no database, no Flask)."""
 
-from app.rules.engine import CompiledRule, Decision, Evaluation, RuleResult, compile_rule, evaluate
-from app.rules.explain import TraceNode, render_trace
+from app.rules.compiled_rule import CompiledRule, compile_rule
+from app.rules.engine import Evaluation, evaluate
 from app.rules.facts import CustomerFacts, Facts, History, StaticHistory
-from app.rules.ruleset import RuleSet
-from app.rules.schema import RULE_JSON_SCHEMA, schema_json
-from app.rules.validation import Rule, RuleIssue, RuleValidationError, parse_rule, validate_rule
+from app.rules.issues import RuleIssue, RuleValidationError
+from app.rules.json_schema import RULE_JSON_SCHEMA, schema_json
+from app.rules.results import Decision, RuleResult
+from app.rules.rule_set import RuleSet
+from app.rules.rule_validation import Rule, parse_rule, validate_rule
+from app.rules.trace import TraceNode, render_trace
 
 __all__ = [
     "RULE_JSON_SCHEMA",

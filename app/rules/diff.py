@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from app.rules.checks import escape
-
-MISSING: Any = object()
+from app.rules.issues import escape
 
 
 @dataclass(frozen=True)

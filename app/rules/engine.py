@@ -1,60 +1,32 @@
-"""Compile rules once per version and evaluate a rule set against one event's facts: facts in, decisions out."""
+"""Evaluate a rule set against one event's facts: facts in, decisions out."""
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from time import perf_counter_ns
 from types import MappingProxyType
-from typing import Any, NamedTuple
 
-from app.rules.actions import ActionPlan, compile_actions
-from app.rules.codegen import compile_fast_check
-from app.rules.conditions import Check, Trace, compile_condition
-from app.rules.context import EventContext
-from app.rules.explain import TraceNode
+from app.rules.compiled_rule import CompiledRule
+from app.rules.event_context import EventContext
 from app.rules.facts import Facts
-from app.rules.ruleset import NOT_MET, OTHER_EVENT, RuleSet
-from app.rules.schedule import Window, compile_schedule
-from app.rules.validation import Rule
+from app.rules.results import (
+    BUDGET_EXHAUSTED,
+    GUEST_LIMITED,
+    LIMIT_REACHED,
+    NOT_MET,
+    OUTSIDE,
+    STOPPED,
+    Decision,
+    RuleResult,
+)
+from app.rules.rule_set import RuleSet
+from app.rules.trace import TraceNode
 
 ACTIVE_ONLY = frozenset({"active"})
 CUSTOMER_POINT_ACTIONS = frozenset({"points", "points_per_currency"})
 ONE = Decimal(1)
-STOPPED = "stopped by higher-priority rule"
-OUTSIDE = "outside schedule"
-LIMIT_REACHED = "limit reached"
-BUDGET_EXHAUSTED = "budget exhausted"
-GUEST_LIMITED = "guest order (the rule has a per-customer limit)"
-
-
-class Decision(NamedTuple):
-    """One action a fired rule takes for this event; `points` is final (tier, multiply factors, rounding, budget).
-
-    Immutable (a named tuple: cheap to build on the hot path, `_asdict()` for JSON).
-    """
-
-    rule_id: int | None
-    version_id: int | None
-    rule_name: str
-    action_index: int
-    type: str
-    points: int | None
-    reason: str | None
-    params: Mapping[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class RuleResult:
-    """What happened to one rule for this event: fired, or why not; `trace` is filled when asked for."""
-
-    rule_id: int | None
-    version_id: int | None
-    name: str
-    fired: bool
-    skipped_reason: str | None
-    trace: tuple[TraceNode, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -81,102 +53,6 @@ class Evaluation:
     def points_total(self) -> int:
         """Points this event earns the customer (advocate points go to someone else and are not counted)."""
         return sum(d.points or 0 for d in self.decisions if d.type in CUSTOMER_POINT_ACTIONS)
-
-
-@dataclass(frozen=True, eq=False)
-class CompiledRule:
-    """A rule version compiled to closures; build with compile_rule, never per event."""
-
-    rule: Rule
-    rule_id: int | None
-    version_id: int | None
-    version: int | None
-    check: Check | None
-    explain: Trace | None
-    window: Window | None
-    actions: tuple[ActionPlan, ...]
-    event_types: frozenset[str]
-    per_customer: int | None
-    period: str
-    budget: int | None
-    # Copied out of `rule` and precomputed so the per-event loop reads plain attributes only.
-    name: str = field(init=False)
-    status: str = field(init=False)
-    priority: int = field(init=False)
-    stops_further_rules: bool = field(init=False)
-    guarded: bool = field(init=False)
-    factors: tuple[Decimal, ...] = field(init=False)  # this rule's own multiply factors
-    # (plan, its decision when nothing varies: non-point actions, or fixed points at multiplier 1 with no budget)
-    planned: tuple[tuple[ActionPlan, Decision | None], ...] = field(init=False)
-    sort_key: tuple[int, str, int] = field(init=False)
-    results: dict[str | None, RuleResult] = field(init=False)
-
-    def __post_init__(self) -> None:
-        rule = self.rule
-        values = {
-            "name": rule.name,
-            "status": rule.status,
-            "priority": rule.priority,
-            "stops_further_rules": rule.stop_further_rules,
-            "guarded": self.per_customer is not None or self.budget is not None,
-            "factors": tuple(plan.factor for plan in self.actions if plan.factor is not None),
-            "planned": tuple((plan, self._static_decision(plan)) for plan in self.actions),
-            "sort_key": (-rule.priority, rule.name, self.rule_id or 0),
-        }
-        for key, value in values.items():
-            object.__setattr__(self, key, value)
-        reasons = (
-            None,
-            NOT_MET,
-            STOPPED,
-            OUTSIDE,
-            OTHER_EVENT,
-            LIMIT_REACHED,
-            BUDGET_EXHAUSTED,
-            GUEST_LIMITED,
-            f"rule is {rule.status}",
-        )
-        object.__setattr__(
-            self,
-            "results",
-            {
-                reason: RuleResult(self.rule_id, self.version_id, rule.name, reason is None, reason)
-                for reason in reasons
-            },
-        )
-
-    def _static_decision(self, plan: ActionPlan) -> Decision | None:
-        if plan.base is not None and plan.fixed is None:
-            return None
-        points = plan.fixed if plan.base is not None else None
-        return Decision(
-            self.rule_id, self.version_id, self.rule.name, plan.index, plan.type, points, plan.reason, plan.params
-        )
-
-
-def compile_rule(
-    rule: Rule, *, rule_id: int | None = None, version_id: int | None = None, version: int | None = None
-) -> CompiledRule:
-    """Return the rule compiled to plain closures; no JSON is walked again when it is evaluated."""
-    check = explain = None
-    if rule.conditions is not None:
-        _, explain = compile_condition(rule.conditions, "/conditions")
-        check = compile_fast_check(rule.conditions)
-    limits = rule.limits
-    return CompiledRule(
-        rule=rule,
-        rule_id=rule_id,
-        version_id=version_id,
-        version=version,
-        check=check,
-        explain=explain,
-        window=compile_schedule(rule.schedule),
-        actions=compile_actions(rule.actions, rule.name),
-        event_types=frozenset(rule.event_types),
-        per_customer=limits.get("per_customer"),
-        period=limits.get("per_customer_period", "lifetime"),
-        budget=limits.get("budget_points"),
-    )
 
 
 def evaluate(

@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
-PERIODS = ("day", "week", "month", "year", "lifetime")
-
 
 class History(Protocol):
     """The customer's past as the caller knows it; the engine never touches a database itself."""

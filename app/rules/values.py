@@ -1,4 +1,4 @@
-"""Readers for the values rules and payloads carry: money, ISO dates, clock times, Shopify ids."""
+"""Readers for the values rules and payloads carry: money, ISO dates, clock times, Shopify ids, tags and codes."""
 
 from __future__ import annotations
 
@@ -44,6 +44,11 @@ def normalize_id(value: Any) -> str | None:
             text = text.rsplit("/", 1)[-1]
         return text or None
     return None
+
+
+def folded(text: str) -> str:
+    """Return text trimmed and lower-case, as tags, tier names and discount codes compare."""
+    return text.strip().lower()
 
 
 def parse_when(text: str) -> dt.date | dt.datetime | None:

@@ -1,11 +1,12 @@
-"""The rule language's words: condition types, operators and actions (DESIGN.md, "Rule language").
+"""The rule language's words: condition types, operators, actions and text patterns (DESIGN.md, "Rule language").
 
-One table drives both the validator (`validation.py`) and the JSON Schema served to the admin builder
-(`schema.py`), so the two cannot disagree about what a rule may say.
+One table drives both the validator (`condition_validation.py`, `rule_validation.py`) and the JSON Schema served
+to the admin builder (`json_schema.py`), so the two cannot disagree about what a rule may say.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 RULE_STATUSES = ("draft", "active", "paused", "archived")
@@ -15,6 +16,11 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 LINE_ITEM_FIELDS = ("product_id", "variant_id", "sku", "product_tag", "collection_id", "vendor")
 ROUNDINGS = ("floor", "round", "ceil")
 BASES = ("subtotal", "total")
+
+EVENT_TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
+PATH_PATTERN = re.compile(r"^event_data(\.[^.\s]+)+$")
+URL_PATTERN = re.compile(r"^https?://[^\s/?#]+[^\s]*$")
+TEXT_PATTERNS = {"shipping_country": re.compile(r"^[A-Za-z]{2}$"), "currency": re.compile(r"^[A-Za-z]{3}$")}
 
 COMPARISONS = ("==", "!=", ">", ">=", "<", "<=")
 NUMBER_OPERATORS = (*COMPARISONS, "between", "in", "not_in")
@@ -177,8 +183,6 @@ CONDITIONS: dict[str, ConditionSpec] = {
         ),
     )
 }
-
-POINT_ACTIONS = ("points", "points_per_currency", "referral_advocate_points")
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from app.rules import Facts, StaticHistory, compile_rule, evaluate, parse_rule, render_trace
-from app.rules.ruleset import RuleSet
+from app.rules import Facts, RuleSet, StaticHistory, compile_rule, evaluate, parse_rule, render_trace
 from tests.rules.rule_helpers import NOON_UTC, UTC, customer, facts, rule_with, run
 
 FIRST_ORDER_BONUS = {
@@ -331,7 +330,7 @@ def test_history_is_asked_once_per_question_even_when_explaining_afterwards() ->
 
 def test_generated_code_refuses_a_tree_that_skipped_validation() -> None:
     """Rules are compiled from parse_rule's output; a hand-built tree with a foreign operator is never executed."""
-    from app.rules.codegen import compile_fast_check
+    from app.rules.condition_codegen import compile_check
 
     injected = {
         "operator": "or __import__('os').system('true') or",
@@ -341,6 +340,6 @@ def test_generated_code_refuses_a_tree_that_skipped_validation() -> None:
         ],
     }
     with pytest.raises(ValueError, match="unsupported group"):
-        compile_fast_check(injected)
+        compile_check(injected)
     with pytest.raises(ValueError, match="unsupported operator"):
-        compile_fast_check({"type": "order_total", "operator": "is not", "value": 1})
+        compile_check({"type": "order_total", "operator": "is not", "value": 1})

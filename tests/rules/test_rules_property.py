@@ -35,9 +35,16 @@ PATHS = st.sampled_from(
 SCALAR = st.one_of(st.booleans(), st.integers(0, 200), st.sampled_from(["yes", "111", "150.00", "web"]))
 
 
-def numeric_leaf(kind: str, values: st.SearchStrategy) -> st.SearchStrategy:
-    operators = st.sampled_from(["==", "!=", ">", ">=", "<", "<=", "between", "in", "not_in", None])
-    return st.builds(lambda operator, a, b: shaped(kind, operator, a, b), operators, values, values)
+NUMBER_OPERATORS = ("==", "!=", ">", ">=", "<", "<=", "between", "in", "not_in", None)  # None: the default
+TEXT_OPERATORS = ("==", "!=", "in", "not_in", None)
+
+
+def compared_leaf(kind: str, values: st.SearchStrategy, operators: tuple = NUMBER_OPERATORS) -> st.SearchStrategy:
+    return st.builds(lambda operator, a, b: shaped(kind, operator, a, b), st.sampled_from(operators), values, values)
+
+
+def text_leaf(kind: str, *values: str) -> st.SearchStrategy:
+    return compared_leaf(kind, st.sampled_from(values), TEXT_OPERATORS)
 
 
 def shaped(kind: str, operator: str | None, a: Any, b: Any, **extra: Any) -> dict[str, Any]:
@@ -68,13 +75,13 @@ def attribute_leaf() -> st.SearchStrategy:
 
 
 LEAVES = st.one_of(
-    numeric_leaf("order_total", NUMBERS),
-    numeric_leaf("order_subtotal", NUMBERS),
-    numeric_leaf("customer_lifetime_spend", NUMBERS),
-    numeric_leaf("customer_order_count", st.integers(0, 4)),
+    compared_leaf("order_total", NUMBERS),
+    compared_leaf("order_subtotal", NUMBERS),
+    compared_leaf("customer_lifetime_spend", NUMBERS),
+    compared_leaf("customer_order_count", st.integers(0, 4)),
     st.builds(
         lambda leaf, days: {**leaf, **({"within_days": days} if days else {})},
-        numeric_leaf("frequency", st.integers(0, 4)),
+        compared_leaf("frequency", st.integers(0, 4)),
         st.sampled_from([None, 1, 30]),
     ),
     st.builds(
@@ -108,18 +115,10 @@ LEAVES = st.one_of(
         st.lists(CODES, min_size=1, max_size=2),
         st.booleans(),
     ),
-    numeric_leaf("source_name", st.sampled_from(["web", "pos"])).filter(
-        lambda n: n.get("operator") in (None, "==", "!=", "in", "not_in")
-    ),
-    numeric_leaf("shipping_country", st.sampled_from(["CA", "us"])).filter(
-        lambda n: n.get("operator") in (None, "==", "!=", "in", "not_in")
-    ),
-    numeric_leaf("currency", st.sampled_from(["USD", "eur"])).filter(
-        lambda n: n.get("operator") in (None, "==", "!=", "in", "not_in")
-    ),
-    numeric_leaf("event_type", st.sampled_from(["order_created", "orders_paid"])).filter(
-        lambda n: n.get("operator") in (None, "==", "!=", "in", "not_in")
-    ),
+    text_leaf("source_name", "web", "pos"),
+    text_leaf("shipping_country", "CA", "us"),
+    text_leaf("currency", "USD", "eur"),
+    text_leaf("event_type", "order_created", "orders_paid"),
     st.builds(lambda op, a, b: shaped("date", op, a, b), st.sampled_from([">=", "<"]), WHEN_TEXT, WHEN_TEXT),
     st.builds(
         lambda op, days: {"type": "day_of_week", "operator": op, "value": days},

@@ -6,6 +6,7 @@ with `data`, `errors` and `extensions.cost` (requestedQueryCost, actualQueryCost
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -63,6 +64,18 @@ class BadRequest(Exception):
     """A body Shopify answers with 400: not JSON, or no query string."""
 
 
+@functools.lru_cache(maxsize=512)
+def _parse(query: str) -> DocumentNode:
+    """Parsed documents, cached: clients send the same few documents over and over."""
+    return parse(query)
+
+
+@functools.lru_cache(maxsize=512)
+def _problems(schema: GraphQLSchema, query: str) -> list[GraphQLError]:
+    """A valid document's validation errors, cached: validation is most of a request's cost and never changes."""
+    return validate(schema, _parse(query))
+
+
 def parse_request(raw: bytes) -> GraphQLRequest:
     """The request's query, variables, operation and root fields; raises BadRequest for a malformed body."""
     try:
@@ -76,7 +89,7 @@ def parse_request(raw: bytes) -> GraphQLRequest:
         payload["query"], variables if isinstance(variables, dict) else {}, payload.get("operationName")
     )
     try:
-        request.document = parse(request.query)
+        request.document = _parse(request.query)
     except GraphQLError as error:
         request.syntax_error = error
         return request
@@ -189,7 +202,7 @@ class AdminGraphQL:
         if request.syntax_error is not None:
             return {"errors": [request.syntax_error.formatted]}
         assert request.document is not None
-        problems = validate(self.schema, request.document)
+        problems = _problems(self.schema, request.query)
         if problems:
             return {"errors": [problem.formatted for problem in problems]}
         operation = get_operation_ast(request.document, request.operation_name)

@@ -13,7 +13,6 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
-    GraphQLObjectType,
     GraphQLSchema,
     InlineFragmentNode,
     IntValueNode,
@@ -68,7 +67,7 @@ class CostCalculator:
         by_condition: dict[str | None, int] = {}
         for node, condition in self._fields(selection_set):
             owner = self.schema.get_type(condition) if condition else parent
-            if not isinstance(owner, GraphQLObjectType) and not hasattr(owner, "fields"):
+            if not hasattr(owner, "fields"):  # a union: only __typename sits outside its fragments
                 continue
             key = node.alias.value if node.alias else node.name.value
             value = data.get(key) if isinstance(data, dict) else None

@@ -170,6 +170,50 @@ def _combines_with(combines: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
+def _free_shipping_fields(data: dict[str, Any], currency: str) -> dict[str, Any]:
+    countries = (data.get("destination") or {}).get("countries")
+    maximum = data.get("maximumShippingPrice")
+    return {
+        "discountClasses": ["SHIPPING"],
+        "appliesOnOneTimePurchase": data.get("appliesOnOneTimePurchase", True) is not False,
+        "appliesOnSubscription": bool(data.get("appliesOnSubscription")),
+        "maximumShippingPrice": money(maximum, currency) if maximum else None,
+        "destinationSelection": (
+            {
+                "__typename": "DiscountCountries",
+                "countries": countries.get("add") or [],
+                "includeRestOfWorld": bool(countries.get("includeRestOfWorld")),
+            }
+            if countries
+            else {"__typename": "DiscountCountryAll", "allCountries": True}
+        ),
+    }
+
+
+def _customer_gets_fields(kind: str, gets: dict[str, Any], currency: str) -> dict[str, Any]:
+    customer_gets = _customer_gets(gets, currency)
+    order_wide = customer_gets["items"]["__typename"] == "AllDiscountItems" and kind == "DiscountCodeBasic"
+    return {"customerGets": customer_gets, "discountClasses": ["ORDER"] if order_wide else ["PRODUCT"]}
+
+
+def _bxgy_fields(data: dict[str, Any]) -> dict[str, Any]:
+    buys = data["customerBuys"]
+    value = buys.get("value") or {}
+    return {
+        "usesPerOrderLimit": data.get("usesPerOrderLimit"),
+        "customerBuys": {
+            "isOneTimePurchase": buys.get("isOneTimePurchase") is not False,
+            "isSubscription": bool(buys.get("isSubscription")),
+            "items": _items(buys.get("items") or {"all": True}),
+            "value": (
+                {"__typename": "DiscountPurchaseAmount", "amount": value["amount"]}
+                if value.get("amount") is not None
+                else {"__typename": "DiscountQuantity", "quantity": int(value.get("quantity") or 1)}
+            ),
+        },
+    }
+
+
 def _summary(kind: str, discount: dict[str, Any]) -> str:
     if kind == "DiscountCodeFreeShipping":
         return "Free shipping on all products"
@@ -212,43 +256,11 @@ def _create(info: GraphQLResolveInfo, kind: str, argument: str, data: dict[str, 
             "tags": list(data.get("tags") or []),
         }
         if kind == "DiscountCodeFreeShipping":
-            destination = data.get("destination") or {"all": True}
-            countries = destination.get("countries")
-            discount |= {
-                "discountClasses": ["SHIPPING"],
-                "appliesOnOneTimePurchase": data.get("appliesOnOneTimePurchase", True) is not False,
-                "appliesOnSubscription": bool(data.get("appliesOnSubscription")),
-                "maximumShippingPrice": (
-                    money(data["maximumShippingPrice"], shop.currency) if data.get("maximumShippingPrice") else None
-                ),
-                "destinationSelection": (
-                    {
-                        "__typename": "DiscountCountries",
-                        "countries": countries.get("add") or [],
-                        "includeRestOfWorld": bool(countries.get("includeRestOfWorld")),
-                    }
-                    if countries
-                    else {"__typename": "DiscountCountryAll", "allCountries": True}
-                ),
-            }
+            discount |= _free_shipping_fields(data, shop.currency)
         else:
-            discount["customerGets"] = _customer_gets(data["customerGets"], shop.currency)
-            order_wide = discount["customerGets"]["items"]["__typename"] == "AllDiscountItems"
-            discount["discountClasses"] = ["ORDER"] if order_wide and kind == "DiscountCodeBasic" else ["PRODUCT"]
+            discount |= _customer_gets_fields(kind, data["customerGets"], shop.currency)
         if kind == "DiscountCodeBxgy":
-            buys = data["customerBuys"]
-            buys_value = buys.get("value") or {}
-            discount["usesPerOrderLimit"] = data.get("usesPerOrderLimit")
-            discount["customerBuys"] = {
-                "isOneTimePurchase": buys.get("isOneTimePurchase") is not False,
-                "isSubscription": bool(buys.get("isSubscription")),
-                "items": _items(buys.get("items") or {"all": True}),
-                "value": (
-                    {"__typename": "DiscountPurchaseAmount", "amount": buys_value["amount"]}
-                    if buys_value.get("amount") is not None
-                    else {"__typename": "DiscountQuantity", "quantity": int(buys_value.get("quantity") or 1)}
-                ),
-            }
+            discount |= _bxgy_fields(data)
         discount["summary"] = _summary(kind, discount)
         node = {"__typename": "DiscountCodeNode", "id": state.gid("DiscountCodeNode"), "codeDiscount": discount}
         shop.discounts[node["id"]] = node

@@ -104,6 +104,9 @@ class FakeShopify:
 class RequestHandler(BaseHTTPRequestHandler):
     shopify: FakeShopify
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; without TCP_NODELAY a kept-alive connection waits ~40 ms for the
+    # client's delayed ACK between them.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: the recorder keeps what arrived."""

@@ -7,6 +7,7 @@ import time
 import httpx
 import pytest
 
+from tests.shopify_fake.bucket import LeakyBucket
 from tests.shopify_fake.bulk import order_node
 from tests.shopify_fake.calls import CREATE_REWARD, FIND_CODE, OTHER_SHOP, SHOP, ShopifyCalls, reward_input
 from tests.shopify_fake.server import FakeShopify
@@ -61,18 +62,22 @@ def test_an_empty_bucket_answers_throttled_and_writes_nothing(
     assert shopify_fake.state.discount_codes(SHOP) == ["BURST-0", "BURST-1"]
 
 
-def test_the_bucket_restores_at_its_rate(calls: ShopifyCalls, shopify_fake: FakeShopify, token: str) -> None:
-    shopify_fake.configure_bucket(10, 100)
-    assert "errors" not in create_reward(calls, token, "RESTORE-1").json()
-    assert create_reward(calls, token, "RESTORE-2").json()["errors"][0]["extensions"]["code"] == "THROTTLED"
+def test_the_bucket_refills_at_its_restore_rate_up_to_its_maximum() -> None:
+    now = [100.0]
+    bucket = LeakyBucket(maximum=50, restore_rate=10, clock=lambda: now[0])
+    assert bucket.take(50) and not bucket.take(1)
 
-    time.sleep(0.15)
-
-    assert "errors" not in create_reward(calls, token, "RESTORE-3").json()
+    now[0] += 2.5
+    assert bucket.status()["currentlyAvailable"] == 25.0
+    assert bucket.take(25) and not bucket.take(1)
+    bucket.refund(5)
+    now[0] += 60
+    assert bucket.status() == {"maximumAvailable": 50.0, "currentlyAvailable": 50.0, "restoreRate": 10.0}
 
 
 def test_buckets_are_per_shop(calls: ShopifyCalls, shopify_fake: FakeShopify, token: str) -> None:
     other_token = shopify_fake.state.install(OTHER_SHOP)["access_token"]
+    shopify_fake.configure_bucket(2000, 0.01)  # so slow that the drained bucket stays empty for the test
     shopify_fake.state.shop(SHOP).bucket.drain()
 
     own = create_reward(calls, token, "PER-SHOP").json()

@@ -1,4 +1,4 @@
-"""Compile validated action JSON into plans, and turn point plans into integer points (one rounding rule)."""
+"""Compile validated action JSON into plans: what each action awards or does, and how its points are rounded."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_UP, Decimal
 from types import MappingProxyType
 from typing import Any
 
-from app.rules.context import EventContext
+from app.rules.event_context import EventContext
 from app.rules.values import to_decimal
 
 ROUNDING_MODES = {"floor": ROUND_FLOOR, "round": ROUND_HALF_UP, "ceil": ROUND_CEILING}
@@ -27,7 +27,7 @@ class ActionPlan:
     base: Base | None = None
     rounding: str = ROUND_FLOOR
     factor: Decimal | None = None
-    fixed: int | None = None  # a `points` amount, used as is when there is no multiplier to apply
+    fixed: int | None = None  # a `points` amount, used as is when the multiplier is 1 and no budget caps it
     amount: Decimal | None = None  # the same amount as a Decimal, to multiply
 
     @property

@@ -9,18 +9,21 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from app.rules.checks import EVENT_TYPE_PATTERN, PATH_PATTERN, TEXT_PATTERNS, URL_PATTERN
 from app.rules.vocabulary import (
     ACTIONS,
     BASES,
     CONDITIONS,
+    EVENT_TYPE_PATTERN,
     GROUP_OPERATORS,
     LIMIT_PERIODS,
     LINE_ITEM_FIELDS,
     MISSING_NOTE,
+    PATH_PATTERN,
     POINTS_NOTE,
     ROUNDINGS,
     RULE_STATUSES,
+    TEXT_PATTERNS,
+    URL_PATTERN,
     WEEKDAYS,
     ConditionSpec,
 )

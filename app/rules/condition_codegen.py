@@ -1,4 +1,4 @@
-"""Compile a condition tree into one Python function for the hot path (no nested closure calls per leaf).
+"""Compile condition trees into generated Python functions for the hot path (no nested closure calls per leaf).
 
 The generated source only ever contains fixed fact names, fixed operators and references to constants `k0`, `k1`,
 ... held in the function's namespace: no value from the rule is ever written into source text. Leaves without an
@@ -11,29 +11,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from app.rules.conditions import Check, compile_leaf, line_value
-from app.rules.values import parse_clock, to_decimal
+from app.rules.condition_leaves import CONTEXT_FACTS, CUSTOMER_FACTS, SET_FACTS, compile_leaf, line_value
+from app.rules.event_context import EventContext
+from app.rules.values import folded, parse_clock
+from app.rules.vocabulary import COMPARISONS
 
-# Facts read straight off the EventContext (None = missing), with how a listed value is converted to compare.
-CONTEXT_FACTS: dict[str, tuple[str, Callable[[Any], Any]]] = {
-    "order_total": ("ctx.order_total", to_decimal),
-    "order_subtotal": ("ctx.order_subtotal", to_decimal),
-    "shipping_country": ("ctx.shipping_country", str.upper),
-    "currency": ("ctx.currency", str.upper),
-    "source_name": ("ctx.source_name", str),
-    "event_type": ("ctx.event_type", str),
-    "customer_tier": ("ctx.customer_tier", lambda text: text.strip().lower()),
-    "day_of_week": ("ctx.weekday", str),
-}
-CUSTOMER_FACTS: dict[str, tuple[str, Callable[[Any], Any]]] = {
-    "customer_order_count": ("orders_count", int),
-    "customer_lifetime_spend": ("lifetime_spend", to_decimal),
-}
-SET_FACTS: dict[str, tuple[str, Callable[[str], str]]] = {
-    "customer_tag": ("ctx.customer_tags", lambda text: text.strip().lower()),
-    "discount_code": ("ctx.discount_codes", lambda text: text.strip().lower()),
-}
-COMPARISONS = ("==", "!=", ">", ">=", "<", "<=")
+Check = Callable[[EventContext], bool]
 
 
 class _Source:
@@ -60,13 +43,12 @@ class _Source:
     def leaf(self, node: dict[str, Any]) -> str:
         kind, operator, expected = node["type"], node["operator"], node.get("value")
         if kind in SET_FACTS and operator in ("in", "not_in"):
-            fact, convert = SET_FACTS[kind]
-            wanted = self.constant(frozenset(convert(item) for item in expected))
+            wanted = self.constant(frozenset(map(folded, expected)))
             test = f"not {wanted}.isdisjoint(v)" if operator == "in" else f"{wanted}.isdisjoint(v)"
-            return f"((v := {fact}) is not None and {test})"
+            return f"((v := ctx.{SET_FACTS[kind]}) is not None and {test})"
         if kind in CONTEXT_FACTS:
-            fact, convert = CONTEXT_FACTS[kind]
-            return f"((v := {fact}) is not None and {self.compare(operator, expected, convert)})"
+            name, convert = CONTEXT_FACTS[kind]
+            return f"((v := ctx.{name}) is not None and {self.compare(operator, expected, convert)})"
         if kind in CUSTOMER_FACTS:
             field, convert = CUSTOMER_FACTS[kind]
             return f"((v := ctx.customer) is not None and {self.compare(operator, expected, convert, f'v.{field}')})"
@@ -123,8 +105,8 @@ def compile_held(conditions: list[tuple[int, dict[str, Any] | None]]) -> Callabl
     return source.namespace["held"]
 
 
-def compile_fast_check(node: dict[str, Any]) -> Check:
-    """Return one generated function equivalent to the condition tree's closure `check`."""
+def compile_check(node: dict[str, Any]) -> Check:
+    """Return one generated function that says whether the condition tree holds for an event."""
     source = _Source()
     body = source.expression(node)
     code = compile(f"def check(ctx):\n    return bool({body})\n", "<rule conditions>", "exec")

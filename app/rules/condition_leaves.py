@@ -1,4 +1,4 @@
-"""Compile validated condition JSON into closures: `check(ctx) -> bool` for the hot path, `trace(ctx)` to explain."""
+"""Each condition type compiled to a fact getter and a test on the fact, shared by the generated check and the trace."""
 
 from __future__ import annotations
 
@@ -10,15 +10,31 @@ from functools import partial
 from operator import attrgetter
 from typing import Any
 
-from app.rules.context import EventContext, LineItem
-from app.rules.explain import TraceNode, shown
-from app.rules.values import normalize_id, parse_clock, parse_when, to_decimal
+from app.rules.event_context import EventContext, LineItem
+from app.rules.values import folded, normalize_id, parse_clock, parse_when, to_decimal
 
-Check = Callable[[EventContext], bool]
-Trace = Callable[[EventContext], TraceNode]
 Getter = Callable[[EventContext], Any]
 Test = Callable[[Any], bool]
 
+
+# Facts read off the EventContext by attribute (None = missing), with how a listed value converts to compare.
+CONTEXT_FACTS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "order_total": ("order_total", to_decimal),
+    "order_subtotal": ("order_subtotal", to_decimal),
+    "shipping_country": ("shipping_country", str.upper),
+    "currency": ("currency", str.upper),
+    "source_name": ("source_name", str),
+    "event_type": ("event_type", str),
+    "customer_tier": ("customer_tier", folded),
+    "day_of_week": ("weekday", str),
+}
+# Facts read off the customer (None for a guest), likewise.
+CUSTOMER_FACTS: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "customer_order_count": ("orders_count", int),
+    "customer_lifetime_spend": ("lifetime_spend", to_decimal),
+}
+# Facts that are sets of folded texts, by EventContext attribute; `in` and `not_in` ask whether they overlap a list.
+SET_FACTS = {"customer_tag": "customer_tags", "discount_code": "discount_codes"}
 # `fact OP expected` written as a partial over the expected value (partial(le, 100)(fact) is 100 <= fact).
 FLIPPED = {"==": op.eq, "!=": op.ne, ">": op.lt, ">=": op.le, "<": op.gt, "<=": op.ge}
 
@@ -46,98 +62,18 @@ class LineMatch:
         return {"items": self.items, "quantity": self.quantity, "amount": str(self.amount)}
 
 
-def compile_condition(node: dict[str, Any], pointer: str) -> tuple[Check, Trace]:
-    """Return (check, trace) closures for a normalized condition node; both agree on every event."""
-    if "conditions" in node:
-        return _compile_group(node, pointer)
-    getter, test, reads_missing = compile_leaf(node)
-    if reads_missing:
-
-        def check(ctx: EventContext) -> bool:
-            return test(getter(ctx))
-    else:
-
-        def check(ctx: EventContext) -> bool:
-            value = getter(ctx)
-            return value is not None and test(value)
-
-    kind, operator, expected = node["type"], node["operator"], node.get("value")
-
-    def trace(ctx: EventContext) -> TraceNode:
-        value = getter(ctx)
-        held = test(value) if reads_missing else value is not None and test(value)
-        return TraceNode(pointer, kind, operator, expected, shown(value), bool(held), ())
-
-    return check, trace
-
-
-def _compile_group(node: dict[str, Any], pointer: str) -> tuple[Check, Trace]:
-    compiled = [
-        compile_condition(child, f"{pointer}/conditions/{index}") for index, child in enumerate(node["conditions"])
-    ]
-    checks = tuple(check for check, _ in compiled)
-    traces = tuple(trace for _, trace in compiled)
-    operator = node["operator"]
-    if operator == "not":
-        (inner,) = checks
-        check: Check = lambda ctx: not inner(ctx)  # noqa: E731
-        combine: Callable[[list[bool]], bool] = lambda held: not held[0]  # noqa: E731
-    elif operator == "and":
-        check = _all_of(checks)
-        combine = all
-    else:
-        check = _any_of(checks)
-        combine = any
-
-    def trace(ctx: EventContext) -> TraceNode:
-        children = tuple(child(ctx) for child in traces)
-        return TraceNode(pointer, "group", operator, None, None, combine([child.held for child in children]), children)
-
-    return check, trace
-
-
-def _all_of(checks: tuple[Check, ...]) -> Check:
-    if len(checks) == 1:
-        return checks[0]
-    if len(checks) == 2:
-        first, second = checks
-        return lambda ctx: first(ctx) and second(ctx)
-
-    def check(ctx: EventContext) -> bool:
-        for each in checks:
-            if not each(ctx):
-                return False
-        return True
-
-    return check
-
-
-def _any_of(checks: tuple[Check, ...]) -> Check:
-    if len(checks) == 1:
-        return checks[0]
-    if len(checks) == 2:
-        first, second = checks
-        return lambda ctx: first(ctx) or second(ctx)
-
-    def check(ctx: EventContext) -> bool:
-        for each in checks:
-            if each(ctx):
-                return True
-        return False
-
-    return check
-
-
 def compile_leaf(node: dict[str, Any]) -> tuple[Getter, Test, bool]:
     """Return (getter, test, reads_missing): the fact reader, the predicate on a present fact, and whether the
     predicate also decides a missing fact (only `exists` does)."""
     kind, operator, expected = node["type"], node["operator"], node.get("value")
-    if kind in ("order_total", "order_subtotal"):
-        return attrgetter(kind), _compare(operator, expected, to_decimal), False
-    if kind == "customer_lifetime_spend":
-        return _customer("lifetime_spend"), _compare(operator, expected, to_decimal), False
-    if kind == "customer_order_count":
-        return _customer("orders_count"), _compare(operator, expected, int), False
+    if kind in CONTEXT_FACTS:
+        name, convert = CONTEXT_FACTS[kind]
+        return attrgetter(name), _compare(operator, expected, convert), False
+    if kind in CUSTOMER_FACTS:
+        name, convert = CUSTOMER_FACTS[kind]
+        return _customer(name), _compare(operator, expected, convert), False
+    if kind in SET_FACTS and operator in ("in", "not_in"):
+        return attrgetter(SET_FACTS[kind]), _overlap(operator, expected), False
     if kind == "frequency":
         event_type, days = node.get("event_type", "order_created"), node.get("within_days")
         return (
@@ -145,31 +81,12 @@ def compile_leaf(node: dict[str, Any]) -> tuple[Getter, Test, bool]:
             _compare(operator, expected, int),
             False,
         )
-    if kind in ("customer_tag", "customer_tier"):
-        wanted = frozenset(item.strip().lower() for item in expected)
-        getter = attrgetter("customer_tags") if kind == "customer_tag" else attrgetter("customer_tier")
-        if kind == "customer_tier":
-            return getter, (wanted.__contains__ if operator == "in" else lambda tier: tier not in wanted), False
-        return getter, (lambda tags: not wanted.isdisjoint(tags)) if operator == "in" else wanted.isdisjoint, False
     if kind == "line_item":
         return _line_items(node), _line_test(node), False
-    if kind == "discount_code":
-        if operator == "exists":
-            return attrgetter("discount_codes"), lambda codes: bool(codes) is expected, True
-        wanted = frozenset(code.strip().lower() for code in expected)
-        test = (lambda codes: not wanted.isdisjoint(codes)) if operator == "in" else wanted.isdisjoint
-        return attrgetter("discount_codes"), test, False
-    if kind in ("shipping_country", "currency"):
-        return attrgetter(kind), _compare(operator, expected, str.upper), False
-    if kind == "source_name":
-        return attrgetter("source_name"), _compare(operator, expected, str), False
-    if kind == "event_type":
-        return attrgetter("event_type"), _compare(operator, expected, str), False
+    if kind == "discount_code":  # `exists`: any code used, or (value false) none
+        return attrgetter("discount_codes"), lambda codes: bool(codes) is expected, True
     if kind == "date":
         return attrgetter("local_time"), _date_test(operator, expected), False
-    if kind == "day_of_week":
-        days = frozenset(expected)
-        return attrgetter("weekday"), days.__contains__ if operator == "in" else lambda day: day not in days, False
     if kind == "time_of_day":
         return attrgetter("minute_of_day"), _clock_test(expected), False
     if kind == "referred_customer":
@@ -196,6 +113,12 @@ def _compare(operator: str, expected: Any, convert: Callable[[Any], Any]) -> Tes
     return partial(FLIPPED[operator], convert(expected))
 
 
+def _overlap(operator: str, expected: list[str]) -> Test:
+    """Return the test on a set of texts: `in` shares a listed one, `not_in` none (compared trimmed, lower-case)."""
+    wanted = frozenset(map(folded, expected))
+    return (lambda values: not wanted.isdisjoint(values)) if operator == "in" else wanted.isdisjoint
+
+
 def _line_items(node: dict[str, Any]) -> Getter:
     field_name = node["field"]
     wanted = frozenset(line_value(field_name, item) for item in node["value"])
@@ -219,8 +142,7 @@ def line_value(field_name: str, item: str | int) -> str | None:
     """A listed value as the item fields hold it: ids normalized, tags lower-case, sku and vendor as text."""
     if field_name in ("product_id", "variant_id", "collection_id"):
         return normalize_id(item)
-    text = str(item).strip()
-    return text.lower() if field_name == "product_tag" else text
+    return folded(str(item)) if field_name == "product_tag" else str(item).strip()
 
 
 def _line_test(node: dict[str, Any]) -> Test:

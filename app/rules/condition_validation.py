@@ -1,26 +1,32 @@
-"""Checks for conditions: groups and every condition type of the rule language, with JSON pointers."""
+"""Validate a rule's condition tree: groups and every condition type of the rule language, with JSON pointers."""
 
 from __future__ import annotations
 
 import math
 from typing import Any
 
-from app.rules.checks import (
-    EVENT_TYPE_PATTERN,
-    PATH_PATTERN,
-    TEXT_PATTERNS,
-    Checks,
+from app.rules.value_checks import (
+    ValueChecks,
     as_datetime,
     comparable,
     kind_name,
 )
 from app.rules.values import is_number, normalize_id, parse_clock, parse_when
-from app.rules.vocabulary import CONDITIONS, GROUP_OPERATORS, LINE_ITEM_FIELDS, WEEKDAYS, ConditionSpec
+from app.rules.vocabulary import (
+    CONDITIONS,
+    EVENT_TYPE_PATTERN,
+    GROUP_OPERATORS,
+    LINE_ITEM_FIELDS,
+    PATH_PATTERN,
+    TEXT_PATTERNS,
+    WEEKDAYS,
+    ConditionSpec,
+)
 
 MAX_DEPTH = 16
 
 
-class ConditionChecks(Checks):
+class ConditionValidator(ValueChecks):
     """Validates and normalizes condition trees (operators filled in from the language's defaults)."""
 
     def condition(self, node: Any, pointer: str, top: bool = False, depth: int = 1) -> dict[str, Any]:
@@ -133,10 +139,7 @@ class ConditionChecks(Checks):
             pattern = EVENT_TYPE_PATTERN if spec.type == "event_type" else pattern
             return self.text(value, pointer, pattern, hints.get(spec.type, ""))
         if kind == "id":
-            if normalize_id(value) is None:
-                self.fail(pointer, "must be a non-empty string or an integer id")
-                return False
-            return True
+            return self.expect(normalize_id(value) is not None, pointer, "must be a non-empty string or an integer id")
         if kind == "boolean":
             return self.boolean(value, pointer)
         if kind == "when":
@@ -144,10 +147,9 @@ class ConditionChecks(Checks):
         if kind == "weekday":
             return self.choice(value, pointer, WEEKDAYS)
         if kind == "clock":
-            if parse_clock(value) is None:
-                self.fail(pointer, "must be a time of day as HH:MM (00:00 to 23:59)")
-                return False
-            return True
+            return self.expect(
+                parse_clock(value) is not None, pointer, "must be a time of day as HH:MM (00:00 to 23:59)"
+            )
         if isinstance(value, (dict, list)) or value is None or (isinstance(value, float) and not math.isfinite(value)):
             self.fail(pointer, "must be a string, number or boolean")
             return False

@@ -6,16 +6,22 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from app.rules.checks import (
-    EVENT_TYPE_PATTERN,
-    URL_PATTERN,
-    RuleIssue,
+from app.rules.condition_validation import ConditionValidator
+from app.rules.issues import RuleIssue, RuleValidationError
+from app.rules.value_checks import (
     as_datetime,
     comparable,
     kind_name,
 )
-from app.rules.condition_checks import ConditionChecks
-from app.rules.vocabulary import ACTIONS, BASES, LIMIT_PERIODS, ROUNDINGS, RULE_STATUSES
+from app.rules.vocabulary import (
+    ACTIONS,
+    BASES,
+    EVENT_TYPE_PATTERN,
+    LIMIT_PERIODS,
+    ROUNDINGS,
+    RULE_STATUSES,
+    URL_PATTERN,
+)
 
 RULE_KEYS = (
     "name",
@@ -30,16 +36,6 @@ RULE_KEYS = (
     "actions",
 )
 NAME_MAX_LENGTH = 255
-
-__all__ = ["Rule", "RuleIssue", "RuleValidationError", "parse_rule", "validate_rule"]
-
-
-class RuleValidationError(ValueError):
-    """A rule was refused; `issues` holds every problem found, each with its JSON pointer."""
-
-    def __init__(self, issues: list[RuleIssue]) -> None:
-        self.issues = issues
-        super().__init__("\n".join(str(issue) for issue in issues))
 
 
 @dataclass(frozen=True)
@@ -61,10 +57,10 @@ class Rule:
 
 def parse_rule(data: Any) -> Rule:
     """Return the validated, normalized Rule, or raise RuleValidationError listing every issue by JSON pointer."""
-    checker = _Checker()
-    definition = checker.rule(data)
-    if checker.issues:
-        raise RuleValidationError(checker.issues)
+    validator = _RuleValidator()
+    definition = validator.rule(data)
+    if validator.issues:
+        raise RuleValidationError(validator.issues)
     return Rule(
         name=definition["name"],
         description=definition.get("description"),
@@ -82,12 +78,12 @@ def parse_rule(data: Any) -> Rule:
 
 def validate_rule(data: Any) -> list[RuleIssue]:
     """Return every issue in the rule (empty when it is valid)."""
-    checker = _Checker()
-    checker.rule(data)
-    return checker.issues
+    validator = _RuleValidator()
+    validator.rule(data)
+    return validator.issues
 
 
-class _Checker(ConditionChecks):
+class _RuleValidator(ConditionValidator):
     def rule(self, data: Any) -> dict[str, Any]:
         """Check the whole rule; return it normalized (defaults filled in)."""
         if not isinstance(data, dict):

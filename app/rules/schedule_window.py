@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from app.rules.context import EventContext
+from app.rules.event_context import EventContext
 from app.rules.values import parse_when
 
 Window = Callable[[EventContext], bool]

@@ -1,34 +1,13 @@
-"""Primitive checks for rule JSON: each records a located issue and says whether the value passed."""
+"""Primitive checks of the values in rule JSON: each records a located issue and says whether the value passed."""
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from dataclasses import dataclass
 from typing import Any
 
+from app.rules.issues import RuleIssue, escape
 from app.rules.values import is_number, parse_when
-
-EVENT_TYPE_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
-PATH_PATTERN = re.compile(r"^event_data(\.[^.\s]+)+$")
-URL_PATTERN = re.compile(r"^https?://[^\s/?#]+[^\s]*$")
-TEXT_PATTERNS = {"shipping_country": re.compile(r"^[A-Za-z]{2}$"), "currency": re.compile(r"^[A-Za-z]{3}$")}
-
-
-@dataclass(frozen=True)
-class RuleIssue:
-    """One problem in a rule: where (RFC 6901 JSON pointer; "" is the whole rule) and what."""
-
-    pointer: str
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.pointer or '/'}: {self.message}"
-
-
-def escape(key: str | int) -> str:
-    """Return a key escaped for a JSON pointer (RFC 6901: ~ as ~0, / as ~1)."""
-    return str(key).replace("~", "~0").replace("/", "~1")
 
 
 def kind_name(value: Any) -> str:
@@ -36,7 +15,7 @@ def kind_name(value: Any) -> str:
     return {bool: "boolean", type(None): "null", dict: "object", list: "list", str: "string"}.get(type(value), "number")
 
 
-class Checks:
+class ValueChecks:
     """Collects issues; each check returns True when the value is acceptable."""
 
     def __init__(self) -> None:
@@ -55,52 +34,44 @@ class Checks:
             if key not in node:
                 self.fail(f"{pointer}/{escape(key)}", "is required")
 
+    def expect(self, accepted: bool, pointer: str, message: str) -> bool:
+        """Record the message at the pointer unless the value was accepted; return whether it was."""
+        if not accepted:
+            self.fail(pointer, message)
+        return accepted
+
     def integer(self, value: Any, pointer: str, minimum: int | None = None) -> bool:
         """Accept an integer (not a boolean), at least `minimum` when given."""
-        if not isinstance(value, int) or isinstance(value, bool):
-            self.fail(pointer, "must be an integer")
-            return False
-        if minimum is not None and value < minimum:
-            self.fail(pointer, f"must be at least {minimum}")
-            return False
-        return True
+        is_integer = isinstance(value, int) and not isinstance(value, bool)
+        return self.expect(is_integer, pointer, "must be an integer") and self.at_least(value, pointer, minimum)
 
     def number(self, value: Any, pointer: str, *, positive: bool = False, minimum: float | None = None) -> bool:
         """Accept a finite number (not a boolean), optionally positive or at least `minimum`."""
-        if not is_number(value):
-            self.fail(pointer, "must be a number")
+        if not self.expect(is_number(value), pointer, "must be a number"):
             return False
-        if positive and value <= 0:
-            self.fail(pointer, "must be greater than 0")
+        if positive and not self.expect(value > 0, pointer, "must be greater than 0"):
             return False
-        if minimum is not None and value < minimum:
-            self.fail(pointer, f"must be at least {minimum:g}")
-            return False
-        return True
+        return self.at_least(value, pointer, minimum)
+
+    def at_least(self, value: float, pointer: str, minimum: float | None) -> bool:
+        """Accept a number of at least `minimum` (any number when it is None)."""
+        return minimum is None or self.expect(value >= minimum, pointer, f"must be at least {minimum:g}")
 
     def text(self, value: Any, pointer: str, pattern: re.Pattern[str] | None = None, hint: str = "") -> bool:
         """Accept a non-empty string, matching `pattern` when given (`hint` says what it should be)."""
-        if not isinstance(value, str) or not value.strip():
-            self.fail(pointer, "must be a non-empty string")
+        if not self.expect(isinstance(value, str) and bool(value.strip()), pointer, "must be a non-empty string"):
             return False
-        if pattern is not None and not pattern.match(value):
-            self.fail(pointer, f"must be {hint}")
-            return False
-        return True
+        return pattern is None or self.expect(bool(pattern.match(value)), pointer, f"must be {hint}")
 
     def choice(self, value: Any, pointer: str, options: tuple[str, ...]) -> bool:
         """Accept one of the options."""
-        if value not in options or not isinstance(value, str):
-            self.fail(pointer, f"must be one of: {', '.join(options)}")
-            return False
-        return True
+        return self.expect(
+            isinstance(value, str) and value in options, pointer, f"must be one of: {', '.join(options)}"
+        )
 
     def boolean(self, value: Any, pointer: str) -> bool:
         """Accept true or false."""
-        if not isinstance(value, bool):
-            self.fail(pointer, "must be true or false")
-            return False
-        return True
+        return self.expect(isinstance(value, bool), pointer, "must be true or false")
 
     def when(self, value: Any, pointer: str) -> dt.date | None:
         """Accept an ISO 8601 date or date-time; return it parsed (None when refused)."""

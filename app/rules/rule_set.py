@@ -4,16 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from app.rules.codegen import compile_held
-
-if TYPE_CHECKING:
-    from app.rules.engine import CompiledRule, RuleResult
-    from app.rules.schedule import Window
-
-NOT_MET = "conditions not met"
-OTHER_EVENT = "not for this event type"
+from app.rules.compiled_rule import CompiledRule
+from app.rules.condition_codegen import compile_held
+from app.rules.results import NOT_MET, OTHER_EVENT, RuleResult
+from app.rules.schedule_window import Window
 
 
 @dataclass(frozen=True)

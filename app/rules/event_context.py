@@ -9,7 +9,7 @@ from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.rules.facts import Facts
-from app.rules.values import normalize_id, to_decimal
+from app.rules.values import folded, normalize_id, to_decimal
 
 T = TypeVar("T")
 SINGLE_VALUED = frozenset({"product_id", "variant_id", "sku", "vendor"})  # one value per line item
@@ -72,7 +72,7 @@ def _field_values(name: str, value: Any) -> frozenset[str]:
     if name in ("product_id", "variant_id", "collection_id"):
         return frozenset(text for text in map(normalize_id, items) if text)
     if name == "product_tag":
-        return frozenset(item.strip().lower() for item in items if isinstance(item, str) and item.strip())
+        return frozenset(folded(item) for item in items if isinstance(item, str) and item.strip())
     return frozenset(item for item in items if isinstance(item, str) and item)
 
 
@@ -141,7 +141,7 @@ class EventContext:
         if not isinstance(codes, list):
             return None
         return frozenset(
-            code["code"].strip().lower()
+            folded(code["code"])
             for code in codes
             if isinstance(code, dict) and isinstance(code.get("code"), str) and code["code"].strip()
         )
@@ -169,13 +169,13 @@ class EventContext:
     def customer_tags(self) -> frozenset[str] | None:
         """The customer's tags, trimmed and lower-case (None for a guest)."""
         customer = self.customer
-        return None if customer is None else frozenset(tag.strip().lower() for tag in customer.tags)
+        return None if customer is None else frozenset(map(folded, customer.tags))
 
     @lazy
     def customer_tier(self) -> str | None:
         """The customer's tier name, lower-case (None for a guest or no tier)."""
         customer = self.customer
-        return None if customer is None or customer.tier is None else customer.tier.strip().lower()
+        return None if customer is None or customer.tier is None else folded(customer.tier)
 
     def event_count(self, event_type: str, within_days: int | None) -> int | None:
         """Return the customer's count of events of this type (None for guests), asking History once per event."""
