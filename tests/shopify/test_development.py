@@ -4,8 +4,6 @@ Bridge that signs real App Home tokens, so the same verification path runs; neve
 from __future__ import annotations
 
 import hashlib
-import re
-from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -24,10 +22,9 @@ APP_URL = "http://127.0.0.1:5000"
 
 
 @pytest.fixture
-def dev_app(settings_overrides: dict[str, Any], clean_state: None) -> Iterator[Any]:
-    from app import create_app
-
-    overrides = {
+def settings_overrides(settings_overrides: dict[str, Any]) -> dict[str, Any]:
+    """Development with no Shopify app configured and no fake Shopify: the stand-in is on."""
+    return {
         **settings_overrides,
         "app_env": "development",
         "shopify_api_key": DEV_API_KEY,
@@ -35,18 +32,11 @@ def dev_app(settings_overrides: dict[str, Any], clean_state: None) -> Iterator[A
         "shopify_app_url": APP_URL,
         "shopify_admin_origin": None,
     }
-    flask_app = create_app(overrides)
-    with flask_app.app_context():
-        yield flask_app
-        from app.extensions import db
-
-        db.session.remove()
-        db.engine.dispose()
 
 
 @pytest.fixture
-def seeded(dev_app: Any) -> str:
-    result = dev_app.test_cli_runner().invoke(args=["demo"])
+def seeded(runner: Any) -> str:
+    result = runner.invoke(args=["demo"])
     assert result.exit_code == 0, result.output
     return result.output
 
@@ -57,17 +47,17 @@ def demo_shop(db_session: Any) -> Shop:
 
 
 def test_the_seed_connects_the_demo_shop_without_shopify_and_prints_the_admin_url(  # type: ignore[no-untyped-def]
-    dev_app, seeded, db_session
+    app, seeded, db_session
 ) -> None:
     assert f"admin:         {APP_URL}/  (development, no Shopify: connected without Shopify" in seeded
     shop = demo_shop(db_session)
-    assert token_context(dev_app).cipher.decrypt(shop.access_token) == DEVELOPMENT_TOKEN
+    assert token_context(app).cipher.decrypt(shop.access_token) == DEVELOPMENT_TOKEN
     with pytest.raises(ShopNotConnected, match="development shop: nothing is sent to Shopify"):
-        access_token_for(token_context(dev_app), DEMO_SHOP)
+        access_token_for(token_context(app), DEMO_SHOP)
 
 
-def test_opening_the_app_url_walks_the_real_verification_path_to_the_admin(dev_app, seeded, db_session) -> None:  # type: ignore[no-untyped-def]
-    browser = dev_app.test_client()
+def test_opening_the_app_url_walks_the_real_verification_path_to_the_admin(app, seeded, db_session) -> None:  # type: ignore[no-untyped-def]
+    browser = app.test_client()
     marker = demo_shop(db_session).access_token
 
     first = browser.get("/")
@@ -108,16 +98,10 @@ def test_opening_the_app_url_walks_the_real_verification_path_to_the_admin(dev_a
     [({}, "127.0.0.1"), ({"X-Loyalty-Development": "1"}, "192.0.2.10")],
     ids=["no-header", "not-loopback"],
 )
-def test_the_token_endpoint_answers_only_this_machines_browser(dev_app, headers, remote_addr) -> None:  # type: ignore[no-untyped-def]
-    response = dev_app.test_client().post("/dev/id-token", headers=headers, environ_base={"REMOTE_ADDR": remote_addr})
+def test_the_token_endpoint_answers_only_this_machines_browser(app, headers, remote_addr) -> None:  # type: ignore[no-untyped-def]
+    response = app.test_client().post("/dev/id-token", headers=headers, environ_base={"REMOTE_ADDR": remote_addr})
     assert response.status_code == 403
     assert "X-Loyalty-Development" in response.get_json()["message"]
-
-
-@pytest.mark.parametrize("path", ["/dev/app-bridge.js", "/dev/id-token"])
-def test_outside_development_there_is_no_stand_in(client, path) -> None:  # type: ignore[no-untyped-def]
-    response = client.get(path) if path.endswith(".js") else client.post(path, headers={"X-Loyalty-Development": "1"})
-    assert response.status_code == 404
 
 
 PRODUCTION = {
@@ -146,21 +130,8 @@ def test_the_stand_in_is_only_for_development_without_a_shopify_app(environ, dev
     assert load_settings(environ).development_admin is development_admin
 
 
-def test_production_pages_load_app_bridge_from_shopify_with_the_api_key(client, shopify_fake, make_shop) -> None:  # type: ignore[no-untyped-def]
-    make_shop(access_token="stored")
-    html = client.get("/", query_string={"id_token": shopify_fake.signer.app_home_token()}).get_data(as_text=True)
-    head = html[: html.index("</head>")]
-    assert re.search(
-        r'<meta name="shopify-api-key" content="test-api-key">\s*'
-        r'<script src="https://cdn.shopify.com/shopifycloud/app-bridge.js"></script>',
-        head,
-    )
-    assert head.index("app-bridge.js") < head.index("htmx-2.0.11.min.js") < head.index("session_token.js")
-    assert "/dev/" not in html
-
-
-def test_with_a_fake_shopify_the_seed_leaves_the_token_to_a_real_exchange(dev_app, db_session) -> None:  # type: ignore[no-untyped-def]
-    context = token_context(dev_app)
+def test_with_a_fake_shopify_the_seed_leaves_the_token_to_a_real_exchange(app, db_session) -> None:  # type: ignore[no-untyped-def]
+    context = token_context(app)
     shop = Shop(domain=DEMO_SHOP, installed_at=None)
     db_session.add(shop)
     store_offline_token(

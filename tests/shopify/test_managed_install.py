@@ -4,9 +4,11 @@ token at the fake Shopify, creates the shop, and stores the pair encrypted; late
 from __future__ import annotations
 
 import json
+import re
 import threading
 from datetime import datetime, timedelta, timezone
 
+import pytest
 from sqlalchemy import func, select
 
 from app.models import Shop
@@ -129,3 +131,22 @@ def test_shopify_refusing_the_exchange_installs_nothing(admin, shopify_fake, db_
     assert (page.status_code, page.get_json()["error"]) == (502, "token_exchange_failed")
     assert "Shopify granted no access token for test-shop.myshopify.com" in page.get_json()["message"]
     assert db_session.execute(select(func.count()).select_from(Shop)).scalar_one() == 0
+
+
+@pytest.mark.parametrize("path", ["/dev/app-bridge.js", "/dev/id-token"])
+def test_outside_development_there_is_no_stand_in(client, path) -> None:  # type: ignore[no-untyped-def]
+    response = client.get(path) if path.endswith(".js") else client.post(path, headers={"X-Loyalty-Development": "1"})
+    assert response.status_code == 404
+
+
+def test_production_pages_load_app_bridge_from_shopify_with_the_api_key(client, shopify_fake, make_shop) -> None:  # type: ignore[no-untyped-def]
+    make_shop(access_token="stored")
+    html = client.get("/", query_string={"id_token": shopify_fake.signer.app_home_token()}).get_data(as_text=True)
+    head = html[: html.index("</head>")]
+    assert re.search(
+        r'<meta name="shopify-api-key" content="test-api-key">\s*'
+        r'<script src="https://cdn.shopify.com/shopifycloud/app-bridge.js"></script>',
+        head,
+    )
+    assert head.index("app-bridge.js") < head.index("htmx-2.0.11.min.js") < head.index("session_token.js")
+    assert "/dev/" not in html
