@@ -81,9 +81,12 @@ def _authenticate() -> Response | None:
             message = f"loyalty is not installed on {check.shop}: open it from the Shopify admin to install it"
             return _error(401, "shop_not_installed", message)
         try:
-            exchange_from = check.invalid_token_response
             install_with_id_token(
-                token_context(), check.shop, check.id_token, invalid_token_response=exchange_from, now=now
+                token_context(),
+                check.shop,
+                check.id_token,
+                invalid_token_response=check.invalid_token_response,
+                now=now,
             )
         except InstallRefused as exc:
             current_app.logger.warning("token exchange refused for %s: %s", check.shop, exc.code)

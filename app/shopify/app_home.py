@@ -78,7 +78,7 @@ def _claims_problem(claims: dict[str, object]) -> str | None:
         shop = shop_domain(dest.removeprefix("https://"))
     except InvalidShopDomain:
         shop = None
-    if shop is None or dest != f"https://{dest.removeprefix('https://')}":
+    if shop is None or not dest.startswith("https://"):
         return "dest is not https://<handle>.myshopify.com"
     if str(claims["iss"]).lower() != f"https://{shop}/admin":
         return "iss is not the admin of the shop in dest"
