@@ -109,22 +109,20 @@ def _answers(redis_module: object, url: str) -> bool:
 def stop(instance: Path) -> list[str]:
     """Stop the embedded servers of this instance folder; return what was stopped."""
     stopped: list[str] = []
-    redis_pid = _pid_in(instance / "redis" / "redis.pid")
-    if redis_pid is not None:
+    # SIGINT is PostgreSQL's "fast" shutdown. Signalling works whoever owns the server: as root, pgserver runs it
+    # as its own system user, and pg_ctl refuses to run as root.
+    servers = (
+        ("redis", instance / "redis" / "redis.pid", signal.SIGTERM),
+        ("postgres", instance / "postgres" / "postmaster.pid", signal.SIGINT),
+    )
+    for name, pid_file, stop_signal in servers:
+        pid = _pid_in(pid_file)
+        if pid is None:
+            continue
         try:
-            os.kill(redis_pid, signal.SIGTERM)
-            _wait_gone(redis_pid)
-            stopped.append("redis")
-        except ProcessLookupError:
-            pass
-    postgres_pid = _pid_in(instance / "postgres" / "postmaster.pid")
-    if postgres_pid is not None:
-        # SIGINT is PostgreSQL's "fast" shutdown. Signalling works whoever owns the server: as root, pgserver runs
-        # it as its own system user, and pg_ctl refuses to run as root.
-        try:
-            os.kill(postgres_pid, signal.SIGINT)
-            _wait_gone(postgres_pid)
-            stopped.append("postgres")
+            os.kill(pid, stop_signal)
+            _wait_gone(pid)
+            stopped.append(name)
         except ProcessLookupError:
             pass
     return stopped

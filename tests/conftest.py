@@ -10,8 +10,9 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
+from functools import partial
 
 import pytest
 import redis
@@ -100,10 +101,14 @@ def redis_namespace(run_id: str) -> str:
 _TABLES = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
 
 
-def _clean(engine: Engine, redis_client: redis.Redis, namespace: str) -> None:
+def _empty_tables(engine: Engine) -> None:
     # No RESTART IDENTITY: ids are never reused in production, and processes may cache them (shop ids).
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {_TABLES} CASCADE"))
+
+
+def _clean(engine: Engine, redis_client: redis.Redis, namespace: str) -> None:
+    _empty_tables(engine)
     keys = list(redis_client.scan_iter(match=f"{namespace}*", count=1000))
     if keys:
         redis_client.delete(*keys)
@@ -122,6 +127,12 @@ def clean_state(engine: Engine, redis_client: redis.Redis, redis_namespace: str)
     _clean(engine, redis_client, redis_namespace)
     yield
     _clean(engine, redis_client, redis_namespace)
+
+
+@pytest.fixture
+def empty_tables(engine: Engine, clean_state: None) -> Callable[[], None]:
+    """Empty every table now, as `clean_state` does around each test: for a test that runs many examples in one."""
+    return partial(_empty_tables, engine)
 
 
 @pytest.fixture

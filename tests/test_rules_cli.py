@@ -13,20 +13,9 @@ from flask.testing import FlaskCliRunner
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.loyalty.rulebook import FIRST_ORDER_BONUS
 from app.models import EventQueue, PointsTransaction, Rule, RuleExecution, RuleVersion, Shop
 from tests.helpers import order_payload
-
-BONUS = {
-    "name": "First Order Bonus",
-    "conditions": {
-        "operator": "and",
-        "conditions": [
-            {"type": "order_total", "operator": ">=", "value": 100},
-            {"type": "frequency", "event_type": "order_created", "value": 1},
-        ],
-    },
-    "actions": [{"type": "points", "amount": 500, "reason": "First order bonus"}],
-}
 
 
 def write(tmp_path: Path, name: str, data: Any) -> str:
@@ -41,13 +30,13 @@ def rules(runner: FlaskCliRunner, *args: str) -> Any:
 
 def test_validate_reports_every_error_by_pointer_and_exits_1(runner: FlaskCliRunner, tmp_path: Path) -> None:
     bad = [
-        BONUS,
+        FIRST_ORDER_BONUS,
         {
             "name": "Broken",
             "conditions": {"operator": "and", "conditions": [{"type": "order_total", "value": "lots"}]},
             "actions": [{"type": "points"}],
         },
-        {**BONUS, "priority": 1},
+        {**FIRST_ORDER_BONUS, "priority": 1},
     ]
     result = rules(runner, "validate", write(tmp_path, "bad.json", bad))
     assert result.exit_code == 1
@@ -57,7 +46,7 @@ def test_validate_reports_every_error_by_pointer_and_exits_1(runner: FlaskCliRun
         f"{path}: /1/actions/0/amount: is required",
         f"{path}: /2/name: repeats the name 'First Order Bonus' of an earlier rule in the file",
     ]
-    good = rules(runner, "validate", write(tmp_path, "good.json", BONUS))
+    good = rules(runner, "validate", write(tmp_path, "good.json", FIRST_ORDER_BONUS))
     assert (good.exit_code, good.output) == (0, f"{tmp_path / 'good.json'}: 1 valid rule(s)\n")
 
 
@@ -84,12 +73,14 @@ def test_validate_refuses_unreadable_files(
 def test_apply_creates_updates_and_leaves_identical_rules_alone(
     runner: FlaskCliRunner, db_session: Session, shop: Shop, tmp_path: Path
 ) -> None:
-    path = write(tmp_path, "rules.json", [BONUS])
+    path = write(tmp_path, "rules.json", [FIRST_ORDER_BONUS])
     first = rules(runner, "apply", "--shop", shop.domain, "--actor", "ops", path)
     assert (first.exit_code, first.output) == (0, "created 'First Order Bonus' v1\n")
     again = rules(runner, "apply", "--shop", shop.domain, path)
     assert again.output == "unchanged 'First Order Bonus' (v1)\n"
-    changed = rules(runner, "apply", "--shop", shop.domain, write(tmp_path, "v2.json", {**BONUS, "priority": 3}))
+    changed = rules(
+        runner, "apply", "--shop", shop.domain, write(tmp_path, "v2.json", {**FIRST_ORDER_BONUS, "priority": 3})
+    )
     assert changed.output == "updated 'First Order Bonus' v1 -> v2\n  ~ /priority: 0 -> 3\n"
     versions = db_session.execute(
         select(RuleVersion.version, RuleVersion.created_by).order_by(RuleVersion.version)
@@ -101,18 +92,22 @@ def test_apply_saves_nothing_when_any_rule_is_invalid(
     runner: FlaskCliRunner, db_session: Session, shop: Shop, tmp_path: Path
 ) -> None:
     result = rules(
-        runner, "apply", "--shop", shop.domain, write(tmp_path, "r.json", [BONUS, {"name": "x", "actions": []}])
+        runner,
+        "apply",
+        "--shop",
+        shop.domain,
+        write(tmp_path, "r.json", [FIRST_ORDER_BONUS, {"name": "x", "actions": []}]),
     )
     assert result.exit_code == 1
     assert "/1/actions: must be a non-empty list of actions" in result.output
     assert db_session.execute(select(func.count()).select_from(Rule)).scalar_one() == 0
-    unknown = rules(runner, "apply", "--shop", "nope.myshopify.com", write(tmp_path, "ok.json", BONUS))
+    unknown = rules(runner, "apply", "--shop", "nope.myshopify.com", write(tmp_path, "ok.json", FIRST_ORDER_BONUS))
     assert (unknown.exit_code, "shop nope.myshopify.com is not installed" in unknown.output) == (1, True)
 
 
 def test_list_show_diff_and_restore(runner: FlaskCliRunner, shop: Shop, tmp_path: Path) -> None:
-    rules(runner, "apply", "--shop", shop.domain, write(tmp_path, "a.json", BONUS))
-    rules(runner, "apply", "--shop", shop.domain, write(tmp_path, "b.json", {**BONUS, "status": "paused"}))
+    rules(runner, "apply", "--shop", shop.domain, write(tmp_path, "a.json", FIRST_ORDER_BONUS))
+    rules(runner, "apply", "--shop", shop.domain, write(tmp_path, "b.json", {**FIRST_ORDER_BONUS, "status": "paused"}))
     listed = rules(runner, "list", "--shop", shop.domain)
     assert listed.output == "First Order Bonus\tpaused\tpriority 0\tv2\t0 points issued\n"
     shown = json.loads(rules(runner, "show", "--shop", shop.domain, "First Order Bonus", "--version", "1").output)
@@ -125,7 +120,7 @@ def test_list_show_diff_and_restore(runner: FlaskCliRunner, shop: Shop, tmp_path
         "--shop",
         shop.domain,
         "--file",
-        write(tmp_path, "c.json", [BONUS, {"name": "New", "actions": [{"type": "points", "amount": 1}]}]),
+        write(tmp_path, "c.json", [FIRST_ORDER_BONUS, {"name": "New", "actions": [{"type": "points", "amount": 1}]}]),
     )
     assert planned.output == ("'First Order Bonus': 1 change(s)\n  ~ /status: 'paused' -> 'active'\n'New': new rule\n")
     restored = rules(runner, "restore", "--shop", shop.domain, "First Order Bonus", "--version", "1")
@@ -137,7 +132,7 @@ def test_list_show_diff_and_restore(runner: FlaskCliRunner, shop: Shop, tmp_path
 def test_explain_dry_runs_with_the_trace_and_writes_nothing(
     runner: FlaskCliRunner, db_session: Session, shop: Shop, tmp_path: Path
 ) -> None:
-    rules(runner, "apply", "--shop", shop.domain, write(tmp_path, "a.json", BONUS))
+    rules(runner, "apply", "--shop", shop.domain, write(tmp_path, "a.json", FIRST_ORDER_BONUS))
     event = write(
         tmp_path,
         "event.json",
@@ -203,7 +198,7 @@ def test_backtest_prints_progress_and_the_change(
         "2026-01-01",
         "--to",
         "2026-01-06",
-        write(tmp_path, "draft.json", BONUS),
+        write(tmp_path, "draft.json", FIRST_ORDER_BONUS),
     )
     assert result.exit_code == 0, result.output
     lines = result.output.replace("\r", "").splitlines()
@@ -224,7 +219,7 @@ def test_backtest_prints_progress_and_the_change(
         "2026-02-01",
         "--to",
         "2026-01-01",
-        write(tmp_path, "d2.json", BONUS),
+        write(tmp_path, "d2.json", FIRST_ORDER_BONUS),
     )
     assert (bad.exit_code, "--to must be after --from" in bad.output) == (2, True)
 

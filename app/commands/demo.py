@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from app.extensions import db
 from app.loyalty import rulebook
+from app.loyalty.rulebook import FIRST_ORDER_BONUS
 from app.models import Shop, TierDefinition
 from app.shopify.context import token_context
 from app.shopify.development import DEMO_SHOP, connect_demo_shop
@@ -24,18 +25,6 @@ from app.shopify.signing import sign_webhook_body
 
 __all__ = ["DEMO_SHOP", "demo_cli", "seed"]
 
-# The spec's example rule, verbatim.
-FIRST_ORDER_BONUS = {
-    "name": "First Order Bonus",
-    "conditions": {
-        "operator": "and",
-        "conditions": [
-            {"type": "order_total", "operator": ">=", "value": 100},
-            {"type": "frequency", "event_type": "order_created", "value": 1},
-        ],
-    },
-    "actions": [{"type": "points", "amount": 500, "reason": "First order bonus"}],
-}
 TIER_LADDER = (("Bronze", 1, 0), ("Silver", 2, 1000), ("Gold", 3, 5000))
 
 

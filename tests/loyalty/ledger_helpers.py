@@ -1,4 +1,5 @@
-"""Helpers shared by the ledger tests: profiles, orders and the invariant checks every test ends with."""
+"""Helpers shared by the loyalty tests: profiles, orders, earning and spending, and the invariant checks every ledger
+test ends with."""
 
 from __future__ import annotations
 
@@ -19,22 +20,25 @@ def profile(session: Session, shop: Shop, now: datetime, customer_id: str = "100
     return lock_profile(session, shop_id=shop.id, customer_id=customer_id, now=now)
 
 
-def order(
+def add_order(
     session: Session,
     shop: Shop,
     prof: CustomerLoyaltyProfile,
     order_id: str,
     total: str,
-    now: datetime,
+    placed_at: datetime,
     subtotal: str | None = None,
+    **columns: object,
 ) -> Order:
+    """The shop's `orders` row for this customer's order (subtotal = total unless given)."""
     row = Order(
         shop_id=shop.id,
         profile_id=prof.id,
         order_id=order_id,
         total=Decimal(total),
         subtotal=Decimal(subtotal or total),
-        placed_at=now,
+        placed_at=placed_at,
+        **columns,
     )
     session.add(row)
     session.flush()
@@ -55,6 +59,8 @@ def earn(
     order_id: str | None = None,
     hold: bool = False,
 ) -> ledger.CreditResult:
+    """Credit `points` earned by a synthetic event, posted or (`hold`) held for the return window; `order_id` makes
+    that order the credit's source, as the rule path does."""
     return ledger.credit(
         session,
         shop=shop,
@@ -66,6 +72,45 @@ def earn(
         now=now,
         source=("order", order_id) if order_id else None,
         hold_for_return_window=hold,
+    )
+
+
+def spend(
+    session: Session, shop: Shop, prof: CustomerLoyaltyProfile, points: int, key: str, now: datetime
+) -> ledger.DebitResult:
+    """Debit `points` as a redemption would (a system cause): the counterpart of `earn`."""
+    return ledger.debit(
+        session,
+        shop=shop,
+        profile_id=prof.id,
+        points=points,
+        idempotency_key=key,
+        cause=ledger.Cause("system"),
+        now=now,
+    )
+
+
+def refund(
+    session: Session,
+    shop: Shop,
+    prof: CustomerLoyaltyProfile,
+    order_id: str,
+    refund_id: str,
+    amount: str,
+    now: datetime,
+    basis: str = "subtotal",
+) -> ledger.ReversalResult:
+    """Apply a refund of `amount` (of the order's `basis`) as a `refunds/create` event would."""
+    return ledger.apply_refund(
+        session,
+        shop=shop,
+        profile=prof,
+        order_id=order_id,
+        refund_id=refund_id,
+        refunded_amount=Decimal(amount),
+        event_id=uuid.uuid4(),
+        now=now,
+        basis=basis,
     )
 
 

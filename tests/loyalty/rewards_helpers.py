@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import uuid
 from datetime import datetime
 from decimal import Decimal
 
@@ -11,7 +10,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.loyalty import ledger, rewards
-from app.models import CustomerLoyaltyProfile, Order, PointsTransaction, Shop, TierDefinition
+from app.models import CustomerLoyaltyProfile, PointsTransaction, Shop, TierDefinition
+from tests.loyalty.ledger_helpers import earn
 
 _keys = itertools.count(1)
 
@@ -19,23 +19,22 @@ _keys = itertools.count(1)
 def give_points(
     session: Session, shop: Shop, customer_id: str, points: int, now: datetime, kind: str = "adjustment"
 ) -> CustomerLoyaltyProfile:
-    """Credit points through the ledger (an admin adjustment, or an earn caused by a synthetic event)."""
+    """Credit points through the ledger: an admin adjustment, or (kind "earn") points earned by a synthetic event."""
     profile = ledger.lock_profile(session, shop_id=shop.id, customer_id=customer_id, now=now)
-    cause = (
-        ledger.Cause(type="admin", actor="test@example.test")
-        if kind == "adjustment"
-        else ledger.Cause(type="event", event_id=uuid.uuid4())
-    )
-    ledger.credit(
-        session,
-        shop=shop,
-        profile_id=profile.id,
-        kind=kind,
-        points=points,
-        idempotency_key=f"test:{next(_keys)}",
-        cause=cause,
-        now=now,
-    )
+    key = f"test:{next(_keys)}"
+    if kind == "earn":
+        earn(session, shop, profile, points, key, now)
+    else:
+        ledger.credit(
+            session,
+            shop=shop,
+            profile_id=profile.id,
+            kind=kind,
+            points=points,
+            idempotency_key=key,
+            cause=ledger.Cause(type="admin", actor="test@example.test"),
+            now=now,
+        )
     session.refresh(profile)
     return profile
 
@@ -56,29 +55,6 @@ def make_tier(session: Session, shop: Shop, name: str, level: int, threshold: st
     session.add(tier)
     session.flush()
     return tier
-
-
-def add_order(
-    session: Session,
-    shop: Shop,
-    profile: CustomerLoyaltyProfile,
-    order_id: str,
-    total: str,
-    placed_at: datetime,
-    **columns: object,
-) -> Order:
-    order = Order(
-        shop_id=shop.id,
-        profile_id=profile.id,
-        order_id=order_id,
-        total=Decimal(total),
-        subtotal=Decimal(total),
-        placed_at=placed_at,
-        **columns,
-    )
-    session.add(order)
-    session.flush()
-    return order
 
 
 def balance(session: Session, profile_id: int) -> int:

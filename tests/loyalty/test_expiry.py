@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from app.loyalty import ledger
 from app.models import PointsLot, Shop
-from tests.loyalty.ledger_helpers import assert_sound, earn, entries, profile, run_concurrently, stored
+from tests.loyalty.ledger_helpers import assert_sound, earn, entries, profile, run_concurrently, spend, stored
 
 
 def test_expiry_takes_only_the_remainder_of_due_lots(db_session, make_shop, now):
@@ -16,15 +16,7 @@ def test_expiry_takes_only_the_remainder_of_due_lots(db_session, make_shop, now)
     prof = profile(db_session, shop, now)
     earn(db_session, shop, prof, 100, "old", now)
     earn(db_session, shop, prof, 50, "new", now + timedelta(days=20))
-    ledger.debit(
-        db_session,
-        shop=shop,
-        profile_id=prof.id,
-        points=70,
-        idempotency_key="spend",
-        cause=ledger.Cause("system"),
-        now=now + timedelta(days=21),
-    )
+    spend(db_session, shop, prof, 70, "spend", now + timedelta(days=21))
     assert ledger.expire_due(db_session, shop_id=shop.id, now=now + timedelta(days=30)) == 1
     assert ledger.expire_due(db_session, shop_id=shop.id, now=now + timedelta(days=30)) == 0
     ledger_entries = entries(db_session, prof.id)
@@ -42,15 +34,7 @@ def test_a_fully_spent_lot_expires_without_an_entry(db_session, make_shop, now):
     shop = make_shop(points_expiry_policy="after_earning", points_expiry_days=10)
     prof = profile(db_session, shop, now)
     earn(db_session, shop, prof, 40, "a", now)
-    ledger.debit(
-        db_session,
-        shop=shop,
-        profile_id=prof.id,
-        points=40,
-        idempotency_key="spend",
-        cause=ledger.Cause("system"),
-        now=now,
-    )
+    spend(db_session, shop, prof, 40, "spend", now)
     assert ledger.expire_due(db_session, shop_id=shop.id, now=now + timedelta(days=11)) == 0
     lot = db_session.execute(select(PointsLot)).scalar_one()
     db_session.refresh(lot)

@@ -27,7 +27,8 @@ from app.models import (
     Shop,
     WebhookDelivery,
 )
-from tests.loyalty.rewards_helpers import add_order, balance, give_points, ledger_sum, make_reward
+from tests.loyalty.ledger_helpers import add_order
+from tests.loyalty.rewards_helpers import balance, give_points, ledger_sum, make_reward
 
 CUSTOMER = "8812345678901234567"  # above 2**53, as Shopify's ids are
 EMAIL, FIRST, LAST, PHONE = "Zebulon.Quimbyfeather@example.net", "Zebulon", "Quimbyfeather", "+44 7700 900123"

@@ -11,11 +11,11 @@ from app.loyalty import ledger
 from app.loyalty.base.errors import InsufficientPoints, InvalidInput
 from app.models import PendingCredit, PointsLot, PointsTransaction
 from tests.loyalty.ledger_helpers import (
+    add_order,
     assert_sound,
     earn,
     entries,
     event_cause,
-    order,
     profile,
     stored,
 )
@@ -97,7 +97,7 @@ def test_credit_refuses_a_debit_kind(db_session, shop, now):
 def test_credit_from_an_order_adds_to_what_the_order_earned(db_session, make_shop, now):
     shop = make_shop(return_window_days=7)
     prof = profile(db_session, shop, now)
-    row = order(db_session, shop, prof, "9001", "100.00", now)
+    row = add_order(db_session, shop, prof, "9001", "100.00", now)
     earn(db_session, shop, prof, 100, "rule:1:a0:order:9001", now, order_id="9001")
     earn(db_session, shop, prof, 25, "rule:2:a0:order:9001", now, order_id="9001", hold=True)
     earn(db_session, shop, prof, 25, "rule:2:a0:order:9001", now, order_id="9001", hold=True)  # duplicate

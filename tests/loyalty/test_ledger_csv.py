@@ -23,7 +23,7 @@ from app.models import (
     LedgerReversal,
     PointsTransaction,
 )
-from tests.loyalty.ledger_helpers import assert_sound, earn, profile, stored
+from tests.loyalty.ledger_helpers import assert_sound, earn, profile, spend, stored
 
 GOOD = "customer_id,points,note\n1001,500,Migrated from Smile\ngid://shopify/Customer/1002,20,\n"
 
@@ -149,15 +149,7 @@ def test_reverse_import_takes_back_the_whole_batch_once(db_session, shop, now):
 def test_reverse_import_after_spend_caps_and_records_the_shortfall(db_session, shop, now):
     result = run_import(db_session, shop, "customer_id,points\n1001,100\n", now)
     prof = profile(db_session, shop, now, customer_id="1001")
-    ledger.debit(
-        db_session,
-        shop=shop,
-        profile_id=prof.id,
-        points=60,
-        idempotency_key="spend",
-        cause=ledger.Cause("system"),
-        now=now,
-    )
+    spend(db_session, shop, prof, 60, "spend", now)
     out = ledger.reverse_import(db_session, shop=shop, batch_id=result.batch_id, actor="ana", now=now)
     assert (out.points_reversed, out.shortfall) == (40, 60)
     row = db_session.execute(select(LedgerReversal)).scalar_one()

@@ -36,14 +36,12 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 from sqlalchemy import func, select, text
-from sqlalchemy.orm import Session
 
 from app.loyalty import ledger
 from app.loyalty.base.errors import InsufficientPoints
 from app.loyalty.ledger.adjustments import adjust_points
 from app.loyalty.ledger.profiles import lock_profile
 from app.models import (
-    Base,
     CustomerLoyaltyProfile,
     Order,
     PendingCredit,
@@ -51,6 +49,7 @@ from app.models import (
     PointsTransaction,
     Shop,
 )
+from tests.loyalty import ledger_helpers
 
 CUSTOMERS = ("101", "102")
 EXPIRY_DAYS = 30
@@ -178,21 +177,15 @@ class Model:
         self.take_back(order.customer, order.pending, order.lots, claim)
 
 
-def _truncate(session: Session) -> None:
-    tables = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
-    session.execute(text(f"TRUNCATE {tables} CASCADE"))
-    session.commit()
-
-
 @pytest.mark.parametrize("seed_policy", ["cap", "allow"])
-def test_ledger_state_machine(session_factory, seed_policy: str) -> None:
+def test_ledger_state_machine(session_factory, empty_tables, seed_policy: str) -> None:
     factory = session_factory
 
     class LedgerMachine(RuleBasedStateMachine):
         def __init__(self) -> None:
             super().__init__()
+            empty_tables()  # each example starts from an empty database, as each test does
             self.session = factory()
-            _truncate(self.session)
             self.now = START
             self.steps = 0
             RUNS["examples"] += 1
@@ -244,32 +237,13 @@ def test_ledger_state_machine(session_factory, seed_policy: str) -> None:
         def earn(self, customer: str, points: int, actions: int, subtotal: Decimal, hold: bool) -> None:
             order_id = str(5000 + len(self.model.orders))
             profile = self._lock(customer)
-            self.session.add(
-                Order(
-                    shop_id=self.shop.id,
-                    profile_id=profile.id,
-                    order_id=order_id,
-                    total=subtotal,
-                    subtotal=subtotal,
-                    placed_at=self.now,
-                )
-            )
-            self.session.flush()
+            ledger_helpers.add_order(self.session, self.shop, profile, order_id, str(subtotal), self.now)
             self.model.orders[order_id] = ModelOrder(customer=customer, subtotal=subtotal)
             for action in range(actions):
                 amount = points if action == 0 else points // 3 + 1
                 key = f"rule:{action}:a0:order:{order_id}"
-                result = ledger.credit(
-                    self.session,
-                    shop=self.shop,
-                    profile_id=profile.id,
-                    kind="earn",
-                    points=amount,
-                    idempotency_key=key,
-                    cause=ledger.Cause("event", event_id=uuid.uuid4()),
-                    now=self.now,
-                    source=("order", order_id),
-                    hold_for_return_window=hold,
+                result = ledger_helpers.earn(
+                    self.session, self.shop, profile, amount, key, self.now, order_id=order_id, hold=hold
                 )
                 assert not result.duplicate
                 self.model.keys[key] = amount
@@ -293,17 +267,9 @@ def test_ledger_state_machine(session_factory, seed_policy: str) -> None:
             key = sorted(self.model.keys)[pick % len(self.model.keys)]
             order_id = key.rsplit(":", 1)[1]
             profile = self._lock(self.model.orders[order_id].customer)
-            result = ledger.credit(
-                self.session,
-                shop=self.shop,
-                profile_id=profile.id,
-                kind="earn",
-                points=self.model.keys[key],
-                idempotency_key=key,
-                cause=ledger.Cause("event", event_id=uuid.uuid4()),
-                now=self.now,
-                source=("order", order_id),
-                hold_for_return_window=hold,
+            points = self.model.keys[key]
+            result = ledger_helpers.earn(
+                self.session, self.shop, profile, points, key, self.now, order_id=order_id, hold=hold
             )
             assert result == ledger.CreditResult(entry=None, pending=None, duplicate=True)
             RUNS["earn_again"] += 1
@@ -358,29 +324,13 @@ def test_ledger_state_machine(session_factory, seed_policy: str) -> None:
             points = max(1, before * share // 100)  # mostly affordable; above 100 % it must be refused
             key = f"redemption:{uuid.uuid4()}"
             if before >= points:
-                result = ledger.debit(
-                    self.session,
-                    shop=self.shop,
-                    profile_id=profile.id,
-                    points=points,
-                    idempotency_key=key,
-                    cause=ledger.Cause("system"),
-                    now=self.now,
-                )
+                result = ledger_helpers.spend(self.session, self.shop, profile, points, key, self.now)
                 assert result.entry is not None and result.entry.points == -points
                 self.model.consume(customer, points)
                 RUNS["redeem"] += 1
             else:
                 with pytest.raises(InsufficientPoints):
-                    ledger.debit(
-                        self.session,
-                        shop=self.shop,
-                        profile_id=profile.id,
-                        points=points,
-                        idempotency_key=key,
-                        cause=ledger.Cause("system"),
-                        now=self.now,
-                    )
+                    ledger_helpers.spend(self.session, self.shop, profile, points, key, self.now)
                 RUNS["redeem_refused"] += 1
             self._done()
 
@@ -396,16 +346,7 @@ def test_ledger_state_machine(session_factory, seed_policy: str) -> None:
                 refund_id = f"{order_id}-r{len(order.refund_ids)}"
                 amount = (order.subtotal * share / 100).quantize(Decimal("0.01"))
             profile = self._lock(order.customer)
-            result = ledger.apply_refund(
-                self.session,
-                shop=self.shop,
-                profile=profile,
-                order_id=order_id,
-                refund_id=refund_id,
-                refunded_amount=amount,
-                event_id=uuid.uuid4(),
-                now=self.now,
-            )
+            result = ledger_helpers.refund(self.session, self.shop, profile, order_id, refund_id, str(amount), self.now)
             if refund_id in order.refund_ids:
                 assert result.duplicate
                 RUNS["refund_repeated"] += 1

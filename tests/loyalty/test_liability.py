@@ -7,7 +7,7 @@ from decimal import Decimal
 
 from app.loyalty import ledger
 from app.loyalty.ledger.liability import Liability, points_liability, points_value
-from tests.loyalty.ledger_helpers import earn, order, profile
+from tests.loyalty.ledger_helpers import add_order, earn, profile, spend
 
 
 def test_liability_counts_positive_balances_at_the_rate(db_session, make_shop, now):
@@ -19,18 +19,10 @@ def test_liability_counts_positive_balances_at_the_rate(db_session, make_shop, n
     earn(db_session, shop, b, 1, "b", now)
     earn(db_session, shop, c, 500, "c", now, hold=True)
     # Customer 2 spends nothing but goes negative through a refund of an order larger than the balance.
-    order(db_session, shop, b, "9", "10.00", now)
+    add_order(db_session, shop, b, "9", "10.00", now)
     earn(db_session, shop, b, 10, "b-order", now, order_id="9")
 
-    ledger.debit(
-        db_session,
-        shop=shop,
-        profile_id=b.id,
-        points=11,
-        idempotency_key="spend",
-        cause=ledger.Cause("system"),
-        now=now,
-    )
+    spend(db_session, shop, b, 11, "spend", now)
     ledger.apply_cancellation(db_session, shop=shop, profile=b, order_id="9", event_id=uuid.uuid4(), now=now)
     result = points_liability(db_session, shop=shop)
     assert result == Liability(

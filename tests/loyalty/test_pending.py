@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -9,11 +10,12 @@ from sqlalchemy import select
 from app.loyalty import ledger
 from app.models import PendingCredit, PointsLot, Shop
 from tests.loyalty.ledger_helpers import (
+    add_order,
     assert_sound,
     earn,
     entries,
-    order,
     profile,
+    refund,
     run_concurrently,
     stored,
 )
@@ -45,54 +47,30 @@ def test_release_due_posts_the_held_points_once(db_session, make_shop, now):
     assert_sound(db_session, shop)
 
 
-def test_release_posts_what_a_partial_refund_left(db_session, make_shop, now):
-    import uuid
-    from decimal import Decimal
-
-    from app.loyalty import ledger
-
-    shop = make_shop(return_window_days=14)
+def held_order_credit(db_session, make_shop, now, *, window_days):
+    """A shop with a return window, and a customer whose order 7 earned 100 points held for it."""
+    shop = make_shop(return_window_days=window_days)
     prof = profile(db_session, shop, now)
-    order(db_session, shop, prof, "7", "100.00", now)
+    add_order(db_session, shop, prof, "7", "100.00", now)
     earn(db_session, shop, prof, 100, "rule:1:a0:order:7", now, order_id="7", hold=True)
-    ledger.apply_refund(
-        db_session,
-        shop=shop,
-        profile=prof,
-        order_id="7",
-        refund_id="r1",
-        refunded_amount=Decimal("40.00"),
-        event_id=uuid.uuid4(),
-        now=now,
-    )
+    return shop, prof
+
+
+def test_release_posts_what_a_partial_refund_left(db_session, make_shop, now):
+    shop, prof = held_order_credit(db_session, make_shop, now, window_days=14)
+    refund(db_session, shop, prof, "7", "r1", "40.00", now)
     assert ledger.release_due(db_session, shop_id=shop.id, now=now + timedelta(days=14)) == 1
     row = stored(db_session, prof.id)
     assert (row.points_balance, row.points_pending) == (60, 0)
     # A later full refund takes back exactly what was released, from the posted credit.
-    result = ledger.apply_refund(
-        db_session,
-        shop=shop,
-        profile=prof,
-        order_id="7",
-        refund_id="r2",
-        refunded_amount=Decimal("60.00"),
-        event_id=uuid.uuid4(),
-        now=now,
-    )
+    result = refund(db_session, shop, prof, "7", "r2", "60.00", now)
     assert (result.pending_cancelled, result.points_reversed) == (0, 60)
     assert stored(db_session, prof.id).points_balance == 0
     assert_sound(db_session, shop)
 
 
 def test_fully_cancelled_credit_is_not_released(db_session, make_shop, now):
-    import uuid
-
-    from app.loyalty import ledger
-
-    shop = make_shop(return_window_days=3)
-    prof = profile(db_session, shop, now)
-    order(db_session, shop, prof, "7", "100.00", now)
-    earn(db_session, shop, prof, 100, "rule:1:a0:order:7", now, order_id="7", hold=True)
+    shop, prof = held_order_credit(db_session, make_shop, now, window_days=3)
     ledger.apply_cancellation(db_session, shop=shop, profile=prof, order_id="7", event_id=uuid.uuid4(), now=now)
     assert ledger.release_due(db_session, shop_id=shop.id, now=now + timedelta(days=3)) == 0
     assert entries(db_session, prof.id) == []

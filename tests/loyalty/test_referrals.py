@@ -24,7 +24,8 @@ from app.models import (
     ReferralConversion,
     Shop,
 )
-from tests.loyalty.rewards_helpers import add_order, balance, make_reward
+from tests.loyalty.ledger_helpers import add_order
+from tests.loyalty.rewards_helpers import balance, make_reward
 
 ADDRESS = {"address1": "12 Rue de la Paix", "zip": "75002", "country_code": "FR", "city": "Paris"}
 
@@ -269,6 +270,8 @@ def test_rewards_follow_the_pending_window(db_session: Session, make_shop, now: 
             "referral_settings.max_conversions_per_day must be a whole number of at least 1, got 0",
         ),
         ({"min_order_amount": "-1"}, "referral_settings.min_order_amount must not be negative"),
+        ({"min_order_amount": "lots"}, "referral_settings.min_order_amount must be a number"),
+        ({"min_order_amount": "Infinity"}, "referral_settings.min_order_amount must be a number"),
         ({"bonus": 1}, "referral_settings has unknown keys: bonus"),
     ],
 )

@@ -19,39 +19,15 @@ from app.models import (
     RewardDefinition,
 )
 from tests.loyalty.ledger_helpers import (
+    add_order,
     assert_sound,
     earn,
     entries,
-    order,
     profile,
+    refund,
+    spend,
     stored,
 )
-
-
-def refund(session, shop, prof, order_id, refund_id, amount, now, basis="subtotal"):
-    return ledger.apply_refund(
-        session,
-        shop=shop,
-        profile=prof,
-        order_id=order_id,
-        refund_id=refund_id,
-        refunded_amount=Decimal(amount),
-        event_id=uuid.uuid4(),
-        now=now,
-        basis=basis,
-    )
-
-
-def spend(session, shop, prof, points, key, now):
-    return ledger.debit(
-        session,
-        shop=shop,
-        profile_id=prof.id,
-        points=points,
-        idempotency_key=key,
-        cause=ledger.Cause("system"),
-        now=now,
-    )
 
 
 def credit_id(db_session, prof, key: str) -> int:
@@ -62,7 +38,7 @@ def credit_id(db_session, prof, key: str) -> int:
 def earned_order(db_session, shop, now):
     """Customer 1001 with order 5001 (subtotal 100.00) that earned 100 + 33 points under two rule actions."""
     prof = profile(db_session, shop, now)
-    order(db_session, shop, prof, "5001", "110.00", now, subtotal="100.00")
+    add_order(db_session, shop, prof, "5001", "110.00", now, subtotal="100.00")
     earn(db_session, shop, prof, 100, "rule:1:a0:order:5001", now, order_id="5001")
     earn(db_session, shop, prof, 33, "rule:2:a0:order:5001", now, order_id="5001")
     return prof
@@ -109,7 +85,7 @@ def test_partial_refunds_then_the_rest_take_back_exactly_what_was_earned(db_sess
 def test_refund_prorates_from_what_the_order_earned_not_from_later_credits_of_other_orders(
     db_session, shop, now, earned_order
 ):
-    order(db_session, shop, earned_order, "5002", "100.00", now)
+    add_order(db_session, shop, earned_order, "5002", "100.00", now)
     earn(db_session, shop, earned_order, 1000, "rule:1:a0:order:5002", now, order_id="5002")
     result = refund(db_session, shop, earned_order, "5001", "r1", "100.00", now)
     assert result.points_claimed == 133
@@ -164,7 +140,7 @@ def test_a_fully_capped_reversal_is_recorded_without_an_entry(db_session, shop, 
 def test_allow_policy_goes_negative_and_later_credits_repay_first(db_session, make_shop, now):
     shop = make_shop(negative_balance_policy="allow")
     prof = profile(db_session, shop, now)
-    order(db_session, shop, prof, "5001", "100.00", now)
+    add_order(db_session, shop, prof, "5001", "100.00", now)
     earn(db_session, shop, prof, 100, "rule:1:a0:order:5001", now, order_id="5001")
     spend(db_session, shop, prof, 80, "spend", now)
     result = refund(db_session, shop, prof, "5001", "r1", "100.00", now)
@@ -185,7 +161,7 @@ def test_allow_policy_goes_negative_and_later_credits_repay_first(db_session, ma
 def test_refund_inside_the_return_window_cancels_pending_points(db_session, make_shop, now):
     shop = make_shop(return_window_days=14)
     prof = profile(db_session, shop, now)
-    order(db_session, shop, prof, "5001", "100.00", now)
+    add_order(db_session, shop, prof, "5001", "100.00", now)
     earn(db_session, shop, prof, 100, "rule:1:a0:order:5001", now, order_id="5001", hold=True)
     partial = refund(db_session, shop, prof, "5001", "r1", "30.00", now)
     assert (partial.pending_cancelled, partial.points_reversed, partial.entries) == (30, 0, ())
@@ -229,7 +205,7 @@ def test_used_redemption_comes_back_in_the_same_share_when_enabled(db_session, m
         cause=ledger.Cause("redemption", redemption_id=redemption.id),
         now=now,
     )
-    order(db_session, shop, prof, "5001", "40.00", now)
+    add_order(db_session, shop, prof, "5001", "40.00", now)
     earn(db_session, shop, prof, 40, "rule:1:a0:order:5001", now, order_id="5001")
     first = refund(db_session, shop, prof, "5001", "r1", "10.00", now)
     # A quarter of the order: 125 of the 500 redeemed points back, 10 of the 40 earned taken.

@@ -18,6 +18,7 @@ from app.loyalty.base.errors import InvalidInput
 from app.loyalty.base.inbound import InboundEvent
 from app.loyalty.ledger.profiles import lock_profile
 from app.loyalty.processing.event import process_event
+from app.loyalty.rulebook import FIRST_ORDER_BONUS
 from app.models import (
     AuditLog,
     CustomerLoyaltyProfile,
@@ -30,20 +31,9 @@ from app.models import (
     Shop,
     TierDefinition,
 )
-from app.rules import CustomerFacts, Facts, RuleValidationError, StaticHistory, evaluate
+from app.rules import CustomerFacts, Evaluation, Facts, RuleValidationError, StaticHistory, evaluate
 from tests.helpers import order_payload
 
-FIRST_ORDER_BONUS = {
-    "name": "First Order Bonus",
-    "conditions": {
-        "operator": "and",
-        "conditions": [
-            {"type": "order_total", "operator": ">=", "value": 100},
-            {"type": "frequency", "event_type": "order_created", "value": 1},
-        ],
-    },
-    "actions": [{"type": "points", "amount": 500, "reason": "First order bonus"}],
-}
 PER_DOLLAR = {"name": "Per dollar", "actions": [{"type": "points_per_currency", "rate": 1, "basis": "total"}]}
 
 
@@ -196,38 +186,22 @@ def test_record_executions_keeps_firings_with_actions_and_trace_and_samples_why_
     save(db_session, shop, {**PER_DOLLAR, "limits": {"budget_points": 1000}}, now)
     profile = lock_profile(db_session, shop_id=shop.id, customer_id="501", now=now)
     rules = rulebook.active_rules(db_session, shop)
-    fired = evaluate(rules, order_facts())
-    assert (
-        rulebook.record_executions(
-            db_session, shop_id=shop.id, event_id=uuid.uuid4(), profile_id=profile.id, evaluation=fired, now=now
+
+    def record(evaluation: Evaluation, **sampling: float) -> int:
+        return rulebook.record_executions(
+            db_session,
+            shop_id=shop.id,
+            event_id=uuid.uuid4(),
+            profile_id=profile.id,
+            evaluation=evaluation,
+            now=now,
+            **sampling,
         )
-        == 2
-    )
+
+    assert record(evaluate(rules, order_facts())) == 2
     second = evaluate(rules, order_facts(events=2, total="20.00"))
-    assert (
-        rulebook.record_executions(
-            db_session,
-            shop_id=shop.id,
-            event_id=uuid.uuid4(),
-            profile_id=profile.id,
-            evaluation=second,
-            now=now,
-            sample_rate=0,
-        )
-        == 1
-    )  # the firing only
-    assert (
-        rulebook.record_executions(
-            db_session,
-            shop_id=shop.id,
-            event_id=uuid.uuid4(),
-            profile_id=profile.id,
-            evaluation=second,
-            now=now,
-            sample_rate=1,
-        )
-        == 2
-    )  # and the why-not
+    assert record(second, sample_rate=0) == 1  # the firing only
+    assert record(second, sample_rate=1) == 2  # and the why-not
     rows = db_session.execute(select(RuleExecution).order_by(RuleExecution.id)).scalars().all()
     bonus = rows[0]
     assert (bonus.fired, bonus.points, bonus.actions) == (

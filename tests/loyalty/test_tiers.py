@@ -15,7 +15,8 @@ from sqlalchemy.orm import Session
 from app.loyalty import ledger, tiers
 from app.loyalty.base.errors import InvalidInput
 from app.models import AuditLog, CustomerLoyaltyProfile, EventQueue, Shop, TierDefinition
-from tests.loyalty.rewards_helpers import add_order, give_points, make_tier
+from tests.loyalty.ledger_helpers import add_order
+from tests.loyalty.rewards_helpers import give_points, make_tier
 
 
 def at(year: int, month: int, day: int, hour: int = 12) -> datetime:
@@ -28,7 +29,9 @@ def tier_of(session: Session, profile_id: int) -> str | None:
     return None if tier_id is None else session.get(TierDefinition, tier_id).name
 
 
-def earn(session: Session, shop: Shop, customer_id: str, points: int, when: datetime) -> CustomerLoyaltyProfile:
+def earn_and_upgrade(
+    session: Session, shop: Shop, customer_id: str, points: int, when: datetime
+) -> CustomerLoyaltyProfile:
     """Credit points at `when` and evaluate the upgrade, as processing does after each event."""
     profile = give_points(session, shop, customer_id, points, when, kind="earn")
     tiers.evaluate_upgrade(session, shop=shop, profile=profile, now=when, reason=f"order_created test-{points}")
@@ -55,14 +58,14 @@ def test_status_without_a_ladder_or_a_profile(db_session: Session, shop: Shop, n
 def test_status_shows_current_next_and_progress(
     db_session: Session, shop: Shop, ladder: dict[str, TierDefinition], now: datetime
 ) -> None:
-    profile = earn(db_session, shop, "1", 600, now)
+    profile = earn_and_upgrade(db_session, shop, "1", 600, now)
     status = tiers.tier_status(db_session, shop=shop, profile=profile, now=now)
     assert (status.current.name, status.current.level, status.current.earn_multiplier) == ("Silver", 1, Decimal(1))
     assert (status.next.name, status.next.min_points_required) == ("Gold", 1000)
     assert status.progress_percentage == 60.0
     assert tiers.earn_multiplier(db_session, shop_id=shop.id, profile=profile) == Decimal(1)
 
-    earn(db_session, shop, "1", 4_400, now)
+    earn_and_upgrade(db_session, shop, "1", 4_400, now)
     status = tiers.tier_status(db_session, shop=shop, profile=profile, now=now)
     assert (status.current.name, status.next, status.progress_percentage) == ("Platinum", None, 100.0)
 
@@ -70,7 +73,7 @@ def test_status_shows_current_next_and_progress(
 def test_upgrade_is_immediate_and_recorded_as_tier_changed(
     db_session: Session, shop: Shop, ladder: dict[str, TierDefinition], now: datetime
 ) -> None:
-    profile = earn(db_session, shop, "1", 50, now)
+    profile = earn_and_upgrade(db_session, shop, "1", 50, now)
     assert tier_of(db_session, profile.id) is None
     give_points(db_session, shop, "1", 1_000, now, kind="earn")
     change = tiers.evaluate_upgrade(db_session, shop=shop, profile=profile, now=now, reason="order_created 42")
@@ -109,7 +112,7 @@ def test_spending_points_never_lowers_the_measure(
     from app.loyalty import rewards
     from tests.loyalty.rewards_helpers import make_reward
 
-    profile = earn(db_session, shop, "1", 1_000, now)
+    profile = earn_and_upgrade(db_session, shop, "1", 1_000, now)
     reward_id = make_reward(db_session, shop, points_cost=900)
     rewards.redeem_reward(db_session, shop=shop, customer_id="1", reward_id=reward_id, now=now)
     assert tiers.tier_status(db_session, shop=shop, profile=profile, now=now).measure == Decimal(1000)
@@ -125,7 +128,7 @@ def test_calendar_year_downgrade_only_at_the_year_end_in_the_shop_time_zone(
         make_tier(db_session, shop, "Silver", 1, "100"),
         make_tier(db_session, shop, "Gold", 2, "1000", retention_threshold=Decimal("500")),
     )
-    profile = earn(db_session, shop, "7", 1_200, at(2025, 3, 10))
+    profile = earn_and_upgrade(db_session, shop, "7", 1_200, at(2025, 3, 10))
     assert tier_of(db_session, profile.id) == "Gold"
     assert db_session.get(CustomerLoyaltyProfile, profile.id).tier_review_at == at(2026, 1, 1, 5)
 
@@ -136,7 +139,7 @@ def test_calendar_year_downgrade_only_at_the_year_end_in_the_shop_time_zone(
     assert tier_of(db_session, profile.id) == "Gold"
 
     # 2026 earns only 150: one second before New York's new year nothing happens, at midnight Gold -> Silver.
-    earn(db_session, shop, "7", 150, at(2026, 6, 1))
+    earn_and_upgrade(db_session, shop, "7", 150, at(2026, 6, 1))
     assert (
         tiers.roll_period(
             db_session, shop_id=shop.id, now=datetime(2027, 1, 1, 4, 59, 59, tzinfo=timezone.utc)
@@ -163,8 +166,8 @@ def test_calendar_year_member_who_qualifies_again_this_year_is_not_downgraded(
 ) -> None:
     shop = make_shop("cy.myshopify.com", tier_period="calendar_year")
     make_tier(db_session, shop, "Gold", 2, "1000", retention_threshold=Decimal("800"))
-    profile = earn(db_session, shop, "7", 1_000, at(2025, 2, 1))
-    earn(db_session, shop, "7", 1_000, at(2026, 1, 3))  # 2025: 1000 >= 800 anyway; 2026 starts strong
+    profile = earn_and_upgrade(db_session, shop, "7", 1_000, at(2025, 2, 1))
+    earn_and_upgrade(db_session, shop, "7", 1_000, at(2026, 1, 3))  # 2025: 1000 >= 800 anyway; 2026 starts strong
     tiers.roll_period(db_session, shop_id=shop.id, now=at(2026, 1, 5))
     rolled = tiers.roll_period(db_session, shop_id=shop.id, now=at(2027, 1, 5))
     assert rolled.changes == [] and tier_of(db_session, profile.id) == "Gold"
@@ -197,7 +200,7 @@ def test_rolling_twelve_months_from_the_day_the_tier_was_reached(
 def test_lifetime_tiers_never_downgrade(
     db_session: Session, shop: Shop, ladder: dict[str, TierDefinition], now: datetime
 ) -> None:
-    profile = earn(db_session, shop, "1", 1_000, at(2020, 1, 1))
+    profile = earn_and_upgrade(db_session, shop, "1", 1_000, at(2020, 1, 1))
     assert db_session.get(CustomerLoyaltyProfile, profile.id).tier_review_at is None
     assert tiers.roll_period(db_session, shop_id=shop.id, now=at(2030, 1, 1)).changes == []
     assert tier_of(db_session, profile.id) == "Gold"
@@ -206,9 +209,9 @@ def test_lifetime_tiers_never_downgrade(
 def test_ladder_change_recalculates_every_member_idempotently(
     db_session: Session, shop: Shop, ladder: dict[str, TierDefinition], now: datetime
 ) -> None:
-    low = earn(db_session, shop, "low", 150, now)
-    mid = earn(db_session, shop, "mid", 1_200, now)
-    high = earn(db_session, shop, "high", 3_000, now)
+    low = earn_and_upgrade(db_session, shop, "low", 150, now)
+    mid = earn_and_upgrade(db_session, shop, "mid", 1_200, now)
+    high = earn_and_upgrade(db_session, shop, "high", 3_000, now)
     assert [tier_of(db_session, p.id) for p in (low, mid, high)] == ["Silver", "Gold", "Gold"]
 
     # The merchant raises Gold to 2000 (keep at 1500) and lowers Platinum to 2500.
@@ -298,7 +301,7 @@ def test_saving_a_ladder_keeps_tiers_by_name_and_recalculation_follows(
     db_session: Session, shop: Shop, now: datetime
 ) -> None:
     saved = tiers.save_ladder(db_session, shop_id=shop.id, specs=LADDER, actor="merchant", now=now)
-    member = earn(db_session, shop, "1", 600, now)
+    member = earn_and_upgrade(db_session, shop, "1", 600, now)
     assert tier_of(db_session, member.id) == "Silver"
     silver_id = saved[1].id
 

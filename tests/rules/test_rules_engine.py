@@ -7,20 +7,9 @@ from decimal import Decimal
 
 import pytest
 
+from app.loyalty.rulebook.starter_rules import FIRST_ORDER_BONUS
 from app.rules import Facts, RuleSet, StaticHistory, compile_rule, evaluate, parse_rule, render_trace
 from tests.rules.rule_helpers import NOON_UTC, UTC, customer, facts, rule_with, run
-
-FIRST_ORDER_BONUS = {
-    "name": "First Order Bonus",
-    "conditions": {
-        "operator": "and",
-        "conditions": [
-            {"type": "order_total", "operator": ">=", "value": 100},
-            {"type": "frequency", "event_type": "order_created", "value": 1},
-        ],
-    },
-    "actions": [{"type": "points", "amount": 500, "reason": "First order bonus"}],
-}
 
 
 def second_order() -> Facts:

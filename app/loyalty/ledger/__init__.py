@@ -18,12 +18,12 @@ from app.loyalty.ledger.entries import (
     debit,
     drifted_profiles,
     ledger_balance,
-    lot_expiry,
+    new_lot_expiry,
     post_entry,
 )
 from app.loyalty.ledger.expiry import expire_due
 from app.loyalty.ledger.pending import release_due
-from app.loyalty.ledger.profiles import find_profile, lock_profile, lock_profile_by_id
+from app.loyalty.ledger.profiles import find_profile, lock_existing_profile, lock_profile, lock_profile_by_id
 from app.loyalty.ledger.refunds import (
     RefundAmount,
     ReversalResult,
@@ -32,7 +32,7 @@ from app.loyalty.ledger.refunds import (
     fully_refunded,
     refund_amount,
 )
-from app.loyalty.ledger.reversals import earned_by, take_back
+from app.loyalty.ledger.reversals import close_request, open_request, take_back_rest
 
 __all__ = [
     "Cause",
@@ -45,22 +45,24 @@ __all__ = [
     "adjust_points",
     "apply_cancellation",
     "apply_refund",
+    "close_request",
     "credit",
     "debit",
     "drifted_profiles",
-    "earned_by",
     "expire_due",
     "export_ledger_csv",
     "find_profile",
     "fully_refunded",
     "import_opening_balances",
     "ledger_balance",
+    "lock_existing_profile",
     "lock_profile",
     "lock_profile_by_id",
-    "lot_expiry",
+    "new_lot_expiry",
+    "open_request",
     "post_entry",
     "refund_amount",
     "release_due",
     "reverse_import",
-    "take_back",
+    "take_back_rest",
 ]

@@ -314,15 +314,12 @@ def reverse_import(
     totals = {"claimed": 0, "reversed": 0, "shortfall": 0}
     for profile_id in profile_ids:
         lock_profile_by_id(session, shop_id=shop.id, profile_id=profile_id)
-        so_far = reversals.earned_by(session, shop_id=shop.id, profile_id=profile_id, source=source)
-        claim = so_far.earned - so_far.reversed
         key = f"import_reversal:{batch_id}:{profile_id}"
-        taken = reversals.take_back(
+        taken = reversals.take_back_rest(
             session,
             shop=shop,
             profile_id=profile_id,
             source=source,
-            claim=claim,
             request_key=key,
             cause=cause,
             now=now,
@@ -337,14 +334,11 @@ def reverse_import(
                 source_type=source[0],
                 source_id=source[1],
                 actor=actor.strip(),
-                points_claimed=claim,
-                pending_cancelled=taken.pending_cancelled,
-                points_reversed=taken.points_reversed,
-                shortfall=taken.shortfall,
                 created_at=now,
+                **taken.request_columns(),
             )
         )
-        totals["claimed"] += claim
+        totals["claimed"] += taken.claimed
         totals["reversed"] += taken.points_reversed
         totals["shortfall"] += taken.shortfall
     return ReverseImportResult(

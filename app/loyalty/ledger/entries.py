@@ -94,6 +94,14 @@ def lot_expiry(shop: Shop, *, credited_at: datetime, last_activity_at: datetime 
     return credited_at + days
 
 
+def new_lot_expiry(session: Session, *, shop: Shop, profile_id: int, now: datetime) -> datetime | None:
+    """When a lot credited to this profile now expires (`lot_expiry`, with the profile's last activity as stored)."""
+    last_activity = session.execute(
+        select(CustomerLoyaltyProfile.last_activity_at).where(CustomerLoyaltyProfile.id == profile_id)
+    ).scalar_one()
+    return lot_expiry(shop, credited_at=now, last_activity_at=last_activity)
+
+
 def key_used(session: Session, *, shop_id: int, idempotency_key: str) -> bool:
     """True if this key names an entry in the ledger or a pending credit (held, released or cancelled)."""
     in_ledger = exists().where(
@@ -185,9 +193,6 @@ def credit(
         _add_order_earned(session, shop_id=shop.id, profile_id=profile_id, source=source, kind=kind, points=points)
         return CreditResult(entry=None, pending=session.get(PendingCredit, pending_id), duplicate=False)
 
-    last_activity = session.execute(
-        select(CustomerLoyaltyProfile.last_activity_at).where(CustomerLoyaltyProfile.id == profile_id)
-    ).scalar_one()
     entry = post_entry(
         session,
         shop_id=shop.id,
@@ -199,7 +204,7 @@ def credit(
         now=now,
         reason=reason,
         source=source,
-        expires_at=lot_expiry(shop, credited_at=now, last_activity_at=last_activity),
+        expires_at=new_lot_expiry(session, shop=shop, profile_id=profile_id, now=now),
     )
     if entry is None:
         return CreditResult(entry=None, pending=None, duplicate=True)

@@ -27,12 +27,11 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from app.loyalty.base.errors import InvalidInput
@@ -46,6 +45,7 @@ from app.models import (
     RedemptionLog,
     Shop,
 )
+from app.rules.values import to_decimal
 
 BASES = ("subtotal", "total")
 
@@ -102,11 +102,8 @@ def _money(*candidates: object) -> Decimal:
     for value in candidates:
         if value is None:
             continue
-        try:
-            amount = Decimal(str(value))
-        except InvalidOperation:
-            raise InvalidInput(f"refund amount {value!r} is not a decimal number") from None
-        if not amount.is_finite():
+        amount = to_decimal(value)
+        if amount is None:
             raise InvalidInput(f"refund amount {value!r} is not a decimal number")
         return amount
     return Decimal(0)
@@ -194,24 +191,19 @@ def _reverse_order(
     if order.profile_id is not None and order.profile_id != profile.id:
         raise InvalidInput(f"order {order_id} belongs to another customer")
     source = ("order", order_id)
-    request_id = session.execute(
-        insert(LedgerReversal)
-        .values(
-            shop_id=shop.id,
-            profile_id=profile.id,
-            kind=kind,
-            idempotency_key=key,
-            source_type="order",
-            source_id=order_id,
-            refund_id=refund[0] if refund else None,
-            amount=refund[1] if refund else None,
-            basis=refund[2] if refund else None,
-            event_id=event_id,
-            created_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["shop_id", "idempotency_key"])
-        .returning(LedgerReversal.id)
-    ).scalar_one_or_none()
+    request_id = reversals.open_request(
+        session,
+        shop_id=shop.id,
+        profile_id=profile.id,
+        kind=kind,
+        key=key,
+        source=source,
+        now=now,
+        refund_id=refund[0] if refund else None,
+        amount=refund[1] if refund else None,
+        basis=refund[2] if refund else None,
+        event_id=event_id,
+    )
     if request_id is None:
         return ReversalResult(order_found=True, duplicate=True)
 
@@ -228,40 +220,25 @@ def _reverse_order(
     reason = f"Refund {refund[0]} of order {order_id}" if refund else f"Cancellation of order {order_id}"
     # What the order earned live, then what retroactive runs credited for it: each taken back in the same share.
     sources = [source, *retro_sources(session, shop_id=shop.id, profile_id=profile.id, business=source)]
-    claim, order_claim, taken = 0, 0, reversals.TakeBack()
+    order_claim, taken = 0, reversals.TakeBack()
     for credited in sources:
         so_far = reversals.earned_by(session, shop_id=shop.id, profile_id=profile.id, source=credited)
         due = so_far.earned if fraction >= 1 else math.floor(so_far.earned * fraction)
-        part = max(0, due - so_far.reversed)
         result = reversals.take_back(
             session,
             shop=shop,
             profile_id=profile.id,
             source=credited,
-            claim=part,
+            claim=max(0, due - so_far.reversed),
             request_key=key,
             cause=cause,
             now=now,
             reason=reason,
         )
-        claim += part
-        order_claim += part if credited == source else 0
-        taken.pending_cancelled += result.pending_cancelled
-        taken.points_reversed += result.points_reversed
-        taken.shortfall += result.shortfall
-        taken.entries.extend(result.entries)
+        order_claim += result.claimed if credited == source else 0
+        taken.add(result)
     redeemed_returned = sum(entry.points for entry in returned)
-    session.execute(
-        update(LedgerReversal)
-        .where(LedgerReversal.id == request_id)
-        .values(
-            points_claimed=claim,
-            pending_cancelled=taken.pending_cancelled,
-            points_reversed=taken.points_reversed,
-            shortfall=taken.shortfall,
-            redeemed_returned=redeemed_returned,
-        )
-    )
+    reversals.close_request(session, request_id, taken, redeemed_returned=redeemed_returned)
     order_values: dict[str, Any] = {"points_reversed": Order.points_reversed + order_claim}
     if refund:
         order_values["refunded_amount"] = Order.refunded_amount + refund[1]
@@ -270,7 +247,7 @@ def _reverse_order(
     session.execute(update(Order).where(Order.id == order.id).values(**order_values))
     return ReversalResult(
         order_found=True,
-        points_claimed=claim,
+        points_claimed=taken.claimed,
         pending_cancelled=taken.pending_cancelled,
         points_reversed=taken.points_reversed,
         shortfall=taken.shortfall,
@@ -345,9 +322,6 @@ def _return_redeemed(
         give = due - int(returned)
         if give <= 0:
             continue
-        last_activity = session.execute(
-            select(CustomerLoyaltyProfile.last_activity_at).where(CustomerLoyaltyProfile.id == profile.id)
-        ).scalar_one()
         entry = entries.post_entry(
             session,
             shop_id=shop.id,
@@ -359,7 +333,7 @@ def _return_redeemed(
             now=now,
             reason=f"Points returned: redemption used on refunded order {order_id}",
             source=("order", order_id),
-            expires_at=entries.lot_expiry(shop, credited_at=now, last_activity_at=last_activity),
+            expires_at=entries.new_lot_expiry(session, shop=shop, profile_id=profile.id, now=now),
             reverses_id=debit_id,
         )
         if entry is not None:

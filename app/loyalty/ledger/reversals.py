@@ -17,13 +17,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from app.loyalty.ledger import entries
 from app.models import (
     CustomerLoyaltyProfile,
+    LedgerReversal,
     PendingCredit,
     PointsLot,
     PointsTransaction,
@@ -50,6 +53,27 @@ class TakeBack:
     points_reversed: int = 0
     shortfall: int = 0
     entries: list[PointsTransaction] = field(default_factory=list)
+
+    @property
+    def claimed(self) -> int:
+        """The points claimed: what was cancelled, reversed and capped (a claim is always spread in full)."""
+        return self.pending_cancelled + self.points_reversed + self.shortfall
+
+    def add(self, other: TakeBack) -> None:
+        """Count another claim of the same request into this one."""
+        self.pending_cancelled += other.pending_cancelled
+        self.points_reversed += other.points_reversed
+        self.shortfall += other.shortfall
+        self.entries.extend(other.entries)
+
+    def request_columns(self) -> dict[str, int]:
+        """The totals as the request's `ledger_reversals` row records them."""
+        return {
+            "points_claimed": self.claimed,
+            "pending_cancelled": self.pending_cancelled,
+            "points_reversed": self.points_reversed,
+            "shortfall": self.shortfall,
+        }
 
 
 def _pending_items(session: Session, *, shop_id: int, profile_id: int, source: tuple[str, str]) -> list[PendingCredit]:
@@ -86,6 +110,43 @@ def _posted_items(session: Session, *, shop_id: int, profile_id: int, source: tu
             .with_for_update(of=PointsLot)
             .execution_options(populate_existing=True)
         ).scalars()
+    )
+
+
+def open_request(
+    session: Session,
+    *,
+    shop_id: int,
+    profile_id: int,
+    kind: str,
+    key: str,
+    source: tuple[str, str],
+    now: datetime,
+    **details: Any,
+) -> int | None:
+    """Record one take-back request (a `ledger_reversals` row) under its key; None if the key is recorded already,
+    so a repeated request does nothing. `close_request` writes what it took once the claim is spread."""
+    return session.execute(
+        insert(LedgerReversal)
+        .values(
+            shop_id=shop_id,
+            profile_id=profile_id,
+            kind=kind,
+            idempotency_key=key,
+            source_type=source[0],
+            source_id=source[1],
+            created_at=now,
+            **details,
+        )
+        .on_conflict_do_nothing(index_elements=["shop_id", "idempotency_key"])
+        .returning(LedgerReversal.id)
+    ).scalar_one_or_none()
+
+
+def close_request(session: Session, request_id: int, taken: TakeBack, **details: Any) -> None:
+    """Write on the request's row what its claims took (claimed = pending cancelled + reversed + shortfall)."""
+    session.execute(
+        update(LedgerReversal).where(LedgerReversal.id == request_id).values(**taken.request_columns(), **details)
     )
 
 
@@ -192,3 +253,32 @@ def take_back(
     if left:
         raise RuntimeError(f"claim of {claim} points exceeds what {source[0]} {source[1]} has left to take back")
     return result
+
+
+def take_back_rest(
+    session: Session,
+    *,
+    shop: Shop,
+    profile_id: int,
+    source: tuple[str, str],
+    request_key: str,
+    cause: entries.Cause,
+    now: datetime,
+    reason: str | None = None,
+) -> TakeBack:
+    """Take back all that `source` credited this profile and is not claimed back yet (nothing when nothing is left),
+    as `take_back` does; the caller holds the profile lock."""
+    so_far = earned_by(session, shop_id=shop.id, profile_id=profile_id, source=source)
+    if so_far.earned == so_far.reversed:
+        return TakeBack()
+    return take_back(
+        session,
+        shop=shop,
+        profile_id=profile_id,
+        source=source,
+        claim=so_far.earned - so_far.reversed,
+        request_key=request_key,
+        cause=cause,
+        now=now,
+        reason=reason,
+    )

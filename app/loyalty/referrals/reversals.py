@@ -10,13 +10,12 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.loyalty import ledger
 from app.loyalty.ledger.profiles import lock_profile_by_id
-from app.models import LedgerReversal, ReferralConversion, Shop
+from app.models import ReferralConversion, Shop
 
 
 def reverse_for_order(
@@ -71,44 +70,27 @@ def _take_back(
     key: str,
     reason: str,
 ) -> int:
-    request_id = session.execute(
-        insert(LedgerReversal)
-        .values(
-            shop_id=shop.id,
-            profile_id=profile_id,
-            kind="referral_reversal",
-            idempotency_key=key,
-            source_type=source[0],
-            source_id=source[1],
-            event_id=event_id,
-            created_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["shop_id", "idempotency_key"])
-        .returning(LedgerReversal.id)
-    ).scalar_one_or_none()
+    request_id = ledger.open_request(
+        session,
+        shop_id=shop.id,
+        profile_id=profile_id,
+        kind="referral_reversal",
+        key=key,
+        source=source,
+        now=now,
+        event_id=event_id,
+    )
     if request_id is None:
         return 0
-    so_far = ledger.earned_by(session, shop_id=shop.id, profile_id=profile_id, source=source)
-    claim = max(0, so_far.earned - so_far.reversed)
-    taken = ledger.take_back(
+    taken = ledger.take_back_rest(
         session,
         shop=shop,
         profile_id=profile_id,
         source=source,
-        claim=claim,
         request_key=key,
         cause=ledger.Cause("event", event_id=event_id),
         now=now,
         reason=reason,
     )
-    session.execute(
-        update(LedgerReversal)
-        .where(LedgerReversal.id == request_id)
-        .values(
-            points_claimed=claim,
-            pending_cancelled=taken.pending_cancelled,
-            points_reversed=taken.points_reversed,
-            shortfall=taken.shortfall,
-        )
-    )
-    return claim
+    ledger.close_request(session, request_id, taken)
+    return taken.claimed

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import asdict, dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from app.loyalty.base.errors import InvalidInput
 from app.models import Shop
+from app.rules.values import to_decimal
 
 
 @dataclass(frozen=True)
@@ -36,11 +37,10 @@ def parse_settings(raw: dict[str, Any]) -> ReferralSettings:
     if unknown:
         raise InvalidInput(f"referral_settings has unknown keys: {', '.join(sorted(unknown))}")
     defaults = ReferralSettings()
-    try:
-        minimum = Decimal(str(raw.get("min_order_amount", defaults.min_order_amount)))
-    except InvalidOperation:
-        raise InvalidInput("referral_settings.min_order_amount must be a number") from None
-    if not minimum.is_finite() or minimum < 0:
+    minimum = to_decimal(raw.get("min_order_amount", defaults.min_order_amount))
+    if minimum is None:
+        raise InvalidInput("referral_settings.min_order_amount must be a number")
+    if minimum < 0:
         raise InvalidInput("referral_settings.min_order_amount must not be negative")
     reward_id = raw.get("friend_reward_id")
     if reward_id is not None:

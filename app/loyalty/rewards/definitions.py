@@ -8,7 +8,7 @@ A reward of another shop is "unknown reward" (RewardNotFound, 404), never a hint
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from app.loyalty.base.errors import InvalidInput, RewardNotFound
 from app.models import RewardDefinition
 from app.models.rewards import REWARD_KINDS
+from app.rules.values import to_decimal
 
 MONEY = Decimal("0.01")
 
@@ -44,11 +45,8 @@ def _decimal(name: str, raw: Decimal | str | int | None) -> Decimal | None:
         return None
     if isinstance(raw, float):
         raise InvalidInput(f"{name}: pass money as a string or Decimal, not a float")
-    try:
-        value = Decimal(str(raw))
-    except InvalidOperation:
-        raise InvalidInput(f"{name}: {raw!r} is not a number") from None
-    if not value.is_finite():
+    value = to_decimal(raw)
+    if value is None:
         raise InvalidInput(f"{name}: {raw!r} is not a number")
     return value.quantize(MONEY)
 

@@ -79,16 +79,6 @@ def _steps(reward: RewardDefinition, steps: int | None) -> int:
     return steps
 
 
-def _lock_existing_profile(session: Session, shop_id: int, customer_id: str) -> CustomerLoyaltyProfile | None:
-    """The customer's profile locked FOR UPDATE (L4), without creating one for a refused request."""
-    return session.execute(
-        select(CustomerLoyaltyProfile)
-        .where(CustomerLoyaltyProfile.shop_id == shop_id, CustomerLoyaltyProfile.customer_id == customer_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).scalar_one_or_none()
-
-
 def _replay(session: Session, profile: CustomerLoyaltyProfile, key: str, request_hash: str) -> RedemptionResult | None:
     prior = session.execute(
         select(RedemptionLog).where(
@@ -199,7 +189,7 @@ def redeem_reward(
     customer_id = _customer_id(customer_id)
     key = _idempotency_key(idempotency_key)
     request_hash = _request_hash(reward_id=reward_id, steps=steps)
-    profile = _lock_existing_profile(session, shop.id, customer_id)
+    profile = ledger.lock_existing_profile(session, shop_id=shop.id, customer_id=customer_id)
     if profile is not None and key is not None:
         replayed = _replay(session, profile, key, request_hash)
         if replayed is not None:

@@ -55,9 +55,6 @@ def _return_points(session: Session, *, shop_id: int, redemption: RedemptionLog,
             PointsTransaction.kind == "redeem",
         )
     ).scalar_one_or_none()
-    last_activity = session.execute(
-        select(CustomerLoyaltyProfile.last_activity_at).where(CustomerLoyaltyProfile.id == redemption.profile_id)
-    ).scalar_one()
     ledger.post_entry(
         session,
         shop_id=shop_id,
@@ -70,7 +67,7 @@ def _return_points(session: Session, *, shop_id: int, redemption: RedemptionLog,
         reason=reason,
         source=("redemption", str(redemption.id)),
         reverses_id=debit_id,
-        expires_at=ledger.lot_expiry(shop, credited_at=now, last_activity_at=last_activity),
+        expires_at=ledger.new_lot_expiry(session, shop=shop, profile_id=redemption.profile_id, now=now),
     )
 
 

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from app.loyalty import tiers
 from app.loyalty.ledger.liability import points_value
-from app.loyalty.rulebook.history import period_start
+from app.loyalty.rulebook.history import period_start, stored_events, stored_in_range
 from app.loyalty.rulebook.simulation import compile_drafts
 from app.loyalty.rulebook.store import active_rules
 from app.models import CustomerLoyaltyProfile, EventQueue, Shop, TierDefinition
@@ -146,20 +146,9 @@ def backtest(
     counts, times, orders = _prior_history(session, shop.id, start, window)
     profiles = _profiles(session, shop.id)
     replays = [_Replay(candidate_set, counts, times, shop.timezone), _Replay(live, counts, times, shop.timezone)]
-    total = session.execute(select(func.count()).where(*_in_range(shop.id, start, end))).scalar_one()
+    total = session.execute(select(func.count()).where(*stored_in_range(shop.id, start, end))).scalar_one()
     events = 0
-    query = (
-        select(
-            EventQueue.event_id,
-            EventQueue.event_type,
-            EventQueue.customer_id,
-            EventQueue.payload,
-            EventQueue.occurred_at,
-        )
-        .where(*_in_range(shop.id, start, end))
-        .order_by(EventQueue.occurred_at, EventQueue.id)
-        .execution_options(yield_per=2000)
-    )
+    query = stored_events(shop.id, start, end).execution_options(yield_per=2000)
     for event_id, event_type, customer_id, payload, occurred_at in session.execute(query):
         for replay in replays:
             replay.counts[(customer_id or "", event_type)] += 1
@@ -196,15 +185,6 @@ def backtest(
         tier_movements=_tier_movements(session, shop, deltas),
         seconds=time.perf_counter() - started,
     )
-
-
-def _in_range(shop_id: int, start: datetime, end: datetime) -> list[Any]:
-    return [
-        EventQueue.shop_id == shop_id,
-        EventQueue.occurred_at >= start,
-        EventQueue.occurred_at < end,
-        EventQueue.status != "dead",
-    ]
 
 
 def _longest_window(rules: Iterable[CompiledRule]) -> int:

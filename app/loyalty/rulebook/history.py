@@ -6,20 +6,48 @@ timestamps. Orders count once each (the `orders` table, which the current order 
 the same order under another event id is not a second order; other event types count applied inbox events.
 
 Looking back at stored events (retroactive runs, simulations) is `chronological` instead: only what happened up
-to `as_of` counts, and the caller accounts for an event that is not stored.
+to `as_of` counts, and the caller accounts for an event that is not stored. Which stored events a backtest or a
+retroactive run replays is `stored_events`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from app.loyalty.base.inbound import ORDER_PLACED
 from app.models import EventQueue, Order, Rule, RuleExecution
+
+
+def stored_events(shop_id: int, start: datetime, end: datetime, *also: ColumnElement[bool]) -> Select[Any]:
+    """The shop's stored events in [start, end) (and `also`) as backtests and retroactive runs replay them: never the
+    dead-lettered ones, in time order."""
+    return (
+        select(
+            EventQueue.event_id,
+            EventQueue.event_type,
+            EventQueue.customer_id,
+            EventQueue.payload,
+            EventQueue.occurred_at,
+        )
+        .where(*stored_in_range(shop_id, start, end), *also)
+        .order_by(EventQueue.occurred_at, EventQueue.id)
+    )
+
+
+def stored_in_range(shop_id: int, start: datetime, end: datetime) -> list[ColumnElement[bool]]:
+    """The conditions of `stored_events`, for counting them."""
+    return [
+        EventQueue.shop_id == shop_id,
+        EventQueue.occurred_at >= start,
+        EventQueue.occurred_at < end,
+        EventQueue.status != "dead",
+    ]
 
 
 def period_start(period: str, moment: datetime, timezone: str) -> datetime | None:

@@ -23,7 +23,7 @@ from app.loyalty.ledger.profiles import lock_profile, lock_profile_by_id
 from app.loyalty.ledger.retro_sources import RETRO_SOURCE, retro_source
 from app.loyalty.rulebook.executions import record_executions
 from app.loyalty.rulebook.facts import business_source, customer_facts, rule_credit_key
-from app.loyalty.rulebook.history import DatabaseHistory
+from app.loyalty.rulebook.history import DatabaseHistory, stored_events
 from app.loyalty.rulebook.store import compiled_version, get_version
 from app.models import AuditLog, EventQueue, PointsTransaction, Shop
 from app.rules import Facts, evaluate
@@ -74,22 +74,13 @@ def retroactive_run(
     batch_id = uuid.uuid4()
     totals = {"events": 0, "credits": 0, "points": 0, "duplicates": 0, "skipped": 0}
     events = session.execute(
-        select(
-            EventQueue.event_id,
-            EventQueue.event_type,
-            EventQueue.customer_id,
-            EventQueue.payload,
-            EventQueue.occurred_at,
-        )
-        .where(
-            EventQueue.shop_id == shop.id,
-            EventQueue.occurred_at >= start,
-            EventQueue.occurred_at < end,
-            EventQueue.status != "dead",
+        stored_events(
+            shop.id,
+            start,
+            end,
             EventQueue.customer_id.is_not(None),
             EventQueue.event_type.in_(list(rule.rule.event_types)),
         )
-        .order_by(EventQueue.occurred_at, EventQueue.id)
     ).all()
     for event_id, event_type, customer_id, payload, occurred_at in events:
         totals["events"] += 1
@@ -189,22 +180,19 @@ def reverse_retroactive_run(
     for profile_id, source_id in sources:
         lock_profile_by_id(session, shop_id=shop.id, profile_id=profile_id)
         source = (RETRO_SOURCE, source_id)
-        so_far = ledger.earned_by(session, shop_id=shop.id, profile_id=profile_id, source=source)
-        claim = so_far.earned - so_far.reversed
-        if claim <= 0:
-            continue
-        result = ledger.take_back(
+        result = ledger.take_back_rest(
             session,
             shop=shop,
             profile_id=profile_id,
             source=source,
-            claim=claim,
             request_key=f"rule_retro_reversal:{batch_id}:{profile_id}",
             cause=ledger.Cause("admin", actor=actor.strip()),
             now=now,
             reason=f"Retroactive run {batch_id} reversed",
         )
-        claimed, taken, shortfall = claimed + claim, taken + result.points_reversed, shortfall + result.shortfall
+        claimed += result.claimed
+        taken += result.points_reversed
+        shortfall += result.shortfall
     session.add(
         AuditLog(
             shop_id=shop.id,

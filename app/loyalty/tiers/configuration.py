@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from app.loyalty.base.errors import InvalidInput, ShopNotFound
 from app.models import AuditLog, Shop, TierDefinition
+from app.rules.values import to_decimal
 
 BASES = ("points_earned", "amount_spent", "orders_placed")
 PERIODS = ("lifetime", "calendar_year", "rolling_12_months")
@@ -35,11 +36,8 @@ class TierSpec:
 def _number(where: str, raw: object) -> Decimal:
     if isinstance(raw, float | bool):
         raise InvalidInput(f"{where} must be a whole or decimal number written as a string, got {raw!r}")
-    try:
-        value = Decimal(str(raw))
-    except InvalidOperation:
-        raise InvalidInput(f"{where} must be a number, got {raw!r}") from None
-    if not value.is_finite():
+    value = to_decimal(raw)
+    if value is None:
         raise InvalidInput(f"{where} must be a number, got {raw!r}")
     return value
 
