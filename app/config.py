@@ -59,6 +59,13 @@ class Settings:
         return self.app_env == "production"
 
     @property
+    def development_admin(self) -> bool:
+        """Development with no Shopify app configured (SHOPIFY_API_KEY unset): the admin opens at the app's own URL
+        with a local stand-in for App Bridge that signs real App Home tokens with the development secret. Never in
+        production; with the Shopify CLI's credentials (`shopify app dev`) the real App Bridge is used instead."""
+        return self.app_env == "development" and self.shopify_api_key == DEV_API_KEY
+
+    @property
     def webhook_secrets(self) -> tuple[str, ...]:
         """The current secret, then the previous one: Shopify may sign with the old one for an hour after rotation."""
         if self.shopify_old_api_secret:

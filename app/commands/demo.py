@@ -19,9 +19,11 @@ from app.extensions import db
 from app.loyalty import rulebook
 from app.loyalty.rulebook import FIRST_ORDER_BONUS
 from app.models import Shop, TierDefinition
+from app.shopify.context import token_context
+from app.shopify.development import DEMO_SHOP, connect_demo_shop
 from app.shopify.signing import sign_webhook_body
 
-DEMO_SHOP = "loyalty-demo.myshopify.com"
+__all__ = ["DEMO_SHOP", "demo_cli", "seed"]
 
 TIER_LADDER = (("Bronze", 1, 0), ("Silver", 2, 1000), ("Gold", 3, 5000))
 
@@ -36,8 +38,14 @@ def demo_cli(context: click.Context) -> None:
 
 
 def seed() -> None:
-    """Create the demo shop, its First Order Bonus rule and its Bronze/Silver/Gold ladder; safe to run again."""
+    """Create the demo shop, its First Order Bonus rule and its Bronze/Silver/Gold ladder; safe to run again.
+
+    In development the demo shop is also connected without Shopify (development.connect_demo_shop), so the admin
+    opens at the app's URL.
+    """
     now = datetime.now(timezone.utc)
+    settings = current_app.config["SETTINGS"]
+    connection = None
     with db.session.begin():
         db.session.execute(
             insert(Shop)
@@ -52,12 +60,16 @@ def seed() -> None:
                 .on_conflict_do_nothing(index_elements=["shop_id", "name"])
             )
         saved = rulebook.save_rule(db.session, shop_id=shop.id, definition=FIRST_ORDER_BONUS, actor="demo", now=now)
-    settings = current_app.config["SETTINGS"]
+        if settings.app_env == "development":
+            connection = connect_demo_shop(db.session, shop, token_context())
     rule_state = "created" if saved.changed else "unchanged"
     click.echo(f"demo shop {DEMO_SHOP} ready: rule 'First Order Bonus' {rule_state}, tiers Bronze/Silver/Gold")
     click.echo(f"  health:        {settings.shopify_app_url}/monitoring/health")
     click.echo(f"  storefront API: POST {settings.shopify_app_url}/graphql (Bearer extension session token)")
-    click.echo("  admin:         open the app from the demo shop in Shopify admin (embedded; needs a partner app)")
+    if settings.development_admin:
+        click.echo(f"  admin:         {settings.shopify_app_url}/  (development, no Shopify: {connection})")
+    else:
+        click.echo("  admin:         open the app from the shop's Shopify admin (see README: shopify app dev)")
     click.echo("  sample order:  flask --app app demo order --total 150.00 --customer 1001")
     click.echo("  shopper token: flask --app app demo token --customer 1001  (then POST /graphql with it)")
 

@@ -16,19 +16,23 @@ from sqlalchemy.orm import Session
 
 from app.loyalty.base.app_events import staged_event_ids
 from app.loyalty.base.inbound import InboundEvent
+from app.loyalty.base.installation import records_events
 from app.models import EventQueue, Shop
 
-_SHOP_ID = text(
-    """
-    WITH created AS (
-        INSERT INTO shops (domain) VALUES (:domain) ON CONFLICT (domain) DO NOTHING RETURNING id
-    )
-    SELECT id FROM created UNION ALL SELECT id FROM shops WHERE domain = :domain LIMIT 1
-    """
-)
+_SHOP = text("SELECT id, installed_at, uninstalled_at FROM shops WHERE domain = :domain")
 # Shop ids never change while a shop exists; a deleted shop (shop/redact) shows up as a foreign-key violation on the
-# next insert, which evicts its entry. Per process, so the hot path is one INSERT.
+# next insert, which evicts its entry. Per process, so the hot path is one INSERT. Only shops whose events are
+# recorded are cached, and a shop stays so until it is deleted.
 _shop_ids: dict[str, int] = {}
+
+
+class ShopNotInstalled(Exception):
+    """A verified webhook for a shop that never installed the app (or was deleted by shop/redact): nothing is
+    recorded for it."""
+
+    def __init__(self, domain: str) -> None:
+        super().__init__(f"{domain} has not installed loyalty: nothing recorded")
+        self.domain = domain
 
 
 _INSERT_EVENT = text(
@@ -49,8 +53,8 @@ def record_event(
     re-delivery: nothing written). `connection` must be in autocommit mode; `payload_json` is the body Shopify sent
     (already parsed into `event.event_data`), stored as it came.
 
-    A valid HMAC proves Shopify sent it, and Shopify only sends to shops that installed the app, so an unknown
-    shop domain gets its row here (the install flow fills in the token).
+    Raises ShopNotInstalled when the shop never installed the app (installation.records_events): a webhook alone
+    never creates a shop, so a delivery for one that is unknown creates nothing.
     """
     values = {
         "event_id": event.event_id,
@@ -72,7 +76,11 @@ def record_event(
 def _shop_id(connection: Connection, domain: str) -> int:
     shop_id = _shop_ids.get(domain)
     if shop_id is None:
-        shop_id = _shop_ids[domain] = connection.execute(_SHOP_ID, {"domain": domain}).scalar_one()
+        shop = connection.execute(_SHOP, {"domain": domain}).one_or_none()
+        if not records_events(shop):
+            raise ShopNotInstalled(domain)
+        assert shop is not None
+        shop_id = _shop_ids[domain] = shop.id
     return shop_id
 
 

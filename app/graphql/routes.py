@@ -19,6 +19,7 @@ from app.extensions import db
 from app.graphql.context import ShopperContext
 from app.graphql.limits import RootFieldLimit, parse_bounded
 from app.graphql.schema import build_schema
+from app.loyalty.base.installation import Installation, installation_of
 from app.models import Shop
 from app.shopify.session_tokens import (
     InvalidSessionToken,
@@ -61,8 +62,10 @@ def storefront_graphql() -> tuple[Response, int, dict[str, str]]:
         return jsonify(error="bad_request", message="body must be a JSON object with a query"), 400, CORS_HEADERS
 
     shop = db.session.execute(select(Shop).where(Shop.domain == shopper.shop)).scalar_one_or_none()
-    if shop is not None and shop.uninstalled_at is not None:
-        shop = None
+    if installation_of(shop) is not Installation.INSTALLED:
+        db.session.rollback()
+        message = f"loyalty is not installed on {shopper.shop}"
+        return jsonify(error="shop_not_installed", message=message), 401, CORS_HEADERS
     context = ShopperContext(
         session=db.session, shop=shop, customer_id=shopper.customer_id, now=datetime.now(timezone.utc)
     )

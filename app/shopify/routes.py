@@ -1,4 +1,4 @@
-"""Blueprint "shopify": POST /webhooks (install routes /auth and /auth/callback arrive with the OAuth issue).
+"""Blueprint "shopify": POST /webhooks (the install routes are app/shopify/install_routes.py).
 
 The handler only verifies, envelopes, commits to the inbox and publishes: all the work happens in the stream
 process, so Shopify gets its 200 well inside its 5-second deadline.
@@ -62,10 +62,14 @@ def receive_webhook() -> tuple[Response, int]:
         event_data=payload,
     )
     # One autocommitted INSERT: the row is committed before Shopify hears 200, in a single round trip.
-    with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        is_new = inbox.record_event(
-            connection, event, topic=check.topic, webhook_id=check.webhook_id, payload_json=payload_json
-        )
+    try:
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            is_new = inbox.record_event(
+                connection, event, topic=check.topic, webhook_id=check.webhook_id, payload_json=payload_json
+            )
+    except inbox.ShopNotInstalled as exc:
+        # Signed by Shopify, for a shop that never installed (or was redacted): 200 so Shopify stops retrying.
+        return jsonify(status="ignored", message=str(exc)), 200
     if is_new:
         try:
             stream.publish(redis_store.client, stream.StreamKeys.for_namespace(redis_store.namespace), event)

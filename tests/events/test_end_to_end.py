@@ -209,8 +209,12 @@ class TestTenantBoundaries:
         make_shop("other-shop.myshopify.com")
         response = loyalty_profile(client, shopify, shop="other-shop.myshopify.com")
         assert response.get_json()["data"]["loyaltyProfile"]["points_balance"] == 0
-        uninstalled = loyalty_profile(client, shopify, shop="never-installed.myshopify.com")
-        assert uninstalled.get_json()["data"]["loyaltyProfile"] is None
+        never_installed = loyalty_profile(client, shopify, shop="never-installed.myshopify.com")
+        assert never_installed.status_code == 401
+        assert never_installed.get_json() == {
+            "error": "shop_not_installed",
+            "message": "loyalty is not installed on never-installed.myshopify.com",
+        }
 
     def test_a_guest_token_reads_no_data(self, demo, client, shopify, consumer) -> None:  # type: ignore[no-untyped-def]
         send_order(client, shopify)

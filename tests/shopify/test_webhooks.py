@@ -52,7 +52,7 @@ class TestVerifyWebhook:
 
 class TestWebhookRoute:
     def test_accepted_webhook_is_in_the_inbox_and_on_the_stream(  # type: ignore[no-untyped-def]
-        self, client, db_session, redis_client, redis_namespace, shopify
+        self, client, db_session, redis_client, redis_namespace, shopify, shop
     ) -> None:
         delivery = shopify.signed_webhook("orders/create", order_payload(), event_id="evt-1")
         response = client.post("/webhooks", data=delivery.body, headers=delivery.headers)
@@ -65,11 +65,10 @@ class TestWebhookRoute:
         assert row.payload["id"] == 820982911946154508  # big ids survive exactly
         assert str(row.event_id) == response.get_json()["event_id"]
         assert _stream_length(redis_client, redis_namespace) == 1
-        shop = db_session.execute(select(Shop)).scalar_one()
-        assert shop.domain == "test-shop.myshopify.com"
+        assert row.shop_id == shop.id
 
     def test_redelivery_with_the_same_event_id_is_acknowledged_and_not_queued_again(  # type: ignore[no-untyped-def]
-        self, client, db_session, redis_client, redis_namespace, shopify
+        self, client, db_session, redis_client, redis_namespace, shopify, shop
     ) -> None:
         first = shopify.signed_webhook("orders/create", order_payload(), event_id="evt-1", webhook_id="w1")
         again = shopify.signed_webhook("orders/create", order_payload(), event_id="evt-1", webhook_id="w2")
@@ -157,7 +156,7 @@ class TestWebhookRoute:
         assert _inbox_count(db_session) == 0
 
     def test_nul_characters_a_shopper_typed_are_dropped_not_the_order(  # type: ignore[no-untyped-def]
-        self, client, db_session, shopify
+        self, client, db_session, shopify, shop
     ) -> None:
         delivery = shopify.signed_webhook("orders/create", order_payload(note="gift\u0000wrap"))
         assert b"\\u0000" in delivery.body
@@ -192,24 +191,27 @@ class TestWebhookRoute:
         assert _inbox_count(db_session) == 0
 
     def test_a_shop_deleted_by_shop_redact_and_installed_again_gets_a_new_row(  # type: ignore[no-untyped-def]
-        self, client, db_session, shopify
+        self, client, db_session, shopify, shop, make_shop
     ) -> None:
         from app.loyalty import gdpr
 
         first = shopify.signed_webhook("orders/create", order_payload())
         assert client.post("/webhooks", data=first.body, headers=first.headers).status_code == 200
-        old_id = db_session.execute(select(Shop.id)).scalar_one()
-        gdpr.redact_shop(db_session, shop_id=old_id)  # the web process still has the old id cached
+        gdpr.redact_shop(db_session, shop_id=shop.id)  # the web process still has the old id cached
         db_session.commit()
 
+        redacted = shopify.signed_webhook("orders/create", order_payload())
+        response = client.post("/webhooks", data=redacted.body, headers=redacted.headers)
+        assert (response.status_code, response.get_json()["status"]) == (200, "ignored")
+        assert db_session.execute(select(func.count()).select_from(Shop)).scalar_one() == 0
+
+        reinstalled = make_shop()
         again = shopify.signed_webhook("orders/create", order_payload())
         assert client.post("/webhooks", data=again.body, headers=again.headers).status_code == 200
-        new_id = db_session.execute(select(Shop.id)).scalar_one()
-        assert new_id != old_id
-        assert db_session.execute(select(EventQueue.shop_id)).scalars().all() == [new_id]
+        assert db_session.execute(select(EventQueue.shop_id)).scalars().all() == [reinstalled.id]
 
     def test_the_inbox_keeps_the_event_when_redis_is_down(  # type: ignore[no-untyped-def]
-        self, app, client, db_session, shopify
+        self, app, client, db_session, shopify, shop
     ) -> None:
         import redis
 
@@ -224,3 +226,37 @@ class TestWebhookRoute:
             redis_store._client = healthy
         assert response.status_code == 200
         assert db_session.execute(select(EventQueue.status)).scalar_one() == "pending"
+
+
+class TestShopsThatNeverInstalled:
+    """A verified webhook alone never creates a shop: Shopify is answered 200 and nothing is written or published."""
+
+    @pytest.mark.parametrize(
+        ("topic", "payload"),
+        [
+            ("orders/create", order_payload()),
+            ("customers/create", {"id": 115310627314723954, "email": "jon@example.com"}),
+            ("app/uninstalled", {"id": 1, "myshopify_domain": "test-shop.myshopify.com"}),
+            ("shop/redact", {"shop_id": 1, "shop_domain": "test-shop.myshopify.com"}),
+        ],
+        ids=["order", "customer", "uninstall", "shop-redact"],
+    )
+    def test_are_answered_200_and_create_nothing(  # type: ignore[no-untyped-def]
+        self, client, db_session, redis_client, redis_namespace, shopify, topic, payload
+    ) -> None:
+        delivery = shopify.signed_webhook(topic, payload)
+        response = client.post("/webhooks", data=delivery.body, headers=delivery.headers)
+        assert (response.status_code, response.get_json()["status"]) == (200, "ignored")
+        assert "test-shop.myshopify.com has not installed loyalty" in response.get_json()["message"]
+        assert db_session.execute(select(func.count()).select_from(Shop)).scalar_one() == 0
+        assert _inbox_count(db_session) == 0
+        assert _stream_length(redis_client, redis_namespace) == 0
+
+    def test_a_row_left_by_an_older_version_that_never_installed_records_nothing(  # type: ignore[no-untyped-def]
+        self, client, db_session, shopify
+    ) -> None:
+        db_session.add(Shop(domain="test-shop.myshopify.com"))  # installed_at NULL: created by a webhook once
+        db_session.commit()
+        delivery = shopify.signed_webhook("orders/create", order_payload())
+        assert client.post("/webhooks", data=delivery.body, headers=delivery.headers).get_json()["status"] == "ignored"
+        assert _inbox_count(db_session) == 0

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from app.loyalty import ledger, referrals, rewards, rulebook, tiers
 from app.loyalty.base.inbound import ORDER_EVENT_TYPES, InboundEvent
+from app.loyalty.base.installation import processes_event
 from app.loyalty.base.outcome import Outcome
 from app.loyalty.ledger.profiles import lock_profile
 from app.loyalty.processing import lifecycle
@@ -62,8 +63,10 @@ def process_event(session: Session, event: InboundEvent, *, consumer_group: str,
         outcome.duplicate = True
         return outcome
 
-    handler = HANDLERS.get(event.event_type, _handle_with_rules)
-    handler(session, shop, event, now, outcome)
+    if processes_event(shop, event.event_type):
+        HANDLERS.get(event.event_type, _handle_with_rules)(session, shop, event, now, outcome)
+    else:
+        outcome.note = f"{shop.domain} is not installed: event recorded, not processed"
 
     session.execute(
         update(ProcessedEvent)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -149,12 +149,15 @@ def handle_shop_redact(session: Session, shop: Shop, event: InboundEvent, now: d
 
 
 def handle_uninstalled(session: Session, shop: Shop, event: InboundEvent, now: datetime, outcome: Outcome) -> None:
-    """Shopify already revoked the tokens; drop ours and stop work until a reinstall. Data stays until shop/redact."""
+    """Shopify already revoked the tokens; drop ours and stop work until a reinstall. Data stays until shop/redact.
+
+    A repeated app/uninstalled keeps the first uninstall time.
+    """
     session.execute(
         update(Shop)
         .where(Shop.id == shop.id)
         .values(
-            uninstalled_at=now,
+            uninstalled_at=func.coalesce(Shop.uninstalled_at, now),
             access_token=None,
             refresh_token=None,
             access_token_expires_at=None,
@@ -165,5 +168,10 @@ def handle_uninstalled(session: Session, shop: Shop, event: InboundEvent, now: d
 
 
 def handle_scopes_update(session: Session, shop: Shop, event: InboundEvent, now: datetime, outcome: Outcome) -> None:
-    """Scopes live in shopify.app.toml and the stored token; the next token exchange picks the new ones up."""
-    outcome.note = "scopes updated"
+    """app/scopes_update: the merchant granted or revoked scopes; `current` lists the ones granted now."""
+    current = event.event_data.get("current")
+    if not isinstance(current, list) or not all(isinstance(scope, str) for scope in current):
+        outcome.note = "app/scopes_update carries no list of current scopes; nothing changed"
+        return
+    session.execute(update(Shop).where(Shop.id == shop.id).values(scopes=",".join(current)))
+    outcome.note = f"granted scopes now: {','.join(current) or '(none)'}"

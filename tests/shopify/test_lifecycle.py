@@ -1,0 +1,117 @@
+"""Install, uninstall, reinstall, through the real pieces: the admin, webhooks, the stream consumer, the storefront
+API and the token store, against the fake Shopify."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import func, select
+
+from app.models import CustomerLoyaltyProfile, EventQueue, ProcessedEvent, Shop
+from app.shopify.context import token_context
+from app.shopify.tokens import ShopNotConnected, access_token_for, refresh_after_unauthorized
+from tests.events.test_end_to_end import drain, make_consumer
+from tests.helpers import GET_LOYALTY_PROFILE, order_payload
+from tests.shopify.conftest import SHOP
+
+CUSTOMER = "115310627314723954"
+
+
+@pytest.fixture
+def consumer(app, redis_client, redis_namespace):  # type: ignore[no-untyped-def]
+    return make_consumer(app, redis_client, redis_namespace)
+
+
+def deliver(client, shopify_fake, topic: str, payload: dict) -> dict:  # type: ignore[no-untyped-def]
+    delivery = shopify_fake.signer.signed_webhook(topic, payload, shop=SHOP, event_id=str(uuid.uuid4()))
+    response = client.post("/webhooks", data=delivery.body, headers=delivery.headers)
+    assert response.status_code == 200, response.get_json()
+    return response.get_json()
+
+
+def storefront(client, shopify_fake, customer: str = CUSTOMER):  # type: ignore[no-untyped-def]
+    token = shopify_fake.signer.session_token(shop=SHOP, customer_id=customer)
+    return client.post(
+        "/graphql",
+        json={"query": GET_LOYALTY_PROFILE, "variables": {"customerId": customer}},
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+
+def current_shop(db_session) -> Shop:  # type: ignore[no-untyped-def]
+    db_session.expire_all()
+    return db_session.execute(select(Shop).where(Shop.domain == SHOP)).scalar_one()
+
+
+def profiles(db_session) -> int:  # type: ignore[no-untyped-def]
+    return db_session.execute(select(func.count()).select_from(CustomerLoyaltyProfile)).scalar_one()
+
+
+def test_uninstall_refuses_every_surface_sends_nothing_and_a_reinstall_brings_the_shop_back(  # type: ignore[no-untyped-def]
+    app, client, admin, shopify_fake, consumer, db_session
+) -> None:
+    admin.install()
+    deliver(client, shopify_fake, "orders/create", order_payload())
+    drain(consumer)
+    assert storefront(client, shopify_fake).status_code == 200
+    installed = current_shop(db_session)
+    shop_id, first_installed_at = installed.id, installed.installed_at
+    assert profiles(db_session) == 1
+
+    shopify_fake.state.uninstall(SHOP)  # Shopify revokes the tokens and tells the app
+    assert deliver(client, shopify_fake, "app/uninstalled", {"id": 1, "myshopify_domain": SHOP})["status"] == "accepted"
+    drain(consumer)
+    uninstalled = current_shop(db_session)
+    assert uninstalled.uninstalled_at is not None
+    assert (uninstalled.access_token, uninstalled.refresh_token) == (None, None)
+    shopify_fake.recorder.clear()
+
+    htmx = admin.htmx(shopify_fake.signer.app_home_token(shop=SHOP))
+    assert (htmx.status_code, htmx.get_json()["error"]) == (401, "shop_not_installed")
+    graphql = storefront(client, shopify_fake)
+    assert (graphql.status_code, graphql.get_json()["error"]) == (401, "shop_not_installed")
+    order = deliver(client, shopify_fake, "orders/create", order_payload(order_id=2, customer_id=2))
+    assert order["status"] == "accepted"  # recorded ...
+    drain(consumer)
+    assert profiles(db_session) == 1  # ... and not processed
+    note = db_session.execute(
+        select(ProcessedEvent.outcome["note"].astext).where(ProcessedEvent.event_id == uuid.UUID(order["event_id"]))
+    ).scalar_one()
+    assert note == f"{SHOP} is not installed: event recorded, not processed"
+    assert (
+        db_session.execute(
+            select(EventQueue.status).where(EventQueue.event_id == uuid.UUID(order["event_id"]))
+        ).scalar_one()
+        == "processed"
+    )
+    context = token_context(app)
+    with pytest.raises(ShopNotConnected, match="uninstalled"):
+        access_token_for(context, SHOP)
+    with pytest.raises(ShopNotConnected, match="uninstalled"):
+        refresh_after_unauthorized(context, SHOP, rejected_token="shpat_revoked")
+    assert shopify_fake.recorder.requests == []  # nothing was sent to Shopify for the uninstalled shop
+
+    admin.install()  # Shopify loads the app again after a reinstall: a new token exchange
+    reinstalled = current_shop(db_session)
+    assert reinstalled.id == shop_id and reinstalled.uninstalled_at is None
+    assert reinstalled.installed_at > first_installed_at
+    assert len(shopify_fake.recorder.token_requests()) == 1
+    assert profiles(db_session) == 1  # its data came back with it
+    assert storefront(client, shopify_fake).status_code == 200
+    assert admin.htmx(shopify_fake.signer.app_home_token(shop=SHOP)).status_code == 200
+    assert shopify_fake.state.shop_for_access_token(access_token_for(context, SHOP), SHOP)
+
+
+def test_shop_redact_after_an_uninstall_deletes_the_shop(admin, client, shopify_fake, consumer, db_session) -> None:  # type: ignore[no-untyped-def]
+    admin.install()
+    deliver(client, shopify_fake, "orders/create", order_payload())
+    deliver(client, shopify_fake, "app/uninstalled", {"id": 1, "myshopify_domain": SHOP})
+    drain(consumer)
+
+    deliver(client, shopify_fake, "shop/redact", {"shop_id": 1, "shop_domain": SHOP})
+    drain(consumer)
+
+    assert db_session.execute(select(func.count()).select_from(Shop)).scalar_one() == 0
+    assert profiles(db_session) == 0
+    assert deliver(client, shopify_fake, "orders/create", order_payload())["status"] == "ignored"
