@@ -15,6 +15,7 @@ import os
 import socket
 import threading
 import time
+import traceback
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -25,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.events import inbox, stream
 from app.events.envelope import from_fields
 from app.events.unit_of_work import unit_of_work
+from app.loyalty.base.inbound import InboundEvent
 from app.loyalty.base.outcome import Outcome, RetryLater
 from app.loyalty.processing.event import process_event
 from app.models import DeadLetter
@@ -120,7 +122,7 @@ class StreamConsumer:
         try:
             event = from_fields(message.fields)
         except (ValueError, KeyError, TypeError) as exc:
-            self._dead_letter(message, f"malformed message: {exc}", event_id=None)
+            self._dead_letter(message, f"malformed message: {exc}", event=None)
             return None
         session = self.sessions()
         try:
@@ -140,7 +142,7 @@ class StreamConsumer:
             with self.sessions.begin() as bookkeeping:
                 inbox.record_failure(bookkeeping, event.event_id, error, dead=dead)
             if dead:
-                self._dead_letter(message, error, event_id=event.event_id)
+                self._dead_letter(message, error, event=event, trace=traceback.format_exc())
             return None
         finally:
             session.close()
@@ -175,20 +177,41 @@ class StreamConsumer:
             )
         return len(events)
 
-    def _dead_letter(self, message: stream.Message, error: str, *, event_id: object) -> None:
+    def _dead_letter(
+        self, message: stream.Message, error: str, *, event: InboundEvent | None, trace: str | None = None
+    ) -> None:
+        """Keep the message with its error (and the traceback of its last failure, for whoever investigates) under
+        its shop, so customer and shop redaction find the payload it holds."""
         fields = {
             (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
             for k, v in (message.fields or {}).items()
         }
+        event_id = None if event is None else event.event_id
         with self.sessions.begin() as session:
+            shop_id = None if event is None else inbox.shop_id_of(session, event.shop_domain)
             session.execute(
                 insert(DeadLetter).values(
+                    shop_id=shop_id,
                     event_id=event_id,
                     stream_id=message.stream_id,
                     deliveries=message.deliveries,
-                    error=error[:4000],
+                    error=_with_trace(error, trace),
                     fields=fields,
                 )
             )
         stream.dead_letter(self.client, self.keys, message, error)
         log.error("event %s dead-lettered after %d deliveries: %s", event_id, message.deliveries, error)
+
+
+# The stored error: its line first (what lists and alerts show), then as much of the traceback as fits.
+MAX_ERROR_CHARS = 16_000
+
+
+def _with_trace(error: str, trace: str | None) -> str:
+    if not trace:
+        return error[:MAX_ERROR_CHARS]
+    text = f"{error}\n\n{trace}"
+    if len(text) <= MAX_ERROR_CHARS:
+        return text
+    # Keep the error line and the innermost frames, where the failure happened.
+    return f"{error[:2000]}\n\n…\n{trace[-(MAX_ERROR_CHARS - 2010) :]}"
