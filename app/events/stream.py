@@ -118,8 +118,9 @@ def claim_stale(
     return claimed
 
 
-def ack(client: redis.Redis, keys: StreamKeys, stream_id: str) -> None:
-    client.xack(keys.events, GROUP, stream_id)
+def ack(client: redis.Redis, keys: StreamKeys, *stream_ids: str) -> None:
+    if stream_ids:
+        client.xack(keys.events, GROUP, *stream_ids)
 
 
 def dead_letter(client: redis.Redis, keys: StreamKeys, message: Message, error: str) -> None:
