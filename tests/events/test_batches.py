@@ -6,14 +6,18 @@ dead-letters. Events of one customer inside a batch apply in stream order, each 
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.commands.demo import FIRST_ORDER_BONUS
 from app.events import stream
 from app.loyalty import rulebook
-from app.models import DeadLetter, Order, PointsTransaction, ProcessedEvent
+from app.models import DeadLetter, EventQueue, Order, PointsTransaction, ProcessedEvent, TierDefinition
 from tests.events.stream_helpers import BASE_MS, entries, pending
+
+TIER_BONUS = {"name": "Tier bonus", "event_types": ["tier_changed"], "actions": [{"type": "points", "amount": 50}]}
 
 
 def test_a_poisoned_event_dead_letters_alone_and_its_batch_mates_commit(  # type: ignore[no-untyped-def]
@@ -92,3 +96,42 @@ def test_the_same_event_twice_in_one_read_is_applied_once_and_both_entries_ackno
     assert (consumer.processed, consumer.duplicates) == (1, 0)
     with session_factory() as session:
         assert session.execute(select(func.count()).select_from(Order)).scalar_one() == 1
+
+
+def _bronze_for_everyone(db_session: Session, shop) -> None:  # type: ignore[no-untyped-def]
+    db_session.add(TierDefinition(shop_id=shop.id, name="Bronze", level=1, threshold=Decimal(0)))
+    db_session.commit()
+
+
+def test_an_app_event_no_rule_listens_to_is_settled_in_the_batch_and_never_streamed(  # type: ignore[no-untyped-def]
+    make_consumer, accept_order, redis_client, db_session: Session, shop
+) -> None:
+    _bronze_for_everyone(db_session, shop)
+    consumer = make_consumer()
+    stream.publish(redis_client, consumer.keys, accept_order(1))
+
+    consumer.run_once()
+
+    assert [fields["event_type"] for _, fields in entries(redis_client, consumer.keys.events)] == ["order_created"]
+    statuses = db_session.execute(select(EventQueue.event_type, EventQueue.status).order_by(EventQueue.id)).all()
+    assert [tuple(row) for row in statuses] == [("order_created", "processed"), ("tier_changed", "processed")]
+
+
+def test_an_app_event_a_rule_listens_to_goes_through_the_stream_and_earns(  # type: ignore[no-untyped-def]
+    make_consumer, accept_order, redis_client, db_session: Session, shop, now
+) -> None:
+    _bronze_for_everyone(db_session, shop)
+    rulebook.save_rule(db_session, shop_id=shop.id, definition=TIER_BONUS, actor="admin@shop", now=now)
+    db_session.commit()
+    consumer = make_consumer()
+    stream.publish(redis_client, consumer.keys, accept_order(1))
+
+    consumer.run_once()
+    consumer.run_once()
+
+    assert [fields["event_type"] for _, fields in entries(redis_client, consumer.keys.events)] == [
+        "order_created",
+        "tier_changed",
+    ]
+    assert db_session.execute(select(PointsTransaction.points)).scalars().all() == [50]
+    assert consumer.processed == 2

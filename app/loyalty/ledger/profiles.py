@@ -26,6 +26,8 @@ def lock_profile(session: Session, *, shop_id: int, customer_id: str, now: datet
     """
     held = session.info.get(_HELD, {}).get((shop_id, customer_id))
     if held is not None:
+        if held not in session:
+            session.add(held)  # the batch clears the session between events; the row lock is still ours
         handed_out = session.info.setdefault(_HANDED_OUT, set())
         if (shop_id, customer_id) in handed_out:
             # An earlier event of this batch changed the row: see it as that event left it.

@@ -14,17 +14,18 @@ the events that must run alone), so each event stays all-or-nothing and only the
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import bindparam, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from app.loyalty import ledger, referrals, rewards, rulebook, tiers
+from app.loyalty.base.app_events import STAGED_EVENTS
 from app.loyalty.base.inbound import ORDER_EVENT_TYPES, InboundEvent
 from app.loyalty.base.installation import processes_event
 from app.loyalty.base.outcome import Outcome
@@ -102,16 +103,53 @@ def process_batch(
         [(shop.id, event.customer_id) for shop, event, _ in work if _takes_profile(session, shop, event)],
         now=now,
     )
+    session.info[tiers.LADDER_MEMO] = {}
     try:
-        for shop, event, outcome in work:
+        for position, (shop, event, outcome) in enumerate(work):
+            if position:
+                # What earlier events loaded is written: clear it, so each statement's ORM bookkeeping stays the
+                # size of one event, not of the batch so far.
+                session.flush()
+                session.expunge_all()
+                session.add(shop)
             if processes_event(shop, event.event_type):
                 HANDLERS.get(event.event_type, _handle_with_rules)(session, shop, event, now, outcome)
             else:
                 outcome.note = f"{shop.domain} is not installed: event recorded, not processed"
+        _settle_unheard_app_events(session, shops.values(), now=now)
     finally:
         release_profiles(session)
+        session.info.pop(tiers.LADDER_MEMO, None)
     _finish(session, work, consumer_group=consumer_group, now=now)
     return outcomes
+
+
+def _settle_unheard_app_events(session: Session, shops: Iterable[Shop], *, now: datetime) -> None:
+    """App events the batch staged that no active rule of their shop listens to are marked processed at once and
+    never published: a round trip through the stream would change nothing (see _handle_with_rules)."""
+    staged = session.info.get(STAGED_EVENTS)
+    if not staged:
+        return
+    heard = [
+        (event_type, shop.id)
+        for shop in shops
+        for event_type in APP_EVENT_TYPES
+        if processes_event(shop, event_type) and _listened_to(session, shop, event_type)
+    ]
+    settled = set(
+        session.execute(
+            update(EventQueue)
+            .where(
+                EventQueue.event_id.in_(staged),
+                EventQueue.status == "pending",
+                tuple_(EventQueue.event_type, EventQueue.shop_id).not_in(heard),
+            )
+            .values(status="processed", processed_at=now)
+            .returning(EventQueue.event_id)
+            .execution_options(synchronize_session=False)
+        ).scalars()
+    )
+    session.info[STAGED_EVENTS] = [event_id for event_id in staged if event_id not in settled]
 
 
 def _shops(session: Session, domains: set[str]) -> dict[str, Shop]:
@@ -204,9 +242,11 @@ def _handle_order(session: Session, shop: Shop, event: InboundEvent, now: dateti
         outcome.note = "guest order: no customer to credit"
         return
     profile = lock_profile(session, shop_id=shop.id, customer_id=event.customer_id, now=now)
-    _remember_customer(profile, event.event_data.get("customer") or {})
-    # The ORM update in _record_order keeps this profile's counts in step; no reload needed.
-    first_sighting = _record_order(session, shop, profile, event, now)
+    contact = _contact_changes(profile, event.event_data.get("customer") or {})
+    # The ORM update in _record_order keeps this profile's counts (and contact fields) in step; no reload needed.
+    first_sighting = _record_order(session, shop, profile, event, now, contact=contact)
+    if not first_sighting:
+        _remember(profile, contact)
     if first_sighting:
         for code in _discount_codes(event.event_data):
             rewards.mark_used(session, shop_id=shop.id, code=code, order_id=order_id, now=now)
@@ -229,7 +269,7 @@ def _handle_with_rules(session: Session, shop: Shop, event: InboundEvent, now: d
         return
     profile = lock_profile(session, shop_id=shop.id, customer_id=event.customer_id, now=now)
     if event.event_type in ("customer_created", "customer_updated"):
-        _remember_customer(profile, event.event_data)
+        _remember(profile, _contact_changes(profile, event.event_data))
     source = business_source(event.event_type, str(event.event_id), event.customer_id, event.event_data)
     _evaluate_and_apply(session, shop, profile, event, now, outcome, source=source)
 
@@ -398,9 +438,16 @@ def _discount_codes(order: dict[str, Any]) -> list[str]:
 
 
 def _record_order(
-    session: Session, shop: Shop, profile: CustomerLoyaltyProfile | None, event: InboundEvent, now: datetime
+    session: Session,
+    shop: Shop,
+    profile: CustomerLoyaltyProfile | None,
+    event: InboundEvent,
+    now: datetime,
+    *,
+    contact: dict[str, str] | None = None,
 ) -> bool:
-    """Insert the order once; the first sighting counts it in the customer's orders and spend (returns True)."""
+    """Insert the order once; the first sighting counts it in the customer's orders and spend, and writes `contact`
+    (changed contact fields) in the same statement (returns True)."""
     data = event.event_data
     total = to_decimal(data.get("total_price")) or Decimal(0)
     subtotal = to_decimal(data.get("subtotal_price"))
@@ -430,15 +477,25 @@ def _record_order(
                 total_spent=CustomerLoyaltyProfile.total_spent + total,
                 last_activity_at=now,
                 updated_at=now,
+                **(contact or {}),
             )
         )
     return inserted is not None
 
 
-def _remember_customer(profile: CustomerLoyaltyProfile, customer: dict[str, Any]) -> None:
-    """Keep the contact fields the admin shows; GDPR redaction clears them."""
+def _contact_changes(profile: CustomerLoyaltyProfile, customer: dict[str, Any]) -> dict[str, str]:
+    """The contact fields the admin shows that this payload changes; none for a redacted profile (GDPR cleared
+    them for good)."""
     if profile.redacted_at is not None:
-        return
-    for column, key in (("email", "email"), ("first_name", "first_name"), ("last_name", "last_name")):
-        if customer.get(key):
-            setattr(profile, column, str(customer[key]))
+        return {}
+    changes = {}
+    for column in ("email", "first_name", "last_name"):
+        value = customer.get(column)
+        if value and getattr(profile, column) != str(value):
+            changes[column] = str(value)
+    return changes
+
+
+def _remember(profile: CustomerLoyaltyProfile, contact: dict[str, str]) -> None:
+    for column, value in contact.items():
+        setattr(profile, column, value)
