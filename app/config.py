@@ -53,6 +53,9 @@ class Settings:
     # Prefix for every Redis key (stream, consumer group, Huey queue), so several apps or test runs share one Redis.
     redis_namespace: str = "loyalty"
     instance_path: str | None = None
+    # A redemption whose code Shopify has not confirmed after this many minutes fails and its points come back
+    # (LOYALTY_REDEMPTION_CONFIRM_MINUTES; app/tasks/discount_codes.confirm_overdue).
+    redemption_confirm_minutes: int = 15
 
     @property
     def is_production(self) -> bool:
@@ -110,7 +113,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         shopify_admin_origin=admin_origin,
         redis_namespace=env.get("LOYALTY_REDIS_NAMESPACE", "").strip() or "loyalty",
         instance_path=env.get("LOYALTY_INSTANCE_PATH", "").strip() or None,
+        redemption_confirm_minutes=_positive_minutes(env, "LOYALTY_REDEMPTION_CONFIRM_MINUTES", 15),
     )
+
+
+def _positive_minutes(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) <= 0:
+        raise ConfigError(f"{name} must be a whole number of minutes greater than zero; got {raw!r}")
+    return int(raw)
 
 
 def _normalise_database_url(url: str | None) -> str | None:
