@@ -274,3 +274,22 @@ def test_rows_of_kinds_without_a_handler_stay_pending(db_session, shop, outward,
         select(Outbox.kind, Outbox.status, Outbox.attempts).where(Outbox.kind.in_(["rule.webhook", "gdpr.data_request"]))
     ).all()
     assert sorted(rows) == [("gdpr.data_request", "pending", 0), ("rule.webhook", "pending", 0)]
+
+
+def test_a_cancelled_code_is_deactivated_in_shopify(client, shopify_fake, db_session, shop, outward) -> None:  # type: ignore[no-untyped-def]
+    redeem(client, shopify_fake, reward(db_session, shop))
+    drain(outward)
+    posted = redemption(db_session)
+    rewards.cancel(db_session, shop_id=shop.id, redemption_id=posted.id, now=datetime.now(timezone.utc), actor="staff")
+    db_session.commit()
+    assert balance(db_session) == 1_200
+
+    drain(outward)
+
+    (deactivated,) = shopify_fake.recorder.graphql("discountCodeDeactivate")
+    assert deactivated.variables == {"id": posted.shopify_discount_id}
+    (node,) = shopify_fake.state.shop(SHOP).discounts.values()
+    assert node["codeDiscount"]["endsAt"] is not None  # it reads EXPIRED from now on
+    db_session.expire_all()
+    kinds = dict(db_session.execute(select(Outbox.kind, Outbox.status).where(Outbox.kind.like("discount_code.%"))).all())
+    assert kinds == {"discount_code.create": "done", "discount_code.deactivate": "done"}
