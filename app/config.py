@@ -29,8 +29,6 @@ REQUIRED_IN_PRODUCTION = (
 SHOPIFY_API_VERSION = "2026-10"
 
 
-
-
 @dataclass(frozen=True)
 class Plan:
     """A billing plan: `key` is stored on the shop, `name` is the AppSubscription name the merchant approves."""

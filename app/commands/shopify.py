@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 import click
 from flask.cli import AppGroup, with_appcontext
+
 from app.extensions import db
 from app.loyalty.base.plans import plan_allows
 from app.shopify.admin_api import AdminApiError

@@ -32,7 +32,9 @@ def subscribe_to_plan() -> Response:
     settings = current_app.config["SETTINGS"]
     plan = plan_by_key(str(request.form.get("plan", "")).strip())
     if plan is None:
-        return _error(400, "unknown_plan", f"plan must be one of the configured plans; got {request.form.get('plan')!r}")
+        return _error(
+            400, "unknown_plan", f"plan must be one of the configured plans; got {request.form.get('plan')!r}"
+        )
     if plan.price <= 0:
         return _error(400, "free_plan", "the free plan needs no subscription")
     handle = shop_handle(g.shop.domain)

@@ -139,9 +139,7 @@ def claim(
             .where(Outbox.id.in_([row.id for row in rows]))
             .values(next_attempt_at=now + LEASE, attempts=Outbox.attempts + 1)
         )
-    return [
-        OutboxJob(row.id, row.shop_id, row.domain, row.kind, row.payload, row.attempts + 1) for row in rows
-    ]
+    return [OutboxJob(row.id, row.shop_id, row.domain, row.kind, row.payload, row.attempts + 1) for row in rows]
 
 
 def deliver(outward: Outward, job: OutboxJob, report: DrainReport) -> None:

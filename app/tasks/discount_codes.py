@@ -95,7 +95,7 @@ def create_code(job: OutboxJob, outward: Outward) -> None:
     except OutcomeUnknown:
         existing = find_code(outward, job.shop_domain, code)
         if existing is None:
-            raise RetryLater("the create was not answered and Shopify has no such code; create it again", 30)
+            raise RetryLater("the create was not answered and Shopify has no such code; create it again", 30) from None
         _settle(outward, job, redemption_id, existing)
         return
     except UserErrors as exc:
@@ -115,7 +115,10 @@ def _settle(outward: Outward, job: OutboxJob, redemption_id: int, discount_id: s
     with outward.sessions.begin() as session:
         try:
             rewards.settle(
-                session, shop_id=job.shop_id, redemption_id=redemption_id, now=outward.clock(),
+                session,
+                shop_id=job.shop_id,
+                redemption_id=redemption_id,
+                now=outward.clock(),
                 shopify_discount_id=discount_id,
             )
         except Conflict as exc:
@@ -135,7 +138,9 @@ def _settle(outward: Outward, job: OutboxJob, redemption_id: int, discount_id: s
             )
             .on_conflict_do_nothing(index_elements=["shop_id", "dedupe_key"])
         )
-    raise DeliveryFailed(f"code {discount_id} exists but the redemption is no longer pending ({conflict}); deactivating it")
+    raise DeliveryFailed(
+        f"code {discount_id} exists but the redemption is no longer pending ({conflict}); deactivating it"
+    )
 
 
 @handles(DEACTIVATE_KIND)
@@ -198,7 +203,9 @@ def _overdue(outward: Outward, created_before: datetime, limit: int) -> list[Any
     with outward.sessions() as session:
         return list(
             session.execute(
-                select(RedemptionLog.id, RedemptionLog.shop_id, Shop.domain, RedemptionLog.code, RedemptionLog.created_at)
+                select(
+                    RedemptionLog.id, RedemptionLog.shop_id, Shop.domain, RedemptionLog.code, RedemptionLog.created_at
+                )
                 .join(Shop, Shop.id == RedemptionLog.shop_id)
                 .outerjoin(
                     Outbox,

@@ -15,7 +15,6 @@ from app.shopify.admin_api import AdminApi
 from app.shopify.context import token_context
 from app.shopify.throttle import ShopThrottle
 from app.tasks.deliveries import Outward
-
 from tests.shopify_fake.server import FakeShopify
 
 SHOP = "test-shop.myshopify.com"

@@ -19,13 +19,17 @@ CUSTOMER = 115310627314723954
 @pytest.fixture
 def paid_shop(admin, db_session) -> None:  # type: ignore[no-untyped-def]
     admin.install()
-    db_session.execute(update(Shop).where(Shop.domain == SHOP).values(billing_plan="growth", subscription_status="ACTIVE"))
+    db_session.execute(
+        update(Shop).where(Shop.domain == SHOP).values(billing_plan="growth", subscription_status="ACTIVE")
+    )
     db_session.commit()
 
 
 def seed_orders(shopify_fake) -> None:  # type: ignore[no-untyped-def]
     state = shopify_fake.state
-    state.add_order(SHOP, order_node(9007199254740995, created_at="2025-12-20T10:00:00Z", total="40.00", customer_id=CUSTOMER))
+    state.add_order(
+        SHOP, order_node(9007199254740995, created_at="2025-12-20T10:00:00Z", total="40.00", customer_id=CUSTOMER)
+    )
     state.add_order(
         SHOP,
         order_node(
@@ -58,8 +62,16 @@ def test_past_orders_become_historical_events_once(runner, shopify_fake, db_sess
     assert first["historical"] is True and first["id"] == 9007199254740997
     assert (first["total_price"], first["currency"], first["customer"]["id"]) == ("120.5", "USD", CUSTOMER)
     assert first["line_items"] == [
-        {"id": 9007199254741001, "title": "Mug", "sku": "MUG", "vendor": None, "quantity": 2,
-         "product_id": None, "variant_id": None, "price": "60.25"}
+        {
+            "id": 9007199254741001,
+            "title": "Mug",
+            "sku": "MUG",
+            "vendor": None,
+            "quantity": 2,
+            "product_id": None,
+            "variant_id": None,
+            "price": "60.25",
+        }
     ]
     assert db_session.execute(select(func.count()).select_from(PointsTransaction)).scalar_one() == 0  # no points
 
@@ -68,7 +80,9 @@ def test_past_orders_become_historical_events_once(runner, shopify_fake, db_sess
     assert db_session.execute(select(func.count()).select_from(EventQueue)).scalar_one() == 2
 
 
-def test_an_order_a_live_webhook_brought_is_not_recorded_twice(client, runner, shopify_fake, db_session, paid_shop) -> None:  # type: ignore[no-untyped-def]
+def test_an_order_a_live_webhook_brought_is_not_recorded_twice(
+    client, runner, shopify_fake, db_session, paid_shop
+) -> None:  # type: ignore[no-untyped-def]
     seed_orders(shopify_fake)
     live = order_payload(order_id=9007199254740997, created_at="2026-01-05T05:00:00-05:00")
     delivery = shopify_fake.signer.signed_webhook("orders/create", live, shop=SHOP, event_id=str(uuid.uuid4()))

@@ -42,7 +42,8 @@ def test_the_paid_plan_is_approved_recorded_and_gates_its_features(  # type: ign
     (created,) = shopify_fake.recorder.graphql("appSubscriptionCreate")
     assert created.variables["trialDays"] == 14 and created.variables["test"] is True
     assert created.variables["lineItems"][0]["plan"]["appRecurringPricingDetails"]["price"] == {
-        "amount": "29.00", "currencyCode": "USD"
+        "amount": "29.00",
+        "currencyCode": "USD",
     }
     (subscription_id,) = shopify_fake.state.shop(SHOP).subscriptions
     assert "/billing/confirm" in shopify_fake.approve_subscription(SHOP, subscription_id)
@@ -84,7 +85,8 @@ def test_a_cancelled_subscription_turns_the_paid_features_off(  # type: ignore[n
 
 
 @pytest.mark.parametrize(
-    ("plan", "status", "error"), [("platinum", 400, "unknown_plan"), ("free", 400, "free_plan"), ("", 400, "unknown_plan")]
+    ("plan", "status", "error"),
+    [("platinum", 400, "unknown_plan"), ("free", 400, "free_plan"), ("", 400, "unknown_plan")],
 )
 def test_a_bad_plan_is_refused_and_nothing_is_sent(client, shopify_fake, token, plan, status, error) -> None:  # type: ignore[no-untyped-def]
     shopify_fake.recorder.clear()
@@ -96,7 +98,8 @@ def test_a_bad_plan_is_refused_and_nothing_is_sent(client, shopify_fake, token, 
 def test_billing_needs_a_verified_admin_session(client, shopify_fake, token) -> None:  # type: ignore[no-untyped-def]
     shopify_fake.recorder.clear()
     assert client.post("/billing/subscribe", data={"plan": "growth"}, headers={"HX-Request": "true"}).status_code in (
-        302, 401
+        302,
+        401,
     )
     forged = shopify_fake.signer.app_home_token(shop=SHOP, secret="not-the-app-secret-but-long-enough-for-hs256")
     assert choose(client, forged, "growth").status_code == 401

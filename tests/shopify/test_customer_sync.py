@@ -61,7 +61,9 @@ def send_orders(client, shopify_fake, consumer, first: int, count: int, total: s
 
 def in_shopify(shopify_fake) -> tuple[dict[str, str], list[str]]:  # type: ignore[no-untyped-def]
     customer = shopify_fake.state.shop(SHOP).customer(CUSTOMER_GID)
-    metafields = {key: field["value"] for (namespace, key), field in customer.metafields.items() if namespace == APP_NAMESPACE}
+    metafields = {
+        key: field["value"] for (namespace, key), field in customer.metafields.items() if namespace == APP_NAMESPACE
+    }
     return metafields, list(customer.tags)
 
 

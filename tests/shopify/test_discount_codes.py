@@ -101,7 +101,10 @@ def test_a_redemption_becomes_exactly_one_code_for_that_customer_and_reaches_the
     redeemed = redeem(client, shopify_fake, reward_id)
     # Until Shopify has the code, the shopper sees it pending and no code at all.
     assert (redeemed["success"], redeemed["status"], redeemed["code"], redeemed["new_balance"]) == (
-        True, "pending", None, 700
+        True,
+        "pending",
+        None,
+        700,
     )
     assert storefront(client, shopify_fake, PROFILE, {"customerId": CUSTOMER})["loyaltyProfile"]["redemptions"] == [
         {"id": redeemed["redemption_id"], "status": "pending", "code": None, "reward_name": "Five off"}
@@ -147,8 +150,11 @@ def test_a_redemption_becomes_exactly_one_code_for_that_customer_and_reaches_the
         (
             {"kind": "free_product", "value": None, "variant_id": "49148385"},
             "discountCodeBasicCreate",
-            lambda d: d["customerGets"]["value"]["percentage"] == 1.0
-            and d["customerGets"]["items"]["productVariants"]["nodes"] == [{"id": "gid://shopify/ProductVariant/49148385"}],
+            lambda d: (
+                d["customerGets"]["value"]["percentage"] == 1.0
+                and d["customerGets"]["items"]["productVariants"]["nodes"]
+                == [{"id": "gid://shopify/ProductVariant/49148385"}]
+            ),
         ),
     ],
     ids=["percentage", "free-shipping", "free-product"],
@@ -213,7 +219,9 @@ def test_user_errors_fail_the_redemption_and_the_points_come_back(  # type: igno
     # The shopper sees it failed, with no code, and their points back; the same key does not spend again.
     again = redeem(client, shopify_fake, reward_id)
     assert (again["status"], again["code"]) == ("failed", None)
-    assert storefront(client, shopify_fake, PROFILE, {"customerId": CUSTOMER})["loyaltyProfile"]["points_balance"] == 1_200
+    assert (
+        storefront(client, shopify_fake, PROFILE, {"customerId": CUSTOMER})["loyaltyProfile"]["points_balance"] == 1_200
+    )
 
 
 def test_an_uninstalled_shop_sends_nothing_and_its_work_waits(  # type: ignore[no-untyped-def]
@@ -271,7 +279,9 @@ def test_rows_of_kinds_without_a_handler_stay_pending(db_session, shop, outward,
     drain(outward)
     db_session.expire_all()
     rows = db_session.execute(
-        select(Outbox.kind, Outbox.status, Outbox.attempts).where(Outbox.kind.in_(["rule.webhook", "gdpr.data_request"]))
+        select(Outbox.kind, Outbox.status, Outbox.attempts).where(
+            Outbox.kind.in_(["rule.webhook", "gdpr.data_request"])
+        )
     ).all()
     assert sorted(rows) == [("gdpr.data_request", "pending", 0), ("rule.webhook", "pending", 0)]
 
@@ -291,5 +301,7 @@ def test_a_cancelled_code_is_deactivated_in_shopify(client, shopify_fake, db_ses
     (node,) = shopify_fake.state.shop(SHOP).discounts.values()
     assert node["codeDiscount"]["endsAt"] is not None  # it reads EXPIRED from now on
     db_session.expire_all()
-    kinds = dict(db_session.execute(select(Outbox.kind, Outbox.status).where(Outbox.kind.like("discount_code.%"))).all())
+    kinds = dict(
+        db_session.execute(select(Outbox.kind, Outbox.status).where(Outbox.kind.like("discount_code.%"))).all()
+    )
     assert kinds == {"discount_code.create": "done", "discount_code.deactivate": "done"}

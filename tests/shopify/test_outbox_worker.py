@@ -16,7 +16,12 @@ from tests.tasks.test_sweeps import run_next_task, worker, worker_huey  # noqa: 
 CUSTOMER = "115310627314723954"
 
 
-def test_the_worker_turns_a_redemption_into_a_code_in_shopify(admin, shopify_fake, db_session, worker) -> None:  # type: ignore[no-untyped-def]
+def test_the_worker_turns_a_redemption_into_a_code_in_shopify(  # type: ignore[no-untyped-def]
+    admin,
+    shopify_fake,
+    db_session,
+    worker,  # noqa: F811  (the fixture imported above)
+) -> None:
     from app.tasks.outbox import deliver_due_outbox, deliver_outbox
 
     admin.install()
@@ -24,7 +29,9 @@ def test_the_worker_turns_a_redemption_into_a_code_in_shopify(admin, shopify_fak
     now = datetime.now(timezone.utc)
     give_points(db_session, shop, CUSTOMER, 600, now)
     reward = rewards.create_reward(
-        db_session, shop_id=shop.id, spec=rewards.RewardSpec(name="Ten off", kind="fixed_amount", points_cost=500, value="10")
+        db_session,
+        shop_id=shop.id,
+        spec=rewards.RewardSpec(name="Ten off", kind="fixed_amount", points_cost=500, value="10"),
     )
     rewards.redeem_reward(db_session, shop=shop, customer_id=CUSTOMER, reward_id=reward.id, now=now)
     db_session.commit()
