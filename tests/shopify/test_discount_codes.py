@@ -305,3 +305,26 @@ def test_a_cancelled_code_is_deactivated_in_shopify(client, shopify_fake, db_ses
         db_session.execute(select(Outbox.kind, Outbox.status).where(Outbox.kind.like("discount_code.%"))).all()
     )
     assert kinds == {"discount_code.create": "done", "discount_code.deactivate": "done"}
+
+
+def test_each_shops_codes_go_to_that_shop_only(client, admin, shopify_fake, db_session, shop, outward) -> None:  # type: ignore[no-untyped-def]
+    other_domain = "other-shop.myshopify.com"
+    admin.install(other_domain)
+    other = db_session.execute(select(Shop).where(Shop.domain == other_domain)).scalar_one()
+    now = datetime.now(timezone.utc)
+    give_points(db_session, other, CUSTOMER, 900, now)
+    other_reward = reward(db_session, other, name="Other shop's reward", value="7.00")
+    theirs = rewards.redeem_reward(db_session, shop=other, customer_id=CUSTOMER, reward_id=other_reward, now=now)
+    db_session.commit()
+    redeem(client, shopify_fake, reward(db_session, shop))
+
+    drain(outward, shop_id=shop.id)  # one shop's drain touches only that shop
+    assert shopify_fake.state.discount_codes(other_domain) == []
+    drain(outward)
+
+    ours = db_session.execute(select(RedemptionLog.code).where(RedemptionLog.shop_id == shop.id)).scalar_one()
+    assert shopify_fake.state.discount_codes(SHOP) == [ours]
+    assert shopify_fake.state.discount_codes(other_domain) == [theirs.redemption.code]
+    for request in shopify_fake.recorder.graphql("discountCodeBasicCreate"):
+        code = request.variables["input"]["code"]
+        assert request.shop == (SHOP if code == ours else other_domain)
