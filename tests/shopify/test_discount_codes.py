@@ -5,6 +5,8 @@ exist."""
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -328,3 +330,43 @@ def test_each_shops_codes_go_to_that_shop_only(client, admin, shopify_fake, db_s
     for request in shopify_fake.recorder.graphql("discountCodeBasicCreate"):
         code = request.variables["input"]["code"]
         assert request.shop == (SHOP if code == ours else other_domain)
+
+
+def test_a_code_created_for_a_redemption_failed_meanwhile_is_deactivated(  # type: ignore[no-untyped-def]
+    app, client, shopify_fake, db_session, shop, outward, redis_client, redis_namespace
+) -> None:
+    """The create is written but its answer is late; meanwhile the redemption fails (a confirmation sweep after a
+    worker overran its lease) and the points come back. The code must not stay usable: it is deactivated."""
+    import httpx
+
+    from app.shopify.http import RedirectToOrigin
+    from app.tasks import deliveries
+
+    redeem(client, shopify_fake, reward(db_session, shop))
+    impatient = replace(
+        outward.api.tokens, http=httpx.Client(timeout=1.0, transport=RedirectToOrigin(shopify_fake.origin))
+    )
+    slow = replace(outward, api=replace(outward.api, tokens=impatient))
+    shopify_fake.faults.timeout_after_write("discountCodeBasicCreate", mode="stall", stall_seconds=2)
+    claimed = deliveries.claim(outward.sessions, now=datetime.now(timezone.utc), shop_id=shop.id)
+    (job,) = [job for job in claimed if job.kind == "discount_code.create"]
+    report = deliveries.DrainReport()
+    worker = threading.Thread(target=deliveries.deliver, args=(slow, job, report))
+    worker.start()
+    time.sleep(0.5)  # the create has been written and is waiting for its answer
+    rewards.fail(
+        db_session,
+        shop_id=shop.id,
+        redemption_id=job.payload["redemption_id"],
+        reason="overdue",
+        now=datetime.now(timezone.utc),
+    )
+    db_session.commit()
+    worker.join(timeout=30)
+
+    assert report.failed == 1 and "deactivating it" in report.errors[0]
+    assert balance(db_session) == 1_200 and redemption(db_session).status == "failed"
+    drain(outward)
+    (node,) = shopify_fake.state.shop(SHOP).discounts.values()
+    assert len(shopify_fake.recorder.graphql("discountCodeDeactivate")) == 1
+    assert node["codeDiscount"]["endsAt"] is not None
