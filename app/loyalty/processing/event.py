@@ -51,7 +51,13 @@ APP_EVENT_TYPES = frozenset({"tier_changed", "reward_redeemed", "referral_conver
 # Events that change the shop or remove a customer: each runs in a transaction of its own, so no event batched with
 # it works from a shop or profile it deleted.
 SOLO_EVENT_TYPES = frozenset(
-    {"app_uninstalled", "app_scopes_updated", "shop_redact_requested", "customer_redact_requested"}
+    {
+        "app_uninstalled",
+        "app_scopes_updated",
+        "app_subscription_updated",
+        "shop_redact_requested",
+        "customer_redact_requested",
+    }
 )
 
 
@@ -288,6 +294,7 @@ HANDLERS: dict[str, Callable[[Session, Shop, InboundEvent, datetime, Outcome], N
     "shop_redact_requested": lifecycle.handle_shop_redact,
     "app_uninstalled": lifecycle.handle_uninstalled,
     "app_scopes_updated": lifecycle.handle_scopes_update,
+    "app_subscription_updated": lifecycle.handle_subscription_update,
 }
 
 
