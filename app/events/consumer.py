@@ -104,10 +104,12 @@ class StreamConsumer:
                     resumed = True
                 self.run_once()
                 pause = 0.0
-            except (redis.ConnectionError, redis.TimeoutError, OperationalError) as exc:
+            except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError, OperationalError) as exc:
+                if isinstance(exc, redis.ResponseError) and "NOGROUP" not in str(exc):
+                    raise
                 pause = min(MAX_PAUSE_S, max(0.1, pause * 2))
                 log.warning("consumer %s lost a connection (%s); retrying in %.1fs", self.name, exc, pause)
-                resumed = False  # a restarted Redis may have lost the group: create it again
+                resumed = False  # a restarted Redis may have lost the group (NOGROUP): create it again
                 self.stop_event.wait(pause)
 
     def stop(self) -> None:
