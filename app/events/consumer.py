@@ -31,7 +31,7 @@ from app.events.envelope import from_fields
 from app.events.unit_of_work import unit_of_work
 from app.loyalty.base.inbound import InboundEvent
 from app.loyalty.base.outcome import RetryLater
-from app.loyalty.processing.event import process_batch, split_batches
+from app.loyalty.processing import process_batch, split_batches
 from app.models import DeadLetter
 
 log = logging.getLogger(__name__)
