@@ -59,9 +59,14 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     )
     app.config.update({k: v for k, v in overrides.items() if k.isupper()})
 
+    from app.monitoring.logs import configure_logging
+    from app.monitoring.requests import install_request_tracking
+
+    configure_logging(settings.log_format)
     db.init_app(app)
     redis_store.init_app(app)
     register_error_handlers(app)
+    install_request_tracking(app)
 
     from app.admin.routes import bp as admin_bp
     from app.graphql.routes import bp as graphql_bp
