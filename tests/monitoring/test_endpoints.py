@@ -1,10 +1,8 @@
-"""/monitoring/stream-info, /monitoring/system-metrics and /monitoring/metrics against known states, behind the token."""
+"""/monitoring/stream-info, system-metrics and metrics against known states, behind the monitoring token."""
 
 from __future__ import annotations
 
 import time
-import uuid
-from datetime import datetime, timedelta, timezone
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -96,7 +94,7 @@ def test_system_metrics_after_real_orders_and_a_failing_event(  # type: ignore[n
     app,
     client,
     shopify,
-    demo,
+    demo,  # noqa: F811 (the fixture imported above)
     redis_client,
     redis_namespace,
     db_session,
