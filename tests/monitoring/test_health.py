@@ -11,7 +11,12 @@ def test_without_consumer_or_worker_the_app_is_degraded(client) -> None:  # type
     assert response.status_code == 200
     body = response.get_json()
     assert body["status"] == "degraded"
-    assert body["components"]["database"] == {"status": "ok", "migration": "0002"}
+    from alembic.script import ScriptDirectory
+
+    from app.migrations import alembic_config
+
+    head = ScriptDirectory.from_config(alembic_config("postgresql+psycopg://unused")).get_current_head()
+    assert body["components"]["database"] == {"status": "ok", "migration": head}
     assert body["components"]["redis"]["status"] == "ok"
     assert body["components"]["stream_consumer"]["status"] == "down"
     assert body["components"]["worker"]["status"] == "down"
