@@ -63,6 +63,9 @@ class Settings:
     log_format: str = "text"
     # Where the app's own threshold alerts are posted once per episode (Slack-style incoming webhook); optional.
     operator_webhook_url: str | None = None
+    # A redemption whose code Shopify has not confirmed after this many minutes fails and its points come back
+    # (LOYALTY_REDEMPTION_CONFIRM_MINUTES; app/tasks/discount_codes.confirm_overdue).
+    redemption_confirm_minutes: int = 15
 
     @property
     def is_production(self) -> bool:
@@ -133,6 +136,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         webhooks_allow_private_targets=allow_private,
         log_format=log_format,
         operator_webhook_url=env.get("LOYALTY_OPERATOR_WEBHOOK_URL", "").strip() or None,
+        redemption_confirm_minutes=_positive_minutes(env, "LOYALTY_REDEMPTION_CONFIRM_MINUTES", 15),
     )
 
 
@@ -146,6 +150,15 @@ def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:
     if raw in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name} must be true or false; got {raw!r}")
+
+
+def _positive_minutes(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) <= 0:
+        raise ConfigError(f"{name} must be a whole number of minutes greater than zero; got {raw!r}")
+    return int(raw)
 
 
 def _normalise_database_url(url: str | None) -> str | None:
