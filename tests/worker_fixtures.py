@@ -17,6 +17,8 @@ def worker_huey(database_url: str, redis_url: str, redis_namespace: str) -> Iter
         environment.setenv("DATABASE_URL", database_url)
         environment.setenv("REDIS_URL", redis_url)
         environment.setenv("LOYALTY_REDIS_NAMESPACE", redis_namespace)
+        # Merchants' webhook endpoints in these tests are receivers on 127.0.0.1.
+        environment.setenv("LOYALTY_WEBHOOKS_ALLOW_PRIVATE_TARGETS", "true")
         from app.tasks import huey
         from app.tasks.context import worker_app
 

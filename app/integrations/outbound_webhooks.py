@@ -27,7 +27,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.integrations import signing
-from app.integrations.endpoints import TOPICS
+from app.integrations.endpoints import TOPICS, EndpointNotFound
 from app.integrations.targets import UnsafeTarget, resolve
 from app.models import Shop, WebhookDelivery, WebhookEndpoint
 from app.monitoring.metrics import record_webhook_delivery
@@ -43,6 +43,8 @@ AUTO_DISABLE_AFTER = 5
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
 MAX_RESPONSE_BYTES = 64 * 1024
 USER_AGENT = "loyalty-webhooks/1"
+# The topic of deliveries made by the rule action `webhook` (sent to the URL the rule names).
+RULE_TOPIC = "rule.webhook"
 
 
 @dataclass(frozen=True)
@@ -91,26 +93,63 @@ def fan_out(
         )
     ).scalars()
     payload = envelope(topic=topic, shop_domain=shop.domain, data=data, occurred_at=occurred_at)
-    created = []
-    for endpoint in endpoints:
-        row = session.execute(
-            insert(WebhookDelivery)
-            .values(
-                shop_id=shop_id,
-                endpoint_id=endpoint.id,
-                topic=topic,
-                dedupe_key=dedupe_key,
-                url=endpoint.url,
-                event_id=event_id,
-                payload=payload,
-                next_attempt_at=occurred_at,
-            )
-            .on_conflict_do_nothing(index_elements=["endpoint_id", "dedupe_key"])
-            .returning(WebhookDelivery.id)
-        ).scalar_one_or_none()
-        if row is not None:
-            created.append(session.get(WebhookDelivery, row))
-    return created
+    created = [_stage(session, endpoint, topic, dedupe_key, payload, occurred_at, event_id) for endpoint in endpoints]
+    return [delivery for delivery in created if delivery is not None]
+
+
+def stage_for_url(
+    session: Session,
+    *,
+    shop_id: int,
+    url: str,
+    data: dict[str, Any],
+    dedupe_key: str,
+    occurred_at: datetime,
+    event_id: uuid.UUID | None = None,
+) -> WebhookDelivery | None:
+    """The rule action `webhook`: one delivery (topic RULE_TOPIC) to the shop's endpoint with this URL, whatever
+    topics it chose; None when it was staged before. Raises EndpointNotFound when the shop has no active endpoint
+    with that URL: the endpoint holds the signing secret, so it must be registered first."""
+    shop = session.get(Shop, shop_id)
+    endpoint = session.execute(
+        select(WebhookEndpoint)
+        .where(WebhookEndpoint.shop_id == shop_id, WebhookEndpoint.url == url, WebhookEndpoint.active.is_(True))
+        .order_by(WebhookEndpoint.id)
+        .limit(1)
+    ).scalar_one_or_none()
+    if shop is None or endpoint is None:
+        raise EndpointNotFound(
+            f"the rule's webhook URL {url} is not an active webhook endpoint of this shop: add it under webhooks first"
+        )
+    payload = envelope(topic=RULE_TOPIC, shop_domain=shop.domain, data=data, occurred_at=occurred_at)
+    return _stage(session, endpoint, RULE_TOPIC, dedupe_key, payload, occurred_at, event_id)
+
+
+def _stage(
+    session: Session,
+    endpoint: WebhookEndpoint,
+    topic: str,
+    dedupe_key: str,
+    payload: dict[str, Any],
+    occurred_at: datetime,
+    event_id: uuid.UUID | None,
+) -> WebhookDelivery | None:
+    row = session.execute(
+        insert(WebhookDelivery)
+        .values(
+            shop_id=endpoint.shop_id,
+            endpoint_id=endpoint.id,
+            topic=topic,
+            dedupe_key=dedupe_key,
+            url=endpoint.url,
+            event_id=event_id,
+            payload=payload,
+            next_attempt_at=occurred_at,
+        )
+        .on_conflict_do_nothing(index_elements=["endpoint_id", "dedupe_key"])
+        .returning(WebhookDelivery.id)
+    ).scalar_one_or_none()
+    return None if row is None else session.get(WebhookDelivery, row)
 
 
 def body_of(delivery: WebhookDelivery) -> bytes:

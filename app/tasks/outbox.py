@@ -9,7 +9,7 @@ from functools import cache
 from huey import crontab
 from sqlalchemy.orm import sessionmaker
 
-from app.tasks import customer_sync, discount_codes  # noqa: F401  (each registers its outbox kinds)
+from app.tasks import customer_sync, discount_codes, outbound_webhooks  # noqa: F401  (each registers its kinds)
 from app.tasks.context import app_context, worker_app
 from app.tasks.deliveries import Outward, drain
 from app.tasks.queue import huey
