@@ -15,6 +15,7 @@ another machine or container (Kubernetes, compose) serves its own with `start_pr
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,6 +27,7 @@ from app.shopify.topics import TOPIC_EVENT_TYPES
 
 # The process's own metrics; the scrape adds the live gauges (app.monitoring.gauges) to these.
 REGISTRY = CollectorRegistry(auto_describe=True)
+_exporter_lock = threading.Lock()
 
 APP_EVENT_TYPES = frozenset({"referral_converted", "reward_redeemed", "points_expired", "tier_changed"})
 KNOWN_EVENT_TYPES = frozenset(TOPIC_EVENT_TYPES.values()) | APP_EVENT_TYPES
@@ -138,13 +140,23 @@ def record_http_request(endpoint: str, method: str, status: int, seconds: float)
     HTTP_LATENCY.labels(endpoint).observe(seconds)
 
 
+_exporter_port: int | None = None
+
+
 def start_process_exporter() -> int | None:
-    """Serve this process's metrics on LOYALTY_METRICS_PORT (stream and worker in containers); the port, or None."""
+    """Serve this process's metrics on LOYALTY_METRICS_PORT (stream and worker in containers); the port, or None.
+
+    Once per process: Huey runs its start-up hooks in every worker thread.
+    """
+    global _exporter_port
     port = os.environ.get("LOYALTY_METRICS_PORT", "").strip()
     if not port or os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         return None  # unset, or the web process already reports this one through the shared directory
-    start_http_server(int(port), registry=REGISTRY)
-    return int(port)
+    with _exporter_lock:
+        if _exporter_port is None:
+            start_http_server(int(port), registry=REGISTRY)
+            _exporter_port = int(port)
+    return _exporter_port
 
 
 class _Scrape:

@@ -15,7 +15,7 @@ from typing import Any
 
 from huey.api import PeriodicTask, Task
 
-from app.monitoring.metrics import record_task
+from app.monitoring.metrics import record_task, start_process_exporter
 from app.tasks.queue import huey
 
 FAILED_KEPT = 200
@@ -28,6 +28,12 @@ def last_runs_key(queue_name: str) -> str:
 
 def failed_key(queue_name: str) -> str:
     return f"{queue_name}:failed"
+
+
+@huey.on_startup()
+def _serve_metrics() -> None:
+    """In a container of its own the worker serves its metrics on LOYALTY_METRICS_PORT (see app.monitoring.metrics)."""
+    start_process_exporter()
 
 
 @huey.pre_execute()
