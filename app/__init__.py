@@ -69,6 +69,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     install_request_tracking(app)
 
     from app.admin.routes import bp as admin_bp
+    from app.developer.routes import bp as developer_bp
     from app.graphql.routes import bp as graphql_bp
     from app.monitoring.routes import bp as monitoring_bp
     from app.shopify.install_routes import bp as install_bp
@@ -79,6 +80,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(admin_bp)
     app.register_blueprint(graphql_bp)
     app.register_blueprint(monitoring_bp)
+    app.register_blueprint(developer_bp)
     if settings.development_admin:
         from app.shopify.development import bp as development_bp
 

@@ -20,6 +20,7 @@ EDGE_PACKAGES = (
     "app.tasks",
     "app.commands",
     "app.integrations",
+    "app.developer",
 )
 OUTSIDE_THE_CORE = ("flask", "flask_sqlalchemy", "redis", "huey", "requests", "ariadne", "shopify", "jwt", "werkzeug")
 
