@@ -13,12 +13,20 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from app.commands.rules import SHOP
-from app.commands.rules import _shop as installed_shop
 from app.extensions import db
 from app.integrations import endpoints as service
+from app.models import Shop
 from app.shopify.token_cipher import TokenCipher, cipher_for
+from app.shopify.tokens import find_shop
 
 webhooks_cli = AppGroup("webhooks", help="Merchants' outbound webhook endpoints and their deliveries.")
+
+
+def installed_shop(domain: str) -> Shop:
+    shop = find_shop(db.session, domain)
+    if shop is None or shop.uninstalled_at is not None:
+        raise click.ClickException(f"shop {domain} is not installed")
+    return shop
 
 
 def _cipher() -> TokenCipher:

@@ -76,12 +76,14 @@ def _stream_gauges(report: dict[str, Any]) -> Iterator[Metric]:
     yield from (length, lag, pending, oldest, dead)
 
 
-def live_state(*, client: Any, namespace: str, session: Any, engine: Any, huey: Any) -> dict[str, Any]:
+def live_state(*, client: Any, namespace: str, session: Any, engine: Any) -> dict[str, Any]:
     """Everything the gauges show, read now."""
     from app.monitoring.alerts import active_alerts
     from app.monitoring.system_metrics import outbox_depth, pool_use
+    from app.monitoring.tasks import queue_storage
 
     now = datetime.now(timezone.utc)
+    storage = queue_storage(client, namespace)
     try:
         outbox = outbox_depth(session, now)
     finally:
@@ -89,8 +91,8 @@ def live_state(*, client: Any, namespace: str, session: Any, engine: Any, huey: 
     return {
         "streams": stream_info(client, namespace),
         "outbox": outbox,
-        "queued": huey.pending_count(),
-        "scheduled": huey.scheduled_count(),
+        "queued": storage.queue_size(),
+        "scheduled": storage.schedule_size(),
         "pool": pool_use(engine),
         "alerts": active_alerts(client, namespace),
     }

@@ -24,12 +24,6 @@ PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 MIN_WINDOW_S, MAX_WINDOW_S = 60, 86_400
 
 
-def _huey() -> Any:
-    from app.tasks import huey
-
-    return huey
-
-
 @bp.get("/health")
 def health() -> tuple[Response, int]:
     client, namespace = redis_store.client, redis_store.namespace
@@ -64,10 +58,9 @@ def system_metrics_view() -> tuple[Response, int] | Response:
         figures = system_metrics(db.session, now=now, window_s=int(raw))
     finally:
         db.session.rollback()
-    huey = _huey()
     return jsonify(
         **figures,
-        tasks=task_overview(huey),
+        tasks=task_overview(redis_store.client, redis_store.namespace),
         database_pool=pool_use(db.engine),
         alerts=active_alerts(redis_store.client, redis_store.namespace),
     )
@@ -82,7 +75,6 @@ def metrics() -> Response:
             namespace=redis_store.namespace,
             session=db.session,
             engine=db.engine,
-            huey=_huey(),
         )
 
     return Response(exposition(LiveStateCollector(read_state)), content_type=PROMETHEUS_CONTENT_TYPE)
@@ -91,7 +83,7 @@ def metrics() -> Response:
 @bp.get("/tasks")
 @monitoring_access_required
 def tasks() -> Response | str:
-    overview = task_overview(_huey())
+    overview = task_overview(redis_store.client, redis_store.namespace)
     if request.accept_mimetypes.best == "application/json":
         return jsonify(overview)
     # The retry buttons repeat the operator's own Authorization header (htmx cannot read it from the page load).
@@ -103,7 +95,7 @@ def tasks() -> Response | str:
 @monitoring_access_required
 def retry_task(task_id: str) -> tuple[Response, int]:
     try:
-        name = retry_failed_task(_huey(), task_id)
+        name = retry_failed_task(redis_store.client, redis_store.namespace, task_id)
     except UnknownFailedTask as exc:
         return jsonify(error="not_found", message=str(exc)), 404
     return jsonify(retried=task_id, task=name), 202

@@ -1,8 +1,9 @@
 """What the worker tells operators about its tasks (the seed's Flower): last run per task, failures kept for a retry.
 
-Huey's pre/post-execute hooks run in the worker around every task. Each run updates Prometheus counters and, in the
-Huey's own Redis, one hash field per task name (its last run) and, for a run that failed with no retry left, an
-entry in a capped list holding the serialized task, so `/monitoring/tasks` can list it and enqueue it again.
+Huey's pre/post-execute hooks run in the worker around every task. Each run updates Prometheus counters and, in
+Redis (keys in app.tasks.records), one hash field per task name (its last run) and, for a run that failed with no
+retry left, an entry in a capped list holding Huey's serialized message, so `/monitoring/tasks` can list it and
+enqueue it again. At start the worker also records which periodic tasks it runs.
 """
 
 from __future__ import annotations
@@ -15,24 +16,25 @@ from typing import Any
 
 from huey.api import PeriodicTask, Task
 
+from app.config import load_settings
 from app.monitoring.metrics import record_task, start_process_exporter
 from app.tasks.queue import huey
+from app.tasks.records import failed_key, last_runs_key, periodic_key
 
 FAILED_KEPT = 200
 _started: dict[str, float] = {}
-
-
-def last_runs_key(queue_name: str) -> str:
-    return f"{queue_name}:last-runs"
-
-
-def failed_key(queue_name: str) -> str:
-    return f"{queue_name}:failed"
+_namespace = load_settings().redis_namespace
 
 
 @huey.on_startup()
-def _serve_metrics() -> None:
-    """In a container of its own the worker serves its metrics on LOYALTY_METRICS_PORT (see app.monitoring.metrics)."""
+def announce_tasks() -> None:
+    """Record the periodic tasks; in a container of its own, serve metrics on LOYALTY_METRICS_PORT."""
+    names = [task.__name__ for task in huey._registry._periodic_tasks]
+    pipe = huey.storage.conn.pipeline()
+    pipe.delete(periodic_key(_namespace))
+    if names:
+        pipe.sadd(periodic_key(_namespace), *names)
+    pipe.execute()
     start_process_exporter()
 
 
@@ -52,7 +54,7 @@ def _note_outcome(task: Task, _value: Any, exc: BaseException | None) -> None:
     if exc is not None:
         run["error"] = f"{type(exc).__name__}: {exc}"[:500]
     conn = huey.storage.conn
-    conn.hset(last_runs_key(huey.name), task.name, json.dumps(run))
+    conn.hset(last_runs_key(_namespace), task.name, json.dumps(run))
     if exc is not None and final:
         failed = {
             "id": task.id,
@@ -63,6 +65,6 @@ def _note_outcome(task: Task, _value: Any, exc: BaseException | None) -> None:
             "message": base64.b64encode(huey.serialize_task(task)).decode(),
         }
         pipe = conn.pipeline()
-        pipe.lpush(failed_key(huey.name), json.dumps(failed))
-        pipe.ltrim(failed_key(huey.name), 0, FAILED_KEPT - 1)
+        pipe.lpush(failed_key(_namespace), json.dumps(failed))
+        pipe.ltrim(failed_key(_namespace), 0, FAILED_KEPT - 1)
         pipe.execute()

@@ -11,13 +11,15 @@ Either way the outbox row is done once its deliveries exist; each delivery then 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timezone
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from huey import crontab
+from sqlalchemy.orm import Session, sessionmaker
 
+from app.config import Settings
 from app.integrations import outbound_webhooks as outbound
 from app.integrations.endpoints import EndpointNotFound
 from app.shopify.token_cipher import TokenCipher, cipher_for
@@ -34,12 +36,18 @@ def _cipher() -> TokenCipher:
     return cipher_for(app.config["SETTINGS"], Path(app.instance_path))
 
 
-def _send_due(outward: Outward) -> dict[str, int]:
-    policy = outbound.DeliveryPolicy(allow_private=outward.settings.webhooks_allow_private_targets)
+@cache
+def _sessions() -> sessionmaker[Session]:
+    from app.extensions import db
+
+    with worker_app().app_context():
+        return sessionmaker(db.engine, expire_on_commit=False)
+
+
+def _send_due(sessions: sessionmaker[Session], settings: Settings, now: datetime) -> dict[str, int]:
+    policy = outbound.DeliveryPolicy(allow_private=settings.webhooks_allow_private_targets)
     with outbound.build_client() as client:
-        return outbound.deliver_due(
-            outward.sessions, cipher=_cipher(), client=client, now=outward.clock(), policy=policy
-        )
+        return outbound.deliver_due(sessions, cipher=_cipher(), client=client, now=now, policy=policy)
 
 
 def _occurred_at(payload: dict[str, Any], outward: Outward) -> datetime:
@@ -67,7 +75,7 @@ def fan_out_merchant_webhook(job: OutboxJob, outward: Outward) -> None:
             occurred_at=_occurred_at(payload, outward),
             event_id=_event_id(payload),
         )
-    _send_due(outward)
+    _send_due(outward.sessions, outward.settings, outward.clock())
 
 
 @handles(RULE_WEBHOOK_KIND)
@@ -88,14 +96,12 @@ def deliver_rule_webhook(job: OutboxJob, outward: Outward) -> None:
             )
     except EndpointNotFound as exc:
         raise DeliveryFailed(str(exc)) from None
-    _send_due(outward)
+    _send_due(outward.sessions, outward.settings, outward.clock())
 
 
 @huey.periodic_task(crontab(minute="*"))
 @huey.lock_task("deliver-due-webhooks")
 def deliver_due_webhooks() -> None:
     """Every minute: merchants' deliveries whose next attempt is due (retries after back-off, manual resends)."""
-    from app.tasks.outbox import outward
-
     with app_context():
-        _send_due(outward())
+        _send_due(_sessions(), worker_app().config["SETTINGS"], datetime.now(timezone.utc))

@@ -88,8 +88,8 @@ def test_a_rule_webhook_to_an_unregistered_url_fails_with_a_reason(worker, db_se
     assert receiver.requests == [] and db_session.execute(select(WebhookDelivery)).first() is None
 
 
-def test_a_failed_task_is_listed_and_retried_from_the_monitoring_page(worker, client) -> None:  # type: ignore[no-untyped-def]
-    from app.tasks import monitoring
+def test_a_failed_task_is_listed_and_retried_from_the_monitoring_page(worker, client, redis_namespace) -> None:  # type: ignore[no-untyped-def]
+    from app.tasks import records
 
     @worker.task(retries=0, name="explode_for_the_test")
     def explode(shop_id: int) -> None:
@@ -113,4 +113,4 @@ def test_a_failed_task_is_listed_and_retried_from_the_monitoring_page(worker, cl
         assert worker.dequeue().args == (42,)
     finally:
         worker._registry.unregister(explode.task_class)
-        worker.storage.conn.delete(monitoring.failed_key(worker.name), monitoring.last_runs_key(worker.name))
+        worker.storage.conn.delete(records.failed_key(redis_namespace), records.last_runs_key(redis_namespace))
