@@ -19,6 +19,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 CONTEXT_FIELDS = ("request_id", "event_id", "shop", "outcome")
+# Libraries that say at INFO what only matters when debugging them (alembic lists its plugins on every command).
+QUIET_LIBRARIES = ("alembic.runtime.plugins", "httpx", "httpcore")
 _context: ContextVar[dict[str, str]] = ContextVar("loyalty_log_context", default={})  # noqa: B039 - never mutated
 
 # Shopify access/refresh tokens and shared secrets, bearer credentials, and secret-looking query parameters.
@@ -105,4 +107,6 @@ def configure_logging(log_format: str, *, stream: Any = None) -> logging.Handler
     root.addHandler(handler)
     if root.level == logging.NOTSET or root.level > logging.INFO:
         root.setLevel(logging.INFO)
+    for chatty in QUIET_LIBRARIES:
+        logging.getLogger(chatty).setLevel(logging.WARNING)
     return handler
