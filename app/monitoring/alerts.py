@@ -27,7 +27,7 @@ class Threshold:
     limit: float
 
 
-# `figures` is {"system": system_metrics(...), "streams": stream_info.totals(...)}.
+# `figures` is {"system": system_metrics(...), "streams": stream_info.totals(...), "drift": drift.latest(...)}.
 THRESHOLDS = (
     Threshold(
         "high_error_rate",
@@ -47,6 +47,12 @@ THRESHOLDS = (
         "more than 10% of merchants' webhook deliveries failed",
         lambda f: _failure_rate(f["system"]["outbound_webhooks"]),
         0.10,
+    ),
+    Threshold(
+        "ledger_drift",
+        "a stored balance differs from the sum of its ledger entries (invariant L1)",
+        lambda f: (f.get("drift") or {}).get("profiles"),
+        0,
     ),
 )
 ALERT_NAMES = tuple(threshold.name for threshold in THRESHOLDS)

@@ -137,7 +137,13 @@ def test_system_metrics_after_real_orders_and_a_failing_event(  # type: ignore[n
         "check_alerts",
     }
     assert body["database_pool"]["size"] == 10
-    assert set(body["alerts"]) == {"high_error_rate", "slow_processing", "stream_lag", "webhook_failures"}
+    assert set(body["alerts"]) == {
+        "high_error_rate",
+        "slow_processing",
+        "stream_lag",
+        "webhook_failures",
+        "ledger_drift",
+    }
 
 
 @pytest.mark.parametrize("window", ["0", "59", "86401", "abc", "-5"])
