@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select
 
 from app.integrations import endpoints as service
@@ -46,9 +47,22 @@ def drain_outbox(worker) -> None:  # type: ignore[no-untyped-def]
     assert run_next_task(worker) == "deliver_due_outbox"
 
 
-def test_a_merchant_webhook_row_reaches_the_subscribed_endpoint_signed(
-    worker, db_session, shop, receiver, secret
-) -> None:  # type: ignore[no-untyped-def]
+def delivered_and_drained(client) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """(successful webhook deliveries, completed outbox drains) as /monitoring/metrics reports them."""
+    found = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(client.get("/monitoring/metrics").get_data(as_text=True))
+        for sample in family.samples
+    }
+    return (
+        found.get(("loyalty_outbound_webhook_deliveries_total", (("outcome", "delivered"),)), 0.0),
+        found.get(("loyalty_tasks_total", (("outcome", "complete"), ("task", "deliver_due_outbox"))), 0.0),
+    )
+
+
+def test_a_merchant_webhook_row_reaches_the_subscribed_endpoint_signed(  # type: ignore[no-untyped-def]
+    worker, client, db_session, shop, receiver, secret
+) -> None:
     outbox_id = stage(
         db_session,
         shop,
@@ -59,10 +73,13 @@ def test_a_merchant_webhook_row_reaches_the_subscribed_endpoint_signed(
             "occurred_at": "2026-03-02T15:30:00+00:00",
         },
     )
+    before = delivered_and_drained(client)
     drain_outbox(worker)
 
     (request,) = receiver.requests
     assert json.loads(request.body)["data"] == {"customer_id": "7", "from": "Bronze", "to": "Silver"}
+    delivered, drained = delivered_and_drained(client)
+    assert (delivered - before[0], drained - before[1]) == (1, 1)  # the worker's figures moved
     timestamp = int(request.headers[signing.TIMESTAMP_HEADER])
     assert signing.verify_signature(secret, request.headers, request.body, now=timestamp)
     db_session.expire_all()
