@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import time
 from datetime import datetime, timezone
 from typing import Any
@@ -17,18 +18,25 @@ from typing import Any
 from huey.api import PeriodicTask, Task
 
 from app.config import load_settings
+from app.monitoring.logs import configure_logging
 from app.monitoring.metrics import record_task, start_process_exporter
 from app.tasks.queue import huey
 from app.tasks.records import failed_key, last_runs_key, periodic_key
 
 FAILED_KEPT = 200
 _started: dict[str, float] = {}
-_namespace = load_settings().redis_namespace
+_settings = load_settings()
+_namespace = _settings.redis_namespace
 
 
 @huey.on_startup()
 def announce_tasks() -> None:
-    """Record the periodic tasks; in a container of its own, serve metrics on LOYALTY_METRICS_PORT."""
+    """Record the periodic tasks; log through the app's handler (JSON in production) instead of the consumer's own,
+    so each line is written once; in a container of its own, serve metrics on LOYALTY_METRICS_PORT."""
+    huey_logger = logging.getLogger("huey")
+    for handler in [h for h in huey_logger.handlers if not getattr(h, "loyalty", False)]:
+        huey_logger.removeHandler(handler)
+    configure_logging(_settings.log_format)
     names = [task.__name__ for task in huey._registry._periodic_tasks]
     pipe = huey.storage.conn.pipeline()
     pipe.delete(periodic_key(_namespace))
