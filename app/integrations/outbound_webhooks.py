@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from app.integrations import signing
 from app.integrations.endpoints import TOPICS, EndpointNotFound
 from app.integrations.targets import UnsafeTarget, resolve
-from app.models import Shop, WebhookDelivery, WebhookEndpoint
+from app.models import AuditLog, Shop, WebhookDelivery, WebhookEndpoint
 from app.monitoring.metrics import record_webhook_delivery
 from app.shopify.token_cipher import TokenCipher
 
@@ -248,6 +248,17 @@ def attempt(
         endpoint.disabled_at = now
         endpoint.disabled_reason = (
             f"disabled after {endpoint.consecutive_failures} deliveries in a row failed; last error: {error}"
+        )
+        # The merchant's notice: the reason on the endpoint, and an entry in the shop's audit log.
+        session.add(
+            AuditLog(
+                shop_id=endpoint.shop_id,
+                actor="loyalty",
+                action="webhook_endpoint.disabled",
+                subject_type="webhook_endpoint",
+                subject_id=str(endpoint.id),
+                details={"reason": endpoint.disabled_reason, "url": endpoint.url},
+            )
         )
         log.warning("webhook endpoint %s of shop %s disabled: %s", endpoint.id, endpoint.shop_id, error)
     return "failed"

@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from app.integrations import endpoints as service
 from app.integrations import outbound_webhooks as outbound
 from app.integrations import signing
-from app.models import WebhookDelivery, WebhookEndpoint
+from app.models import AuditLog, WebhookDelivery, WebhookEndpoint
 from app.shopify.token_cipher import TokenCipher
 from tests.integrations.receiver import Receiver, serve
 
@@ -168,6 +168,9 @@ def test_persistent_failure_gives_up_after_a_day_and_disables_the_endpoint(
         stored = session.get(WebhookEndpoint, endpoint.endpoint.id)
         assert stored.active is False and stored.disabled_at is not None
         assert "5 deliveries in a row failed" in stored.disabled_reason and "HTTP 500" in stored.disabled_reason
+        (notice,) = session.execute(select(AuditLog).where(AuditLog.action == "webhook_endpoint.disabled")).scalars()
+        assert (notice.shop_id, notice.subject_id) == (shop.id, str(stored.id))
+        assert notice.details["reason"] == stored.disabled_reason
     assert sum(outbound.RETRY_SCHEDULE_S) >= 23 * 3600  # the retries span about a day
     assert earned(db_session, shop, key="order:after") == []  # a disabled endpoint gets nothing new
 
