@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from typing import Any
 
 ENVIRONMENTS = ("development", "test", "production")
@@ -26,6 +27,27 @@ REQUIRED_IN_PRODUCTION = (
 )
 # The one Shopify API version for the Admin API, webhooks and extensions (shopify.app.toml pins the same).
 SHOPIFY_API_VERSION = "2026-10"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A billing plan: `key` is stored on the shop, `name` is the AppSubscription name the merchant approves."""
+
+    key: str
+    name: str
+    price: Decimal  # USD every 30 days; 0 is the free plan, which needs no subscription
+    trial_days: int
+    features: frozenset[str]
+
+
+# The plans (app/shopify/billing.py charges them; app.loyalty.base.plans.plan_allows checks them). What the paid plan
+# adds: `backfill` (importing the shop's past orders, `flask shopify backfill`) and `outbound_webhooks` (the merchant's
+# own webhook endpoints and the rule action `webhook`, for whoever delivers them to check).
+FREE_PLAN = Plan("free", "Free", Decimal("0"), 0, frozenset())
+BILLING_PLANS = (
+    FREE_PLAN,
+    Plan("growth", "Loyalty Growth", Decimal("29.00"), 14, frozenset({"backfill", "outbound_webhooks"})),
+)
 
 
 class ConfigError(RuntimeError):

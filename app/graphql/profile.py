@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from datetime import datetime
+from typing import Any
 
 from ariadne import ObjectType, QueryType
 from graphql import GraphQLError, GraphQLResolveInfo

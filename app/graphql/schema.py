@@ -15,4 +15,6 @@ SCHEMA_DIR = Path(__file__).resolve().parent / "schema"
 
 def build_schema() -> GraphQLSchema:
     """Schema fields are snake_case and arguments camelCase (fixed by DESIGN.md); resolvers get snake_case kwargs."""
-    return make_executable_schema(load_schema_from_path(SCHEMA_DIR), query, redemption, mutation, convert_names_case=True)
+    return make_executable_schema(
+        load_schema_from_path(SCHEMA_DIR), query, redemption, mutation, convert_names_case=True
+    )

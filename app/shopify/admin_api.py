@@ -23,14 +23,20 @@ import json
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from shopify_app import admin_graphql_request
 
 from app.shopify.shop_domains import shop_handle
 from app.shopify.throttle import ShopThrottle
-from app.shopify.tokens import ShopNotConnected, TokenContext, access_token_for, refresh_after_unauthorized
+from app.shopify.tokens import (
+    ShopNotConnected,
+    TokenContext,
+    TokenRefreshFailed,
+    access_token_for,
+    refresh_after_unauthorized,
+)
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +94,6 @@ class AdminApi:
     max_attempts: int = 4
     # The longest single wait (Retry-After or bucket refill) the client spends in-process; longer ones: RetryLater.
     max_wait_s: float = 10.0
-    calls: int = field(default=0, init=False)
 
     @property
     def api_version(self) -> str:
@@ -130,13 +135,12 @@ class AdminApi:
     def _execute(
         self, shop_domain: str, document: str, variables: dict[str, Any] | None, *, cost: int, write: bool
     ) -> dict[str, Any]:
-        token = access_token_for(self.tokens, shop_domain)
+        token = self._token(access_token_for, self.tokens, shop_domain)
         refreshed = False
         attempt = 0
         while True:
             attempt += 1
             self._wait_for_bucket(shop_domain, cost)
-            self.calls += 1
             result = admin_graphql_request(
                 document,
                 shop=shop_handle(shop_domain),
@@ -158,7 +162,7 @@ class AdminApi:
             if status == 401:
                 if refreshed:
                     raise ShopNotConnected(shop_domain, "Shopify refused a freshly refreshed token")
-                token = refresh_after_unauthorized(self.tokens, shop_domain, rejected_token=token)
+                token = self._token(refresh_after_unauthorized, self.tokens, shop_domain, rejected_token=token)
                 refreshed = True
                 attempt -= 1  # the refresh is not a retry of Shopify's answer
                 continue
@@ -167,7 +171,7 @@ class AdminApi:
                     raise OutcomeUnknown(f"no answer from Shopify for {shop_domain} after the write was sent")
                 wait = 1.0
             elif status == 200 and _throttled(body):
-                wait = self.throttle.refill_time(extensions, cost) or 1.0
+                wait = self.throttle.refill_time(extensions) or 1.0
             elif status in RETRY_STATUSES:
                 wait = _retry_after(response.headers) or float(2 ** (attempt - 1))
             elif status in SERVER_ERRORS:
@@ -183,6 +187,14 @@ class AdminApi:
                 )
             log.info("Admin API for %s: %s; retrying in %.1f s", shop_domain, _describe(status, body), wait)
             self.sleep(wait)
+
+    @staticmethod
+    def _token(get: Callable[..., str], *args: Any, **kwargs: Any) -> str:
+        """A token from the token store; a refresh that could not reach Shopify is RetryLater like any outage."""
+        try:
+            return get(*args, **kwargs)
+        except TokenRefreshFailed as exc:
+            raise RetryLater(str(exc), retry_after=60.0) from exc
 
     def _wait_for_bucket(self, shop_domain: str, cost: int) -> None:
         """Wait (bounded) until the shop's shared bucket can pay for this call, so it does not come back THROTTLED."""

@@ -79,10 +79,12 @@ class ShopThrottle:
             pipe.expire(key, STATE_TTL_S)
             pipe.execute()
 
-    def refill_time(self, extensions: dict[str, Any] | None, requested: int) -> float | None:
-        """After THROTTLED: the seconds until the bucket holds `requested` points, from the answer's status."""
-        status = ((extensions or {}).get("cost") or {}).get("throttleStatus")
+    def refill_time(self, extensions: dict[str, Any] | None) -> float | None:
+        """After THROTTLED: the seconds until the bucket holds the query's requested cost, from the answer's block."""
+        cost = (extensions or {}).get("cost") or {}
+        status = cost.get("throttleStatus")
         try:
+            requested = float(cost["requestedQueryCost"])
             available = float(status["currentlyAvailable"])  # type: ignore[index]
             rate = float(status["restoreRate"])  # type: ignore[index]
         except (KeyError, TypeError, ValueError):

@@ -1,7 +1,7 @@
 """Draining the outbox: the rows the domain staged in the transaction that caused them, delivered by kind.
 
 A small registry: each outward kind has one handler (`@handles("discount_code.create")`). Another kind is added by
-writing its handler and importing its module from app/tasks/outbox.py; nothing here changes. A row whose kind has
+writing its handler module and naming it in HANDLER_MODULES; nothing else here changes. A row whose kind has
 no handler is never claimed: it stays `pending`, visible and intact, until a handler exists. That is deliberate for:
 - `rule.webhook` (RULE_WEBHOOK_KIND): the rule action's signed outbound webhook belongs to the outbound-webhook
   delivery (operations, issue 13), which registers it with `@handles(RULE_WEBHOOK_KIND)`;
@@ -17,6 +17,7 @@ An uninstalled shop's rows are not claimed at all: nothing is sent to Shopify fo
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -68,6 +69,8 @@ class Outward:
 
 Handler = Callable[[OutboxJob, Outward], None]
 _HANDLERS: dict[str, Handler] = {}
+# The modules whose handlers register themselves with @handles, imported before the first claim.
+HANDLER_MODULES = ("app.tasks.discount_codes", "app.tasks.customer_sync", "app.tasks.outbound_webhooks")
 
 
 def handles(kind: str) -> Callable[[Handler], Handler]:
@@ -83,6 +86,8 @@ def handles(kind: str) -> Callable[[Handler], Handler]:
 
 
 def registered_kinds() -> frozenset[str]:
+    for module in HANDLER_MODULES:
+        importlib.import_module(module)  # registers its kinds (a no-op once imported)
     return frozenset(_HANDLERS)
 
 
@@ -134,9 +139,7 @@ def claim(
             .where(Outbox.id.in_([row.id for row in rows]))
             .values(next_attempt_at=now + LEASE, attempts=Outbox.attempts + 1)
         )
-    return [
-        OutboxJob(row.id, row.shop_id, row.domain, row.kind, row.payload, row.attempts + 1) for row in rows
-    ]
+    return [OutboxJob(row.id, row.shop_id, row.domain, row.kind, row.payload, row.attempts + 1) for row in rows]
 
 
 def deliver(outward: Outward, job: OutboxJob, report: DrainReport) -> None:

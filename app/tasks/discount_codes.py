@@ -1,5 +1,6 @@
-"""Redemptions become real discount codes in Shopify (outbox kind `discount_code.create`), and redemptions Shopify
-never confirmed are failed with their points returned (`confirm_overdue`).
+"""Redemptions become real discount codes in Shopify (outbox kind `discount_code.create`), cancelled codes are
+deactivated (`discount_code.deactivate`), and redemptions Shopify never confirmed are failed with their points
+returned (`confirm_overdue`).
 
 The payload (app/loyalty/rewards/discount_codes.create_payload) names the mutation and its input: amount or
 percentage off and a 100% product discount through `discountCodeBasicCreate`, free shipping through
@@ -15,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
 
 from app.loyalty import rewards
 from app.loyalty.base.errors import Conflict
@@ -24,6 +26,7 @@ from app.shopify.tokens import ShopNotConnected
 from app.tasks.deliveries import DeliveryFailed, OutboxJob, Outward, handles
 
 CREATE_KIND = "discount_code.create"
+DEACTIVATE_KIND = "discount_code.deactivate"
 
 # One document per mutation the payload may name: the argument name differs, the answer we need does not.
 _CREATE = {
@@ -34,6 +37,16 @@ _CREATE = {
 FIND_CODE = """
 query FindLoyaltyCode($code: String!) {
   codeDiscountNodeByCode(code: $code) { id }
+}
+"""
+
+
+DEACTIVATE = """
+mutation DeactivateLoyaltyCode($id: ID!) {
+  discountCodeDeactivate(id: $id) {
+    codeDiscountNode { id }
+    userErrors { field code message }
+  }
 }
 """
 
@@ -82,7 +95,7 @@ def create_code(job: OutboxJob, outward: Outward) -> None:
     except OutcomeUnknown:
         existing = find_code(outward, job.shop_domain, code)
         if existing is None:
-            raise RetryLater("the create was not answered and Shopify has no such code; create it again", 30)
+            raise RetryLater("the create was not answered and Shopify has no such code; create it again", 30) from None
         _settle(outward, job, redemption_id, existing)
         return
     except UserErrors as exc:
@@ -102,13 +115,46 @@ def _settle(outward: Outward, job: OutboxJob, redemption_id: int, discount_id: s
     with outward.sessions.begin() as session:
         try:
             rewards.settle(
-                session, shop_id=job.shop_id, redemption_id=redemption_id, now=outward.clock(),
+                session,
+                shop_id=job.shop_id,
+                redemption_id=redemption_id,
+                now=outward.clock(),
                 shopify_discount_id=discount_id,
             )
         except Conflict as exc:
             # Failed meanwhile (the confirmation sweep skips leased rows, so only after a lease ran out): the code
-            # exists but the points went back. Say so loudly rather than hide it.
-            raise DeliveryFailed(f"code {discount_id} exists in Shopify but the redemption is no longer pending: {exc}")
+            # exists but the points went back, so the code must not work. Stop it, and say so.
+            conflict = exc
+        else:
+            return
+    with outward.sessions.begin() as session:
+        session.execute(
+            insert(Outbox)
+            .values(
+                shop_id=job.shop_id,
+                kind=DEACTIVATE_KIND,
+                dedupe_key=f"redemption:{redemption_id}:deactivate",
+                payload={"redemption_id": redemption_id, "code": None, "shopify_discount_id": discount_id},
+            )
+            .on_conflict_do_nothing(index_elements=["shop_id", "dedupe_key"])
+        )
+    raise DeliveryFailed(
+        f"code {discount_id} exists but the redemption is no longer pending ({conflict}); deactivating it"
+    )
+
+
+@handles(DEACTIVATE_KIND)
+def deactivate_code(job: OutboxJob, outward: Outward) -> None:
+    """A cancelled code stops working in Shopify (deactivating twice is harmless, so a re-run is too)."""
+    discount_id = job.payload.get("shopify_discount_id")
+    if not discount_id and job.payload.get("code"):
+        discount_id = find_code(outward, job.shop_domain, str(job.payload["code"]))
+    if not discount_id:
+        return  # Shopify has no such code: there is nothing to stop
+    try:
+        outward.api.mutate(job.shop_domain, DEACTIVATE, {"id": discount_id}, payload="discountCodeDeactivate")
+    except UserErrors as exc:
+        raise DeliveryFailed(str(exc)) from exc
 
 
 def _fail(outward: Outward, job: OutboxJob, redemption_id: int, reason: str) -> None:
@@ -157,7 +203,9 @@ def _overdue(outward: Outward, created_before: datetime, limit: int) -> list[Any
     with outward.sessions() as session:
         return list(
             session.execute(
-                select(RedemptionLog.id, RedemptionLog.shop_id, Shop.domain, RedemptionLog.code, RedemptionLog.created_at)
+                select(
+                    RedemptionLog.id, RedemptionLog.shop_id, Shop.domain, RedemptionLog.code, RedemptionLog.created_at
+                )
                 .join(Shop, Shop.id == RedemptionLog.shop_id)
                 .outerjoin(
                     Outbox,

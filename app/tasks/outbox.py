@@ -1,5 +1,5 @@
-"""Huey tasks that drain the outbox (app/tasks/deliveries.py) and confirm redemptions; the handlers of each outward
-kind register themselves by being imported here."""
+"""Huey tasks that drain the outbox (app/tasks/deliveries.py, which loads the handler of each outward kind) and
+confirm redemptions."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from functools import cache
 from huey import crontab
 from sqlalchemy.orm import sessionmaker
 
-from app.tasks import customer_sync, discount_codes, outbound_webhooks  # noqa: F401  (each registers its kinds)
+from app.tasks import discount_codes
 from app.tasks.context import app_context, worker_app
 from app.tasks.deliveries import Outward, drain
 from app.tasks.queue import huey

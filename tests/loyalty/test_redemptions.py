@@ -333,7 +333,9 @@ def test_issue_reward_grants_a_code_without_points_once_per_key(db_session: Sess
     assert (first.points_deducted, first.replayed, again.replayed) == (0, False, True)
     assert again.redemption.id == first.redemption.id
     assert balance(db_session, profile.id) == 10
-    assert db_session.execute(select(func.count(Outbox.id)).where(Outbox.kind == "discount_code.create")).scalar_one() == 1
+    assert (
+        db_session.execute(select(func.count(Outbox.id)).where(Outbox.kind == "discount_code.create")).scalar_one() == 1
+    )
 
 
 @pytest.mark.parametrize("operation", ["settle", "fail", "cancel"])

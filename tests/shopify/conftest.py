@@ -3,23 +3,25 @@ outbox handlers get the context the worker gives them."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import time
 from typing import Any
 
 import pytest
-from cryptography.fernet import Fernet
 from sqlalchemy.orm import sessionmaker
 
 from app.shopify.admin_api import AdminApi
 from app.shopify.context import token_context
 from app.shopify.throttle import ShopThrottle
 from app.tasks.deliveries import Outward
-
 from tests.shopify_fake.server import FakeShopify
 
 SHOP = "test-shop.myshopify.com"
 STAFF_USER_ID = "69523243207"
-TEST_ENCRYPTION_KEY = Fernet.generate_key().decode()
+# A fixed test key (not random per import): the worker's app, built from the environment, must open what the test
+# app encrypted, and pytest may import this module under more than one name.
+TEST_ENCRYPTION_KEY = base64.urlsafe_b64encode(hashlib.sha256(b"loyalty tests only").digest()).decode()
 
 
 @pytest.fixture

@@ -3,6 +3,8 @@ retries with Retry-After, typed userErrors, one refresh on a 401, and nothing se
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
 from sqlalchemy import update
 
@@ -130,3 +132,13 @@ def test_workers_share_the_bucket_and_wait_instead_of_being_throttled(  # type: 
         tag(api if index % 2 else other_worker, f"t{index}")
     assert len(shopify_fake.recorder.graphql("tagsAdd")) == 10  # no THROTTLED answer was retried
     assert sum(sleeps) > 0  # they waited before the bucket ran dry
+
+
+def test_a_refresh_shopify_cannot_answer_is_retry_later_and_nothing_is_sent(api, shopify_fake, db_session) -> None:  # type: ignore[no-untyped-def]
+    soon = datetime.now(timezone.utc) + timedelta(minutes=1)  # inside the refresh margin
+    db_session.execute(update(Shop).where(Shop.domain == SHOP).values(access_token_expires_at=soon))
+    db_session.commit()
+    shopify_fake.faults.server_error("oauth", status=503, times=5)
+    with pytest.raises(RetryLater):
+        tag(api)
+    assert shopify_fake.recorder.graphql("tagsAdd") == []

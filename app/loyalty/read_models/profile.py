@@ -51,12 +51,14 @@ def redemption_view(redemption: RedemptionLog, reward_name: str) -> RedemptionVi
     )
 
 
-def recent_redemptions(session: Session, *, profile_id: int, limit: int = 10) -> tuple[RedemptionView, ...]:
+def recent_redemptions(
+    session: Session, *, shop_id: int, profile_id: int, limit: int = 10
+) -> tuple[RedemptionView, ...]:
     """The customer's latest redemptions, newest first, each with its code once Shopify has it."""
     rows = session.execute(
         select(RedemptionLog, RewardDefinition.name)
         .join(RewardDefinition, RewardDefinition.id == RedemptionLog.reward_id)
-        .where(RedemptionLog.profile_id == profile_id)
+        .where(RedemptionLog.shop_id == shop_id, RedemptionLog.profile_id == profile_id)
         .order_by(RedemptionLog.created_at.desc(), RedemptionLog.id.desc())
         .limit(limit)
     ).all()
@@ -83,5 +85,7 @@ def loyalty_profile(session: Session, *, shop: Shop, customer_id: str, now: date
         current_tier=status.current,
         next_tier=status.next,
         tier_progress_percentage=float(status.progress_percentage),
-        redemptions=recent_redemptions(session, profile_id=profile.id) if profile.id is not None else (),
+        redemptions=recent_redemptions(session, shop_id=shop.id, profile_id=profile.id)
+        if profile.id is not None
+        else (),
     )
