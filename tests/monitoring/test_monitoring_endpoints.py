@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -254,3 +255,30 @@ def test_multiprocess_mode_sums_what_other_processes_recorded(client, worker_hue
     assert value(found, "loyalty_tasks_total", task="sweep_all_shops", outcome="complete") == 1
     assert value(found, "loyalty_outbound_webhook_deliveries_total", outcome="delivered") == 1
     assert value(found, "loyalty_stream_lag", stream="x", group="y") == 0  # the live gauges are still added
+
+
+def test_a_busy_window_takes_its_rate_over_the_span_the_sample_covers(db_session, shop, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The newest SAMPLE_ROWS rows are read (by primary key); when the window holds more, the rate is over its span."""
+    from datetime import datetime, timezone
+
+    from app.monitoring import system_metrics as figures
+
+    now = datetime.now(timezone.utc)
+    for seconds_ago in (100, 50, 10):
+        db_session.execute(
+            text(
+                "INSERT INTO event_queue (event_id, shop_id, event_type, payload, occurred_at, received_at, status,"
+                " processed_at) VALUES (gen_random_uuid(), :shop, 'order_created', '{}'::jsonb, :at, :at, 'processed',"
+                " :at)"
+            ),
+            {"shop": shop.id, "at": now - timedelta(seconds=seconds_ago)},
+        )
+    db_session.commit()
+    monkeypatch.setattr(figures, "SAMPLE_ROWS", 2)
+
+    events = figures.system_metrics(db_session, now=now, window_s=300)["events"]
+
+    assert (events["received"], events["span_s"]) == (2, 50.0)
+    assert events["per_second"] == pytest.approx(2 / 50, abs=1e-3)
+    monkeypatch.setattr(figures, "SAMPLE_ROWS", 10)
+    assert figures.system_metrics(db_session, now=now, window_s=300)["events"]["span_s"] == 300
