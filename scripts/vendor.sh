@@ -26,8 +26,9 @@ vendor() {
   sha256sum "web/static/vendor/$destination"
 }
 
-vendor htmx.org 2.0.11 "sha512-Thx/WtpeOQqSrqBCw/A1cwGJGg4UrVa3+sW0GmrM3p4gJgO89ecH4qtbnyzDDWFvBTqjnIMCgELTNt636dtamA==" \
-  package/dist/htmx.min.js htmx-2.0.11.min.js
+HTMX_VERSION="2.0.11"
+vendor htmx.org "$HTMX_VERSION" "sha512-Thx/WtpeOQqSrqBCw/A1cwGJGg4UrVa3+sW0GmrM3p4gJgO89ecH4qtbnyzDDWFvBTqjnIMCgELTNt636dtamA==" \
+  package/dist/htmx.min.js "htmx-${HTMX_VERSION}.min.js"
 # The GraphQL explorer (GET /graphql in development): GraphiQL 3's UMD build and the React 18 it runs on.
 vendor react 18.3.1 "sha512-wS+hAgJShR0KhEvPJArfuPVN1+Hz1t0Y6n5jLrGQbkb4urgPE/0Rve+1kMB1v/oWgHgm4WIcV+i7F2pTVj+2iQ==" \
   package/umd/react.production.min.js react-18.3.1.production.min.js
