@@ -1,0 +1,60 @@
+// The embedded admin's behaviour beyond htmx: toasts for saved changes and the confirmation dialogs of
+// destructive actions. The session token on every htmx request is web/static/js/session_token.js.
+(function () {
+  "use strict";
+
+  // A view that saved something answers with `HX-Trigger: {"loyalty:toast": {"message": "…", "error": false}}`.
+  // Under Shopify it is App Bridge's toast; in development (no App Bridge toast) a Polaris toast in the page.
+  document.addEventListener("loyalty:toast", function (event) {
+    var message = event.detail.message;
+    var isError = Boolean(event.detail.error);
+    if (window.shopify && window.shopify.toast) {
+      window.shopify.toast.show(message, { isError: isError });
+      return;
+    }
+    var manager = document.querySelector(".loyalty-Toasts");
+    if (!manager) {
+      return;
+    }
+    var toast = document.createElement("div");
+    toast.className = "Polaris-Frame-Toast" + (isError ? " Polaris-Frame-Toast--error" : "");
+    toast.textContent = message;
+    manager.appendChild(toast);
+    window.setTimeout(function () { toast.remove(); }, 5000);
+  });
+
+  // Confirmation dialogs (polaris.html `confirm`): a button with data-loyalty-opens shows the <dialog> of that id;
+  // data-loyalty-closes closes it (the confirm button closes it too, after htmx has taken its click).
+  document.addEventListener("click", function (event) {
+    var opener = event.target.closest("[data-loyalty-opens]");
+    if (opener) {
+      var dialog = document.getElementById(opener.getAttribute("data-loyalty-opens"));
+      if (dialog) {
+        dialog.showModal();
+      }
+      return;
+    }
+    var closer = event.target.closest("[data-loyalty-closes]");
+    if (closer) {
+      var owner = document.getElementById(closer.getAttribute("data-loyalty-closes"));
+      if (owner && owner.open) {
+        owner.close();
+      }
+    }
+  });
+
+  // An htmx request refused with a message (JSON `{"message": …}`) shows it, instead of failing silently.
+  document.addEventListener("htmx:responseError", function (event) {
+    var xhr = event.detail.xhr;
+    if (xhr.status === 401 && xhr.getResponseHeader("X-Shopify-Retry-Invalid-Session-Request") === "1") {
+      return; // session_token.js retries with a new token
+    }
+    var message = "The request failed (" + xhr.status + ").";
+    try {
+      message = JSON.parse(xhr.responseText).message || message;
+    } catch (ignored) {
+      // not JSON: keep the generic message
+    }
+    document.dispatchEvent(new CustomEvent("loyalty:toast", { detail: { message: message, error: true } }));
+  });
+})();
