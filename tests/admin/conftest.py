@@ -1,0 +1,69 @@
+"""The embedded admin under test: development mode (the App Bridge stand-in signs real App Home tokens for the demo
+shop, so admin_required's real verification runs), the demo shop seeded, and helpers to call it as htmx does."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from app.config import DEV_API_KEY, DEV_API_SECRET
+from app.models import Shop
+from app.shopify.development import DEMO_SHOP, sign_app_home_token
+from tests.admin.free_port import free_port
+
+
+@pytest.fixture(scope="session")
+def app_url() -> str:
+    """Where the browser tests serve the app; the app's settings name it, so its bounce redirects come back here."""
+    return f"http://127.0.0.1:{free_port()}"
+
+
+@pytest.fixture
+def settings_overrides(settings_overrides: dict[str, Any], app_url: str) -> dict[str, Any]:
+    return {
+        **settings_overrides,
+        "app_env": "development",
+        "shopify_api_key": DEV_API_KEY,
+        "shopify_api_secret": DEV_API_SECRET,
+        "shopify_app_url": app_url,
+        "shopify_admin_origin": None,
+    }
+
+
+@pytest.fixture
+def demo_shop(app: Any, runner: Any) -> Shop:
+    """The seeded, connected demo shop (its tier ladder and starter rule included)."""
+    result = runner.invoke(args=["demo"])
+    assert result.exit_code == 0, result.output
+    from app.extensions import db
+
+    return db.session.execute(select(Shop).where(Shop.domain == DEMO_SHOP)).scalar_one()
+
+
+class Admin:
+    """Requests to the admin as the page makes them: htmx requests carry a fresh session token as Bearer."""
+
+    def __init__(self, app: Any, shop: str = DEMO_SHOP) -> None:
+        self.client = app.test_client()
+        self.settings = app.config["SETTINGS"]
+        self.shop = shop
+
+    def headers(self, **extra: str) -> dict[str, str]:
+        token = sign_app_home_token(self.settings, shop=self.shop)
+        return {"Authorization": f"Bearer {token}", "HX-Request": "true", **extra}
+
+    def get(self, path: str, **kwargs: Any) -> Any:
+        return self.client.get(path, headers=self.headers(**{"HX-Boosted": "true"}), **kwargs)
+
+    def fragment(self, path: str, **kwargs: Any) -> Any:
+        return self.client.get(path, headers=self.headers(), **kwargs)
+
+    def post(self, path: str, data: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        return self.client.post(path, data=data or {}, headers=self.headers(), **kwargs)
+
+
+@pytest.fixture
+def admin(app: Any, demo_shop: Shop) -> Admin:
+    return Admin(app)
