@@ -67,3 +67,48 @@ class Admin:
 @pytest.fixture
 def admin(app: Any, demo_shop: Shop) -> Admin:
     return Admin(app)
+
+
+def add_member(
+    session: Any, shop: Shop, customer_id: str, *, email: str, name: str, points: int = 0, now: Any = None
+) -> Any:
+    """A loyalty member of `shop` with an opening balance credited through the ledger (as an import would)."""
+    from datetime import datetime, timezone
+
+    from app.loyalty import ledger
+    from app.loyalty.ledger.profiles import lock_profile
+
+    now = now or datetime.now(timezone.utc)
+    first, _, last = name.partition(" ")
+    profile = lock_profile(session, shop_id=shop.id, customer_id=customer_id, now=now)
+    profile.email, profile.first_name, profile.last_name = email, first, last
+    if points:
+        ledger.adjust_points(
+            session,
+            shop=shop,
+            profile=profile,
+            points=points,
+            reason="Opening balance",
+            actor="staff:seed",
+            idempotency_key=f"seed:{customer_id}",
+            now=now,
+        )
+    session.commit()
+    return profile
+
+
+@pytest.fixture
+def other_admin_shop(app: Any, demo_shop: Shop) -> Shop:
+    """A second installed, connected shop (development marker token), with its own admin."""
+    from app.extensions import db
+    from app.shopify.context import token_context
+    from app.shopify.development import connect_demo_shop
+
+    from datetime import datetime, timezone
+
+    shop = Shop(domain="other-shop.myshopify.com", installed_at=datetime.now(timezone.utc))
+    db.session.add(shop)
+    db.session.flush()
+    connect_demo_shop(db.session, shop, token_context(app))
+    db.session.commit()
+    return shop

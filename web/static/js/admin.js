@@ -43,6 +43,40 @@
     }
   });
 
+  // Downloads (polaris.html `download`): fetched with fetch(), to which App Bridge (or the development stand-in) adds
+  // the session token, then saved under the link's file name.
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest("a[data-loyalty-download]");
+    if (!link) {
+      return;
+    }
+    event.preventDefault();
+    window.fetch(link.href).then(function (response) {
+      if (!response.ok) {
+        throw new Error("the download answered " + response.status);
+      }
+      return response.blob();
+    }).then(function (blob) {
+      var save = document.createElement("a");
+      save.href = URL.createObjectURL(blob);
+      save.download = link.getAttribute("data-loyalty-download");
+      document.body.appendChild(save);
+      save.click();
+      save.remove();
+      URL.revokeObjectURL(save.href);
+    }).catch(function (error) {
+      document.dispatchEvent(new CustomEvent("loyalty:toast", { detail: { message: String(error.message), error: true } }));
+    });
+  });
+
+  // After a form comes back with errors, put the keyboard on the first field that is wrong.
+  document.addEventListener("htmx:afterSwap", function (event) {
+    var invalid = document.querySelector("#main [aria-invalid='true']");
+    if (invalid) {
+      invalid.focus();
+    }
+  });
+
   // An htmx request refused with a message (JSON `{"message": …}`) shows it, instead of failing silently.
   document.addEventListener("htmx:responseError", function (event) {
     var xhr = event.detail.xhr;
