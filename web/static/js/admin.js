@@ -92,3 +92,32 @@
     document.dispatchEvent(new CustomEvent("loyalty:toast", { detail: { message: message, error: true } }));
   });
 })();
+
+// Dashboard charts (Chart.js, vendored): a canvas with data-loyalty-chart ("line" or "bar") draws the JSON at
+// data-loyalty-source, fetched with the session token. The canvas is aria-hidden: the same figures are in a table
+// beside it for screen readers. htmx.onLoad runs for the first page and for every page htmx swaps in.
+(function () {
+  "use strict";
+  var COLOURS = ["rgba(48, 48, 48, 1)", "rgba(0, 91, 211, 1)"];
+
+  function draw(canvas) {
+    window.fetch(canvas.getAttribute("data-loyalty-source")).then(function (response) {
+      return response.json();
+    }).then(function (data) {
+      data.datasets.forEach(function (dataset, index) {
+        dataset.borderColor = COLOURS[index % COLOURS.length];
+        dataset.backgroundColor = COLOURS[index % COLOURS.length];
+        dataset.tension = 0.3;
+      });
+      new window.Chart(canvas, {
+        type: canvas.getAttribute("data-loyalty-chart"),
+        data: data,
+        options: { maintainAspectRatio: false, animation: false, plugins: { legend: { position: "bottom" } } },
+      });
+    });
+  }
+
+  window.htmx.onLoad(function (content) {
+    content.querySelectorAll("canvas[data-loyalty-chart]").forEach(draw);
+  });
+})();
