@@ -3,6 +3,9 @@ names the field (next to it in the form, or a 400 for a query argument), never a
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 from flask import abort, request
 
 MAX_POINTS = 10**9
@@ -36,3 +39,25 @@ def whole_number(
     elif minimum is not None and value < minimum:
         errors[field] = f"Enter {minimum} or more"
     return value
+
+
+def field_of(message: str, fields: tuple[str, ...], default: str) -> str:
+    """The form field a service's error message names first (`"value: …"`, `"max_steps must …"`), else `default`."""
+    head = message.split(":", 1)[0].split(" ", 1)[0]
+    return head if head in fields else default
+
+
+def optional_whole(raw: str, field: str, errors: dict[str, str]) -> int | None:
+    """An optional whole-number field: None when blank, else as whole_number (the service checks its range)."""
+    if not raw.strip():
+        return None
+    text = raw.strip()
+    if not text.lstrip("-").isdigit() or len(text) > 10:
+        errors[field] = "Enter a whole number, or leave it blank"
+        return None
+    return int(text)
+
+
+def fingerprint(values: dict[str, object]) -> str:
+    """A digest of a row as a form showed it: saving with a stale one means someone changed the row meanwhile."""
+    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()[:32]
