@@ -112,3 +112,40 @@ def other_admin_shop(app: Any, demo_shop: Shop) -> Shop:
     connect_demo_shop(db.session, shop, token_context(app))
     db.session.commit()
     return shop
+
+
+def add_dead_letter(session: Any, shop: Shop, *, event_type: str = "order_created", error: str = "boom") -> Any:
+    """An inbox event of `shop` that went dead, and its dead letter (as the consumer leaves them)."""
+    import uuid
+    from datetime import datetime, timezone
+
+    from app.models import DeadLetter, EventQueue
+
+    now = datetime.now(timezone.utc)
+    event_id = uuid.uuid4()
+    session.add(
+        EventQueue(
+            event_id=event_id,
+            shop_id=shop.id,
+            event_type=event_type,
+            customer_id="7001",
+            payload={"id": 1},
+            occurred_at=now,
+            received_at=now,
+            status="dead",
+            attempts=5,
+            last_error=error,
+        )
+    )
+    letter = DeadLetter(
+        shop_id=shop.id,
+        event_id=event_id,
+        stream_id="1-0",
+        deliveries=5,
+        error=f"Traceback (most recent call last):\nValueError: {error}",
+        fields={"event_id": str(event_id), "event_type": event_type, "shop_domain": shop.domain},
+        created_at=now,
+    )
+    session.add(letter)
+    session.commit()
+    return letter
