@@ -14,9 +14,9 @@ if TYPE_CHECKING:
 
 def register_admin(app: Flask) -> None:
     """Register every admin area and the helpers its templates use."""
-    from app.admin import customers, dashboard, operations, referrals, rewards, settings, tiers
+    from app.admin import customers, dashboard, imports, operations, referrals, rewards, settings, tiers
     from app.admin.shell import template_helpers
 
-    for area in (dashboard, customers, rewards, tiers, referrals, settings, operations):
+    for area in (dashboard, customers, imports, rewards, tiers, referrals, settings, operations):
         app.register_blueprint(area.bp)
     app.context_processor(template_helpers)

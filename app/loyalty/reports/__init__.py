@@ -2,7 +2,14 @@
 operations lists (audit log, dead letters, recent events), and referral conversions. Read-only SQL, one shop at a time, paginated by keyset
 (`after` is the last id the previous page showed), never by offset."""
 
-from app.loyalty.reports.customers import CustomerPage, LedgerLine, LedgerPage, customer_ledger, search_customers
+from app.loyalty.reports.customers import (
+    CustomerPage,
+    LedgerLine,
+    LedgerPage,
+    customer_ledger,
+    import_batches,
+    search_customers,
+)
 from app.loyalty.reports.dashboard import DashboardFigures, dashboard_figures, daily_points
 from app.loyalty.reports.operations import AuditPage, DeadLetterPage, EventPage, audit_page, dead_letter_page, event_page
 from app.loyalty.reports.referrals import ConversionPage, conversion_page
@@ -23,5 +30,6 @@ __all__ = [
     "dashboard_figures",
     "dead_letter_page",
     "event_page",
+    "import_batches",
     "search_customers",
 ]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from app.models import CustomerLoyaltyProfile, PointsTransaction, Rule, RuleVersion
+from app.models import CustomerLoyaltyProfile, ImportBatch, PointsTransaction, Rule, RuleVersion
 
 PAGE_SIZE = 25
 CUSTOMER_GID_PREFIX = "gid://shopify/Customer/"
@@ -89,3 +89,11 @@ def describe_cause(entry: PointsTransaction, rule_name: str | None, rule_version
         rule = f"rule {rule_name or entry.rule_id!s}" + (f" v{rule_version}" if rule_version is not None else "")
         return f"{source}, {rule}" if source else rule
     return source or entry.cause_type
+
+
+def import_batches(session: Session, *, shop_id: int, limit: int = 10) -> list[ImportBatch]:
+    """The shop's latest CSV imports, newest first (to review or undo)."""
+    statement = (
+        select(ImportBatch).where(ImportBatch.shop_id == shop_id).order_by(ImportBatch.created_at.desc()).limit(limit)
+    )
+    return list(session.execute(statement).scalars())
