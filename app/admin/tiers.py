@@ -158,7 +158,7 @@ def _place_error(message: str, rows_of: list[int], errors: dict[str, str]) -> No
 
 
 def _page(values: dict[str, Any], errors: dict[str, str], *, fragment: bool = False) -> str:
-    rows = list(values["rows"])
+    rows = [row for row in values["rows"] if any(row.values())]
     if len(rows) < MAX_TIERS:
         rows.append({field: "" for field in TIER_FIELDS})  # one empty row to add a tier
     return render_template(

@@ -59,7 +59,7 @@ def page(browser: Any, live_app: str) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_app)
     page = context.new_page()
     errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("pageerror", lambda error: errors.append(f"{error} {error.stack}"))
     page.set_default_timeout(10_000)
     yield page
     context.close()
