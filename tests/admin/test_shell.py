@@ -44,3 +44,12 @@ def test_every_admin_page_needs_a_valid_session_token(app: Any, demo_shop: Any, 
     assert forged.status_code == 401
     assert forged.headers["X-Shopify-Retry-Invalid-Session-Request"] == "1"
     assert client.get(path).status_code == 302  # a page load without a token bounces to get one
+
+
+def test_static_files_have_content_versioned_urls_cached_for_a_year(admin: Admin) -> None:
+    html = admin.get("/").get_data(as_text=True)
+    url = html.split('<link rel="stylesheet" href="')[1].split('"')[0]
+    assert url.startswith("/static/vendor/polaris-13.9.5.css?v=")
+    cached = admin.client.get(url)
+    assert cached.status_code == 200 and cached.headers["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert "immutable" not in (admin.client.get("/static/js/admin.js").headers.get("Cache-Control") or "")
