@@ -119,13 +119,20 @@ def main() -> None:
             session.commit()
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.exec_driver_sql("VACUUM ANALYZE")  # as autovacuum leaves a table at rest
-            print(f"seeded {args.entries:,} ledger entries (+{args.entries // 5:,} of another shop) in "
-                  f"{time.perf_counter() - started:.1f} s", flush=True)
+            print(
+                f"seeded {args.entries:,} ledger entries (+{args.entries // 5:,} of another shop) in "
+                f"{time.perf_counter() - started:.1f} s",
+                flush=True,
+            )
             shop = session.get(Shop, shop_id)
             assert shop is not None
-            baseline = best_of(5, lambda: session.execute(
-                text("SELECT count(*), sum(points) FROM points_transactions WHERE shop_id = :shop"), {"shop": shop_id}
-            ).one())
+            baseline = best_of(
+                5,
+                lambda: session.execute(
+                    text("SELECT count(*), sum(points) FROM points_transactions WHERE shop_id = :shop"),
+                    {"shop": shop_id},
+                ).one(),
+            )
             figures = {
                 "dashboard, 30 days": lambda: reports.dashboard_figures(
                     session, shop=shop, start=NOW - timedelta(days=30), end=NOW, now=NOW

@@ -103,9 +103,7 @@ def adjust(customer_id: str) -> Response:
     db.session.rollback()
     profile = _profile_or_404(customer_id)
     response = make_response(
-        render_template(
-            "admin/customers/_activity.html", **_profile_context(profile, values=values, errors=errors)
-        ),
+        render_template("admin/customers/_activity.html", **_profile_context(profile, values=values, errors=errors)),
         409 if "points" in errors and "has" in errors["points"] else 422,
     )
     return response

@@ -88,9 +88,7 @@ def save() -> Response:
         _place_error(str(exc), rows_of, errors)
         db.session.rollback()
         return make_response(_page(values, errors, fragment=True), 422)
-    members = db.session.execute(
-        select(func.count()).where(CustomerLoyaltyProfile.shop_id == g.shop.id)
-    ).scalar_one()
+    members = db.session.execute(select(func.count()).where(CustomerLoyaltyProfile.shop_id == g.shop.id)).scalar_one()
     db.session.commit()
     progress.start(g.shop.id, progress.TIER_RECALCULATION, total=members)
     from app.tasks.sweeps import recalculate_tiers as recalculate_task  # loads Huey only when a ladder is saved
@@ -102,9 +100,7 @@ def save() -> Response:
 @bp.get("/progress")
 @admin_required
 def recalculation_progress() -> str:
-    return render_template(
-        "admin/tiers/_progress.html", progress=progress.read(g.shop.id, progress.TIER_RECALCULATION)
-    )
+    return render_template("admin/tiers/_progress.html", progress=progress.read(g.shop.id, progress.TIER_RECALCULATION))
 
 
 def _save(specs: list[tiers.TierSpec], values: dict[str, Any]) -> None:

@@ -27,7 +27,10 @@ def upgrade() -> None:
         postgresql_include=["kind", "points", "rule_id"],
     )
     op.create_index(
-        op.f("ix_orders_shop_id_placed_at"), "orders", ["shop_id", "placed_at"], postgresql_include=["total", "profile_id"]
+        op.f("ix_orders_shop_id_placed_at"),
+        "orders",
+        ["shop_id", "placed_at"],
+        postgresql_include=["total", "profile_id"],
     )
 
 

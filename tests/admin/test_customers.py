@@ -91,7 +91,9 @@ def test_a_write_without_the_session_token_header_is_refused(admin: Admin, demo_
 def test_another_shops_customers_are_not_found_and_not_changed(
     admin: Admin, app: Any, demo_shop: Any, other_admin_shop: Any
 ) -> None:
-    add_member(db.session, other_admin_shop, "9000000000000000001", email="eve@other.example", name="Eve Other", points=40)
+    add_member(
+        db.session, other_admin_shop, "9000000000000000001", email="eve@other.example", name="Eve Other", points=40
+    )
     add_member(db.session, demo_shop, "7000000000000000001", email="ada@example.com", name="Ada Lovelace")
     assert "Eve Other" not in admin.get("/admin/customers/").get_data(as_text=True)
     assert "Eve Other" not in admin.fragment("/admin/customers/?q=eve").get_data(as_text=True)

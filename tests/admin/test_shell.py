@@ -34,9 +34,20 @@ def test_the_rules_entry_links_the_builders_blueprint_once_it_is_registered(app:
 
 @pytest.mark.parametrize(
     "path",
-    ["/", "/admin/customers/", "/admin/rewards/", "/admin/tiers/", "/admin/referrals/", "/admin/settings/",
-     "/admin/operations/", "/admin/operations/events", "/admin/operations/audit", "/admin/customers/import/",
-     "/admin/customers/ledger.csv", "/admin/dashboard/points.json"],
+    [
+        "/",
+        "/admin/customers/",
+        "/admin/rewards/",
+        "/admin/tiers/",
+        "/admin/referrals/",
+        "/admin/settings/",
+        "/admin/operations/",
+        "/admin/operations/events",
+        "/admin/operations/audit",
+        "/admin/customers/import/",
+        "/admin/customers/ledger.csv",
+        "/admin/dashboard/points.json",
+    ],
 )
 def test_every_admin_page_needs_a_valid_session_token(app: Any, demo_shop: Any, path: str) -> None:
     client = app.test_client()

@@ -70,7 +70,9 @@ def customer_ledger(
     if after is not None:
         statement = statement.where(PointsTransaction.id < after)
     rows = list(session.execute(statement.order_by(PointsTransaction.id.desc()).limit(limit + 1)))
-    lines = [LedgerLine(entry=entry, cause=describe_cause(entry, name, version)) for entry, name, version in rows[:limit]]
+    lines = [
+        LedgerLine(entry=entry, cause=describe_cause(entry, name, version)) for entry, name, version in rows[:limit]
+    ]
     return LedgerPage(lines=lines, next_after=rows[limit - 1][0].id if len(rows) > limit else None)
 
 

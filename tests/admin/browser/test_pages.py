@@ -18,9 +18,13 @@ from tests.helpers import run_next_task
 def seed(shop: Any) -> None:
     for number, (name, points) in enumerate((("Ada Lovelace", 1200), ("Alan Turing", 300), ("Grace Hopper", 5400))):
         first = name.split()[0].lower()
-        add_member(db.session, shop, f"700000000000000000{number}", email=f"{first}@example.com", name=name, points=points)
+        add_member(
+            db.session, shop, f"700000000000000000{number}", email=f"{first}@example.com", name=name, points=points
+        )
     rewards.create_reward(
-        db.session, shop_id=shop.id, spec=rewards.RewardSpec(name="$5 off", kind="fixed_amount", points_cost=500, value="5")
+        db.session,
+        shop_id=shop.id,
+        spec=rewards.RewardSpec(name="$5 off", kind="fixed_amount", points_cost=500, value="5"),
     )
     db.session.add(
         AuditLog(
