@@ -7,6 +7,7 @@ from app.loyalty.reports.customers import (
     LedgerLine,
     LedgerPage,
     customer_ledger,
+    customer_redemptions,
     import_batches,
     search_customers,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "audit_page",
     "conversion_page",
     "customer_ledger",
+    "customer_redemptions",
     "daily_points",
     "dashboard_figures",
     "dead_letter_page",
