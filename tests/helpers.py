@@ -90,3 +90,14 @@ def run_next_task(huey) -> str:  # type: ignore[no-untyped-def]
     huey.execute(task)
     assert (huey.pending_count(), huey.scheduled_count()) == (0, 0), "the task failed and was scheduled to retry"
     return task.name
+
+
+def migration_head() -> str:
+    """The revision a fully upgraded database is at: the head of migrations/versions, whichever that is."""
+    from alembic.script import ScriptDirectory
+
+    from app.migrations import alembic_config
+
+    head = ScriptDirectory.from_config(alembic_config("")).get_current_head()
+    assert head is not None
+    return head
