@@ -93,11 +93,11 @@ def run_next_task(huey) -> str:  # type: ignore[no-untyped-def]
 
 
 def migration_head() -> str:
-    """The revision a fully upgraded database is at: the head of migrations/versions, whichever that is."""
+    """The newest migration revision (what /monitoring/health reports once migrated), from migrations/ itself."""
     from alembic.script import ScriptDirectory
 
     from app.migrations import alembic_config
 
-    head = ScriptDirectory.from_config(alembic_config("")).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config("postgresql+psycopg://unused/unused")).get_current_head()
     assert head is not None
     return head
