@@ -104,5 +104,7 @@ def test_a_shopify_data_request_is_listed_with_its_export_for_this_shop_only(
     assert "ada@example.com" in json.dumps(export.get_json())
     from app.models import Outbox
 
-    theirs = db.session.execute(select(Outbox.id).where(Outbox.shop_id == other_admin_shop.id)).scalar_one()
+    theirs = db.session.execute(
+        select(Outbox.id).where(Outbox.shop_id == other_admin_shop.id, Outbox.kind == "gdpr.data_request")
+    ).scalar_one()
     assert admin.get(f"/admin/operations/data-requests/{theirs}.json").status_code == 404
