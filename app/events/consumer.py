@@ -3,7 +3,7 @@ acknowledge it with one XACK (L6). A batch that fails is split until the failing
 
 - A failing event stays in the group's pending list and is retried with exponential back-off (stream.claim_stale);
   after `max_deliveries` it goes to the dead-letter stream and a `dead_letters` row with its error, replayable with
-  `flask --app app events replay`.
+  `loyalty events replay`.
 - Inbox rows still pending after `redrive_after_s` (Redis lost or trimmed the entry) are published again when the
   group has caught up; the dedupe row makes the duplicate harmless.
 - A heartbeat key tells /monitoring/health that this consumer is alive.

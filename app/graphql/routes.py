@@ -73,7 +73,7 @@ def storefront_graphql() -> tuple[Response, int, dict[str, str]]:
         schema(),
         data,
         context_value=context,
-        introspection=not settings.is_production,
+        introspection=settings.graphql_introspection,
         debug=False,
         query_parser=parse_bounded,
         validation_rules=[RootFieldLimit],
