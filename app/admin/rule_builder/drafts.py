@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.admin.rule_builder.form_codec import FormError, decode_form
-from app.rules import RuleIssue, validate_rule
+from app.rules import RuleIssue, parse_rule, validate_rule
 
 SOURCES = ("form", "json")
 SLOT = re.compile(r'data-slot="([^"]*)"')
@@ -62,11 +62,12 @@ def shown_in(draft: Draft, source: str) -> Draft:
     if source == "json" or draft.definition is None:
         text = draft.json_text if draft.definition is None else as_json(draft.definition)
         return Draft(draft.definition, "json", text, draft.refused)
-    if not isinstance(draft.definition, dict) or any(
-        issue.message.startswith("unknown key") for issue in validate_rule(draft.definition)
-    ):
+    issues = validate_rule(draft.definition)
+    if not isinstance(draft.definition, dict) or any(issue.message.startswith("unknown key") for issue in issues):
         return Draft(draft.definition, "json", draft.json_text or as_json(draft.definition), draft.refused)
-    return Draft(draft.definition, "form", as_json(draft.definition))
+    # A valid rule shows with the language's defaults filled in (operators, event types, status), as it is stored.
+    definition = draft.definition if issues else parse_rule(draft.definition).definition
+    return Draft(definition, "form", as_json(definition))
 
 
 def issues_of(draft: Draft, extra: Iterable[RuleIssue] = ()) -> list[RuleIssue]:

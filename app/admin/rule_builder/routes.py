@@ -372,14 +372,15 @@ def _versions_context(row: RuleRow) -> dict[str, Any]:
         .scalars()
         .all()
     )
-    return {"rule": row, "versions": versions}
+    return {"versions": versions}
 
 
 @bp.get("/<int:rule_id>/versions")
 @admin_required
 def list_versions(rule_id: int) -> str:
     """Every version of the rule: who saved it and when."""
-    return render_template("admin/rules/_versions.html", **_versions_context(_rule_of_shop(rule_id)))
+    row = _rule_of_shop(rule_id)
+    return render_template("admin/rules/_versions.html", rule=row, **_versions_context(row))
 
 
 @bp.get("/<int:rule_id>/diff")

@@ -5,9 +5,11 @@ browser submits them."""
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
 
 from app.models import Shop
 from tests.shopify.conftest import SHOP, STAFF_USER_ID, AdminCalls
@@ -28,15 +30,20 @@ class Builder:
         return {"Authorization": f"Bearer {token}", "HX-Request": "true"}
 
     def get(self, path: str, **query: Any) -> Any:
-        return self.client.get(path, query_string=query, headers=self.headers())
+        url = urlsplit(path)
+        return self.client.get(url.path, query_string={**dict(parse_qsl(url.query)), **query}, headers=self.headers())
 
     def post(self, path: str, data: Any = None) -> Any:
-        return self.client.post(path, data=data or {}, headers=self.headers())
+        """A POST of form fields: a dict, or (name, value) pairs in document order, as a browser sends a form."""
+        fields = MultiDict(data) if isinstance(data, list) else data or {}
+        return self.client.post(path, data=fields, headers=self.headers())
 
     def page(self, path: str) -> Any:
         """A page load inside Shopify admin (the ID token in the query)."""
         token = self.fake.signer.app_home_token(shop=self.shop, user_id=STAFF_USER_ID)
-        return self.client.get(path, query_string={"shop": self.shop, "embedded": "1", "id_token": token})
+        url = urlsplit(path)
+        query = {**dict(parse_qsl(url.query)), "shop": self.shop, "embedded": "1", "id_token": token}
+        return self.client.get(url.path, query_string=query)
 
 
 @pytest.fixture
