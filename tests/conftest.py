@@ -24,9 +24,8 @@ from app.models import Base, Shop
 from app.paths import PROJECT_ROOT
 from tests.shopify_fake.signing import TEST_API_KEY, TEST_API_SECRET, ShopifySigner
 
-# The fake Shopify (`shopify_fake` fixture): a local server speaking Shopify's OAuth and Admin GraphQL contract; the
-# worker's Huey (`worker` fixture, `run_next_task`).
-pytest_plugins = ["tests.shopify_fake.fixture", "tests.huey_worker"]
+# The fake Shopify (`shopify_fake` fixture): a local server speaking Shopify's OAuth and Admin GraphQL contract.
+pytest_plugins = ["tests.shopify_fake.fixture"]
 
 TEST_INSTANCE = PROJECT_ROOT / "instance" / "test"
 LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

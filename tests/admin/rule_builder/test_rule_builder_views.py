@@ -20,7 +20,7 @@ from app.models import AuditLog, EventQueue, Rule, RuleBacktest, RuleVersion, Sh
 from app.rules import parse_rule
 from tests.admin.rule_builder.conftest import OTHER_SHOP, Builder
 from tests.admin.rule_builder.form_fields import form_fields
-from tests.huey_worker import run_next_task
+from tests.helpers import run_next_task
 from tests.shopify.conftest import SHOP
 
 NOW = datetime.now(timezone.utc)
