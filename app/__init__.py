@@ -63,8 +63,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     redis_store.init_app(app)
     register_error_handlers(app)
 
-    from app.admin.routes import bp as admin_bp
-    from app.admin.rule_builder.routes import bp as admin_rules_bp
+    from app.admin import register_admin
     from app.graphql.routes import bp as graphql_bp
     from app.monitoring.routes import bp as monitoring_bp
     from app.shopify.install_routes import bp as install_bp
@@ -72,8 +71,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(shopify_bp)
     app.register_blueprint(install_bp)
-    app.register_blueprint(admin_bp)
-    app.register_blueprint(admin_rules_bp)
+    register_admin(app)
     app.register_blueprint(graphql_bp)
     app.register_blueprint(monitoring_bp)
     if settings.development_admin:

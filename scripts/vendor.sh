@@ -1,24 +1,48 @@
 #!/usr/bin/env bash
-# Reproduce web/static/vendor/ from the npm registry: download each pinned package's tarball, check it against the
-# registry's published sha512 integrity, extract the one file the admin serves, and print its sha256 (recorded in
-# web/static/vendor/VENDORED.md). Needs curl, tar, sha256sum and python3; nothing is installed.
+# Reproduce web/static/vendor/ (and the test-only axe-core) from the npm registry: download each pinned package's
+# tarball, check it against the registry's published sha512 integrity, extract the one file used, and print its
+# sha256 (recorded in web/static/vendor/VENDORED.md). Needs curl, tar, sha256sum and python3; nothing is installed.
+# The output is checked in, so the admin renders (and the browser tests run) with no network at all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-HTMX_VERSION="2.0.11"
-HTMX_INTEGRITY="sha512-Thx/WtpeOQqSrqBCw/A1cwGJGg4UrVa3+sW0GmrM3p4gJgO89ecH4qtbnyzDDWFvBTqjnIMCgELTNt636dtamA=="
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-tarball="$work/htmx.tgz"
-curl --fail --silent --show-error --location \
-  "https://registry.npmjs.org/htmx.org/-/htmx.org-${HTMX_VERSION}.tgz" --output "$tarball"
-actual="sha512-$(python3 -c 'import base64, hashlib, sys; print(base64.b64encode(hashlib.sha512(open(sys.argv[1], "rb").read()).digest()).decode())' "$tarball")"
-if [ "$actual" != "$HTMX_INTEGRITY" ]; then
-  echo "htmx.org ${HTMX_VERSION}: tarball integrity $actual does not match the registry's $HTMX_INTEGRITY" >&2
-  exit 1
-fi
-tar -xzf "$tarball" -C "$work" package/dist/htmx.min.js
-install -m 0644 "$work/package/dist/htmx.min.js" "web/static/vendor/htmx-${HTMX_VERSION}.min.js"
-sha256sum "web/static/vendor/htmx-${HTMX_VERSION}.min.js"
+# vendor <npm tarball url> <sha512 integrity> <file inside the tarball> <destination>
+vendor() {
+  local url="$1" integrity="$2" inside="$3" destination="$4"
+  local tarball="$work/package.tgz"
+  curl --fail --silent --show-error --location "$url" --output "$tarball"
+  local actual
+  actual="sha512-$(python3 -c 'import base64, hashlib, sys; print(base64.b64encode(hashlib.sha512(open(sys.argv[1], "rb").read()).digest()).decode())' "$tarball")"
+  if [ "$actual" != "$integrity" ]; then
+    echo "$url: tarball integrity $actual does not match the registry's $integrity" >&2
+    exit 1
+  fi
+  rm -rf "$work/package"
+  tar -xzf "$tarball" -C "$work" "$inside"
+  install -D -m 0644 "$work/$inside" "$destination"
+  sha256sum "$destination"
+}
+
+HTMX_VERSION="2.0.11"
+vendor "https://registry.npmjs.org/htmx.org/-/htmx.org-${HTMX_VERSION}.tgz" \
+  "sha512-Thx/WtpeOQqSrqBCw/A1cwGJGg4UrVa3+sW0GmrM3p4gJgO89ecH4qtbnyzDDWFvBTqjnIMCgELTNt636dtamA==" \
+  package/dist/htmx.min.js "web/static/vendor/htmx-${HTMX_VERSION}.min.js"
+
+POLARIS_VERSION="13.9.5"
+vendor "https://registry.npmjs.org/@shopify/polaris/-/polaris-${POLARIS_VERSION}.tgz" \
+  "sha512-UN+rT2q1r/uF0Xia8MaCl2nDxatuzbjunS5WYcv4qw8VBvThTxDVURgpwOuvutSrvu138pwScOAah933vqlYkg==" \
+  package/build/esm/styles.css "web/static/vendor/polaris-${POLARIS_VERSION}.css"
+
+CHARTJS_VERSION="4.6.1"
+vendor "https://registry.npmjs.org/chart.js/-/chart.js-${CHARTJS_VERSION}.tgz" \
+  "sha512-hJyniucsFmq//EvXYvJ6c6mahPoI3kaxdjVH8awTaJ/fDNWeSqqqArixMJWkWNN6fcYvPU3HneSANFNYtRi61g==" \
+  package/dist/chart.umd.min.js "web/static/vendor/chart-${CHARTJS_VERSION}.umd.min.js"
+
+# Test-only: the browser tests inject axe-core into every admin page (never served by the app).
+AXE_VERSION="4.14.1"
+vendor "https://registry.npmjs.org/axe-core/-/axe-core-${AXE_VERSION}.tgz" \
+  "sha512-FHfa+lmNjQZfJz1q8wKqIDwC6DExcHt/pkjNQb09a3NPjCKg2rhu5qb2S4r76ASyFNNtuFooJpZe37OgudVGtQ==" \
+  package/axe.min.js "tests/admin/browser/vendor/axe-${AXE_VERSION}.min.js"

@@ -251,3 +251,32 @@ def refuse(engine: Engine) -> Iterator[Callable[..., Callable[[], None]]]:
     yield install
     for table in list(installed):
         lift(table)
+
+
+@pytest.fixture(scope="session")
+def worker_huey(database_url: str, redis_url: str, redis_namespace: str) -> Iterator[object]:
+    """`app.tasks.huey` and the worker's Flask app, built as the worker process builds them: from the environment,
+    here pointed at this run's database and Redis namespace."""
+    with pytest.MonkeyPatch.context() as environment:
+        environment.setenv("APP_ENV", "test")
+        environment.setenv("DATABASE_URL", database_url)
+        environment.setenv("REDIS_URL", redis_url)
+        environment.setenv("LOYALTY_REDIS_NAMESPACE", redis_namespace)
+        from app.tasks import huey
+        from app.tasks.context import worker_app
+
+        app = worker_app()
+    yield huey
+    huey.flush()
+    from app.extensions import db
+
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def worker(worker_huey, clean_state):  # type: ignore[no-untyped-def]
+    """The worker's Huey with an empty queue and schedule."""
+    worker_huey.flush()
+    yield worker_huey
+    worker_huey.flush()

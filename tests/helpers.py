@@ -81,3 +81,12 @@ def order_payload(
         }
     payload.update(fields)
     return payload
+
+
+def run_next_task(huey) -> str:  # type: ignore[no-untyped-def]
+    """Take the next task off the Redis queue and execute it as the consumer does; its name. No retry may follow."""
+    task = huey.dequeue()
+    assert task is not None, "nothing was enqueued"
+    huey.execute(task)
+    assert (huey.pending_count(), huey.scheduled_count()) == (0, 0), "the task failed and was scheduled to retry"
+    return task.name
