@@ -13,9 +13,10 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, g, render_template, request, url_for
+from flask import abort, g, render_template, request, url_for
 from sqlalchemy import select
 
+from app.admin.audit import record_change, staff_actor
 from app.admin.rule_builder import backtest_view, editing, rule_list
 from app.admin.rule_builder.diff_view import describe_changes
 from app.admin.rule_builder.drafts import Draft, as_json, by_slot, issues_of, read_draft, shown_in, slots_in
@@ -31,6 +32,7 @@ from app.admin.rule_builder.labels import (
     WEEKDAY_LABELS,
 )
 from app.admin.rule_builder.summary import summarize
+from app.admin.shell import admin_blueprint, go_to
 from app.extensions import db
 from app.loyalty import rulebook
 from app.loyalty.base.errors import InvalidInput
@@ -40,14 +42,10 @@ from app.models import Rule as RuleRow
 from app.rules import RuleIssue, RuleValidationError, vocabulary
 from app.shopify.admin_auth import admin_required
 
-bp = Blueprint("admin_rules", __name__, url_prefix="/admin/rules")
+bp = admin_blueprint("admin_rules", __name__, "/admin/rules")
 
 NEW_RULE: dict[str, Any] = {"name": "", "status": "draft", "actions": [editing.blank_action()]}
 RECENT_EVENTS = 20
-
-
-def _actor() -> str:
-    return f"staff:{g.staff_user_id}"
 
 
 def _now() -> datetime:
@@ -57,7 +55,9 @@ def _now() -> datetime:
 def _rule_of_shop(rule_id: int, *, lock: bool = False) -> RuleRow:
     """The shop's rule by id; any other id (another shop's included) is a 404."""
     query = select(RuleRow).where(RuleRow.id == rule_id, RuleRow.shop_id == g.shop.id)
-    row = db.session.execute(query.with_for_update() if lock else query).scalar_one_or_none()
+    if lock:  # the row as it is now, under the lock, even when this session loaded it before
+        query = query.with_for_update().execution_options(populate_existing=True)
+    row = db.session.execute(query).scalar_one_or_none()
     if row is None:
         abort(404, description=f"rule {rule_id} does not exist in this shop")
     return row
@@ -71,7 +71,8 @@ def _int_field(name: str) -> int:
 
 
 def _banner(message: str, status: int, tone: str = "critical") -> tuple[str, int, dict[str, str]]:
-    """A message for the page's banner area (htmx puts it there whatever the element that asked)."""
+    """A refusal the page shows in its banner area (htmx swaps 409 and 422 answers, wherever the request came from);
+    other errors answer JSON, which the shell shows as a toast."""
     body = render_template("admin/rules/_banner.html", message=message, tone=tone)
     return body, status, {"HX-Retarget": "#rb-banner", "HX-Reswap": "innerHTML"}
 
@@ -84,7 +85,9 @@ def _urls(row: RuleRow | None) -> dict[str, str]:
     return {
         "edit_url": url_for("admin_rules.edit_draft", **key),
         "validate_url": url_for("admin_rules.validate_draft", **key),
-        "save_url": url_for("admin_rules.save_rule", rule_id=row.id) if row is not None else url_for("admin_rules.create_rule"),
+        "save_url": url_for("admin_rules.save_rule", rule_id=row.id)
+        if row is not None
+        else url_for("admin_rules.create_rule"),
         "try_url": url_for("admin_rules.try_draft", **key),
         "backtest_url": url_for("admin_rules.start_backtest", **key),
     }
@@ -169,7 +172,9 @@ def editor_context(
 def _render_editor(
     draft: Draft, row: RuleRow | None, base_version: int | None, status: int = 200, banner: str | None = None
 ):  # type: ignore[no-untyped-def]
-    return render_template("admin/rules/_editor.html", **editor_context(draft, row, base_version, banner=banner)), status
+    return render_template(
+        "admin/rules/_editor.html", **editor_context(draft, row, base_version, banner=banner)
+    ), status
 
 
 @bp.get("/new")
@@ -181,7 +186,9 @@ def new_rule() -> str:
         abort(404, description=f"there is no rule template {key!r}")
     definition = dict(starter_rules.TEMPLATES[key]) if key else dict(NEW_RULE)
     draft = shown_in(Draft(definition), "form")
-    return render_template("admin/rules/edit.html", **editor_context(draft, None, None), **_page_extras(None))
+    return render_template(
+        "admin/rules/edit.html", title="New rule", **editor_context(draft, None, None), **_page_extras(None)
+    )
 
 
 @bp.get("/<int:rule_id>")
@@ -191,7 +198,9 @@ def edit_rule(rule_id: int) -> str:
     row = _rule_of_shop(rule_id)
     _, current = rulebook.get_version(db.session, shop_id=g.shop.id, name=row.name)
     draft = shown_in(Draft(current.definition), "form")
-    return render_template("admin/rules/edit.html", **editor_context(draft, row, row.current_version), **_page_extras(row))
+    return render_template(
+        "admin/rules/edit.html", title=row.name, **editor_context(draft, row, row.current_version), **_page_extras(row)
+    )
 
 
 def _page_extras(row: RuleRow | None) -> dict[str, Any]:
@@ -251,11 +260,12 @@ def create_rule():  # type: ignore[no-untyped-def]
     draft = read_draft(request.form)
     if issues_of(draft, _name_issues(draft, None)):
         return _render_editor(draft, None, None, 422, banner="Fix the problems marked below before saving.")
-    result = rulebook.save_rule(db.session, shop_id=g.shop.id, definition=draft.definition, actor=_actor(), now=_now())
-    rule_list.audit(db.session, g.shop.id, _actor(), "rule_created", result.rule, version=result.version.version)
+    result = rulebook.save_rule(
+        db.session, shop_id=g.shop.id, definition=draft.definition, actor=staff_actor(), now=_now()
+    )
+    record_change("rule_created", ("rule", result.rule.id), after=result.version.definition)
     db.session.commit()
-    location = url_for("admin_rules.edit_rule", rule_id=result.rule.id)
-    return "", 201, {"HX-Redirect": location, "Location": location}
+    return go_to(url_for("admin_rules.edit_rule", rule_id=result.rule.id), f"{result.rule.name} saved as version 1")
 
 
 @bp.post("/<int:rule_id>")
@@ -271,9 +281,12 @@ def save_rule(rule_id: int):  # type: ignore[no-untyped-def]
     if issues_of(draft, _name_issues(draft, row)):
         db.session.rollback()
         return _render_editor(draft, row, base_version, 422, banner="Fix the problems marked below before saving.")
-    result = rulebook.save_rule(db.session, shop_id=g.shop.id, definition=draft.definition, actor=_actor(), now=_now())
+    _, previous = rulebook.get_version(db.session, shop_id=g.shop.id, name=row.name)
+    result = rulebook.save_rule(
+        db.session, shop_id=g.shop.id, definition=draft.definition, actor=staff_actor(), now=_now()
+    )
     if result.changed:
-        rule_list.audit(db.session, g.shop.id, _actor(), "rule_saved", row, version=result.version.version)
+        record_change("rule_saved", ("rule", row.id), before=previous.definition, after=result.version.definition)
     db.session.commit()
     saved = f"Saved as version {result.version.version}." if result.changed else "No changes to save."
     return _render_editor(
@@ -300,8 +313,11 @@ def _stale_message(row: RuleRow, base_version: int) -> str:
 def list_rules() -> str:
     """The shop's rules, highest priority first, with what each has issued and when it last fired."""
     rows = rule_list.rows(db.session, shop_id=g.shop.id)
-    template = "admin/rules/_rows.html" if request.headers.get("HX-Request") else "admin/rules/index.html"
-    return render_template(template, rows=rows, shop=g.shop, templates=starter_rules.TEMPLATES, labels=_LABELS)
+    fragment = request.headers.get("HX-Request") and not request.headers.get("HX-Boosted")
+    template = "admin/rules/_rows.html" if fragment else "admin/rules/index.html"
+    return render_template(
+        template, title="Rules", rows=rows, shop=g.shop, templates=starter_rules.TEMPLATES, labels=_LABELS
+    )
 
 
 def _change(rule_id: int, change: Any, action: str):  # type: ignore[no-untyped-def]
@@ -318,11 +334,13 @@ def _change(rule_id: int, change: Any, action: str):  # type: ignore[no-untyped-
     _, current = rulebook.get_version(db.session, shop_id=g.shop.id, name=row.name)
     definition = change(dict(current.definition))
     try:
-        result = rulebook.save_rule(db.session, shop_id=g.shop.id, definition=definition, actor=_actor(), now=_now())
+        result = rulebook.save_rule(
+            db.session, shop_id=g.shop.id, definition=definition, actor=staff_actor(), now=_now()
+        )
     except RuleValidationError as error:
         db.session.rollback()
         return _banner(f"Not saved: {error}", 422)
-    rule_list.audit(db.session, g.shop.id, _actor(), action, row, version=result.version.version)
+    record_change(action, ("rule", row.id), before=current.definition, after=result.version.definition)
     db.session.commit()
     rows = rule_list.rows(db.session, shop_id=g.shop.id)
     return render_template("admin/rules/_rows.html", rows=rows, shop=g.shop, labels=_LABELS)
@@ -334,7 +352,7 @@ def change_status(rule_id: int):  # type: ignore[no-untyped-def]
     """Activate, pause, archive or return a rule to draft (a new version)."""
     status = request.form.get("status", "")
     if status not in vocabulary.RULE_STATUSES:
-        return _banner(f"status must be one of: {', '.join(vocabulary.RULE_STATUSES)} (not {status!r})", 400)
+        abort(400, description=f"status must be one of: {', '.join(vocabulary.RULE_STATUSES)} (not {status!r})")
     return _change(rule_id, lambda definition: {**definition, "status": status}, f"rule_{status}")
 
 
@@ -354,8 +372,8 @@ def duplicate_rule(rule_id: int):  # type: ignore[no-untyped-def]
     _, current = rulebook.get_version(db.session, shop_id=g.shop.id, name=row.name)
     name = rule_list.free_copy_name(db.session, shop_id=g.shop.id, name=row.name)
     definition = {**current.definition, "name": name, "status": "draft"}
-    result = rulebook.save_rule(db.session, shop_id=g.shop.id, definition=definition, actor=_actor(), now=_now())
-    rule_list.audit(db.session, g.shop.id, _actor(), "rule_duplicated", result.rule, version=1, source=row.id)
+    result = rulebook.save_rule(db.session, shop_id=g.shop.id, definition=definition, actor=staff_actor(), now=_now())
+    record_change("rule_duplicated", ("rule", result.rule.id), before={"copied_from": row.id}, after=definition)
     db.session.commit()
     rows = rule_list.rows(db.session, shop_id=g.shop.id)
     return render_template("admin/rules/_rows.html", rows=rows, shop=g.shop, labels=_LABELS)
@@ -393,7 +411,7 @@ def diff(rule_id: int):  # type: ignore[no-untyped-def]
         _, old = rulebook.get_version(db.session, shop_id=g.shop.id, name=row.name, version=old_number)
         _, new = rulebook.get_version(db.session, shop_id=g.shop.id, name=row.name, version=new_number)
     except rulebook.RuleNotFound as error:
-        return _banner(str(error), 404)
+        abort(404, description=str(error))
     changes = rulebook.diff_versions(
         db.session, shop_id=g.shop.id, name=row.name, from_version=old_number, to_version=new_number
     )
@@ -415,13 +433,13 @@ def restore(rule_id: int):  # type: ignore[no-untyped-def]
         )
     try:
         result = rulebook.restore_version(
-            db.session, shop_id=g.shop.id, name=row.name, version=version, actor=_actor(), now=_now()
+            db.session, shop_id=g.shop.id, name=row.name, version=version, actor=staff_actor(), now=_now()
         )
     except rulebook.RuleNotFound as error:
         db.session.rollback()
-        return _banner(str(error), 404)
-    rule_list.audit(
-        db.session, g.shop.id, _actor(), "rule_restored", row, version=result.version.version, restored=version
+        abort(404, description=str(error))
+    record_change(
+        "rule_restored", ("rule", row.id), before={"restored_version": version}, after=result.version.definition
     )
     db.session.commit()
     message = (
@@ -533,7 +551,13 @@ def start_backtest(rule_id: int | None = None):  # type: ignore[no-untyped-def]
     try:
         start, end = _day("backtest_from", end=False), _day("backtest_to", end=True)
         run = rulebook.queue_backtest(
-            db.session, shop_id=g.shop.id, definition=draft.definition, start=start, end=end, actor=_actor(), now=_now()
+            db.session,
+            shop_id=g.shop.id,
+            definition=draft.definition,
+            start=start,
+            end=end,
+            actor=staff_actor(),
+            now=_now(),
         )
     except InvalidInput as error:
         db.session.rollback()

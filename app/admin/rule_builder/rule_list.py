@@ -1,18 +1,16 @@
-"""The rule list's rows (what each rule is, has issued and when it last fired), copy names, and the audit entries of
-the builder's changes."""
+"""The rule list's rows (what each rule is, has issued and when it last fired) and the names of copies."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any
+from datetime import datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.loyalty import rulebook
-from app.models import AuditLog, RuleExecution
 from app.models import Rule as RuleRow
+from app.models import RuleExecution
 
 COPY_SUFFIX = " (copy)"
 
@@ -77,18 +75,3 @@ def free_copy_name(session: Session, *, shop_id: int, name: str) -> str:
     while candidate in taken:
         candidate, number = f"{base} (copy {number})", number + 1
     return candidate
-
-
-def audit(session: Session, shop_id: int, actor: str, action: str, rule: RuleRow, **details: Any) -> None:
-    """Record who changed which rule, in the shop's audit log (in the caller's transaction)."""
-    session.add(
-        AuditLog(
-            shop_id=shop_id,
-            actor=actor,
-            action=action,
-            subject_type="rule",
-            subject_id=str(rule.id),
-            details={"name": rule.name, **details},
-            created_at=datetime.now(timezone.utc),
-        )
-    )

@@ -1,6 +1,6 @@
-"""The builder under test: the app against the fake Shopify, a shop installed through the real token exchange, and
-helpers that call the builder as its pages do (htmx requests with the session token) and read its forms as a
-browser submits them."""
+"""The builder under test, on the admin's test setup (tests/admin/conftest.py: development mode, the seeded demo shop,
+real session tokens), with the demo shop's seeded rule removed so each test starts from no rules, a second shop, and
+requests as the builder's pages make them."""
 
 from __future__ import annotations
 
@@ -8,59 +8,52 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete
 from werkzeug.datastructures import MultiDict
 
-from app.models import Shop
-from tests.shopify.conftest import SHOP, STAFF_USER_ID, AdminCalls
-from tests.shopify.conftest import settings_overrides as _shopify_settings  # noqa: F401  (the fake Shopify's settings)
+from app.models import Rule, Shop
+from app.shopify.development import DEMO_SHOP
+from tests.admin.conftest import Admin
 
-settings_overrides = _shopify_settings
+SHOP = DEMO_SHOP
 OTHER_SHOP = "other-shop.myshopify.com"
 
 
-class Builder:
-    """Requests to /admin/rules as the builder's pages make them (htmx, with an App Home ID token of `shop`)."""
+class Builder(Admin):
+    """Admin requests as the builder makes them: form fields in document order, fragments, boosted page loads."""
 
-    def __init__(self, client: Any, fake: Any, shop: str) -> None:
-        self.client, self.fake, self.shop = client, fake, shop
-
-    def headers(self) -> dict[str, str]:
-        token = self.fake.signer.app_home_token(shop=self.shop, user_id=STAFF_USER_ID)
-        return {"Authorization": f"Bearer {token}", "HX-Request": "true"}
+    def post(self, path: str, data: Any = None, **kwargs: Any) -> Any:
+        """A POST of form fields: a dict, or (name, value) pairs in document order, as a browser sends a form."""
+        return super().post(path, MultiDict(data) if isinstance(data, list) else data, **kwargs)
 
     def get(self, path: str, **query: Any) -> Any:
+        """An htmx request for a fragment."""
         url = urlsplit(path)
         return self.client.get(url.path, query_string={**dict(parse_qsl(url.query)), **query}, headers=self.headers())
 
-    def post(self, path: str, data: Any = None) -> Any:
-        """A POST of form fields: a dict, or (name, value) pairs in document order, as a browser sends a form."""
-        fields = MultiDict(data) if isinstance(data, list) else data or {}
-        return self.client.post(path, data=fields, headers=self.headers())
-
     def page(self, path: str) -> Any:
-        """A page load inside Shopify admin (the ID token in the query)."""
-        token = self.fake.signer.app_home_token(shop=self.shop, user_id=STAFF_USER_ID)
+        """Going to a page in the admin (a boosted link: the whole page, with the session token)."""
         url = urlsplit(path)
-        query = {**dict(parse_qsl(url.query)), "shop": self.shop, "embedded": "1", "id_token": token}
-        return self.client.get(url.path, query_string=query)
+        return self.client.get(
+            url.path, query_string=dict(parse_qsl(url.query)), headers=self.headers(**{"HX-Boosted": "true"})
+        )
 
 
 @pytest.fixture
-def installed(client: Any, shopify_fake: Any, db_session: Any) -> dict[str, Shop]:
-    """Two shops installed through the token exchange, as their first admin load does."""
-    calls = AdminCalls(client, shopify_fake)
-    calls.install(SHOP)
-    calls.install(OTHER_SHOP)
-    shops = db_session.execute(select(Shop)).scalars().all()
-    return {shop.domain: shop for shop in shops}
+def installed(app: Any, demo_shop: Shop, other_admin_shop: Shop) -> dict[str, Shop]:
+    """The demo shop (without its seeded rule) and a second shop, both installed."""
+    from app.extensions import db
+
+    db.session.execute(delete(Rule).where(Rule.shop_id == demo_shop.id))
+    db.session.commit()
+    return {SHOP: demo_shop, OTHER_SHOP: other_admin_shop}
 
 
 @pytest.fixture
-def builder(client: Any, shopify_fake: Any, installed: dict[str, Shop]) -> Builder:
-    return Builder(client, shopify_fake, SHOP)
+def builder(app: Any, installed: dict[str, Shop]) -> Builder:
+    return Builder(app)
 
 
 @pytest.fixture
-def other_builder(client: Any, shopify_fake: Any, installed: dict[str, Shop]) -> Builder:
-    return Builder(client, shopify_fake, OTHER_SHOP)
+def other_builder(app: Any, installed: dict[str, Shop]) -> Builder:
+    return Builder(app, shop=OTHER_SHOP)
