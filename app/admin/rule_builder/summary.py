@@ -126,11 +126,12 @@ class _Words:
         if kind == "customer_order_count":
             return f"the customer's order count {self.compared(operator, value)}"
         if kind == "frequency":
-            event = node.get("event_type", "order_created").replace("_", " ")
+            kind_of_event = node.get("event_type", "order_created")
+            event = "order" if kind_of_event == "order_created" else f"{kind_of_event.replace('_', ' ')} event"
             window = f" in the last {node['within_days']} days" if "within_days" in node else ""
             if operator == "==":
                 return f"it is the customer's {_ordinal(value)} {event}{window}"
-            return f"the customer's count of {event} events{window} {self.compared(operator, value)}"
+            return f"the customer's number of {event}s{window} {self.compared(operator, value)}"
         if kind in ("customer_tag", "customer_tier"):
             noun = "tagged" if kind == "customer_tag" else "in tier"
             negation = "not " if operator == "not_in" else ""

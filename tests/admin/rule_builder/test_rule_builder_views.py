@@ -164,7 +164,7 @@ class TestValidation:
         html = builder.post("/admin/rules/new/validate", fields).get_data(as_text=True)
         assert (
             "(Draft) Customers earn 500 points (First order bonus) when an order is placed and the order total is at "
-            "least $100 and it is the customer&#39;s first order created."
+            "least $100 and it is the customer&#39;s first order."
         ) in html
 
     @pytest.mark.parametrize(
