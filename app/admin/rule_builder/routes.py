@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import abort, g, render_template, request, url_for
+from flask import abort, g, make_response, render_template, request, url_for
 from sqlalchemy import select
 
 from app.admin.audit import record_change, staff_actor
@@ -32,7 +32,7 @@ from app.admin.rule_builder.labels import (
     WEEKDAY_LABELS,
 )
 from app.admin.rule_builder.summary import summarize
-from app.admin.shell import admin_blueprint, go_to
+from app.admin.shell import admin_blueprint, go_to, with_toast
 from app.extensions import db
 from app.loyalty import rulebook
 from app.loyalty.base.errors import InvalidInput
@@ -453,6 +453,72 @@ def restore(rule_id: int):  # type: ignore[no-untyped-def]
         **editor_context(draft, row, row.current_version, banner=message),
         **_versions_context(row),
     )
+
+
+# --- go live -----------------------------------------------------------------------------------------------------
+
+
+@bp.post("/<int:rule_id>/go-live")
+@admin_required
+def go_live(rule_id: int):  # type: ignore[no-untyped-def]
+    """Make the rule active and, when asked, apply it to the past orders of a range (the retroactive run: once per
+    event, reversible). With `preview=1` it does all of it and rolls back, to show what it would issue."""
+    base_version = _int_field("base_version")
+    row = _rule_of_shop(rule_id, lock=True)
+    if row.current_version != base_version:
+        db.session.rollback()
+        return _banner(
+            f"{row.name!r} changed since this page was loaded (now version {row.current_version}); reload first.", 409
+        )
+    preview = request.form.get("preview") == "1"
+    try:
+        span = (_day("retro_from", end=False), _day("retro_to", end=True)) if request.form.get("retro") == "1" else None
+        if span is not None and span[1] <= span[0]:
+            raise InvalidInput("the retroactive run's last day must not be before its first day")
+    except InvalidInput as error:
+        db.session.rollback()
+        return _banner(str(error), 422)
+    _, current = rulebook.get_version(db.session, shop_id=g.shop.id, name=row.name)
+    activated = rulebook.save_rule(
+        db.session,
+        shop_id=g.shop.id,
+        definition={**current.definition, "status": "active"},
+        actor=staff_actor(),
+        now=_now(),
+    )
+    retro = None
+    if span is not None:
+        retro = rulebook.retroactive_run(
+            db.session, shop=g.shop, name=row.name, start=span[0], end=span[1], actor=staff_actor(), now=_now()
+        )
+    if preview:
+        db.session.rollback()
+        return render_template("admin/rules/_go_live.html", rule=row, retro=retro, preview=True, span=span)
+    record_change(
+        "rule_went_live",
+        ("rule", row.id),
+        before=current.definition,
+        after={"version": activated.version.version, "retroactive_batch": str(retro.batch_id) if retro else None},
+    )
+    db.session.commit()
+    response = make_response(
+        render_template("admin/rules/_go_live.html", rule=row, retro=retro, preview=False, span=span)
+    )
+    return with_toast(response, f"{row.name} is live (version {row.current_version})")
+
+
+@bp.post("/retroactive/<uuid:batch_id>/undo")
+@admin_required
+def undo_retroactive(batch_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    """Take back what a retroactive run credited (once; what customers spent already is reported, not taken)."""
+    result = rulebook.reverse_retroactive_run(
+        db.session, shop=g.shop, batch_id=batch_id, actor=staff_actor(), now=_now()
+    )
+    if result.customers == 0:
+        db.session.rollback()
+        abort(404, description=f"retroactive run {batch_id} credited nothing in this shop")
+    db.session.commit()
+    return render_template("admin/rules/_go_live.html", reversal=result)
 
 
 # --- dry run ------------------------------------------------------------------------------------------------------

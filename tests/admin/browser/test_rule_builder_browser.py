@@ -264,3 +264,20 @@ def test_the_rule_list_pauses_and_duplicates(page, demo_shop) -> None:  # type: 
     shot(page, "12-rule-list")
     assert stored(demo_shop, "First Order Bonus").status == "paused"
     assert serious_violations(page) == []
+
+
+def test_a_paused_rule_goes_live_from_its_page(page, demo_shop) -> None:  # type: ignore[no-untyped-def]
+    from app.extensions import db
+
+    paused = {**FIRST_ORDER_BONUS, "status": "paused"}
+    rulebook.save_rule(
+        db.session, shop_id=demo_shop.id, definition=paused, actor="staff:2", now=datetime.now(timezone.utc)
+    )
+    db.session.commit()
+    rule = stored(demo_shop, "First Order Bonus")
+    open_admin(page, f"/admin/rules/{rule.id}")
+    page.locator('#go-live-form button[value="0"]').click()
+    page.locator("#rb-go-live-result").locator("text=The rule runs from now on").wait_for()
+    page.locator("#rb-go-live").scroll_into_view_if_needed()
+    shot(page, "13-went-live")
+    assert stored(demo_shop, "First Order Bonus").status == "active"

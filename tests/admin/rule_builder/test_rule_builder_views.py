@@ -8,6 +8,7 @@ import json
 import re
 import uuid
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from html import unescape
 from typing import Any
 
@@ -15,8 +16,9 @@ import pytest
 from sqlalchemy import func, select
 
 from app.loyalty import rulebook
+from app.loyalty.ledger.profiles import lock_profile
 from app.loyalty.rulebook import FIRST_ORDER_BONUS
-from app.models import AuditLog, EventQueue, Rule, RuleBacktest, RuleVersion, Shop
+from app.models import AuditLog, EventQueue, Order, PointsTransaction, Rule, RuleBacktest, RuleVersion, Shop
 from app.rules import parse_rule
 from tests.admin.rule_builder.conftest import OTHER_SHOP, SHOP, Builder
 from tests.admin.rule_builder.form_fields import form_fields
@@ -496,6 +498,7 @@ class TestBacktest:
         ("post", "/restore"),
         ("post", "/try"),
         ("post", "/backtests"),
+        ("post", "/go-live"),
     ],
 )
 def test_another_shops_rule_is_not_found_on_any_endpoint(builder, db_session, installed, method, path) -> None:  # type: ignore[no-untyped-def]
@@ -510,3 +513,91 @@ def test_another_shops_rule_is_not_found_on_any_endpoint(builder, db_session, in
     db_session.expire_all()
     assert db_session.get(Rule, theirs.id).current_version == 1
     assert db_session.execute(select(func.count()).select_from(Rule)).scalar_one() == 1
+
+
+class TestGoLive:
+    def paused_rule_and_past_orders(self, db_session: Any, shop: Shop) -> Rule:
+        """A paused rule and three first orders of February, processed: in the inbox, each customer with a profile
+        and the order recorded (as the live path leaves them)."""
+        rule = save(db_session, shop, {**FIRST_ORDER_BONUS, "status": "paused"})
+        placed = datetime(2026, 2, 2, 12, tzinfo=timezone.utc)
+        for number in range(3):
+            customer = str(3000 + number)
+            stored_order(db_session, shop, total="150.00", customer=customer, when=placed, order_id=700 + number)
+            member = lock_profile(db_session, shop_id=shop.id, customer_id=customer, now=placed)
+            db_session.add(
+                Order(
+                    shop_id=shop.id,
+                    profile_id=member.id,
+                    order_id=str(700 + number),
+                    total=Decimal("150.00"),
+                    subtotal=Decimal("150.00"),
+                    placed_at=placed,
+                )
+            )
+            db_session.commit()
+        return rule
+
+    def test_the_preview_shows_what_going_live_would_issue_and_changes_nothing(
+        self, builder, db_session, installed
+    ) -> None:  # type: ignore[no-untyped-def]
+        rule = self.paused_rule_and_past_orders(db_session, installed[SHOP])
+        form = {"base_version": "1", "retro": "1", "retro_from": "2026-02-01", "retro_to": "2026-02-28", "preview": "1"}
+        response = builder.post(f"/admin/rules/{rule.id}/go-live", form)
+        assert response.status_code == 200
+        assert "Going live would: Give 1,500 points in 3 credits for 3 past events from 2026-02-01." in text_of(
+            response
+        )
+        db_session.expire_all()
+        assert (db_session.get(Rule, rule.id).status, db_session.get(Rule, rule.id).current_version) == ("paused", 1)
+        assert db_session.execute(select(func.count()).select_from(PointsTransaction)).scalar_one() == 0
+
+    def test_going_live_applies_the_rule_to_past_orders_once_and_the_run_can_be_undone(
+        self, builder, db_session, installed
+    ) -> None:  # type: ignore[no-untyped-def]
+        rule = self.paused_rule_and_past_orders(db_session, installed[SHOP])
+        form = {"base_version": "1", "retro": "1", "retro_from": "2026-02-01", "retro_to": "2026-02-28", "preview": "0"}
+        live = builder.post(f"/admin/rules/{rule.id}/go-live", form)
+        assert "Live. Gave 1,500 points in 3 credits for 3 past events" in text_of(live)
+        db_session.expire_all()
+        assert db_session.get(Rule, rule.id).status == "active"
+        assert db_session.execute(select(func.sum(PointsTransaction.points))).scalar_one() == 1500
+        batch = re.search(r"/admin/rules/retroactive/([0-9a-f-]{36})/undo", live.get_data(as_text=True)).group(1)
+
+        undone = builder.post(f"/admin/rules/retroactive/{batch}/undo")
+        assert "1,500 points taken back from 3 customers." in text_of(undone)
+        assert db_session.execute(select(func.sum(PointsTransaction.points))).scalar_one() == 0
+
+    def test_another_shops_run_cannot_be_undone_here(self, builder, other_builder, db_session, installed) -> None:  # type: ignore[no-untyped-def]
+        theirs = self.paused_rule_and_past_orders(db_session, installed[OTHER_SHOP])
+        form = {"base_version": "1", "retro": "1", "retro_from": "2026-02-01", "retro_to": "2026-02-28", "preview": "0"}
+        live = other_builder.post(f"/admin/rules/{theirs.id}/go-live", form)
+        batch = re.search(r"/admin/rules/retroactive/([0-9a-f-]{36})/undo", live.get_data(as_text=True)).group(1)
+        response = builder.post(f"/admin/rules/retroactive/{batch}/undo")
+        assert response.status_code == 404
+        assert f"retroactive run {batch} credited nothing in this shop" in text_of(response)
+        assert db_session.execute(select(func.sum(PointsTransaction.points))).scalar_one() == 1500
+
+    @pytest.mark.parametrize(
+        ("form", "status", "message"),
+        [
+            (
+                {"retro": "1", "retro_from": "2026-03-01", "retro_to": "2026-02-01"},
+                422,
+                "the retroactive run's last day must not be before its first day",
+            ),
+            (
+                {"retro": "1", "retro_from": "soon", "retro_to": "2026-02-01"},
+                422,
+                "retro_from: 'soon' is not a date (YYYY-MM-DD)",
+            ),
+            ({"base_version": "7"}, 409, "changed since this page was loaded (now version 1)"),
+        ],
+    )
+    def test_a_bad_go_live_changes_nothing(self, builder, db_session, installed, form, status, message) -> None:  # type: ignore[no-untyped-def]
+        rule = self.paused_rule_and_past_orders(db_session, installed[SHOP])
+        response = builder.post(f"/admin/rules/{rule.id}/go-live", {"base_version": "1", **form})
+        assert response.status_code == status
+        assert message in text_of(response)
+        db_session.expire_all()
+        assert db_session.get(Rule, rule.id).status == "paused"
