@@ -9,19 +9,20 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any
 
-from flask import Response, abort, g, jsonify, make_response, render_template, request
+from flask import Response, abort, g, jsonify, make_response, render_template, request, url_for
+from sqlalchemy import select
 
 from app.admin.audit import record_change, staff_actor
 from app.admin.forms import optional_int, whole_number
-from app.admin.shell import admin_blueprint, form_key, new_form_key, with_toast
+from app.admin.shell import admin_blueprint, form_key, go_to, new_form_key, with_toast
 from app.extensions import db
-from app.loyalty import ledger, reports
+from app.loyalty import ledger, reports, rewards
 from app.loyalty.base.errors import InsufficientPoints, InvalidInput
 from app.loyalty.gdpr import export_customer
 from app.loyalty.ledger.csv_io import iter_ledger_csv
 from app.loyalty.referrals import link_for
 from app.loyalty.tiers import tier_status
-from app.models import CustomerLoyaltyProfile
+from app.models import CustomerLoyaltyProfile, RedemptionLog
 from app.shopify.admin_auth import admin_required
 
 bp = admin_blueprint("admin_customers", __name__, "/admin/customers")
@@ -103,12 +104,37 @@ def adjust(customer_id: str) -> Response:
     db.session.rollback()
     profile = _profile_or_404(customer_id)
     response = make_response(
-        render_template(
-            "admin/customers/_activity.html", **_profile_context(profile, values=values, errors=errors)
-        ),
+        render_template("admin/customers/_activity.html", **_profile_context(profile, values=values, errors=errors)),
         409 if "points" in errors and "has" in errors["points"] else 422,
     )
     return response
+
+
+@bp.post("/<customer_id>/redemptions/<int:redemption_id>/cancel")
+@admin_required
+def cancel_redemption(customer_id: str, redemption_id: int) -> Response:
+    """Cancel the customer's unused code: its points come back, the code is deactivated in Shopify (outbox)."""
+    profile = _profile_or_404(customer_id)
+    status_before = db.session.execute(
+        select(RedemptionLog.status).where(RedemptionLog.id == redemption_id, RedemptionLog.shop_id == g.shop.id)
+    ).scalar_one_or_none()
+    redemption = rewards.cancel(
+        db.session,
+        shop_id=g.shop.id,
+        redemption_id=redemption_id,
+        now=datetime.now(timezone.utc),
+        actor=staff_actor(),
+        customer_id=profile.customer_id,
+    )
+    if status_before != redemption.status:  # a second click finds it cancelled already: nothing changed
+        record_change(
+            "reward_cancelled",
+            ("redemption", redemption.id),
+            before={"status": status_before},
+            after={"status": redemption.status, "points_returned": redemption.points_spent, "code": redemption.code},
+        )
+    db.session.commit()
+    return go_to(url_for("admin_customers.show", customer_id=customer_id), f"Code {redemption.code} cancelled")
 
 
 @bp.get("/<customer_id>/export.json")
@@ -154,6 +180,7 @@ def _profile_context(
         "tier": tier_status(db.session, shop=g.shop, profile=profile, now=now),
         "referral": link_for(db.session, shop=g.shop, profile=profile, now=now),
         "ledger": reports.customer_ledger(db.session, shop_id=g.shop.id, profile_id=profile.id),
+        "redemptions": reports.customer_redemptions(db.session, shop_id=g.shop.id, profile_id=profile.id),
         "values": values or {"points": "", "reason": ""},
         "errors": errors or {},
         "form_key": new_form_key(),

@@ -66,7 +66,9 @@ def revenue_bars() -> Response:
     figures = reports.dashboard_figures(db.session, shop=g.shop, start=now - timedelta(days=days), end=now, now=now)
     return jsonify(
         labels=["Members", "Non-members"],
-        datasets=[{"label": f"Revenue ({g.shop.currency})", "data": [str(figures.member_revenue), str(figures.other_revenue)]}],
+        datasets=[
+            {"label": f"Revenue ({g.shop.currency})", "data": [str(figures.member_revenue), str(figures.other_revenue)]}
+        ],
     )
 
 

@@ -87,10 +87,18 @@ def undo(batch_id: str) -> Response:
         record_change(
             "import_reversed",
             ("import_batch", parsed),
-            after={"profiles": result.profiles, "points_reversed": result.points_reversed, "shortfall": result.shortfall},
+            after={
+                "profiles": result.profiles,
+                "points_reversed": result.points_reversed,
+                "shortfall": result.shortfall,
+            },
         )
     db.session.commit()
-    message = "This import was undone already" if result.duplicate else f"Import undone: {result.points_reversed:,} points taken back"
+    message = (
+        "This import was undone already"
+        if result.duplicate
+        else f"Import undone: {result.points_reversed:,} points taken back"
+    )
     return with_toast(make_response(_page(fragment=True)), message)
 
 

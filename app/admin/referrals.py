@@ -69,7 +69,9 @@ def save_settings() -> Response:
         else:
             record_change("referral_settings_changed", ("shop", g.shop.id), before=asdict(before), after=asdict(saved))
             db.session.commit()
-            response = make_response(render_template("admin/referrals/_settings.html", **_form_context(_values(saved), {})))
+            response = make_response(
+                render_template("admin/referrals/_settings.html", **_form_context(_values(saved), {}))
+            )
             return with_toast(response, "Referral settings saved")
     db.session.rollback()
     return make_response(render_template("admin/referrals/_settings.html", **_form_context(values, errors)), 422)

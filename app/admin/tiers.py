@@ -88,9 +88,7 @@ def save() -> Response:
         _place_error(str(exc), rows_of, errors)
         db.session.rollback()
         return make_response(_page(values, errors, fragment=True), 422)
-    members = db.session.execute(
-        select(func.count()).where(CustomerLoyaltyProfile.shop_id == g.shop.id)
-    ).scalar_one()
+    members = db.session.execute(select(func.count()).where(CustomerLoyaltyProfile.shop_id == g.shop.id)).scalar_one()
     db.session.commit()
     progress.start(g.shop.id, progress.TIER_RECALCULATION, total=members)
     from app.tasks.sweeps import recalculate_tiers as recalculate_task  # loads Huey only when a ladder is saved
@@ -102,9 +100,7 @@ def save() -> Response:
 @bp.get("/progress")
 @admin_required
 def recalculation_progress() -> str:
-    return render_template(
-        "admin/tiers/_progress.html", progress=progress.read(g.shop.id, progress.TIER_RECALCULATION)
-    )
+    return render_template("admin/tiers/_progress.html", progress=progress.read(g.shop.id, progress.TIER_RECALCULATION))
 
 
 def _save(specs: list[tiers.TierSpec], values: dict[str, Any]) -> None:
@@ -158,7 +154,7 @@ def _place_error(message: str, rows_of: list[int], errors: dict[str, str]) -> No
 
 
 def _page(values: dict[str, Any], errors: dict[str, str], *, fragment: bool = False) -> str:
-    rows = list(values["rows"])
+    rows = [row for row in values["rows"] if any(row.values())]
     if len(rows) < MAX_TIERS:
         rows.append({field: "" for field in TIER_FIELDS})  # one empty row to add a tier
     return render_template(

@@ -100,11 +100,11 @@ def add_member(
 @pytest.fixture
 def other_admin_shop(app: Any, demo_shop: Shop) -> Shop:
     """A second installed, connected shop (development marker token), with its own admin."""
+    from datetime import datetime, timezone
+
     from app.extensions import db
     from app.shopify.context import token_context
     from app.shopify.development import connect_demo_shop
-
-    from datetime import datetime, timezone
 
     shop = Shop(domain="other-shop.myshopify.com", installed_at=datetime.now(timezone.utc))
     db.session.add(shop)

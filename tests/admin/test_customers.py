@@ -91,7 +91,9 @@ def test_a_write_without_the_session_token_header_is_refused(admin: Admin, demo_
 def test_another_shops_customers_are_not_found_and_not_changed(
     admin: Admin, app: Any, demo_shop: Any, other_admin_shop: Any
 ) -> None:
-    add_member(db.session, other_admin_shop, "9000000000000000001", email="eve@other.example", name="Eve Other", points=40)
+    add_member(
+        db.session, other_admin_shop, "9000000000000000001", email="eve@other.example", name="Eve Other", points=40
+    )
     add_member(db.session, demo_shop, "7000000000000000001", email="ada@example.com", name="Ada Lovelace")
     assert "Eve Other" not in admin.get("/admin/customers/").get_data(as_text=True)
     assert "Eve Other" not in admin.fragment("/admin/customers/?q=eve").get_data(as_text=True)
@@ -113,3 +115,48 @@ def test_another_shops_customers_are_not_found_and_not_changed(
     assert "Ada Lovelace" not in other.get("/admin/customers/").get_data(as_text=True)
     db.session.expire_all()
     assert db.session.execute(select(func.sum(PointsTransaction.points))).scalar_one() == 40
+
+
+def test_cancelling_an_unused_code_returns_its_points_once(admin: Admin, demo_shop: Any) -> None:
+    from datetime import datetime, timezone
+
+    from app.loyalty import rewards
+    from app.models import CustomerLoyaltyProfile, Outbox, RedemptionLog
+
+    now = datetime.now(timezone.utc)
+    ada = add_member(db.session, demo_shop, "7001", email="ada@example.com", name="Ada Lovelace", points=1000)
+    add_member(db.session, demo_shop, "7002", email="alan@example.com", name="Alan Turing", points=1000)
+    reward = rewards.create_reward(
+        db.session,
+        shop_id=demo_shop.id,
+        spec=rewards.RewardSpec(name="$5 off", kind="fixed_amount", points_cost=500, value="5"),
+    )
+    posted = rewards.redeem_reward(db.session, shop=demo_shop, customer_id="7001", reward_id=reward.id, now=now)
+    rewards.settle(db.session, shop_id=demo_shop.id, redemption_id=posted.redemption.id, now=now)
+    pending = rewards.redeem_reward(db.session, shop=demo_shop, customer_id="7002", reward_id=reward.id, now=now)
+    db.session.commit()
+    code = posted.redemption.code
+    assert code in admin.get("/admin/customers/7001").get_data(as_text=True)
+
+    # Another customer's code through this customer's page is not found; a code still pending cannot be cancelled.
+    assert admin.post(f"/admin/customers/7001/redemptions/{pending.redemption.id}/cancel").status_code == 404
+    refused = admin.post(f"/admin/customers/7002/redemptions/{pending.redemption.id}/cancel")
+    assert refused.status_code == 409 and "only an unused code can be cancelled" in refused.get_json()["message"]
+
+    response = admin.post(f"/admin/customers/7001/redemptions/{posted.redemption.id}/cancel")
+    assert response.status_code == 204 and f"Code {code} cancelled" in response.headers["HX-Trigger"]
+    assert admin.post(f"/admin/customers/7001/redemptions/{posted.redemption.id}/cancel").status_code == 204
+    db.session.expire_all()
+    assert db.session.get(CustomerLoyaltyProfile, ada.id).points_balance == 1000
+    assert db.session.get(RedemptionLog, posted.redemption.id).status == "cancelled"
+    assert (
+        db.session.execute(
+            select(func.count()).select_from(Outbox).where(Outbox.kind == "discount_code.deactivate")
+        ).scalar_one()
+        == 1
+    )
+    [cancelled] = db.session.execute(select(AuditLog).where(AuditLog.action == "reward_cancelled")).scalars().all()
+    assert cancelled.details == {
+        "before": {"status": "posted"},
+        "after": {"status": "cancelled", "points_returned": 500, "code": code},
+    }

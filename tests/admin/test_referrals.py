@@ -70,7 +70,9 @@ def test_bad_settings_are_named_by_field(admin: Admin, demo_shop: Any, other_adm
     from app.loyalty import rewards
 
     theirs = rewards.create_reward(
-        db.session, shop_id=other_admin_shop.id, spec=rewards.RewardSpec(name="Theirs", kind="free_shipping", points_cost=1)
+        db.session,
+        shop_id=other_admin_shop.id,
+        spec=rewards.RewardSpec(name="Theirs", kind="free_shipping", points_cost=1),
     )
     db.session.commit()
     assert admin.post("/admin/referrals/settings", {**SETTINGS, "friend_reward_id": str(theirs.id)}).status_code == 404

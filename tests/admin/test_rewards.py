@@ -40,7 +40,9 @@ BLANK = {
     ],
     ids=lambda value: value.get("kind") if isinstance(value, dict) else None,
 )
-def test_each_kind_is_created_with_its_audit_row(admin: Admin, demo_shop: Any, fields: dict[str, str], shown: str) -> None:
+def test_each_kind_is_created_with_its_audit_row(
+    admin: Admin, demo_shop: Any, fields: dict[str, str], shown: str
+) -> None:
     form = {**BLANK, "name": "Treat", "points_cost": "100", **fields}
     assert shown in admin.post("/admin/rewards/preview", form).get_data(as_text=True)
     response = admin.post("/admin/rewards/", form)
@@ -80,7 +82,9 @@ def test_a_bad_field_is_named_next_to_it_and_nothing_is_saved(
 
 def test_an_edit_of_a_reward_changed_meanwhile_is_refused(admin: Admin, demo_shop: Any) -> None:
     reward = rewards.create_reward(
-        db.session, shop_id=demo_shop.id, spec=rewards.RewardSpec(name="Treat", kind="fixed_amount", points_cost=100, value="5")
+        db.session,
+        shop_id=demo_shop.id,
+        spec=rewards.RewardSpec(name="Treat", kind="fixed_amount", points_cost=100, value="5"),
     )
     db.session.commit()
     page = admin.get(f"/admin/rewards/{reward.id}").get_data(as_text=True)
@@ -98,11 +102,15 @@ def test_an_edit_of_a_reward_changed_meanwhile_is_refused(admin: Admin, demo_sho
 
 def test_another_shops_reward_is_unknown(admin: Admin, other_admin_shop: Any) -> None:
     theirs = rewards.create_reward(
-        db.session, shop_id=other_admin_shop.id, spec=rewards.RewardSpec(name="Theirs", kind="free_shipping", points_cost=10)
+        db.session,
+        shop_id=other_admin_shop.id,
+        spec=rewards.RewardSpec(name="Theirs", kind="free_shipping", points_cost=10),
     )
     db.session.commit()
     assert admin.get(f"/admin/rewards/{theirs.id}").status_code == 404
-    response = admin.post(f"/admin/rewards/{theirs.id}", {**BLANK, "name": "Mine", "points_cost": "1", "kind": "free_shipping"})
+    response = admin.post(
+        f"/admin/rewards/{theirs.id}", {**BLANK, "name": "Mine", "points_cost": "1", "kind": "free_shipping"}
+    )
     assert response.status_code == 404
     assert "Theirs" not in admin.get("/admin/rewards/").get_data(as_text=True)
     db.session.expire_all()

@@ -28,8 +28,14 @@ def form_of(admin: Admin, **changes: str) -> dict[str, str]:
 
 
 def test_saving_the_policies_changes_the_shop_and_audits_before_and_after(admin: Admin, demo_shop: Any) -> None:
-    form = form_of(admin, points_expiry_policy="after_earning", points_expiry_days="365", return_window_days="14",
-                   refund_redeemed_points="1", redemption_points_per_unit="50")
+    form = form_of(
+        admin,
+        points_expiry_policy="after_earning",
+        points_expiry_days="365",
+        return_window_days="14",
+        refund_redeemed_points="1",
+        redemption_points_per_unit="50",
+    )
     response = admin.post("/admin/settings/", form)
     assert response.status_code == 200 and "Settings saved" in response.headers["HX-Trigger"]
     db.session.expire_all()
@@ -48,8 +54,16 @@ def test_saving_the_policies_changes_the_shop_and_audits_before_and_after(admin:
 
 def test_bad_policies_are_named_next_to_their_field(admin: Admin, demo_shop: Any) -> None:
     for changes, field, message in [
-        ({"points_expiry_policy": "inactivity", "points_expiry_days": ""}, "points_expiry_days", "need a number of days"),
-        ({"points_expiry_policy": "after_earning", "points_expiry_days": "many"}, "points_expiry_days", "Enter a whole number"),
+        (
+            {"points_expiry_policy": "inactivity", "points_expiry_days": ""},
+            "points_expiry_days",
+            "need a number of days",
+        ),
+        (
+            {"points_expiry_policy": "after_earning", "points_expiry_days": "many"},
+            "points_expiry_days",
+            "Enter a whole number",
+        ),
         ({"return_window_days": "-3"}, "return_window_days", "must be from 0 to 3650"),
         ({"redemption_points_per_unit": "0"}, "redemption_points_per_unit", "greater than 0"),
         ({"negative_balance_policy": "whatever"}, "negative_balance_policy", "must be one of cap, allow"),

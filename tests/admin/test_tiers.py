@@ -41,7 +41,9 @@ def test_preview_counts_the_members_who_would_move_and_saving_recalculates_in_a_
     admin: Admin, demo_shop: Any, worker: Any
 ) -> None:
     for number, points in enumerate((50, 1500, 6000)):
-        add_member(db.session, demo_shop, f"700{number}", email=f"m{number}@example.com", name=f"M {number}", points=points)
+        add_member(
+            db.session, demo_shop, f"700{number}", email=f"m{number}@example.com", name=f"M {number}", points=points
+        )
     page = admin.get("/admin/tiers/").get_data(as_text=True)
     assert 'value="Bronze"' in page and 'value="Gold"' in page  # the seeded ladder
 
@@ -51,7 +53,9 @@ def test_preview_counts_the_members_who_would_move_and_saving_recalculates_in_a_
     assert "would move <strong>3</strong> members" in preview.get_data(as_text=True)
     assert tiers_of_members() == [None, None, None]  # the preview saved nothing
     assert db.session.execute(select(func.count()).select_from(AuditLog)).scalar_one() == 0
-    assert db.session.execute(select(TierDefinition.threshold).where(TierDefinition.name == "Gold")).scalar_one() == 5000
+    assert (
+        db.session.execute(select(TierDefinition.threshold).where(TierDefinition.name == "Gold")).scalar_one() == 5000
+    )
 
     saved = admin.post("/admin/tiers/", change)
     assert saved.status_code == 200 and "Recalculating tiers" in saved.get_data(as_text=True)
@@ -83,5 +87,11 @@ def test_a_bad_ladder_is_refused_with_the_error_next_to_the_field(admin: Admin, 
         preview = admin.post("/admin/tiers/preview", form)
         assert preview.status_code == 422 and message in preview.get_data(as_text=True)
     db.session.expire_all()
-    thresholds = db.session.execute(select(TierDefinition.name, TierDefinition.threshold).order_by(TierDefinition.level))
-    assert [(name, int(threshold)) for name, threshold in thresholds] == [("Bronze", 0), ("Silver", 1000), ("Gold", 5000)]
+    thresholds = db.session.execute(
+        select(TierDefinition.name, TierDefinition.threshold).order_by(TierDefinition.level)
+    )
+    assert [(name, int(threshold)) for name, threshold in thresholds] == [
+        ("Bronze", 0),
+        ("Silver", 1000),
+        ("Gold", 5000),
+    ]

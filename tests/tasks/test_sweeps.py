@@ -4,7 +4,7 @@ worker runs them: enqueued on a real Redis-backed Huey, taken off the queue and 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 

@@ -7,7 +7,15 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from app.models import CustomerLoyaltyProfile, ImportBatch, PointsTransaction, Rule, RuleVersion
+from app.models import (
+    CustomerLoyaltyProfile,
+    ImportBatch,
+    PointsTransaction,
+    RedemptionLog,
+    RewardDefinition,
+    Rule,
+    RuleVersion,
+)
 
 PAGE_SIZE = 25
 CUSTOMER_GID_PREFIX = "gid://shopify/Customer/"
@@ -23,6 +31,12 @@ class CustomerPage:
 class LedgerLine:
     entry: PointsTransaction
     cause: str  # what caused it, in the merchant's words
+
+
+@dataclass(frozen=True)
+class RedemptionLine:
+    redemption: RedemptionLog
+    reward: str
 
 
 @dataclass(frozen=True)
@@ -70,7 +84,9 @@ def customer_ledger(
     if after is not None:
         statement = statement.where(PointsTransaction.id < after)
     rows = list(session.execute(statement.order_by(PointsTransaction.id.desc()).limit(limit + 1)))
-    lines = [LedgerLine(entry=entry, cause=describe_cause(entry, name, version)) for entry, name, version in rows[:limit]]
+    lines = [
+        LedgerLine(entry=entry, cause=describe_cause(entry, name, version)) for entry, name, version in rows[:limit]
+    ]
     return LedgerPage(lines=lines, next_after=rows[limit - 1][0].id if len(rows) > limit else None)
 
 
@@ -97,3 +113,15 @@ def import_batches(session: Session, *, shop_id: int, limit: int = 10) -> list[I
         select(ImportBatch).where(ImportBatch.shop_id == shop_id).order_by(ImportBatch.created_at.desc()).limit(limit)
     )
     return list(session.execute(statement).scalars())
+
+
+def customer_redemptions(session: Session, *, shop_id: int, profile_id: int, limit: int = 20) -> list[RedemptionLine]:
+    """A customer's latest redemptions (codes) with their reward's name, newest first."""
+    rows = session.execute(
+        select(RedemptionLog, RewardDefinition.name)
+        .join(RewardDefinition, RewardDefinition.id == RedemptionLog.reward_id)
+        .where(RedemptionLog.shop_id == shop_id, RedemptionLog.profile_id == profile_id)
+        .order_by(RedemptionLog.id.desc())
+        .limit(limit)
+    )
+    return [RedemptionLine(redemption=redemption, reward=name) for redemption, name in rows]

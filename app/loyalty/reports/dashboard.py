@@ -51,7 +51,9 @@ class DailyPoints:
     redeemed: int
 
 
-def dashboard_figures(session: Session, *, shop: Shop, start: datetime, end: datetime, now: datetime) -> DashboardFigures:
+def dashboard_figures(
+    session: Session, *, shop: Shop, start: datetime, end: datetime, now: datetime
+) -> DashboardFigures:
     """The shop's programme between `start` (inclusive) and `end` (exclusive); members and liability as of now."""
     members, active = session.execute(
         select(

@@ -14,11 +14,10 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from werkzeug.serving import make_server
-
-from urllib.parse import urlsplit
 
 CHROMIUM = os.environ.get("LOYALTY_CHROMIUM", "/usr/bin/chromium")
 AXE = Path(__file__).parent / "vendor" / "axe-4.14.1.min.js"
@@ -59,7 +58,7 @@ def page(browser: Any, live_app: str) -> Iterator[Any]:
     context = browser.new_context(viewport={"width": 1280, "height": 900}, base_url=live_app)
     page = context.new_page()
     errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.on("pageerror", lambda error: errors.append(f"{error} {error.stack}"))
     page.set_default_timeout(10_000)
     yield page
     context.close()

@@ -11,7 +11,9 @@ def test_the_dashboard_opens_through_the_bounce_with_the_polaris_shell(page: Any
     open_admin(page)
     assert page.locator("h1").inner_text() == "Dashboard"
     assert page.locator("text=Connected to").is_visible()
-    page.wait_for_function("document.querySelectorAll('canvas[data-loyalty-chart]').length === 2"
-                           " && [...document.querySelectorAll('canvas')].every(c => window.Chart.getChart(c))")
+    page.wait_for_function(
+        "document.querySelectorAll('canvas[data-loyalty-chart]').length === 2"
+        " && [...document.querySelectorAll('canvas')].every(c => window.Chart.getChart(c))"
+    )
     screenshot(page, "dashboard")
     assert serious_violations(page) == []
