@@ -1,18 +1,14 @@
-"""A backtest as the builder shows it: the progress bar while it runs, then its figures, a weekly chart (plain SVG
-bars, no chart library) and the customers most affected."""
+"""A backtest as the builder shows it: the progress bar while it runs, then its figures and the weekly chart's bars
+(plain SVG, scaled here)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.orm import Session
-
-from app.loyalty import rulebook
 from app.models import RuleBacktest
 
 CHART_HEIGHT = 120
-BAR_WIDTH = 14
 
 
 @dataclass(frozen=True)
@@ -52,8 +48,3 @@ def view(run: RuleBacktest) -> BacktestView:
             for week, points, baseline in rows
         ]
     return BacktestView(running, percent, run.events_done, total, weeks, run.result)
-
-
-def recent(session: Session, *, shop_id: int, rule_name: str) -> list[RuleBacktest]:
-    """The rule's kept backtests, newest first."""
-    return rulebook.recent_backtests(session, shop_id=shop_id, rule_name=rule_name)

@@ -19,7 +19,16 @@ from sqlalchemy import select
 from app.admin.audit import record_change, staff_actor
 from app.admin.rule_builder import backtest_view, editing, rule_list
 from app.admin.rule_builder.diff_view import describe_changes
-from app.admin.rule_builder.drafts import Draft, as_json, by_slot, issues_of, read_draft, shown_in, slots_in
+from app.admin.rule_builder.drafts import (
+    Draft,
+    as_json,
+    by_slot,
+    draft_from_json,
+    issues_of,
+    read_draft,
+    shown_in,
+    slots_in,
+)
 from app.admin.rule_builder.form_codec import field_kind, shown
 from app.admin.rule_builder.labels import (
     ACTION_LABELS,
@@ -213,7 +222,7 @@ def _page_extras(row: RuleRow | None) -> dict[str, Any]:
     extras: dict[str, Any] = {"recent_events": events, "templates": starter_rules.TEMPLATES}
     if row is not None:
         extras.update(_versions_context(row))
-        extras["backtests"] = backtest_view.recent(db.session, shop_id=g.shop.id, rule_name=row.name)
+        extras["backtests"] = rulebook.recent_backtests(db.session, shop_id=g.shop.id, rule_name=row.name)
     else:
         extras["backtests"] = []
     today = datetime.now(ZoneInfo(g.shop.timezone)).date()
@@ -567,8 +576,6 @@ def _try_event() -> Any:
             "timestamp": row.occurred_at.isoformat(),
         }
     if source == "paste":
-        from app.admin.rule_builder.drafts import draft_from_json
-
         pasted = draft_from_json(request.form.get("try_json", ""))
         if pasted.definition is None:
             raise InvalidInput(f"the pasted event is {pasted.refused[0].message}")
@@ -658,12 +665,3 @@ def cancel_backtest(run_id: uuid.UUID) -> str:
     rulebook.cancel_backtest(db.session, run, now=_now())
     db.session.commit()
     return render_template("admin/rules/_backtest.html", run=run, view=backtest_view.view(run), issues=[])
-
-
-@bp.get("/backtests")
-@admin_required
-def backtests_of_rule() -> str:
-    """The shop's kept backtests of one rule name, newest first, to compare drafts."""
-    name = request.args.get("name", "")
-    runs = backtest_view.recent(db.session, shop_id=g.shop.id, rule_name=name)
-    return render_template("admin/rules/_backtest_history.html", backtests=runs)
