@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, insert, select
 
-from app.admin.rule_builder.routes import slot_id
+from app.admin.rule_builder.editor_views import slot_id
 from app.loyalty import rulebook
 from app.loyalty.rulebook import FIRST_ORDER_BONUS
 from app.models import EventQueue, Rule, RuleBacktest

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from app.admin.rule_builder.drafts import Draft
 from app.admin.rule_builder.form_codec import FormError, decode_form
-from app.admin.rule_builder.routes import editor_context
+from app.admin.rule_builder.editor_views import editor_context
 from app.loyalty.rulebook import TEMPLATES
 from app.rules import parse_rule
 from app.rules.vocabulary import WEEKDAYS
