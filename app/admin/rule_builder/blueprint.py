@@ -46,3 +46,14 @@ def refusal(message: str, status: int, tone: str = "critical") -> tuple[str, int
     other errors answer JSON, which the shell shows as a toast."""
     body = render_template("admin/rules/_banner.html", message=message, tone=tone)
     return body, status, {"HX-Retarget": "#rb-banner", "HX-Reswap": "innerHTML"}
+
+
+def moved_on(row: RuleRow, base_version: int) -> tuple[str, int, dict[str, str]] | None:
+    """The 409 refusal when the rule has a newer version than the page's (the transaction rolled back), else None."""
+    if row.current_version == base_version:
+        return None
+    db.session.rollback()
+    return refusal(
+        f"{row.name!r} changed since this page was loaded (now version {row.current_version}); reload and try again.",
+        409,
+    )

@@ -9,7 +9,7 @@ from flask import abort, g, render_template, request
 
 from app.admin.audit import record_change, staff_actor
 from app.admin.rule_builder import rule_list
-from app.admin.rule_builder.blueprint import bp, int_field, now, refusal, rule_of_shop
+from app.admin.rule_builder.blueprint import bp, int_field, moved_on, now, refusal, rule_of_shop
 from app.admin.rule_builder.editor_views import LABELS
 from app.extensions import db
 from app.loyalty import rulebook
@@ -34,13 +34,9 @@ def _change(rule_id: int, change: Any, action: str):  # type: ignore[no-untyped-
     """Save a new version made from the current one by `change`, under the optimistic lock; the list's rows."""
     base_version = int_field("base_version")
     row = rule_of_shop(rule_id, lock=True)
-    if row.current_version != base_version:
-        db.session.rollback()
-        return refusal(
-            f"{row.name!r} changed since this page was loaded (now version {row.current_version}); reload and try "
-            "again.",
-            409,
-        )
+    refused = moved_on(row, base_version)
+    if refused is not None:
+        return refused
     _, current = rulebook.get_version(db.session, shop_id=g.shop.id, name=row.name)
     definition = change(dict(current.definition))
     try:

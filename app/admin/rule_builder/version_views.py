@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import abort, g, render_template
 
 from app.admin.audit import record_change, staff_actor
-from app.admin.rule_builder.blueprint import bp, int_field, now, refusal, rule_of_shop
+from app.admin.rule_builder.blueprint import bp, int_field, moved_on, now, rule_of_shop
 from app.admin.rule_builder.diff_view import describe_changes
 from app.admin.rule_builder.drafts import (
     Draft,
@@ -50,11 +50,9 @@ def restore(rule_id: int):  # type: ignore[no-untyped-def]
     version = int_field("version")
     base_version = int_field("base_version")
     row = rule_of_shop(rule_id, lock=True)
-    if row.current_version != base_version:
-        db.session.rollback()
-        return refusal(
-            f"{row.name!r} changed since this page was loaded (now version {row.current_version}); reload first.", 409
-        )
+    refused = moved_on(row, base_version)
+    if refused is not None:
+        return refused
     try:
         result = rulebook.restore_version(
             db.session, shop_id=g.shop.id, name=row.name, version=version, actor=staff_actor(), now=now()

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from app.admin.audit import record_change, staff_actor
 from app.admin.rule_builder import backtest_view
-from app.admin.rule_builder.blueprint import bp, int_field, now, refusal, rule_of_shop
+from app.admin.rule_builder.blueprint import bp, int_field, moved_on, now, refusal, rule_of_shop
 from app.admin.rule_builder.drafts import (
     draft_from_json,
     issues_of,
@@ -35,11 +35,9 @@ def go_live(rule_id: int):  # type: ignore[no-untyped-def]
     event, reversible). With `preview=1` it does all of it and rolls back, to show what it would issue."""
     base_version = int_field("base_version")
     row = rule_of_shop(rule_id, lock=True)
-    if row.current_version != base_version:
-        db.session.rollback()
-        return refusal(
-            f"{row.name!r} changed since this page was loaded (now version {row.current_version}); reload first.", 409
-        )
+    refused = moved_on(row, base_version)
+    if refused is not None:
+        return refused
     preview = request.form.get("preview") == "1"
     try:
         span = (_day("retro_from", end=False), _day("retro_to", end=True)) if request.form.get("retro") == "1" else None
