@@ -90,3 +90,14 @@ def run_next_task(huey) -> str:  # type: ignore[no-untyped-def]
     huey.execute(task)
     assert (huey.pending_count(), huey.scheduled_count()) == (0, 0), "the task failed and was scheduled to retry"
     return task.name
+
+
+def migration_head() -> str:
+    """The newest migration revision (what /monitoring/health reports once migrated), from migrations/ itself."""
+    from alembic.script import ScriptDirectory
+
+    from app.migrations import alembic_config
+
+    head = ScriptDirectory.from_config(alembic_config("postgresql+psycopg://unused/unused")).get_current_head()
+    assert head is not None
+    return head

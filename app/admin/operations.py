@@ -1,11 +1,12 @@
 """Blueprint "admin_operations": dead letters (inspect, replay one or all), the recent events with their status,
-and the audit log. Everything is of g.shop only: another shop's dead letter is not found and never replayed."""
+GDPR data requests with their prepared export, and the audit log. Everything is of g.shop only: another shop's dead
+letter is not found and never replayed."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from flask import Response, abort, g, make_response, render_template, request
+from flask import Response, abort, g, jsonify, make_response, render_template, request
 from sqlalchemy import select
 
 from app.admin.audit import record_change
@@ -85,6 +86,26 @@ def events() -> str:
         status=status,
         status_options=[("", "Every status")] + [(option, option.capitalize()) for option in EVENT_STATUSES],
     )
+
+
+@bp.get("/data-requests")
+@admin_required
+def data_requests() -> str:
+    """Shopify's customers/data_request: each customer's export, prepared for the merchant to download and hand on."""
+    requests = reports.data_requests(db.session, shop_id=g.shop.id)
+    return render_template("admin/operations/data_requests.html", title="Data requests", requests=requests)
+
+
+@bp.get("/data-requests/<int:request_id>.json")
+@admin_required
+def data_request_export(request_id: int) -> Response:
+    staged = reports.data_request(db.session, shop_id=g.shop.id, request_id=request_id)
+    if staged is None:
+        abort(404, description=f"data request {request_id} does not exist")
+    response = jsonify(staged.payload.get("export", {}))
+    name = f"data-request-{staged.payload.get('data_request_id', request_id)}.json"
+    response.headers["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
 
 
 @bp.get("/audit")

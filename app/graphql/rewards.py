@@ -13,6 +13,7 @@ from app.extensions import redis_store
 from app.graphql.context import ShopperContext
 from app.loyalty import ledger, rewards
 from app.loyalty.base.errors import LoyaltyError
+from app.loyalty.read_models import redemption_view
 
 mutation = MutationType()
 
@@ -44,12 +45,17 @@ def resolve_redeem_reward(_: Any, info: GraphQLResolveInfo, input: dict[str, Any
             )
     except LoyaltyError as exc:  # rolled back: nothing of a refused redemption stays
         return _failure(str(exc), balance=_balance(context, customer_id))
+    # The code goes to Shopify from the outbox (app/tasks/outbox.py); until Shopify has it the status is pending
+    # and no code is shown. Redeeming again with the same idempotencyKey answers the status as it is then.
+    view = redemption_view(result.redemption, reward_name="")
     return {
         "success": True,
         "message": "Reward redeemed" + (" (already redeemed with this key)" if result.replayed else ""),
         "points_deducted": result.points_deducted,
         "new_balance": result.new_balance,
-        "code": result.redemption.code,
+        "redemption_id": str(view.id),
+        "status": view.status,
+        "code": view.code,
     }
 
 
@@ -61,4 +67,12 @@ def _balance(context: ShopperContext, customer_id: str) -> int:
 
 
 def _failure(message: str, *, balance: int) -> dict[str, Any]:
-    return {"success": False, "message": message, "points_deducted": 0, "new_balance": balance, "code": None}
+    return {
+        "success": False,
+        "message": message,
+        "points_deducted": 0,
+        "new_balance": balance,
+        "redemption_id": None,
+        "status": None,
+        "code": None,
+    }

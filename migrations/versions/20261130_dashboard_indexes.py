@@ -5,7 +5,7 @@ these it reads every entry of the shop; with them, only the range, from the inde
 included). bench/dashboard.py measures it on a shop with a million entries.
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0003
 Create Date: 2026-11-30
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0005"
-down_revision = "0002"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

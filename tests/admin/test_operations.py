@@ -74,3 +74,37 @@ def test_events_filter_by_status_and_the_audit_log_filters_by_actor(admin: Admin
     db.session.commit()
     mine = admin.get("/admin/operations/audit?actor=staff:9").get_data(as_text=True)
     assert "reward created" in mine and "tier changed" not in mine
+
+
+def test_a_shopify_data_request_is_listed_with_its_export_for_this_shop_only(
+    admin: Admin, demo_shop: Any, other_admin_shop: Any
+) -> None:
+    import json
+    import uuid
+    from datetime import datetime, timezone
+
+    from app.loyalty.base.inbound import InboundEvent
+    from app.loyalty.processing import process_event
+    from tests.admin.conftest import add_member
+
+    add_member(db.session, demo_shop, "7001", email="ada@example.com", name="Ada Lovelace", points=120)
+    add_member(db.session, other_admin_shop, "9001", email="eve@other.example", name="Eve Other", points=5)
+    now = datetime.now(timezone.utc)
+    for shop, customer, request_id in ((demo_shop, "7001", 9911), (other_admin_shop, "9001", 9922)):
+        body = {"shop_domain": shop.domain, "customer": {"id": int(customer)}, "data_request": {"id": request_id}}
+        event = InboundEvent(uuid.uuid4(), "customer_data_requested", shop.domain, customer, now, body)
+        process_event(db.session, event, consumer_group="loyalty", now=now)
+    db.session.commit()
+
+    page = admin.get("/admin/operations/data-requests").get_data(as_text=True)
+    assert "9911" in page and "9922" not in page
+    [ours] = [part.split('"')[0] for part in page.split("/admin/operations/data-requests/")[1:]]
+    export = admin.get(f"/admin/operations/data-requests/{ours}")
+    assert export.status_code == 200 and "attachment" in export.headers["Content-Disposition"]
+    assert "ada@example.com" in json.dumps(export.get_json())
+    from app.models import Outbox
+
+    theirs = db.session.execute(
+        select(Outbox.id).where(Outbox.shop_id == other_admin_shop.id, Outbox.kind == "gdpr.data_request")
+    ).scalar_one()
+    assert admin.get(f"/admin/operations/data-requests/{theirs}.json").status_code == 404

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from alembic.script import ScriptDirectory
-
 from app.events.consumer import heartbeat_key
-from app.migrations import alembic_config
 from app.tasks.heartbeat import WORKER_HEARTBEAT
+from tests.helpers import migration_head
 
 
-def test_without_consumer_or_worker_the_app_is_degraded(client, database_url) -> None:  # type: ignore[no-untyped-def]
-    head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
+def test_without_consumer_or_worker_the_app_is_degraded(client) -> None:  # type: ignore[no-untyped-def]
     response = client.get("/monitoring/health")
     assert response.status_code == 200
     body = response.get_json()
     assert body["status"] == "degraded"
-    assert body["components"]["database"] == {"status": "ok", "migration": head}
+    assert body["components"]["database"] == {"status": "ok", "migration": migration_head()}
     assert body["components"]["redis"]["status"] == "ok"
     assert body["components"]["stream_consumer"]["status"] == "down"
     assert body["components"]["worker"]["status"] == "down"

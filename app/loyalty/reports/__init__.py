@@ -17,6 +17,8 @@ from app.loyalty.reports.operations import (
     DeadLetterPage,
     EventPage,
     audit_page,
+    data_request,
+    data_requests,
     dead_letter_page,
     event_page,
 )
@@ -36,6 +38,8 @@ __all__ = [
     "customer_ledger",
     "customer_redemptions",
     "daily_points",
+    "data_request",
+    "data_requests",
     "dashboard_figures",
     "dead_letter_page",
     "event_page",

@@ -1,4 +1,5 @@
-"""The operations pages: the audit log, dead letters and the recent events of one shop, newest first."""
+"""The operations pages: the audit log, dead letters, the recent events and the GDPR data requests of one shop,
+newest first."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.models import AuditLog, DeadLetter, EventQueue
+from app.models import AuditLog, DeadLetter, EventQueue, Outbox
 
 PAGE_SIZE = 25
 EVENT_STATUSES = ("pending", "processed", "dead")
+# The outbox kind under which processing.lifecycle stages a customers/data_request export for the merchant.
+DATA_REQUEST_KIND = "gdpr.data_request"
 
 
 @dataclass(frozen=True)
@@ -73,3 +76,22 @@ def event_page(
         statement = statement.where(EventQueue.id < after)
     rows = list(session.execute(statement.order_by(EventQueue.id.desc()).limit(limit + 1)).scalars())
     return EventPage(events=rows[:limit], next_after=rows[limit - 1].id if len(rows) > limit else None)
+
+
+def data_requests(session: Session, *, shop_id: int, limit: int = PAGE_SIZE) -> list[Outbox]:
+    """The customers/data_request exports staged for the merchant (processing.lifecycle), newest first."""
+    statement = (
+        select(Outbox)
+        .where(Outbox.shop_id == shop_id, Outbox.kind == DATA_REQUEST_KIND)
+        .order_by(Outbox.id.desc())
+        .limit(limit)
+    )
+    return list(session.execute(statement).scalars())
+
+
+def data_request(session: Session, *, shop_id: int, request_id: int) -> Outbox | None:
+    """One staged data request of this shop (another shop's is None)."""
+    statement = select(Outbox).where(
+        Outbox.id == request_id, Outbox.shop_id == shop_id, Outbox.kind == DATA_REQUEST_KIND
+    )
+    return session.execute(statement).scalar_one_or_none()

@@ -2,14 +2,15 @@
 werkzeug server in a thread on the test database and Redis, in development mode.
 
 Every test here is marked `browser` (deselect with `-m "not browser"` for a quick loop). Screenshots go to
-`$LOYALTY_SHOTS` (default /tmp/shots-admin/); the accessibility check injects axe-core (vendored for the tests,
-web/static/vendor/VENDORED.md) and fails on any serious or critical violation.
+`$LOYALTY_SHOTS` (default /tmp/shots-<checkout folder>/); the accessibility check injects axe-core (vendored for
+the tests, web/static/vendor/VENDORED.md) and fails on any serious or critical violation.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,9 +20,14 @@ from urllib.parse import urlsplit
 import pytest
 from werkzeug.serving import make_server
 
+from app.paths import PROJECT_ROOT
+
 CHROMIUM = os.environ.get("LOYALTY_CHROMIUM", "/usr/bin/chromium")
 AXE = Path(__file__).parent / "vendor" / "axe-4.14.1.min.js"
-SHOTS = Path(os.environ.get("LOYALTY_SHOTS", "/tmp/shots-admin"))
+# One folder per checkout (/tmp/shots-<checkout folder name>), so two checkouts testing at once do not mix.
+SHOTS = Path(
+    os.environ.get("LOYALTY_SHOTS") or Path(tempfile.gettempdir()) / f"shots-{PROJECT_ROOT.name.removeprefix('wt-')}"
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

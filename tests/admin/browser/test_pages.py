@@ -58,7 +58,11 @@ def test_every_page_through_the_navigation(page: Any, demo_shop: Any) -> None:
         assert page.get_by_role("link", name=link).first.get_attribute("aria-current") == "page"
         screenshot(page, shot)
         assert serious_violations(page) == [], shot
-    for tab, shot in (("Events", "operations-events"), ("Audit log", "operations-audit")):
+    for tab, shot in (
+        ("Events", "operations-events"),
+        ("Data requests", "operations-data-requests"),
+        ("Audit log", "operations-audit"),
+    ):
         page.get_by_role("navigation", name="Operations").get_by_role("link", name=tab).click()
         page.wait_for_selector(f"a[aria-current='page']:has-text('{tab}')")
         screenshot(page, shot)
