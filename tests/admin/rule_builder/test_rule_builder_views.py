@@ -601,3 +601,11 @@ class TestGoLive:
         assert message in text_of(response)
         db_session.expire_all()
         assert db_session.get(Rule, rule.id).status == "paused"
+
+
+@pytest.mark.parametrize("path", ["/admin/rules/", "/admin/rules/new/editor", "/admin/rules/new/backtests"])
+def test_a_write_without_the_session_token_header_is_refused_and_changes_nothing(builder, db_session, path) -> None:  # type: ignore[no-untyped-def]
+    response = builder.client.post(path, data=as_json_tab(FIRST_ORDER_BONUS))
+    assert response.status_code == 403
+    assert response.get_json()["error"] == "session_token_required"
+    assert db_session.execute(select(func.count()).select_from(Rule)).scalar_one() == 0
