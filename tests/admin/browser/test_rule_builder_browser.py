@@ -112,6 +112,7 @@ def test_a_nested_or_inside_a_not_is_saved_reloaded_edited_and_saved(page, demo_
     click_edit(page, "add-condition /conditions/conditions/2/conditions/0")
     pick(page, "/conditions/conditions/2/conditions/0/conditions/1/type", "customer_tag")
     field(page, "/conditions/conditions/2/conditions/0/conditions/1/value/0").fill("staff")
+    page.wait_for_function("document.getElementById('rb-count').textContent === ''")  # live validation caught up
     shot(page, "05-nested-or-inside-not")
     page.locator("#rb-save").click()
     page.locator("text=Saved as version 2.").wait_for()
