@@ -8,9 +8,6 @@ the tests, web/static/vendor/VENDORED.md) and fails on any serious or critical v
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,14 +17,9 @@ from urllib.parse import urlsplit
 import pytest
 from werkzeug.serving import make_server
 
-from app.paths import PROJECT_ROOT
+from tests.browser_fixtures import SHOTS
 
-CHROMIUM = os.environ.get("LOYALTY_CHROMIUM", "/usr/bin/chromium")
 AXE = Path(__file__).parent / "vendor" / "axe-4.14.1.min.js"
-# One folder per checkout (/tmp/shots-<checkout folder name>), so two checkouts testing at once do not mix.
-SHOTS = Path(
-    os.environ.get("LOYALTY_SHOTS") or Path(tempfile.gettempdir()) / f"shots-{PROJECT_ROOT.name.removeprefix('wt-')}"
-)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -35,17 +27,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if Path(str(item.fspath)).is_relative_to(here):
             item.add_marker(pytest.mark.browser)
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    playwright_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[dev]' for Playwright")
-    if shutil.which(CHROMIUM) is None:
-        pytest.skip(f"browser tests did not run: no Chromium at {CHROMIUM} (apt-get install -y chromium)")
-    with playwright_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
