@@ -30,9 +30,11 @@ from app.events import inbox, stream
 from app.events.envelope import from_fields
 from app.events.unit_of_work import unit_of_work
 from app.loyalty.base.inbound import InboundEvent
-from app.loyalty.base.outcome import RetryLater
+from app.loyalty.base.outcome import Outcome, RetryLater
 from app.loyalty.processing import process_batch, split_batches
 from app.models import DeadLetter
+from app.monitoring.logs import log_context
+from app.monitoring.metrics import record_event
 
 log = logging.getLogger(__name__)
 HEARTBEAT_TTL_S = 30
@@ -147,6 +149,7 @@ class StreamConsumer:
                 event = from_fields(message.fields)
             except (ValueError, KeyError, TypeError) as exc:
                 self._dead_letter(message, f"malformed message: {exc}", event=None)
+                record_event("other", "dead_lettered")
                 continue
             if event.event_id not in ready:
                 events.append(event)
@@ -164,6 +167,7 @@ class StreamConsumer:
 
     def _apply(self, batch: list[InboundEvent], messages: dict[uuid.UUID, list[stream.Message]]) -> None:
         session = self.sessions()
+        started = time.perf_counter()
         try:
             with unit_of_work(session, self.client, self.keys):
                 outcomes = process_batch(session, batch, consumer_group=stream.GROUP, now=self.now())
@@ -183,6 +187,21 @@ class StreamConsumer:
         stream.ack(self.client, self.keys, *(m.stream_id for event in batch for m in messages[event.event_id]))
         self.duplicates += sum(1 for outcome in outcomes if outcome.duplicate)
         self.processed += sum(1 for outcome in outcomes if not outcome.duplicate)
+        self._record(batch, outcomes, seconds=time.perf_counter() - started)
+
+    def _record(self, batch: list[InboundEvent], outcomes: list[Outcome], *, seconds: float) -> None:
+        """Metrics and one log line per committed event; the batch's time is shared out evenly among its events."""
+        committed = self.now()
+        for event, outcome in zip(batch, outcomes, strict=True):
+            kind = "duplicate" if outcome.duplicate else "processed"
+            record_event(
+                event.event_type,
+                kind,
+                seconds=seconds / len(batch),
+                age_s=(committed - event.timestamp).total_seconds(),
+            )
+            with log_context(event_id=str(event.event_id), shop=event.shop_domain, outcome=kind):
+                log.info("event %s %s", event.event_id, kind)
 
     def _failed(self, event: InboundEvent, message: stream.Message, exc: Exception) -> None:
         """Count a failed attempt; leave the message pending for a backed-off retry, or dead-letter it at the last."""
@@ -190,6 +209,7 @@ class StreamConsumer:
             # Waiting for another event (a refund for its order): back off, but never dead-letter for it; it ends
             # once that event is processed or itself dead-lettered.
             log.info("event %s waits: %s (delivery %d)", event.event_id, exc, message.deliveries)
+            record_event(event.event_type, "retry_later")
             with self.sessions.begin() as bookkeeping:
                 inbox.record_failure(bookkeeping, event.event_id, f"waiting: {exc}", dead=False)
             return
@@ -197,6 +217,7 @@ class StreamConsumer:
         trace = "".join(traceback.format_exception(exc))
         log.error("event %s failed (delivery %d)\n%s", event.event_id, message.deliveries, trace)
         dead = message.deliveries >= self.settings.max_deliveries
+        record_event(event.event_type, "dead_lettered" if dead else "failed")
         with self.sessions.begin() as bookkeeping:
             inbox.record_failure(bookkeeping, event.event_id, error, dead=dead)
         if dead:
