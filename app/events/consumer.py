@@ -34,7 +34,7 @@ from app.loyalty.base.outcome import Outcome, RetryLater
 from app.loyalty.processing import process_batch, split_batches
 from app.models import DeadLetter
 from app.monitoring.logs import log_context
-from app.monitoring.metrics import record_event
+from app.monitoring.metrics import record_event, record_rule_evaluation
 
 log = logging.getLogger(__name__)
 HEARTBEAT_TTL_S = 30
@@ -200,6 +200,8 @@ class StreamConsumer:
                 seconds=seconds / len(batch),
                 age_s=(committed - event.timestamp).total_seconds(),
             )
+            if outcome.rules_elapsed_ns is not None:
+                record_rule_evaluation(outcome.rules_elapsed_ns / 1e9)
             with log_context(event_id=str(event.event_id), shop=event.shop_domain, outcome=kind):
                 log.info("event %s %s", event.event_id, kind)
 

@@ -308,3 +308,6 @@ def test_the_stream_consumer_counts_what_it_commits(  # type: ignore[no-untyped-
     assert committed >= 3
     for histogram in ("loyalty_event_age_seconds_count", "loyalty_event_processing_seconds_count"):
         assert value(after, histogram) == value(before, histogram) + committed, histogram
+    # The demo shop's rules ran on each order (and on the app events they raised, when a rule listens to them).
+    evaluations = "loyalty_rule_evaluation_seconds_count"
+    assert value(after, evaluations) >= value(before, evaluations) + 3

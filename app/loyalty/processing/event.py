@@ -328,6 +328,7 @@ def _evaluate_and_apply(
     rules = rulebook.active_rules(session, shop)
     if rules:
         evaluation = evaluate(rules, _facts(session, shop, profile, event))
+        outcome.rules_elapsed_ns = evaluation.elapsed_ns
         for decision in evaluation.decisions:
             _apply_decision(scope, decision)
         rulebook.record_executions(
