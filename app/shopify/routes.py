@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
+from typing import Any
 
 import redis
 from flask import Blueprint, current_app, jsonify, request
@@ -17,15 +18,34 @@ from app.events import inbox, stream
 from app.events.envelope import derive_event_id, parse_timestamp
 from app.extensions import db, redis_store
 from app.loyalty.base.inbound import InboundEvent
-from app.shopify.topics import MalformedPayload, customer_id_of, event_type_for, without_nul_characters
+from app.shopify.topics import (
+    MalformedPayload,
+    customer_id_of,
+    event_type_for,
+    may_hold_unstorable_characters,
+    without_unstorable_characters,
+)
 from app.shopify.webhooks import verify_webhook
 
 bp = Blueprint("shopify", __name__)
+
+# The largest realistic order (2,500 line items with their tax lines) is about 2.4 MB of JSON; this leaves room for
+# that and refuses anything that could only be abuse well before it costs real memory.
+MAX_WEBHOOK_BYTES = 6 * 1024 * 1024
+
+
+def _not_json_constant(name: str) -> Any:
+    # Python's json accepts NaN and Infinity; JSON (and PostgreSQL's jsonb) do not.
+    raise ValueError(f"{name} is not a JSON value")
 
 
 @bp.post("/webhooks")
 def receive_webhook() -> tuple[Response, int]:
     settings = current_app.config["SETTINGS"]
+    request.max_content_length = MAX_WEBHOOK_BYTES
+    if request.content_length is not None and request.content_length > MAX_WEBHOOK_BYTES:
+        message = f"webhook body of {request.content_length} bytes is over the {MAX_WEBHOOK_BYTES} byte limit"
+        return jsonify(error="request_entity_too_large", message=message), 413
     raw_body = request.get_data(cache=False)
     check = verify_webhook(request.headers, raw_body, settings.webhook_secrets)
     if not check.ok:
@@ -37,16 +57,18 @@ def receive_webhook() -> tuple[Response, int]:
     if event_type is None:
         # Signed by Shopify but not a topic we subscribe to: acknowledge so Shopify stops retrying.
         return jsonify(status="ignored", topic=check.topic), 200
+    payload_json = raw_body.decode()  # verify_webhook has refused a body that is not UTF-8
     try:
-        payload = json.loads(raw_body)
-    except ValueError:
-        return jsonify(error="invalid_json", message="body is not valid JSON"), 400
-    if not isinstance(payload, dict):
-        return jsonify(error="invalid_json", message="body must be a JSON object"), 400
-    payload_json = raw_body.decode()
-    if "\\u0000" in payload_json:
-        payload = without_nul_characters(payload)
-        payload_json = json.dumps(payload, separators=(",", ":"))
+        payload = json.loads(payload_json, parse_constant=_not_json_constant)
+        if not isinstance(payload, dict):
+            return jsonify(error="invalid_json", message="body must be a JSON object"), 400
+        if may_hold_unstorable_characters(payload_json):
+            payload = without_unstorable_characters(payload)
+            payload_json = json.dumps(payload, separators=(",", ":"))
+    except ValueError as exc:
+        return jsonify(error="invalid_json", message=f"body is not valid JSON: {exc}"), 400
+    except RecursionError:
+        return jsonify(error="invalid_json", message="body is nested too deeply"), 400
 
     try:
         customer_id = customer_id_of(check.topic, payload)

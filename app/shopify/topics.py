@@ -42,10 +42,13 @@ def customer_id_of(topic: str, payload: dict[str, Any]) -> str | None:
     """
     if topic.startswith("customers/") and topic not in ("customers/data_request", "customers/redact"):
         value = payload.get("id")
-    elif topic in ("customers/data_request", "customers/redact"):
-        value = (payload.get("customer") or {}).get("id")
-    elif topic.startswith("orders/"):
-        value = (payload.get("customer") or {}).get("id")
+    elif topic in ("customers/data_request", "customers/redact") or topic.startswith("orders/"):
+        customer = payload.get("customer")
+        if customer in (None, ""):
+            return None
+        if not isinstance(customer, dict):
+            raise MalformedPayload(f"customer must be an object, not {type(customer).__name__}")
+        value = customer.get("id")
     else:
         # refunds/create carries no customer: processing finds it through the order.
         value = None
@@ -56,14 +59,25 @@ def customer_id_of(topic: str, payload: dict[str, Any]) -> str | None:
     return str(value)
 
 
-def without_nul_characters(value: Any) -> Any:
-    """The payload with NUL characters removed from every string: PostgreSQL's text and jsonb cannot hold them, and
-    a shopper can type one into an order note. They carry no meaning, and refusing the webhook would lose the order.
-    """
+# A NUL, or a UTF-16 surrogate left without its pair: Python's json accepts both escapes, PostgreSQL's text and jsonb
+# refuse them. A pair that makes one character (an escaped emoji) decodes to that character and is kept.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+# What those characters look like escaped in the raw body (`\u0000`, `\ud83d`, any case), the cheap check first.
+_UNSTORABLE_ESCAPE = re.compile(r"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def may_hold_unstorable_characters(raw_json: str) -> bool:
+    """Whether the body escapes a character that without_unstorable_characters might have to remove."""
+    return _UNSTORABLE_ESCAPE.search(raw_json) is not None
+
+
+def without_unstorable_characters(value: Any) -> Any:
+    """The payload with NULs and lone surrogates removed from every string: a shopper can type them into an order
+    note, they carry no meaning, and refusing the webhook would lose the order."""
     if isinstance(value, str):
-        return value.replace("\x00", "")
+        return _UNSTORABLE.sub("", value)
     if isinstance(value, dict):
-        return {without_nul_characters(key): without_nul_characters(item) for key, item in value.items()}
+        return {without_unstorable_characters(key): without_unstorable_characters(item) for key, item in value.items()}
     if isinstance(value, list):
-        return [without_nul_characters(item) for item in value]
+        return [without_unstorable_characters(item) for item in value]
     return value

@@ -164,6 +164,57 @@ class TestWebhookRoute:
         assert response.status_code == 200
         assert db_session.execute(select(EventQueue.payload["note"].astext)).scalar_one() == "giftwrap"
 
+    def test_a_lone_surrogate_a_shopper_typed_is_dropped_and_a_real_pair_kept(  # type: ignore[no-untyped-def]
+        self, client, db_session, shopify, shop
+    ) -> None:
+        body = json.dumps(order_payload(note="gift"), separators=(",", ":"))
+        body = body.replace('"note":"gift"', '"note":"gift\\ud800 wrap \\uD83D\\uDE00"')
+        assert "\\ud800" in body
+        delivery = shopify.signed_webhook("orders/create", body.encode())
+        response = client.post("/webhooks", data=delivery.body, headers=delivery.headers)
+        assert response.status_code == 200, response.get_json()
+        assert db_session.execute(select(EventQueue.payload["note"].astext)).scalar_one() == "gift wrap \U0001f600"
+
+    @pytest.mark.parametrize(
+        ("body", "message"),
+        [
+            (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+            (b'{"id": 1, "total_price": NaN}', "NaN is not a JSON value"),
+            (b'{"id": 1, "total_price": Infinity}', "Infinity is not a JSON value"),
+            (b'"an order"', "must be a JSON object"),
+            (b"42", "must be a JSON object"),
+        ],
+        ids=["deeply-nested", "nan", "infinity", "string", "number"],
+    )
+    def test_a_body_that_is_not_a_json_object_is_400_with_its_reason(  # type: ignore[no-untyped-def]
+        self, client, db_session, shopify, shop, body, message
+    ) -> None:
+        delivery = shopify.signed_webhook("orders/create", body)
+        response = client.post("/webhooks", data=delivery.body, headers=delivery.headers)
+        assert (response.status_code, response.get_json()["error"]) == (400, "invalid_json")
+        assert message in response.get_json()["message"]
+        assert _inbox_count(db_session) == 0
+
+    @pytest.mark.parametrize("customer", ["115310627314723954", [{"id": 115310627314723954}], 7])
+    @pytest.mark.parametrize("topic", ["orders/create", "orders/paid", "customers/redact"])
+    def test_a_customer_that_is_not_an_object_is_400(  # type: ignore[no-untyped-def]
+        self, client, db_session, shopify, shop, topic, customer
+    ) -> None:
+        delivery = shopify.signed_webhook(topic, order_payload(customer=customer))
+        response = client.post("/webhooks", data=delivery.body, headers=delivery.headers)
+        assert (response.status_code, response.get_json()["error"]) == (400, "invalid_payload")
+        assert "customer must be an object" in response.get_json()["message"]
+        assert _inbox_count(db_session) == 0
+
+    def test_a_body_that_is_not_utf8_is_refused_with_its_reason(  # type: ignore[no-untyped-def]
+        self, client, db_session, shopify, shop
+    ) -> None:
+        delivery = shopify.signed_webhook("orders/create", b'{"id": 1, "note": "caf\xe9"}')
+        response = client.post("/webhooks", data=delivery.body, headers=delivery.headers)
+        assert response.status_code == 401
+        assert "not UTF-8" in response.get_json()["message"]
+        assert _inbox_count(db_session) == 0
+
     def test_a_json_array_body_is_400(self, client, db_session, shopify) -> None:  # type: ignore[no-untyped-def]
         delivery = shopify.signed_webhook("orders/create", json.dumps([1, 2]).encode())
         assert client.post("/webhooks", data=delivery.body, headers=delivery.headers).status_code == 400
@@ -182,13 +233,46 @@ class TestWebhookRoute:
         assert response.status_code == 405
         assert response.get_json()["error"] == "method_not_allowed"
 
-    def test_an_oversized_body_is_413_and_writes_nothing(  # type: ignore[no-untyped-def]
+    def test_an_oversized_body_is_413_with_the_limit_and_writes_nothing(  # type: ignore[no-untyped-def]
         self, client, db_session, shopify
     ) -> None:
-        delivery = shopify.signed_webhook("orders/create", order_payload(note="x" * (3 * 1024 * 1024)))
+        delivery = shopify.signed_webhook("orders/create", order_payload(note="x" * (7 * 1024 * 1024)))
         response = client.post("/webhooks", data=delivery.body, headers=delivery.headers)
         assert (response.status_code, response.get_json()["error"]) == (413, "request_entity_too_large")
+        assert f"over the {6 * 1024 * 1024} byte limit" in response.get_json()["message"]
         assert _inbox_count(db_session) == 0
+
+    def test_the_largest_realistic_order_is_accepted(  # type: ignore[no-untyped-def]
+        self, client, db_session, shopify, shop
+    ) -> None:
+        """2,500 line items, each with its tax lines and money sets as Shopify's orders/create example has them."""
+        line = order_payload()["line_items"][0]
+        money = {"shop_money": {"amount": "19.99", "currency_code": "USD"}}
+        money["presentment_money"] = money["shop_money"]
+        tax = {"price": "1.60", "rate": 0.08, "title": "State Tax", "price_set": money, "channel_liable": False}
+        lines = [
+            {
+                **line,
+                "id": 866550311766439020 + index,
+                "name": "IPod Nano - 8GB - Pink",
+                "price_set": money,
+                "total_discount": "0.00",
+                "total_discount_set": money,
+                "tax_lines": [tax, {**tax, "title": "County Tax"}, {**tax, "title": "City Tax"}],
+                "properties": [{"name": "engraving", "value": "for Jon"}],
+                "discount_allocations": [],
+                "duties": [],
+                "fulfillment_status": None,
+                "requires_shipping": True,
+                "gift_card": False,
+            }
+            for index in range(2500)
+        ]
+        delivery = shopify.signed_webhook("orders/create", order_payload(line_items=lines))
+        assert 2 * 1024 * 1024 < len(delivery.body) < 6 * 1024 * 1024
+        response = client.post("/webhooks", data=delivery.body, headers=delivery.headers)
+        assert response.status_code == 200, response.get_json()
+        assert _inbox_count(db_session) == 1
 
     def test_a_shop_deleted_by_shop_redact_and_installed_again_gets_a_new_row(  # type: ignore[no-untyped-def]
         self, client, db_session, shopify, shop, make_shop
