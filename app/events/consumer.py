@@ -30,7 +30,7 @@ from app.events import inbox, stream
 from app.events.envelope import from_fields
 from app.events.unit_of_work import unit_of_work
 from app.loyalty.base.inbound import InboundEvent
-from app.loyalty.base.outcome import Outcome, RetryLater
+from app.loyalty.base.outcome import Outcome, RetryLater, Unprocessable
 from app.loyalty.processing import process_batch, split_batches
 from app.models import DeadLetter
 from app.monitoring.logs import log_context
@@ -218,7 +218,7 @@ class StreamConsumer:
         error = f"{type(exc).__name__}: {exc}"
         trace = "".join(traceback.format_exception(exc))
         log.error("event %s failed (delivery %d)\n%s", event.event_id, message.deliveries, trace)
-        dead = message.deliveries >= self.settings.max_deliveries
+        dead = isinstance(exc, Unprocessable) or message.deliveries >= self.settings.max_deliveries
         record_event(event.event_type, "dead_lettered" if dead else "failed")
         with self.sessions.begin() as bookkeeping:
             inbox.record_failure(bookkeeping, event.event_id, error, dead=dead)

@@ -45,6 +45,8 @@ class Shop(Base):
     return_window_days: Mapped[int] = mapped_column(Integer, server_default="0")
     negative_balance_policy: Mapped[str] = mapped_column(String(8), server_default="cap")
     refund_redeemed_points: Mapped[bool] = mapped_column(server_default=text("false"))
+    # Orders Shopify marks `test: true` (placed with a test gateway) earn nothing unless this is on.
+    test_orders_earn: Mapped[bool] = mapped_column(server_default=text("false"))
     # How many points buy one unit of the shop's currency (100 points = 1.00 by default); the liability rate.
     redemption_points_per_unit: Mapped[Decimal] = mapped_column(Numeric(12, 4), server_default="100")
 

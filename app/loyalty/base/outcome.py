@@ -12,6 +12,11 @@ class RetryLater(LoyaltyError):
     """The event cannot be applied yet (e.g. a refund that arrived before its order); the consumer retries it."""
 
 
+class Unprocessable(LoyaltyError):
+    """The event can never be applied as it stands (a field no retry will change, named in the message); the
+    consumer dead-letters it at once instead of after its retries."""
+
+
 @dataclass
 class Outcome:
     """What one event did; stored on the dedupe row and returned to the consumer for logs and metrics."""

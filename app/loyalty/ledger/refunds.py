@@ -105,6 +105,8 @@ def _money(*candidates: object) -> Decimal:
         amount = to_decimal(value)
         if amount is None:
             raise InvalidInput(f"refund amount {value!r} is not a decimal number")
+        if amount < 0:
+            raise InvalidInput(f"refund amount {value!r} is negative")
         return amount
     return Decimal(0)
 

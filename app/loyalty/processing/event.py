@@ -17,7 +17,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import bindparam, select, tuple_, update
@@ -31,6 +30,7 @@ from app.loyalty.base.installation import processes_event
 from app.loyalty.base.outcome import Outcome
 from app.loyalty.ledger.profiles import lock_profile, lock_profiles, release_profiles
 from app.loyalty.processing import lifecycle
+from app.loyalty.processing.order_amounts import OrderAmounts, order_amounts
 from app.loyalty.rulebook.facts import business_source, profile_facts, rule_credit_key
 from app.loyalty.rulebook.history import DatabaseHistory
 from app.models import (
@@ -43,7 +43,6 @@ from app.models import (
     Shop,
 )
 from app.rules import Decision, Facts, evaluate
-from app.rules.values import to_decimal
 
 POINT_ACTIONS = frozenset({"points", "points_per_currency"})
 # Raised by the app itself (app_events.record_app_event), not by Shopify.
@@ -242,15 +241,18 @@ def _handle_order(session: Session, shop: Shop, event: InboundEvent, now: dateti
     if not order_id:
         outcome.note = "order payload has no id"
         return
-    if event.customer_id is None:
-        # Recorded all the same, so a refund of it is known to concern nobody rather than waited for.
-        _record_order(session, shop, None, event, now)
-        outcome.note = "guest order: no customer to credit"
+    amounts = order_amounts(event.event_data)  # before anything is written: Unprocessable names the bad field
+    no_earning = _why_order_earns_nothing(shop, event.event_data)
+    if event.customer_id is None or no_earning:
+        # Recorded all the same, without a customer, so a refund or cancellation of it is known to concern nobody
+        # rather than waited for; nothing counts in the customer's orders or spend.
+        _record_order(session, shop, None, event, amounts, now)
+        outcome.note = no_earning or "guest order: no customer to credit"
         return
     profile = lock_profile(session, shop_id=shop.id, customer_id=event.customer_id, now=now)
     contact = _contact_changes(profile, event.event_data.get("customer") or {})
     # The ORM update in _record_order keeps this profile's counts (and contact fields) in step; no reload needed.
-    first_sighting = _record_order(session, shop, profile, event, now, contact=contact)
+    first_sighting = _record_order(session, shop, profile, event, amounts, now, contact=contact)
     if not first_sighting:
         _remember(profile, contact)
     if first_sighting:
@@ -445,11 +447,22 @@ def _discount_codes(order: dict[str, Any]) -> list[str]:
     ]
 
 
+def _why_order_earns_nothing(shop: Shop, order: dict[str, Any]) -> str | None:
+    """Why this order earns nothing and counts for no one, or None: a test order (unless the shop's
+    `test_orders_earn` says otherwise) or an order that was already cancelled when this event was sent."""
+    if order.get("test") is True and not shop.test_orders_earn:
+        return "test order: earns nothing (the shop's test_orders_earn setting is off)"
+    if order.get("cancelled_at"):
+        return "order already cancelled: earns nothing"
+    return None
+
+
 def _record_order(
     session: Session,
     shop: Shop,
     profile: CustomerLoyaltyProfile | None,
     event: InboundEvent,
+    amounts: OrderAmounts,
     now: datetime,
     *,
     contact: dict[str, str] | None = None,
@@ -457,8 +470,6 @@ def _record_order(
     """Insert the order once; the first sighting counts it in the customer's orders and spend, and writes `contact`
     (changed contact fields) in the same statement (returns True)."""
     data = event.event_data
-    total = to_decimal(data.get("total_price")) or Decimal(0)
-    subtotal = to_decimal(data.get("subtotal_price"))
     inserted = session.execute(
         insert(Order)
         .values(
@@ -466,9 +477,9 @@ def _record_order(
             profile_id=None if profile is None else profile.id,
             order_id=str(data["id"]),
             name=data.get("name"),
-            currency=data.get("currency"),
-            total=total,
-            subtotal=total if subtotal is None else subtotal,
+            currency=amounts.currency,
+            total=amounts.total,
+            subtotal=amounts.subtotal,
             discount_codes=_discount_codes(data),
             placed_at=event.timestamp,
             created_at=now,
@@ -482,7 +493,7 @@ def _record_order(
             .where(CustomerLoyaltyProfile.id == profile.id)
             .values(
                 orders_count=CustomerLoyaltyProfile.orders_count + 1,
-                total_spent=CustomerLoyaltyProfile.total_spent + total,
+                total_spent=CustomerLoyaltyProfile.total_spent + amounts.total,
                 last_activity_at=now,
                 updated_at=now,
                 **(contact or {}),

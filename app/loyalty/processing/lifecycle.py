@@ -11,8 +11,9 @@ from sqlalchemy.orm import Session
 
 from app.loyalty import gdpr, ledger, referrals
 from app.loyalty.base import plans
+from app.loyalty.base.errors import InvalidInput
 from app.loyalty.base.inbound import ORDER_EVENT_TYPES, InboundEvent
-from app.loyalty.base.outcome import Outcome, RetryLater
+from app.loyalty.base.outcome import Outcome, RetryLater, Unprocessable
 from app.loyalty.ledger.profiles import lock_profile, lock_profile_by_id
 from app.models import EventQueue, Order, Outbox, Shop
 
@@ -34,7 +35,10 @@ def handle_refund(session: Session, shop: Shop, event: InboundEvent, now: dateti
         outcome.note = f"refund {refund_id} of guest order {order_id}: nothing was earned"
         return
     profile = lock_profile_by_id(session, shop_id=shop.id, profile_id=order.profile_id)
-    amount = ledger.refund_amount(event.event_data)
+    try:
+        amount = ledger.refund_amount(event.event_data)
+    except InvalidInput as exc:
+        raise Unprocessable(f"refund {refund_id}: {exc}") from exc
     result = ledger.apply_refund(
         session,
         shop=shop,
@@ -90,18 +94,27 @@ def _wait_for_order(
 ) -> None:
     """Webhooks of different topics arrive in any order, and up to a day late: a refund or cancellation of an order
     not recorded yet waits for it (the consumer retries with back-off) while the order's event is queued, or for
-    ORDER_WAIT after this event was sent. After that the order predates the install: nothing to take back."""
-    queued = session.execute(
-        select(EventQueue.id)
-        .where(
-            EventQueue.shop_id == shop.id,
-            EventQueue.event_type.in_(ORDER_EVENT_TYPES),
-            EventQueue.status == "pending",
-            EventQueue.payload["id"].astext == order_id,
-        )
-        .limit(1)
-    ).scalar_one_or_none()
-    if queued is not None or now - event.timestamp < ORDER_WAIT:
+    ORDER_WAIT after this event was sent. After that the order predates the install: nothing to take back.
+
+    When the order's event was dead-lettered instead, waiting cannot help: this event is dead-lettered at once too,
+    so that replaying the order and then it takes back what the replayed order earns."""
+    statuses = set(
+        session.execute(
+            select(EventQueue.status)
+            .where(
+                EventQueue.shop_id == shop.id,
+                EventQueue.event_type.in_(ORDER_EVENT_TYPES),
+                EventQueue.status.in_(("pending", "dead")),
+                EventQueue.payload["id"].astext == order_id,
+            )
+            .distinct()
+        ).scalars()
+    )
+    if "pending" in statuses:
+        raise RetryLater(f"order {order_id} has not been processed yet")
+    if "dead" in statuses:
+        raise Unprocessable(f"order_id {order_id}: that order's event was dead-lettered; replay it, then this one")
+    if now - event.timestamp < ORDER_WAIT:
         raise RetryLater(f"order {order_id} has not been processed yet")
     outcome.note = f"order {order_id} was never recorded (placed before the install): nothing to take back"
 
