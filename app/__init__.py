@@ -53,7 +53,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         SQLALCHEMY_DATABASE_URI=database_url,
         SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10},
         REDIS_URL=redis_url,
-        # Shopify webhooks are small; anything larger is refused with 413 before it is read.
+        # Requests are small; anything larger is refused with 413 before it is read. POST /webhooks raises its own
+        # limit (app/shopify/routes.py) for the largest real orders.
         MAX_CONTENT_LENGTH=2 * 1024 * 1024,
         JSON_SORT_KEYS=False,
     )

@@ -54,9 +54,31 @@ def customer_id_of(topic: str, payload: dict[str, Any]) -> str | None:
         value = None
     if value in (None, ""):
         return None
-    if isinstance(value, bool) or not SHOPIFY_ID.match(str(value)):
+    if isinstance(value, bool) or not SHOPIFY_ID.fullmatch(str(value)):
         raise MalformedPayload(f"customer id {str(value)[:40]!r} is not a Shopify id")
     return str(value)
+
+
+# The field holding the order id each order topic's payload must carry, as a Shopify id.
+ORDER_ID_FIELDS = {
+    "orders/create": "id",
+    "orders/paid": "id",
+    "orders/updated": "id",
+    "orders/cancelled": "id",
+    "refunds/create": "order_id",
+}
+
+
+def check_order_id(topic: str, payload: dict[str, Any]) -> None:
+    """Raise MalformedPayload when an order topic's payload does not name its order by a Shopify id."""
+    field = ORDER_ID_FIELDS.get(topic)
+    if field is None:
+        return
+    value = payload.get(field)
+    if value in (None, ""):
+        raise MalformedPayload(f"{field} is missing: {topic} names its order by a Shopify id")
+    if isinstance(value, bool) or not SHOPIFY_ID.fullmatch(str(value)):
+        raise MalformedPayload(f"{field} {str(value)[:40]!r} is not a Shopify order id")
 
 
 # A NUL, or a UTF-16 surrogate left without its pair: Python's json accepts both escapes, PostgreSQL's text and jsonb

@@ -127,3 +127,19 @@ def test_a_refund_of_a_dead_lettered_order_is_dead_lettered_at_once_not_after_a_
     assert [letter.deliveries for letter in letters] == [1, 1]
     assert "order_id 820982911946154508: that order's event was dead-lettered" in letters[1].error
     assert db_session.execute(select(func.count()).where(EventQueue.status == "pending")).scalar_one() == 0
+
+
+@pytest.mark.parametrize(
+    ("amount", "named"), [("abc", "'abc' is not a decimal number"), ("-30.00", "'-30.00' is negative")]
+)
+def test_a_refund_amount_no_retry_will_fix_is_dead_lettered_at_once(  # type: ignore[no-untyped-def]
+    demo, client, shopify, consumer, db_session, amount, named
+) -> None:
+    send_order(client, shopify)
+    drain(consumer)
+    send_refund(client, shopify, amount=amount)
+    drain(consumer)
+    [letter] = dead_letters(db_session)
+    assert letter.deliveries == 1
+    assert letter.error.startswith(f"Unprocessable: refund 509562969: refund amount {named}")
+    assert balance(client, shopify) == 500

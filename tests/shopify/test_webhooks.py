@@ -206,6 +206,26 @@ class TestWebhookRoute:
         assert "customer must be an object" in response.get_json()["message"]
         assert _inbox_count(db_session) == 0
 
+    @pytest.mark.parametrize(
+        ("topic", "payload", "message"),
+        [
+            ("orders/create", order_payload(id=None), "id is missing: orders/create names its order"),
+            ("orders/paid", order_payload(id={"id": 1}), "is not a Shopify order id"),
+            ("orders/updated", order_payload(id="x" * 200), "is not a Shopify order id"),
+            ("orders/cancelled", order_payload(id="820982911946154508\n"), "is not a Shopify order id"),
+            ("refunds/create", {"id": 509562969, "order_id": -1}, "order_id '-1' is not a Shopify order id"),
+        ],
+        ids=["missing", "object", "too-long", "trailing-newline", "negative-refund-order"],
+    )
+    def test_an_order_topic_without_a_shopify_order_id_is_400(  # type: ignore[no-untyped-def]
+        self, client, db_session, shopify, shop, topic, payload, message
+    ) -> None:
+        delivery = shopify.signed_webhook(topic, payload)
+        response = client.post("/webhooks", data=delivery.body, headers=delivery.headers)
+        assert (response.status_code, response.get_json()["error"]) == (400, "invalid_payload")
+        assert message in response.get_json()["message"]
+        assert _inbox_count(db_session) == 0
+
     def test_a_body_that_is_not_utf8_is_refused_with_its_reason(  # type: ignore[no-untyped-def]
         self, client, db_session, shopify, shop
     ) -> None:
