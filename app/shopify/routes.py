@@ -65,7 +65,9 @@ def receive_webhook() -> tuple[Response, int]:
             return jsonify(error="invalid_json", message="body must be a JSON object"), 400
         if may_hold_unstorable_characters(payload_json):
             payload = without_unstorable_characters(payload)
-            payload_json = json.dumps(payload, separators=(",", ":"))
+            # A number too large for a float (1e309) was parsed as inf, which would be written as Infinity and
+            # refused by jsonb: a 400 saying so, not a 500. (Without cleaning, the raw body keeps the number.)
+            payload_json = json.dumps(payload, separators=(",", ":"), allow_nan=False)
     except ValueError as exc:
         return jsonify(error="invalid_json", message=f"body is not valid JSON: {exc}"), 400
     except RecursionError:

@@ -181,10 +181,11 @@ class TestWebhookRoute:
             (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
             (b'{"id": 1, "total_price": NaN}', "NaN is not a JSON value"),
             (b'{"id": 1, "total_price": Infinity}', "Infinity is not a JSON value"),
+            (b'{"id": 1, "note": "a\\u0000b", "total_weight": 1e309}', "Out of range float values"),
             (b'"an order"', "must be a JSON object"),
             (b"42", "must be a JSON object"),
         ],
-        ids=["deeply-nested", "nan", "infinity", "string", "number"],
+        ids=["deeply-nested", "nan", "infinity", "cleaned-with-overflowing-number", "string", "number"],
     )
     def test_a_body_that_is_not_a_json_object_is_400_with_its_reason(  # type: ignore[no-untyped-def]
         self, client, db_session, shopify, shop, body, message
