@@ -13,6 +13,7 @@ from app.extensions import redis_store
 from app.graphql.context import ShopperContext
 from app.loyalty import ledger, rewards
 from app.loyalty.base.errors import LoyaltyError
+from app.loyalty.read_models.storefront import find_redemption
 
 mutation = MutationType()
 
@@ -44,12 +45,15 @@ def resolve_redeem_reward(_: Any, info: GraphQLResolveInfo, input: dict[str, Any
             )
     except LoyaltyError as exc:  # rolled back: nothing of a refused redemption stays
         return _failure(str(exc), balance=_balance(context, customer_id))
+    # The code works only once the Admin API has created it (pending -> posted): until then it is not shown.
+    redemption = find_redemption(session, shop=context.shop, redemption_id=result.redemption.id)
     return {
         "success": True,
         "message": "Reward redeemed" + (" (already redeemed with this key)" if result.replayed else ""),
         "points_deducted": result.points_deducted,
         "new_balance": result.new_balance,
-        "code": result.redemption.code,
+        "code": redemption.code,
+        "redemption": redemption,
     }
 
 
@@ -61,4 +65,4 @@ def _balance(context: ShopperContext, customer_id: str) -> int:
 
 
 def _failure(message: str, *, balance: int) -> dict[str, Any]:
-    return {"success": False, "message": message, "points_deducted": 0, "new_balance": balance, "code": None}
+    return {"success": False, "message": message, "points_deducted": 0, "new_balance": balance, "code": None, "redemption": None}
