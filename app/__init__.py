@@ -64,6 +64,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
 
     from app.admin.routes import bp as admin_bp
+    from app.graphql.proxy import bp as proxy_bp
     from app.graphql.routes import bp as graphql_bp
     from app.monitoring.routes import bp as monitoring_bp
     from app.shopify.install_routes import bp as install_bp
@@ -73,6 +74,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(install_bp)
     app.register_blueprint(admin_bp)
     app.register_blueprint(graphql_bp)
+    app.register_blueprint(proxy_bp)
     app.register_blueprint(monitoring_bp)
     if settings.development_admin:
         from app.shopify.development import bp as development_bp

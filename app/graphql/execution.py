@@ -135,12 +135,21 @@ def serve(
     key = None
     if operation is not None and operation.name in read_cache.CACHEABLE_OPERATIONS:
         key = read_cache.cache_key(
-            redis_store.namespace, snap, customer_id=customer_id, operation_hash=operation.sha256,
-            variables=body["variables"], now=now,
+            redis_store.namespace,
+            snap,
+            customer_id=customer_id,
+            operation_hash=operation.sha256,
+            variables=body["variables"],
+            now=now,
         )
     verdict = rate_limit.check(
-        redis_store.client, redis_store.namespace, current_app.config["STOREFRONT_LIMITS"],
-        shop=shop_domain, customer_id=customer_id, now=time.time(), cache_key=key,
+        redis_store.client,
+        redis_store.namespace,
+        current_app.config["STOREFRONT_LIMITS"],
+        shop=shop_domain,
+        customer_id=customer_id,
+        now=time.time(),
+        cache_key=key,
     )
     if not verdict.allowed:
         session.rollback()

@@ -46,7 +46,7 @@ class RootFieldLimit(ValidationRule):
 
 
 def _page(field: FieldNode) -> int:
-    for argument in field.arguments:
+    for argument in field.arguments or ():
         if argument.name.value == "first" and isinstance(argument.value, IntValueNode):
             return max(1, int(argument.value.value))
     return DEFAULT_PAGE

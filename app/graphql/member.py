@@ -18,7 +18,11 @@ reward_offer = ObjectType("RewardOffer")
 reward = ObjectType("Reward")
 tier_info = ObjectType("TierInfo")
 # ISO 8601 strings for the datetime fields of each type.
-TIMESTAMPS = {"ExpiringPoints": ("expires_at",), "HistoryEntry": ("created_at",), "Redemption": ("expires_at", "created_at")}
+TIMESTAMPS = {
+    "ExpiringPoints": ("expires_at",),
+    "HistoryEntry": ("created_at",),
+    "Redemption": ("expires_at", "created_at"),
+}
 timestamps = [ObjectType(name) for name in TIMESTAMPS]
 
 
@@ -50,8 +54,15 @@ def resolve_customer_id(obj: Member, _info: GraphQLResolveInfo) -> str:
     return obj.profile.customer_id
 
 
-for _name in ("points_balance", "points_pending", "lifetime_points", "current_tier", "next_tier",
-              "tier_progress_percentage", "points_to_next_tier"):
+for _name in (
+    "points_balance",
+    "points_pending",
+    "lifetime_points",
+    "current_tier",
+    "next_tier",
+    "tier_progress_percentage",
+    "points_to_next_tier",
+):
     member.set_field(_name, lambda obj, _info, _n=_name: getattr(obj.profile, _n))
 
 

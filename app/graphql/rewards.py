@@ -65,4 +65,11 @@ def _balance(context: ShopperContext, customer_id: str) -> int:
 
 
 def _failure(message: str, *, balance: int) -> dict[str, Any]:
-    return {"success": False, "message": message, "points_deducted": 0, "new_balance": balance, "code": None, "redemption": None}
+    return {
+        "success": False,
+        "message": message,
+        "points_deducted": 0,
+        "new_balance": balance,
+        "code": None,
+        "redemption": None,
+    }

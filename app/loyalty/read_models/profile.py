@@ -48,6 +48,8 @@ def loyalty_profile(session: Session, *, shop: Shop, customer_id: str, now: date
         current_tier=status.current,
         next_tier=status.next,
         tier_progress_percentage=float(status.progress_percentage),
-        points_to_next_tier=0 if status.next is None else max(0, math.ceil(status.next.min_points_required - status.measure)),
+        points_to_next_tier=0
+        if status.next is None
+        else max(0, math.ceil(status.next.min_points_required - status.measure)),
         profile_id=profile.id,
     )

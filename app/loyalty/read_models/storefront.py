@@ -69,12 +69,19 @@ class RewardInfo:
 
 
 @dataclass(frozen=True)
+class ReferralOffer:
+    friend_points: int
+    advocate_points: int
+
+
+@dataclass(frozen=True)
 class Programme:
     points_name: str
     currency: str
     ways_to_earn: list[EarnWay]
     rewards: list[RewardInfo]
     tiers: list[TierInfo]
+    referral: ReferralOffer | None
 
 
 @dataclass(frozen=True)
@@ -134,16 +141,23 @@ def _benefits(raw: dict[str, Any]) -> list[str]:
 def programme(session: Session, *, shop: Shop) -> Programme:
     """The shop's public programme: what anyone, signed in or not, may see."""
     definitions = [version.definition for _, version in current_versions(session, shop_id=shop.id, statuses=["active"])]
+    settings = settings_for(shop)
     return Programme(
         points_name=shop.points_name,
         currency=shop.currency,
         ways_to_earn=ways_to_earn(definitions, points_name=shop.points_name, currency=shop.currency),
         rewards=programme_rewards(session, shop=shop),
         tiers=[
-            TierInfo(t.name, t.level, int(Decimal(t.threshold).to_integral_value("ROUND_CEILING")),
-                     Decimal(t.earn_multiplier), _benefits(t.benefits))
+            TierInfo(
+                t.name,
+                t.level,
+                int(Decimal(t.threshold).to_integral_value("ROUND_CEILING")),
+                Decimal(t.earn_multiplier),
+                _benefits(t.benefits),
+            )
             for t in ladder(session, shop_id=shop.id)
         ],
+        referral=ReferralOffer(settings.friend_points, settings.advocate_points) if settings.enabled else None,
     )
 
 
@@ -188,7 +202,9 @@ def history(session: Session, *, shop: Shop, customer_id: str, first: int, after
         query = query.where(PointsTransaction.id < decode_cursor(after))
     rows = list(session.execute(query).scalars())
     entries = [
-        HistoryEntry(row.id, row.points, row.kind, row.reason or ENTRY_KIND_WORDS.get(row.kind, row.kind), row.created_at)
+        HistoryEntry(
+            row.id, row.points, row.kind, row.reason or ENTRY_KIND_WORDS.get(row.kind, row.kind), row.created_at
+        )
         for row in rows[:first]
     ]
     return HistoryPage(
@@ -202,8 +218,13 @@ def expiring_next(session: Session, *, shop: Shop, profile_id: int | None, now: 
     """The points that expire soonest (all lots sharing that earliest date), or None when nothing is due to expire."""
     if profile_id is None:
         return None
-    live = (PointsLot.shop_id == shop.id, PointsLot.profile_id == profile_id, PointsLot.remaining > 0,
-            PointsLot.expires_at.is_not(None), PointsLot.expires_at > now)
+    live = (
+        PointsLot.shop_id == shop.id,
+        PointsLot.profile_id == profile_id,
+        PointsLot.remaining > 0,
+        PointsLot.expires_at.is_not(None),
+        PointsLot.expires_at > now,
+    )
     soonest = session.execute(select(func.min(PointsLot.expires_at)).where(*live)).scalar_one()
     if soonest is None:
         return None
@@ -253,7 +274,9 @@ def redemption_view(row: RedemptionLog, reward_name: str) -> RedemptionView:
     )
 
 
-def referral(session: Session, *, shop: Shop, customer_id: str, proxy_prefix: str, now: datetime) -> ReferralView | None:
+def referral(
+    session: Session, *, shop: Shop, customer_id: str, proxy_prefix: str, now: datetime
+) -> ReferralView | None:
     """The shopper's referral link (created on first ask), where to share it, its clicks and rewarded conversions.
 
     None when the programme is off or the shopper has no profile yet (nothing bought, nothing earned).
