@@ -1,0 +1,115 @@
+import '@shopify/ui-extensions/preact';
+import {render} from 'preact';
+import {useEffect, useState} from 'preact/hooks';
+
+import {
+  StorefrontClient,
+  affordableRewards,
+  formatPoints,
+  idempotencyKey,
+  pointsForOrder,
+  type Panel,
+} from '../../shared/storefront';
+
+export default async () => {
+  render(<LoyaltyBlock />, document.body);
+};
+
+interface FirstPaint {
+  points_balance: number;
+  points_name: string;
+}
+
+/** The balance the app last wrote to the customer's `$app:loyalty.profile` metafield, if Shopify sent it. */
+function firstPaint(): FirstPaint | null {
+  const entry = shopify.appMetafields.value.find(
+    (item) => item.target.type === 'customer' && item.metafield.key === 'profile',
+  );
+  if (!entry || typeof entry.metafield.value !== 'string') return null;
+  try {
+    return JSON.parse(entry.metafield.value) as FirstPaint;
+  } catch {
+    return null;
+  }
+}
+
+function LoyaltyBlock() {
+  const client = new StorefrontClient(() => shopify.sessionToken.get());
+  const cached = firstPaint();
+  const [panel, setPanel] = useState<Panel | null>(null);
+  const [message, setMessage] = useState<string | null>(null);
+  const [busy, setBusy] = useState<string | null>(null);
+
+  useEffect(() => {
+    client.panel().then(setPanel, (error: Error) => setMessage(error.message));
+  }, []);
+
+  if (!panel) {
+    return cached ? (
+      <s-text>{formatPoints(cached.points_balance, cached.points_name)}</s-text>
+    ) : (
+      <s-skeleton-paragraph />
+    );
+  }
+  const name = panel.programme.points_name;
+  const me = panel.me;
+  if (!me) {
+    const subtotal = Number(shopify.cost.subtotalAmount.value.amount);
+    const earn = pointsForOrder(subtotal, panel.programme.ways_to_earn);
+    return (
+      <s-banner heading="Earn rewards with this order" tone="info">
+        <s-stack gap="small-200">
+          {earn > 0 && <s-text>This order earns {formatPoints(earn, name)}.</s-text>}
+          <s-text>Sign in or create an account to collect them and redeem rewards.</s-text>
+        </s-stack>
+      </s-banner>
+    );
+  }
+
+  async function redeem(rewardId: string) {
+    if (!me) return;
+    setBusy(rewardId);
+    setMessage(null);
+    try {
+      const result = await client.redeem(me.customer_id, rewardId, idempotencyKey(rewardId));
+      if (!result.success) {
+        setMessage(result.message);
+        return;
+      }
+      const code = result.redemption?.code;
+      if (code) {
+        const applied = await shopify.applyDiscountCodeChange({type: 'addDiscountCode', code});
+        setMessage(applied.type === 'success' ? `Applied ${code}` : applied.message);
+      } else {
+        setMessage('Your code is being created; it will appear in your account in a moment.');
+      }
+      setPanel(await client.panel());
+    } catch (error) {
+      setMessage((error as Error).message);
+    } finally {
+      setBusy(null);
+    }
+  }
+
+  const rewards = affordableRewards(panel);
+  return (
+    <s-section heading="Your rewards">
+      <s-stack gap="small-200">
+        <s-text type="strong">{formatPoints(me.points_balance, name)}</s-text>
+        {me.current_tier && <s-badge>{me.current_tier.name}</s-badge>}
+        {rewards.length === 0 && <s-text color="subdued">Keep shopping to unlock a reward.</s-text>}
+        {rewards.map((reward) => (
+          <s-button
+            key={reward.id}
+            loading={busy === reward.id}
+            disabled={busy !== null}
+            onClick={() => redeem(reward.id)}
+          >
+            {reward.name} for {formatPoints(reward.points_cost, name)}
+          </s-button>
+        ))}
+        {message && <s-text>{message}</s-text>}
+      </s-stack>
+    </s-section>
+  );
+}
