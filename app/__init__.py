@@ -78,8 +78,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(monitoring_bp)
     if settings.development_admin:
         from app.shopify.development import bp as development_bp
+        from app.shopify.storefront_preview import bp as storefront_preview_bp
 
         app.register_blueprint(development_bp)
+        app.register_blueprint(storefront_preview_bp)
 
     from app.commands import register_commands
 

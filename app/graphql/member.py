@@ -11,12 +11,14 @@ from graphql import GraphQLError, GraphQLResolveInfo
 from app.graphql.context import ShopperContext
 from app.loyalty.read_models import storefront
 from app.loyalty.read_models.profile import ProfileView, loyalty_profile
+from app.rules.summary import EarnWay
 
 query = QueryType()
 member = ObjectType("Member")
 reward_offer = ObjectType("RewardOffer")
 reward = ObjectType("Reward")
 tier_info = ObjectType("TierInfo")
+way_to_earn = ObjectType("WayToEarn")
 # ISO 8601 strings for the datetime fields of each type.
 TIMESTAMPS = {
     "ExpiringPoints": ("expires_at",),
@@ -134,6 +136,11 @@ def resolve_value(obj: storefront.RewardInfo, _info: GraphQLResolveInfo) -> str 
     return None if obj.value is None else str(obj.value)
 
 
+@way_to_earn.field("points_per_unit")
+def resolve_points_per_unit(obj: EarnWay, _info: GraphQLResolveInfo) -> str | None:
+    return None if obj.points_per_unit is None else str(obj.points_per_unit.normalize())
+
+
 @tier_info.field("earn_multiplier")
 def resolve_multiplier(obj: storefront.TierInfo, _info: GraphQLResolveInfo) -> str:
     return str(obj.earn_multiplier.normalize())
@@ -143,4 +150,4 @@ for _type in timestamps:
     for _field in TIMESTAMPS[_type.name]:
         _type.set_field(_field, lambda obj, _info, _f=_field: (v := getattr(obj, _f, None)) and v.isoformat())
 
-bindables = [query, member, reward_offer, reward, tier_info, *timestamps]
+bindables = [query, member, reward_offer, reward, tier_info, way_to_earn, *timestamps]

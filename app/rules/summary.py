@@ -33,6 +33,9 @@ class EarnWay:
     description: str
     # A fixed award, when the rule gives one (None for points per amount spent).
     points: int | None
+    # Points per unit of currency spent, when the rule gives them on every order (no conditions): what lets a
+    # checkout tell a guest what this order would earn.
+    points_per_unit: Decimal | None = None
 
 
 def _number(value: Any) -> str:
@@ -85,7 +88,13 @@ def describe_rule(definition: dict[str, Any], *, points_name: str, currency: str
     description = "Earn " + " and ".join(text for text, _ in awards)
     if conditions:
         description += " — " + "; ".join(conditions)
-    return EarnWay(title=title, description=description, points=sum(fixed) if len(fixed) == len(awards) else None)
+    rates = [Decimal(str(a["rate"])) for a in definition.get("actions", []) if a.get("type") == "points_per_currency"]
+    return EarnWay(
+        title=title,
+        description=description,
+        points=sum(fixed) if len(fixed) == len(awards) else None,
+        points_per_unit=sum(rates, Decimal(0)) if rates and not definition.get("conditions") else None,
+    )
 
 
 def ways_to_earn(definitions: list[dict[str, Any]], *, points_name: str, currency: str) -> list[EarnWay]:

@@ -55,7 +55,7 @@ def test_a_shopper_reads_their_whole_membership(client, shopify, programme) -> N
     assert public["points_name"] == "Points"
     assert public["ways_to_earn"] == [
         {"title": "Place an order", "description": "Earn 500 Points — order total at least 100 USD; on your first one",
-         "points": 500}
+         "points": 500, "points_per_unit": None}
     ]
     assert [t["name"] for t in public["tiers"]] == ["Bronze", "Silver"]
     assert public["tiers"][1]["benefits"] == ["Free shipping"]
