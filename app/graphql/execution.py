@@ -126,10 +126,9 @@ def serve(
     if read_only and operation is not None and not operation.is_query:
         return error_answer(405, "a GET request can only run a query; send mutations with POST", headers, "bad_request")
 
-    session = db.session
-    snap = read_cache.snapshot(session, shop_domain=shop_domain, customer_id=customer_id)
+    engine = read_cache.reads_engine(current_app.config["SQLALCHEMY_DATABASE_URI"])
+    snap = read_cache.snapshot(engine, shop_domain=shop_domain, customer_id=customer_id)
     if snap.installation is not Installation.INSTALLED:
-        session.rollback()
         return error_answer(401, f"loyalty is not installed on {shop_domain}", headers, "shop_not_installed")
     now = datetime.now(timezone.utc)
     key = None
@@ -152,13 +151,12 @@ def serve(
         cache_key=key,
     )
     if not verdict.allowed:
-        session.rollback()
         headers = {**headers, "Retry-After": str(verdict.retry_after)}
         return error_answer(429, f"too many requests: retry in {verdict.retry_after} s", headers, "rate_limited")
     if verdict.cached is not None:
-        session.rollback()
         return Answer(200, verdict.cached, headers)
 
+    session = db.session
     shop = session.get(Shop, snap.shop_id)
     context = ShopperContext(session=session, shop=shop, customer_id=customer_id, now=now, proxy_prefix=proxy_prefix)
     settings = current_app.config["SETTINGS"]

@@ -1,7 +1,8 @@
 """Persisted operations: the documents the extensions and the theme widget send are known when they are built
 (`extensions/shared/operations/*.graphql`), so they are parsed and validated once here and accepted by their
 SHA-256 (Apollo's `extensions.persistedQuery.sha256Hash`, or `id`). A client that sends the full text of one of them
-(whitespace aside) gets the same cached parse. Any other document is parsed and validated per request, within the limits.
+(whitespace aside) gets the same cached parse. Any other document is parsed and validated per request, within the
+limits.
 """
 
 from __future__ import annotations

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import text
-from sqlalchemy.orm import Session
+from psycopg import OperationalError
+from sqlalchemy import Engine, create_engine
 
 from app.loyalty.base.installation import Installation, installation_of
 
@@ -28,15 +28,14 @@ CACHEABLE_OPERATIONS = frozenset({"GetLoyaltyProfile"})
 # A bound on what an abandoned version keeps in Redis (a current one is rebuilt in one miss).
 CACHE_SECONDS = 600
 
-_SNAPSHOT = text(
-    """
+# Plain DB-API parameters: the query runs on the raw pooled connection (psycopg prepares it after a few uses).
+_SNAPSHOT = """
     SELECT s.id, s.installed_at, s.uninstalled_at, s.tier_period, s.xmin::text AS shop_version,
            p.xmin::text AS profile_version
       FROM shops s
-      LEFT JOIN customer_loyalty_profiles p ON p.shop_id = s.id AND p.customer_id = :customer
-     WHERE s.domain = :domain
-    """
-)
+      LEFT JOIN customer_loyalty_profiles p ON p.shop_id = s.id AND p.customer_id = %(customer)s
+     WHERE s.domain = %(domain)s
+"""
 
 
 @dataclass(frozen=True)
@@ -48,12 +47,49 @@ class Snapshot:
     profile_version: str | None
 
 
-def snapshot(session: Session, *, shop_domain: str, customer_id: str | None) -> Snapshot:
+_engines: dict[str, Engine] = {}
+
+
+def reads_engine(url: str) -> Engine:
+    """The engine of the snapshot query, one per process and database: autocommit and no pre-ping, so the query is
+    one round trip (the app's engine adds a ping, BEGIN and ROLLBACK around it)."""
+    if url not in _engines:
+        _engines[url] = create_engine(url, isolation_level="AUTOCOMMIT", pool_size=4, max_overflow=8)
+    return _engines[url]
+
+
+@dataclass(frozen=True)
+class _InstallDates:
+    installed_at: datetime | None
+    uninstalled_at: datetime | None
+
+
+def _fetch(engine: Engine, parameters: dict[str, Any]) -> tuple[Any, ...] | None:
+    connection = engine.raw_connection()
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(_SNAPSHOT, parameters)
+            return cursor.fetchone()
+    except Exception:
+        connection.invalidate()  # a broken or half-used connection never goes back to the pool
+        raise
+    finally:
+        connection.close()
+
+
+def snapshot(engine: Engine, *, shop_domain: str, customer_id: str | None) -> Snapshot:
     """The one query of a cached read: the shop's install state and the versions of the shop and profile rows."""
-    row = session.execute(_SNAPSHOT, {"domain": shop_domain, "customer": customer_id}).first()
+    parameters = {"domain": shop_domain, "customer": customer_id}
+    try:
+        row = _fetch(engine, parameters)
+    except OperationalError:
+        # A pooled connection the server closed (there is no pre-ping here): it was dropped, so try once more.
+        row = _fetch(engine, parameters)
     if row is None:
         return Snapshot(None, Installation.NEVER_INSTALLED, None, None, None)
-    return Snapshot(row.id, installation_of(row), row.tier_period, row.shop_version, row.profile_version)
+    shop_id, installed_at, uninstalled_at, tier_period, shop_version, profile_version = row
+    installation = installation_of(_InstallDates(installed_at, uninstalled_at))
+    return Snapshot(shop_id, installation, tier_period, shop_version, profile_version)
 
 
 def cache_key(
