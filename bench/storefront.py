@@ -80,15 +80,27 @@ def script(path: Path, items: list[tuple[str, str, dict[str, str], str | None]])
 
 def session_token(customer_id: str) -> str:
     now = int(time.time())
-    claims = {"dest": SHOP, "aud": API_KEY, "sub": f"gid://shopify/Customer/{customer_id}", "exp": now + 3600,
-              "nbf": now - 5, "iat": now, "jti": secrets.token_hex(8)}
+    claims = {
+        "dest": SHOP,
+        "aud": API_KEY,
+        "sub": f"gid://shopify/Customer/{customer_id}",
+        "exp": now + 3600,
+        "nbf": now - 5,
+        "iat": now,
+        "jti": secrets.token_hex(8),
+    }
     return jwt.encode(claims, SECRET, algorithm="HS256")
 
 
 def proxy_query(customer_id: str, extra: dict[str, str]) -> str:
     """Shopify's app-proxy signature: sorted key=value pairs, no separator, hex HMAC-SHA256."""
-    params = {**extra, "shop": SHOP, "logged_in_customer_id": customer_id, "path_prefix": "/apps/loyalty",
-              "timestamp": str(int(time.time()))}
+    params = {
+        **extra,
+        "shop": SHOP,
+        "logged_in_customer_id": customer_id,
+        "path_prefix": "/apps/loyalty",
+        "timestamp": str(int(time.time())),
+    }
     message = "".join(f"{key}={params[key]}" for key in sorted(params))
     params["signature"] = hmac.new(SECRET.encode(), message.encode(), hashlib.sha256).hexdigest()
     return urlencode(params)
@@ -98,8 +110,9 @@ def warm(base: str, items: list[tuple[str, str, dict[str, str], str | None]]) ->
     """Send each request once, in turn (the first read of each shopper fills the cache); mean ms per request."""
     started = time.perf_counter()
     for method, path, headers, body in items:
-        request = urllib.request.Request(base + path, data=body.encode() if body else None, headers=headers,
-                                         method=method)
+        request = urllib.request.Request(
+            base + path, data=body.encode() if body else None, headers=headers, method=method
+        )
         with urllib.request.urlopen(request, timeout=30) as response:
             response.read()
     return (time.perf_counter() - started) * 1000 / len(items)
@@ -167,7 +180,13 @@ def main() -> None:
         (logs / "minimal_app.py").write_text(MINIMAL_APP)
         port = free_port()
         minimal = servers.start(
-            "minimal", str(BIN / "gunicorn"), *GUNICORN, "--chdir", str(logs), "--bind", f"127.0.0.1:{port}",
+            "minimal",
+            str(BIN / "gunicorn"),
+            *GUNICORN,
+            "--chdir",
+            str(logs),
+            "--bind",
+            f"127.0.0.1:{port}",
             "minimal_app:app",
         )
         wait_http(f"http://127.0.0.1:{port}/min")
@@ -181,22 +200,30 @@ def main() -> None:
         base = f"http://127.0.0.1:{port}"
         query = (OPERATIONS / "GetLoyaltyProfile.graphql").read_text()
         profile_reads = [
-            ("POST", "/graphql", {"Content-Type": "application/json", "Authorization": f"Bearer {session_token(c)}"},
-             json.dumps({"query": query, "variables": {"customerId": c}}))
+            (
+                "POST",
+                "/graphql",
+                {"Content-Type": "application/json", "Authorization": f"Bearer {session_token(c)}"},
+                json.dumps({"query": query, "variables": {"customerId": c}}),
+            )
             for c in customers
         ]
         cold = warm(base, profile_reads)
         print(f"S1c   cold reads       : {cold:9.2f} ms each, one at a time (cache misses: the full GraphQL path)")
         s1 = wrk(f"{base}/graphql", args.seconds, script(logs / "s1.lua", profile_reads))
-        print(f"S1    GetLoyaltyProfile: {s1[0]:9,.0f} req/s  p99 {s1[1]:6.2f} ms  = {s1[0] / h0[0]:.2f}x H0"
-              f"  (target >= 0.45x, p99 < 15 ms)")
+        print(
+            f"S1    GetLoyaltyProfile: {s1[0]:9,.0f} req/s  p99 {s1[1]:6.2f} ms  = {s1[0] / h0[0]:.2f}x H0"
+            f"  (target >= 0.45x, p99 < 15 ms)"
+        )
         panel = hashlib.sha256((OPERATIONS / "LoyaltyPanel.graphql").read_bytes()).hexdigest()
         panel_reads = [
             ("GET", f"/proxy/graphql?{proxy_query(c, {'id': panel})}", {}, None) for c in ["", *customers[:99]]
         ]
         s2 = wrk(f"{base}/proxy/graphql", min(args.seconds, 60), script(logs / "s2.lua", panel_reads))
-        print(f"S2    proxy LoyaltyPanel: {s2[0]:8,.0f} req/s  p99 {s2[1]:6.2f} ms  = {s2[0] / h0[0]:.2f}x H0"
-              f"  (full panel, not cached)")
+        print(
+            f"S2    proxy LoyaltyPanel: {s2[0]:8,.0f} req/s  p99 {s2[1]:6.2f} ms  = {s2[0] / h0[0]:.2f}x H0"
+            f"  (full panel, not cached)"
+        )
     finally:
         servers.stop()
         with admin.connect() as conn:

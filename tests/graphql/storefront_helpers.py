@@ -36,8 +36,9 @@ def seed_programme(session: Session, shop: Shop, *, a_points: int = 1_200, b_poi
         shop_id=shop.id,
         specs=[
             tiers.TierSpec(name="Bronze", level=1, threshold=0, benefits={"items": ["Birthday gift"]}),
-            tiers.TierSpec(name="Silver", level=2, threshold=2_000, earn_multiplier="1.5",
-                           benefits={"items": ["Free shipping"]}),
+            tiers.TierSpec(
+                name="Silver", level=2, threshold=2_000, earn_multiplier="1.5", benefits={"items": ["Free shipping"]}
+            ),
         ],
         actor="test",
         now=now,

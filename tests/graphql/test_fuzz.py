@@ -24,15 +24,20 @@ def test_fuzzed_documents_never_fail_the_server(app, client, shopify, db_session
     seed_programme(db_session, shop)
     token = shopify.session_token(customer_id=SHOPPER_A)
 
-    @settings(max_examples=40, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+    @settings(
+        max_examples=40,
+        deadline=None,
+        database=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
     @given(case=operation.as_strategy())
     def fuzz(case) -> None:  # type: ignore[no-untyped-def]
         for door in ("graphql", "proxy"):
             started = time.monotonic()
             if door == "graphql":
-                response = client.post("/graphql", json={"query": case.body},
-                                       headers={"Authorization": f"Bearer {token}"})
+                response = client.post(
+                    "/graphql", json={"query": case.body}, headers={"Authorization": f"Bearer {token}"}
+                )
             else:
                 query = shopify.proxy_query(customer_id=SHOPPER_A)
                 response = client.post(f"/proxy/graphql?{query}", json={"query": case.body})

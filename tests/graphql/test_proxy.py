@@ -51,19 +51,24 @@ def test_get_runs_a_persisted_query_from_the_signed_query_string(client, shopify
 def test_a_guest_gets_the_programme_and_cannot_ask_for_a_customer(client, shopify, programme) -> None:  # type: ignore[no-untyped-def]
     guest = proxied(client, shopify, {"id": PANEL_HASH}, customer=None).get_json()["data"]
     assert guest["me"] is None and guest["programme"]["rewards"]
-    asked = proxied(client, shopify, {"query": GET_LOYALTY_PROFILE, "variables": {"customerId": SHOPPER_A}},
-                    customer=None).get_json()
+    asked = proxied(
+        client, shopify, {"query": GET_LOYALTY_PROFILE, "variables": {"customerId": SHOPPER_A}}, customer=None
+    ).get_json()
     assert asked["data"]["loyaltyProfile"] is None and asked["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
 
 def test_nothing_in_the_body_names_another_customer(client, shopify, programme, db_session) -> None:  # type: ignore[no-untyped-def]
-    read = proxied(client, shopify, {"query": GET_LOYALTY_PROFILE, "variables": {"customerId": SHOPPER_A}},
-                   customer=SHOPPER_B).get_json()
+    read = proxied(
+        client, shopify, {"query": GET_LOYALTY_PROFILE, "variables": {"customerId": SHOPPER_A}}, customer=SHOPPER_B
+    ).get_json()
     assert read["data"]["loyaltyProfile"] is None
     spend = proxied(
-        client, shopify,
-        {"id": hashlib.sha256(operation("RedeemForCode").encode()).hexdigest(),
-         "variables": {"input": {"customerId": SHOPPER_A, "rewardId": str(programme.cheap_reward)}}},
+        client,
+        shopify,
+        {
+            "id": hashlib.sha256(operation("RedeemForCode").encode()).hexdigest(),
+            "variables": {"input": {"customerId": SHOPPER_A, "rewardId": str(programme.cheap_reward)}},
+        },
         customer=SHOPPER_B,
     ).get_json()["data"]["redeemReward"]
     assert spend["success"] is False and spend["redemption"] is None
@@ -88,20 +93,41 @@ def _tampered(shopify, field: str, value: str) -> str:  # type: ignore[no-untype
         (lambda s: s.proxy_query(customer_id=SHOPPER_A, timestamp=int(time.time()) - 91), "timestamp too old"),
         (lambda s: s.proxy_query(customer_id=SHOPPER_A, timestamp=int(time.time()) + 300), "timestamp too old"),
         (lambda s: _tampered(s, "timestamp", "soon"), "invalid timestamp"),
-        (lambda s: "&".join(p for p in s.proxy_query(customer_id=SHOPPER_A).split("&")
-                            if not p.startswith("signature=")), "missing signature"),
+        (
+            lambda s: "&".join(
+                p for p in s.proxy_query(customer_id=SHOPPER_A).split("&") if not p.startswith("signature=")
+            ),
+            "missing signature",
+        ),
         (lambda s: s.proxy_query(customer_id=SHOPPER_A, secret="another-apps-secret"), "invalid signature"),
-        (lambda s: s.proxy_query(customer_id=SHOPPER_A, extra={"shop": ["test-shop.myshopify.com",
-                                                                         "other-shop.myshopify.com"]}),
-         "multiple shop parameters"),
-        (lambda s: s.proxy_query(customer_id=SHOPPER_A, extra={"logged_in_customer_id": [SHOPPER_A, SHOPPER_B]}),
-         "logged_in_customer_id is repeated"),
+        (
+            lambda s: s.proxy_query(
+                customer_id=SHOPPER_A, extra={"shop": ["test-shop.myshopify.com", "other-shop.myshopify.com"]}
+            ),
+            "multiple shop parameters",
+        ),
+        (
+            lambda s: s.proxy_query(customer_id=SHOPPER_A, extra={"logged_in_customer_id": [SHOPPER_A, SHOPPER_B]}),
+            "logged_in_customer_id is repeated",
+        ),
         (lambda s: s.proxy_query(customer_id="gid://shopify/Customer/1"), "not a customer id"),
         (lambda s: s.proxy_query(customer_id=SHOPPER_A, shop="evil.example.com"), "myshopify.com"),
         (lambda s: "", "missing timestamp"),
     ],
-    ids=["customer-swapped", "forged-signature", "stale", "future", "bad-timestamp", "no-signature", "wrong-secret",
-         "two-shops", "two-customers", "gid-customer", "not-myshopify", "nothing"],
+    ids=[
+        "customer-swapped",
+        "forged-signature",
+        "stale",
+        "future",
+        "bad-timestamp",
+        "no-signature",
+        "wrong-secret",
+        "two-shops",
+        "two-customers",
+        "gid-customer",
+        "not-myshopify",
+        "nothing",
+    ],
 )
 def test_the_signature_matrix_refuses_with_401_and_a_reason(client, shopify, programme, make_query, reason) -> None:  # type: ignore[no-untyped-def]
     response = client.post(f"/proxy/graphql?{make_query(shopify)}", json={"id": PANEL_HASH})

@@ -45,7 +45,9 @@ def test_a_shopper_reads_their_whole_membership(client, shopify, programme) -> N
     assert me["expiring_next"] is None  # the shop's points never expire
     offers = {offer["reward"]["id"]: offer for offer in me["rewards"]}
     assert offers[str(programme.cheap_reward)] == {
-        "reward": {"id": str(programme.cheap_reward)}, "affordable": True, "points_needed": 0,
+        "reward": {"id": str(programme.cheap_reward)},
+        "affordable": True,
+        "points_needed": 0,
     }
     assert offers[str(programme.dear_reward)]["points_needed"] == 3_800
     assert me["unused_rewards"] == []
@@ -54,8 +56,12 @@ def test_a_shopper_reads_their_whole_membership(client, shopify, programme) -> N
     public = data["programme"]
     assert public["points_name"] == "Points"
     assert public["ways_to_earn"] == [
-        {"title": "Place an order", "description": "Earn 500 Points — order total at least 100 USD; on your first one",
-         "points": 500, "points_per_unit": None}
+        {
+            "title": "Place an order",
+            "description": "Earn 500 Points — order total at least 100 USD; on your first one",
+            "points": 500,
+            "points_per_unit": None,
+        }
     ]
     assert [t["name"] for t in public["tiers"]] == ["Bronze", "Silver"]
     assert public["tiers"][1]["benefits"] == ["Free shipping"]
@@ -73,8 +79,9 @@ def test_shopper_b_sees_only_their_own_and_cannot_ask_for_a(client, shopify, pro
     assert (me["customer_id"], me["points_balance"]) == (SHOPPER_B, 40)
     history = post(client, shopify, persisted("LoyaltyHistory"), customer=SHOPPER_B).get_json()["data"]["me"]
     assert [entry["points"] for entry in history["history"]["entries"]] == [40]
-    other = post(client, shopify, {"query": GET_LOYALTY_PROFILE, "variables": {"customerId": SHOPPER_A}},
-                 customer=SHOPPER_B).get_json()
+    other = post(
+        client, shopify, {"query": GET_LOYALTY_PROFILE, "variables": {"customerId": SHOPPER_A}}, customer=SHOPPER_B
+    ).get_json()
     assert other["data"]["loyaltyProfile"] is None and other["errors"][0]["extensions"]["code"] == "FORBIDDEN"
 
 
@@ -119,9 +126,10 @@ def test_a_redemption_shows_its_code_only_once_settled(client, shopify, db_sessi
     unused = post(client, shopify, persisted("LoyaltyPanel")).get_json()["data"]["me"]["unused_rewards"]
     assert [(u["status"], u["code"]) for u in unused] == [("posted", redemption.code)]
     # Shopper B never sees A's codes.
-    assert post(client, shopify, persisted("LoyaltyPanel"), customer=SHOPPER_B).get_json()["data"]["me"][
-        "unused_rewards"
-    ] == []
+    assert (
+        post(client, shopify, persisted("LoyaltyPanel"), customer=SHOPPER_B).get_json()["data"]["me"]["unused_rewards"]
+        == []
+    )
 
 
 def test_the_profile_cache_moves_with_the_commit_that_changes_the_balance(  # type: ignore[no-untyped-def]
@@ -186,18 +194,38 @@ def test_rate_limits_answer_429_with_retry_after_and_recover(  # type: ignore[no
     ("body", "status", "says"),
     [
         ({"query": "{ me { history(first: 50) { entries { id } } } }"}, 200, None),
-        ({"query": "{ a: me { history(first: 50) { entries { id points kind reason created_at } } } "
-                   "b: me { history(first: 50) { entries { id points kind reason created_at } } } }"}, 400,
-         "may cost at most"),
-        ({"query": "{ me { history { page_info { end_cursor ... on PageInfo { ... on PageInfo { ... on PageInfo "
-                   "{ has_next_page } } } } } } }"}, 200, None),
+        (
+            {
+                "query": "{ a: me { history(first: 50) { entries { id points kind reason created_at } } } "
+                "b: me { history(first: 50) { entries { id points kind reason created_at } } } }"
+            },
+            400,
+            "may cost at most",
+        ),
+        (
+            {
+                "query": "{ me { history { page_info { end_cursor ... on PageInfo { ... on PageInfo { ... on PageInfo "
+                "{ has_next_page } } } } } } }"
+            },
+            200,
+            None,
+        ),
         ({"query": "{ programme { rewards { name } } }", "variables": "not json"}, 400, "variables"),
         ({"query": 42}, 400, "query must be"),
         ({"query": "{ nope }"}, 400, "Cannot query field"),
         ({"query": "{ me { history(first: 10, after: 7) { entries { id } } } }"}, 400, "String cannot represent"),
         ({"query": "query { __schema { types { name } } }"}, 200, None),
     ],
-    ids=["cheap", "too-costly", "fragments", "variables", "query-type", "unknown-field", "bad-argument", "introspection-in-test"],
+    ids=[
+        "cheap",
+        "too-costly",
+        "fragments",
+        "variables",
+        "query-type",
+        "unknown-field",
+        "bad-argument",
+        "introspection-in-test",
+    ],
 )
 def test_bad_inputs_are_clear_4xx_never_500(client, shopify, programme, body, status, says) -> None:  # type: ignore[no-untyped-def]
     response = post(client, shopify, body)
@@ -225,7 +253,8 @@ def test_introspection_is_off_in_production(settings_overrides, clean_state, sho
 
 
 def test_a_query_creates_the_referral_link_once(client, shopify, db_session, programme) -> None:  # type: ignore[no-untyped-def]
-    codes = {post(client, shopify, persisted("LoyaltyPanel")).get_json()["data"]["me"]["referral"]["code"]
-             for _ in range(2)}
+    codes = {
+        post(client, shopify, persisted("LoyaltyPanel")).get_json()["data"]["me"]["referral"]["code"] for _ in range(2)
+    }
     assert len(codes) == 1
     assert db_session.execute(select(func.count()).select_from(ReferralLink)).scalar_one() == 1
