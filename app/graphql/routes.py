@@ -22,7 +22,7 @@ CORS_HEADERS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Headers": "Authorization, Content-Type",
     "Access-Control-Allow-Methods": "POST, OPTIONS",
-    "Access-Control-Expose-Headers": "X-Shopify-API-Request-Failure-Reauthorize-Url, Retry-After",
+    "Access-Control-Expose-Headers": "X-Shopify-API-Request-Failure-Reauthorize-Url",
     "Access-Control-Max-Age": "7200",
 }
 

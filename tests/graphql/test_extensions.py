@@ -40,3 +40,24 @@ def test_the_verbatim_operations_are_the_ones_design_fixes() -> None:
 
     assert (OPERATIONS_DIR / "GetLoyaltyProfile.graphql").read_text().strip() == GET_LOYALTY_PROFILE.strip()
     assert (OPERATIONS_DIR / "RedeemReward.graphql").read_text().strip() == REDEEM_REWARD.strip()
+
+
+def test_each_ui_extension_toml_names_existing_modules_and_network_access() -> None:
+    import tomllib
+
+    targets = {}
+    for name in ("loyalty-checkout", "loyalty-account"):
+        config = tomllib.loads((EXTENSIONS / name / "shopify.extension.toml").read_text())
+        assert config["api_version"] >= "2025-10"
+        (extension,) = config["extensions"]
+        assert extension["type"] == "ui_extension" and extension["capabilities"]["network_access"] is True
+        for target in extension["targeting"]:
+            assert (EXTENSIONS / name / target["module"]).is_file()
+            targets[target["target"]] = name
+    assert set(targets) == {
+        "purchase.checkout.block.render",
+        "customer-account.page.render",
+        "customer-account.order-status.block.render",
+    }
+    theme = tomllib.loads((EXTENSIONS / "loyalty-theme" / "shopify.extension.toml").read_text())
+    assert theme["type"] == "theme"

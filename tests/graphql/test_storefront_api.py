@@ -178,6 +178,7 @@ def test_rate_limits_answer_429_with_retry_after_and_recover(  # type: ignore[no
         refused = post(client, shopify, ask)
         assert 1 <= int(refused.headers["Retry-After"]) <= 60
         assert refused.get_json()["error"] == "rate_limited"
+        assert refused.headers["Access-Control-Allow-Origin"] == "*"  # the extension can read the refusal
         # Another shopper has their own budget, until the shop's is spent.
         assert post(client, shopify, ask, customer=SHOPPER_B).status_code == 200
         assert post(client, shopify, ask, customer=SHOPPER_B).status_code == 429
@@ -230,6 +231,7 @@ def test_rate_limits_answer_429_with_retry_after_and_recover(  # type: ignore[no
 def test_bad_inputs_are_clear_4xx_never_500(client, shopify, programme, body, status, says) -> None:  # type: ignore[no-untyped-def]
     response = post(client, shopify, body)
     assert response.status_code == status, response.get_json()
+    assert response.headers["Access-Control-Allow-Origin"] == "*"
     if says:
         payload = response.get_json()
         message = payload.get("message") or payload["errors"][0]["message"]

@@ -20,10 +20,10 @@ interface FirstPaint {
   points_name: string;
 }
 
-/** The balance the app last wrote to the customer's `$app:loyalty.profile` metafield, if Shopify sent it. */
+/** The balance the app last wrote to the customer's `$app.loyalty_profile` metafield, if Shopify sent it. */
 function firstPaint(): FirstPaint | null {
   const entry = shopify.appMetafields.value.find(
-    (item) => item.target.type === 'customer' && item.metafield.key === 'profile',
+    (item) => item.target.type === 'customer' && item.metafield.key === 'loyalty_profile',
   );
   if (!entry || typeof entry.metafield.value !== 'string') return null;
   try {
