@@ -9,6 +9,7 @@ import {
   idempotencyKey,
   pointsForOrder,
   type Panel,
+  waitForCode,
 } from './storefront';
 
 const panel: Panel = {
@@ -86,5 +87,22 @@ describe('the client', () => {
       async () => new Response(JSON.stringify({error: 'rate_limited', message: 'too many requests'}), {status: 429}),
     );
     await expect(client.panel()).rejects.toThrow(new StorefrontError('too many requests'));
+  });
+});
+
+describe('waiting for a code', () => {
+  const held = (code: string | null): Panel => ({
+    ...panel,
+    me: {...panel.me!, unused_rewards: [{id: '9', reward_name: '$5 off', status: code ? 'posted' : 'pending', code, expires_at: null}]},
+  });
+
+  it('returns the code once the redemption settles', async () => {
+    const answers = [held(null), held(null), held('LOYAL-1')];
+    expect(await waitForCode({panel: async () => answers.shift()!}, '9', 5, 0)).toBe('LOYAL-1');
+  });
+
+  it('gives up on a redemption that is gone (failed) or never settles', async () => {
+    expect(await waitForCode({panel: async () => panel}, '9', 5, 0)).toBeNull();
+    expect(await waitForCode({panel: async () => held(null)}, '9', 3, 0)).toBeNull();
   });
 });

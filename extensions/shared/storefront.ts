@@ -122,6 +122,25 @@ export class StorefrontClient {
   }
 }
 
+/**
+ * The code of a redemption once the app has created it in Shopify (pending -> posted), looking again every `delayMs`
+ * up to `tries` times; null if it is not there by then (or the redemption failed).
+ */
+export async function waitForCode(
+  client: Pick<StorefrontClient, 'panel'>,
+  redemptionId: string,
+  tries = 10,
+  delayMs = 2000,
+): Promise<string | null> {
+  for (let attempt = 0; attempt < tries; attempt += 1) {
+    const held = (await client.panel()).me?.unused_rewards.find((item) => item.id === redemptionId);
+    if (!held) return null;
+    if (held.code) return held.code;
+    await new Promise((resolve) => setTimeout(resolve, delayMs));
+  }
+  return null;
+}
+
 /** The rewards the shopper can redeem right now, cheapest first. */
 export function affordableRewards(panel: Panel): Reward[] {
   const offers = new Map((panel.me?.rewards ?? []).map((offer) => [offer.reward.id, offer]));

@@ -9,6 +9,7 @@ import {
   idempotencyKey,
   pointsForOrder,
   type Panel,
+  waitForCode,
 } from '../../shared/storefront';
 
 export default async () => {
@@ -76,14 +77,18 @@ function LoyaltyBlock() {
         setMessage(result.message);
         return;
       }
-      const code = result.redemption?.code;
+      setPanel(await client.panel());
+      let code = result.redemption?.code ?? null;
+      if (!code && result.redemption) {
+        setMessage('Creating your code…');
+        code = await waitForCode(client, result.redemption.id);
+      }
       if (code) {
         const applied = await shopify.applyDiscountCodeChange({type: 'addDiscountCode', code});
         setMessage(applied.type === 'success' ? `Applied ${code}` : applied.message);
       } else {
-        setMessage('Your code is being created; it will appear in your account in a moment.');
+        setMessage('Your code is still being created; it will be in your account in a moment.');
       }
-      setPanel(await client.panel());
     } catch (error) {
       setMessage((error as Error).message);
     } finally {
