@@ -158,7 +158,14 @@ def serve(
 
     session = db.session
     shop = session.get(Shop, snap.shop_id)
-    context = ShopperContext(session=session, shop=shop, customer_id=customer_id, now=now, proxy_prefix=proxy_prefix)
+    context = ShopperContext(
+        session=session,
+        shop=shop,
+        customer_id=customer_id,
+        now=now,
+        proxy_prefix=proxy_prefix,
+        shop_version=snap.shop_version,
+    )
     settings = current_app.config["SETTINGS"]
     success, result = graphql_sync(
         schema(),

@@ -8,6 +8,7 @@ from typing import Any
 from ariadne import ObjectType, QueryType
 from graphql import GraphQLError, GraphQLResolveInfo
 
+from app.graphql import read_cache
 from app.graphql.context import ShopperContext
 from app.loyalty.read_models import storefront
 from app.loyalty.read_models.profile import ProfileView, loyalty_profile
@@ -48,7 +49,7 @@ def resolve_me(_: Any, info: GraphQLResolveInfo) -> Member | None:
 def resolve_programme(_: Any, info: GraphQLResolveInfo) -> storefront.Programme:
     context: ShopperContext = info.context
     assert context.shop is not None  # the routes answer only for an installed shop
-    return storefront.programme(context.session, shop=context.shop)
+    return read_cache.programme(context.session, shop=context.shop, shop_version=context.shop_version)
 
 
 @member.field("customer_id")
@@ -104,7 +105,8 @@ def resolve_rewards(obj: Member, _info: GraphQLResolveInfo) -> list[dict]:
     balance = obj.profile.points_balance
     level = obj.profile.current_tier.level if obj.profile.current_tier else None
     offers = []
-    for item in storefront.programme_rewards(context.session, shop=context.shop):
+    programme = read_cache.programme(context.session, shop=context.shop, shop_version=context.shop_version)
+    for item in programme.rewards:
         tier_ok = item.min_tier_level is None or (level is not None and level >= item.min_tier_level)
         needed = max(0, item.points_cost - balance)
         offers.append({"reward": item, "affordable": needed == 0 and tier_ok, "points_needed": needed})

@@ -14,14 +14,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from psycopg import OperationalError
 from sqlalchemy import Engine, create_engine
+from sqlalchemy.orm import Session
 
 from app.loyalty.base.installation import Installation, installation_of
+from app.loyalty.read_models import storefront
+from app.loyalty.read_models.storefront import Programme
+from app.models import Shop
 
 # Operations whose answer depends only on the profile row, the shop row and the tier ladder.
 CACHEABLE_OPERATIONS = frozenset({"GetLoyaltyProfile"})
@@ -106,3 +111,22 @@ def cache_key(
     arguments = hashlib.sha256(json.dumps(variables or {}, sort_keys=True).encode()).hexdigest()[:16]
     version = f"{snap.shop_version}.{snap.profile_version or '-'}.{window}"
     return f"{namespace}:storefront:{snap.shop_id}:{customer_id or '-'}:{operation_hash[:16]}:{arguments}:{version}"
+
+
+PROGRAMMES_MAX = 1_000
+_programmes: OrderedDict[tuple[int, str], Programme] = OrderedDict()
+
+
+def programme(session: Session, *, shop: Shop, shop_version: str | None) -> Programme:
+    """The shop's public programme, kept in this process under the shop row's version: rules, rewards, tiers and
+    settings all rewrite that row when they change (rules bump `rules_revision`, tiers and rewards
+    `programme_revision`), so a kept programme is current for as long as its key is."""
+    if shop_version is None:
+        return storefront.programme(session, shop=shop)
+    key = (shop.id, shop_version)
+    kept = _programmes.get(key)
+    if kept is None:
+        kept = _programmes[key] = storefront.programme(session, shop=shop)
+        while len(_programmes) > PROGRAMMES_MAX:
+            _programmes.popitem(last=False)
+    return kept

@@ -260,3 +260,25 @@ def test_a_query_creates_the_referral_link_once(client, shopify, db_session, pro
     }
     assert len(codes) == 1
     assert db_session.execute(select(func.count()).select_from(ReferralLink)).scalar_one() == 1
+
+
+def test_the_kept_programme_moves_with_rule_and_reward_changes(client, shopify, db_session, shop, programme) -> None:  # type: ignore[no-untyped-def]
+    from app.loyalty import rulebook
+
+    def public() -> dict:
+        return post(client, shopify, persisted("LoyaltyPanel"), customer=None).get_json()["data"]["programme"]
+
+    assert len(public()["ways_to_earn"]) == 1
+    rulebook.save_rule(
+        db_session,
+        shop_id=shop.id,
+        definition={"name": "Per dollar", "actions": [{"type": "points_per_currency", "rate": 2}]},
+        actor="test",
+        now=datetime.now(timezone.utc),
+    )
+    db_session.commit()
+    ways = public()["ways_to_earn"]
+    assert [(w["description"], w["points_per_unit"]) for w in ways][-1] == ("Earn 2 Points per 1 USD spent", "2")
+    rewards.set_active(db_session, shop_id=shop.id, reward_id=programme.dear_reward, active=False)
+    db_session.commit()
+    assert [r["name"] for r in public()["rewards"]] == ["$5 off"]
