@@ -117,7 +117,7 @@ def resolve_rewards(obj: Member, _info: GraphQLResolveInfo) -> list[dict]:
 def resolve_unused(obj: Member, _info: GraphQLResolveInfo) -> list[storefront.RedemptionView]:
     context = obj.context
     assert context.shop is not None
-    return storefront.unused_redemptions(context.session, shop=context.shop, customer_id=obj.profile.customer_id)
+    return storefront.unused_redemptions(context.session, shop=context.shop, profile_id=obj.profile_id)
 
 
 @member.field("referral")
@@ -127,7 +127,7 @@ def resolve_referral(obj: Member, _info: GraphQLResolveInfo) -> storefront.Refer
     return storefront.referral(
         context.session,
         shop=context.shop,
-        customer_id=obj.profile.customer_id,
+        profile_id=obj.profile_id,
         proxy_prefix=context.proxy_prefix,
         now=context.now,
     )

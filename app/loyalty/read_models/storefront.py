@@ -22,11 +22,13 @@ from app.loyalty.referrals.settings import settings_for
 from app.loyalty.rulebook.store import current_versions
 from app.loyalty.tiers.membership import ladder
 from app.models import (
+    CustomerLoyaltyProfile,
     PointsLot,
     PointsTransaction,
     RedemptionLog,
     ReferralClick,
     ReferralConversion,
+    ReferralLink,
     RewardDefinition,
     Shop,
 )
@@ -234,17 +236,16 @@ def expiring_next(session: Session, *, shop: Shop, profile_id: int | None, now: 
     return Expiring(points=int(points), expires_at=soonest)
 
 
-def unused_redemptions(session: Session, *, shop: Shop, customer_id: str) -> list[RedemptionView]:
+def unused_redemptions(session: Session, *, shop: Shop, profile_id: int | None) -> list[RedemptionView]:
     """The shopper's redemptions not used yet, newest first; each code shown only once it works in Shopify."""
-    profile = find_profile(session, shop_id=shop.id, customer_id=customer_id)
-    if profile is None:
+    if profile_id is None:
         return []
     rows = session.execute(
         select(RedemptionLog, RewardDefinition.name)
         .join(RewardDefinition, RewardDefinition.id == RedemptionLog.reward_id)
         .where(
             RedemptionLog.shop_id == shop.id,
-            RedemptionLog.profile_id == profile.id,
+            RedemptionLog.profile_id == profile_id,
             RedemptionLog.status.in_(UNUSED_STATUSES),
         )
         .order_by(RedemptionLog.id.desc())
@@ -275,32 +276,36 @@ def redemption_view(row: RedemptionLog, reward_name: str) -> RedemptionView:
 
 
 def referral(
-    session: Session, *, shop: Shop, customer_id: str, proxy_prefix: str, now: datetime
+    session: Session, *, shop: Shop, profile_id: int | None, proxy_prefix: str, now: datetime
 ) -> ReferralView | None:
     """The shopper's referral link (created on first ask), where to share it, its clicks and rewarded conversions.
 
     None when the programme is off or the shopper has no profile yet (nothing bought, nothing earned).
     """
     settings = settings_for(shop)
-    profile = find_profile(session, shop_id=shop.id, customer_id=customer_id)
-    if not settings.enabled or profile is None:
+    if not settings.enabled or profile_id is None:
         return None
-    link = link_for(session, shop=shop, profile=profile, now=now)
-    clicks = session.execute(
-        select(func.count()).where(ReferralClick.shop_id == shop.id, ReferralClick.link_id == link.link_id)
-    ).scalar_one()
-    conversions = session.execute(
-        select(func.count()).where(
-            ReferralConversion.shop_id == shop.id,
-            ReferralConversion.link_id == link.link_id,
-            ReferralConversion.status == "rewarded",
+    clicks = select(func.count()).where(ReferralClick.shop_id == shop.id, ReferralClick.link_id == ReferralLink.id)
+    conversions = select(func.count()).where(
+        ReferralConversion.shop_id == shop.id,
+        ReferralConversion.link_id == ReferralLink.id,
+        ReferralConversion.status == "rewarded",
+    )
+    found = session.execute(
+        select(ReferralLink.code, clicks.scalar_subquery(), conversions.scalar_subquery()).where(
+            ReferralLink.shop_id == shop.id, ReferralLink.profile_id == profile_id
         )
-    ).scalar_one()
+    ).first()
+    if found is None:  # the first ask creates the link (a read that writes once)
+        profile = session.get(CustomerLoyaltyProfile, profile_id)
+        assert profile is not None and profile.shop_id == shop.id
+        found = (link_for(session, shop=shop, profile=profile, now=now).code, 0, 0)
+    code, click_count, conversion_count = found
     return ReferralView(
-        code=link.code,
-        share_url=f"https://{shop.domain}{proxy_prefix}/r/{link.code}",
-        clicks=clicks,
-        conversions=conversions,
+        code=code,
+        share_url=f"https://{shop.domain}{proxy_prefix}/r/{code}",
+        clicks=click_count,
+        conversions=conversion_count,
         friend_points=settings.friend_points,
         advocate_points=settings.advocate_points,
     )
