@@ -67,6 +67,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from app.graphql.proxy import bp as proxy_bp
     from app.graphql.routes import bp as graphql_bp
     from app.monitoring.routes import bp as monitoring_bp
+    from app.shopify.billing_routes import bp as billing_bp
     from app.shopify.install_routes import bp as install_bp
     from app.shopify.routes import bp as shopify_bp
 
@@ -76,6 +77,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(graphql_bp)
     app.register_blueprint(proxy_bp)
     app.register_blueprint(monitoring_bp)
+    app.register_blueprint(billing_bp)
     if settings.development_admin:
         from app.shopify.development import bp as development_bp
         from app.shopify.storefront_preview import bp as storefront_preview_bp

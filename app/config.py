@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from typing import Any
 
 ENVIRONMENTS = ("development", "test", "production")
@@ -26,6 +27,27 @@ REQUIRED_IN_PRODUCTION = (
 )
 # The one Shopify API version for the Admin API, webhooks and extensions (shopify.app.toml pins the same).
 SHOPIFY_API_VERSION = "2026-10"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A billing plan: `key` is stored on the shop, `name` is the AppSubscription name the merchant approves."""
+
+    key: str
+    name: str
+    price: Decimal  # USD every 30 days; 0 is the free plan, which needs no subscription
+    trial_days: int
+    features: frozenset[str]
+
+
+# The plans (app/shopify/billing.py charges them; app.loyalty.base.plans.plan_allows checks them). What the paid plan
+# adds: `backfill` (importing the shop's past orders, `flask shopify backfill`) and `outbound_webhooks` (the merchant's
+# own webhook endpoints and the rule action `webhook`, for whoever delivers them to check).
+FREE_PLAN = Plan("free", "Free", Decimal("0"), 0, frozenset())
+BILLING_PLANS = (
+    FREE_PLAN,
+    Plan("growth", "Loyalty Growth", Decimal("29.00"), 14, frozenset({"backfill", "outbound_webhooks"})),
+)
 
 
 class ConfigError(RuntimeError):
@@ -53,6 +75,9 @@ class Settings:
     # Prefix for every Redis key (stream, consumer group, Huey queue), so several apps or test runs share one Redis.
     redis_namespace: str = "loyalty"
     instance_path: str | None = None
+    # A redemption whose code Shopify has not confirmed after this many minutes fails and its points come back
+    # (LOYALTY_REDEMPTION_CONFIRM_MINUTES; app/tasks/discount_codes.confirm_overdue).
+    redemption_confirm_minutes: int = 15
 
     @property
     def is_production(self) -> bool:
@@ -110,7 +135,17 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         shopify_admin_origin=admin_origin,
         redis_namespace=env.get("LOYALTY_REDIS_NAMESPACE", "").strip() or "loyalty",
         instance_path=env.get("LOYALTY_INSTANCE_PATH", "").strip() or None,
+        redemption_confirm_minutes=_positive_minutes(env, "LOYALTY_REDEMPTION_CONFIRM_MINUTES", 15),
     )
+
+
+def _positive_minutes(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) <= 0:
+        raise ConfigError(f"{name} must be a whole number of minutes greater than zero; got {raw!r}")
+    return int(raw)
 
 
 def _normalise_database_url(url: str | None) -> str | None:

@@ -81,3 +81,14 @@ def order_payload(
         }
     payload.update(fields)
     return payload
+
+
+def migration_head() -> str:
+    """The newest migration revision (what /monitoring/health reports once migrated), from migrations/ itself."""
+    from alembic.script import ScriptDirectory
+
+    from app.migrations import alembic_config
+
+    head = ScriptDirectory.from_config(alembic_config("postgresql+psycopg://unused/unused")).get_current_head()
+    assert head is not None
+    return head

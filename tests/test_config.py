@@ -65,3 +65,11 @@ def test_the_admin_origin_must_be_an_http_origin(origin: str) -> None:
 def test_encryption_keys_are_read_newest_first() -> None:
     settings = load_settings({**PRODUCTION, "LOYALTY_ENCRYPTION_KEY": " new , old "})
     assert settings.encryption_keys == ("new", "old")
+
+
+def test_the_redemption_confirmation_limit_is_minutes_greater_than_zero() -> None:
+    assert load_settings({}).redemption_confirm_minutes == 15
+    assert load_settings({"LOYALTY_REDEMPTION_CONFIRM_MINUTES": "30"}).redemption_confirm_minutes == 30
+    for bad in ("0", "-5", "ten", "1.5"):
+        with pytest.raises(ConfigError, match="LOYALTY_REDEMPTION_CONFIRM_MINUTES"):
+            load_settings({"LOYALTY_REDEMPTION_CONFIRM_MINUTES": bad})

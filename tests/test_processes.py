@@ -17,7 +17,7 @@ import requests
 
 from app.commands.demo import DEMO_SHOP
 from app.paths import PROJECT_ROOT
-from tests.helpers import GET_LOYALTY_PROFILE, order_payload
+from tests.helpers import GET_LOYALTY_PROFILE, migration_head, order_payload
 from tests.shopify_fake.signing import ShopifySigner
 
 pytestmark = pytest.mark.processes
@@ -107,7 +107,7 @@ def test_the_app_boots_on_embedded_postgres_and_redis(tmp_path: Path) -> None:
         procs.run(str(BIN / "flask"), "--app", "app", "db", "upgrade")
         procs.start("web", str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", "app:create_app()")
         health = wait_for(f"http://127.0.0.1:{port}/monitoring/health", seconds=90).json()
-        assert health["components"]["database"] == {"status": "ok", "migration": "0002"}
+        assert health["components"]["database"] == {"status": "ok", "migration": migration_head()}
         assert health["components"]["redis"]["status"] == "ok"
         assert (instance / "postgres" / "PG_VERSION").exists()
         assert (instance / "redis" / "redis.sock").exists()

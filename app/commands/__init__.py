@@ -14,7 +14,8 @@ def register_commands(app: Flask) -> None:
     from app.commands.embedded import embedded_cli
     from app.commands.events import events_cli
     from app.commands.rules import rules_cli
+    from app.commands.shopify import shopify_cli
     from app.commands.stream import stream_cli
 
-    for group in (db_cli, demo_cli, embedded_cli, events_cli, rules_cli, stream_cli):
+    for group in (db_cli, demo_cli, embedded_cli, events_cli, rules_cli, shopify_cli, stream_cli):
         app.cli.add_command(group)

@@ -10,6 +10,7 @@ from graphql import GraphQLError, GraphQLResolveInfo
 
 from app.graphql import read_cache
 from app.graphql.context import ShopperContext
+from app.graphql.profile import iso
 from app.loyalty.read_models import storefront
 from app.loyalty.read_models.profile import ProfileView, loyalty_profile
 from app.rules.summary import EarnWay
@@ -24,7 +25,6 @@ way_to_earn = ObjectType("WayToEarn")
 TIMESTAMPS = {
     "ExpiringPoints": ("expires_at",),
     "HistoryEntry": ("created_at",),
-    "Redemption": ("expires_at", "created_at"),
 }
 timestamps = [ObjectType(name) for name in TIMESTAMPS]
 
@@ -150,6 +150,6 @@ def resolve_multiplier(obj: storefront.TierInfo, _info: GraphQLResolveInfo) -> s
 
 for _type in timestamps:
     for _field in TIMESTAMPS[_type.name]:
-        _type.set_field(_field, lambda obj, _info, _f=_field: (v := getattr(obj, _f, None)) and v.isoformat())
+        _type.set_field(_field, lambda obj, _info, _f=_field: iso(getattr(obj, _f)))
 
 bindables = [query, member, reward_offer, reward, tier_info, way_to_earn, *timestamps]

@@ -13,7 +13,7 @@ from app.extensions import redis_store
 from app.graphql.context import ShopperContext
 from app.loyalty import ledger, rewards
 from app.loyalty.base.errors import LoyaltyError
-from app.loyalty.read_models.storefront import find_redemption
+from app.loyalty.read_models import redemption_view
 
 mutation = MutationType()
 
@@ -45,15 +45,17 @@ def resolve_redeem_reward(_: Any, info: GraphQLResolveInfo, input: dict[str, Any
             )
     except LoyaltyError as exc:  # rolled back: nothing of a refused redemption stays
         return _failure(str(exc), balance=_balance(context, customer_id))
-    # The code works only once the Admin API has created it (pending -> posted): until then it is not shown.
-    redemption = find_redemption(session, shop=context.shop, redemption_id=result.redemption.id)
+    # The code goes to Shopify from the outbox (app/tasks/outbox.py); until Shopify has it the status is pending
+    # and no code is shown. Redeeming again with the same idempotencyKey answers the status as it is then.
+    view = redemption_view(result.redemption, reward_name="")
     return {
         "success": True,
         "message": "Reward redeemed" + (" (already redeemed with this key)" if result.replayed else ""),
         "points_deducted": result.points_deducted,
         "new_balance": result.new_balance,
-        "code": redemption.code,
-        "redemption": redemption,
+        "redemption_id": str(view.id),
+        "status": view.status,
+        "code": view.code,
     }
 
 
@@ -70,6 +72,7 @@ def _failure(message: str, *, balance: int) -> dict[str, Any]:
         "message": message,
         "points_deducted": 0,
         "new_balance": balance,
+        "redemption_id": None,
+        "status": None,
         "code": None,
-        "redemption": None,
     }

@@ -16,5 +16,10 @@ SCHEMA_DIR = Path(__file__).resolve().parent / "schema"
 def build_schema() -> GraphQLSchema:
     """Schema fields are snake_case and arguments camelCase (fixed by DESIGN.md); resolvers get snake_case kwargs."""
     return make_executable_schema(
-        load_schema_from_path(SCHEMA_DIR), profile.query, member.bindables, mutation, convert_names_case=True
+        load_schema_from_path(SCHEMA_DIR),
+        profile.query,
+        profile.redemption,
+        member.bindables,
+        mutation,
+        convert_names_case=True,
     )

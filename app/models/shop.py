@@ -55,6 +55,11 @@ class Shop(Base):
     # Referral programme settings, validated by app.loyalty.referrals.links.
     referral_settings: Mapped[dict[str, Any]] = mapped_column(server_default=text("'{}'::jsonb"))
 
+    # Billing (app/shopify/billing.py): the plan in force and the Shopify AppSubscription behind a paid one.
+    billing_plan: Mapped[str] = mapped_column(String(32), server_default="free")
+    subscription_id: Mapped[str | None] = mapped_column(String(128))
+    subscription_status: Mapped[str | None] = mapped_column(String(32))
+
     # Bumped in the same transaction as any rule change: every process's cached rule set is keyed by it.
     rules_revision: Mapped[int] = mapped_column(server_default="0")
     # What shoppers call the points ("Stars"), in the storefront API and the widgets.

@@ -23,6 +23,7 @@ TOPIC_EVENT_TYPES = {
     "customers/delete": "customer_deleted",
     "app/uninstalled": "app_uninstalled",
     "app/scopes_update": "app_scopes_updated",
+    "app_subscriptions/update": "app_subscription_updated",
     "customers/data_request": "customer_data_requested",
     "customers/redact": "customer_redact_requested",
     "shop/redact": "shop_redact_requested",

@@ -8,7 +8,7 @@ import {APP_URL} from './config';
 export const OPERATIONS = {
   LoyaltyPanel: 'ba8955711f812a5112f3e56d9efacb0541bfe208f08b20ced357f4c4836ed383',
   LoyaltyHistory: 'fb5565bc3048e9d944dff2a6d359bb78ff914bab9f601f77e672ae3d3c4868ab',
-  RedeemForCode: '1b160b4a3ea5af61f1a7f168b5d68cb51f16a9f1c49881665a7cd3906f813c16',
+  RedeemForCode: 'f0262609b354f14a7b002d1e47b310cce6b0cd3e775e931a1269d782e87d823e',
 } as const;
 
 export interface Reward {
@@ -78,7 +78,10 @@ export interface RedeemResult {
   message: string;
   points_deducted: number;
   new_balance: number;
-  redemption: Redemption | null;
+  redemption_id: string | null;
+  status: string | null;
+  // null while the status is pending: the code exists in Shopify only once settled
+  code: string | null;
 }
 
 export class StorefrontError extends Error {}

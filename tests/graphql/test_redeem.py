@@ -57,8 +57,10 @@ def test_a_shopper_redeems_their_points_and_a_retry_with_the_same_key_spends_onc
     assert again["success"] and (again["points_deducted"], again["new_balance"]) == (500, 700)
     assert "already redeemed" in again["message"]
     assert ledger_state(db_session) == (700, 2, 1)
-    # The discount code is staged for the Admin API, and the app event is on its way to the stream.
-    assert db_session.execute(select(Outbox.kind)).scalars().all() == ["discount_code.create"]
+    # The discount code is staged for the Admin API (and the new balance for the customer's metafields), and the
+    # app event is on its way to the stream.
+    staged = db_session.execute(select(Outbox.kind).order_by(Outbox.kind)).scalars().all()
+    assert staged == ["customer.sync", "discount_code.create"]
     assert db_session.execute(select(EventQueue.event_type)).scalars().all() == ["reward_redeemed"]
     assert redis_client.xlen(f"{redis_namespace}:events") == 1
 

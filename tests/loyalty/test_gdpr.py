@@ -252,9 +252,10 @@ def test_redaction_leaves_no_personal_data_and_keeps_the_ledger(
     assert db_session.execute(
         select(PointsTransaction.points, PointsTransaction.reason).where(PointsTransaction.points == 10)
     ).one() == (10, "[redacted]")
-    # The code never created in Shopify will not be: its outbox row is stopped.
-    assert db_session.execute(select(Outbox.kind, Outbox.status, Outbox.last_error)).all() == [
-        ("discount_code.create", "failed", "customer redacted (GDPR)")
+    # The code never created in Shopify will not be, nor the metafields synced: their outbox rows are stopped.
+    assert db_session.execute(select(Outbox.kind, Outbox.status, Outbox.last_error).order_by(Outbox.kind)).all() == [
+        ("customer.sync", "failed", "customer redacted (GDPR)"),
+        ("discount_code.create", "failed", "customer redacted (GDPR)"),
     ]
     # Another customer's data is untouched; amounts and order numbers in the scrubbed payloads remain.
     other = db_session.execute(

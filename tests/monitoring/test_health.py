@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-from alembic.script import ScriptDirectory
-
 from app.events.consumer import heartbeat_key
-from app.migrations import alembic_config
 from app.tasks.heartbeat import WORKER_HEARTBEAT
-
-
-def migration_head() -> str:
-    """The newest revision in migrations/ (what a migrated database reports), whichever branch added it."""
-    return ScriptDirectory.from_config(alembic_config("postgresql://unused")).get_current_head()
+from tests.helpers import migration_head
 
 
 def test_without_consumer_or_worker_the_app_is_degraded(client) -> None:  # type: ignore[no-untyped-def]

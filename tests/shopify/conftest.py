@@ -1,17 +1,27 @@
-"""The app under test talks to the fake Shopify (SHOPIFY_ADMIN_ORIGIN) and encrypts tokens with a test key."""
+"""The app under test talks to the fake Shopify (SHOPIFY_ADMIN_ORIGIN) and encrypts tokens with a test key; the
+outbox handlers get the context the worker gives them."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import time
 from typing import Any
 
 import pytest
-from cryptography.fernet import Fernet
+from sqlalchemy.orm import sessionmaker
 
+from app.shopify.admin_api import AdminApi
+from app.shopify.context import token_context
+from app.shopify.throttle import ShopThrottle
+from app.tasks.deliveries import Outward
 from tests.shopify_fake.server import FakeShopify
 
 SHOP = "test-shop.myshopify.com"
 STAFF_USER_ID = "69523243207"
-TEST_ENCRYPTION_KEY = Fernet.generate_key().decode()
+# A fixed test key (not random per import): the worker's app, built from the environment, must open what the test
+# app encrypted, and pytest may import this module under more than one name.
+TEST_ENCRYPTION_KEY = base64.urlsafe_b64encode(hashlib.sha256(b"loyalty tests only").digest()).decode()
 
 
 @pytest.fixture
@@ -49,3 +59,30 @@ class AdminCalls:
 @pytest.fixture
 def admin(client: Any, shopify_fake: FakeShopify) -> AdminCalls:
     return AdminCalls(client, shopify_fake)
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    """Every wait the Admin API client decided on (it still waits them, for real)."""
+    return []
+
+
+def make_admin_api(app: Any, redis_client: Any, namespace: str, sleeps: list[float]) -> AdminApi:
+    """An Admin API client as a worker builds one, recording its waits; another call builds "another worker"
+    sharing the same Redis bucket state."""
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        time.sleep(seconds)
+
+    return AdminApi(tokens=token_context(app), throttle=ShopThrottle(redis_client, namespace), sleep=sleep)
+
+
+@pytest.fixture
+def outward(app: Any, engine: Any, redis_client: Any, redis_namespace: str, sleeps: list[float]) -> Outward:
+    """What the worker's outbox tasks get: their own sessions, the Admin API client (to the fake), settings."""
+    return Outward(
+        sessions=sessionmaker(engine, expire_on_commit=False),
+        api=make_admin_api(app, redis_client, redis_namespace, sleeps),
+        settings=app.config["SETTINGS"],
+    )

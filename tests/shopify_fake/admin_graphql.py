@@ -131,6 +131,7 @@ RESOLVERS: dict[tuple[str, str], Callable[..., Any]] = {
     ("Mutation", "discountCodeBasicCreate"): discounts.resolve_basic_create,
     ("Mutation", "discountCodeFreeShippingCreate"): discounts.resolve_free_shipping_create,
     ("Mutation", "discountCodeBxgyCreate"): discounts.resolve_bxgy_create,
+    ("Mutation", "discountCodeDeactivate"): discounts.resolve_deactivate,
     ("Mutation", "metafieldsSet"): customers.resolve_metafields_set,
     ("Mutation", "tagsAdd"): customers.resolve_tags_add,
     ("Mutation", "tagsRemove"): customers.resolve_tags_remove,

@@ -1,4 +1,5 @@
-"""discountCodeBasicCreate, discountCodeFreeShippingCreate, discountCodeBxgyCreate and codeDiscountNodeByCode.
+"""discountCodeBasicCreate, discountCodeFreeShippingCreate, discountCodeBxgyCreate, discountCodeDeactivate and
+codeDiscountNodeByCode.
 
 Codes are unique per shop, case-insensitively, as in Shopify; a refused create writes nothing and answers
 `userErrors` with `field` paths into the mutation's argument. The required fields follow the input objects' pages:
@@ -280,6 +281,22 @@ def resolve_free_shipping_create(
 
 def resolve_bxgy_create(_: Any, info: GraphQLResolveInfo, bxgyCodeDiscount: dict[str, Any]) -> dict[str, Any]:
     return _create(info, "DiscountCodeBxgy", "bxgyCodeDiscount", bxgyCodeDiscount)
+
+
+def resolve_deactivate(_: Any, info: GraphQLResolveInfo, id: str) -> dict[str, Any]:
+    """Deactivates a code discount: it stays in the store, and its status reads EXPIRED from now on (Shopify's
+    reference: "Temporarily suspends a code discount"; a deactivated discount is expired until reactivated)."""
+    context: ApiContext = info.context
+    with context.state.lock:
+        node = context.shop.discounts.get(id)
+        if node is None:
+            return {"codeDiscountNode": None, "userErrors": [_error(["id"], "INVALID", "Discount does not exist")]}
+        discount = node["codeDiscount"]
+        now = utc_now()
+        if not discount.get("endsAt") or from_iso(discount["endsAt"]) > now:
+            discount["endsAt"] = iso(now)
+        discount["updatedAt"] = iso(now)
+        return {"codeDiscountNode": node, "userErrors": []}
 
 
 def resolve_node_by_code(_: Any, info: GraphQLResolveInfo, code: str) -> dict[str, Any] | None:

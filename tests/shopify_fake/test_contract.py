@@ -47,6 +47,33 @@ def test_code_discount_node_by_code_finds_the_code_whatever_its_case(calls: Shop
     assert missing is None
 
 
+DEACTIVATE = """
+mutation discountCodeDeactivate($id: ID!) {
+  discountCodeDeactivate(id: $id) {
+    codeDiscountNode { id codeDiscount { ... on DiscountCodeBasic { title status endsAt } } }
+    userErrors { field code message }
+  }
+}
+"""
+
+
+def test_discount_code_deactivate_expires_the_code_and_keeps_it(calls: ShopifyCalls) -> None:
+    created = calls.admin(CREATE_REWARD, {"input": reward_input(startsAt="2026-01-01T00:00:00Z")})
+    node_id = created["data"]["discountCodeBasicCreate"]["codeDiscountNode"]["id"]
+
+    payload = calls.admin(DEACTIVATE, {"id": node_id})["data"]["discountCodeDeactivate"]
+    unknown = calls.admin(DEACTIVATE, {"id": "gid://shopify/DiscountCodeNode/1"})["data"]["discountCodeDeactivate"]
+
+    assert payload["userErrors"] == []
+    assert payload["codeDiscountNode"]["id"] == node_id
+    assert payload["codeDiscountNode"]["codeDiscount"]["status"] == "EXPIRED"
+    assert calls.admin(FIND_CODE, {"code": "LOYAL-7F3K9Q"})["data"]["codeDiscountNodeByCode"]["id"] == node_id
+    assert unknown == {
+        "codeDiscountNode": None,
+        "userErrors": [{"field": ["id"], "code": "INVALID", "message": "Discount does not exist"}],
+    }
+
+
 def test_a_taken_code_is_refused_with_userErrors_and_nothing_is_written(
     calls: ShopifyCalls, shopify_fake: FakeShopify
 ) -> None:

@@ -103,14 +103,22 @@ class TestAdvisoryLock:
 
 
 @pytest.fixture(scope="session")
-def worker_huey(database_url: str, redis_url: str, redis_namespace: str) -> Iterator[object]:
+def worker_huey(database_url: str, redis_url: str, redis_namespace: str, shopify_fake_server) -> Iterator[object]:  # type: ignore[no-untyped-def]
     """`app.tasks.huey` and the worker's Flask app, built as the worker process builds them: from the environment,
-    here pointed at this run's database and Redis namespace."""
+    here pointed at this run's database and Redis namespace, and at the fake Shopify with the test app's credentials
+    (the outbox tasks call it)."""
+    from tests.shopify.conftest import TEST_ENCRYPTION_KEY
+    from tests.shopify_fake.signing import TEST_API_KEY, TEST_API_SECRET
+
     with pytest.MonkeyPatch.context() as environment:
         environment.setenv("APP_ENV", "test")
         environment.setenv("DATABASE_URL", database_url)
         environment.setenv("REDIS_URL", redis_url)
         environment.setenv("LOYALTY_REDIS_NAMESPACE", redis_namespace)
+        environment.setenv("SHOPIFY_ADMIN_ORIGIN", shopify_fake_server.origin)
+        environment.setenv("SHOPIFY_API_KEY", TEST_API_KEY)
+        environment.setenv("SHOPIFY_API_SECRET", TEST_API_SECRET)
+        environment.setenv("LOYALTY_ENCRYPTION_KEY", TEST_ENCRYPTION_KEY)
         from app.tasks import huey
         from app.tasks.context import worker_app
 

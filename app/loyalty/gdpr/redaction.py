@@ -250,11 +250,13 @@ def redact_customer(
             session, model, column, and_(model.shop_id == shop_id, _mentions(attribute, needles)), needles
         )
     # Work not yet sent for this customer (a code to create, tags to set) must not reach Shopify any more.
+    # The customer's metafield sync (staged by a trigger, keyed by profile id, see migration 0003) goes the same way.
+    staged_for_customer = [cast(Outbox.payload, String).like(f"%{REDACTED}%")]
+    if profile is not None:
+        staged_for_customer.append(Outbox.dedupe_key == f"customer_sync:{profile.id}")
     session.execute(
         update(Outbox)
-        .where(
-            Outbox.shop_id == shop_id, Outbox.status == "pending", cast(Outbox.payload, String).like(f"%{REDACTED}%")
-        )
+        .where(Outbox.shop_id == shop_id, Outbox.status == "pending", or_(*staged_for_customer))
         .values(status="failed", last_error="customer redacted (GDPR)")
     )
     counts["webhook_deliveries"] = _scrub_rows(

@@ -139,6 +139,7 @@ HANDLERS: dict[str, Callable[[Session, Shop, InboundEvent, datetime, Outcome], N
     "shop_redact_requested": lifecycle.handle_shop_redact,
     "app_uninstalled": lifecycle.handle_uninstalled,
     "app_scopes_updated": lifecycle.handle_scopes_update,
+    "app_subscription_updated": lifecycle.handle_subscription_update,
 }
 
 

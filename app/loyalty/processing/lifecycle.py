@@ -10,6 +10,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from app.loyalty import gdpr, ledger, referrals
+from app.loyalty.base import plans
 from app.loyalty.base.inbound import ORDER_EVENT_TYPES, InboundEvent
 from app.loyalty.base.outcome import Outcome, RetryLater
 from app.loyalty.ledger.profiles import lock_profile, lock_profile_by_id
@@ -175,3 +176,21 @@ def handle_scopes_update(session: Session, shop: Shop, event: InboundEvent, now:
         return
     session.execute(update(Shop).where(Shop.id == shop.id).values(scopes=",".join(current)))
     outcome.note = f"granted scopes now: {','.join(current) or '(none)'}"
+
+
+def handle_subscription_update(
+    session: Session, shop: Shop, event: InboundEvent, now: datetime, outcome: Outcome
+) -> None:
+    """app_subscriptions/update: a subscription of the shop changed status (approved, cancelled, frozen, …)."""
+    subscription = event.event_data.get("app_subscription")
+    fields = ("admin_graphql_api_id", "name", "status")
+    if not isinstance(subscription, dict) or not all(isinstance(subscription.get(key), str) for key in fields):
+        outcome.note = "app_subscriptions/update carries no app_subscription id, name and status; nothing changed"
+        return
+    outcome.note = plans.apply_subscription(
+        shop,
+        subscription_id=subscription["admin_graphql_api_id"],
+        name=subscription["name"],
+        status=subscription["status"].upper(),
+    )
+    session.flush()

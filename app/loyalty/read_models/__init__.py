@@ -1,5 +1,5 @@
 """What shoppers read about their own loyalty, shaped for the storefront API."""
 
-from app.loyalty.read_models.profile import ProfileView, loyalty_profile
+from app.loyalty.read_models.profile import ProfileView, RedemptionView, loyalty_profile, redemption_view
 
-__all__ = ["ProfileView", "loyalty_profile"]
+__all__ = ["ProfileView", "RedemptionView", "loyalty_profile", "redemption_view"]

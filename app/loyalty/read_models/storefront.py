@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.loyalty.ledger.profiles import find_profile
+from app.loyalty.read_models.profile import RedemptionView, redemption_view
 from app.loyalty.referrals.links import link_for
 from app.loyalty.referrals.settings import settings_for
 from app.loyalty.rulebook.store import current_versions
@@ -34,8 +35,6 @@ from app.models import (
 )
 from app.rules.summary import EarnWay, ways_to_earn
 
-# A redemption's code works in Shopify only once the discount exists there (L14): `posted` (settled) or `used`.
-SETTLED_STATUSES = ("posted", "used")
 # Redemptions the shopper still holds: waiting for their code, or settled and not used yet.
 UNUSED_STATUSES = ("pending", "posted")
 ENTRY_KIND_WORDS = {
@@ -106,18 +105,6 @@ class HistoryPage:
 class Expiring:
     points: int
     expires_at: datetime
-
-
-@dataclass(frozen=True)
-class RedemptionView:
-    id: int
-    reward_name: str
-    points_spent: int
-    status: str
-    # Only once the discount exists in Shopify; a pending redemption has no usable code yet.
-    code: str | None
-    expires_at: datetime | None
-    created_at: datetime
 
 
 @dataclass(frozen=True)
@@ -251,28 +238,6 @@ def unused_redemptions(session: Session, *, shop: Shop, profile_id: int | None) 
         .order_by(RedemptionLog.id.desc())
     ).all()
     return [redemption_view(row, name) for row, name in rows]
-
-
-def find_redemption(session: Session, *, shop: Shop, redemption_id: int) -> RedemptionView:
-    """One redemption of this shop as the shopper sees it (the caller got its id from the shopper's own redemption)."""
-    row, name = session.execute(
-        select(RedemptionLog, RewardDefinition.name)
-        .join(RewardDefinition, RewardDefinition.id == RedemptionLog.reward_id)
-        .where(RedemptionLog.shop_id == shop.id, RedemptionLog.id == redemption_id)
-    ).one()
-    return redemption_view(row, name)
-
-
-def redemption_view(row: RedemptionLog, reward_name: str) -> RedemptionView:
-    return RedemptionView(
-        id=row.id,
-        reward_name=reward_name,
-        points_spent=row.points_spent,
-        status=row.status,
-        code=row.code if row.status in SETTLED_STATUSES else None,
-        expires_at=row.expires_at,
-        created_at=row.created_at,
-    )
 
 
 def referral(

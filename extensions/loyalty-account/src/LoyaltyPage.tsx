@@ -36,7 +36,7 @@ function LoyaltyPage() {
     setBusy(true);
     try {
       const result = await client.redeem(customerId, rewardId, idempotencyKey(rewardId));
-      setMessage(result.success ? `Redeemed: ${result.redemption?.reward_name}` : result.message);
+      setMessage(result.success ? (result.code ? `Your code: ${result.code}` : 'Redeemed: your code is being created') : result.message);
       setPanel(await client.panel());
     } catch (error) {
       setMessage((error as Error).message);

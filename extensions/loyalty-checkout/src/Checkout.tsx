@@ -18,20 +18,19 @@ export default async () => {
 
 interface FirstPaint {
   points_balance: number;
-  points_name: string;
+  tier_name: string | null;
 }
 
-/** The balance the app last wrote to the customer's `$app.loyalty_profile` metafield, if Shopify sent it. */
+/** The balance and tier the app last wrote to the customer's `$app` metafields, if Shopify sent them. */
 function firstPaint(): FirstPaint | null {
-  const entry = shopify.appMetafields.value.find(
-    (item) => item.target.type === 'customer' && item.metafield.key === 'loyalty_profile',
+  const values = new Map(
+    shopify.appMetafields.value
+      .filter((entry) => entry.target.type === 'customer')
+      .map((entry) => [entry.metafield.key, String(entry.metafield.value)]),
   );
-  if (!entry || typeof entry.metafield.value !== 'string') return null;
-  try {
-    return JSON.parse(entry.metafield.value) as FirstPaint;
-  } catch {
-    return null;
-  }
+  const balance = Number(values.get('points_balance'));
+  if (!values.has('points_balance') || !Number.isFinite(balance)) return null;
+  return {points_balance: balance, tier_name: values.get('tier_name') ?? null};
 }
 
 function LoyaltyBlock() {
@@ -47,7 +46,10 @@ function LoyaltyBlock() {
 
   if (!panel) {
     return cached ? (
-      <s-text>{formatPoints(cached.points_balance, cached.points_name)}</s-text>
+      <s-text>
+        {formatPoints(cached.points_balance, 'points')}
+        {cached.tier_name ? ` · ${cached.tier_name}` : ''}
+      </s-text>
     ) : (
       <s-skeleton-paragraph />
     );
@@ -78,10 +80,10 @@ function LoyaltyBlock() {
         return;
       }
       setPanel(await client.panel());
-      let code = result.redemption?.code ?? null;
-      if (!code && result.redemption) {
+      let code = result.code;
+      if (!code && result.redemption_id) {
         setMessage('Creating your code…');
-        code = await waitForCode(client, result.redemption.id);
+        code = await waitForCode(client, result.redemption_id);
       }
       if (code) {
         const applied = await shopify.applyDiscountCodeChange({type: 'addDiscountCode', code});

@@ -6,7 +6,7 @@
   'use strict';
   // sha256 of extensions/shared/operations/*.graphql (tests/graphql/test_extensions.py keeps them in step).
   var PANEL = 'ba8955711f812a5112f3e56d9efacb0541bfe208f08b20ced357f4c4836ed383';
-  var REDEEM = '1b160b4a3ea5af61f1a7f168b5d68cb51f16a9f1c49881665a7cd3906f813c16';
+  var REDEEM = 'f0262609b354f14a7b002d1e47b310cce6b0cd3e775e931a1269d782e87d823e';
   var CSS =
     ':host{all:initial;font:14px/1.4 system-ui,sans-serif;color:#1a1a1a}' +
     '*{box-sizing:border-box}' +
@@ -170,9 +170,10 @@
     return this.request({id: REDEEM, variables: {input: {customerId: me.customer_id, rewardId: rewardId, idempotencyKey: key}}})
       .then(function (data) {
         var result = data.redeemReward;
-        var code = result.redemption && result.redemption.code;
+        var code = result.code;
+        var reward = self.data.programme.rewards.filter(function (item) { return item.id === rewardId; })[0];
         self.notice = result.success
-          ? esc(result.redemption.reward_name) + ': ' + (code ? '<code data-code>' + esc(code) + '</code>' : esc(self.t.codePending))
+          ? esc(reward ? reward.name : '') + ': ' + (code ? '<code data-code>' + esc(code) + '</code>' : esc(self.t.codePending))
           : esc(result.message);
         self.busy = false;
         return self.load().then(function () {

@@ -1,0 +1,116 @@
+"""`flask shopify backfill`: a bulk operation in the fake Shopify pages the shop's past orders into the inbox as
+historical events (processed, no points), once, skipping what live webhooks already brought; bad input is refused."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import func, select, update
+
+from app.models import EventQueue, PointsTransaction, Shop
+from tests.helpers import order_payload
+from tests.shopify.conftest import SHOP
+from tests.shopify_fake.bulk import order_node
+
+CUSTOMER = 115310627314723954
+
+
+@pytest.fixture
+def paid_shop(admin, db_session) -> None:  # type: ignore[no-untyped-def]
+    admin.install()
+    db_session.execute(
+        update(Shop).where(Shop.domain == SHOP).values(billing_plan="growth", subscription_status="ACTIVE")
+    )
+    db_session.commit()
+
+
+def seed_orders(shopify_fake) -> None:  # type: ignore[no-untyped-def]
+    state = shopify_fake.state
+    state.add_order(
+        SHOP, order_node(9007199254740995, created_at="2025-12-20T10:00:00Z", total="40.00", customer_id=CUSTOMER)
+    )
+    state.add_order(
+        SHOP,
+        order_node(
+            9007199254740997,
+            created_at="2026-01-05T10:00:00Z",
+            total="120.50",
+            customer_id=CUSTOMER,
+            line_items=[{"id": 9007199254741001, "title": "Mug", "quantity": 2, "price": "60.25", "sku": "MUG"}],
+        ),
+    )
+    state.add_order(SHOP, order_node(9007199254740999, created_at="2026-02-01T10:00:00Z", total="15.00"))
+
+
+def backfill(runner, since: str = "2026-01-01", shop: str = SHOP):  # type: ignore[no-untyped-def]
+    return runner.invoke(args=["shopify", "backfill", "--shop", shop, "--since", since])
+
+
+def test_past_orders_become_historical_events_once(runner, shopify_fake, db_session, paid_shop) -> None:  # type: ignore[no-untyped-def]
+    seed_orders(shopify_fake)
+    result = backfill(runner)
+    assert result.exit_code == 0, result.output
+    assert "2 order(s) since 2026-01-01: 2 recorded as historical, 0 already in the inbox" in result.output
+    assert len(shopify_fake.recorder.graphql("bulkOperationRunQuery")) == 1
+    rows = db_session.execute(select(EventQueue).order_by(EventQueue.occurred_at)).scalars().all()
+    assert [(row.event_type, row.status, row.customer_id) for row in rows] == [
+        ("order_created", "processed", str(CUSTOMER)),
+        ("order_created", "processed", None),
+    ]
+    first = rows[0].payload
+    assert first["historical"] is True and first["id"] == 9007199254740997
+    assert (first["total_price"], first["currency"], first["customer"]["id"]) == ("120.5", "USD", CUSTOMER)
+    assert first["line_items"] == [
+        {
+            "id": 9007199254741001,
+            "title": "Mug",
+            "sku": "MUG",
+            "vendor": None,
+            "quantity": 2,
+            "product_id": None,
+            "variant_id": None,
+            "price": "60.25",
+        }
+    ]
+    assert db_session.execute(select(func.count()).select_from(PointsTransaction)).scalar_one() == 0  # no points
+
+    again = backfill(runner)
+    assert "0 recorded as historical, 2 already in the inbox" in again.output
+    assert db_session.execute(select(func.count()).select_from(EventQueue)).scalar_one() == 2
+
+
+def test_an_order_a_live_webhook_brought_is_not_recorded_twice(
+    client, runner, shopify_fake, db_session, paid_shop
+) -> None:  # type: ignore[no-untyped-def]
+    seed_orders(shopify_fake)
+    live = order_payload(order_id=9007199254740997, created_at="2026-01-05T05:00:00-05:00")
+    delivery = shopify_fake.signer.signed_webhook("orders/create", live, shop=SHOP, event_id=str(uuid.uuid4()))
+    assert client.post("/webhooks", data=delivery.body, headers=delivery.headers).status_code == 200
+    result = backfill(runner)
+    assert "1 recorded as historical, 1 already in the inbox" in result.output
+    assert db_session.execute(select(func.count()).select_from(EventQueue)).scalar_one() == 2
+
+
+@pytest.mark.parametrize(
+    ("shop", "since", "message"),
+    [
+        ("evil.example.com", "2026-01-01", "is not a myshopify.com shop domain"),
+        (SHOP, "2999-01-01", "is in the future"),
+        (SHOP, "yesterday", "does not match the format"),
+        ("never-installed.myshopify.com", "2026-01-01", "has not installed loyalty"),
+    ],
+)
+def test_bad_input_is_refused_before_anything_is_sent(runner, shopify_fake, paid_shop, shop, since, message) -> None:  # type: ignore[no-untyped-def]
+    shopify_fake.recorder.clear()
+    result = backfill(runner, since=since, shop=shop)
+    assert result.exit_code != 0 and message in result.output
+    assert shopify_fake.recorder.graphql() == []
+
+
+def test_the_free_plan_does_not_include_the_backfill(runner, shopify_fake, admin) -> None:  # type: ignore[no-untyped-def]
+    admin.install()
+    shopify_fake.recorder.clear()
+    result = backfill(runner)
+    assert result.exit_code != 0 and "free plan" in result.output
+    assert shopify_fake.recorder.graphql() == []

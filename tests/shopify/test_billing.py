@@ -1,0 +1,106 @@
+"""Billing against the fake Shopify: subscribe to the paid plan (with its trial), the merchant approves, the plan is
+recorded on return and gates the paid features; app_subscriptions/update turns it off again; bad input is refused."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+import pytest
+from sqlalchemy import select
+
+from app.loyalty.base.plans import plan_allows
+from app.models import Shop
+from tests.events.test_end_to_end import drain, make_consumer
+from tests.shopify.conftest import SHOP
+
+
+@pytest.fixture
+def token(admin, shopify_fake) -> str:  # type: ignore[no-untyped-def]
+    admin.install()
+    return shopify_fake.signer.app_home_token(shop=SHOP)
+
+
+def stored_shop(db_session) -> Shop:  # type: ignore[no-untyped-def]
+    db_session.expire_all()
+    return db_session.execute(select(Shop).where(Shop.domain == SHOP)).scalar_one()
+
+
+def choose(client, token: str, plan: str, *, htmx: bool = True):  # type: ignore[no-untyped-def]
+    headers = {"Authorization": f"Bearer {token}"} | ({"HX-Request": "true"} if htmx else {})
+    return client.post("/billing/subscribe", data={"plan": plan}, headers=headers)
+
+
+def test_the_paid_plan_is_approved_recorded_and_gates_its_features(  # type: ignore[no-untyped-def]
+    client, admin, shopify_fake, db_session, token
+) -> None:
+    assert not plan_allows(stored_shop(db_session), "backfill")  # a new shop is on the free plan
+    response = choose(client, token, "growth")
+    assert response.status_code == 200
+    (url,) = re.findall(r'window\.open\("([^"]+)", "_top"\)', response.get_data(as_text=True))
+    assert "/RecurringApplicationCharge/confirm_recurring_application_charge" in url
+    (created,) = shopify_fake.recorder.graphql("appSubscriptionCreate")
+    assert created.variables["trialDays"] == 14 and created.variables["test"] is True
+    assert created.variables["lineItems"][0]["plan"]["appRecurringPricingDetails"]["price"] == {
+        "amount": "29.00",
+        "currencyCode": "USD",
+    }
+    (subscription_id,) = shopify_fake.state.shop(SHOP).subscriptions
+    assert "/billing/confirm" in shopify_fake.approve_subscription(SHOP, subscription_id)
+
+    back = admin.page(shopify_fake.signer.app_home_token(shop=SHOP), path="/billing/confirm")
+    assert back.status_code == 200 and "Loyalty Growth" in back.get_data(as_text=True)
+    shop = stored_shop(db_session)
+    assert (shop.billing_plan, shop.subscription_id, shop.subscription_status) == ("growth", subscription_id, "ACTIVE")
+    assert plan_allows(shop, "backfill") and not plan_allows(shop, "no-such-feature")
+
+
+def test_a_cancelled_subscription_turns_the_paid_features_off(  # type: ignore[no-untyped-def]
+    app, client, admin, shopify_fake, db_session, token, redis_client, redis_namespace
+) -> None:
+    choose(client, token, "growth")
+    (subscription_id,) = shopify_fake.state.shop(SHOP).subscriptions
+    shopify_fake.approve_subscription(SHOP, subscription_id)
+    admin.page(shopify_fake.signer.app_home_token(shop=SHOP), path="/billing/confirm")
+    payload = {
+        "app_subscription": {
+            "admin_graphql_api_id": subscription_id,
+            "name": "Loyalty Growth",
+            "status": "CANCELLED",
+            "admin_graphql_api_shop_id": "gid://shopify/Shop/548380009",
+            "created_at": "2026-11-30T10:00:00-05:00",
+            "updated_at": "2026-11-30T11:00:00-05:00",
+            "currency": "USD",
+            "capped_amount": None,
+        }
+    }
+    delivery = shopify_fake.signer.signed_webhook(
+        "app_subscriptions/update", payload, shop=SHOP, event_id=str(uuid.uuid4())
+    )
+    assert client.post("/webhooks", data=delivery.body, headers=delivery.headers).status_code == 200
+    drain(make_consumer(app, redis_client, redis_namespace))
+    shop = stored_shop(db_session)
+    assert (shop.billing_plan, shop.subscription_status) == ("growth", "CANCELLED")
+    assert not plan_allows(shop, "backfill")
+
+
+@pytest.mark.parametrize(
+    ("plan", "status", "error"),
+    [("platinum", 400, "unknown_plan"), ("free", 400, "free_plan"), ("", 400, "unknown_plan")],
+)
+def test_a_bad_plan_is_refused_and_nothing_is_sent(client, shopify_fake, token, plan, status, error) -> None:  # type: ignore[no-untyped-def]
+    shopify_fake.recorder.clear()
+    response = choose(client, token, plan)
+    assert (response.status_code, response.get_json()["error"]) == (status, error)
+    assert shopify_fake.recorder.graphql() == []
+
+
+def test_billing_needs_a_verified_admin_session(client, shopify_fake, token) -> None:  # type: ignore[no-untyped-def]
+    shopify_fake.recorder.clear()
+    assert client.post("/billing/subscribe", data={"plan": "growth"}, headers={"HX-Request": "true"}).status_code in (
+        302,
+        401,
+    )
+    forged = shopify_fake.signer.app_home_token(shop=SHOP, secret="not-the-app-secret-but-long-enough-for-hs256")
+    assert choose(client, forged, "growth").status_code == 401
+    assert shopify_fake.recorder.graphql() == []
