@@ -59,11 +59,17 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     )
     app.config.update({k: v for k, v in overrides.items() if k.isupper()})
 
+    from app.monitoring.logs import configure_logging
+    from app.monitoring.requests import install_request_tracking
+
+    configure_logging(settings.log_format)
     db.init_app(app)
     redis_store.init_app(app)
     register_error_handlers(app)
+    install_request_tracking(app)
 
     from app.admin.routes import bp as admin_bp
+    from app.developer.routes import bp as developer_bp
     from app.graphql.proxy import bp as proxy_bp
     from app.graphql.routes import bp as graphql_bp
     from app.monitoring.routes import bp as monitoring_bp
@@ -77,6 +83,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(graphql_bp)
     app.register_blueprint(proxy_bp)
     app.register_blueprint(monitoring_bp)
+    app.register_blueprint(developer_bp)
     app.register_blueprint(billing_bp)
     if settings.development_admin:
         from app.shopify.development import bp as development_bp

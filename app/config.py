@@ -75,6 +75,16 @@ class Settings:
     # Prefix for every Redis key (stream, consumer group, Huey queue), so several apps or test runs share one Redis.
     redis_namespace: str = "loyalty"
     instance_path: str | None = None
+    # Bearer token for /monitoring/* except health; unset: only this machine's loopback may ask (never in production).
+    monitoring_token: str | None = None
+    # GraphQL introspection and the /graphql explorer: on in development and test, off in production unless set.
+    graphql_introspection: bool = True
+    # Development and test only: merchants' webhook endpoints may be loopback or private addresses (a local receiver).
+    webhooks_allow_private_targets: bool = False
+    # "json" (one object per line) or "text"; JSON by default in production.
+    log_format: str = "text"
+    # Where the app's own threshold alerts are posted once per episode (Slack-style incoming webhook); optional.
+    operator_webhook_url: str | None = None
     # A redemption whose code Shopify has not confirmed after this many minutes fails and its points come back
     # (LOYALTY_REDEMPTION_CONFIRM_MINUTES; app/tasks/discount_codes.confirm_overdue).
     redemption_confirm_minutes: int = 15
@@ -121,6 +131,14 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(
             f"SHOPIFY_ADMIN_ORIGIN must be an http(s) origin such as http://127.0.0.1:8765; got {admin_origin!r}"
         )
+    allow_private = _flag(env, "LOYALTY_WEBHOOKS_ALLOW_PRIVATE_TARGETS", default=False)
+    if allow_private and app_env == "production":
+        raise ConfigError(
+            "LOYALTY_WEBHOOKS_ALLOW_PRIVATE_TARGETS is for development and tests only; unset it when APP_ENV=production"
+        )
+    log_format = env.get("LOYALTY_LOG_FORMAT", "").strip() or ("json" if app_env == "production" else "text")
+    if log_format not in ("json", "text"):
+        raise ConfigError(f"LOYALTY_LOG_FORMAT must be json or text; got {log_format!r}")
     return Settings(
         app_env=app_env,
         database_url=database_url,
@@ -135,8 +153,25 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         shopify_admin_origin=admin_origin,
         redis_namespace=env.get("LOYALTY_REDIS_NAMESPACE", "").strip() or "loyalty",
         instance_path=env.get("LOYALTY_INSTANCE_PATH", "").strip() or None,
+        monitoring_token=env.get("MONITORING_TOKEN", "").strip() or None,
+        graphql_introspection=_flag(env, "LOYALTY_GRAPHQL_INTROSPECTION", default=app_env != "production"),
+        webhooks_allow_private_targets=allow_private,
+        log_format=log_format,
+        operator_webhook_url=env.get("LOYALTY_OPERATOR_WEBHOOK_URL", "").strip() or None,
         redemption_confirm_minutes=_positive_minutes(env, "LOYALTY_REDEMPTION_CONFIRM_MINUTES", 15),
     )
+
+
+def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:
+    """A boolean setting: 1/true/yes/on or 0/false/no/off; anything else is refused with its name."""
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be true or false; got {raw!r}")
 
 
 def _positive_minutes(env: Mapping[str, str], name: str, default: int) -> int:

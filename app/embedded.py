@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -33,7 +34,11 @@ def _file_lock(path: Path) -> Iterator[None]:
 
 def ensure_postgres(instance: Path, database: str = DATABASE_NAME) -> str:
     """Start (or reuse) the embedded PostgreSQL under instance/postgres; return a SQLAlchemy URL to `database`."""
-    import pgserver
+    with warnings.catch_warnings():
+        # pgserver asks platformdirs for a runtime folder it does not use here; without XDG_RUNTIME_DIR (containers,
+        # CI) platformdirs warns on every command.
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        import pgserver
 
     data = instance / "postgres"
     with _file_lock(instance / "postgres.lock"):

@@ -11,7 +11,17 @@ import pytest
 from app.paths import PROJECT_ROOT
 
 APP = PROJECT_ROOT / "app"
-EDGE_PACKAGES = ("app.shopify", "app.events", "app.graphql", "app.admin", "app.monitoring", "app.tasks", "app.commands")
+EDGE_PACKAGES = (
+    "app.shopify",
+    "app.events",
+    "app.graphql",
+    "app.admin",
+    "app.monitoring",
+    "app.tasks",
+    "app.commands",
+    "app.integrations",
+    "app.developer",
+)
 OUTSIDE_THE_CORE = ("flask", "flask_sqlalchemy", "redis", "huey", "requests", "ariadne", "shopify", "jwt", "werkzeug")
 
 

@@ -116,7 +116,7 @@ def test_the_app_boots_on_embedded_postgres_and_redis(tmp_path: Path) -> None:
         procs.stop()
         postmaster = int((instance / "postgres" / "postmaster.pid").read_text().splitlines()[0])
         redis_server = int((instance / "redis" / "redis.pid").read_text().strip())
-        assert "stopped: redis, postgres" in procs.run(str(BIN / "flask"), "--app", "app", "embedded", "stop")
+        assert f"{instance}: stopped redis, postgres" in procs.run(sys.executable, "-m", "app.cli", "embedded", "stop")
     for pid in (postmaster, redis_server):
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)  # the servers are really gone, not just reported stopped

@@ -16,6 +16,7 @@ def register_commands(app: Flask) -> None:
     from app.commands.rules import rules_cli
     from app.commands.shopify import shopify_cli
     from app.commands.stream import stream_cli
+    from app.commands.webhooks import webhooks_cli
 
-    for group in (db_cli, demo_cli, embedded_cli, events_cli, rules_cli, shopify_cli, stream_cli):
+    for group in (db_cli, demo_cli, embedded_cli, events_cli, rules_cli, shopify_cli, stream_cli, webhooks_cli):
         app.cli.add_command(group)

@@ -15,6 +15,7 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 
+from app.config import Settings
 from app.extensions import db
 from app.loyalty import rulebook
 from app.loyalty.rulebook import FIRST_ORDER_BONUS
@@ -23,7 +24,7 @@ from app.shopify.context import token_context
 from app.shopify.development import DEMO_SHOP, connect_demo_shop
 from app.shopify.signing import sign_webhook_body
 
-__all__ = ["DEMO_SHOP", "demo_cli", "seed"]
+__all__ = ["DEMO_SHOP", "demo_cli", "demo_shopper_token", "seed"]
 
 TIER_LADDER = (("Bronze", 1, 0), ("Silver", 2, 1000), ("Gold", 3, 5000))
 
@@ -118,6 +119,13 @@ def shopper_token(customer: str) -> None:
     settings = current_app.config["SETTINGS"]
     if settings.is_production:
         raise click.ClickException("demo tokens are for development: Shopify signs real ones")
+    click.echo(demo_shopper_token(settings, customer))
+
+
+def demo_shopper_token(settings: Settings, customer: str) -> str:
+    """A checkout-extension session token for a shopper of the demo shop, valid 5 minutes (never in production)."""
+    if settings.is_production:
+        raise ValueError("demo tokens are for development: Shopify signs real ones")
     now = int(datetime.now(timezone.utc).timestamp())
     claims = {
         "dest": DEMO_SHOP,
@@ -128,4 +136,4 @@ def shopper_token(customer: str) -> None:
         "iat": now,
         "jti": str(uuid.uuid4()),
     }
-    click.echo(jwt.encode(claims, settings.shopify_api_secret, algorithm="HS256"))
+    return jwt.encode(claims, settings.shopify_api_secret, algorithm="HS256")

@@ -12,6 +12,7 @@ from sqlalchemy.orm import sessionmaker
 
 from app.events.consumer import ConsumerSettings, StreamConsumer
 from app.extensions import db, redis_store
+from app.monitoring.metrics import start_process_exporter
 
 stream_cli = AppGroup("stream", help="The Redis Streams consumer.")
 
@@ -34,6 +35,7 @@ def run(name: str | None, batch_size: int) -> None:
         current_app.logger.info("stream consumer %s stopping (signal %d)", consumer.name, signum)
         consumer.stop()
 
+    start_process_exporter()  # its own /metrics port when it runs in a container of its own
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     click.echo(f"stream consumer {consumer.name} reading {consumer.keys.events}")

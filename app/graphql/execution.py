@@ -171,7 +171,7 @@ def serve(
         schema(),
         body,
         context_value=context,
-        introspection=not settings.is_production,
+        introspection=settings.graphql_introspection,
         debug=False,
         query_parser=parse_bounded,
         query_document=operation.document if operation else None,

@@ -23,6 +23,8 @@ from graphql import (
 )
 from graphql.validation import ValidationRule
 
+from app.graphql.introspection import introspection_only
+
 MAX_ROOT_FIELDS = 5
 MAX_TOKENS = 2_000
 MAX_DEPTH = 6
@@ -56,6 +58,8 @@ class DepthAndCostLimit(ValidationRule):
     """Refuses an operation nested deeper than MAX_DEPTH or costing more than MAX_COST (fragments followed)."""
 
     def enter_operation_definition(self, node: OperationDefinitionNode, *_args: Any) -> None:
+        if introspection_only(self.context.document):
+            return  # refused outright where introspection is off; GraphiQL's schema query nests deeper than 6
         fragments = {
             definition.name.value: definition
             for definition in self.context.document.definitions

@@ -13,7 +13,7 @@ from typing import Any
 def __getattr__(name: str) -> Any:
     if name != "huey":
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from app.tasks import outbox, sweeps  # noqa: F401  (registers the tasks with the instance)
+    from app.tasks import alerts, monitoring, outbound_webhooks, outbox, sweeps  # noqa: F401  (registers them)
     from app.tasks.queue import huey
 
     return huey

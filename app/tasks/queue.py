@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from app.config import load_settings
 from app.paths import PROJECT_ROOT
+from app.tasks.records import queue_name
 
 if TYPE_CHECKING:
     from huey import PriorityRedisHuey
@@ -27,7 +28,7 @@ def _build() -> PriorityRedisHuey:
         from app.embedded import ensure_redis
 
         url = ensure_redis(Path(settings.instance_path or PROJECT_ROOT / "instance"))
-    return PriorityRedisHuey(f"{settings.redis_namespace}:tasks", url=url, results=False)
+    return PriorityRedisHuey(queue_name(settings.redis_namespace), url=url, results=False)
 
 
 def __getattr__(name: str) -> Any:

@@ -242,7 +242,7 @@ def test_introspection_is_off_in_production(settings_overrides, clean_state, sho
     from app import create_app
     from app.models import Shop
 
-    production = create_app({**settings_overrides, "app_env": "production"})
+    production = create_app({**settings_overrides, "app_env": "production", "graphql_introspection": False})
     with production.app_context():
         db_session.add(Shop(domain="test-shop.myshopify.com", installed_at=datetime(2026, 1, 1, tzinfo=timezone.utc)))
         db_session.commit()

@@ -274,18 +274,16 @@ def test_an_overdue_redemption_whose_code_exists_after_all_is_settled_not_failed
 
 
 def test_rows_of_kinds_without_a_handler_stay_pending(db_session, shop, outward, shopify_fake) -> None:  # type: ignore[no-untyped-def]
-    """The rule's outbound webhook (issue 13 delivers it) and GDPR exports are kept, never claimed or dropped."""
-    for kind in ("rule.webhook", "gdpr.data_request"):
-        db_session.add(Outbox(shop_id=shop.id, kind=kind, dedupe_key=f"{kind}:1", payload={"x": 1}))
+    """GDPR exports have no delivery channel yet: kept, never claimed or dropped. (The rule's outbound webhook,
+    `rule.webhook`, has its handler now: tests/integrations/test_worker_delivery.py.)"""
+    db_session.add(Outbox(shop_id=shop.id, kind="gdpr.data_request", dedupe_key="gdpr:1", payload={"x": 1}))
     db_session.commit()
     drain(outward)
     db_session.expire_all()
     rows = db_session.execute(
-        select(Outbox.kind, Outbox.status, Outbox.attempts).where(
-            Outbox.kind.in_(["rule.webhook", "gdpr.data_request"])
-        )
+        select(Outbox.kind, Outbox.status, Outbox.attempts).where(Outbox.kind == "gdpr.data_request")
     ).all()
-    assert sorted(rows) == [("gdpr.data_request", "pending", 0), ("rule.webhook", "pending", 0)]
+    assert rows == [("gdpr.data_request", "pending", 0)]
 
 
 def test_a_cancelled_code_is_deactivated_in_shopify(client, shopify_fake, db_session, shop, outward) -> None:  # type: ignore[no-untyped-def]

@@ -11,7 +11,7 @@ from app.loyalty import rewards
 from app.models import RedemptionLog, Shop
 from tests.loyalty.rewards_helpers import give_points
 from tests.shopify.conftest import SHOP
-from tests.tasks.test_sweeps import run_next_task, worker, worker_huey  # noqa: F401  (the worker's Huey fixtures)
+from tests.worker_fixtures import run_next_task
 
 CUSTOMER = "115310627314723954"
 

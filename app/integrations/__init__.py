@@ -1,0 +1,1 @@
+"""Edge: what loyalty sends to merchants' own systems (signed outbound webhooks)."""

@@ -1,0 +1,107 @@
+"""Merchants' outbound webhooks in the worker: two outbox kinds become deliveries, and a sweep sends what is due.
+
+- `merchant_webhook` rows (payload `{"topic", "data", "occurred_at", "event_id"}`) fan out to every endpoint of the
+  shop subscribed to the topic;
+- `rule.webhook` rows (the rule action `webhook`, staged by app/loyalty/processing) go to the endpoint with the URL
+  the rule names.
+Either way the outbox row is done once its deliveries exist; each delivery then has its own retries and log
+(app/integrations/outbound_webhooks.py), sent at once and by the every-minute sweep.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from huey import crontab
+from sqlalchemy.orm import Session, sessionmaker
+
+from app.config import Settings
+from app.integrations import outbound_webhooks as outbound
+from app.integrations.endpoints import EndpointNotFound
+from app.shopify.token_cipher import TokenCipher, cipher_for
+from app.tasks.context import app_context, worker_app
+from app.tasks.deliveries import RULE_WEBHOOK_KIND, DeliveryFailed, OutboxJob, Outward, handles
+from app.tasks.queue import huey
+
+MERCHANT_WEBHOOK_KIND = "merchant_webhook"
+
+
+@cache
+def _cipher() -> TokenCipher:
+    app = worker_app()
+    return cipher_for(app.config["SETTINGS"], Path(app.instance_path))
+
+
+@cache
+def _sessions() -> sessionmaker[Session]:
+    from app.extensions import db
+
+    with worker_app().app_context():
+        return sessionmaker(db.engine, expire_on_commit=False)
+
+
+def _send_due(sessions: sessionmaker[Session], settings: Settings, now: datetime) -> dict[str, int]:
+    policy = outbound.DeliveryPolicy(allow_private=settings.webhooks_allow_private_targets)
+    with outbound.build_client() as client:
+        return outbound.deliver_due(sessions, cipher=_cipher(), client=client, now=now, policy=policy)
+
+
+def _occurred_at(payload: dict[str, Any], outward: Outward) -> datetime:
+    raw = payload.get("occurred_at")
+    return datetime.fromisoformat(raw) if raw else outward.clock()
+
+
+def _event_id(payload: dict[str, Any]) -> uuid.UUID | None:
+    return uuid.UUID(payload["event_id"]) if payload.get("event_id") else None
+
+
+@handles(MERCHANT_WEBHOOK_KIND)
+def fan_out_merchant_webhook(job: OutboxJob, outward: Outward) -> None:
+    """One delivery per subscribed endpoint, then an attempt at once."""
+    payload = job.payload
+    if payload.get("topic") not in outbound.TOPICS:
+        raise DeliveryFailed(f"unknown webhook topic {payload.get('topic')!r}; topics are {', '.join(outbound.TOPICS)}")
+    with outward.sessions.begin() as session:
+        outbound.fan_out(
+            session,
+            shop_id=job.shop_id,
+            topic=payload["topic"],
+            data=payload.get("data") or {},
+            dedupe_key=f"outbox:{job.id}",
+            occurred_at=_occurred_at(payload, outward),
+            event_id=_event_id(payload),
+        )
+    _send_due(outward.sessions, outward.settings, outward.clock())
+
+
+@handles(RULE_WEBHOOK_KIND)
+def deliver_rule_webhook(job: OutboxJob, outward: Outward) -> None:
+    """The rule's event and decision to the URL it names, signed with that endpoint's secret."""
+    payload = job.payload
+    data = {key: value for key, value in payload.items() if key != "url"}
+    try:
+        with outward.sessions.begin() as session:
+            outbound.stage_for_url(
+                session,
+                shop_id=job.shop_id,
+                url=str(payload.get("url")),
+                data=data,
+                dedupe_key=f"outbox:{job.id}",
+                occurred_at=outward.clock(),
+                event_id=_event_id(payload),
+            )
+    except EndpointNotFound as exc:
+        raise DeliveryFailed(str(exc)) from None
+    _send_due(outward.sessions, outward.settings, outward.clock())
+
+
+@huey.periodic_task(crontab(minute="*"))
+@huey.lock_task("deliver-due-webhooks")
+def deliver_due_webhooks() -> None:
+    """Every minute: merchants' deliveries whose next attempt is due (retries after back-off, manual resends)."""
+    with app_context():
+        _send_due(_sessions(), worker_app().config["SETTINGS"], datetime.now(timezone.utc))
