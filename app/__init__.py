@@ -68,7 +68,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     install_request_tracking(app)
 
-    from app.admin.routes import bp as admin_bp
+    from app.admin import register_admin
     from app.developer.routes import bp as developer_bp
     from app.graphql.proxy import bp as proxy_bp
     from app.graphql.routes import bp as graphql_bp
@@ -79,7 +79,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     app.register_blueprint(shopify_bp)
     app.register_blueprint(install_bp)
-    app.register_blueprint(admin_bp)
+    register_admin(app)
     app.register_blueprint(graphql_bp)
     app.register_blueprint(proxy_bp)
     app.register_blueprint(monitoring_bp)

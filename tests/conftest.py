@@ -25,7 +25,7 @@ from app.paths import PROJECT_ROOT
 from tests.shopify_fake.signing import TEST_API_KEY, TEST_API_SECRET, ShopifySigner
 
 # The fake Shopify (`shopify_fake` fixture): a local server speaking Shopify's OAuth and Admin GraphQL contract.
-pytest_plugins = ["tests.shopify_fake.fixture", "tests.worker_fixtures"]
+pytest_plugins = ["tests.shopify_fake.fixture", "tests.worker_fixtures", "tests.browser_fixtures"]
 
 TEST_INSTANCE = PROJECT_ROOT / "instance" / "test"
 LOCAL_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"

@@ -10,6 +10,7 @@ from graphql import get_introspection_query, parse
 
 from app.graphql.introspection import introspection_only
 from app.paths import PROJECT_ROOT
+from tests.browser_fixtures import SHOTS
 
 # What GraphiQL 3 sends to load the schema (its options as graphiql 3.9 sets them).
 EXPLORER_INTROSPECTION = get_introspection_query(
@@ -93,13 +94,12 @@ def test_introspection_only_documents_are_recognised(query: str, expected: bool)
     assert introspection_only(parse(query)) is expected
 
 
-def test_the_explorer_loads_the_schema_in_chromium(app, shop) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.browser
+def test_the_explorer_loads_the_schema_in_chromium(app, shop, browser) -> None:  # type: ignore[no-untyped-def]
     """A real browser opens GET /graphql, GraphiQL starts from the vendored files, runs the introspection query
     through POST /graphql and shows the schema's documentation."""
     import threading
-    from pathlib import Path
 
-    from playwright.sync_api import sync_playwright
     from werkzeug.serving import make_server
 
     from app.commands.demo import DEMO_SHOP
@@ -111,19 +111,16 @@ def test_the_explorer_loads_the_schema_in_chromium(app, shop) -> None:  # type: 
     db.session.commit()
     server = make_server("127.0.0.1", 0, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    shots = Path("/tmp/shots-operations")
-    shots.mkdir(exist_ok=True)
+    SHOTS.mkdir(parents=True, exist_ok=True)
     external: list[str] = []
     try:
-        with sync_playwright() as playwright:
-            browser = playwright.chromium.launch(executable_path="/usr/bin/chromium")
-            page = browser.new_page()
-            page.on("request", lambda r: None if r.url.startswith("http://127.0.0.1") else external.append(r.url))
-            page.goto(f"http://127.0.0.1:{server.server_port}/graphql")
-            page.get_by_role("button", name="Show Documentation Explorer").click()
-            page.get_by_text("LoyaltyProfile", exact=False).first.wait_for(timeout=15_000)
-            page.screenshot(path=str(shots / "graphiql.png"))
-            browser.close()
+        page = browser.new_page()
+        page.on("request", lambda r: None if r.url.startswith("http://127.0.0.1") else external.append(r.url))
+        page.goto(f"http://127.0.0.1:{server.server_port}/graphql")
+        page.get_by_role("button", name="Show Documentation Explorer").click()
+        page.get_by_text("LoyaltyProfile", exact=False).first.wait_for(timeout=15_000)
+        page.screenshot(path=str(SHOTS / "graphiql.png"))
+        page.close()
     finally:
         server.shutdown()
     assert external == []

@@ -6,11 +6,12 @@ from datetime import datetime, timezone
 
 import click
 from flask.cli import AppGroup, with_appcontext
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from app.events import inbox, stream
+from app.events.replay import take_for_replay
 from app.extensions import db, redis_store
-from app.models import DeadLetter, EventQueue
+from app.models import DeadLetter
 
 events_cli = AppGroup("events", help="Dead letters and replays.")
 
@@ -35,26 +36,14 @@ def replay(dead_letter_ids: tuple[int, ...], replay_all: bool) -> None:
     if not dead_letter_ids and not replay_all:
         raise click.UsageError("name dead letter ids, or pass --all")
     keys = stream.StreamKeys.for_namespace(redis_store.namespace)
-    query = select(DeadLetter).where(DeadLetter.replayed_at.is_(None))
-    if not replay_all:
-        query = query.where(DeadLetter.id.in_(dead_letter_ids))
-    now = datetime.now(timezone.utc)
-    event_ids = []
     with db.session.begin():
-        for letter in db.session.execute(query).scalars():
-            if letter.event_id is None:
-                click.echo(f"dead letter {letter.id} has no readable event; left as is", err=True)
-                continue
-            db.session.execute(
-                update(EventQueue).where(EventQueue.event_id == letter.event_id).values(status="pending", attempts=0)
-            )
-            letter.replayed_at = now
-            event_ids.append(letter.event_id)
-        events = inbox.events_by_id(db.session, event_ids)
+        taken = take_for_replay(
+            db.session, now=datetime.now(timezone.utc), ids=None if replay_all else list(dead_letter_ids)
+        )
+    for letter_id in taken.unreadable:
+        click.echo(f"dead letter {letter_id} has no readable event; left as is", err=True)
     # Published after commit: the inbox rows are pending again, so a crash here only delays them until re-drive.
-    for event in events:
-        stream.publish(redis_store.client, keys, event)
-    click.echo(f"replayed {len(events)} dead letter(s)")
+    click.echo(f"replayed {taken.publish(redis_store.client, keys)} dead letter(s)")
 
 
 @events_cli.command("redrive")

@@ -8,12 +8,13 @@ from typing import Any
 from ariadne import ObjectType, QueryType
 from graphql import GraphQLError, GraphQLResolveInfo
 
+from app.admin.rule_builder.summary import summarize
 from app.graphql import read_cache
 from app.graphql.context import ShopperContext
 from app.graphql.profile import iso
 from app.loyalty.read_models import storefront
 from app.loyalty.read_models.profile import ProfileView, loyalty_profile
-from app.rules.summary import EarnWay
+from app.rules.earning import EarnWay
 
 query = QueryType()
 member = ObjectType("Member")
@@ -136,6 +137,12 @@ def resolve_referral(obj: Member, _info: GraphQLResolveInfo) -> storefront.Refer
 @reward.field("value")
 def resolve_value(obj: storefront.RewardInfo, _info: GraphQLResolveInfo) -> str | None:
     return None if obj.value is None else str(obj.value)
+
+
+@way_to_earn.field("description")
+def resolve_description(obj: EarnWay, _info: GraphQLResolveInfo) -> str:
+    """The rule builder's sentence for the rule (one generator for the admin and the storefront)."""
+    return summarize(obj.definition, obj.currency) or obj.title
 
 
 @way_to_earn.field("points_per_unit")

@@ -49,6 +49,8 @@ class PointsTransaction(Base):
         CheckConstraint("cause_type <> 'import' OR import_batch_id IS NOT NULL", name="import_cause"),
         Index(None, "shop_id", "profile_id", "id"),
         Index(None, "shop_id", "source_type", "source_id"),
+        # The admin dashboard's sums over a date range (app.loyalty.reports.dashboard; bench/dashboard.py).
+        Index(None, "shop_id", "created_at", postgresql_include=["kind", "points", "rule_id"]),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

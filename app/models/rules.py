@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, created_at_column
@@ -69,3 +69,30 @@ class RuleExecution(Base):
     trace: Mapped[dict[str, Any] | None]
     duration_us: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = created_at_column()
+
+
+class RuleBacktest(Base):
+    """One backtest a merchant ran from the builder: the draft, the range, its progress, and its kept result."""
+
+    __tablename__ = "rule_backtests"
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'running', 'done', 'failed', 'cancelled')", name="status"),
+        Index(None, "shop_id", "rule_name", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    rule_name: Mapped[str] = mapped_column(String(255))
+    definition: Mapped[dict[str, Any]]
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), server_default="queued")
+    cancel_requested: Mapped[bool] = mapped_column(server_default="false")
+    events_done: Mapped[int] = mapped_column(server_default="0")
+    events_total: Mapped[int | None]
+    # BacktestResult as JSON (rulebook.backtest_runs.result_json) once done.
+    result: Mapped[dict[str, Any] | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = created_at_column()
+    finished_at: Mapped[datetime | None]

@@ -1,8 +1,13 @@
-"""One Flask app per worker process, built on first use; each task body runs in its app context."""
+"""One Flask app per worker process, built on first use; each task body runs in its app context.
+
+The worker binds the app factory when it loads the Huey instance (`app.tasks.huey`, see app/tasks/__init__.py),
+rather than this module importing `app`: the web process imports task modules to enqueue tasks (the admin saving a
+tier ladder), and `app` importing them back would be an import cycle.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
 from typing import TYPE_CHECKING
@@ -10,12 +15,19 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from flask import Flask
 
+_factory: list[Callable[[], Flask]] = []
+
+
+def bind_app_factory(factory: Callable[[], Flask]) -> None:
+    """Name the function that builds the worker's app (the composition root's create_app)."""
+    _factory[:] = [factory]
+
 
 @cache
 def worker_app() -> Flask:
-    from app import create_app
-
-    return create_app()
+    if not _factory:
+        raise RuntimeError("no app factory bound: the worker loads its Huey instance as `app.tasks.huey`")
+    return _factory[0]()
 
 
 @contextmanager

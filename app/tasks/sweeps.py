@@ -69,9 +69,19 @@ def sweep_all_shops() -> None:
 
 @huey.task(retries=3, retry_delay=30, retry_backoff=2)
 def recalculate_tiers(shop_id: int) -> None:
-    """Recalculate every member's tier after the shop's ladder changed; for whoever saves a ladder to enqueue."""
+    """Recalculate every member's tier after the shop's ladder changed; for whoever saves a ladder to enqueue.
+
+    Reports how far it got (app.tasks.progress) after each chunk, for the admin's progress bar."""
     from app.extensions import db
     from app.loyalty.processing.sweeps import recalculate_tiers as recalculate
+    from app.tasks import progress
 
-    with app_context(), db.session.begin():
-        recalculate(db.session, shop_id=shop_id, now=datetime.now(timezone.utc))
+    with app_context():
+        with db.session.begin():
+            recalculate(
+                db.session,
+                shop_id=shop_id,
+                now=datetime.now(timezone.utc),
+                progress=lambda examined: progress.advance(shop_id, progress.TIER_RECALCULATION, examined),
+            )
+        progress.finish(shop_id, progress.TIER_RECALCULATION)

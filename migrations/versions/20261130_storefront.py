@@ -6,7 +6,7 @@ that a code path could forget. Rules already have `shops.rules_revision`; they a
 event that fires a rule updates its `points_issued` counter, and a trigger would then lock the shop row per event.
 
 Revision ID: 0004
-Revises: 0007
+Revises: 0006
 Create Date: 2026-11-30
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0004"
-down_revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

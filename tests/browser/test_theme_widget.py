@@ -1,6 +1,7 @@
 """The theme widget in Debian's Chromium: the development storefront renders the theme app extension's real Liquid,
 its app-proxy stand-in signs each request as Shopify does, and the widget opens, shows the balance, redeems a reward
-and shows the code once the app has created it; a guest is invited to join. Screenshots go to /tmp/shots-storefront/.
+and shows the code once the app has created it; a guest is invited to join. Screenshots go to SHOTS
+(/tmp/shots-storefront/ for this checkout).
 """
 
 from __future__ import annotations
@@ -8,11 +9,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from sqlalchemy import select
 from werkzeug.serving import make_server
 
@@ -20,10 +20,8 @@ from app.config import DEV_API_KEY, DEV_API_SECRET
 from app.loyalty import rewards
 from app.models import RedemptionLog
 from app.shopify.development import DEMO_SHOP
+from tests.browser_fixtures import SHOTS
 from tests.graphql.storefront_helpers import SHOPPER_A, seed_programme
-
-SHOTS = Path("/tmp/shots-storefront")
-CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture
@@ -50,13 +48,12 @@ def live_url(app, db_session, make_shop) -> Iterator[str]:  # type: ignore[no-un
 
 
 @pytest.fixture
-def page() -> Iterator[Page]:
+def page(browser) -> Iterator[Page]:  # type: ignore[no-untyped-def]
+    """A fresh page of the session's one Chromium (tests/browser_fixtures.py)."""
     SHOTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        page = browser.new_page(viewport={"width": 1100, "height": 820})
-        yield page
-        browser.close()
+    context = browser.new_context(viewport={"width": 1100, "height": 820})
+    yield context.new_page()
+    context.close()
 
 
 def test_a_shopper_opens_the_panel_redeems_and_sees_the_code(live_url, page, db_session) -> None:  # type: ignore[no-untyped-def]
@@ -71,7 +68,7 @@ def test_a_shopper_opens_the_panel_redeems_and_sees_the_code(live_url, page, db_
     launcher.click()
     expect(page.locator("[data-balance]")).to_have_text("1,200 Points")
     expect(page.locator("[data-tier]")).to_have_text("Bronze")
-    expect(page.get_by_text("Earn 500 Points — order total at least 100 USD; on your first one")).to_be_visible()
+    expect(page.get_by_text("Customers earn 500 points (First order bonus) when an order is placed")).to_be_visible()
     page.screenshot(path=str(SHOTS / "2-open.png"))
 
     page.locator("[data-redeem]").first.click()

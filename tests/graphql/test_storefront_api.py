@@ -55,10 +55,12 @@ def test_a_shopper_reads_their_whole_membership(client, shopify, programme) -> N
     assert (me["referral"]["clicks"], me["referral"]["friend_points"]) == (0, 200)
     public = data["programme"]
     assert public["points_name"] == "Points"
+    # The rule builder's sentence for the active rule: one generator for the admin and the storefront.
     assert public["ways_to_earn"] == [
         {
             "title": "Place an order",
-            "description": "Earn 500 Points — order total at least 100 USD; on your first one",
+            "description": "Customers earn 500 points (First order bonus) when an order is placed and the order total"
+            " is at least $100 and it is the customer's first order.",
             "points": 500,
             "points_per_unit": None,
         }
@@ -278,7 +280,10 @@ def test_the_kept_programme_moves_with_rule_and_reward_changes(client, shopify, 
     )
     db_session.commit()
     ways = public()["ways_to_earn"]
-    assert [(w["description"], w["points_per_unit"]) for w in ways][-1] == ("Earn 2 Points per 1 USD spent", "2")
+    assert [(w["description"], w["points_per_unit"]) for w in ways][-1] == (
+        "Customers earn 2 points per $1 of the order subtotal (rounded down) when an order is placed.",
+        "2",
+    )
     rewards.set_active(db_session, shop_id=shop.id, reward_id=programme.dear_reward, active=False)
     db_session.commit()
     assert [r["name"] for r in public()["rewards"]] == ["$5 off"]

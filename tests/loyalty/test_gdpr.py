@@ -22,6 +22,7 @@ from app.models import (
     Outbox,
     PointsTransaction,
     Rule,
+    RuleBacktest,
     RuleExecution,
     RuleVersion,
     Shop,
@@ -173,6 +174,17 @@ def customer_everywhere(db_session: Session, shop: Shop, now: datetime) -> Custo
                 details={"customer_id": CUSTOMER, "note": f"goodwill for {FIRST} {LAST}"},
             ),
             WebhookDelivery(shop_id=shop.id, url="https://hooks.example.com", payload={"customer": {"email": EMAIL}}),
+            RuleBacktest(
+                id=uuid.uuid4(),
+                shop_id=shop.id,
+                rule_name="Spend bonus",
+                definition={"name": "Spend bonus", "actions": [{"type": "points", "amount": 1}]},
+                starts_at=now,
+                ends_at=now,
+                status="done",
+                created_by="staff:1",
+                result={"top_customers": [{"customer_id": CUSTOMER, "points": 10, "baseline_points": 0}]},
+            ),
         ]
     )
     rule = Rule(shop_id=shop.id, name="First order", definition={"name": "First order"})

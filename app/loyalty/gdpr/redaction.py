@@ -36,6 +36,7 @@ from app.models import (
     ProcessedEvent,
     ReferralClick,
     ReferralLink,
+    RuleBacktest,
     RuleExecution,
     Shop,
     WebhookDelivery,
@@ -243,8 +244,9 @@ def redact_customer(
             .where(EventQueue.shop_id == shop_id, EventQueue.customer_id == customer_id)
             .values(customer_id=tombstone)
         )
-    # JSON columns that can quote the customer anywhere in the shop (payloads, errors, audit details, staged work).
-    for model, column in ((DeadLetter, "fields"), (AuditLog, "details"), (Outbox, "payload")):
+    # JSON columns that can quote the customer anywhere in the shop (payloads, errors, audit details, staged work,
+    # the customers a kept backtest lists).
+    for model, column in ((DeadLetter, "fields"), (AuditLog, "details"), (Outbox, "payload"), (RuleBacktest, "result")):
         attribute = getattr(model, column)
         counts[model.__tablename__] = _scrub_rows(
             session, model, column, and_(model.shop_id == shop_id, _mentions(attribute, needles)), needles

@@ -1,6 +1,6 @@
 """The points ledger: append-only entries with the stored balance they change, lots and their expiry, pending
-credits, reversals (refunds, cancellations), admin adjustments, CSV import and export, the liability figure, and
-the customer profile rows that hold the balance (found, created and locked here)."""
+credits, reversals (refunds, cancellations), admin adjustments, CSV import and export, the liability figure, the
+shop's points policies, and the customer profile rows that hold the balance (found, created and locked here)."""
 
 from app.loyalty.ledger.adjustments import adjust_points
 from app.loyalty.ledger.csv_io import (
@@ -23,6 +23,7 @@ from app.loyalty.ledger.entries import (
 )
 from app.loyalty.ledger.expiry import expire_due
 from app.loyalty.ledger.pending import release_due
+from app.loyalty.ledger.policies import Policies, policies_of, update_policies
 from app.loyalty.ledger.profiles import find_profile, lock_existing_profile, lock_profile, lock_profile_by_id
 from app.loyalty.ledger.refunds import (
     RefundAmount,
@@ -40,6 +41,7 @@ __all__ = [
     "DebitResult",
     "EXPORT_COLUMNS",
     "ImportResult",
+    "Policies",
     "RefundAmount",
     "ReversalResult",
     "adjust_points",
@@ -60,9 +62,11 @@ __all__ = [
     "lock_profile_by_id",
     "new_lot_expiry",
     "open_request",
+    "policies_of",
     "post_entry",
     "refund_amount",
     "release_due",
     "reverse_import",
     "take_back_rest",
+    "update_policies",
 ]

@@ -43,22 +43,37 @@ def sweep_shop(session: Session, *, shop_id: int, now: datetime) -> SweepReport:
     return SweepReport(counts=counts)
 
 
-def recalculate_tiers(session: Session, *, shop_id: int, now: datetime) -> SweepReport:
-    """Place every member on the shop's (changed) tier ladder; idempotent, so safe to enqueue on every change."""
+def recalculate_tiers(
+    session: Session, *, shop_id: int, now: datetime, progress: Callable[[int], object] | None = None
+) -> SweepReport:
+    """Place every member on the shop's (changed) tier ladder; idempotent, so safe to enqueue on every change.
+
+    `progress`, if given, is told the number of members examined so far after each chunk (the admin's progress bar).
+    """
     if not _locked(session, "loyalty-tier-recalculation", shop_id):
         return SweepReport(skipped=True)
-    return SweepReport(counts={"tier_changes": _in_chunks(tiers.recalculate_all, session, shop_id, now)})
+    changes = _in_chunks(tiers.recalculate_all, session, shop_id, now, progress)
+    return SweepReport(counts={"tier_changes": changes})
 
 
 def _locked(session: Session, name: str, shop_id: int) -> bool:
     return bool(session.execute(_LOCK, {"name": name, "shop": shop_id}).scalar_one())
 
 
-def _in_chunks(sweep: Callable[..., SweepResult], session: Session, shop_id: int, now: datetime) -> int:
-    changes, after = 0, 0
+def _in_chunks(
+    sweep: Callable[..., SweepResult],
+    session: Session,
+    shop_id: int,
+    now: datetime,
+    progress: Callable[[int], object] | None = None,
+) -> int:
+    changes, after, examined = 0, 0, 0
     while True:
         result = sweep(session, shop_id=shop_id, now=now, after_profile_id=after, limit=CHUNK)
         changes += len(result.changes)
+        examined += result.examined
+        if progress is not None:
+            progress(examined)
         if result.last_profile_id is None or result.examined < CHUNK:
             return changes
         after = result.last_profile_id

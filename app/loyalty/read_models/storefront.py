@@ -33,7 +33,7 @@ from app.models import (
     RewardDefinition,
     Shop,
 )
-from app.rules.summary import EarnWay, ways_to_earn
+from app.rules.earning import EarnWay, ways_to_earn
 
 # Redemptions the shopper still holds: waiting for their code, or settled and not used yet.
 UNUSED_STATUSES = ("pending", "posted")
@@ -134,7 +134,7 @@ def programme(session: Session, *, shop: Shop) -> Programme:
     return Programme(
         points_name=shop.points_name,
         currency=shop.currency,
-        ways_to_earn=ways_to_earn(definitions, points_name=shop.points_name, currency=shop.currency),
+        ways_to_earn=ways_to_earn(definitions, currency=shop.currency),
         rewards=programme_rewards(session, shop=shop),
         tiers=[
             TierInfo(

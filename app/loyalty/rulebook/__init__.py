@@ -2,16 +2,28 @@
 the facts and history the engine asks for, recorded executions, and the what-ifs (dry runs, backtests) and
 retroactive runs over the shop's past events. The pure engine itself is `app.rules`."""
 
+from app.loyalty.rulebook.backtest_runs import (
+    BacktestCancelled,
+    cancel_backtest,
+    claim_backtest,
+    find_backtest,
+    finish_backtest,
+    queue_backtest,
+    recent_backtests,
+    record_progress,
+)
 from app.loyalty.rulebook.backtesting import BacktestResult, backtest
 from app.loyalty.rulebook.executions import record_executions
 from app.loyalty.rulebook.retroactive import RetroResult, RetroReversal, retroactive_run, reverse_retroactive_run
 from app.loyalty.rulebook.simulation import dry_run
-from app.loyalty.rulebook.starter_rules import FIRST_ORDER_BONUS
+from app.loyalty.rulebook.starter_rules import FIRST_ORDER_BONUS, TEMPLATES
 from app.loyalty.rulebook.store import RuleNotFound, active_rules, current_versions, get_version, version_summary
 from app.loyalty.rulebook.versions import SaveResult, diff_versions, restore_version, save_rule
 
 __all__ = [
     "FIRST_ORDER_BONUS",
+    "TEMPLATES",
+    "BacktestCancelled",
     "BacktestResult",
     "RetroResult",
     "RetroReversal",
@@ -19,6 +31,13 @@ __all__ = [
     "SaveResult",
     "active_rules",
     "backtest",
+    "cancel_backtest",
+    "claim_backtest",
+    "find_backtest",
+    "finish_backtest",
+    "queue_backtest",
+    "recent_backtests",
+    "record_progress",
     "current_versions",
     "diff_versions",
     "dry_run",

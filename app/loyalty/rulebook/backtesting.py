@@ -14,9 +14,10 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Numeric, case, func, select
 from sqlalchemy.orm import Session
@@ -31,6 +32,7 @@ from app.rules import CompiledRule, CustomerFacts, Evaluation, Facts, RuleSet, e
 from app.rules.values import to_decimal
 
 PROGRESS_EVERY = 5_000
+TOP_CUSTOMERS = 20
 CUSTOMER_POINTS = frozenset({"points", "points_per_currency"})
 Progress = Callable[[int, int], None]
 
@@ -57,6 +59,10 @@ class BacktestResult:
     by_rule: dict[str, Tally] = field(default_factory=dict)
     baseline_by_rule: dict[str, Tally] = field(default_factory=dict)
     tier_movements: list[dict[str, Any]] = field(default_factory=list)
+    # Points by week (the Monday that starts it, shop time): [with the drafts, with the live rules].
+    by_week: dict[date, list[int]] = field(default_factory=dict)
+    # The customers whose points change most, largest change first: customer_id, points, baseline_points.
+    top_customers: list[dict[str, Any]] = field(default_factory=list)
     seconds: float = 0.0
 
     @property
@@ -82,9 +88,10 @@ class _Replay:
         self.issued: dict[int | None, int] = defaultdict(int)
         self.by_rule: dict[str, Tally] = defaultdict(Tally)
         self.customer_points: dict[str, int] = defaultdict(int)
+        self.weekly: dict[date, int] = defaultdict(int)
         self.total = 0
 
-    def run(self, facts: Facts, customer_id: str | None) -> Evaluation:
+    def run(self, facts: Facts, customer_id: str | None, week: date) -> Evaluation:
         evaluation = evaluate(self.rules, replace(facts, history=_View(self, customer_id, facts.occurred_at)))
         for result in evaluation.results:
             if result.fired:
@@ -96,6 +103,7 @@ class _Replay:
                 self.issued[decision.rule_id] += decision.points
                 self.by_rule[decision.rule_name].points += decision.points
                 self.total += decision.points
+                self.weekly[week] += decision.points
                 if customer_id is not None and decision.type in CUSTOMER_POINTS:
                     self.customer_points[customer_id] += decision.points
         return evaluation
@@ -135,8 +143,10 @@ def backtest(
     start: datetime,
     end: datetime,
     progress: Progress | None = None,
+    progress_every: int = PROGRESS_EVERY,
 ) -> BacktestResult:
-    """Replay the stored events in [start, end) through the candidate and the live rule sets; write nothing."""
+    """Replay the stored events in [start, end) through the candidate and the live rule sets; write nothing.
+    `progress(done, total)` is called every `progress_every` events and at the end."""
     started = time.perf_counter()
     live = active_rules(session, shop)
     candidates = compile_drafts(session, shop.id, drafts)
@@ -148,6 +158,7 @@ def backtest(
     replays = [_Replay(candidate_set, counts, times, shop.timezone), _Replay(live, counts, times, shop.timezone)]
     total = session.execute(select(func.count()).where(*stored_in_range(shop.id, start, end))).scalar_one()
     events = 0
+    zone = ZoneInfo(shop.timezone)
     query = stored_events(shop.id, start, end).execution_options(yield_per=2000)
     for event_id, event_type, customer_id, payload, occurred_at in session.execute(query):
         for replay in replays:
@@ -162,12 +173,14 @@ def backtest(
             base = profiles.get(customer_id) or CustomerFacts(customer_id=customer_id)
             customer = replace(base, orders_count=count, lifetime_spend=spend)
         facts = Facts(str(event_id), event_type, occurred_at, shop.timezone, payload, customer)
+        local_day = occurred_at.astimezone(zone).date()
+        week = local_day - timedelta(days=local_day.weekday())
         for replay in replays:
-            replay.run(facts, customer_id)
+            replay.run(facts, customer_id, week)
         events += 1
-        if progress is not None and events % PROGRESS_EVERY == 0:
+        if progress is not None and events % progress_every == 0:
             progress(events, total)
-    if progress is not None and (events == 0 or events % PROGRESS_EVERY):
+    if progress is not None and (events == 0 or events % progress_every):
         progress(events, total)
     candidate, baseline = replays
     customers = set(candidate.customer_points) | set(baseline.customer_points)
@@ -183,6 +196,19 @@ def backtest(
         by_rule=dict(candidate.by_rule),
         baseline_by_rule=dict(baseline.by_rule),
         tier_movements=_tier_movements(session, shop, deltas),
+        by_week={
+            week: [candidate.weekly.get(week, 0), baseline.weekly.get(week, 0)]
+            for week in sorted(set(candidate.weekly) | set(baseline.weekly))
+        },
+        top_customers=[
+            {
+                "customer_id": customer,
+                "points": candidate.customer_points[customer],
+                "baseline_points": baseline.customer_points[customer],
+            }
+            for customer, delta in sorted(deltas.items(), key=lambda item: (-abs(item[1]), item[0]))[:TOP_CUSTOMERS]
+            if delta
+        ],
         seconds=time.perf_counter() - started,
     )
 

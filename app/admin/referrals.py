@@ -1,0 +1,90 @@
+"""Blueprint "admin_referrals": the programme's settings (app.loyalty.referrals.update_settings, audited) and its
+conversions, with the review queue of fraud-blocked ones and why each was blocked."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from flask import Response, abort, g, make_response, render_template, request
+
+from app.admin.audit import record_change
+from app.admin.forms import field_of, optional_int, optional_whole
+from app.admin.shell import admin_blueprint, with_toast
+from app.extensions import db
+from app.loyalty import referrals, reports, rewards
+from app.loyalty.base.errors import InvalidInput
+from app.loyalty.referrals.settings import ReferralSettings, settings_for
+from app.loyalty.reports.referrals import CONVERSION_STATUSES
+from app.shopify.admin_auth import admin_required
+
+bp = admin_blueprint("admin_referrals", __name__, "/admin/referrals")
+
+FIELDS = tuple(ReferralSettings.__dataclass_fields__)
+WHOLE_FIELDS = ("advocate_points", "friend_points", "friend_reward_id", "max_conversions_per_day")
+
+
+@bp.get("/")
+@admin_required
+def index() -> str:
+    status = request.args.get("status", "")
+    if status and status not in CONVERSION_STATUSES:
+        abort(400, description=f"status must be one of {', '.join(CONVERSION_STATUSES)}, got {status[:20]!r}")
+    page = reports.conversion_page(db.session, shop_id=g.shop.id, status=status, after=optional_int("after"))
+    return render_template(
+        "admin/referrals/index.html",
+        title="Referrals",
+        page=page,
+        status=status,
+        statuses=CONVERSION_STATUSES,
+        **_form_context(_values(settings_for(g.shop)), {}),
+    )
+
+
+@bp.post("/settings")
+@admin_required
+def save_settings() -> Response:
+    values = {name: request.form.get(name, "").strip() for name in FIELDS}
+    values["enabled"] = "1" if request.form.get("enabled") else ""
+    errors: dict[str, str] = {}
+    numbers = {name: optional_whole(values[name], name, errors) for name in WHOLE_FIELDS}
+    before = settings_for(g.shop)
+    if not errors:
+        changes = {
+            "enabled": bool(values["enabled"]),
+            "advocate_points": numbers["advocate_points"] or 0,
+            "friend_points": numbers["friend_points"] or 0,
+            "friend_reward_id": numbers["friend_reward_id"],
+            "max_conversions_per_day": numbers["max_conversions_per_day"],
+            "min_order_amount": values["min_order_amount"] or "0",
+            "landing_parameter": values["landing_parameter"] or "ref",
+        }
+        try:
+            if changes["friend_reward_id"] is not None:
+                rewards.get_reward(db.session, shop_id=g.shop.id, reward_id=changes["friend_reward_id"])
+            saved = referrals.update_settings(db.session, shop=g.shop, changes=changes)
+        except InvalidInput as exc:
+            message = str(exc)
+            errors[field_of(message.removeprefix("referral_settings."), FIELDS, "form")] = message
+        else:
+            record_change("referral_settings_changed", ("shop", g.shop.id), before=asdict(before), after=asdict(saved))
+            db.session.commit()
+            response = make_response(
+                render_template("admin/referrals/_settings.html", **_form_context(_values(saved), {}))
+            )
+            return with_toast(response, "Referral settings saved")
+    db.session.rollback()
+    return make_response(render_template("admin/referrals/_settings.html", **_form_context(values, errors)), 422)
+
+
+def _values(settings: ReferralSettings) -> dict[str, str]:
+    values = {name: "" if value is None else str(value) for name, value in asdict(settings).items()}
+    values["enabled"] = "1" if settings.enabled else ""
+    return values
+
+
+def _form_context(values: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+    choices = [("", "No reward")] + [
+        (str(reward.id), reward.name) for reward in rewards.list_rewards(db.session, shop_id=g.shop.id)
+    ]
+    return {"values": values, "errors": errors, "reward_choices": choices}

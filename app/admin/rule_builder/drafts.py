@@ -1,0 +1,100 @@
+"""The draft an editor request carries: read from the visual form or from the JSON tab, its problems by JSON
+pointer, and the problems placed in the editor's slots (each next to the field it is about)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.admin.rule_builder.form_codec import FormError, decode_form
+from app.rules import RuleIssue, parse_rule, validate_rule
+
+SOURCES = ("form", "json")
+SLOT = re.compile(r'data-slot="([^"]*)"')
+
+
+@dataclass
+class Draft:
+    """The rule being edited: `definition` as given (possibly invalid), the tab it came from, the JSON tab's text,
+    and `refused` when the text was not JSON at all (then `definition` is None)."""
+
+    definition: Any
+    source: str = "form"
+    json_text: str = ""
+    refused: list[RuleIssue] = field(default_factory=list)
+
+
+def read_draft(form: Any) -> Draft:
+    """The draft in an editor request (a werkzeug MultiDict): the JSON tab's text, else the visual form's fields."""
+    source = form.get("source", "form")
+    if source not in SOURCES:
+        return Draft(None, "json", "", [RuleIssue("", f"unknown editor source {source!r}; expected form or json")])
+    if source == "json":
+        return draft_from_json(form.get("rule_json", ""))
+    try:
+        definition = decode_form(form.items(multi=True))
+    except FormError as error:
+        return Draft(None, "json", "", [RuleIssue("", f"the form could not be read: {error}")])
+    return Draft(definition, "form", as_json(definition))
+
+
+def draft_from_json(text: str) -> Draft:
+    """A draft pasted into the JSON tab; text that is not JSON is kept, with where it broke."""
+    try:
+        definition = json.loads(text)
+    except json.JSONDecodeError as error:
+        message = f"not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
+        return Draft(None, "json", text, [RuleIssue("", message)])
+    return Draft(definition, "json", text)
+
+
+def as_json(definition: Any) -> str:
+    """The JSON tab's text for a definition."""
+    return json.dumps(definition, indent=2, ensure_ascii=False)
+
+
+def shown_in(draft: Draft, source: str) -> Draft:
+    """The draft switched to the other tab. The visual form shows only what the rule language has words for: JSON
+    with unknown keys (or not an object) stays in the JSON tab, its problems saying why."""
+    if source == "json" or draft.definition is None:
+        text = draft.json_text if draft.definition is None else as_json(draft.definition)
+        return Draft(draft.definition, "json", text, draft.refused)
+    issues = validate_rule(draft.definition)
+    if not isinstance(draft.definition, dict) or any(issue.message.startswith("unknown key") for issue in issues):
+        return Draft(draft.definition, "json", draft.json_text or as_json(draft.definition), draft.refused)
+    # A valid rule shows with the language's defaults filled in (operators, event types, status), as it is stored.
+    definition = draft.definition if issues else parse_rule(draft.definition).definition
+    return Draft(definition, "form", as_json(definition))
+
+
+def issues_of(draft: Draft, extra: Iterable[RuleIssue] = ()) -> list[RuleIssue]:
+    """Every problem of the draft: JSON that did not parse, else the validator's, then the caller's (e.g. a name
+    already taken)."""
+    if draft.definition is None:
+        return list(draft.refused)
+    return [*validate_rule(draft.definition), *extra]
+
+
+def slots_in(html: str) -> list[str]:
+    """The problem slots an editor rendering has, by the JSON pointer each stands for."""
+    return SLOT.findall(html)
+
+
+def by_slot(issues: Iterable[RuleIssue], slots: Iterable[str], *, source: str = "form") -> dict[str, list[str]]:
+    """Each problem in the slot of the deepest rendered place that contains it (a missing key goes to its object);
+    in the JSON tab every problem goes to the top, named by its pointer."""
+    available = set(slots)
+    placed: dict[str, list[str]] = {}
+    for issue in issues:
+        if source == "json":
+            placed.setdefault("", []).append(str(issue))
+            continue
+        pointer = issue.pointer
+        while pointer not in available and pointer:
+            pointer = pointer.rpartition("/")[0]
+        text = issue.message if pointer == issue.pointer else f"{issue.pointer[len(pointer) + 1 :]}: {issue.message}"
+        placed.setdefault(pointer, []).append(text)
+    return placed

@@ -1,0 +1,226 @@
+"""What a draft would do, before it does it: the dry run on one order with its trace, backtests queued on the worker
+with their progress, and going live (with the retroactive run over past orders, its preview and its undo)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import abort, g, make_response, render_template, request
+from sqlalchemy import select
+
+from app.admin.audit import record_change, staff_actor
+from app.admin.rule_builder import backtest_view
+from app.admin.rule_builder.blueprint import bp, int_field, moved_on, now, refusal, rule_of_shop
+from app.admin.rule_builder.drafts import (
+    draft_from_json,
+    issues_of,
+    read_draft,
+)
+from app.admin.shell import with_toast
+from app.extensions import db
+from app.loyalty import rulebook
+from app.loyalty.base.errors import InvalidInput
+from app.models import EventQueue
+from app.rules import RuleIssue
+from app.shopify.admin_auth import admin_required
+
+
+@bp.post("/<int:rule_id>/go-live")
+@admin_required
+def go_live(rule_id: int):  # type: ignore[no-untyped-def]
+    """Make the rule active and, when asked, apply it to the past orders of a range (the retroactive run: once per
+    event, reversible). With `preview=1` it does all of it and rolls back, to show what it would issue."""
+    base_version = int_field("base_version")
+    row = rule_of_shop(rule_id, lock=True)
+    refused = moved_on(row, base_version)
+    if refused is not None:
+        return refused
+    preview = request.form.get("preview") == "1"
+    try:
+        span = (_day("retro_from", end=False), _day("retro_to", end=True)) if request.form.get("retro") == "1" else None
+        if span is not None and span[1] <= span[0]:
+            raise InvalidInput("the retroactive run's last day must not be before its first day")
+    except InvalidInput as error:
+        db.session.rollback()
+        return refusal(str(error), 422)
+    _, current = rulebook.get_version(db.session, shop_id=g.shop.id, name=row.name)
+    activated = rulebook.save_rule(
+        db.session,
+        shop_id=g.shop.id,
+        definition={**current.definition, "status": "active"},
+        actor=staff_actor(),
+        now=now(),
+    )
+    retro = None
+    if span is not None:
+        retro = rulebook.retroactive_run(
+            db.session, shop=g.shop, name=row.name, start=span[0], end=span[1], actor=staff_actor(), now=now()
+        )
+    if preview:
+        db.session.rollback()
+        return render_template("admin/rules/_go_live.html", rule=row, retro=retro, preview=True, span=span)
+    record_change(
+        "rule_went_live",
+        ("rule", row.id),
+        before=current.definition,
+        after={"version": activated.version.version, "retroactive_batch": str(retro.batch_id) if retro else None},
+    )
+    db.session.commit()
+    response = make_response(
+        render_template("admin/rules/_go_live.html", rule=row, retro=retro, preview=False, span=span)
+    )
+    return with_toast(response, f"{row.name} is live (version {row.current_version})")
+
+
+@bp.post("/retroactive/<uuid:batch_id>/undo")
+@admin_required
+def undo_retroactive(batch_id: uuid.UUID):  # type: ignore[no-untyped-def]
+    """Take back what a retroactive run credited (once; what customers spent already is reported, not taken)."""
+    result = rulebook.reverse_retroactive_run(
+        db.session, shop=g.shop, batch_id=batch_id, actor=staff_actor(), now=now()
+    )
+    if result.customers == 0:
+        db.session.rollback()
+        abort(404, description=f"retroactive run {batch_id} credited nothing in this shop")
+    db.session.commit()
+    return render_template("admin/rules/_go_live.html", reversal=result)
+
+
+# --- dry run ------------------------------------------------------------------------------------------------------
+
+
+@bp.post("/new/try")
+@bp.post("/<int:rule_id>/try")
+@admin_required
+def try_draft(rule_id: int | None = None):  # type: ignore[no-untyped-def]
+    """Run the draft against one event (a recent order of the shop, a pasted one, or one built from a few fields)
+    and show the trace: what each condition saw and whether it held, and the points each action gives. Writes
+    nothing."""
+    if rule_id is not None:
+        rule_of_shop(rule_id)
+    draft = read_draft(request.form)
+    issues = issues_of(draft)
+    if issues:
+        return render_template("admin/rules/_trace.html", issues=issues), 422
+    try:
+        event = _try_event()
+        evaluation = rulebook.dry_run(db.session, shop=g.shop, event=event, now=now(), drafts=[draft.definition])
+    except InvalidInput as error:
+        return render_template("admin/rules/_trace.html", issues=[RuleIssue("", str(error))]), 422
+    finally:
+        db.session.rollback()  # a dry run writes nothing
+    return render_template("admin/rules/_trace.html", evaluation=evaluation, shop=g.shop, issues=[])
+
+
+def _try_event() -> Any:
+    """The event to try, from the form; InvalidInput says what is wrong with it."""
+    source = request.form.get("try_source", "recent")
+    if source == "recent":
+        event_id = request.form.get("try_event", "")
+        if not event_id.isdigit():
+            raise InvalidInput("pick an order to try the rule on")
+        row = db.session.execute(
+            select(EventQueue).where(EventQueue.id == int(event_id), EventQueue.shop_id == g.shop.id)
+        ).scalar_one_or_none()
+        if row is None:
+            raise InvalidInput(f"event {event_id} does not exist in this shop")
+        return {
+            "event_id": str(row.event_id),
+            "event_type": row.event_type,
+            "customer_id": row.customer_id,
+            "event_data": row.payload,
+            "timestamp": row.occurred_at.isoformat(),
+        }
+    if source == "paste":
+        pasted = draft_from_json(request.form.get("try_json", ""))
+        if pasted.definition is None:
+            raise InvalidInput(f"the pasted event is {pasted.refused[0].message}")
+        return pasted.definition
+    if source == "build":
+        total = request.form.get("try_total", "").strip()
+        order: dict[str, Any] = {
+            "id": "dry-run",
+            "total_price": total,
+            "subtotal_price": request.form.get("try_subtotal", "").strip() or total,
+            "currency": g.shop.currency,
+            "source_name": request.form.get("try_channel", "web"),
+            "line_items": [],
+        }
+        customer = request.form.get("try_customer", "").strip()
+        if customer:
+            order["customer"] = {"id": customer}
+        return order
+    raise InvalidInput(f"unknown event source {source!r}; expected recent, paste or build")
+
+
+# --- backtests ----------------------------------------------------------------------------------------------------
+
+
+def _day(name: str, *, end: bool) -> datetime:
+    """A date field as the start of that day in the shop's time zone (an end date includes its whole day)."""
+    text = request.form.get(name, "")
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(f"{name}: {text!r} is not a date (YYYY-MM-DD)") from None
+    return datetime.combine(day + timedelta(days=1 if end else 0), time(), tzinfo=ZoneInfo(g.shop.timezone))
+
+
+@bp.post("/new/backtests")
+@bp.post("/<int:rule_id>/backtests")
+@admin_required
+def start_backtest(rule_id: int | None = None):  # type: ignore[no-untyped-def]
+    """Queue a backtest of the draft over the shop's stored events in a date range; the answer polls its progress."""
+    if rule_id is not None:
+        rule_of_shop(rule_id)
+    draft = read_draft(request.form)
+    issues = issues_of(draft)
+    if issues:
+        return render_template("admin/rules/_backtest.html", run=None, issues=issues), 422
+    try:
+        start, end = _day("backtest_from", end=False), _day("backtest_to", end=True)
+        run = rulebook.queue_backtest(
+            db.session,
+            shop_id=g.shop.id,
+            definition=draft.definition,
+            start=start,
+            end=end,
+            actor=staff_actor(),
+            now=now(),
+        )
+    except InvalidInput as error:
+        db.session.rollback()
+        return render_template("admin/rules/_backtest.html", run=None, issues=[RuleIssue("", str(error))]), 422
+    db.session.commit()
+    from app.tasks.backtests import run_backtest
+
+    run_backtest(str(run.id))  # enqueued only now that the row is committed, so the worker finds it
+    return render_template("admin/rules/_backtest.html", run=run, view=backtest_view.view(run), issues=[]), 202
+
+
+def _run_of_shop(run_id: uuid.UUID) -> Any:
+    run = rulebook.find_backtest(db.session, shop_id=g.shop.id, run_id=run_id)
+    if run is None:
+        abort(404, description=f"backtest {run_id} does not exist in this shop")
+    return run
+
+
+@bp.get("/backtests/<uuid:run_id>")
+@admin_required
+def backtest_progress(run_id: uuid.UUID) -> str:
+    """A backtest's progress while it runs (the fragment polls itself), then its results."""
+    run = _run_of_shop(run_id)
+    return render_template("admin/rules/_backtest.html", run=run, view=backtest_view.view(run), issues=[])
+
+
+@bp.post("/backtests/<uuid:run_id>/cancel")
+@admin_required
+def cancel_backtest(run_id: uuid.UUID) -> str:
+    """Ask a queued or running backtest to stop; it stops at its next progress report."""
+    run = _run_of_shop(run_id)
+    rulebook.cancel_backtest(db.session, run, now=now())
+    db.session.commit()
+    return render_template("admin/rules/_backtest.html", run=run, view=backtest_view.view(run), issues=[])

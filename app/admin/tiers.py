@@ -1,0 +1,169 @@
+"""Blueprint "admin_tiers": the tier ladder (names, thresholds, basis, period, multipliers, benefits).
+
+Before saving, "Preview" runs the real save and recalculation inside a transaction that is rolled back, and says
+how many members would move. Saving stores the ladder through app.loyalty.tiers (which writes the audit row), then
+enqueues the recalculation as a Huey task whose progress the page polls (app.tasks.progress).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+from flask import Response, g, make_response, render_template, request
+from sqlalchemy import func, select
+
+from app.admin.audit import staff_actor
+from app.admin.shell import admin_blueprint, with_toast
+from app.extensions import db
+from app.loyalty import tiers
+from app.loyalty.base.app_events import staged_event_ids
+from app.loyalty.base.errors import InvalidInput
+from app.loyalty.processing import recalculate_tiers
+from app.loyalty.tiers.configuration import BASES, PERIODS
+from app.models import CustomerLoyaltyProfile
+from app.shopify.admin_auth import admin_required
+from app.tasks import progress
+
+bp = admin_blueprint("admin_tiers", __name__, "/admin/tiers")
+
+TIER_FIELDS = ("name", "threshold", "retention_threshold", "earn_multiplier", "benefits")
+MAX_TIERS = 12
+BASIS_LABELS = {"points_earned": "Points earned", "amount_spent": "Amount spent", "orders_placed": "Orders placed"}
+PERIOD_LABELS = {
+    "lifetime": "Lifetime",
+    "calendar_year": "Calendar year",
+    "rolling_12_months": "Rolling 12 months",
+}
+SERVICE_FIELD = re.compile(r"^tiers\[(\d+)\]\.(\w+)")
+
+
+@bp.get("/")
+@admin_required
+def index() -> str:
+    ladder = tiers.ladder(db.session, shop_id=g.shop.id)
+    rows = [
+        {
+            "name": tier.name,
+            "threshold": str(tier.threshold),
+            "retention_threshold": "" if tier.retention_threshold is None else str(tier.retention_threshold),
+            "earn_multiplier": str(tier.earn_multiplier),
+            "benefits": tier.benefits.get("text", ""),
+        }
+        for tier in ladder
+    ]
+    values = {"basis": g.shop.tier_basis, "period": g.shop.tier_period, "rows": rows}
+    return _page(values, {})
+
+
+@bp.post("/preview")
+@admin_required
+def preview() -> Response:
+    """Save and recalculate in a transaction that is rolled back: how many members the change would move."""
+    values, specs, rows_of = _submitted()
+    errors: dict[str, str] = {}
+    moved = None
+    try:
+        _save(specs, values)
+        report = recalculate_tiers(db.session, shop_id=g.shop.id, now=datetime.now(timezone.utc))
+        moved = None if report.skipped else report.counts["tier_changes"]
+    except InvalidInput as exc:
+        _place_error(str(exc), rows_of, errors)
+    finally:
+        db.session.rollback()
+        staged_event_ids(db.session)  # the rolled-back tier changes' events are not to be published
+    status = 422 if errors else 200
+    return make_response(render_template("admin/tiers/_preview.html", moved=moved, errors=errors), status)
+
+
+@bp.post("/")
+@admin_required
+def save() -> Response:
+    values, specs, rows_of = _submitted()
+    errors: dict[str, str] = {}
+    try:
+        _save(specs, values)
+    except InvalidInput as exc:
+        _place_error(str(exc), rows_of, errors)
+        db.session.rollback()
+        return make_response(_page(values, errors, fragment=True), 422)
+    members = db.session.execute(select(func.count()).where(CustomerLoyaltyProfile.shop_id == g.shop.id)).scalar_one()
+    db.session.commit()
+    progress.start(g.shop.id, progress.TIER_RECALCULATION, total=members)
+    from app.tasks.sweeps import recalculate_tiers as recalculate_task  # loads Huey only when a ladder is saved
+
+    recalculate_task(g.shop.id)
+    return with_toast(make_response(_page(values, {}, fragment=True)), "Tier ladder saved")
+
+
+@bp.get("/progress")
+@admin_required
+def recalculation_progress() -> str:
+    return render_template("admin/tiers/_progress.html", progress=progress.read(g.shop.id, progress.TIER_RECALCULATION))
+
+
+def _save(specs: list[tiers.TierSpec], values: dict[str, Any]) -> None:
+    tiers.save_ladder(
+        db.session,
+        shop_id=g.shop.id,
+        specs=specs,
+        actor=staff_actor(),
+        now=datetime.now(timezone.utc),
+        basis=values["basis"],
+        period=values["period"],
+    )
+
+
+def _submitted() -> tuple[dict[str, Any], list[tiers.TierSpec], list[int]]:
+    """The form's values, the ladder as specs (rows without a name are left out: that removes a tier), and for each
+    spec the form row it came from. Levels follow the rows' order."""
+    rows = []
+    for index in range(MAX_TIERS):
+        if f"tiers-{index}-name" not in request.form:
+            break
+        rows.append({field: request.form.get(f"tiers-{index}-{field}", "").strip() for field in TIER_FIELDS})
+    specs, rows_of = [], []
+    for index, row in enumerate(rows):
+        if not row["name"]:
+            continue
+        specs.append(
+            tiers.TierSpec(
+                name=row["name"],
+                level=len(specs) + 1,
+                threshold=row["threshold"],
+                retention_threshold=row["retention_threshold"] or None,
+                earn_multiplier=row["earn_multiplier"] or "1",
+                benefits={"text": row["benefits"]} if row["benefits"] else {},
+            )
+        )
+        rows_of.append(index)
+    values = {"basis": request.form.get("basis", ""), "period": request.form.get("period", ""), "rows": rows}
+    return values, specs, rows_of
+
+
+def _place_error(message: str, rows_of: list[int], errors: dict[str, str]) -> None:
+    """Put the service's error next to the field it names (`tiers[1].threshold …`), else above the form."""
+    named = SERVICE_FIELD.match(message)
+    if named and int(named.group(1)) < len(rows_of) and named.group(2) in TIER_FIELDS:
+        errors[f"tiers-{rows_of[int(named.group(1))]}-{named.group(2)}"] = message
+    elif message.startswith(("basis", "period")):
+        errors[message.split(" ", 1)[0]] = message
+    else:
+        errors["form"] = message
+
+
+def _page(values: dict[str, Any], errors: dict[str, str], *, fragment: bool = False) -> str:
+    rows = [row for row in values["rows"] if any(row.values())]
+    if len(rows) < MAX_TIERS:
+        rows.append({field: "" for field in TIER_FIELDS})  # one empty row to add a tier
+    return render_template(
+        "admin/tiers/_form.html" if fragment else "admin/tiers/index.html",
+        title="Tiers",
+        values=values,
+        rows=rows,
+        errors=errors,
+        bases=[(basis, BASIS_LABELS[basis]) for basis in BASES],
+        periods=[(period, PERIOD_LABELS[period]) for period in PERIODS],
+        progress=progress.read(g.shop.id, progress.TIER_RECALCULATION),
+    )

@@ -1,0 +1,61 @@
+"""The shop's points policies (when points expire, how long they are held, what a refund may take, what a point is
+worth), validated and saved together. Each error names the field it is about."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from decimal import Decimal
+
+from sqlalchemy.orm import Session
+
+from app.loyalty.base.errors import InvalidInput
+from app.models import Shop
+from app.rules.values import to_decimal
+
+EXPIRY_POLICIES = ("never", "after_earning", "inactivity")
+NEGATIVE_BALANCE_POLICIES = ("cap", "allow")
+MAX_DAYS = 3650
+
+
+@dataclass(frozen=True)
+class Policies:
+    points_expiry_policy: str
+    points_expiry_days: int | None
+    return_window_days: int
+    negative_balance_policy: str
+    refund_redeemed_points: bool
+    redemption_points_per_unit: Decimal
+
+
+def policies_of(shop: Shop) -> Policies:
+    return Policies(
+        points_expiry_policy=shop.points_expiry_policy,
+        points_expiry_days=shop.points_expiry_days,
+        return_window_days=shop.return_window_days,
+        negative_balance_policy=shop.negative_balance_policy,
+        refund_redeemed_points=shop.refund_redeemed_points,
+        redemption_points_per_unit=Decimal(shop.redemption_points_per_unit),
+    )
+
+
+def update_policies(session: Session, *, shop: Shop, policies: Policies) -> Policies:
+    """Validate and store the shop's policies; InvalidInput names the first bad field."""
+    if policies.points_expiry_policy not in EXPIRY_POLICIES:
+        raise InvalidInput(f"points_expiry_policy must be one of {', '.join(EXPIRY_POLICIES)}")
+    days = policies.points_expiry_days
+    if policies.points_expiry_policy == "never":
+        days = None
+    elif days is None or not 0 < days <= MAX_DAYS:
+        raise InvalidInput(f"points_expiry_days: points that expire need a number of days from 1 to {MAX_DAYS}")
+    if not 0 <= policies.return_window_days <= MAX_DAYS:
+        raise InvalidInput(f"return_window_days must be from 0 to {MAX_DAYS}")
+    if policies.negative_balance_policy not in NEGATIVE_BALANCE_POLICIES:
+        raise InvalidInput(f"negative_balance_policy must be one of {', '.join(NEGATIVE_BALANCE_POLICIES)}")
+    rate = to_decimal(policies.redemption_points_per_unit)
+    if rate is None or rate <= 0 or rate > Decimal(10**6):
+        raise InvalidInput("redemption_points_per_unit must be a number greater than 0 and at most 1000000")
+    stored = Policies(**{**asdict(policies), "points_expiry_days": days, "redemption_points_per_unit": rate})
+    for name, value in asdict(stored).items():
+        setattr(shop, name, value)
+    session.flush()
+    return stored

@@ -1,0 +1,117 @@
+"""Rewards in the admin: create and edit each kind through the service, errors next to their field, a stale edit
+refused, the audit row written, and another shop's reward unknown."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.loyalty import rewards
+from app.models import AuditLog, RewardDefinition
+from tests.admin.conftest import Admin
+
+BLANK = {
+    "name": "",
+    "kind": "fixed_amount",
+    "points_cost": "",
+    "value": "",
+    "max_steps": "",
+    "variant_id": "",
+    "min_order_amount": "",
+    "per_customer_limit": "",
+    "code_expiry_days": "",
+    "min_tier_level": "",
+    "active": "1",
+}
+
+
+@pytest.mark.parametrize(
+    ("fields", "shown"),
+    [
+        ({"kind": "fixed_amount", "value": "5.00"}, "USD 5.00 off your order"),
+        ({"kind": "percentage", "value": "10"}, "10% off your order"),
+        ({"kind": "free_shipping"}, "Free shipping on your order"),
+        ({"kind": "free_product", "variant_id": "808950810"}, "A free product with your order"),
+        ({"kind": "points_to_amount", "value": "1.00", "max_steps": "10"}, "USD 1.00 off for every 100 points"),
+    ],
+    ids=lambda value: value.get("kind") if isinstance(value, dict) else None,
+)
+def test_each_kind_is_created_with_its_audit_row(
+    admin: Admin, demo_shop: Any, fields: dict[str, str], shown: str
+) -> None:
+    form = {**BLANK, "name": "Treat", "points_cost": "100", **fields}
+    assert shown in admin.post("/admin/rewards/preview", form).get_data(as_text=True)
+    response = admin.post("/admin/rewards/", form)
+    assert response.status_code == 204, response.get_data(as_text=True)
+    assert json.loads(response.headers["HX-Location"])["path"] == "/admin/rewards/"
+    reward = db.session.execute(select(RewardDefinition)).scalar_one()
+    assert (reward.kind, reward.points_cost, reward.shop_id) == (fields["kind"], 100, demo_shop.id)
+    audit = db.session.execute(select(AuditLog).where(AuditLog.action == "reward_created")).scalar_one()
+    assert audit.subject_id == str(reward.id) and audit.details["after"]["name"] == "Treat"
+    assert "Treat" in admin.get("/admin/rewards/").get_data(as_text=True)
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "message"),
+    [
+        ({"name": ""}, "name", "name must be 1-255 characters"),
+        ({"points_cost": "lots"}, "points_cost", "Enter a whole number"),
+        ({"points_cost": "-5"}, "points_cost", "points_cost must be greater than zero"),
+        ({"value": ""}, "value", "needs an amount greater than zero"),
+        ({"kind": "percentage", "value": "150"}, "value", "a percentage reward needs a percent in (0, 100]"),
+        ({"kind": "free_product", "value": ""}, "variant_id", "needs the numeric Shopify variant id"),
+        ({"kind": "free_shipping", "value": "3"}, "value", "a free_shipping reward has no value"),
+        ({"kind": "bogus"}, "kind", "Choose one of"),
+        ({"min_order_amount": "cheap"}, "min_order_amount", "is not a number"),
+    ],
+)
+def test_a_bad_field_is_named_next_to_it_and_nothing_is_saved(
+    admin: Admin, demo_shop: Any, fields: dict[str, str], field: str, message: str
+) -> None:
+    response = admin.post("/admin/rewards/", {**BLANK, "name": "Treat", "points_cost": "100", "value": "5", **fields})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert f'id="field-{field}Error"' in html and message in html
+    assert db.session.execute(select(func.count()).select_from(RewardDefinition)).scalar_one() == 0
+    assert db.session.execute(select(func.count()).select_from(AuditLog)).scalar_one() == 0
+
+
+def test_an_edit_of_a_reward_changed_meanwhile_is_refused(admin: Admin, demo_shop: Any) -> None:
+    reward = rewards.create_reward(
+        db.session,
+        shop_id=demo_shop.id,
+        spec=rewards.RewardSpec(name="Treat", kind="fixed_amount", points_cost=100, value="5"),
+    )
+    db.session.commit()
+    page = admin.get(f"/admin/rewards/{reward.id}").get_data(as_text=True)
+    seen = page.split('name="fingerprint" value="')[1].split('"')[0]
+    form = {**BLANK, "name": "Treat", "points_cost": "150", "value": "5", "fingerprint": seen}
+    saved = admin.post(f"/admin/rewards/{reward.id}", form)
+    assert saved.status_code == 204
+    stale = admin.post(f"/admin/rewards/{reward.id}", {**form, "points_cost": "90"})  # the same, now stale, form
+    assert stale.status_code == 409 and "Someone changed this reward" in stale.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(RewardDefinition, reward.id).points_cost == 150
+    audit = db.session.execute(select(AuditLog).where(AuditLog.action == "reward_updated")).scalar_one()
+    assert (audit.details["before"]["points_cost"], audit.details["after"]["points_cost"]) == ("100", "150")
+
+
+def test_another_shops_reward_is_unknown(admin: Admin, other_admin_shop: Any) -> None:
+    theirs = rewards.create_reward(
+        db.session,
+        shop_id=other_admin_shop.id,
+        spec=rewards.RewardSpec(name="Theirs", kind="free_shipping", points_cost=10),
+    )
+    db.session.commit()
+    assert admin.get(f"/admin/rewards/{theirs.id}").status_code == 404
+    response = admin.post(
+        f"/admin/rewards/{theirs.id}", {**BLANK, "name": "Mine", "points_cost": "1", "kind": "free_shipping"}
+    )
+    assert response.status_code == 404
+    assert "Theirs" not in admin.get("/admin/rewards/").get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(RewardDefinition, theirs.id).name == "Theirs"
