@@ -22,7 +22,7 @@ from app.models import AuditLog, EventQueue, Order, PointsTransaction, Rule, Rul
 from app.rules import parse_rule
 from tests.admin.rule_builder.conftest import OTHER_SHOP, SHOP, Builder
 from tests.admin.rule_builder.form_fields import form_fields
-from tests.helpers import run_next_task
+from tests.worker_fixtures import run_next_task
 
 NOW = datetime.now(timezone.utc)
 
