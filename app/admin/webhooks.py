@@ -50,8 +50,7 @@ def create() -> Response:
         )
     except endpoints.EndpointError as exc:
         db.session.rollback()
-        message = str(exc)
-        errors = {"topics" if "topic" in message else "url" if "URL" in message or "resolve" in message else "form": message}
+        errors = {_field_of(str(exc)): str(exc)}
         values = {"url": url, "topics": topics, "description": description or ""}
         return make_response(_area(errors=errors, values=values), 422)
     view = endpoints.endpoint_view(created.endpoint)
@@ -93,15 +92,12 @@ def delete(endpoint_id: int) -> Response:
     return with_toast(make_response(_area()), "Webhook endpoint deleted")
 
 
-@bp.post("/deliveries/<delivery_id>/resend")
+@bp.post("/deliveries/<uuid:delivery_id>/resend")
 @admin_required
-def resend(delivery_id: str) -> Response:
+def resend(delivery_id: uuid.UUID) -> Response:
+    now = datetime.now(timezone.utc)
     try:
-        parsed = uuid.UUID(delivery_id)
-    except ValueError:
-        abort(404, description=f"no webhook delivery {delivery_id[:40]!r} in this shop")
-    try:
-        delivery = endpoints.resend(db.session, shop_id=g.shop.id, delivery_id=parsed, now=datetime.now(timezone.utc))
+        delivery = endpoints.resend(db.session, shop_id=g.shop.id, delivery_id=delivery_id, now=now)
     except endpoints.EndpointNotFound as exc:
         abort(404, description=str(exc))
     except endpoints.EndpointError as exc:
@@ -116,9 +112,17 @@ def _switch(endpoint_id: int, *, active: bool) -> Response:
     after = endpoints.endpoint_view(
         endpoints.update_endpoint(db.session, shop_id=g.shop.id, endpoint_id=endpoint_id, active=active)
     )
-    record_change(f"{SUBJECT}.{'enabled' if active else 'disabled'}", (SUBJECT, endpoint_id), before=before, after=after)
+    action = f"{SUBJECT}.{'enabled' if active else 'disabled'}"
+    record_change(action, (SUBJECT, endpoint_id), before=before, after=after)
     db.session.commit()
     return with_toast(make_response(_area()), "Endpoint turned on" if active else "Endpoint turned off")
+
+
+def _field_of(message: str) -> str:
+    """The form field a refusal of create_endpoint is about: its topics, its URL, or (the endpoint limit) the form."""
+    if "topic" in message:
+        return "topics"
+    return "url" if "URL" in message or "resolve" in message else "form"
 
 
 def _endpoint(endpoint_id: int) -> WebhookEndpoint:
