@@ -1,8 +1,9 @@
-"""The stream consumer: claim a batch, one transaction per event, commit, then acknowledge (L6).
+"""The stream consumer: read a batch, apply it in one transaction (processing.process_batch), commit, then
+acknowledge it with one XACK (L6). A batch that fails is split until the failing event stands alone.
 
 - A failing event stays in the group's pending list and is retried with exponential back-off (stream.claim_stale);
   after `max_deliveries` it goes to the dead-letter stream and a `dead_letters` row with its error, replayable with
-  `flask --app app events replay`.
+  `loyalty events replay`.
 - Inbox rows still pending after `redrive_after_s` (Redis lost or trimmed the entry) are published again when the
   group has caught up; the dedupe row makes the duplicate harmless.
 - A heartbeat key tells /monitoring/health that this consumer is alive.
@@ -15,22 +16,30 @@ import os
 import socket
 import threading
 import time
+import traceback
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import redis
 from sqlalchemy import insert
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.events import inbox, stream
 from app.events.envelope import from_fields
 from app.events.unit_of_work import unit_of_work
+from app.loyalty.base.inbound import InboundEvent
 from app.loyalty.base.outcome import Outcome, RetryLater
-from app.loyalty.processing.event import process_event
+from app.loyalty.processing import process_batch, split_batches
 from app.models import DeadLetter
+from app.monitoring.logs import log_context
+from app.monitoring.metrics import record_event, record_rule_evaluation
 
 log = logging.getLogger(__name__)
 HEARTBEAT_TTL_S = 30
+# Longest pause between attempts to reach Redis or PostgreSQL again.
+MAX_PAUSE_S = 10.0
 
 
 @dataclass
@@ -80,11 +89,30 @@ class StreamConsumer:
         return self._clock.now(timezone.utc)
 
     def run(self) -> None:
-        """Loop until stop() (or SIGTERM/SIGINT through the CLI); finishes the event in hand before returning."""
-        stream.ensure_group(self.client, self.keys)
-        self.handle(stream.read_own_pending(self.client, self.keys, self.name, count=self.settings.batch_size))
+        """Loop until stop() (or SIGTERM/SIGINT through the CLI); finishes the batch in hand before returning.
+
+        Redis or PostgreSQL going away (a restart, a fail-over) does not end the loop: it waits with growing pauses
+        and carries on; what was in hand stays pending and is retried.
+        """
+        pause = 0.0
+        resumed = False
         while not self.stop_event.is_set():
-            self.run_once()
+            try:
+                if not resumed:
+                    stream.ensure_group(self.client, self.keys)
+                    self.handle(
+                        stream.read_own_pending(self.client, self.keys, self.name, count=self.settings.batch_size)
+                    )
+                    resumed = True
+                self.run_once()
+                pause = 0.0
+            except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError, OperationalError) as exc:
+                if isinstance(exc, redis.ResponseError) and "NOGROUP" not in str(exc):
+                    raise
+                pause = min(MAX_PAUSE_S, max(0.1, pause * 2))
+                log.warning("consumer %s lost a connection (%s); retrying in %.1fs", self.name, exc, pause)
+                resumed = False  # a restarted Redis may have lost the group (NOGROUP): create it again
+                self.stop_event.wait(pause)
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -105,51 +133,97 @@ class StreamConsumer:
         self.redrive()
 
     def handle(self, messages: list[stream.Message]) -> int:
+        """Process and acknowledge messages in batches (one transaction each, one XACK each); returns how many came.
+
+        A batch that fails is rolled back and split in halves until the failing event stands alone: the others
+        commit, and only that one stays pending for a later, backed-off retry (or goes to the dead letters).
+        """
+        ready: dict[uuid.UUID, list[stream.Message]] = {}
+        events: list[InboundEvent] = []
         for message in messages:
+            if message.fields is None:
+                # Trimmed while pending: the inbox still has the event, and redrive() publishes it again.
+                stream.ack(self.client, self.keys, message.stream_id)
+                continue
+            try:
+                event = from_fields(message.fields)
+            except (ValueError, KeyError, TypeError) as exc:
+                self._dead_letter(message, f"malformed message: {exc}", event=None)
+                record_event("other", "dead_lettered")
+                continue
+            if event.event_id not in ready:
+                events.append(event)
+            # The same event twice in one read (a re-publish): applied once, both entries acknowledged with it.
+            ready.setdefault(event.event_id, []).append(message)
+        for batch in split_batches(events, max_size=self.settings.batch_size):
             if self.stop_event.is_set():
-                break
-            self.handle_one(message)
+                break  # the rest stays pending: this consumer's restart, or another's claim, takes it up
+            self._apply(batch, ready)
         return len(messages)
 
-    def handle_one(self, message: stream.Message) -> Outcome | None:
-        """Process and acknowledge one message; on failure leave it pending for a later, backed-off retry."""
-        if message.fields is None:
-            # Trimmed while pending: the inbox still has the event, and redrive() publishes it again.
-            stream.ack(self.client, self.keys, message.stream_id)
-            return None
-        try:
-            event = from_fields(message.fields)
-        except (ValueError, KeyError, TypeError) as exc:
-            self._dead_letter(message, f"malformed message: {exc}", event_id=None)
-            return None
+    def handle_one(self, message: stream.Message) -> None:
+        """Process and acknowledge one message (see handle)."""
+        self.handle([message])
+
+    def _apply(self, batch: list[InboundEvent], messages: dict[uuid.UUID, list[stream.Message]]) -> None:
         session = self.sessions()
+        started = time.perf_counter()
         try:
             with unit_of_work(session, self.client, self.keys):
-                outcome = process_event(session, event, consumer_group=stream.GROUP, now=self.now())
-        except RetryLater as exc:
+                outcomes = process_batch(session, batch, consumer_group=stream.GROUP, now=self.now())
+        except Exception as exc:  # noqa: BLE001 - any failure: split the batch, or count the lone event's attempt
+            if len(batch) > 1:
+                log.info("batch of %d failed (%s: %s); splitting it", len(batch), type(exc).__name__, exc)
+                middle = len(batch) // 2
+                self._apply(batch[:middle], messages)
+                self._apply(batch[middle:], messages)
+            else:
+                [event] = batch
+                for message in messages[event.event_id]:
+                    self._failed(event, message, exc)
+            return
+        finally:
+            session.close()
+        stream.ack(self.client, self.keys, *(m.stream_id for event in batch for m in messages[event.event_id]))
+        self.duplicates += sum(1 for outcome in outcomes if outcome.duplicate)
+        self.processed += sum(1 for outcome in outcomes if not outcome.duplicate)
+        self._record(batch, outcomes, seconds=time.perf_counter() - started)
+
+    def _record(self, batch: list[InboundEvent], outcomes: list[Outcome], *, seconds: float) -> None:
+        """Metrics and one log line per committed event; the batch's time is shared out evenly among its events."""
+        committed = self.now()
+        for event, outcome in zip(batch, outcomes, strict=True):
+            kind = "duplicate" if outcome.duplicate else "processed"
+            record_event(
+                event.event_type,
+                kind,
+                seconds=seconds / len(batch),
+                age_s=(committed - event.timestamp).total_seconds(),
+            )
+            if outcome.rules_elapsed_ns is not None:
+                record_rule_evaluation(outcome.rules_elapsed_ns / 1e9)
+            with log_context(event_id=str(event.event_id), shop=event.shop_domain, outcome=kind):
+                log.info("event %s %s", event.event_id, kind)
+
+    def _failed(self, event: InboundEvent, message: stream.Message, exc: Exception) -> None:
+        """Count a failed attempt; leave the message pending for a backed-off retry, or dead-letter it at the last."""
+        if isinstance(exc, RetryLater):
             # Waiting for another event (a refund for its order): back off, but never dead-letter for it; it ends
             # once that event is processed or itself dead-lettered.
             log.info("event %s waits: %s (delivery %d)", event.event_id, exc, message.deliveries)
+            record_event(event.event_type, "retry_later")
             with self.sessions.begin() as bookkeeping:
                 inbox.record_failure(bookkeeping, event.event_id, f"waiting: {exc}", dead=False)
-            return None
-        except Exception as exc:  # noqa: BLE001 - any failure: keep the message, count the attempt
-            error = f"{type(exc).__name__}: {exc}"
-            log.exception("event %s failed (delivery %d)", event.event_id, message.deliveries)
-            dead = message.deliveries >= self.settings.max_deliveries
-            with self.sessions.begin() as bookkeeping:
-                inbox.record_failure(bookkeeping, event.event_id, error, dead=dead)
-            if dead:
-                self._dead_letter(message, error, event_id=event.event_id)
-            return None
-        finally:
-            session.close()
-        stream.ack(self.client, self.keys, message.stream_id)
-        if outcome.duplicate:
-            self.duplicates += 1
-        else:
-            self.processed += 1
-        return outcome
+            return
+        error = f"{type(exc).__name__}: {exc}"
+        trace = "".join(traceback.format_exception(exc))
+        log.error("event %s failed (delivery %d)\n%s", event.event_id, message.deliveries, trace)
+        dead = message.deliveries >= self.settings.max_deliveries
+        record_event(event.event_type, "dead_lettered" if dead else "failed")
+        with self.sessions.begin() as bookkeeping:
+            inbox.record_failure(bookkeeping, event.event_id, error, dead=dead)
+        if dead:
+            self._dead_letter(message, error, event=event, trace=trace)
 
     def redrive(self) -> int:
         """Publish inbox rows still pending long after they arrived that the stream no longer carries.
@@ -175,20 +249,41 @@ class StreamConsumer:
             )
         return len(events)
 
-    def _dead_letter(self, message: stream.Message, error: str, *, event_id: object) -> None:
+    def _dead_letter(
+        self, message: stream.Message, error: str, *, event: InboundEvent | None, trace: str | None = None
+    ) -> None:
+        """Keep the message with its error (and the traceback of its last failure, for whoever investigates) under
+        its shop, so customer and shop redaction find the payload it holds."""
         fields = {
             (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
             for k, v in (message.fields or {}).items()
         }
+        event_id = None if event is None else event.event_id
         with self.sessions.begin() as session:
+            shop_id = None if event is None else inbox.shop_id_of(session, event.shop_domain)
             session.execute(
                 insert(DeadLetter).values(
+                    shop_id=shop_id,
                     event_id=event_id,
                     stream_id=message.stream_id,
                     deliveries=message.deliveries,
-                    error=error[:4000],
+                    error=_with_trace(error, trace),
                     fields=fields,
                 )
             )
         stream.dead_letter(self.client, self.keys, message, error)
         log.error("event %s dead-lettered after %d deliveries: %s", event_id, message.deliveries, error)
+
+
+# The stored error: its line first (what lists and alerts show), then as much of the traceback as fits.
+MAX_ERROR_CHARS = 16_000
+
+
+def _with_trace(error: str, trace: str | None) -> str:
+    if not trace:
+        return error[:MAX_ERROR_CHARS]
+    text = f"{error}\n\n{trace}"
+    if len(text) <= MAX_ERROR_CHARS:
+        return text
+    # Keep the error line and the innermost frames, where the failure happened.
+    return f"{error[:2000]}\n\n…\n{trace[-(MAX_ERROR_CHARS - 2010) :]}"

@@ -84,6 +84,11 @@ def _shop_id(connection: Connection, domain: str) -> int:
     return shop_id
 
 
+def shop_id_of(session: Session, domain: str) -> int | None:
+    """The id of the shop row with this domain (any install state), None when there is none."""
+    return session.execute(select(Shop.id).where(Shop.domain == domain)).scalar_one_or_none()
+
+
 def pending_for_redrive(session: Session, *, older_than: datetime, limit: int = 500) -> list[InboundEvent]:
     """Inbox rows still pending that were received before `older_than`, oldest first."""
     return _events(

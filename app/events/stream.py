@@ -56,37 +56,71 @@ def read_new(client: redis.Redis, keys: StreamKeys, consumer: str, *, count: int
 
 
 def read_own_pending(client: redis.Redis, keys: StreamKeys, consumer: str, *, count: int) -> list[Message]:
-    """Entries delivered to this consumer name earlier and never acknowledged (a restart after a crash)."""
-    return _messages(client.xreadgroup(GROUP, consumer, {keys.events: "0"}, count=count))
+    """Entries delivered to this consumer name earlier and never acknowledged (a restart after a crash).
+
+    Reading its own history counts as one more delivery in Redis; each message carries that count (from XPENDING),
+    so an event that failed before the restart still dead-letters at max_deliveries.
+    """
+    messages = _messages(client.xreadgroup(GROUP, consumer, {keys.events: "0"}, count=count))
+    if not messages:
+        return []
+    counts = {
+        _text(entry["message_id"]): int(entry["times_delivered"])
+        for entry in client.xpending_range(
+            keys.events,
+            GROUP,
+            min=messages[0].stream_id,
+            max=messages[-1].stream_id,
+            count=len(messages),
+            consumername=consumer,
+        )
+    }
+    return [Message(stream_id=m.stream_id, fields=m.fields, deliveries=counts.get(m.stream_id, 1)) for m in messages]
 
 
 def claim_stale(
-    client: redis.Redis, keys: StreamKeys, consumer: str, *, base_idle_ms: int, count: int = 100
+    client: redis.Redis,
+    keys: StreamKeys,
+    consumer: str,
+    *,
+    base_idle_ms: int,
+    count: int = 100,
+    scan_page: int = 500,
+    scan_limit: int = 100_000,
 ) -> list[Message]:
     """Claim entries other consumers (or failed attempts) left pending, with exponential back-off.
 
     An entry delivered n times is retried only after base_idle_ms * 2^(n-1) idle, so a failing event backs off
     instead of spinning. XPENDING gives the delivery counts; XCLAIM re-checks idle time so two claimers cannot
-    both take an entry.
+    both take an entry. The pending list is read page by page (`scan_page` entries each, up to `scan_limit`), so
+    entries still backing off at its head never hide due ones behind them.
     """
-    pending = client.xpending_range(keys.events, GROUP, min="-", max="+", count=count, idle=base_idle_ms)
     claimed: list[Message] = []
-    for entry in pending:
-        deliveries = int(entry["times_delivered"])
-        wait_ms = base_idle_ms * (2 ** min(deliveries - 1, 10))
-        if int(entry["time_since_delivered"]) < wait_ms:
-            continue
-        stream_id = entry["message_id"]
-        result = client.xclaim(keys.events, GROUP, consumer, min_idle_time=wait_ms, message_ids=[stream_id])
-        if not result:
-            continue  # someone else claimed it first, or it was acknowledged meanwhile
-        for message_id, fields in result:
-            claimed.append(_message(message_id, fields, deliveries + 1))
+    start, scanned = "-", 0
+    while len(claimed) < count and scanned < scan_limit:
+        page = client.xpending_range(keys.events, GROUP, min=start, max="+", count=scan_page, idle=base_idle_ms)
+        for entry in page:
+            deliveries = int(entry["times_delivered"])
+            wait_ms = base_idle_ms * (2 ** min(deliveries - 1, 10))
+            if int(entry["time_since_delivered"]) < wait_ms:
+                continue
+            stream_id = entry["message_id"]
+            result = client.xclaim(keys.events, GROUP, consumer, min_idle_time=wait_ms, message_ids=[stream_id])
+            # An empty result: someone else claimed it first, or it was acknowledged meanwhile.
+            for message_id, fields in result or ():
+                claimed.append(_message(message_id, fields, deliveries + 1))
+            if len(claimed) >= count:
+                break
+        if len(page) < scan_page:
+            break
+        scanned += len(page)
+        start = "(" + _text(page[-1]["message_id"])  # exclusive: the next page starts after this one
     return claimed
 
 
-def ack(client: redis.Redis, keys: StreamKeys, stream_id: str) -> None:
-    client.xack(keys.events, GROUP, stream_id)
+def ack(client: redis.Redis, keys: StreamKeys, *stream_ids: str) -> None:
+    if stream_ids:
+        client.xack(keys.events, GROUP, *stream_ids)
 
 
 def dead_letter(client: redis.Redis, keys: StreamKeys, message: Message, error: str) -> None:

@@ -239,8 +239,7 @@ class TestDeadLetters:
         with session_factory() as session:
             assert session.execute(select(DeadLetter.replayed_at)).scalar_one() is None
 
-    @pytest.mark.xfail(strict=True, reason="BUG: StreamConsumer._dead_letter inserts the row without its shop_id")
-    def test_bug_a_dead_letter_row_names_its_shop(  # type: ignore[no-untyped-def]
+    def test_a_dead_letter_row_names_its_shop(  # type: ignore[no-untyped-def]
         self, failing_order, session_factory, shop
     ) -> None:
         """Customer redaction scrubs dead_letters WHERE shop_id = the shop, and shop deletion cascades on shop_id: a
@@ -250,8 +249,7 @@ class TestDeadLetters:
         with session_factory() as session:
             assert session.execute(select(DeadLetter.shop_id)).scalar_one() == shop.id
 
-    @pytest.mark.xfail(strict=True, reason="GAP: a dead letter keeps its error line, not the traceback")
-    def test_gap_a_dead_letter_keeps_the_traceback_of_its_last_failure(  # type: ignore[no-untyped-def]
+    def test_a_dead_letter_keeps_the_traceback_of_its_last_failure(  # type: ignore[no-untyped-def]
         self, failing_order, session_factory
     ) -> None:
         failing = failing_order(max_deliveries=1)
@@ -309,8 +307,7 @@ class TestCrashedConsumers:
         assert processed_ids(session_factory) == {event.event_id for event in events}
         assert pending(redis_client, keys) == {}
 
-    @pytest.mark.xfail(strict=True, reason="BUG: stream.read_own_pending reports every entry as a first delivery")
-    def test_bug_a_consumer_restarted_after_failures_dead_letters_at_max_deliveries(  # type: ignore[no-untyped-def]
+    def test_a_consumer_restarted_after_failures_dead_letters_at_max_deliveries(  # type: ignore[no-untyped-def]
         self, failing_order, make_consumer, redis_client, session_factory
     ) -> None:
         """The restart path hands its own pending entries over with deliveries=1 (Redis counts this third delivery),

@@ -161,8 +161,7 @@ def test_group_info_reports_length_pending_lag_and_consumers(redis_client, keys)
     assert stream.group_info(redis_client, keys) == {"length": 3, "pending": 1, "lag": 1, "consumers": 1}
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: claim_stale only looks at the first `count` pending entries")
-def test_bug_a_due_entry_behind_a_hundred_backing_off_ones_is_still_claimed(redis_client, keys) -> None:  # type: ignore[no-untyped-def]
+def test_a_due_entry_behind_a_hundred_backing_off_ones_is_still_claimed(redis_client, keys) -> None:  # type: ignore[no-untyped-def]
     """claim_stale reads XPENDING once (count=100, oldest first) and skips what is still backing off, so 100 older
     entries in back-off (events that keep failing, or refunds waiting for their order) hide every entry behind them:
     a crashed consumer's messages there are not reclaimed until the older ones end."""

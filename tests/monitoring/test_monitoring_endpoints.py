@@ -199,7 +199,7 @@ def test_metrics_move_with_web_traffic_and_live_state(client, redis_client, redi
 
 
 def test_the_consumers_figures_move_through_the_functions_it_calls(client, worker_huey) -> None:  # type: ignore[no-untyped-def]
-    """The functions the stream consumer calls (wired by app/events' owner), fed what one processed event yields."""
+    """The functions the stream consumer calls, fed what one processed event yields."""
     from app.monitoring.metrics import record_event, record_rule_evaluation
 
     before = samples(client)
@@ -282,3 +282,32 @@ def test_a_busy_window_takes_its_rate_over_the_span_the_sample_covers(db_session
     assert events["per_second"] == pytest.approx(2 / 50, abs=1e-3)
     monkeypatch.setattr(figures, "SAMPLE_ROWS", 10)
     assert figures.system_metrics(db_session, now=now, window_s=300)["events"]["span_s"] == 300
+
+
+def test_the_stream_consumer_counts_what_it_commits(  # type: ignore[no-untyped-def]
+    app,
+    client,
+    shopify,
+    demo,  # noqa: F811 (the fixture imported above)
+    redis_client,
+    redis_namespace,
+    worker_huey,  # noqa: F811
+) -> None:
+    """Orders through the real webhook -> stream -> consumer path move the event counters and the age histogram,
+    one sample per committed event."""
+    consumer = make_consumer(app, redis_client, redis_namespace)
+    processed = {"event_type": "order_created", "outcome": "processed"}
+    before = samples(client)
+    for order_id in (11, 12, 13):
+        send_order(client, shopify, order_id=order_id, customer_id=7100 + order_id, total_price="40.00")
+    drain(consumer)
+    after = samples(client)
+
+    assert value(after, "loyalty_events_total", **processed) == value(before, "loyalty_events_total", **processed) + 3
+    committed = consumer.processed
+    assert committed >= 3
+    for histogram in ("loyalty_event_age_seconds_count", "loyalty_event_processing_seconds_count"):
+        assert value(after, histogram) == value(before, histogram) + committed, histogram
+    # The demo shop's rules ran on each order (and on the app events they raised, when a rule listens to them).
+    evaluations = "loyalty_rule_evaluation_seconds_count"
+    assert value(after, evaluations) >= value(before, evaluations) + 3

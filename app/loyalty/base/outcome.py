@@ -23,6 +23,8 @@ class Outcome:
     points_pending: int = 0
     decisions: list[dict[str, Any]] = field(default_factory=list)
     note: str | None = None
+    # How long the rule engine took on this event (None: the shop has no active rule); for the rule timing metric.
+    rules_elapsed_ns: int | None = None
 
     def summary(self) -> dict[str, Any]:
         return {

@@ -96,6 +96,8 @@ def lot_expiry(shop: Shop, *, credited_at: datetime, last_activity_at: datetime 
 
 def new_lot_expiry(session: Session, *, shop: Shop, profile_id: int, now: datetime) -> datetime | None:
     """When a lot credited to this profile now expires (`lot_expiry`, with the profile's last activity as stored)."""
+    if shop.points_expiry_policy != "inactivity" or not shop.points_expiry_days:
+        return lot_expiry(shop, credited_at=now, last_activity_at=None)  # the last activity does not matter
     last_activity = session.execute(
         select(CustomerLoyaltyProfile.last_activity_at).where(CustomerLoyaltyProfile.id == profile_id)
     ).scalar_one()
@@ -292,7 +294,8 @@ def post_entry(
     if points == 0:
         raise ValueError("a ledger entry moves at least one point")
     source_type, source_id = source if source else (None, None)
-    entry_id = session.execute(
+    # RETURNING the whole row gives the entry as an ORM object: no second read of what was just written.
+    entry = session.execute(
         insert(PointsTransaction)
         .values(
             shop_id=shop_id,
@@ -310,10 +313,11 @@ def post_entry(
             **cause.columns(),
         )
         .on_conflict_do_nothing(index_elements=["shop_id", "idempotency_key"])
-        .returning(PointsTransaction.id)
+        .returning(PointsTransaction)
     ).scalar_one_or_none()
-    if entry_id is None:
+    if entry is None:
         return None
+    entry_id = entry.id
 
     earned = points if points > 0 and kind in EARNING_KINDS else 0
     redeemed = -points if kind == "redeem" else 0
@@ -349,7 +353,7 @@ def post_entry(
         covered = min(-points, max(0, balance_before))
         if covered:
             consume_lots(session, shop_id=shop_id, profile_id=profile_id, points=covered, prefer_lot_id=prefer_lot_id)
-    return session.get(PointsTransaction, entry_id)
+    return entry
 
 
 def consume_lots(

@@ -2,27 +2,78 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from app.models import CustomerLoyaltyProfile
+
+# The profiles lock_profiles locked for the session's current transaction: (shop id, customer id) -> profile, and
+# the keys already handed out once (a second hand-out reloads the row, as a fresh lock_profile would).
+_HELD = "loyalty.held_profiles"
+_HANDED_OUT = "loyalty.handed_out_profiles"
 
 
 def lock_profile(session: Session, *, shop_id: int, customer_id: str, now: datetime) -> CustomerLoyaltyProfile:
     """Return the customer's profile, created if new, locked FOR UPDATE until the caller's transaction ends.
 
     Every event takes this lock before rules look at history (L11): two events of one customer are serialized, so
-    they can never both be "the first order".
+    they can never both be "the first order". A profile that lock_profiles already locked in this transaction is
+    returned without another round trip.
     """
+    held = session.info.get(_HELD, {}).get((shop_id, customer_id))
+    if held is not None:
+        if held not in session:
+            session.add(held)  # the batch clears the session between events; the row lock is still ours
+        handed_out = session.info.setdefault(_HANDED_OUT, set())
+        if (shop_id, customer_id) in handed_out:
+            # An earlier event of this batch changed the row: see it as that event left it.
+            session.flush()
+            session.refresh(held)
+        handed_out.add((shop_id, customer_id))
+        return held
     session.execute(
         insert(CustomerLoyaltyProfile)
         .values(shop_id=shop_id, customer_id=customer_id, created_at=now, updated_at=now)
         .on_conflict_do_nothing(index_elements=["shop_id", "customer_id"])
     )
     return session.execute(_locked(_of_customer(shop_id, customer_id))).scalar_one()
+
+
+def lock_profiles(
+    session: Session, customers: Iterable[tuple[int, str]], *, now: datetime
+) -> dict[tuple[int, str], CustomerLoyaltyProfile]:
+    """Create (when new) and lock FOR UPDATE the profiles of these (shop id, customer id) pairs, two statements for
+    any number, until the caller's transaction ends; lock_profile then returns them without a round trip.
+
+    Rows are created and locked in one order, (shop id, customer id), which every batch uses: two batches that share
+    customers wait for each other instead of deadlocking. Call release_profiles before the session's next transaction.
+    """
+    keys = sorted(set(customers))
+    if not keys:
+        return {}
+    session.execute(
+        insert(CustomerLoyaltyProfile)
+        .values([{"shop_id": s, "customer_id": c, "created_at": now, "updated_at": now} for s, c in keys])
+        .on_conflict_do_nothing(index_elements=["shop_id", "customer_id"])
+    )
+    query = (
+        select(CustomerLoyaltyProfile)
+        .where(tuple_(CustomerLoyaltyProfile.shop_id, CustomerLoyaltyProfile.customer_id).in_(keys))
+        .order_by(CustomerLoyaltyProfile.shop_id, CustomerLoyaltyProfile.customer_id)
+    )
+    held = {(p.shop_id, p.customer_id): p for p in session.execute(_locked(query)).scalars()}
+    session.info.setdefault(_HELD, {}).update(held)
+    return held
+
+
+def release_profiles(session: Session) -> None:
+    """Forget what lock_profiles locked (the transaction that held the locks has ended, or is about to)."""
+    session.info.pop(_HELD, None)
+    session.info.pop(_HANDED_OUT, None)
 
 
 def lock_existing_profile(session: Session, *, shop_id: int, customer_id: str) -> CustomerLoyaltyProfile | None:

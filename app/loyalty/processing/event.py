@@ -1,30 +1,35 @@
-"""process_event: the one place rules meet the ledger, one transaction per event (the caller commits, then acks).
+"""process_event and process_batch: the one place rules meet the ledger (the caller commits, then acks).
 
-Order of work inside the caller's transaction:
-1. claim the event with a dedupe row (a re-delivery finds it and does nothing);
-2. lock the customer's profile before anything looks at history (L11);
-3. record what the event changes (the order, the customer), evaluate the shop's active rules on the facts;
-4. post ledger entries keyed by business object and rule action (L3), stage outward work in the outbox;
-5. record rule executions and mark the inbox row processed.
+A batch is applied in one transaction, each event as if alone and in the order given:
+1. claim every event with a dedupe row, one statement (a re-delivery finds its row and does nothing);
+2. create and lock the profiles of the batch's customers before anything looks at history (L11), one statement in
+   (shop, customer) order, so two batches sharing customers wait instead of deadlocking;
+3. per event: record what it changes (the order, the customer), evaluate the shop's active rules on the facts,
+   post ledger entries keyed by business object and rule action (L3), stage outward work in the outbox, record rule
+   executions; events of one customer see what the earlier ones of the batch wrote;
+4. store the outcomes and mark the inbox rows processed, one statement each.
+An event that fails raises out of the batch: the caller rolls the batch back and splits it (`split_batches` names
+the events that must run alone), so each event stays all-or-nothing and only the failing one retries.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from app.loyalty import ledger, referrals, rewards, rulebook, tiers
+from app.loyalty.base.app_events import STAGED_EVENTS
 from app.loyalty.base.inbound import ORDER_EVENT_TYPES, InboundEvent
 from app.loyalty.base.installation import processes_event
 from app.loyalty.base.outcome import Outcome
-from app.loyalty.ledger.profiles import lock_profile
+from app.loyalty.ledger.profiles import lock_profile, lock_profiles, release_profiles
 from app.loyalty.processing import lifecycle
 from app.loyalty.rulebook.facts import business_source, profile_facts, rule_credit_key
 from app.loyalty.rulebook.history import DatabaseHistory
@@ -43,42 +48,190 @@ from app.rules.values import to_decimal
 POINT_ACTIONS = frozenset({"points", "points_per_currency"})
 # Raised by the app itself (app_events.record_app_event), not by Shopify.
 APP_EVENT_TYPES = frozenset({"tier_changed", "reward_redeemed", "referral_converted", "points_expired"})
+# Events that change the shop or remove a customer: each runs in a transaction of its own, so no event batched with
+# it works from a shop or profile it deleted.
+SOLO_EVENT_TYPES = frozenset(
+    {
+        "app_uninstalled",
+        "app_scopes_updated",
+        "app_subscription_updated",
+        "shop_redact_requested",
+        "customer_redact_requested",
+    }
+)
 
 
 def process_event(session: Session, event: InboundEvent, *, consumer_group: str, now: datetime) -> Outcome:
     """Apply one event exactly once per consumer group; never commits (the consumer commits, then acknowledges)."""
-    outcome = Outcome(event_id=str(event.event_id), event_type=event.event_type)
-    shop = session.execute(select(Shop).where(Shop.domain == event.shop_domain)).scalar_one_or_none()
-    if shop is None:
-        outcome.note = f"shop {event.shop_domain} no longer exists (redacted); nothing to do"
-        return outcome
+    return process_batch(session, [event], consumer_group=consumer_group, now=now)[0]
 
-    claimed = session.execute(
-        insert(ProcessedEvent)
-        .values(consumer_group=consumer_group, event_id=event.event_id, shop_id=shop.id, processed_at=now)
-        .on_conflict_do_nothing()
-        .returning(ProcessedEvent.event_id)
-    ).scalar_one_or_none()
-    if claimed is None:
-        outcome.duplicate = True
-        return outcome
 
-    if processes_event(shop, event.event_type):
-        HANDLERS.get(event.event_type, _handle_with_rules)(session, shop, event, now, outcome)
-    else:
-        outcome.note = f"{shop.domain} is not installed: event recorded, not processed"
+def split_batches(events: Sequence[InboundEvent], *, max_size: int) -> list[list[InboundEvent]]:
+    """Cut events, in order, into batches of at most `max_size`; a SOLO_EVENT_TYPES event is a batch of its own."""
+    batches: list[list[InboundEvent]] = []
+    current: list[InboundEvent] = []
+    for event in events:
+        if event.event_type in SOLO_EVENT_TYPES or len(current) >= max_size:
+            if current:
+                batches.append(current)
+            current = []
+        current.append(event)
+        if event.event_type in SOLO_EVENT_TYPES:
+            batches.append(current)
+            current = []
+    if current:
+        batches.append(current)
+    return batches
 
-    session.execute(
-        update(ProcessedEvent)
-        .where(ProcessedEvent.consumer_group == consumer_group, ProcessedEvent.event_id == event.event_id)
-        .values(outcome=outcome.summary())
+
+def process_batch(
+    session: Session, events: Sequence[InboundEvent], *, consumer_group: str, now: datetime
+) -> list[Outcome]:
+    """Apply events in order, each exactly once per consumer group, in the caller's transaction; one Outcome each.
+
+    Never commits. Raises at the first event that fails, and then nothing of the batch may be committed.
+    """
+    outcomes = [Outcome(event_id=str(event.event_id), event_type=event.event_type) for event in events]
+    shops = _shops(session, {event.shop_domain for event in events})
+    claimed = _claim(session, events, shops, consumer_group=consumer_group, now=now)
+    work: list[tuple[Shop, InboundEvent, Outcome]] = []
+    for event, outcome in zip(events, outcomes, strict=True):
+        shop = shops.get(event.shop_domain)
+        if shop is None:
+            outcome.note = f"shop {event.shop_domain} no longer exists (redacted); nothing to do"
+        elif event.event_id not in claimed:
+            outcome.duplicate = True
+        else:
+            claimed.discard(event.event_id)  # the same event twice in one batch: the second is a duplicate
+            work.append((shop, event, outcome))
+    lock_profiles(
+        session,
+        [(shop.id, event.customer_id) for shop, event, _ in work if _takes_profile(session, shop, event)],
+        now=now,
     )
-    session.execute(
+    session.info[tiers.LADDER_MEMO] = {}
+    try:
+        for position, (shop, event, outcome) in enumerate(work):
+            if position:
+                # What earlier events loaded is written: clear it, so each statement's ORM bookkeeping stays the
+                # size of one event, not of the batch so far.
+                session.flush()
+                session.expunge_all()
+                session.add(shop)
+            if processes_event(shop, event.event_type):
+                HANDLERS.get(event.event_type, _handle_with_rules)(session, shop, event, now, outcome)
+            else:
+                outcome.note = f"{shop.domain} is not installed: event recorded, not processed"
+        _settle_unheard_app_events(session, shops.values(), now=now)
+    finally:
+        release_profiles(session)
+        session.info.pop(tiers.LADDER_MEMO, None)
+    _finish(session, work, consumer_group=consumer_group, now=now)
+    return outcomes
+
+
+def _settle_unheard_app_events(session: Session, shops: Iterable[Shop], *, now: datetime) -> None:
+    """App events the batch staged that no active rule of their shop listens to are marked processed at once and
+    never published: a round trip through the stream would change nothing (see _handle_with_rules)."""
+    staged = session.info.get(STAGED_EVENTS)
+    if not staged:
+        return
+    heard = [
+        (event_type, shop.id)
+        for shop in shops
+        for event_type in APP_EVENT_TYPES
+        if processes_event(shop, event_type) and _listened_to(session, shop, event_type)
+    ]
+    settled = set(
+        session.execute(
+            update(EventQueue)
+            .where(
+                EventQueue.event_id.in_(staged),
+                EventQueue.status == "pending",
+                tuple_(EventQueue.event_type, EventQueue.shop_id).not_in(heard),
+            )
+            .values(status="processed", processed_at=now)
+            .returning(EventQueue.event_id)
+            .execution_options(synchronize_session=False)
+        ).scalars()
+    )
+    session.info[STAGED_EVENTS] = [event_id for event_id in staged if event_id not in settled]
+
+
+def _shops(session: Session, domains: set[str]) -> dict[str, Shop]:
+    return {shop.domain: shop for shop in session.execute(select(Shop).where(Shop.domain.in_(domains))).scalars()}
+
+
+def _claim(
+    session: Session,
+    events: Sequence[InboundEvent],
+    shops: dict[str, Shop],
+    *,
+    consumer_group: str,
+    now: datetime,
+) -> set[Any]:
+    """Insert the dedupe rows of the batch's events; return the ids this call claimed (the others were processed,
+    or are being processed by another consumer, which this insert waits for)."""
+    rows = [
+        {
+            "consumer_group": consumer_group,
+            "event_id": event.event_id,
+            "shop_id": shops[event.shop_domain].id,
+            "processed_at": now,
+        }
+        for event in events
+        if event.shop_domain in shops
+    ]
+    if not rows:
+        return set()
+    return set(
+        session.execute(
+            insert(ProcessedEvent).values(rows).on_conflict_do_nothing().returning(ProcessedEvent.event_id)
+        ).scalars()
+    )
+
+
+def _takes_profile(session: Session, shop: Shop, event: InboundEvent) -> bool:
+    """Whether the event's handler creates and locks its customer's profile (so the batch locks it up front)."""
+    if event.customer_id is None or not processes_event(shop, event.event_type):
+        return False
+    if event.event_type in ORDER_EVENT_TYPES:
+        return bool(event.event_data.get("id"))
+    if event.event_type == "order_cancelled":
+        return True
+    if event.event_type in HANDLERS:
+        return False
+    return event.event_type not in APP_EVENT_TYPES or _listened_to(session, shop, event.event_type)
+
+
+_STORE_OUTCOME = (
+    update(ProcessedEvent)
+    .where(
+        ProcessedEvent.consumer_group == bindparam("group"),
+        ProcessedEvent.event_id == bindparam("processed_id"),
+    )
+    .values(outcome=bindparam("summary"))
+)
+
+
+def _finish(
+    session: Session, work: list[tuple[Shop, InboundEvent, Outcome]], *, consumer_group: str, now: datetime
+) -> None:
+    if not work:
+        return
+    connection = session.connection()
+    connection.execute(
+        _STORE_OUTCOME,
+        [
+            {"group": consumer_group, "processed_id": event.event_id, "summary": outcome.summary()}
+            for _, event, outcome in work
+        ],
+    )
+    connection.execute(
         update(EventQueue)
-        .where(EventQueue.event_id == event.event_id, EventQueue.status == "pending")
+        .where(EventQueue.event_id.in_([event.event_id for _, event, _ in work]), EventQueue.status == "pending")
         .values(status="processed", processed_at=now)
     )
-    return outcome
 
 
 # --- handlers -------------------------------------------------------------------------------------------------
@@ -95,9 +248,11 @@ def _handle_order(session: Session, shop: Shop, event: InboundEvent, now: dateti
         outcome.note = "guest order: no customer to credit"
         return
     profile = lock_profile(session, shop_id=shop.id, customer_id=event.customer_id, now=now)
-    _remember_customer(profile, event.event_data.get("customer") or {})
-    # The ORM update in _record_order keeps this profile's counts in step; no reload needed.
-    first_sighting = _record_order(session, shop, profile, event, now)
+    contact = _contact_changes(profile, event.event_data.get("customer") or {})
+    # The ORM update in _record_order keeps this profile's counts (and contact fields) in step; no reload needed.
+    first_sighting = _record_order(session, shop, profile, event, now, contact=contact)
+    if not first_sighting:
+        _remember(profile, contact)
     if first_sighting:
         for code in _discount_codes(event.event_data):
             rewards.mark_used(session, shop_id=shop.id, code=code, order_id=order_id, now=now)
@@ -120,7 +275,7 @@ def _handle_with_rules(session: Session, shop: Shop, event: InboundEvent, now: d
         return
     profile = lock_profile(session, shop_id=shop.id, customer_id=event.customer_id, now=now)
     if event.event_type in ("customer_created", "customer_updated"):
-        _remember_customer(profile, event.event_data)
+        _remember(profile, _contact_changes(profile, event.event_data))
     source = business_source(event.event_type, str(event.event_id), event.customer_id, event.event_data)
     _evaluate_and_apply(session, shop, profile, event, now, outcome, source=source)
 
@@ -173,6 +328,7 @@ def _evaluate_and_apply(
     rules = rulebook.active_rules(session, shop)
     if rules:
         evaluation = evaluate(rules, _facts(session, shop, profile, event))
+        outcome.rules_elapsed_ns = evaluation.elapsed_ns
         for decision in evaluation.decisions:
             _apply_decision(scope, decision)
         rulebook.record_executions(
@@ -290,9 +446,16 @@ def _discount_codes(order: dict[str, Any]) -> list[str]:
 
 
 def _record_order(
-    session: Session, shop: Shop, profile: CustomerLoyaltyProfile | None, event: InboundEvent, now: datetime
+    session: Session,
+    shop: Shop,
+    profile: CustomerLoyaltyProfile | None,
+    event: InboundEvent,
+    now: datetime,
+    *,
+    contact: dict[str, str] | None = None,
 ) -> bool:
-    """Insert the order once; the first sighting counts it in the customer's orders and spend (returns True)."""
+    """Insert the order once; the first sighting counts it in the customer's orders and spend, and writes `contact`
+    (changed contact fields) in the same statement (returns True)."""
     data = event.event_data
     total = to_decimal(data.get("total_price")) or Decimal(0)
     subtotal = to_decimal(data.get("subtotal_price"))
@@ -322,15 +485,25 @@ def _record_order(
                 total_spent=CustomerLoyaltyProfile.total_spent + total,
                 last_activity_at=now,
                 updated_at=now,
+                **(contact or {}),
             )
         )
     return inserted is not None
 
 
-def _remember_customer(profile: CustomerLoyaltyProfile, customer: dict[str, Any]) -> None:
-    """Keep the contact fields the admin shows; GDPR redaction clears them."""
+def _contact_changes(profile: CustomerLoyaltyProfile, customer: dict[str, Any]) -> dict[str, str]:
+    """The contact fields the admin shows that this payload changes; none for a redacted profile (GDPR cleared
+    them for good)."""
     if profile.redacted_at is not None:
-        return
-    for column, key in (("email", "email"), ("first_name", "first_name"), ("last_name", "last_name")):
-        if customer.get(key):
-            setattr(profile, column, str(customer[key]))
+        return {}
+    changes = {}
+    for column in ("email", "first_name", "last_name"):
+        value = customer.get(column)
+        if value and getattr(profile, column) != str(value):
+            changes[column] = str(value)
+    return changes
+
+
+def _remember(profile: CustomerLoyaltyProfile, contact: dict[str, str]) -> None:
+    for column, value in contact.items():
+        setattr(profile, column, value)

@@ -46,14 +46,15 @@ def convert_from_order(
     """
     settings = settings_for(shop)
     order_id = str(order.get("id") or "")
-    if not settings.enabled or not order_id:
-        return None
+    codes = codes_in_order(order, settings.landing_parameter)
+    if not settings.enabled or not order_id or not codes:
+        return None  # no referral code: there is no conversion to find or make (most orders; no round trip)
     existing = session.execute(
         select(ReferralConversion).where(ReferralConversion.shop_id == shop.id, ReferralConversion.order_id == order_id)
     ).scalar_one_or_none()
     if existing is not None:
         return conversion_result(existing, replayed=True)
-    link = find_link(session, shop.id, codes_in_order(order, settings.landing_parameter), lock=True)
+    link = find_link(session, shop.id, codes, lock=True)
     if link is None:
         return None
     advocate = session.execute(

@@ -3,6 +3,7 @@ downgrades only when a period ends, and recalculation after the ladder changes."
 
 from app.loyalty.tiers.configuration import TierSpec, save_ladder
 from app.loyalty.tiers.membership import (
+    LADDER_MEMO,
     TierView,
     earn_multiplier,
     evaluate_upgrade,
@@ -13,6 +14,7 @@ from app.loyalty.tiers.membership import (
 from app.loyalty.tiers.sweeps import recalculate_all, roll_period
 
 __all__ = [
+    "LADDER_MEMO",
     "TierSpec",
     "TierView",
     "earn_multiplier",

@@ -80,13 +80,24 @@ def view(tier: TierDefinition | None) -> TierView | None:
     )
 
 
+# Set by a caller that runs many events in one transaction (processing.process_batch): ladders read once per shop
+# for that transaction, which changes no tier definitions.
+LADDER_MEMO = "loyalty.tier_ladders"
+
+
 def ladder(session: Session, *, shop_id: int) -> list[TierDefinition]:
     """The shop's tiers, lowest level first."""
-    return list(
+    memo = session.info.get(LADDER_MEMO)
+    if memo is not None and shop_id in memo:
+        return memo[shop_id]
+    tiers = list(
         session.execute(
             select(TierDefinition).where(TierDefinition.shop_id == shop_id).order_by(TierDefinition.level)
         ).scalars()
     )
+    if memo is not None:
+        memo[shop_id] = tiers
+    return tiers
 
 
 def qualified_tier(
@@ -217,7 +228,8 @@ def evaluate_upgrade(
     tiers = ladder(session, shop_id=shop.id)
     if not tiers:
         return None
-    current = _current_tier(session, profile.id, tiers)
+    # The caller's lock keeps the profile row as loaded (apply_tier_change expires what it changes).
+    current = next((tier for tier in tiers if tier.id == profile.current_tier_id), None)
     value = measure(session, shop=shop, profile_id=profile.id, start=current_window(shop, now))
     target = qualified_tier(tiers, value)
     if target is None or tier_level(target) <= tier_level(current):
