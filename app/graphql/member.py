@@ -8,13 +8,13 @@ from typing import Any
 from ariadne import ObjectType, QueryType
 from graphql import GraphQLError, GraphQLResolveInfo
 
-from app.admin.rule_builder.summary import summarize
 from app.graphql import read_cache
 from app.graphql.context import ShopperContext
 from app.graphql.profile import iso
 from app.loyalty.read_models import storefront
 from app.loyalty.read_models.profile import ProfileView, loyalty_profile
 from app.rules.earning import EarnWay
+from app.rules.summary import summarize
 
 query = QueryType()
 member = ObjectType("Member")

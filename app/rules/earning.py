@@ -1,6 +1,6 @@
-"""What a rule awards a shopper, read from its definition (the rule language of DESIGN.md): the storefront's "ways
-to earn" come from the shop's active rules this way, never written by hand. The sentence that explains a rule is the
-rule builder's (`app.admin.rule_builder.summary.summarize`); this module only says which rules give points, how many,
+"""What a rule awards a shopper, read from its definition (the rule language of docs/rules.md): the storefront's "ways
+to earn" come from the shop's active rules this way, never written by hand. The sentence that explains a rule comes
+from the plain-language summary (`app.rules.summary.summarize`); this module only says which rules give points, how many,
 and at what rate. Pure: a definition in, values out.
 
 Only actions that give the customer points make a way to earn (`points`, `points_per_currency`); a rule with only a

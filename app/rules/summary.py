@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.admin.rule_builder.labels import CONDITION_LABELS, LINE_ITEM_FIELD_LABELS, PERIOD_LABELS
 from app.rules import parse_rule
+from app.rules.labels import CONDITION_LABELS, LINE_ITEM_FIELD_LABELS, PERIOD_LABELS
 
 CURRENCY_SIGNS = {"USD": "$", "CAD": "CA$", "AUD": "A$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 COMPARED = {

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.admin.rule_builder.summary import summarize
 from app.loyalty.rulebook import FIRST_ORDER_BONUS, TEMPLATES
+from app.rules.summary import summarize
 
 
 @pytest.mark.parametrize(
