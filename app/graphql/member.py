@@ -140,9 +140,12 @@ def resolve_value(obj: storefront.RewardInfo, _info: GraphQLResolveInfo) -> str 
 
 
 @way_to_earn.field("description")
-def resolve_description(obj: EarnWay, _info: GraphQLResolveInfo) -> str:
-    """The rule builder's sentence for the rule (one generator for the admin and the storefront)."""
-    return summarize(obj.definition, obj.currency) or obj.title
+def resolve_description(obj: EarnWay, info: GraphQLResolveInfo) -> str:
+    """The rule builder's sentence for the rule (one generator for the admin and the storefront), in the shop's word
+    for points."""
+    shop = info.context.shop
+    assert shop is not None  # ways to earn are reached only through the shop's programme
+    return summarize(obj.definition, obj.currency, shop.points_name) or obj.title
 
 
 @way_to_earn.field("points_per_unit")

@@ -68,7 +68,7 @@ def test_a_shopper_opens_the_panel_redeems_and_sees_the_code(live_url, page, db_
     launcher.click()
     expect(page.locator("[data-balance]")).to_have_text("1,200 Points")
     expect(page.locator("[data-tier]")).to_have_text("Bronze")
-    expect(page.get_by_text("Customers earn 500 points (First order bonus) when an order is placed")).to_be_visible()
+    expect(page.get_by_text("Customers earn 500 Points (First order bonus) when an order is placed")).to_be_visible()
     page.screenshot(path=str(SHOTS / "2-open.png"))
 
     page.locator("[data-redeem]").first.click()

@@ -59,7 +59,7 @@ def test_a_shopper_reads_their_whole_membership(client, shopify, programme) -> N
     assert public["ways_to_earn"] == [
         {
             "title": "Place an order",
-            "description": "Customers earn 500 points (First order bonus) when an order is placed and the order total"
+            "description": "Customers earn 500 Points (First order bonus) when an order is placed and the order total"
             " is at least $100 and it is the customer's first order.",
             "points": 500,
             "points_per_unit": None,
@@ -281,7 +281,7 @@ def test_the_kept_programme_moves_with_rule_and_reward_changes(client, shopify, 
     db_session.commit()
     ways = public()["ways_to_earn"]
     assert [(w["description"], w["points_per_unit"]) for w in ways][-1] == (
-        "Customers earn 2 points per $1 of the order subtotal (rounded down) when an order is placed.",
+        "Customers earn 2 Points per $1 of the order subtotal (rounded down) when an order is placed.",
         "2",
     )
     rewards.set_active(db_session, shop_id=shop.id, reward_id=programme.dear_reward, active=False)
