@@ -1,7 +1,7 @@
 """What a rule awards a shopper, read from its definition (the rule language of docs/rules.md): the storefront's "ways
 to earn" come from the shop's active rules this way, never written by hand. The sentence that explains a rule comes
-from the plain-language summary (`app.rules.summary.summarize`); this module only says which rules give points, how many,
-and at what rate. Pure: a definition in, values out.
+from the plain-language summary (`app.rules.summary.summarize`); this module only says which rules give points, how
+many, and at what rate. Pure: a definition in, values out.
 
 Only actions that give the customer points make a way to earn (`points`, `points_per_currency`); a rule with only a
 `multiply`, `tag_customer` or `webhook` action is not something a shopper can act on, and is left out.
