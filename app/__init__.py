@@ -71,6 +71,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     from app.admin import register_admin
     from app.developer.routes import bp as developer_bp
+    from app.graphql.proxy import bp as proxy_bp
     from app.graphql.routes import bp as graphql_bp
     from app.monitoring.routes import bp as monitoring_bp
     from app.shopify.billing_routes import bp as billing_bp
@@ -81,13 +82,16 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(install_bp)
     register_admin(app)
     app.register_blueprint(graphql_bp)
+    app.register_blueprint(proxy_bp)
     app.register_blueprint(monitoring_bp)
     app.register_blueprint(developer_bp)
     app.register_blueprint(billing_bp)
     if settings.development_admin:
         from app.shopify.development import bp as development_bp
+        from app.shopify.storefront_preview import bp as storefront_preview_bp
 
         app.register_blueprint(development_bp)
+        app.register_blueprint(storefront_preview_bp)
 
     from app.commands import register_commands
 

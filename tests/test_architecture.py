@@ -112,7 +112,8 @@ LOYALTY_PACKAGES: dict[str, set[str]] = {
     "rewards": {"base", "ledger"},
     "referrals": {"base", "ledger", "rewards"},
     "rulebook": {"base", "ledger", "tiers"},
-    "read_models": {"base", "ledger", "tiers"},
+    # The storefront reads the programme (rules in words, rewards, tiers) and the shopper's referral link.
+    "read_models": {"base", "ledger", "tiers", "rewards", "referrals", "rulebook"},
     "reports": {"base", "ledger", "tiers"},
     "processing": {"base", "ledger", "tiers", "gdpr", "rewards", "referrals", "rulebook"},
 }

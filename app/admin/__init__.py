@@ -14,12 +14,12 @@ if TYPE_CHECKING:
 
 def register_admin(app: Flask) -> None:
     """Register every admin area and the helpers its templates use."""
-    from app.admin import customers, dashboard, imports, operations, referrals, rewards, settings, tiers
+    from app.admin import customers, dashboard, imports, operations, referrals, rewards, settings, tiers, webhooks
     from app.admin.assets import asset, cache_versioned_assets
     from app.admin.rule_builder import routes as rules
     from app.admin.shell import template_helpers
 
-    for area in (dashboard, customers, imports, rewards, tiers, referrals, rules, settings, operations):
+    for area in (dashboard, customers, imports, rewards, tiers, referrals, rules, settings, webhooks, operations):
         app.register_blueprint(area.bp)
     app.context_processor(template_helpers)
     app.context_processor(lambda: {"asset": asset})

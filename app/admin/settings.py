@@ -1,5 +1,6 @@
-"""Blueprint "admin_settings": the shop's points policies (app.loyalty.ledger.update_policies), with the time zone and
-currency the rules see (Shopify's, shown, not edited here). A save made on a stale page is refused (409)."""
+"""Blueprint "admin_settings": the shop's points policies and what its points are called
+(app.loyalty.ledger.update_policies), with the time zone and currency the rules see (Shopify's, shown, not edited
+here). A save made on a stale page is refused (409)."""
 
 from __future__ import annotations
 
@@ -63,6 +64,7 @@ def save() -> Response:
                     negative_balance_policy=values["negative_balance_policy"],
                     refund_redeemed_points=bool(values["refund_redeemed_points"]),
                     redemption_points_per_unit=values["redemption_points_per_unit"],  # type: ignore[arg-type]
+                    points_name=values["points_name"],
                 ),
             )
         except InvalidInput as exc:

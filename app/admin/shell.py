@@ -16,6 +16,7 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 
+from app.admin.alerts import merchant_alerts
 from app.loyalty.base.errors import InvalidInput
 from app.shopify.admin_auth import frame_ancestors
 
@@ -29,6 +30,7 @@ NAVIGATION = (
     ("Referrals", "admin_referrals.index"),
     ("Rules", "admin_rules"),
     ("Settings", "admin_settings.index"),
+    ("Webhooks", "admin_webhooks.index"),
     ("Operations", "admin_operations.index"),
 )
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -119,4 +121,4 @@ def form_key() -> str:
 
 def template_helpers() -> dict[str, Any]:
     """What every admin template may call (registered as a context processor)."""
-    return {"admin_navigation": admin_navigation}
+    return {"admin_navigation": admin_navigation, "merchant_alerts": merchant_alerts}

@@ -19,6 +19,10 @@ class ShopperContext:
     shop: Shop | None
     customer_id: str | None
     now: datetime
+    # Where the shop's storefront reaches the app proxy (Shopify's `path_prefix`): referral share links point there.
+    proxy_prefix: str = "/apps/loyalty"
+    # The shop row's version (read_cache.Snapshot.shop_version): what the public programme is cached under.
+    shop_version: str | None = None
 
     def own_customer_id(self, requested: str) -> str | None:
         """The requested customer id (bare) when it is the verified shopper of an installed shop; None otherwise."""

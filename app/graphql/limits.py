@@ -2,18 +2,35 @@
 
 The schema is shallow, but aliases let one request run `loyaltyProfile` or `redeemReward` hundreds of times
 (alias batching: reliability.md §4.2, OWASP GraphQL cheat sheet), and a huge document costs parser time before any
-check runs. So: at most MAX_ROOT_FIELDS root fields per operation, aliases counted, and MAX_TOKENS tokens.
+check runs. So: at most MAX_ROOT_FIELDS root fields per operation, aliases counted, MAX_TOKENS tokens, MAX_DEPTH
+levels of selection, and a computed cost (every field 1, a list field times the page it asks for) of at most MAX_COST.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from graphql import DocumentNode, GraphQLError, OperationDefinitionNode, parse
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    parse,
+)
 from graphql.validation import ValidationRule
+
+from app.graphql.introspection import introspection_only
 
 MAX_ROOT_FIELDS = 5
 MAX_TOKENS = 2_000
+MAX_DEPTH = 6
+MAX_COST = 400
+# What a list field costs per item when the query does not say how many it wants (`history` defaults to 10).
+DEFAULT_PAGE = 10
 
 
 class RootFieldLimit(ValidationRule):
@@ -28,6 +45,56 @@ class RootFieldLimit(ValidationRule):
                     node,
                 )
             )
+
+
+def _page(field: FieldNode) -> int:
+    for argument in field.arguments or ():
+        if argument.name.value == "first" and isinstance(argument.value, IntValueNode):
+            return max(1, int(argument.value.value))
+    return DEFAULT_PAGE
+
+
+class DepthAndCostLimit(ValidationRule):
+    """Refuses an operation nested deeper than MAX_DEPTH or costing more than MAX_COST (fragments followed)."""
+
+    def enter_operation_definition(self, node: OperationDefinitionNode, *_args: Any) -> None:
+        if introspection_only(self.context.document):
+            return  # refused outright where introspection is off; GraphiQL's schema query nests deeper than 6
+        fragments = {
+            definition.name.value: definition
+            for definition in self.context.document.definitions
+            if hasattr(definition, "type_condition")
+        }
+        depth, cost = self._measure(node.selection_set, fragments, 1, set())
+        if depth > MAX_DEPTH:
+            self.report_error(GraphQLError(f"an operation may nest at most {MAX_DEPTH} levels; it has {depth}", node))
+        elif cost > MAX_COST:
+            self.report_error(GraphQLError(f"an operation may cost at most {MAX_COST}; it costs {cost}", node))
+
+    def _measure(
+        self, selections: SelectionSetNode, fragments: dict[str, Any], level: int, seen: set[str]
+    ) -> tuple[int, int]:
+        depth, cost = level, 0
+        for selection in selections.selections:
+            if isinstance(selection, FieldNode):
+                inner_depth, inner_cost = level, 0
+                if selection.selection_set is not None:
+                    inner_depth, inner_cost = self._measure(selection.selection_set, fragments, level + 1, seen)
+                multiplier = _page(selection) if selection.name.value == "history" else 1
+                depth, cost = max(depth, inner_depth), cost + 1 + multiplier * inner_cost
+            elif isinstance(selection, InlineFragmentNode):
+                inner_depth, inner_cost = self._measure(selection.selection_set, fragments, level, seen)
+                depth, cost = max(depth, inner_depth), cost + inner_cost
+            elif isinstance(selection, FragmentSpreadNode):
+                name = selection.name.value
+                if name in seen or name not in fragments:  # cycles and unknown fragments: the standard rules say so
+                    continue
+                inner_depth, inner_cost = self._measure(fragments[name].selection_set, fragments, level, seen | {name})
+                depth, cost = max(depth, inner_depth), cost + inner_cost
+        return depth, cost
+
+
+VALIDATION_RULES = [RootFieldLimit, DepthAndCostLimit]
 
 
 def parse_bounded(_context: Any, data: dict[str, Any]) -> DocumentNode:

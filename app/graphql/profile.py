@@ -26,15 +26,16 @@ def resolve_loyalty_profile(_: Any, info: GraphQLResolveInfo, customer_id: str) 
     return loyalty_profile(context.session, shop=context.shop, customer_id=allowed, now=context.now)
 
 
-def _iso(moment: datetime | None) -> str | None:
+def iso(moment: datetime | None) -> str | None:
+    """A timestamp as the storefront API writes every one: ISO 8601 in UTC with a Z."""
     return moment.isoformat().replace("+00:00", "Z") if moment is not None else None
 
 
 @redemption.field("created_at")
 def resolve_created_at(view: RedemptionView, _: GraphQLResolveInfo) -> str | None:
-    return _iso(view.created_at)
+    return iso(view.created_at)
 
 
 @redemption.field("expires_at")
 def resolve_expires_at(view: RedemptionView, _: GraphQLResolveInfo) -> str | None:
-    return _iso(view.expires_at)
+    return iso(view.expires_at)

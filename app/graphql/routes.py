@@ -1,31 +1,20 @@
 """POST /graphql for checkout and customer-account extensions (Bearer session token), with CORS preflight.
 
-Extension code runs on a Shopify origin and authenticates with a Bearer token, never cookies, so the CORS answer is
-`*` without credentials.
+Extension code runs on a Shopify origin (Shopify's web workers: `Origin` is https://extensions.shopifycdn.com, or
+`null`) and authenticates with a Bearer token, never cookies, so the CORS answer is `*` without credentials.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-from functools import cache
+import time
+from collections import OrderedDict
 
-from ariadne import graphql_sync
-from flask import Blueprint, current_app, jsonify, request
-from graphql import GraphQLSchema
-from sqlalchemy import select
-from werkzeug.wrappers import Response
+import jwt
+from flask import Blueprint, Response, current_app, request
 
-from app.extensions import db
-from app.graphql.context import ShopperContext
-from app.graphql.limits import RootFieldLimit, parse_bounded
-from app.graphql.schema import build_schema
-from app.loyalty.base.installation import Installation, installation_of
-from app.models import Shop
-from app.shopify.session_tokens import (
-    InvalidSessionToken,
-    bearer_token,
-    verify_extension_token,
-)
+from app.graphql.execution import Answer, error_answer, serve
+from app.graphql.rate_limit import Limits
+from app.shopify.session_tokens import ExtensionSession, InvalidSessionToken, bearer_token, verify_extension_token
 
 bp = Blueprint("graphql", __name__)
 
@@ -38,9 +27,34 @@ CORS_HEADERS = {
 }
 
 
-@cache
-def schema() -> GraphQLSchema:
-    return build_schema()
+@bp.record_once
+def _configure(state) -> None:  # type: ignore[no-untyped-def]
+    """STOREFRONT_LIMITS: a rate_limit.Limits, or its fields as a dict (a gunicorn factory call can pass that)."""
+    limits = state.app.config.get("STOREFRONT_LIMITS", Limits())
+    state.app.config["STOREFRONT_LIMITS"] = Limits(**limits) if isinstance(limits, dict) else limits
+
+
+# Tokens verified in this process, until they expire: an extension sends the same token for its whole lifetime (up
+# to 5 minutes), and its signature check is a third of a cached read's cost.
+VERIFIED_TOKENS_MAX = 10_000
+_verified: OrderedDict[tuple[str, str, tuple[str, ...]], tuple[ExtensionSession, float]] = OrderedDict()
+
+
+def _shopper(token: str, *, api_key: str, secrets: tuple[str, ...]) -> ExtensionSession:
+    key = (token, api_key, secrets)  # verified for these credentials only
+    known = _verified.get(key)
+    if known is not None and known[1] > time.time():
+        return known[0]
+    shopper = verify_extension_token(token, api_key=api_key, secrets=secrets)
+    expires = jwt.decode(token, options={"verify_signature": False})["exp"]  # present: verify_extension_token says so
+    _verified[key] = (shopper, float(expires))
+    while len(_verified) > VERIFIED_TOKENS_MAX:
+        _verified.popitem(last=False)
+    return shopper
+
+
+def respond(answer: Answer) -> Response:
+    return Response(answer.body, status=answer.status, headers=answer.headers)
 
 
 @bp.route("/graphql", methods=["OPTIONS"])
@@ -49,34 +63,14 @@ def preflight() -> tuple[str, int, dict[str, str]]:
 
 
 @bp.post("/graphql")
-def storefront_graphql() -> tuple[Response, int, dict[str, str]]:
+def storefront_graphql() -> Response:
     settings = current_app.config["SETTINGS"]
     try:
         token = bearer_token(request.headers.get("Authorization"))
-        shopper = verify_extension_token(token, api_key=settings.shopify_api_key, secrets=settings.webhook_secrets)
+        shopper = _shopper(token, api_key=settings.shopify_api_key, secrets=settings.webhook_secrets)
     except InvalidSessionToken as exc:
-        return jsonify(error="invalid_session_token", message=str(exc)), 401, CORS_HEADERS
-
+        return respond(error_answer(401, str(exc), CORS_HEADERS, "invalid_session_token"))
     data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        return jsonify(error="bad_request", message="body must be a JSON object with a query"), 400, CORS_HEADERS
-
-    shop = db.session.execute(select(Shop).where(Shop.domain == shopper.shop)).scalar_one_or_none()
-    if installation_of(shop) is not Installation.INSTALLED:
-        db.session.rollback()
-        message = f"loyalty is not installed on {shopper.shop}"
-        return jsonify(error="shop_not_installed", message=message), 401, CORS_HEADERS
-    context = ShopperContext(
-        session=db.session, shop=shop, customer_id=shopper.customer_id, now=datetime.now(timezone.utc)
+    return respond(
+        serve(data, shop_domain=shopper.shop, customer_id=shopper.customer_id, read_only=False, headers=CORS_HEADERS)
     )
-    success, result = graphql_sync(
-        schema(),
-        data,
-        context_value=context,
-        introspection=settings.graphql_introspection,
-        debug=False,
-        query_parser=parse_bounded,
-        validation_rules=[RootFieldLimit],
-    )
-    db.session.rollback()  # reads only here; a mutation committed its own transaction
-    return jsonify(result), 200 if success else 400, CORS_HEADERS

@@ -25,6 +25,7 @@ TOPICS = (
     "tier.changed",
     "reward.issued",
     "referral.converted",
+    "data_request.ready",
 )
 MAX_ENDPOINTS_PER_SHOP = 10
 

@@ -64,5 +64,10 @@ class Shop(Base):
 
     # Bumped in the same transaction as any rule change: every process's cached rule set is keyed by it.
     rules_revision: Mapped[int] = mapped_column(server_default="0")
+    # What shoppers call the points ("Stars"), in the storefront API and the widgets.
+    points_name: Mapped[str] = mapped_column(String(40), server_default="Points")
+    # Raised by database triggers (migration 0004) with every change to the shop's tiers or rewards: the
+    # storefront's cached answers are keyed by it.
+    programme_revision: Mapped[int] = mapped_column(server_default="0")
 
     created_at: Mapped[datetime] = created_at_column()

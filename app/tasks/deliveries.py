@@ -2,10 +2,9 @@
 
 A small registry: each outward kind has one handler (`@handles("discount_code.create")`). Another kind is added by
 writing its handler module and naming it in HANDLER_MODULES; nothing else here changes. A row whose kind has
-no handler is never claimed: it stays `pending`, visible and intact, until a handler exists. That is deliberate for
-`gdpr.data_request`: Shopify has no API to hand an export to the merchant; the export waits in the outbox until a
-delivery channel for it exists (docs/shopify-outward.md). The rule action's signed webhook (`rule.webhook`,
-RULE_WEBHOOK_KIND) and merchants' topic webhooks are handled in app/tasks/outbound_webhooks.py.
+no handler is never claimed: it stays `pending`, visible and intact, until a handler exists. The rule action's signed
+webhook (`rule.webhook`, RULE_WEBHOOK_KIND) and merchants' topic webhooks are handled in app/tasks/outbound_webhooks.py,
+GDPR data-request exports (`gdpr.data_request`) in app/tasks/data_requests.py.
 
 Each claim is a lease: the row's `next_attempt_at` moves past the lease and `attempts` grows, committed before any
 call to Shopify, so a second worker skips it and a worker that dies mid-call leaves it due again later. Handlers
@@ -69,7 +68,12 @@ class Outward:
 Handler = Callable[[OutboxJob, Outward], None]
 _HANDLERS: dict[str, Handler] = {}
 # The modules whose handlers register themselves with @handles, imported before the first claim.
-HANDLER_MODULES = ("app.tasks.discount_codes", "app.tasks.customer_sync", "app.tasks.outbound_webhooks")
+HANDLER_MODULES = (
+    "app.tasks.discount_codes",
+    "app.tasks.customer_sync",
+    "app.tasks.outbound_webhooks",
+    "app.tasks.data_requests",
+)
 
 
 def handles(kind: str) -> Callable[[Handler], Handler]:

@@ -44,7 +44,8 @@ def _sessions() -> sessionmaker[Session]:
         return sessionmaker(db.engine, expire_on_commit=False)
 
 
-def _send_due(sessions: sessionmaker[Session], settings: Settings, now: datetime) -> dict[str, int]:
+def send_due(sessions: sessionmaker[Session], settings: Settings, now: datetime) -> dict[str, int]:
+    """Attempt every delivery whose next attempt is due (right after staging some, and every minute)."""
     policy = outbound.DeliveryPolicy(allow_private=settings.webhooks_allow_private_targets)
     with outbound.build_client() as client:
         return outbound.deliver_due(sessions, cipher=_cipher(), client=client, now=now, policy=policy)
@@ -75,7 +76,7 @@ def fan_out_merchant_webhook(job: OutboxJob, outward: Outward) -> None:
             occurred_at=_occurred_at(payload, outward),
             event_id=_event_id(payload),
         )
-    _send_due(outward.sessions, outward.settings, outward.clock())
+    send_due(outward.sessions, outward.settings, outward.clock())
 
 
 @handles(RULE_WEBHOOK_KIND)
@@ -96,7 +97,7 @@ def deliver_rule_webhook(job: OutboxJob, outward: Outward) -> None:
             )
     except EndpointNotFound as exc:
         raise DeliveryFailed(str(exc)) from None
-    _send_due(outward.sessions, outward.settings, outward.clock())
+    send_due(outward.sessions, outward.settings, outward.clock())
 
 
 @huey.periodic_task(crontab(minute="*"))
@@ -104,4 +105,4 @@ def deliver_rule_webhook(job: OutboxJob, outward: Outward) -> None:
 def deliver_due_webhooks() -> None:
     """Every minute: merchants' deliveries whose next attempt is due (retries after back-off, manual resends)."""
     with app_context():
-        _send_due(_sessions(), worker_app().config["SETTINGS"], datetime.now(timezone.utc))
+        send_due(_sessions(), worker_app().config["SETTINGS"], datetime.now(timezone.utc))

@@ -1,5 +1,6 @@
-"""Settings in the admin: the points policies saved through the ledger's service with an audit row, each bad value
-named next to its field, and a save from a stale page refused."""
+"""Settings in the admin: the points policies and the points name saved through the ledger's service with an audit
+row, each bad value named next to its field, a save from a stale page refused, and a new points name answered by the
+storefront API (through its read cache) for that shop only."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from app.config import DEV_API_KEY, DEV_API_SECRET
 from app.extensions import db
 from app.models import AuditLog, Shop
+from app.shopify.development import DEMO_SHOP
 from tests.admin.conftest import Admin
+from tests.shopify_fake.signing import ShopifySigner
 
 
 def form_of(admin: Admin, **changes: str) -> dict[str, str]:
@@ -23,6 +27,7 @@ def form_of(admin: Admin, **changes: str) -> dict[str, str]:
         "return_window_days": "0",
         "negative_balance_policy": "cap",
         "redemption_points_per_unit": "100",
+        "points_name": "Points",
         **changes,
     }
 
@@ -67,6 +72,10 @@ def test_bad_policies_are_named_next_to_their_field(admin: Admin, demo_shop: Any
         ({"return_window_days": "-3"}, "return_window_days", "must be from 0 to 3650"),
         ({"redemption_points_per_unit": "0"}, "redemption_points_per_unit", "greater than 0"),
         ({"negative_balance_policy": "whatever"}, "negative_balance_policy", "must be one of cap, allow"),
+        ({"points_name": "   "}, "points_name", "must be 1 to 40 characters, got 0"),
+        ({"points_name": "S" * 41}, "points_name", "must be 1 to 40 characters, got 41"),
+        ({"points_name": "Sta\nrs"}, "points_name", "must not contain control characters"),
+        ({"points_name": "Stars\x1b[31m"}, "points_name", "must not contain control characters"),
     ]:
         response = admin.post("/admin/settings/", form_of(admin, **changes))
         html = response.get_data(as_text=True)
@@ -75,3 +84,50 @@ def test_bad_policies_are_named_next_to_their_field(admin: Admin, demo_shop: Any
     assert db.session.execute(select(func.count()).select_from(AuditLog)).scalar_one() == 0
     db.session.expire_all()
     assert db.session.get(Shop, demo_shop.id).points_expiry_policy == "never"
+
+
+def test_the_points_name_is_trimmed_saved_audited_and_refused_from_a_stale_page(admin: Admin, demo_shop: Any) -> None:
+    form = form_of(admin, points_name="  Stars  ")
+    response = admin.post("/admin/settings/", form)
+    assert response.status_code == 200, response.get_data(as_text=True)
+    assert 'value="Stars"' in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Shop, demo_shop.id).points_name == "Stars"
+    audit = db.session.execute(select(AuditLog).where(AuditLog.action == "settings_changed")).scalar_one()
+    assert (audit.details["before"]["points_name"], audit.details["after"]["points_name"]) == ("Points", "Stars")
+
+    stale = admin.post("/admin/settings/", {**form, "points_name": "Coins"})  # the page before that save
+    assert stale.status_code == 409
+    db.session.expire_all()
+    assert db.session.get(Shop, demo_shop.id).points_name == "Stars"
+    assert db.session.execute(select(func.count()).select_from(AuditLog)).scalar_one() == 1
+
+
+def test_a_saved_points_name_reaches_the_storefront_of_that_shop_only(
+    app: Any, admin: Admin, demo_shop: Any, other_admin_shop: Any
+) -> None:
+    signer = ShopifySigner(api_key=DEV_API_KEY, api_secret=DEV_API_SECRET)
+    client = app.test_client()
+    # The member's and the programme's name; the programme is kept per process under the shop row's version.
+    panel = {"query": "query Names { me { points_name } programme { points_name ways_to_earn { description } } }"}
+
+    def storefront(shop: str) -> dict:
+        token = signer.session_token(shop=shop, customer_id="7393829330")
+        response = client.post("/graphql", json=panel, headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 200, response.get_json()
+        return response.get_json()["data"]
+
+    before = storefront(DEMO_SHOP)  # keeps the programme under the shop row's current version
+    assert (before["me"]["points_name"], before["programme"]["points_name"]) == ("Points", "Points")
+    assert before["programme"]["ways_to_earn"][0]["description"].startswith("Customers earn 500 Points")
+
+    assert admin.post("/admin/settings/", form_of(admin, points_name="Stars")).status_code == 200
+    after = storefront(DEMO_SHOP)
+    assert (after["me"]["points_name"], after["programme"]["points_name"]) == ("Stars", "Stars")
+    assert after["programme"]["ways_to_earn"][0]["description"].startswith("Customers earn 500 Stars")
+    assert storefront(other_admin_shop.domain)["programme"]["points_name"] == "Points"  # its own name
+
+    other_admin = Admin(app, other_admin_shop.domain)
+    assert other_admin.post("/admin/settings/", form_of(other_admin, points_name="Coins")).status_code == 200
+    assert storefront(other_admin_shop.domain)["programme"]["points_name"] == "Coins"
+    assert storefront(DEMO_SHOP)["programme"]["points_name"] == "Stars"

@@ -9,7 +9,17 @@ import pytest
 
 from tests.admin.conftest import Admin
 
-NAVIGATION = ["Dashboard", "Customers", "Rewards", "Tiers", "Referrals", "Rules", "Settings", "Operations"]
+NAVIGATION = [
+    "Dashboard",
+    "Customers",
+    "Rewards",
+    "Tiers",
+    "Referrals",
+    "Rules",
+    "Settings",
+    "Webhooks",
+    "Operations",
+]
 
 
 def nav_labels(html: str) -> list[str]:
@@ -32,6 +42,7 @@ def test_the_navigation_lists_every_area_with_the_rules_entry_linking_the_builde
         "/admin/tiers/",
         "/admin/referrals/",
         "/admin/settings/",
+        "/admin/webhooks/",
         "/admin/operations/",
         "/admin/operations/events",
         "/admin/operations/audit",

@@ -7,8 +7,8 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from app.admin.rule_builder.labels import ACTION_LABELS, CONDITION_LABELS
 from app.rules.diff import Change
+from app.rules.labels import ACTION_LABELS, CONDITION_LABELS
 
 RULE_KEY_LABELS = {
     "name": "Name",

@@ -23,18 +23,8 @@ from app.admin.rule_builder.drafts import (
     shown_in,
     slots_in,
 )
+from app.admin.rule_builder.event_types import KNOWN_EVENT_TYPES
 from app.admin.rule_builder.form_codec import field_kind, shown
-from app.admin.rule_builder.labels import (
-    ACTION_LABELS,
-    CONDITION_LABELS,
-    KNOWN_EVENT_TYPES,
-    LINE_ITEM_FIELD_LABELS,
-    MONEY_CONDITIONS,
-    OPERATOR_LABELS,
-    STATUS_LABELS,
-    WEEKDAY_LABELS,
-)
-from app.admin.rule_builder.summary import summarize
 from app.admin.shell import go_to
 from app.extensions import db
 from app.loyalty import rulebook
@@ -42,6 +32,16 @@ from app.loyalty.rulebook import starter_rules
 from app.models import EventQueue, RewardDefinition, RuleVersion, TierDefinition
 from app.models import Rule as RuleRow
 from app.rules import RuleIssue, vocabulary
+from app.rules.labels import (
+    ACTION_LABELS,
+    CONDITION_LABELS,
+    LINE_ITEM_FIELD_LABELS,
+    MONEY_CONDITIONS,
+    OPERATOR_LABELS,
+    STATUS_LABELS,
+    WEEKDAY_LABELS,
+)
+from app.rules.summary import summarize
 from app.shopify.admin_auth import admin_required
 
 NEW_RULE: dict[str, Any] = {"name": "", "status": "draft", "actions": [editing.blank_action()]}

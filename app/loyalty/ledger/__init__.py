@@ -1,6 +1,7 @@
 """The points ledger: append-only entries with the stored balance they change, lots and their expiry, pending
 credits, reversals (refunds, cancellations), admin adjustments, CSV import and export, the liability figure, the
-shop's points policies, and the customer profile rows that hold the balance (found, created and locked here)."""
+shop's points policies (and what its points are called), and the customer profile rows that hold the balance (found,
+created and locked here)."""
 
 from app.loyalty.ledger.adjustments import adjust_points
 from app.loyalty.ledger.csv_io import (

@@ -1,8 +1,9 @@
-"""The shop's points policies (when points expire, how long they are held, what a refund may take, what a point is
-worth), validated and saved together. Each error names the field it is about."""
+"""The shop's points policies (what its points are called, when they expire, how long they are held, what a refund
+may take, what a point is worth), validated and saved together. Each error names the field it is about."""
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import asdict, dataclass
 from decimal import Decimal
 
@@ -15,6 +16,8 @@ from app.rules.values import to_decimal
 EXPIRY_POLICIES = ("never", "after_earning", "inactivity")
 NEGATIVE_BALANCE_POLICIES = ("cap", "allow")
 MAX_DAYS = 3650
+# shops.points_name is a VARCHAR(40); the storefront shows it after every balance ("1,200 Stars").
+MAX_POINTS_NAME = 40
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,7 @@ class Policies:
     negative_balance_policy: str
     refund_redeemed_points: bool
     redemption_points_per_unit: Decimal
+    points_name: str
 
 
 def policies_of(shop: Shop) -> Policies:
@@ -35,6 +39,7 @@ def policies_of(shop: Shop) -> Policies:
         negative_balance_policy=shop.negative_balance_policy,
         refund_redeemed_points=shop.refund_redeemed_points,
         redemption_points_per_unit=Decimal(shop.redemption_points_per_unit),
+        points_name=shop.points_name,
     )
 
 
@@ -54,8 +59,26 @@ def update_policies(session: Session, *, shop: Shop, policies: Policies) -> Poli
     rate = to_decimal(policies.redemption_points_per_unit)
     if rate is None or rate <= 0 or rate > Decimal(10**6):
         raise InvalidInput("redemption_points_per_unit must be a number greater than 0 and at most 1000000")
-    stored = Policies(**{**asdict(policies), "points_expiry_days": days, "redemption_points_per_unit": rate})
+    stored = Policies(
+        **{
+            **asdict(policies),
+            "points_expiry_days": days,
+            "redemption_points_per_unit": rate,
+            "points_name": clean_points_name(policies.points_name),
+        }
+    )
     for name, value in asdict(stored).items():
         setattr(shop, name, value)
     session.flush()
     return stored
+
+
+def clean_points_name(raw: str) -> str:
+    """What the shop calls its points ("Stars"), trimmed; InvalidInput when it is empty, longer than the column holds,
+    or carries control characters (a newline or escape would break the storefront's one-line "1,200 Stars")."""
+    name = raw.strip()
+    if not 1 <= len(name) <= MAX_POINTS_NAME:
+        raise InvalidInput(f"points_name must be 1 to {MAX_POINTS_NAME} characters, got {len(name)}")
+    if any(unicodedata.category(char) in ("Cc", "Zl", "Zp") for char in name):
+        raise InvalidInput("points_name must not contain control characters such as line breaks or tabs")
+    return name

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -25,6 +26,10 @@ class ProfileView:
     current_tier: tiers.TierView | None
     next_tier: tiers.TierView | None
     tier_progress_percentage: float
+    # What the next tier still needs, in the unit of the shop's tier basis (0 at the top of the ladder).
+    points_to_next_tier: int
+    # None for a customer with no activity yet.
+    profile_id: int | None
     redemptions: tuple[RedemptionView, ...] = ()
 
 
@@ -85,6 +90,10 @@ def loyalty_profile(session: Session, *, shop: Shop, customer_id: str, now: date
         current_tier=status.current,
         next_tier=status.next,
         tier_progress_percentage=float(status.progress_percentage),
+        points_to_next_tier=0
+        if status.next is None
+        else max(0, math.ceil(status.next.min_points_required - status.measure)),
+        profile_id=profile.id,
         redemptions=recent_redemptions(session, shop_id=shop.id, profile_id=profile.id)
         if profile.id is not None
         else (),

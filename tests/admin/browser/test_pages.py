@@ -50,6 +50,7 @@ def test_every_page_through_the_navigation(page: Any, demo_shop: Any) -> None:
         ("Tiers", "Tiers", "tiers"),
         ("Referrals", "Referrals", "referrals"),
         ("Settings", "Settings", "settings"),
+        ("Webhooks", "Webhooks", "webhooks"),
         ("Operations", "Operations", "operations-dead-letters"),
     ]
     for link, heading, shot in pages:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.admin.rule_builder.summary import summarize
 from app.loyalty.rulebook import FIRST_ORDER_BONUS, TEMPLATES
+from app.rules.summary import summarize
 
 
 @pytest.mark.parametrize(
@@ -71,3 +71,22 @@ def test_every_template_has_a_summary(key: str) -> None:
 
 def test_an_invalid_rule_has_no_summary() -> None:
     assert summarize({"name": "x", "actions": []}, "USD") is None
+
+
+def test_the_summary_calls_points_by_the_shops_name() -> None:
+    rule = {
+        "name": "Loyal",
+        "status": "active",
+        "actions": [
+            {"type": "points", "amount": 50},
+            {"type": "points_per_currency", "rate": 2},
+            {"type": "multiply", "factor": 2},
+        ],
+        "limits": {"budget_points": 9000},
+    }
+    assert summarize(rule, "USD", "Stars") == (
+        "Customers earn 50 Stars, earn 2 Stars per $1 of the order subtotal (rounded down) and get the Stars of the "
+        "other rules multiplied by 2 when an order is placed, until 9,000 Stars have been issued in all."
+    )
+    assert "points" not in summarize(rule, "USD", "Stars")
+    assert summarize(rule, "USD").startswith("Customers earn 50 points, earn 2 points per $1")

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.admin.rule_builder.labels import CONDITION_LABELS, LINE_ITEM_FIELD_LABELS, PERIOD_LABELS
 from app.rules import parse_rule
+from app.rules.labels import CONDITION_LABELS, LINE_ITEM_FIELD_LABELS, PERIOD_LABELS
 
 CURRENCY_SIGNS = {"USD": "$", "CAD": "CA$", "AUD": "A$", "EUR": "€", "GBP": "£", "JPY": "¥"}
 COMPARED = {
@@ -30,19 +30,20 @@ ROUNDING = {"floor": "rounded down", "round": "rounded", "ceil": "rounded up"}
 TIMES = {1: "once", 2: "twice"}
 
 
-def summarize(definition: Any, currency: str) -> str | None:
-    """The rule as one sentence, or None when it is not a valid rule (its problems say why)."""
+def summarize(definition: Any, currency: str, points_name: str = "points") -> str | None:
+    """The rule as one sentence, or None when it is not a valid rule (its problems say why); points are called
+    `points_name` (the shop's own word on its storefront, "Stars")."""
     try:
         rule = parse_rule(definition)
     except ValueError:
         return None
-    words = _Words(currency)
+    words = _Words(currency, points_name)
     when = " or ".join(_event(kind) for kind in rule.event_types)
     conditions = words.condition(rule.conditions) if rule.conditions else None
     sentence = f"Customers {_join([words.action(action) for action in rule.actions], 'and')} when {when}"
     if conditions:
         sentence += f" and {conditions}"
-    sentence += "".join(f", {part}" for part in (*_limits(rule.limits), *_schedule(rule.schedule)))
+    sentence += "".join(f", {part}" for part in (*_limits(rule.limits, points_name), *_schedule(rule.schedule)))
     if rule.stop_further_rules:
         sentence += "; lower-priority rules are then skipped"
     prefix = "" if rule.status == "active" else f"({rule.status.capitalize()}) "
@@ -66,13 +67,13 @@ def _ordinal(n: int) -> str:
     return f"{n}{suffix}"
 
 
-def _limits(limits: dict[str, Any]) -> list[str]:
+def _limits(limits: dict[str, Any], points: str) -> list[str]:
     parts = []
     if "per_customer" in limits:
         times = TIMES.get(limits["per_customer"], f"{limits['per_customer']} times")
         parts.append(f"at most {times} {PERIOD_LABELS[limits['per_customer_period']]} per customer")
     if "budget_points" in limits:
-        parts.append(f"until {limits['budget_points']:,} points have been issued in all")
+        parts.append(f"until {limits['budget_points']:,} {points} have been issued in all")
     return parts
 
 
@@ -86,8 +87,9 @@ def _schedule(schedule: dict[str, str]) -> list[str]:
 
 
 class _Words:
-    def __init__(self, currency: str) -> None:
+    def __init__(self, currency: str, points: str) -> None:
         self.currency = currency
+        self.points = points
 
     def money(self, value: Any) -> str:
         sign = CURRENCY_SIGNS.get(self.currency)
@@ -174,16 +176,16 @@ class _Words:
         kind = action["type"]
         reason = f" ({action['reason']})" if action.get("reason") else ""
         if kind == "points":
-            return f"earn {action['amount']:,} points{reason}"
+            return f"earn {action['amount']:,} {self.points}{reason}"
         if kind == "points_per_currency":
             cap = f", at most {action['max_points']:,}" if "max_points" in action else ""
             rounding = ROUNDING[action["rounding"]]
             return (
-                f"earn {action['rate']:g} points per {self.money(1)} of the order {action['basis']} "
+                f"earn {action['rate']:g} {self.points} per {self.money(1)} of the order {action['basis']} "
                 f"({rounding}{cap}){reason}"
             )
         if kind == "multiply":
-            return f"get the points of the other rules multiplied by {action['factor']:g}"
+            return f"get the {self.points} of the other rules multiplied by {action['factor']:g}"
         if kind == "issue_reward":
             return f"receive the reward {action['reward']!r}"
         if kind == "tag_customer":
@@ -195,4 +197,4 @@ class _Words:
             return f"get {_join(changes, 'and')}"
         if kind == "webhook":
             return f"trigger a webhook to {action['url']}"
-        return f"earn their referrer {action['amount']:,} points{reason}"
+        return f"earn their referrer {action['amount']:,} {self.points}{reason}"

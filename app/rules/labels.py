@@ -1,9 +1,8 @@
-"""What the builder calls each word of the rule language, for merchants: one place for the editor, the summary and
-the diff, so the three always name a condition or an action the same way."""
+"""What each word of the rule language is called for merchants: one place for the admin's rule builder, the
+plain-language summary (app.rules.summary) and the storefront's ways to earn, so they always name a condition or an
+action the same way."""
 
 from __future__ import annotations
-
-from app.shopify.topics import TOPIC_EVENT_TYPES
 
 CONDITION_LABELS = {
     "order_total": "Order total",
@@ -62,16 +61,3 @@ STATUS_LABELS = {"draft": "Draft", "active": "Active", "paused": "Paused", "arch
 PERIOD_LABELS = {"day": "a day", "week": "a week", "month": "a month", "year": "a year", "lifetime": "ever"}
 # Conditions whose value is money in the shop's currency (the editor shows the currency beside them).
 MONEY_CONDITIONS = frozenset({"order_total", "order_subtotal", "customer_lifetime_spend"})
-# Suggestions for a rule's event types: Shopify's order and customer topics as the app names them, and the app's own
-# events (app.loyalty.base.app_events); lifecycle and compliance topics never reach the rules.
-KNOWN_EVENT_TYPES = (
-    *(
-        event
-        for topic, event in TOPIC_EVENT_TYPES.items()
-        if topic.split("/")[0] in ("orders", "refunds", "customers") and not event.endswith("_requested")
-    ),
-    "referral_converted",
-    "reward_redeemed",
-    "tier_changed",
-    "points_expired",
-)
