@@ -1,7 +1,7 @@
 """shops.test_orders_earn: whether orders Shopify marks `test: true` earn points (off: they earn nothing)
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0004
 Create Date: 2026-11-30
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009"
-down_revision = "0006"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
