@@ -21,6 +21,7 @@ from app.shopify.admin_auth import admin_required
 bp = admin_blueprint("admin_settings", __name__, "/admin/settings")
 
 FIELDS = tuple(ledger.Policies.__dataclass_fields__)
+CHECKBOXES = ("refund_redeemed_points", "test_orders_earn")
 EXPIRY_OPTIONS = [
     ("never", "Points never expire"),
     ("after_earning", "A set number of days after they are earned"),
@@ -42,7 +43,8 @@ def index() -> str:
 @admin_required
 def save() -> Response:
     values = {name: request.form.get(name, "").strip() for name in FIELDS}
-    values["refund_redeemed_points"] = "1" if request.form.get("refund_redeemed_points") else ""
+    for checkbox in CHECKBOXES:
+        values[checkbox] = "1" if request.form.get(checkbox) else ""
     shop = db.session.get(Shop, g.shop.id, with_for_update=True)
     before = ledger.policies_of(shop)
     errors: dict[str, str] = {}
@@ -63,6 +65,7 @@ def save() -> Response:
                     return_window_days=window or 0,
                     negative_balance_policy=values["negative_balance_policy"],
                     refund_redeemed_points=bool(values["refund_redeemed_points"]),
+                    test_orders_earn=bool(values["test_orders_earn"]),
                     redemption_points_per_unit=values["redemption_points_per_unit"],  # type: ignore[arg-type]
                     points_name=values["points_name"],
                 ),
@@ -79,7 +82,8 @@ def save() -> Response:
 
 def _values(policies: ledger.Policies) -> dict[str, str]:
     values = {name: "" if value is None else str(value) for name, value in asdict(policies).items()}
-    values["refund_redeemed_points"] = "1" if policies.refund_redeemed_points else ""
+    for checkbox in CHECKBOXES:
+        values[checkbox] = "1" if getattr(policies, checkbox) else ""
     return values
 
 

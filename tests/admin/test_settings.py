@@ -131,3 +131,23 @@ def test_a_saved_points_name_reaches_the_storefront_of_that_shop_only(
     assert other_admin.post("/admin/settings/", form_of(other_admin, points_name="Coins")).status_code == 200
     assert storefront(other_admin_shop.domain)["programme"]["points_name"] == "Coins"
     assert storefront(DEMO_SHOP)["programme"]["points_name"] == "Stars"
+
+
+def test_test_orders_earn_only_when_the_merchant_ticks_it(admin: Admin, demo_shop: Any) -> None:
+    """The box the processing reads (app.loyalty.processing: a `test: true` order earns nothing unless it is on)."""
+    assert admin.post("/admin/settings/", form_of(admin, test_orders_earn="1")).status_code == 200
+    db.session.expire_all()
+    assert db.session.get(Shop, demo_shop.id).test_orders_earn is True
+    page = admin.get("/admin/settings/").get_data(as_text=True)
+    assert 'name="test_orders_earn"' in page and "checked" in page.split('name="test_orders_earn"')[1].split(">")[0]
+
+    assert admin.post("/admin/settings/", form_of(admin)).status_code == 200  # an unticked box is not sent
+    db.session.expire_all()
+    assert db.session.get(Shop, demo_shop.id).test_orders_earn is False
+    audit = db.session.scalars(
+        select(AuditLog).where(AuditLog.action == "settings_changed").order_by(AuditLog.id)
+    ).all()
+    assert [(row.details["before"]["test_orders_earn"], row.details["after"]["test_orders_earn"]) for row in audit] == [
+        (False, True),
+        (True, False),
+    ]

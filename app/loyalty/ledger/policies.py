@@ -1,5 +1,6 @@
-"""The shop's points policies (what its points are called, when they expire, how long they are held, what a refund
-may take, what a point is worth), validated and saved together. Each error names the field it is about."""
+"""The shop's points policies (what its points are called, whether test orders earn, when points expire, how long
+they are held, what a refund may take, what a point is worth), validated and saved together. Each error names the
+field it is about."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ class Policies:
     refund_redeemed_points: bool
     redemption_points_per_unit: Decimal
     points_name: str
+    # Orders Shopify marks `test: true` (the merchant trying checkout) earn nothing unless this is on.
+    test_orders_earn: bool = False
 
 
 def policies_of(shop: Shop) -> Policies:
@@ -40,6 +43,7 @@ def policies_of(shop: Shop) -> Policies:
         refund_redeemed_points=shop.refund_redeemed_points,
         redemption_points_per_unit=Decimal(shop.redemption_points_per_unit),
         points_name=shop.points_name,
+        test_orders_earn=shop.test_orders_earn,
     )
 
 
