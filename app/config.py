@@ -13,7 +13,8 @@ ENVIRONMENTS = ("development", "test", "production")
 # Development defaults, so a fresh clone runs without a Shopify partner account. Production must set every one.
 DEV_API_KEY = "loyalty-dev-api-key"
 DEV_API_SECRET = "loyalty-dev-api-secret-not-for-production"
-DEV_APP_URL = "http://127.0.0.1:5000"
+# Development: the app on this machine, at the port ./scripts/run serves (PORT, default 5000).
+DEV_APP_HOST = "http://127.0.0.1"
 DEFAULT_SCOPES = "read_orders,read_customers,write_customers,write_discounts,write_app_proxy"
 
 REQUIRED_IN_PRODUCTION = (
@@ -146,7 +147,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         shopify_api_key=env.get("SHOPIFY_API_KEY", "").strip() or DEV_API_KEY,
         shopify_api_secret=env.get("SHOPIFY_API_SECRET", "").strip() or DEV_API_SECRET,
         shopify_old_api_secret=env.get("SHOPIFY_OLD_API_SECRET", "").strip() or None,
-        shopify_app_url=(env.get("SHOPIFY_APP_URL", "").strip() or DEV_APP_URL).rstrip("/"),
+        shopify_app_url=(
+            env.get("SHOPIFY_APP_URL", "").strip() or f"{DEV_APP_HOST}:{env.get('PORT', '').strip() or 5000}"
+        ).rstrip("/"),
         shopify_scopes=env.get("SHOPIFY_SCOPES", "").strip() or DEFAULT_SCOPES,
         shopify_api_version=env.get("SHOPIFY_API_VERSION", "").strip() or SHOPIFY_API_VERSION,
         encryption_keys=tuple(key.strip() for key in env.get("LOYALTY_ENCRYPTION_KEY", "").split(",") if key.strip()),

@@ -73,3 +73,10 @@ def test_the_redemption_confirmation_limit_is_minutes_greater_than_zero() -> Non
     for bad in ("0", "-5", "ten", "1.5"):
         with pytest.raises(ConfigError, match="LOYALTY_REDEMPTION_CONFIRM_MINUTES"):
             load_settings({"LOYALTY_REDEMPTION_CONFIRM_MINUTES": bad})
+
+
+def test_in_development_the_app_url_follows_the_port() -> None:
+    """`PORT=5055 ./scripts/run` and, in another shell, `PORT=5055 loyalty demo order` reach the same server."""
+    assert load_settings({}).shopify_app_url == "http://127.0.0.1:5000"
+    assert load_settings({"PORT": "5055"}).shopify_app_url == "http://127.0.0.1:5055"
+    assert load_settings({"PORT": "5055", "SHOPIFY_APP_URL": "https://x.test/"}).shopify_app_url == "https://x.test"

@@ -71,7 +71,7 @@ def seed() -> None:
         click.echo(f"  admin:         {settings.shopify_app_url}/  (development, no Shopify: {connection})")
     else:
         click.echo("  admin:         open the app from the shop's Shopify admin (see README: shopify app dev)")
-    click.echo("  sample order:  flask --app app demo order --total 150.00 --customer 1001")
+    click.echo("  sample order:  .venv/bin/loyalty demo order --total 150.00 --customer 1001")
     click.echo("  shopper token: flask --app app demo token --customer 1001  (then POST /graphql with it)")
 
 
