@@ -100,6 +100,14 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=2000)
     parser.add_argument("--processes", type=int, default=3)
     parser.add_argument("--kills", type=int, default=30)
+    parser.add_argument(
+        "--pause",
+        type=float,
+        nargs=2,
+        default=(1.5, 5.0),
+        metavar=("MIN", "MAX"),
+        help="seconds between kills, drawn at random (a restarted process needs about 1 s to start reading)",
+    )
     parser.add_argument("--seed", type=int, default=12)
     parser.add_argument("--timeout", type=int, default=1800, help="seconds to wait for the backlog to drain")
     args = parser.parse_args()
@@ -154,7 +162,7 @@ def main() -> None:
                 return conn.execute("SELECT count(*) FROM event_queue WHERE status = 'pending'").fetchone()[0]
 
             while kills < args.kills and left():
-                time.sleep(rng.uniform(1.5, 5.0))  # a restarted process needs ~1 s to start reading
+                time.sleep(rng.uniform(*args.pause))
                 name = rng.choice(names)
                 running[name].send_signal(signal.SIGKILL)  # no clean-up: mid-batch, or between commit and ack
                 running[name].wait()
