@@ -3,19 +3,23 @@ conversions, with the review queue of fraud-blocked ones and why each was blocke
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict
+from datetime import datetime, timezone
 from typing import Any
 
-from flask import Response, abort, g, make_response, render_template, request
+from flask import Response, abort, g, make_response, render_template, request, url_for
 
 from app.admin.audit import record_change
 from app.admin.forms import field_of, optional_int, optional_whole
-from app.admin.shell import admin_blueprint, with_toast
+from app.admin.shell import admin_blueprint, go_to, with_toast
 from app.extensions import db
 from app.loyalty import referrals, reports, rewards
-from app.loyalty.base.errors import InvalidInput
+from app.loyalty.base.errors import Conflict, InvalidInput
+from app.loyalty.referrals.review import ConversionNotFound
 from app.loyalty.referrals.settings import ReferralSettings, settings_for
 from app.loyalty.reports.referrals import CONVERSION_STATUSES
+from app.models import ReferralConversion
 from app.shopify.admin_auth import admin_required
 
 bp = admin_blueprint("admin_referrals", __name__, "/admin/referrals")
@@ -75,6 +79,53 @@ def save_settings() -> Response:
             return with_toast(response, "Referral settings saved")
     db.session.rollback()
     return make_response(render_template("admin/referrals/_settings.html", **_form_context(values, errors)), 422)
+
+
+@bp.post("/conversions/<int:conversion_id>/approve")
+@admin_required
+def approve(conversion_id: int) -> Response:
+    return _review(
+        conversion_id,
+        "approved",
+        lambda now: referrals.approve(
+            db.session, shop=g.shop, conversion_id=conversion_id, staff=str(g.staff_user_id), now=now
+        ),
+    )
+
+
+@bp.post("/conversions/<int:conversion_id>/reject")
+@admin_required
+def reject(conversion_id: int) -> Response:
+    reason = request.form.get("reason", "")
+    return _review(
+        conversion_id,
+        "rejected",
+        lambda now: referrals.reject(
+            db.session, shop=g.shop, conversion_id=conversion_id, staff=str(g.staff_user_id), reason=reason, now=now
+        ),
+    )
+
+
+def _review(conversion_id: int, decision: str, decide: Callable[[datetime], ReferralConversion]) -> Response:
+    """Decide a blocked conversion, audit it with the decision, and show the review queue again."""
+    try:
+        conversion = decide(datetime.now(timezone.utc))
+    except ConversionNotFound as exc:
+        abort(404, description=str(exc))
+    except Conflict as exc:
+        db.session.rollback()
+        abort(409, description=str(exc))
+    except InvalidInput as exc:
+        db.session.rollback()
+        abort(422, description=str(exc))
+    record_change(
+        f"referral_conversion_{decision}",
+        ("referral_conversion", conversion_id),
+        before={"status": "blocked", "block_reason": conversion.block_reason},
+        after={"status": conversion.status, "review_reason": conversion.review_reason},
+    )
+    db.session.commit()
+    return go_to(url_for("admin_referrals.index", status="blocked"), f"Referral conversion {decision}")
 
 
 def _values(settings: ReferralSettings) -> dict[str, str]:

@@ -42,7 +42,8 @@ class ReferralConversion(Base):
     __table_args__ = (
         UniqueConstraint("shop_id", "order_id"),
         # reversed: the friend's order was cancelled or fully refunded, and the referral's points were taken back.
-        CheckConstraint("status IN ('pending', 'rewarded', 'blocked', 'reversed')", name="status"),
+        # rejected: a blocked conversion the merchant refused on review (an approved one goes on as pending/rewarded).
+        CheckConstraint("status IN ('pending', 'rewarded', 'blocked', 'reversed', 'rejected')", name="status"),
         Index(None, "shop_id", "advocate_profile_id", "created_at"),
         Index(None, "shop_id", "friend_profile_id"),
         CheckConstraint("advocate_points >= 0 AND friend_points >= 0", name="points_nonnegative"),
@@ -67,3 +68,8 @@ class ReferralConversion(Base):
     friend_points: Mapped[int] = mapped_column(server_default="0")
     friend_redemption_id: Mapped[int | None] = mapped_column(ForeignKey("redemption_logs.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = created_at_column()
+    # The merchant's review of a blocked conversion: approved or rejected, by which staff member, when, and why.
+    review_decision: Mapped[str | None] = mapped_column(String(16))
+    reviewed_by: Mapped[str | None] = mapped_column(String(255))
+    reviewed_at: Mapped[datetime | None]
+    review_reason: Mapped[str | None] = mapped_column(Text)

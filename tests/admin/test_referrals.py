@@ -24,25 +24,25 @@ SETTINGS = {
 }
 
 
-def conversion(shop: Shop, advocate: Any, friend: Any, order_id: str, status: str, reason: str | None = None) -> None:
+def conversion(shop: Shop, advocate: Any, friend: Any, order_id: str, status: str, reason: str | None = None) -> int:
     link = db.session.execute(select(ReferralLink).where(ReferralLink.profile_id == advocate.id)).scalar_one_or_none()
     if link is None:
         link = ReferralLink(shop_id=shop.id, profile_id=advocate.id, code=f"REF-{advocate.id}")
         db.session.add(link)
         db.session.flush()
-    db.session.add(
-        ReferralConversion(
-            shop_id=shop.id,
-            link_id=link.id,
-            advocate_profile_id=advocate.id,
-            friend_profile_id=friend.id,
-            order_id=order_id,
-            status=status,
-            block_reason=reason,
-            created_at=datetime.now(timezone.utc),
-        )
+    row = ReferralConversion(
+        shop_id=shop.id,
+        link_id=link.id,
+        advocate_profile_id=advocate.id,
+        friend_profile_id=friend.id,
+        order_id=order_id,
+        status=status,
+        block_reason=reason,
+        created_at=datetime.now(timezone.utc),
     )
+    db.session.add(row)
     db.session.commit()
+    return row.id
 
 
 def test_settings_are_saved_and_audited(admin: Admin, demo_shop: Any) -> None:

@@ -92,20 +92,47 @@ def convert_from_order(
     if reason is not None:
         return conversion_result(conversion, replayed=False)
 
-    if friend_profile.referred_by_profile_id is None:
+    reward_conversion(
+        session,
+        shop=shop,
+        conversion=conversion,
+        advocate=advocate,
+        friend=friend_profile,
+        cause=ledger.Cause(type="event", event_id=event_uuid),
+        now=now,
+    )
+    return conversion_result(conversion, replayed=False)
+
+
+def reward_conversion(
+    session: Session,
+    *,
+    shop: Shop,
+    conversion: ReferralConversion,
+    advocate: CustomerLoyaltyProfile,
+    friend: CustomerLoyaltyProfile,
+    cause: ledger.Cause,
+    now: datetime,
+) -> None:
+    """Pay a conversion that passed (or was approved past) the fraud checks: link the friend to the advocate, credit
+    both sides' points (held for the return window; one idempotency key per side, so a second call credits nothing),
+    issue the friend's reward code unless held, and announce it. The caller holds the friend's lock; the advocate's
+    is taken here, after it."""
+    settings = settings_for(shop)
+    held = shop.return_window_days > 0
+    conversion.status = "pending" if held else "rewarded"
+    if friend.referred_by_profile_id is None:
         session.execute(
             update(CustomerLoyaltyProfile)
-            .where(CustomerLoyaltyProfile.id == friend_profile.id)
+            .where(CustomerLoyaltyProfile.id == friend.id)
             .values(referred_by_profile_id=advocate.id)
         )
-        session.expire(friend_profile, ["referred_by_profile_id"])
-    cause = ledger.Cause(type="event", event_id=event_uuid)
+        session.expire(friend, ["referred_by_profile_id"])
     source = ("referral", str(conversion.id))
-    # The advocate's lock is taken after the friend's (held by the caller), the order conversion always uses.
     lock_profile_by_id(session, shop_id=shop.id, profile_id=advocate.id)
     for party, profile_id, points in (
         ("advocate", advocate.id, settings.advocate_points),
-        ("friend", friend_profile.id, settings.friend_points),
+        ("friend", friend.id, settings.friend_points),
     ):
         if not points:
             continue
@@ -124,7 +151,7 @@ def convert_from_order(
         )
         setattr(conversion, f"{party}_points", points)
     if not held:
-        _issue_friend_reward(session, shop=shop, conversion=conversion, friend=friend_profile, now=now)
+        _issue_friend_reward(session, shop=shop, conversion=conversion, friend=friend, now=now)
     record_app_event(
         session,
         shop_id=shop.id,
@@ -135,9 +162,9 @@ def convert_from_order(
         data={
             "conversion_id": conversion.id,
             "advocate_profile_id": advocate.id,
-            "friend_profile_id": friend_profile.id,
-            "friend_customer_id": friend_profile.customer_id,
-            "order_id": order_id,
+            "friend_profile_id": friend.id,
+            "friend_customer_id": friend.customer_id,
+            "order_id": conversion.order_id,
             "status": conversion.status,
             "advocate_points": conversion.advocate_points,
             "friend_points": conversion.friend_points,
@@ -145,7 +172,6 @@ def convert_from_order(
         now=now,
     )
     session.flush()
-    return conversion_result(conversion, replayed=False)
 
 
 def _issue_friend_reward(

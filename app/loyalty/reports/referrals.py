@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, aliased
 from app.models import CustomerLoyaltyProfile, ReferralConversion
 
 PAGE_SIZE = 25
-CONVERSION_STATUSES = ("pending", "rewarded", "blocked", "reversed")
+CONVERSION_STATUSES = ("pending", "rewarded", "blocked", "reversed", "rejected")
 
 
 @dataclass(frozen=True)
