@@ -232,6 +232,22 @@ def test_more_than_n_conversions_a_day_are_blocked(db_session: Session, programm
     assert balance(db_session, advocate.id) == 1_500
 
 
+def test_a_rejected_conversion_is_not_counted_by_the_daily_limit(
+    db_session: Session, programme: Shop, now: datetime
+) -> None:
+    advocate = member(db_session, programme, "1", "alice@example.com", now)
+    code = referrals.link_for(db_session, shop=programme, profile=advocate, now=now).code
+    results = []
+    for index in range(3):
+        friend = member(db_session, programme, f"f{index}", f"friend{index}@example.org", now)
+        results.append(convert(db_session, programme, friend, order(str(6000 + index), code), now))
+    assert [result.status for result in results] == ["rewarded", "rewarded", "blocked"]
+    referrals.reject(db_session, shop=programme, conversion_id=results[2].conversion.id, staff="7", reason="x", now=now)
+    friend = member(db_session, programme, "f3", "friend3@example.org", now)
+    fourth = convert(db_session, programme, friend, order("6003", code), now)
+    assert fourth.block_reason == "daily_limit: the advocate already has 2 conversions in the last 24 hours"
+
+
 def test_rewards_follow_the_pending_window(db_session: Session, make_shop, now: datetime) -> None:  # type: ignore[no-untyped-def]
     shop = make_shop("held.myshopify.com", return_window_days=14)
     reward_id = make_reward(db_session, shop, name="Welcome", points_cost=100)

@@ -43,6 +43,10 @@ from app.models import (
 
 NOTE_ATTRIBUTE_NAMES = frozenset({"ref", "referral", "referral_code"})
 
+# Conversions that were never paid (blocked, or rejected on review): they count for neither the daily limit nor
+# the friend's "first order" check.
+UNPAID_STATUSES = ("blocked", "rejected")
+
 
 @dataclass(frozen=True)
 class LinkView:
@@ -54,7 +58,7 @@ class LinkView:
 @dataclass(frozen=True)
 class ConversionResult:
     conversion: ReferralConversion
-    status: str  # "pending" | "rewarded" | "blocked"
+    status: str  # "pending" | "rewarded" | "blocked" | "rejected"
     block_reason: str | None
     advocate_points: int
     friend_points: int
@@ -222,7 +226,7 @@ def block_reason(
         select(func.count(ReferralConversion.id)).where(
             ReferralConversion.shop_id == shop.id,
             ReferralConversion.friend_profile_id == friend.id,
-            ReferralConversion.status != "blocked",
+            ReferralConversion.status.notin_(UNPAID_STATUSES),
         )
     ).scalar_one()
     if earlier_orders or friend.orders_count > 1 or earlier_referral:
@@ -234,7 +238,7 @@ def block_reason(
         select(func.count(ReferralConversion.id)).where(
             ReferralConversion.shop_id == shop.id,
             ReferralConversion.advocate_profile_id == advocate.id,
-            ReferralConversion.status != "blocked",
+            ReferralConversion.status.notin_(UNPAID_STATUSES),
             ReferralConversion.created_at > now - timedelta(days=1),
         )
     ).scalar_one()
