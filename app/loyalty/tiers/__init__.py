@@ -1,5 +1,5 @@
 """VIP tiers: the ladder a shop defines, a member's tier and progress, upgrades the moment a threshold is met,
-downgrades only when a period ends, and recalculation after the ladder changes."""
+downgrades only when a period ends, recalculation after the ladder changes, and a tier set by hand until a date."""
 
 from app.loyalty.tiers.configuration import TierSpec, save_ladder
 from app.loyalty.tiers.membership import (
@@ -11,12 +11,14 @@ from app.loyalty.tiers.membership import (
     qualified_tier,
     tier_status,
 )
+from app.loyalty.tiers.overrides import clear_tier_override, set_tier_by_hand
 from app.loyalty.tiers.sweeps import recalculate_all, roll_period
 
 __all__ = [
     "LADDER_MEMO",
     "TierSpec",
     "TierView",
+    "clear_tier_override",
     "earn_multiplier",
     "evaluate_upgrade",
     "ladder",
@@ -24,5 +26,6 @@ __all__ = [
     "recalculate_all",
     "roll_period",
     "save_ladder",
+    "set_tier_by_hand",
     "tier_status",
 ]
