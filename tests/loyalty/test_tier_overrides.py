@@ -13,7 +13,7 @@ from app.loyalty import ledger, tiers
 from app.loyalty.base.errors import InvalidInput
 from app.models import CustomerLoyaltyProfile, EventQueue, Shop, TierDefinition
 from tests.loyalty.rewards_helpers import make_tier
-from tests.loyalty.test_tiers import at, earn_and_upgrade, ladder, tier_of  # noqa: F401 (ladder: fixture)
+from tests.loyalty.test_tiers import at, earn_and_upgrade, tier_of
 
 
 @pytest.fixture
@@ -39,9 +39,7 @@ def set_by_hand(session: Session, shop: Shop, customer_id: str, tier: TierDefini
 
 def tier_events(session: Session) -> list[tuple[str, str | None]]:
     payloads = select(EventQueue.payload).where(EventQueue.event_type == "tier_changed").order_by(EventQueue.id)
-    return [
-        (p["reason"], p["to_tier"]["name"] if p["to_tier"] else None) for p in session.execute(payloads).scalars()
-    ]
+    return [(p["reason"], p["to_tier"]["name"] if p["to_tier"] else None) for p in session.execute(payloads).scalars()]
 
 
 def test_override_survives_recalculation_and_roll_then_the_sweep_restores_the_earned_tier(
@@ -77,11 +75,12 @@ def test_override_survives_recalculation_and_roll_then_the_sweep_restores_the_ea
     assert tiers.roll_period(db_session, shop_id=year_shop.id, now=at(2026, 7, 2)).changes == []
 
 
-def test_the_override_expires_on_a_lifetime_shop_too(
-    db_session: Session, shop: Shop, ladder: dict[str, TierDefinition]
-) -> None:
+def test_the_override_expires_on_a_lifetime_shop_too(db_session: Session, shop: Shop) -> None:
+    """Lifetime shops have no period review: the sweep still finds the ended override."""
+    make_tier(db_session, shop, "Silver", 1, "100")
+    platinum = make_tier(db_session, shop, "Platinum", 3, "5000")
     profile = earn_and_upgrade(db_session, shop, "8", 150, at(2026, 1, 5))
-    set_by_hand(db_session, shop, "8", ladder["Platinum"], date(2026, 2, 1), at(2026, 1, 6))
+    set_by_hand(db_session, shop, "8", platinum, date(2026, 2, 1), at(2026, 1, 6))
     assert tier_of(db_session, profile.id) == "Platinum"
     assert tiers.roll_period(db_session, shop_id=shop.id, now=at(2026, 2, 2)).changes[0].reason == "manual_tier_expired"
     assert tier_of(db_session, profile.id) == "Silver"
@@ -107,7 +106,9 @@ def test_clearing_the_override_puts_the_earned_tier_back(
     profile = earn_and_upgrade(db_session, year_shop, "11", 150, at(2025, 3, 10))
     set_by_hand(db_session, year_shop, "11", year_ladder["Platinum"], date(2025, 12, 31), at(2025, 3, 11))
     locked = ledger.lock_existing_profile(db_session, shop_id=year_shop.id, customer_id="11")
-    change = tiers.clear_tier_override(db_session, shop=year_shop, profile=locked, staff="staff:42", now=at(2025, 3, 12))
+    change = tiers.clear_tier_override(
+        db_session, shop=year_shop, profile=locked, staff="staff:42", now=at(2025, 3, 12)
+    )
     assert (change.current.name, change.reason) == ("Silver", "manual_tier_cleared by staff:42")
     assert tier_of(db_session, profile.id) == "Silver"
     assert db_session.get(CustomerLoyaltyProfile, profile.id).manual_tier_id is None

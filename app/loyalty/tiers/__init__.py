@@ -11,7 +11,7 @@ from app.loyalty.tiers.membership import (
     qualified_tier,
     tier_status,
 )
-from app.loyalty.tiers.overrides import clear_tier_override, set_tier_by_hand
+from app.loyalty.tiers.overrides import clear_tier_override, override_last_day, set_tier_by_hand
 from app.loyalty.tiers.sweeps import recalculate_all, roll_period
 
 __all__ = [
@@ -22,6 +22,7 @@ __all__ = [
     "earn_multiplier",
     "evaluate_upgrade",
     "ladder",
+    "override_last_day",
     "qualified_tier",
     "recalculate_all",
     "roll_period",

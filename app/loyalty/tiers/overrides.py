@@ -25,9 +25,7 @@ from app.models import CustomerLoyaltyProfile, Shop, TierDefinition
 _OVERRIDE_COLUMNS = ["manual_tier_id", "manual_tier_until", "manual_tier_set_by"]
 
 
-def held_override(
-    profile: CustomerLoyaltyProfile, tiers: list[TierDefinition], now: datetime
-) -> TierDefinition | None:
+def held_override(profile: CustomerLoyaltyProfile, tiers: list[TierDefinition], now: datetime) -> TierDefinition | None:
     """The tier set by hand while its override holds at `now`; None without one or once it has ended."""
     if profile.manual_tier_id is None or profile.manual_tier_until is None or profile.manual_tier_until <= now:
         return None
@@ -38,6 +36,11 @@ def override_end(shop: Shop, until: date) -> datetime:
     """The moment an override that holds through `until` (the shop's wall clock) ends: the next local midnight."""
     zone = shop_zone(shop)
     return datetime.combine(until + timedelta(days=1), time(0), tzinfo=zone)
+
+
+def override_last_day(shop: Shop, ends: datetime) -> date:
+    """The last day an override ending at `ends` holds, on the shop's wall clock (the inverse of override_end)."""
+    return (ends.astimezone(shop_zone(shop)) - timedelta(days=1)).date()
 
 
 def set_tier_by_hand(
