@@ -19,7 +19,7 @@ depends_on = None
 def upgrade() -> None:
     op.add_column(
         "customer_loyalty_profiles",
-        sa.Column("manual_tier_id", sa.Integer(), sa.ForeignKey("tier_definitions.id", ondelete="SET NULL")),
+        sa.Column("manual_tier_id", sa.BigInteger(), sa.ForeignKey("tier_definitions.id", ondelete="SET NULL")),
     )
     op.add_column("customer_loyalty_profiles", sa.Column("manual_tier_until", sa.DateTime(timezone=True)))
     op.add_column("customer_loyalty_profiles", sa.Column("manual_tier_set_by", sa.String(255)))
