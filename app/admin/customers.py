@@ -6,7 +6,7 @@ Every customer is looked up by (g.shop, Shopify customer id): another shop's cus
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 from flask import Response, abort, g, jsonify, make_response, render_template, request, url_for
@@ -21,7 +21,7 @@ from app.loyalty.base.errors import InsufficientPoints, InvalidInput
 from app.loyalty.gdpr import export_customer
 from app.loyalty.ledger.csv_io import iter_ledger_csv
 from app.loyalty.referrals import link_for
-from app.loyalty.tiers import tier_status
+from app.loyalty.tiers import clear_tier_override, ladder, override_last_day, set_tier_by_hand, tier_status
 from app.models import CustomerLoyaltyProfile, RedemptionLog
 from app.shopify.admin_auth import admin_required
 
@@ -110,6 +110,61 @@ def adjust(customer_id: str) -> Response:
     return response
 
 
+@bp.post("/<customer_id>/tier")
+@admin_required
+def set_tier(customer_id: str) -> Response:
+    """Set the customer's tier by hand until a day (or clear it, `clear`): audited; bad input is a 422 next to the
+    field. The override is a floor: a higher earned tier still applies (app.loyalty.tiers.overrides)."""
+    now = datetime.now(timezone.utc)
+    profile = ledger.lock_existing_profile(db.session, shop_id=g.shop.id, customer_id=customer_id)
+    if profile is None:
+        abort(404, description=f"customer {customer_id} has no loyalty profile in this shop")
+    before = _override(profile)
+    values = {"tier_id": request.form.get("tier_id", ""), "until": request.form.get("until", "")}
+    errors: dict[str, str] = {}
+    if request.form.get("clear"):
+        clear_tier_override(db.session, shop=g.shop, profile=profile, staff=staff_actor(), now=now)
+    else:
+        tier_id = _chosen_tier(values["tier_id"], "tier_id", errors)
+        try:
+            until = date.fromisoformat(values["until"])
+        except ValueError:
+            errors["until"] = "Enter a day as YYYY-MM-DD"
+        if not errors:
+            try:
+                set_tier_by_hand(
+                    db.session, shop=g.shop, profile=profile, tier_id=tier_id, until=until, staff=staff_actor(), now=now
+                )
+            except InvalidInput as exc:
+                errors["until" if str(exc).startswith("until") else "tier_id"] = str(exc)
+    if errors:
+        db.session.rollback()
+        profile = _profile_or_404(customer_id)
+        context = _profile_context(profile, tier_values=values, tier_errors=errors)
+        return make_response(render_template("admin/customers/_tier.html", **context), 422)
+    db.session.refresh(profile)
+    record_change("tier_set_by_hand", ("profile", profile.id), before=before, after=_override(profile), now=now)
+    db.session.commit()
+    message = "Tier override cleared" if request.form.get("clear") else "Tier set by hand"
+    return with_toast(
+        make_response(render_template("admin/customers/_tier.html", **_profile_context(profile))), message
+    )
+
+
+def _chosen_tier(raw: str, field: str, errors: dict[str, str]) -> int:
+    """The tier select's value as an id; the domain checks it is on this shop's ladder."""
+    try:
+        return int(raw)
+    except ValueError:
+        errors[field] = "Choose a tier"
+        return 0
+
+
+def _override(profile: CustomerLoyaltyProfile) -> dict[str, Any]:
+    until = profile.manual_tier_until
+    return {"tier_id": profile.manual_tier_id, "until": until.isoformat() if until else None}
+
+
 @bp.post("/<customer_id>/redemptions/<int:redemption_id>/cancel")
 @admin_required
 def cancel_redemption(customer_id: str, redemption_id: int) -> Response:
@@ -172,10 +227,28 @@ def _profile_or_404(customer_id: str) -> CustomerLoyaltyProfile:
 
 
 def _profile_context(
-    profile: CustomerLoyaltyProfile, *, values: dict[str, str] | None = None, errors: dict[str, str] | None = None
+    profile: CustomerLoyaltyProfile,
+    *,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    tier_values: dict[str, str] | None = None,
+    tier_errors: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     now = datetime.now(timezone.utc)
+    tiers = ladder(db.session, shop_id=g.shop.id)
+    manual = next((tier for tier in tiers if tier.id == profile.manual_tier_id), None)
+    override = None
+    if manual is not None and profile.manual_tier_until is not None:
+        override = {
+            "name": manual.name,
+            "until": override_last_day(g.shop, profile.manual_tier_until).isoformat(),
+            "set_by": profile.manual_tier_set_by,
+        }
     return {
+        "tier_options": [(str(tier.id), tier.name) for tier in tiers],
+        "override": override,
+        "tier_values": tier_values or {"tier_id": str(manual.id) if manual else "", "until": ""},
+        "tier_errors": tier_errors or {},
         "profile": profile,
         "tier": tier_status(db.session, shop=g.shop, profile=profile, now=now),
         "referral": link_for(db.session, shop=g.shop, profile=profile, now=now),

@@ -44,6 +44,11 @@ class CustomerLoyaltyProfile(Base):
     # End of the tier period: when the tier is next checked against its retention threshold (None: never, e.g. a
     # lifetime period or no tier). Set by app.loyalty.tiers.membership on every tier change and at each period roll.
     tier_review_at: Mapped[datetime | None]
+    # A tier set by hand (app.loyalty.tiers.overrides): a floor under the earned tier until manual_tier_until, when
+    # the period sweep drops it. All three are None without an override.
+    manual_tier_id: Mapped[int | None] = mapped_column(ForeignKey("tier_definitions.id", ondelete="SET NULL"))
+    manual_tier_until: Mapped[datetime | None]
+    manual_tier_set_by: Mapped[str | None] = mapped_column(String(255))
     referred_by_profile_id: Mapped[int | None] = mapped_column(
         ForeignKey("customer_loyalty_profiles.id", ondelete="SET NULL")
     )

@@ -1,5 +1,5 @@
 """VIP tiers: the ladder a shop defines, a member's tier and progress, upgrades the moment a threshold is met,
-downgrades only when a period ends, and recalculation after the ladder changes."""
+downgrades only when a period ends, recalculation after the ladder changes, and a tier set by hand until a date."""
 
 from app.loyalty.tiers.configuration import TierSpec, save_ladder
 from app.loyalty.tiers.membership import (
@@ -11,18 +11,22 @@ from app.loyalty.tiers.membership import (
     qualified_tier,
     tier_status,
 )
+from app.loyalty.tiers.overrides import clear_tier_override, override_last_day, set_tier_by_hand
 from app.loyalty.tiers.sweeps import recalculate_all, roll_period
 
 __all__ = [
     "LADDER_MEMO",
     "TierSpec",
     "TierView",
+    "clear_tier_override",
     "earn_multiplier",
     "evaluate_upgrade",
     "ladder",
+    "override_last_day",
     "qualified_tier",
     "recalculate_all",
     "roll_period",
     "save_ladder",
+    "set_tier_by_hand",
     "tier_status",
 ]

@@ -9,6 +9,8 @@ Rules (periods and measures are defined in `tiers.periods`):
 - Ladder change (`recalculate_all`): every member is put where the new ladder places them: upgraded to what they
   qualify for; kept at their tier (or the highest tier under it) that they retain on their best recent measure (the
   current window or, for calendar years, the last completed year); a member whose tier was removed is placed afresh.
+- Set by hand (`tiers.overrides`): a tier the merchant sets until a day is a floor under these rules while it
+  holds (the higher of the earned and the manual tier applies); the period roll drops it after its day.
 
 Every change is a `tier_changed` event (app_events: an inbox row of event_type `tier_changed` and an audit row) with
 its reason. All functions run in the caller's transaction and never commit; sweeps lock each profile row in id

@@ -9,10 +9,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from app.loyalty.tiers.membership import SweepResult, TierChange, apply_tier_change, ladder, qualified_tier, tier_level
+from app.loyalty.tiers.overrides import drop_expired_override, held_override
 from app.loyalty.tiers.periods import add_months, current_window, measure, period_end, previous_window, shop_zone
 from app.models import CustomerLoyaltyProfile, Shop, TierDefinition
 
@@ -53,12 +54,18 @@ def roll_period(
 
     A sweep that ran late reviews each missed period in turn. `after_profile_id`/`limit` let a task work in chunks.
     """
-    scope = _scope(session, shop_id, after_profile_id, limit, CustomerLoyaltyProfile.tier_review_at <= now)
+    due = or_(CustomerLoyaltyProfile.tier_review_at <= now, CustomerLoyaltyProfile.manual_tier_until <= now)
+    scope = _scope(session, shop_id, after_profile_id, limit, due)
     if scope is None:
         return SweepResult(examined=0, changes=[], last_profile_id=None)
     shop, tiers, profiles = scope
     changes: list[TierChange] = []
     for profile in profiles:
+        dropped = drop_expired_override(session, shop=shop, profile=profile, tiers=tiers, now=now)
+        if dropped is not None:
+            changes.append(dropped)
+        if profile.tier_review_at is None or profile.tier_review_at > now:
+            continue
         current = next((tier for tier in tiers if tier.id == profile.current_tier_id), None)
         review_at = profile.tier_review_at
         if current is None or shop.tier_period == "lifetime":
@@ -84,6 +91,10 @@ def roll_period(
             qualified_now = qualified_tier(tiers, now_value, max_level=current.level)
             if tier_level(qualified_now) > tier_level(target):
                 target = qualified_now
+            # Never below a tier set by hand while it holds.
+            manual = held_override(profile, tiers, now)
+            if tier_level(manual) > tier_level(target):
+                target = manual
         if target is not None and target.id == current.id:
             session.execute(
                 update(CustomerLoyaltyProfile)
@@ -134,6 +145,9 @@ def recalculate_all(
         if current is not None or profile.tier_achieved_at is not None:
             kept = qualified_tier(tiers, best, retention=True, max_level=current.level if current is not None else None)
         target = entry if tier_level(entry) >= tier_level(kept) else kept
+        manual = held_override(profile, tiers, now)  # never below a tier set by hand while it holds
+        if tier_level(manual) > tier_level(target):
+            target = manual
         if (target.id if target else None) == profile.current_tier_id:
             wanted_review = None
             if target is not None and shop.tier_period != "lifetime":

@@ -43,3 +43,23 @@ def test_adjust_points_from_the_profile_and_see_the_ledger_entry(page: Any, demo
     db.session.expire_all()
     audit = db.session.execute(select(AuditLog).where(AuditLog.action == "points_adjusted")).scalar_one()
     assert audit.actor == "staff:1" and audit.details["after"]["balance"] == 370
+
+
+def test_set_a_tier_by_hand_until_a_day_and_clear_it(page: Any, demo_shop: Any) -> None:
+    from datetime import date, timedelta
+
+    add_member(db.session, demo_shop, "7000000000000000001", email="ada@example.com", name="Ada Lovelace")
+    open_admin(page, "/admin/customers/7000000000000000001")
+    options = page.locator("#field-tier_id option").all_inner_texts()
+    page.get_by_label("Set tier by hand").select_option(label=options[-1])
+    page.get_by_label("Until").fill((date.today() - timedelta(days=3)).isoformat())
+    page.get_by_role("button", name="Set tier").click()
+    page.wait_for_selector("text=is in the past")
+    until = (date.today() + timedelta(days=30)).isoformat()
+    page.get_by_label("Until").fill(until)
+    page.get_by_role("button", name="Set tier").click()
+    page.wait_for_selector(f"text=Set by hand to {options[-1]} until {until}")
+    screenshot(page, "customer-tier-by-hand")
+    assert serious_violations(page) == []
+    page.get_by_role("button", name="Clear").click()
+    page.wait_for_selector("#tier-card >> text=Set by hand to", state="detached")

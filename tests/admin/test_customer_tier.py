@@ -1,0 +1,88 @@
+"""Setting a customer's tier by hand in the admin: audited, cleared again, bad input next to the field, tenant
+boundary."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from sqlalchemy import func, select
+
+from app.extensions import db
+from app.models import AuditLog, CustomerLoyaltyProfile, TierDefinition
+from tests.admin.conftest import Admin, add_member
+
+URL = "/admin/customers/7000000000000000001/tier"
+
+
+def top_tier(shop: Any) -> TierDefinition:
+    query = select(TierDefinition).where(TierDefinition.shop_id == shop.id).order_by(TierDefinition.level.desc())
+    return db.session.execute(query).scalars().first()
+
+
+def test_setting_and_clearing_a_tier_by_hand_is_shown_and_audited(admin: Admin, demo_shop: Any) -> None:
+    profile = add_member(db.session, demo_shop, "7000000000000000001", email="ada@example.com", name="Ada Lovelace")
+    tier = top_tier(demo_shop)
+    until = (date.today() + timedelta(days=30)).isoformat()
+    page = admin.get("/admin/customers/7000000000000000001").get_data(as_text=True)
+    assert 'name="tier_id"' in page and 'name="until"' in page
+
+    response = admin.post(URL, {"tier_id": str(tier.id), "until": until})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200, html
+    assert (
+        f"Set by hand to {tier.name} until {until} (staff:1)" in html
+        and "Tier set by hand" in response.headers["HX-Trigger"]
+    )
+    db.session.expire_all()
+    stored = db.session.get(CustomerLoyaltyProfile, profile.id)
+    assert (stored.current_tier_id, stored.manual_tier_id, stored.manual_tier_set_by) == (tier.id, tier.id, "staff:1")
+
+    cleared = admin.post(URL, {"clear": "1"})
+    assert cleared.status_code == 200 and "Set by hand" not in cleared.get_data(as_text=True)
+    db.session.expire_all()
+    stored = db.session.get(CustomerLoyaltyProfile, profile.id)
+    # Back on the tier a member with no points earns: the ladder's free entry tier, if it has one.
+    free = select(TierDefinition.id).where(TierDefinition.shop_id == demo_shop.id, TierDefinition.threshold <= 0)
+    earned = db.session.execute(free.order_by(TierDefinition.level.desc())).scalars().first()
+    assert (stored.current_tier_id, stored.manual_tier_id) == (earned, None) and earned != tier.id
+    audits = db.session.execute(select(AuditLog).where(AuditLog.action == "tier_set_by_hand").order_by(AuditLog.id))
+    details = [a.details for a in audits.scalars()]
+    assert [d["after"]["tier_id"] for d in details] == [tier.id, None]
+    assert details[0]["before"] == {"tier_id": None, "until": None}
+
+
+def test_bad_tier_input_is_a_422_next_to_the_field_and_changes_nothing(
+    admin: Admin, demo_shop: Any, other_admin_shop: Any
+) -> None:
+    profile = add_member(db.session, demo_shop, "7000000000000000001", email="ada@example.com", name="Ada Lovelace")
+    foreign = TierDefinition(shop_id=other_admin_shop.id, name="Foreign", level=9, threshold=1)
+    db.session.add(foreign)
+    db.session.commit()
+    tier = top_tier(demo_shop)
+    future = (date.today() + timedelta(days=30)).isoformat()
+    cases = [
+        ({"tier_id": str(foreign.id), "until": future}, "no tier"),
+        ({"tier_id": "abc", "until": future}, "Choose a tier"),
+        ({"tier_id": str(tier.id), "until": "next week"}, "Enter a day as YYYY-MM-DD"),
+        ({"tier_id": str(tier.id), "until": "2020-01-01"}, "is in the past"),
+    ]
+    for form, message in cases:
+        response = admin.post(URL, form)
+        html = response.get_data(as_text=True)
+        assert response.status_code == 422, (form, html)
+        assert message in html and 'aria-invalid="true"' in html, form
+    db.session.expire_all()
+    assert db.session.get(CustomerLoyaltyProfile, profile.id).manual_tier_id is None
+    assert db.session.execute(select(func.count()).select_from(AuditLog)).scalar_one() == 0
+
+
+def test_another_shops_customer_is_not_found(admin: Admin, demo_shop: Any, other_admin_shop: Any) -> None:
+    eve = add_member(db.session, other_admin_shop, "9000000000000000001", email="eve@other.example", name="Eve")
+    response = admin.post(
+        "/admin/customers/9000000000000000001/tier",
+        {"tier_id": str(top_tier(demo_shop).id), "until": (date.today() + timedelta(days=3)).isoformat()},
+    )
+    assert response.status_code == 404
+    db.session.expire_all()
+    assert db.session.get(CustomerLoyaltyProfile, eve.id).manual_tier_id is None

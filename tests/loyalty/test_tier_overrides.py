@@ -1,0 +1,132 @@
+"""A tier set by hand until a date: a floor the sweeps respect while it holds, dropped by the sweep afterwards."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.loyalty import ledger, tiers
+from app.loyalty.base.errors import InvalidInput
+from app.models import CustomerLoyaltyProfile, EventQueue, Shop, TierDefinition
+from tests.loyalty.rewards_helpers import make_tier
+from tests.loyalty.test_tiers import at, earn_and_upgrade, tier_of
+
+
+@pytest.fixture
+def year_shop(make_shop) -> Shop:  # type: ignore[no-untyped-def]
+    return make_shop("year.myshopify.com", tier_period="calendar_year")
+
+
+@pytest.fixture
+def year_ladder(db_session: Session, year_shop: Shop) -> dict[str, TierDefinition]:
+    return {
+        "Silver": make_tier(db_session, year_shop, "Silver", 1, "100"),
+        "Gold": make_tier(db_session, year_shop, "Gold", 2, "1000", retention_threshold=Decimal("500")),
+        "Platinum": make_tier(db_session, year_shop, "Platinum", 3, "5000"),
+    }
+
+
+def set_by_hand(session: Session, shop: Shop, customer_id: str, tier: TierDefinition, until: date, when: datetime):  # type: ignore[no-untyped-def]
+    profile = ledger.lock_existing_profile(session, shop_id=shop.id, customer_id=customer_id)
+    return tiers.set_tier_by_hand(
+        session, shop=shop, profile=profile, tier_id=tier.id, until=until, staff="staff:42", now=when
+    )
+
+
+def tier_events(session: Session) -> list[tuple[str, str | None]]:
+    payloads = select(EventQueue.payload).where(EventQueue.event_type == "tier_changed").order_by(EventQueue.id)
+    return [(p["reason"], p["to_tier"]["name"] if p["to_tier"] else None) for p in session.execute(payloads).scalars()]
+
+
+def test_override_survives_recalculation_and_roll_then_the_sweep_restores_the_earned_tier(
+    db_session: Session, year_shop: Shop, year_ladder: dict[str, TierDefinition]
+) -> None:
+    profile = earn_and_upgrade(db_session, year_shop, "7", 150, at(2025, 3, 10))
+    change = set_by_hand(db_session, year_shop, "7", year_ladder["Gold"], date(2026, 6, 30), at(2025, 4, 1))
+    assert (change.previous.name, change.current.name, change.reason) == ("Silver", "Gold", "set_by_hand by staff:42")
+
+    # 150 points would place the member on Silver, both on recalculation and at the year's end: Gold holds.
+    assert tiers.recalculate_all(db_session, shop_id=year_shop.id, now=at(2025, 5, 1)).changes == []
+    assert tier_of(db_session, profile.id) == "Gold"
+    earn_and_upgrade(db_session, year_shop, "7", 200, at(2026, 2, 1))
+    rolled = tiers.roll_period(db_session, shop_id=year_shop.id, now=at(2026, 1, 2))
+    assert (rolled.examined, rolled.changes) == (1, [])
+    assert tier_of(db_session, profile.id) == "Gold"
+
+    # The last day of the override (UTC shop) still holds; the first sweep after it puts the earned Silver back.
+    assert tiers.roll_period(db_session, shop_id=year_shop.id, now=at(2026, 6, 30, 23)).changes == []
+    assert tier_of(db_session, profile.id) == "Gold"
+    expired = tiers.roll_period(db_session, shop_id=year_shop.id, now=at(2026, 7, 1, 0))
+    assert [(c.previous.name, c.current.name, c.reason) for c in expired.changes] == [
+        ("Gold", "Silver", "manual_tier_expired")
+    ]
+    db_session.expire_all()
+    stored = db_session.get(CustomerLoyaltyProfile, profile.id)
+    assert (stored.manual_tier_id, stored.manual_tier_until, stored.manual_tier_set_by) == (None, None, None)
+    assert tier_events(db_session) == [
+        ("order_created test-150", "Silver"),
+        ("set_by_hand by staff:42", "Gold"),
+        ("manual_tier_expired", "Silver"),
+    ]
+    assert tiers.roll_period(db_session, shop_id=year_shop.id, now=at(2026, 7, 2)).changes == []
+
+
+def test_the_override_expires_on_a_lifetime_shop_too(db_session: Session, shop: Shop) -> None:
+    """Lifetime shops have no period review: the sweep still finds the ended override."""
+    make_tier(db_session, shop, "Silver", 1, "100")
+    platinum = make_tier(db_session, shop, "Platinum", 3, "5000")
+    profile = earn_and_upgrade(db_session, shop, "8", 150, at(2026, 1, 5))
+    set_by_hand(db_session, shop, "8", platinum, date(2026, 2, 1), at(2026, 1, 6))
+    assert tier_of(db_session, profile.id) == "Platinum"
+    assert tiers.roll_period(db_session, shop_id=shop.id, now=at(2026, 2, 2)).changes[0].reason == "manual_tier_expired"
+    assert tier_of(db_session, profile.id) == "Silver"
+
+
+def test_earning_above_the_manual_tier_upgrades_and_a_lower_manual_tier_never_downgrades(
+    db_session: Session, year_shop: Shop, year_ladder: dict[str, TierDefinition]
+) -> None:
+    profile = earn_and_upgrade(db_session, year_shop, "9", 150, at(2025, 3, 10))
+    set_by_hand(db_session, year_shop, "9", year_ladder["Gold"], date(2025, 12, 31), at(2025, 3, 11))
+    earn_and_upgrade(db_session, year_shop, "9", 5_000, at(2025, 4, 1))
+    assert tier_of(db_session, profile.id) == "Platinum"
+
+    # The higher of the earned and the manual tier applies: Silver by hand leaves a Platinum member on Platinum.
+    other = earn_and_upgrade(db_session, year_shop, "10", 6_000, at(2025, 3, 10))
+    assert set_by_hand(db_session, year_shop, "10", year_ladder["Silver"], date(2025, 12, 31), at(2025, 3, 11)) is None
+    assert tier_of(db_session, other.id) == "Platinum"
+
+
+def test_clearing_the_override_puts_the_earned_tier_back(
+    db_session: Session, year_shop: Shop, year_ladder: dict[str, TierDefinition]
+) -> None:
+    profile = earn_and_upgrade(db_session, year_shop, "11", 150, at(2025, 3, 10))
+    set_by_hand(db_session, year_shop, "11", year_ladder["Platinum"], date(2025, 12, 31), at(2025, 3, 11))
+    locked = ledger.lock_existing_profile(db_session, shop_id=year_shop.id, customer_id="11")
+    change = tiers.clear_tier_override(
+        db_session, shop=year_shop, profile=locked, staff="staff:42", now=at(2025, 3, 12)
+    )
+    assert (change.current.name, change.reason) == ("Silver", "manual_tier_cleared by staff:42")
+    assert tier_of(db_session, profile.id) == "Silver"
+    assert db_session.get(CustomerLoyaltyProfile, profile.id).manual_tier_id is None
+
+
+def test_another_shops_tier_and_a_past_day_are_refused_and_change_nothing(
+    db_session: Session,
+    year_shop: Shop,
+    year_ladder: dict[str, TierDefinition],
+    other_shop: Shop,
+) -> None:
+    foreign = make_tier(db_session, other_shop, "Foreign", 5, "1")
+    profile = earn_and_upgrade(db_session, year_shop, "12", 150, at(2025, 3, 10))
+    with pytest.raises(InvalidInput, match="tier: no tier"):
+        set_by_hand(db_session, year_shop, "12", foreign, date(2025, 12, 31), at(2025, 3, 11))
+    with pytest.raises(InvalidInput, match="until: 2025-03-10 is in the past"):
+        set_by_hand(db_session, year_shop, "12", year_ladder["Gold"], date(2025, 3, 10), at(2025, 3, 11))
+    db_session.expire_all()
+    stored = db_session.get(CustomerLoyaltyProfile, profile.id)
+    assert (stored.manual_tier_id, stored.manual_tier_until, tier_of(db_session, profile.id)) == (None, None, "Silver")
+    assert tier_events(db_session) == [("order_created test-150", "Silver")]
