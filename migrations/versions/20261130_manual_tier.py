@@ -1,7 +1,7 @@
 """customer_loyalty_profiles: a tier set by hand until a date (manual_tier_id, manual_tier_until, manual_tier_set_by)
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 Create Date: 2026-11-30
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
