@@ -15,7 +15,9 @@ down_revision = "0009"
 branch_labels = None
 depends_on = None
 
-STATUS = op.f("ck_referral_conversions_status")
+# The constraint's full name, as the naming convention made it (op.f marks it final; called inside upgrade and
+# downgrade because `op` only exists while a migration runs, and alembic also imports this file just to read it).
+STATUS = "ck_referral_conversions_status"
 
 
 def upgrade() -> None:
@@ -23,17 +25,17 @@ def upgrade() -> None:
     op.add_column("referral_conversions", sa.Column("reviewed_by", sa.String(255), nullable=True))
     op.add_column("referral_conversions", sa.Column("reviewed_at", sa.DateTime(timezone=True), nullable=True))
     op.add_column("referral_conversions", sa.Column("review_reason", sa.Text(), nullable=True))
-    op.drop_constraint(STATUS, "referral_conversions", type_="check")
+    op.drop_constraint(op.f(STATUS), "referral_conversions", type_="check")
     op.create_check_constraint(
-        STATUS, "referral_conversions", "status IN ('pending', 'rewarded', 'blocked', 'reversed', 'rejected')"
+        op.f(STATUS), "referral_conversions", "status IN ('pending', 'rewarded', 'blocked', 'reversed', 'rejected')"
     )
 
 
 def downgrade() -> None:
     op.execute("UPDATE referral_conversions SET status = 'blocked' WHERE status = 'rejected'")
-    op.drop_constraint(STATUS, "referral_conversions", type_="check")
+    op.drop_constraint(op.f(STATUS), "referral_conversions", type_="check")
     op.create_check_constraint(
-        STATUS, "referral_conversions", "status IN ('pending', 'rewarded', 'blocked', 'reversed')"
+        op.f(STATUS), "referral_conversions", "status IN ('pending', 'rewarded', 'blocked', 'reversed')"
     )
     for column in ("review_reason", "reviewed_at", "reviewed_by", "review_decision"):
         op.drop_column("referral_conversions", column)
