@@ -1,7 +1,7 @@
 """The theme widget in Debian's Chromium: the development storefront renders the theme app extension's real Liquid,
 its app-proxy stand-in signs each request as Shopify does, and the widget opens, shows the balance, redeems a reward
 and shows the code once the app has created it; a guest is invited to join. Screenshots go to SHOTS
-(/tmp/shots-storefront/ for this checkout).
+(/tmp/shots-<checkout folder>/, or $LOYALTY_SHOTS).
 """
 
 from __future__ import annotations

@@ -1,14 +1,13 @@
 """The rule builder in real Chromium: a merchant builds, checks, tries, backtests and versions rules with clicks;
-screenshots of each step go to $LOYALTY_BUILDER_SHOTS (default /tmp/shots-builder/)."""
+screenshots of each step go to rule-builder/ in the browser tests' screenshot folder ($LOYALTY_SHOTS, default
+/tmp/shots-<checkout folder>/)."""
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,8 +19,9 @@ from app.loyalty.rulebook import FIRST_ORDER_BONUS
 from app.models import EventQueue, Rule, RuleBacktest
 from app.rules import parse_rule
 from tests.admin.browser.conftest import open_admin, serious_violations
+from tests.browser_fixtures import SHOTS as BROWSER_SHOTS
 
-SHOTS = Path(os.environ.get("LOYALTY_BUILDER_SHOTS", "/tmp/shots-builder"))
+SHOTS = BROWSER_SHOTS / "rule-builder"
 
 
 def shot(page: Any, name: str) -> None:
