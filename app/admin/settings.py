@@ -71,7 +71,8 @@ def save() -> Response:
                     negative_balance_policy=values["negative_balance_policy"],
                     refund_redeemed_points=bool(values["refund_redeemed_points"]),
                     test_orders_earn=bool(values["test_orders_earn"]),
-                    orders_earn_on=values["orders_earn_on"],
+                    # A form without the field (an older page) leaves the setting as it was.
+                    orders_earn_on=values["orders_earn_on"] or before.orders_earn_on,
                     redemption_points_per_unit=values["redemption_points_per_unit"],  # type: ignore[arg-type]
                     points_name=values["points_name"],
                 ),
