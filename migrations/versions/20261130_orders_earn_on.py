@@ -19,12 +19,8 @@ depends_on = None
 
 def upgrade() -> None:
     # 'created' is what every shop earned on before this setting existed: a migration must not move anyone's points.
-    op.add_column(
-        "shops", sa.Column("orders_earn_on", sa.String(16), server_default="created", nullable=False)
-    )
-    op.create_check_constraint(
-        "ck_shops_orders_earn_on", "shops", "orders_earn_on IN ('created', 'paid', 'fulfilled')"
-    )
+    op.add_column("shops", sa.Column("orders_earn_on", sa.String(16), server_default="created", nullable=False))
+    op.create_check_constraint("ck_shops_orders_earn_on", "shops", "orders_earn_on IN ('created', 'paid', 'fulfilled')")
     op.add_column("customer_loyalty_profiles", sa.Column("deleted_at", sa.DateTime(timezone=True)))
 
 

@@ -20,7 +20,6 @@ ORDER_ID = 820982911946154508
 CUSTOMER_ID = 115310627314723954
 
 
-
 def _money(amount: str) -> dict[str, Any]:
     return {
         "shop_money": {"amount": amount, "currency_code": "USD"},
@@ -292,17 +291,22 @@ def live_order(
 def customer_before_2025(customer_id: int = CUSTOMER_ID, *, tags: str, **fields: Any) -> dict[str, Any]:
     """customers/create or customers/update as API versions before 2025-01 send it: `tags` one string."""
     customer = copy.deepcopy(DOCUMENTED_CUSTOMER)
-    customer.update(
-        id=customer_id, admin_graphql_api_id=f"gid://shopify/Customer/{customer_id}", tags=tags, **fields
-    )
+    customer.update(id=customer_id, admin_graphql_api_id=f"gid://shopify/Customer/{customer_id}", tags=tags, **fields)
     return customer
 
 
 def current_customer(customer_id: int = CUSTOMER_ID, **fields: Any) -> dict[str, Any]:
     """customers/create or customers/update from API version 2025-01 on: no `tags` (nor the fields removed before)."""
     customer = customer_before_2025(customer_id, tags="", **fields)
-    for removed in ("tags", "orders_count", "total_spent", "last_order_id", "last_order_name",
-                    "email_marketing_consent", "sms_marketing_consent"):
+    for removed in (
+        "tags",
+        "orders_count",
+        "total_spent",
+        "last_order_id",
+        "last_order_name",
+        "email_marketing_consent",
+        "sms_marketing_consent",
+    ):
         customer.pop(removed)
     return customer
 

@@ -1,6 +1,6 @@
-"""The shop's points policies (what its points are called, which order event earns, whether test orders earn, when points expire, how long
-they are held, what a refund may take, what a point is worth), validated and saved together. Each error names the
-field it is about."""
+"""The shop's points policies (what its points are called, which order event earns, whether test orders earn, when
+points expire, how long they are held, what a refund may take, what a point is worth), validated and saved together.
+Each error names the field it is about."""
 
 from __future__ import annotations
 

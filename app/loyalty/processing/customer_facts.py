@@ -37,9 +37,7 @@ def profile_changes(profile: CustomerLoyaltyProfile, customer: dict[str, Any]) -
     return changes
 
 
-def customer_event_changes(
-    profile: CustomerLoyaltyProfile, event_type: str, payload: dict[str, Any]
-) -> dict[str, Any]:
+def customer_event_changes(profile: CustomerLoyaltyProfile, event_type: str, payload: dict[str, Any]) -> dict[str, Any]:
     """The profile columns a customer event changes: customers/create and customers/update carry the customer,
     customer.tags_added/removed a change of tags; other events change nothing here."""
     if event_type in ("customer_created", "customer_updated"):

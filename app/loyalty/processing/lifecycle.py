@@ -120,9 +120,7 @@ def _wait_for_order(
     outcome.note = f"order {order_id} was never recorded (placed before the install): nothing to take back"
 
 
-def handle_customer_deleted(
-    session: Session, shop: Shop, event: InboundEvent, now: datetime, outcome: Outcome
-) -> None:
+def handle_customer_deleted(session: Session, shop: Shop, event: InboundEvent, now: datetime, outcome: Outcome) -> None:
     """customers/delete: the customer is gone from Shopify (which deletes only customers without orders). The
     profile stays, so its ledger and the shop's liability keep adding up, but is marked deleted and loses its
     contact fields and tags: nothing is left to show, sync or evaluate. A later payload never writes them back
@@ -149,7 +147,9 @@ def handle_customer_redact(session: Session, shop: Shop, event: InboundEvent, no
     if event.customer_id is None:
         outcome.note = "customers/redact names no customer id"
         return
-    lock_profile(session, shop_id=shop.id, customer_id=event.customer_id, now=now)
+    # Locks the profile if there is one; a customer never seen gets none created just to be redacted (their
+    # mentions elsewhere, inbox payloads included, are still scrubbed).
+    lock_existing_profile(session, shop_id=shop.id, customer_id=event.customer_id)
     gdpr.redact_customer(
         session,
         shop_id=shop.id,
