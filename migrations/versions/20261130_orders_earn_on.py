@@ -2,7 +2,7 @@
 when Shopify's customers/delete arrived (the profile stays for its ledger, its contact fields and tags cleared)
 
 Revision ID: 0014
-Revises: 0011
+Revises: 0017
 Create Date: 2026-11-30
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0011"
+down_revision = "0017"
 branch_labels = None
 depends_on = None
 
