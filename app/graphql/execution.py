@@ -126,22 +126,18 @@ def serve(
     if read_only and operation is not None and not operation.is_query:
         return error_answer(405, "a GET request can only run a query; send mutations with POST", headers, "bad_request")
 
-    engine = read_cache.reads_engine(current_app.config["SQLALCHEMY_DATABASE_URI"])
-    snap = read_cache.snapshot(engine, shop_domain=shop_domain, customer_id=customer_id)
-    if snap.installation is not Installation.INSTALLED:
-        return error_answer(401, f"loyalty is not installed on {shop_domain}", headers, "shop_not_installed")
-    now = datetime.now(timezone.utc)
     key = None
     if operation is not None and operation.name in read_cache.CACHEABLE_OPERATIONS:
         key = read_cache.cache_key(
             redis_store.namespace,
-            snap,
+            shop_domain=shop_domain,
             customer_id=customer_id,
             operation_hash=operation.sha256,
             variables=body["variables"],
-            now=now,
         )
-    verdict = rate_limit.check(
+    # The budgets and the cached answer are asked of Redis first; the snapshot's query runs while Redis answers.
+    engine = read_cache.reads_engine(current_app.config["SQLALCHEMY_DATABASE_URI"])
+    with rate_limit.begin(
         redis_store.client,
         redis_store.namespace,
         current_app.config["STOREFRONT_LIMITS"],
@@ -149,12 +145,19 @@ def serve(
         customer_id=customer_id,
         now=time.time(),
         cache_key=key,
-    )
+    ) as pending:
+        snap = read_cache.snapshot(engine, shop_domain=shop_domain, customer_id=customer_id)
+        verdict = pending.verdict()
+    if snap.installation is not Installation.INSTALLED:
+        return error_answer(401, f"loyalty is not installed on {shop_domain}", headers, "shop_not_installed")
     if not verdict.allowed:
         headers = {**headers, "Retry-After": str(verdict.retry_after)}
         return error_answer(429, f"too many requests: retry in {verdict.retry_after} s", headers, "rate_limited")
-    if verdict.cached is not None:
-        return Answer(200, verdict.cached, headers)
+    now = datetime.now(timezone.utc)
+    current = read_cache.version(snap, now)
+    cached = read_cache.current_answer(verdict.cached, current)
+    if cached is not None:
+        return Answer(200, cached, headers)
 
     session = db.session
     shop = session.get(Shop, snap.shop_id)
@@ -184,5 +187,5 @@ def serve(
     session.commit()
     answer = _json(200 if success else 400, result, headers)
     if key is not None and success and not result.get("errors"):
-        redis_store.client.set(key, answer.body, ex=read_cache.CACHE_SECONDS)
+        redis_store.client.set(key, read_cache.stamped(answer.body, current), ex=read_cache.CACHE_SECONDS)
     return answer

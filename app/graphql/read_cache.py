@@ -1,13 +1,16 @@
 """The storefront read model's fast path: one small query says who is asking and which version of their data
-exists; answers are cached in Redis under that version, so a cached answer is never stale and nothing has to
-remember to invalidate it.
+exists; answers are cached in Redis stamped with that version and served only when the stamp is the current one, so
+a cached answer is never stale and nothing has to remember to invalidate it.
 
 The version is PostgreSQL's `xmin` of the profile row and of the shop row: every commit that changes a balance,
 pending points, lifetime points or a tier rewrites the profile row (ledger invariant L1: the stored balance changes in
 the same transaction as the entry), and every change to the shop's settings, tiers or rewards rewrites the shop row
 (the tier and reward triggers of migration 0004 bump `programme_revision`). A new row version has a new `xmin`, so
-the key moves with the commit. Tier progress over a calendar-year or rolling window also moves with the clock: those
-shops' keys carry the hour.
+a kept answer's stamp stops matching at the commit. Tier progress over a calendar-year or rolling window also moves
+with the clock: those shops' stamps carry the hour.
+
+The answer's key needs no snapshot, so its read is sent to Redis (with the rate-limit counts, one command) before the
+snapshot's query, and both round trips run at once.
 """
 
 from __future__ import annotations
@@ -98,19 +101,30 @@ def snapshot(engine: Engine, *, shop_domain: str, customer_id: str | None) -> Sn
 
 
 def cache_key(
-    namespace: str,
-    snap: Snapshot,
-    *,
-    customer_id: str | None,
-    operation_hash: str,
-    variables: dict[str, Any] | None,
-    now: datetime,
+    namespace: str, *, shop_domain: str, customer_id: str | None, operation_hash: str, variables: dict[str, Any] | None
 ) -> str:
-    """Where the answer of this operation, for this shopper, at these row versions, is kept."""
-    window = "" if snap.tier_period == "lifetime" else now.strftime("%Y%m%d%H")
+    """Where the answer of this operation, for this shopper, is kept: the key needs no snapshot, so its read can be
+    sent to Redis before the snapshot's query (the versions the answer was built from are stamped in the value)."""
     arguments = hashlib.sha256(json.dumps(variables or {}, sort_keys=True).encode()).hexdigest()[:16]
-    version = f"{snap.shop_version}.{snap.profile_version or '-'}.{window}"
-    return f"{namespace}:storefront:{snap.shop_id}:{customer_id or '-'}:{operation_hash[:16]}:{arguments}:{version}"
+    return f"{namespace}:storefront:{shop_domain}:{customer_id or '-'}:{operation_hash[:16]}:{arguments}"
+
+
+def version(snap: Snapshot, now: datetime) -> bytes:
+    """The versions an answer is current for: the shop and profile rows', and the hour when tier progress moves."""
+    window = "" if snap.tier_period == "lifetime" else now.strftime("%Y%m%d%H")
+    return f"{snap.shop_version}.{snap.profile_version or '-'}.{window}".encode()
+
+
+def stamped(answer: bytes, current: bytes) -> bytes:
+    return current + b"\n" + answer
+
+
+def current_answer(kept: bytes | None, current: bytes) -> bytes | None:
+    """A kept answer, when it was built from the versions the snapshot just read (else None: build it again)."""
+    if kept is None:
+        return None
+    stamp, _, answer = kept.partition(b"\n")
+    return answer if stamp == current else None
 
 
 PROGRAMMES_MAX = 1_000
