@@ -23,6 +23,8 @@ from app.shopify.development import DEMO_SHOP
 from tests.browser_fixtures import SHOTS
 from tests.graphql.storefront_helpers import SHOPPER_A, seed_programme
 
+pytestmark = pytest.mark.browser
+
 
 @pytest.fixture
 def settings_overrides(settings_overrides: dict[str, Any]) -> dict[str, Any]:
