@@ -54,6 +54,12 @@ class TestVerifyWebhook:
         lowered = {key.lower(): value for key, value in delivery.headers.items()}
         assert verify_webhook(lowered, delivery.body, SECRETS).ok
 
+    def test_a_signature_header_that_is_not_ascii_fails_without_an_error(self, shopify) -> None:  # type: ignore[no-untyped-def]
+        delivery = shopify.signed_webhook("orders/create", {"id": 1})
+        delivery.headers["X-Shopify-Hmac-Sha256"] = "é" + delivery.headers["X-Shopify-Hmac-Sha256"][1:]
+        check = verify_webhook(delivery.headers, delivery.body, SECRETS)
+        assert (check.ok, check.code, check.status) == (False, "invalid_hmac", 401)
+
     def test_a_single_changed_byte_fails(self, shopify) -> None:  # type: ignore[no-untyped-def]
         delivery = shopify.signed_webhook("orders/create", {"id": 1})
         check = verify_webhook(delivery.headers, delivery.body.replace(b"1", b"2"), SECRETS)
