@@ -42,7 +42,7 @@ MAX_PAUSE_S = 10.0
 @dataclass
 class RelaySettings:
     batch_size: int = 500
-    # Pause when there was nothing to stream: the most a webhook waits before it is on the stream.
+    # Pause after a turn that found less than a full batch: about the most a row waits before the relay takes it.
     idle_poll_s: float = 0.05
     refeed_after_s: int = 60
     refeed_every_s: float = 5.0
@@ -77,7 +77,9 @@ class Relay:
                 if time.monotonic() - self._last_refeed >= self.settings.refeed_every_s:
                     self._last_refeed = time.monotonic()
                     self.refeed_lost()
-                if self.relay_once() == 0:
+                if self.relay_once() < self.settings.batch_size:
+                    # Caught up: let rows gather for a moment, so each turn (a transaction and a round trip to Redis)
+                    # carries many of them instead of one.
                     self.stop_event.wait(self.settings.idle_poll_s)
                 pause = 0.0
             except Exception as exc:  # noqa: BLE001 - see the docstring
