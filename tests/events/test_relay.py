@@ -155,6 +155,7 @@ class TestFailures:
         assert relay.relay_once() == 1
         assert streamed_ids(redis_client, keys) == [str(event.event_id)]
 
+    @pytest.mark.processes
     @pytest.mark.parametrize(
         ("stall", "on_the_stream_before"),
         [("request", 0), ("reply", 1)],
