@@ -15,7 +15,7 @@ Figures (targets from shared/reference/performance.md):
 Then checks that nothing was lost or credited twice: every event processed, stored balances = sum of entries.
 
 Needs PostgreSQL and Redis (BENCH_DATABASE_URL / BENCH_REDIS_URL, default 127.0.0.1) and wrk on PATH.
-Run: python bench/pipeline.py [--events 10000] [--seconds 10] [--ingest-only]
+Run: python bench/pipeline.py [--events 10000] [--seconds 10] [--ingest-only] [--e2e-rate 100]
 """
 
 from __future__ import annotations
@@ -432,7 +432,9 @@ def event_age(dsn: str, servers: Servers, client: redis.Redis, namespace: str, s
     )
 
 
-def ingest(servers: Servers, logs: Path, dsn: str, client: redis.Redis, namespace: str, run: str, seconds: int) -> None:
+def ingest(
+    servers: Servers, logs: Path, dsn: str, client: redis.Redis, namespace: str, run: str, seconds: int, e2e_rate: int
+) -> None:
     """H0, PF-1 with the relay beside it, the relay's lag, then event age end to end; leaves no event behind."""
     (logs / "minimal_app.py").write_text(MINIMAL_APP)
     port = free_port()
@@ -496,10 +498,10 @@ def ingest(servers: Servers, logs: Path, dsn: str, client: redis.Redis, namespac
     client.delete(f"{namespace}:events")
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("DELETE FROM event_queue")
-    end_to_end_age(servers, logs, dsn, run)
+    end_to_end_age(servers, logs, dsn, run, e2e_rate)
 
 
-def end_to_end_age(servers: Servers, logs: Path, dsn: str, run: str, rate: int = 250, seconds: int = 10) -> None:
+def end_to_end_age(servers: Servers, logs: Path, dsn: str, run: str, rate: int, seconds: int = 10) -> None:
     """Webhooks of first orders at about `rate`/s for `seconds` through web, the relays and two stream processes:
     event age from the inbox (received_at) to the ledger commit (processed_at), and the relay's share of it."""
     orders = 1000
@@ -560,6 +562,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=10_000, help="events per processing run")
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per HTTP run")
     parser.add_argument("--ingest-only", action="store_true", help="H0, PF-1, the relay and E2E; no processing runs")
+    parser.add_argument(
+        "--e2e-rate", type=int, default=100, help="webhooks/s of the end-to-end run (below what processing sustains)"
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         sys.exit("wrk is not on PATH (Debian: apt-get install wrk)")
@@ -592,7 +597,7 @@ def main() -> None:
             shop_id = conn.execute("SELECT id FROM shops WHERE domain = %s", (DEMO_SHOP,)).fetchone()[0]
         print(f"cores: {os.cpu_count()}; logs in {logs}")
 
-        ingest(servers, logs, dsn, client, namespace, run, args.seconds)
+        ingest(servers, logs, dsn, client, namespace, run, args.seconds, args.e2e_rate)
         if args.ingest_only:
             return
 
