@@ -22,7 +22,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from app.config import load_settings
     from app.embedded import announce, ensure_postgres, ensure_redis
     from app.errors import register_error_handlers
-    from app.extensions import db, redis_store
+    from app.extensions import db, inbox_pool, redis_store
 
     overrides = dict(overrides or {})
     settings = load_settings()
@@ -66,6 +66,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     configure_logging(settings.log_format)
     db.init_app(app)
     redis_store.init_app(app)
+    inbox_pool.init_app(app)
     register_error_handlers(app)
     install_request_tracking(app)
 

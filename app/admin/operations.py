@@ -12,9 +12,8 @@ from sqlalchemy import select
 from app.admin.audit import record_change
 from app.admin.forms import optional_int
 from app.admin.shell import admin_blueprint, with_toast
-from app.events import stream
 from app.events.replay import take_for_replay
-from app.extensions import db, redis_store
+from app.extensions import db
 from app.loyalty import reports
 from app.loyalty.reports.operations import EVENT_STATUSES
 from app.models import DeadLetter
@@ -62,8 +61,8 @@ def replay() -> Response:
         abort(404, description=f"dead letter {ids[0]} does not exist or was replayed already")
     if taken.replayed:
         record_change("dead_letters_replayed", ("shop", g.shop.id), after={"dead_letters": taken.replayed})
-    db.session.commit()
-    published = taken.publish(redis_store.client, stream.StreamKeys.for_namespace(redis_store.namespace))
+    db.session.commit()  # the relay streams the pending rows from here
+    published = len(taken.replayed)
     page = reports.dead_letter_page(db.session, shop_id=g.shop.id)
     response = make_response(render_template("admin/operations/_dead_letters.html", page=page, include_replayed=False))
     message = f"{published} event{'s' if published != 1 else ''} back on the stream"

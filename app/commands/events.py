@@ -1,19 +1,22 @@
-"""`flask --app app events …`: inspect and replay dead letters, re-feed the stream from the inbox."""
+"""`flask --app app events …`: inspect and replay dead letters, re-feed the stream from the inbox, run the relay."""
 
 from __future__ import annotations
 
+import signal
 from datetime import datetime, timezone
+from types import FrameType
 
 import click
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
 
 from app.events import inbox, stream
+from app.events.relay import Relay
 from app.events.replay import take_for_replay
 from app.extensions import db, redis_store
 from app.models import DeadLetter
 
-events_cli = AppGroup("events", help="Dead letters and replays.")
+events_cli = AppGroup("events", help="Dead letters, replays and the inbox relay.")
 
 
 @events_cli.command("dead")
@@ -35,25 +38,38 @@ def replay(dead_letter_ids: tuple[int, ...], replay_all: bool) -> None:
     """Put dead-lettered events back on the stream (their inbox rows become pending again)."""
     if not dead_letter_ids and not replay_all:
         raise click.UsageError("name dead letter ids, or pass --all")
-    keys = stream.StreamKeys.for_namespace(redis_store.namespace)
     with db.session.begin():
         taken = take_for_replay(
             db.session, now=datetime.now(timezone.utc), ids=None if replay_all else list(dead_letter_ids)
         )
     for letter_id in taken.unreadable:
         click.echo(f"dead letter {letter_id} has no readable event; left as is", err=True)
-    # Published after commit: the inbox rows are pending again, so a crash here only delays them until re-drive.
-    click.echo(f"replayed {taken.publish(redis_store.client, keys)} dead letter(s)")
+    click.echo(f"replayed {len(taken.replayed)} dead letter(s)")
 
 
 @events_cli.command("redrive")
 @click.option("--older-than", default=60, show_default=True, help="Seconds an inbox row must have waited.")
 @with_appcontext
 def redrive(older_than: int) -> None:
-    """Publish pending inbox rows again (after a Redis loss); duplicates are harmless."""
-    keys = stream.StreamKeys.for_namespace(redis_store.namespace)
-    cutoff = inbox.grace_cutoff(datetime.now(timezone.utc), older_than)
-    events = inbox.pending_for_redrive(db.session, older_than=cutoff, limit=100_000)
-    for event in events:
-        stream.publish(redis_store.client, keys, event)
-    click.echo(f"re-published {len(events)} event(s)")
+    """Stream pending inbox rows again (after a Redis loss): the relay of a running stream process sends them;
+    duplicates are harmless."""
+    with db.session.begin():
+        handed_back = inbox.refeed_older_than(
+            db.session, received_before=inbox.grace_cutoff(datetime.now(timezone.utc), older_than)
+        )
+    click.echo(f"handed {handed_back} event(s) back to the relay")
+
+
+@events_cli.command("relay")
+@with_appcontext
+def relay() -> None:
+    """Run the inbox relay alone until SIGTERM/SIGINT (every `stream run` already runs one)."""
+    running = Relay(db.engine, redis_store.client, stream.StreamKeys.for_namespace(redis_store.namespace))
+
+    def stop(_signum: int, _frame: FrameType | None) -> None:
+        running.stop()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    running.run()
+    click.echo(f"relay stopped after streaming {running.published} event(s)")

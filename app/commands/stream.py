@@ -1,4 +1,4 @@
-"""`flask --app app stream run`: the Procfile's `stream` process."""
+"""`flask --app app stream run`: the Procfile's `stream` process: the consumer, and the inbox relay in a thread."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from flask.cli import AppGroup, with_appcontext
 from sqlalchemy.orm import sessionmaker
 
 from app.events.consumer import ConsumerSettings, StreamConsumer
+from app.events.relay import Relay
 from app.extensions import db, redis_store
 from app.monitoring.metrics import start_process_exporter
 
@@ -22,7 +23,11 @@ stream_cli = AppGroup("stream", help="The Redis Streams consumer.")
 @click.option("--batch-size", default=50, show_default=True)
 @with_appcontext
 def run(name: str | None, batch_size: int) -> None:
-    """Consume loyalty events until SIGTERM/SIGINT; the event in hand is finished first."""
+    """Consume loyalty events until SIGTERM/SIGINT; the event in hand is finished first.
+
+    The inbox relay runs in a thread beside the consumer: every stream process has one, and one at a time streams
+    (an advisory lock), so the events keep flowing as long as any stream process runs.
+    """
     consumer = StreamConsumer(
         sessionmaker(db.engine, expire_on_commit=False),
         redis_store.client,
@@ -31,13 +36,19 @@ def run(name: str | None, batch_size: int) -> None:
         settings=ConsumerSettings(batch_size=batch_size),
     )
 
+    relay = Relay(db.engine, redis_store.client, consumer.keys)
+
     def stop(signum: int, _frame: FrameType | None) -> None:
         current_app.logger.info("stream consumer %s stopping (signal %d)", consumer.name, signum)
+        relay.stop()
         consumer.stop()
 
     start_process_exporter()  # its own /metrics port when it runs in a container of its own
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     click.echo(f"stream consumer {consumer.name} reading {consumer.keys.events}")
+    relaying = relay.start_thread()
     consumer.run()
+    relay.stop()
+    relaying.join(timeout=30)
     click.echo(f"stream consumer {consumer.name} stopped after {consumer.processed} events")

@@ -4,8 +4,8 @@ acknowledge it with one XACK (L6). A batch that fails is split until the failing
 - A failing event stays in the group's pending list and is retried with exponential back-off (stream.claim_stale);
   after `max_deliveries` it goes to the dead-letter stream and a `dead_letters` row with its error, replayable with
   `loyalty events replay`.
-- Inbox rows still pending after `redrive_after_s` (Redis lost or trimmed the entry) are published again when the
-  group has caught up; the dedupe row makes the duplicate harmless.
+- What goes on the stream, and back on it when Redis lost or trimmed an entry, is the relay's job
+  (app/events/relay.py); the dedupe row makes a duplicate harmless.
 - A heartbeat key tells /monitoring/health that this consumer is alive.
 """
 
@@ -48,7 +48,6 @@ class ConsumerSettings:
     block_ms: int = 1000
     retry_base_ms: int = 5_000
     max_deliveries: int = 5
-    redrive_after_s: int = 60
     housekeeping_every_s: float = 5.0
 
 
@@ -130,7 +129,6 @@ class StreamConsumer:
         self._last_housekeeping = time.monotonic()
         self.client.set(heartbeat_key(self.namespace, self.name), self.now().isoformat(), ex=HEARTBEAT_TTL_S)
         self.handle(stream.claim_stale(self.client, self.keys, self.name, base_idle_ms=self.settings.retry_base_ms))
-        self.redrive()
 
     def handle(self, messages: list[stream.Message]) -> int:
         """Process and acknowledge messages in batches (one transaction each, one XACK each); returns how many came.
@@ -142,7 +140,7 @@ class StreamConsumer:
         events: list[InboundEvent] = []
         for message in messages:
             if message.fields is None:
-                # Trimmed while pending: the inbox still has the event, and redrive() publishes it again.
+                # Trimmed while pending: the inbox still has the event, and the relay streams it again.
                 stream.ack(self.client, self.keys, message.stream_id)
                 continue
             try:
@@ -169,7 +167,7 @@ class StreamConsumer:
         session = self.sessions()
         started = time.perf_counter()
         try:
-            with unit_of_work(session, self.client, self.keys):
+            with unit_of_work(session):
                 outcomes = process_batch(session, batch, consumer_group=stream.GROUP, now=self.now())
         except Exception as exc:  # noqa: BLE001 - any failure: split the batch, or count the lone event's attempt
             if len(batch) > 1:
@@ -224,30 +222,6 @@ class StreamConsumer:
             inbox.record_failure(bookkeeping, event.event_id, error, dead=dead)
         if dead:
             self._dead_letter(message, error, event=event, trace=trace)
-
-    def redrive(self) -> int:
-        """Publish inbox rows still pending long after they arrived that the stream no longer carries.
-
-        Only once the group has been handed every entry, and never for an event still in the group's pending list
-        (being processed or backing off): what is left was lost by Redis, or trimmed. A race with another consumer
-        at worst publishes a duplicate, which the dedupe row absorbs.
-        """
-        if not stream.caught_up(self.client, self.keys):
-            return 0
-        cutoff = inbox.grace_cutoff(self.now(), self.settings.redrive_after_s)
-        with self.sessions.begin() as session:
-            candidates = inbox.pending_for_redrive(session, older_than=cutoff)
-        if not candidates:
-            return 0
-        in_flight = stream.in_flight_event_ids(self.client, self.keys)
-        events = [event for event in candidates if str(event.event_id) not in in_flight]
-        for event in events:
-            stream.publish(self.client, self.keys, event)
-        if events:
-            log.warning(
-                "re-published %d inbox events still pending after %ds", len(events), self.settings.redrive_after_s
-            )
-        return len(events)
 
     def _dead_letter(
         self, message: stream.Message, error: str, *, event: InboundEvent | None, trace: str | None = None

@@ -1,25 +1,24 @@
 """The PostgreSQL inbox (`event_queue`): every accepted event is committed here before anyone is told "200".
 
-The stream only carries what the inbox holds; `pending_for_redrive` finds rows that never made it through (Redis
-lost the entry, or trimming overtook it) so the consumer can publish them again.
+`record_event` is all that POST /webhooks does with the database: one INSERT on a pooled psycopg connection. The
+stream only carries what the inbox holds, and the relay (app/events/relay.py) is what puts rows on it: the queries
+here give it the rows not yet streamed, mark them streamed, and find the ones the stream has since lost.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, select, text
-from sqlalchemy.exc import IntegrityError
+import psycopg
+from psycopg.rows import namedtuple_row
+from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
-from app.loyalty.base.app_events import staged_event_ids
 from app.loyalty.base.inbound import InboundEvent
 from app.loyalty.base.installation import records_events
-from app.models import EventQueue, Shop
 
-_SHOP = text("SELECT id, installed_at, uninstalled_at FROM shops WHERE domain = :domain")
+_SHOP = "SELECT id, installed_at, uninstalled_at FROM shops WHERE domain = %s"
 # Shop ids never change while a shop exists; a deleted shop (shop/redact) shows up as a foreign-key violation on the
 # next insert, which evicts its entry. Per process, so the hot path is one INSERT. Only shops whose events are
 # recorded are cached, and a shop stays so until it is deleted.
@@ -35,48 +34,52 @@ class ShopNotInstalled(Exception):
         self.domain = domain
 
 
-_INSERT_EVENT = text(
-    """
+# The same text on every call, so psycopg prepares it on each pooled connection after a few uses (prepare_threshold)
+# and from then on sends only the values.
+_INSERT_EVENT = """
     INSERT INTO event_queue (event_id, shop_id, event_type, topic, customer_id, payload, webhook_id, occurred_at)
-    VALUES (:event_id, :shop_id, :event_type, :topic, :customer_id, CAST(:payload AS jsonb), :webhook_id,
-            :occurred_at)
+    VALUES (%s, %s, %s, %s, %s, %s::jsonb, %s, %s)
     ON CONFLICT (event_id) DO NOTHING
     RETURNING id
-    """
-)
+"""
 
 
 def record_event(
-    connection: Connection, event: InboundEvent, *, topic: str | None, webhook_id: str | None, payload_json: str
+    connection: psycopg.Connection, event: InboundEvent, *, topic: str | None, webhook_id: str | None, payload_json: str
 ) -> bool:
     """Insert the event into the inbox, committed when this returns; False if this event id is already there (a
     re-delivery: nothing written). `connection` must be in autocommit mode; `payload_json` is the body Shopify sent
-    (already parsed into `event.event_data`), stored as it came.
+    (already parsed into `event.event_data`), stored as it came. The relay puts the row on the stream.
 
     Raises ShopNotInstalled when the shop never installed the app (installation.records_events): a webhook alone
     never creates a shop, so a delivery for one that is unknown creates nothing.
     """
-    values = {
-        "event_id": event.event_id,
-        "event_type": event.event_type,
-        "topic": topic,
-        "customer_id": event.customer_id,
-        "payload": payload_json,
-        "webhook_id": webhook_id,
-        "occurred_at": event.timestamp,
-    }
+
+    def insert(shop_id: int) -> bool:
+        values = (
+            event.event_id,
+            shop_id,
+            event.event_type,
+            topic,
+            event.customer_id,
+            payload_json,
+            webhook_id,
+            event.timestamp,
+        )
+        return connection.execute(_INSERT_EVENT, values).fetchone() is not None
+
     try:
-        inserted = connection.execute(_INSERT_EVENT, {**values, "shop_id": _shop_id(connection, event.shop_domain)})
-    except IntegrityError:
+        return insert(_shop_id(connection, event.shop_domain))
+    except psycopg.errors.ForeignKeyViolation:
         _shop_ids.pop(event.shop_domain, None)  # the shop was deleted (shop/redact) since we cached its id
-        inserted = connection.execute(_INSERT_EVENT, {**values, "shop_id": _shop_id(connection, event.shop_domain)})
-    return inserted.scalar_one_or_none() is not None
+        return insert(_shop_id(connection, event.shop_domain))
 
 
-def _shop_id(connection: Connection, domain: str) -> int:
+def _shop_id(connection: psycopg.Connection, domain: str) -> int:
     shop_id = _shop_ids.get(domain)
     if shop_id is None:
-        shop = connection.execute(_SHOP, {"domain": domain}).one_or_none()
+        with connection.cursor(row_factory=namedtuple_row) as cursor:
+            shop = cursor.execute(_SHOP, (domain,)).fetchone()
         if not records_events(shop):
             raise ShopNotInstalled(domain)
         assert shop is not None
@@ -86,42 +89,71 @@ def _shop_id(connection: Connection, domain: str) -> int:
 
 def shop_id_of(session: Session, domain: str) -> int | None:
     """The id of the shop row with this domain (any install state), None when there is none."""
-    return session.execute(select(Shop.id).where(Shop.domain == domain)).scalar_one_or_none()
+    return session.execute(text("SELECT id FROM shops WHERE domain = :domain"), {"domain": domain}).scalar()
 
 
-def pending_for_redrive(session: Session, *, older_than: datetime, limit: int = 500) -> list[InboundEvent]:
-    """Inbox rows still pending that were received before `older_than`, oldest first."""
-    return _events(
-        session,
-        (EventQueue.status == "pending", EventQueue.received_at < older_than),
-        limit=limit,
+def unpublished(connection: Connection, *, limit: int) -> list[tuple[int, InboundEvent]]:
+    """Rows still pending that are not on the stream yet, oldest id first, with their inbox ids; locked until the
+    caller's transaction ends. Rows another transaction holds (a consumer marking them processed) are skipped: the
+    relay never waits for a consumer, so the two cannot deadlock."""
+    rows = connection.execute(
+        text(
+            "SELECT q.id, q.event_id, q.event_type, s.domain, q.customer_id, q.occurred_at, q.payload"
+            " FROM event_queue q JOIN shops s ON s.id = q.shop_id"
+            " WHERE q.status = 'pending' AND q.published_at IS NULL"
+            " ORDER BY q.id LIMIT :limit FOR UPDATE OF q SKIP LOCKED"
+        ),
+        {"limit": limit},
     )
-
-
-def events_by_id(session: Session, event_ids: list[uuid.UUID]) -> list[InboundEvent]:
-    """The inbox's events with these ids (any status), oldest first."""
-    return _events(session, (EventQueue.event_id.in_(event_ids),), limit=len(event_ids))
-
-
-def _events(session: Session, where: tuple, *, limit: int) -> list[InboundEvent]:  # type: ignore[type-arg]
-    rows = session.execute(
-        select(EventQueue, Shop.domain)
-        .join(Shop, Shop.id == EventQueue.shop_id)
-        .where(*where)
-        .order_by(EventQueue.received_at)
-        .limit(limit)
-    ).all()
     return [
-        InboundEvent(
-            event_id=row.event_id,
-            event_type=row.event_type,
-            shop_domain=domain,
-            customer_id=row.customer_id,
-            timestamp=row.occurred_at,
-            event_data=row.payload,
+        (
+            row.id,
+            InboundEvent(
+                event_id=row.event_id,
+                event_type=row.event_type,
+                shop_domain=row.domain,
+                customer_id=row.customer_id,
+                timestamp=row.occurred_at,
+                event_data=row.payload,
+            ),
         )
-        for row, domain in rows
+        for row in rows
     ]
+
+
+def mark_published(connection: Connection, ids: list[int]) -> None:
+    connection.execute(text("UPDATE event_queue SET published_at = now() WHERE id = ANY(:ids)"), {"ids": ids})
+
+
+def published_and_pending(connection: Connection, *, published_before: datetime, limit: int) -> list[tuple[int, str]]:
+    """(inbox id, event id) of rows put on the stream before `published_before` and still pending, oldest first."""
+    rows = connection.execute(
+        text(
+            "SELECT id, event_id FROM event_queue WHERE status = 'pending' AND published_at < :before"
+            " ORDER BY id LIMIT :limit"
+        ),
+        {"before": published_before, "limit": limit},
+    )
+    return [(row.id, str(row.event_id)) for row in rows]
+
+
+def refeed(connection: Connection, ids: list[int]) -> int:
+    """Hand rows back to the relay: it streams them again (a duplicate on the stream is absorbed by the dedupe row).
+    Only rows still pending; returns how many."""
+    return connection.execute(
+        text("UPDATE event_queue SET published_at = NULL WHERE id = ANY(:ids) AND status = 'pending'"), {"ids": ids}
+    ).rowcount
+
+
+def refeed_older_than(session: Session, *, received_before: datetime) -> int:
+    """Hand every pending row received before `received_before` back to the relay (`loyalty events redrive`)."""
+    return session.execute(
+        text(
+            "UPDATE event_queue SET published_at = NULL"
+            " WHERE status = 'pending' AND received_at < :before AND published_at IS NOT NULL"
+        ),
+        {"before": received_before},
+    ).rowcount
 
 
 def grace_cutoff(now: datetime, seconds: int) -> datetime:
@@ -137,17 +169,3 @@ def record_failure(session: Session, event_id: uuid.UUID, error: str, *, dead: b
         ),
         {"error": error[:2000], "dead": dead, "event_id": event_id},
     )
-
-
-def publish_staged(session: Session, publish: Callable[[InboundEvent], object]) -> int:
-    """After a commit: publish the app events (tier_changed, reward_redeemed, …) that transaction staged.
-
-    If the process dies before this runs they wait in the inbox, and the consumer's re-drive publishes them.
-    """
-    event_ids = staged_event_ids(session)
-    if not event_ids:
-        return 0
-    events = events_by_id(session, event_ids)
-    for event in events:
-        publish(event)
-    return len(events)

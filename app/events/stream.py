@@ -41,6 +41,16 @@ def publish(client: redis.Redis, keys: StreamKeys, event: InboundEvent) -> str:
     return stream_id.decode() if isinstance(stream_id, bytes) else str(stream_id)
 
 
+def publish_many(client: redis.Redis, keys: StreamKeys, events: list[InboundEvent]) -> list[str]:
+    """XADD the envelopes in one round trip (a pipeline, not a transaction: on an error some may be on the stream,
+    and the caller sends them all again); returns their stream ids in order. Each goes exactly where `publish` puts
+    it: publish queues its XADD on the pipeline."""
+    pipe = client.pipeline(transaction=False)
+    for event in events:
+        publish(pipe, keys, event)
+    return [_text(stream_id) for stream_id in pipe.execute()]
+
+
 def ensure_group(client: redis.Redis, keys: StreamKeys) -> None:
     """Create the consumer group (and the stream) if missing; start from the beginning so nothing is skipped."""
     try:

@@ -7,9 +7,7 @@ from typing import Any
 from ariadne import MutationType
 from graphql import GraphQLResolveInfo
 
-from app.events import stream
 from app.events.unit_of_work import unit_of_work
-from app.extensions import redis_store
 from app.graphql.context import ShopperContext
 from app.loyalty import ledger, rewards
 from app.loyalty.base.errors import LoyaltyError
@@ -32,9 +30,8 @@ def resolve_redeem_reward(_: Any, info: GraphQLResolveInfo, input: dict[str, Any
         reward_id = int(input["reward_id"])
     except ValueError:
         return _failure(f"unknown reward {input['reward_id']}", balance=_balance(context, customer_id))
-    keys = stream.StreamKeys.for_namespace(redis_store.namespace)
     try:
-        with unit_of_work(session, redis_store.client, keys):
+        with unit_of_work(session):
             result = rewards.redeem_reward(
                 session,
                 shop=context.shop,

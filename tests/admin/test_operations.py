@@ -7,14 +7,17 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app.events.relay import Relay
+from app.events.stream import StreamKeys
 from app.extensions import db
 from app.models import AuditLog, DeadLetter, EventQueue
 from tests.admin.conftest import Admin, add_dead_letter
 
 
 def test_replaying_one_dead_letter_puts_its_event_back_on_the_stream(
-    admin: Admin, demo_shop: Any, redis_client: Any, redis_namespace: str
+    admin: Admin, demo_shop: Any, redis_client: Any, redis_namespace: str, engine: Any
 ) -> None:
+    relay = Relay(engine, redis_client, StreamKeys.for_namespace(redis_namespace))
     first = add_dead_letter(db.session, demo_shop, error="no such reward")
     second = add_dead_letter(db.session, demo_shop, event_type="refund_created", error="timeout")
     page = admin.get("/admin/operations/").get_data(as_text=True)
@@ -29,6 +32,7 @@ def test_replaying_one_dead_letter_puts_its_event_back_on_the_stream(
     assert db.session.get(DeadLetter, second.id).replayed_at is None
     event = db.session.execute(select(EventQueue).where(EventQueue.event_id == first.event_id)).scalar_one()
     assert (event.status, event.attempts) == ("pending", 0)
+    assert relay.relay_once() == 1  # the relay streams the pending row
     entries = redis_client.xrange(f"{redis_namespace}:events")
     assert [fields[b"event_id"].decode() for _, fields in entries] == [str(first.event_id)]
     audit = db.session.execute(select(AuditLog).where(AuditLog.action == "dead_letters_replayed")).scalar_one()
@@ -38,6 +42,7 @@ def test_replaying_one_dead_letter_puts_its_event_back_on_the_stream(
     assert again.status_code == 404 and "replayed already" in again.get_json()["message"]
     everything = admin.post("/admin/operations/dead-letters/replay", {"all": "1"})
     assert "1 event back on the stream" in everything.headers["HX-Trigger"]
+    assert relay.relay_once() == 1
     assert len(redis_client.xrange(f"{redis_namespace}:events")) == 2
 
 

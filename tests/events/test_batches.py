@@ -118,15 +118,18 @@ def test_an_app_event_no_rule_listens_to_is_settled_in_the_batch_and_never_strea
 
 
 def test_an_app_event_a_rule_listens_to_goes_through_the_stream_and_earns(  # type: ignore[no-untyped-def]
-    make_consumer, accept_order, redis_client, db_session: Session, shop, now
+    make_consumer, make_relay, accept_order, redis_client, db_session: Session, shop, now
 ) -> None:
     _bronze_for_everyone(db_session, shop)
     rulebook.save_rule(db_session, shop_id=shop.id, definition=TIER_BONUS, actor="admin@shop", now=now)
     db_session.commit()
     consumer = make_consumer()
-    stream.publish(redis_client, consumer.keys, accept_order(1))
+    accept_order(1)
+    relay = make_relay()
 
+    relay.relay_once()
     consumer.run_once()
+    relay.relay_once()  # the tier_changed that the order's batch committed
     consumer.run_once()
 
     assert [fields["event_type"] for _, fields in entries(redis_client, consumer.keys.events)] == [

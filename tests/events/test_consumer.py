@@ -193,7 +193,7 @@ class TestDeadLetters:
         assert_nothing_written(session_factory)
 
     def test_replay_puts_the_named_dead_letter_back_and_it_is_processed_once(  # type: ignore[no-untyped-def]
-        self, runner, make_consumer, accept_order, refuse, redis_client, session_factory
+        self, runner, make_consumer, make_relay, accept_order, refuse, redis_client, session_factory
     ) -> None:
         lift = refuse("orders")
         consumer = make_consumer(retry_base_ms=BASE_MS, max_deliveries=2)
@@ -208,6 +208,7 @@ class TestDeadLetters:
         assert (result.exit_code, result.output) == (0, "replayed 1 dead letter(s)\n")
         assert inbox_row(session_factory, replayed.event_id)[:2] == ("pending", 0)
         assert inbox_row(session_factory, left.event_id)[:2] == ("dead", 2)
+        assert make_relay().relay_once() == 1  # the relay puts the pending row back on the stream
         assert entries(redis_client, consumer.keys.events)[-1][1]["event_id"] == str(replayed.event_id)
 
         assert consumer.run_once() == 1

@@ -1,6 +1,6 @@
-"""The thin path through the real pieces: signed webhook -> inbox -> Redis stream -> consumer group -> rules ->
-ledger -> GraphQL, on real PostgreSQL and Redis (the consumer loop runs in-process; tests/test_processes.py runs
-the real processes)."""
+"""The thin path through the real pieces: signed webhook -> inbox -> relay -> Redis stream -> consumer group -> rules
+-> ledger -> GraphQL, on real PostgreSQL and Redis (the relay and consumer loops run in-process; tests/test_processes.py
+runs the real processes)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
 from app.commands.demo import DEMO_SHOP
-from app.events import inbox, stream
+from app.events import stream
 from app.events.consumer import ConsumerSettings, StreamConsumer
+from app.events.relay import Relay, RelaySettings
 from app.models import CustomerLoyaltyProfile, DeadLetter, EventQueue, PointsTransaction
 from tests.helpers import GET_LOYALTY_PROFILE, order_payload
 
@@ -37,9 +38,7 @@ def make_consumer(app, redis_client, redis_namespace, name: str = "test-consumer
         redis_client,
         redis_namespace,
         name=name,
-        settings=ConsumerSettings(
-            block_ms=20, retry_base_ms=1, max_deliveries=3, redrive_after_s=0, housekeeping_every_s=0
-        ),
+        settings=ConsumerSettings(block_ms=20, retry_base_ms=1, max_deliveries=3, housekeeping_every_s=0),
     )
     stream.ensure_group(redis_client, consumer.keys)
     return consumer
@@ -51,12 +50,17 @@ def consumer(app, redis_client, redis_namespace) -> StreamConsumer:  # type: ign
 
 
 def drain(consumer: StreamConsumer, rounds: int = 50) -> None:
-    """Run the loop until the group has nothing new, pending or re-drivable."""
+    """Run the relay (re-feeding at once what the stream lost) and the consumer until the group has nothing new,
+    pending or re-fed."""
+    relay = Relay(
+        consumer.sessions.kw["bind"], consumer.client, consumer.keys, settings=RelaySettings(refeed_after_s=0)
+    )
     idle = 0
     for _ in range(rounds):
+        relayed = relay.refeed_lost() + relay.relay_once()
         handled = consumer.run_once()
         info = stream.group_info(consumer.client, consumer.keys)
-        idle = idle + 1 if handled == 0 and info["pending"] == 0 else 0
+        idle = idle + 1 if relayed == 0 and handled == 0 and info["pending"] == 0 else 0
         if idle >= 2:
             return
     raise AssertionError("the consumer did not settle")
@@ -123,9 +127,9 @@ def test_the_same_event_delivered_twice_on_the_stream_is_processed_once(  # type
     demo, client, shopify, consumer, db_session
 ) -> None:
     send_order(client, shopify, event_id="evt-twice")
-    with consumer.sessions() as session:
-        [event] = inbox.events_by_id(session, [session.execute(select(EventQueue.event_id)).scalar_one()])
-    stream.publish(consumer.client, consumer.keys, event)  # at-least-once: Redis may hand it out again
+    drain(consumer)
+    [(_id, fields)] = consumer.client.xrange(consumer.keys.events)
+    consumer.client.xadd(consumer.keys.events, fields)  # at-least-once: Redis may hand it out again
     drain(consumer)
     assert balance(client, shopify) == 500
     assert ledger_rows(db_session) == 1
@@ -310,6 +314,7 @@ class TestFailures:
         self, demo, client, shopify, consumer, redis_client
     ) -> None:
         send_order(client, shopify)
+        Relay(consumer.sessions.kw["bind"], redis_client, consumer.keys).relay_once()
         redis_client.delete(consumer.keys.events)  # Redis lost its last writes
         stream.ensure_group(redis_client, consumer.keys)
         drain(consumer)

@@ -1,4 +1,5 @@
-"""POST /webhooks: verify the HMAC over the raw body, envelope, commit to the inbox, publish, answer fast."""
+"""POST /webhooks: verify the HMAC over the raw body, envelope, commit to the inbox, answer fast; the relay streams
+the row (and only it talks to Redis, so a webhook is accepted with Redis down)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
+from app.events.relay import Relay
 from app.events.stream import StreamKeys
 from app.models import EventQueue, Shop
 from app.shopify.webhooks import verify_webhook
@@ -22,6 +24,14 @@ def _inbox_count(session) -> int:  # type: ignore[no-untyped-def]
 def _stream_length(redis_client, redis_namespace: str) -> int:  # type: ignore[no-untyped-def]
     key = StreamKeys.for_namespace(redis_namespace).events
     return redis_client.xlen(key) if redis_client.exists(key) else 0
+
+
+def _relay(app, client=None) -> Relay:  # type: ignore[no-untyped-def]
+    from app.extensions import db, redis_store
+
+    with app.app_context():
+        engine = db.engine
+    return Relay(engine, client or redis_store.client, StreamKeys.for_namespace(redis_store.namespace))
 
 
 class TestVerifyWebhook:
@@ -44,6 +54,12 @@ class TestVerifyWebhook:
         lowered = {key.lower(): value for key, value in delivery.headers.items()}
         assert verify_webhook(lowered, delivery.body, SECRETS).ok
 
+    def test_a_signature_header_that_is_not_ascii_fails_without_an_error(self, shopify) -> None:  # type: ignore[no-untyped-def]
+        delivery = shopify.signed_webhook("orders/create", {"id": 1})
+        delivery.headers["X-Shopify-Hmac-Sha256"] = "é" + delivery.headers["X-Shopify-Hmac-Sha256"][1:]
+        check = verify_webhook(delivery.headers, delivery.body, SECRETS)
+        assert (check.ok, check.code, check.status) == (False, "invalid_hmac", 401)
+
     def test_a_single_changed_byte_fails(self, shopify) -> None:  # type: ignore[no-untyped-def]
         delivery = shopify.signed_webhook("orders/create", {"id": 1})
         check = verify_webhook(delivery.headers, delivery.body.replace(b"1", b"2"), SECRETS)
@@ -51,8 +67,8 @@ class TestVerifyWebhook:
 
 
 class TestWebhookRoute:
-    def test_accepted_webhook_is_in_the_inbox_and_on_the_stream(  # type: ignore[no-untyped-def]
-        self, client, db_session, redis_client, redis_namespace, shopify, shop
+    def test_accepted_webhook_is_in_the_inbox_and_the_relay_streams_it(  # type: ignore[no-untyped-def]
+        self, app, client, db_session, redis_client, redis_namespace, shopify, shop
     ) -> None:
         delivery = shopify.signed_webhook("orders/create", order_payload(), event_id="evt-1")
         response = client.post("/webhooks", data=delivery.body, headers=delivery.headers)
@@ -64,11 +80,13 @@ class TestWebhookRoute:
         assert row.payload["total_price"] == "150.00"
         assert row.payload["id"] == 820982911946154508  # big ids survive exactly
         assert str(row.event_id) == response.get_json()["event_id"]
-        assert _stream_length(redis_client, redis_namespace) == 1
         assert row.shop_id == shop.id
+        assert _stream_length(redis_client, redis_namespace) == 0  # the request never waits on Redis
+        assert _relay(app).relay_once() == 1
+        assert _stream_length(redis_client, redis_namespace) == 1
 
     def test_redelivery_with_the_same_event_id_is_acknowledged_and_not_queued_again(  # type: ignore[no-untyped-def]
-        self, client, db_session, redis_client, redis_namespace, shopify, shop
+        self, app, client, db_session, redis_client, redis_namespace, shopify, shop
     ) -> None:
         first = shopify.signed_webhook("orders/create", order_payload(), event_id="evt-1", webhook_id="w1")
         again = shopify.signed_webhook("orders/create", order_payload(), event_id="evt-1", webhook_id="w2")
@@ -77,6 +95,7 @@ class TestWebhookRoute:
         assert response.status_code == 200
         assert response.get_json()["status"] == "duplicate"
         assert _inbox_count(db_session) == 1
+        assert _relay(app).relay_once() == 1
         assert _stream_length(redis_client, redis_namespace) == 1
 
     @pytest.mark.parametrize(
@@ -315,22 +334,40 @@ class TestWebhookRoute:
         assert client.post("/webhooks", data=again.body, headers=again.headers).status_code == 200
         assert db_session.execute(select(EventQueue.shop_id)).scalars().all() == [reinstalled.id]
 
-    def test_the_inbox_keeps_the_event_when_redis_is_down(  # type: ignore[no-untyped-def]
-        self, app, client, db_session, shopify, shop
+    def test_redis_down_the_webhook_is_accepted_and_streamed_once_redis_is_back(  # type: ignore[no-untyped-def]
+        self, app, client, db_session, redis_client, redis_namespace, shopify, shop
     ) -> None:
         import redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
 
         from app.extensions import redis_store
 
-        healthy = redis_store._client
-        redis_store._client = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2)
+        down = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
+        healthy, redis_store._client = redis_store._client, down
         try:
             delivery = shopify.signed_webhook("orders/create", order_payload())
             response = client.post("/webhooks", data=delivery.body, headers=delivery.headers)
+            assert (response.status_code, response.get_json()["status"]) == (200, "accepted")
+            with pytest.raises(redis.ConnectionError):
+                _relay(app, down).relay_once()  # the relay cannot stream it yet, and keeps it for later
         finally:
             redis_store._client = healthy
-        assert response.status_code == 200
-        assert db_session.execute(select(EventQueue.status)).scalar_one() == "pending"
+        row = db_session.execute(select(EventQueue)).scalar_one()
+        assert (row.status, row.published_at) == ("pending", None)
+        assert _relay(app).relay_once() == 1
+        [(_id, fields)] = redis_client.xrange(StreamKeys.for_namespace(redis_namespace).events)
+        assert fields[b"event_id"].decode() == str(row.event_id)
+
+    def test_postgresql_down_is_503_so_shopify_retries(  # type: ignore[no-untyped-def]
+        self, settings_overrides, shopify, clean_state
+    ) -> None:
+        from app import create_app
+
+        nowhere = create_app({**settings_overrides, "database_url": "postgresql+psycopg://postgres@127.0.0.1:1/none"})
+        delivery = shopify.signed_webhook("orders/create", order_payload())
+        response = nowhere.test_client().post("/webhooks", data=delivery.body, headers=delivery.headers)
+        assert (response.status_code, response.get_json()["error"]) == (503, "inbox_unavailable")
 
 
 class TestShopsThatNeverInstalled:
