@@ -6,7 +6,7 @@ still waiting for that, so the relay's poll stays one small index read however l
 from before this revision have no `published_at` and are streamed once more: a duplicate the dedupe row absorbs.
 
 Revision ID: 0015
-Revises: 0011
+Revises: 0014
 Create Date: 2026-11-30
 """
 
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0015"
-down_revision = "0011"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
