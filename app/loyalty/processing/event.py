@@ -33,6 +33,7 @@ from app.loyalty.ledger.profiles import lock_profile, lock_profiles, release_pro
 from app.loyalty.processing import lifecycle, order_batches
 from app.loyalty.processing.order_amounts import OrderAmounts, order_amounts
 from app.loyalty.referrals.links import codes_in_order
+from app.loyalty.referrals.settings import ReferralSettings
 from app.loyalty.referrals.settings import settings_for as referral_settings
 from app.loyalty.rulebook.facts import business_source, profile_facts, rule_credit_key
 from app.loyalty.rulebook.history import DatabaseHistory
@@ -143,11 +144,15 @@ def _batched_orders(
     (order_batches), with their held profiles, and the rest, in order, for the handlers."""
     refused: set[tuple[int, str | None]] = set()
     chosen: list[tuple[Shop, InboundEvent, Outcome, OrderAmounts]] = []
+    shop_settings: dict[int, tuple[bool, ReferralSettings]] = {}
     for shop, event, outcome in work:
         key = (shop.id, event.customer_id)
         if key in refused:
             continue
-        if not _fits_batched_path(session, shop, event):
+        if shop.id not in shop_settings:
+            rules_fit = order_batches.rules_batchable(rulebook.active_rules(session, shop))
+            shop_settings[shop.id] = (rules_fit, referral_settings(shop))
+        if not _fits_batched_path(shop, event, *shop_settings[shop.id]):
             refused.add(key)
             continue
         # Before anything is written: Unprocessable names the bad field (the batch is split until it stands alone).
@@ -162,18 +167,15 @@ def _batched_orders(
     return items, [entry for entry in work if id(entry[2]) not in taken]
 
 
-def _fits_batched_path(session: Session, shop: Shop, event: InboundEvent) -> bool:
+def _fits_batched_path(shop: Shop, event: InboundEvent, rules_fit: bool, referral: ReferralSettings) -> bool:
     """An order of a customer, to be credited, with no discount or referral code, in a shop whose rules only award
-    points: what order_batches applies."""
+    points (`rules_fit`): what order_batches applies."""
     data = event.event_data
-    if event.event_type not in ORDER_EVENT_TYPES or event.customer_id is None or not data.get("id"):
+    if not rules_fit or event.event_type not in ORDER_EVENT_TYPES or event.customer_id is None or not data.get("id"):
         return False
     if not processes_event(shop, event.event_type) or _why_order_earns_nothing(shop, data) or _discount_codes(data):
         return False
-    referral = referral_settings(shop)
-    if referral.enabled and codes_in_order(data, referral.landing_parameter):
-        return False
-    return order_batches.rules_batchable(rulebook.active_rules(session, shop))
+    return not (referral.enabled and codes_in_order(data, referral.landing_parameter))
 
 
 def _settle_unheard_app_events(session: Session, shops: Iterable[Shop], *, now: datetime) -> None:
