@@ -330,13 +330,19 @@ def per_event_cost(url: str, dsn: str, client: redis.Redis, namespace: str, shop
     from app.events.consumer import ConsumerSettings, StreamConsumer
 
     engine = create_engine(url, pool_size=2)
-    statements = 0
+    statements, in_statements, sent = 0, 0.0, 0.0
 
     def counted(*_args: object) -> None:
-        nonlocal statements
+        nonlocal statements, sent
         statements += 1
+        sent = time.perf_counter()
+
+    def answered(*_args: object) -> None:
+        nonlocal in_statements
+        in_statements += time.perf_counter() - sent
 
     event.listen(engine, "before_cursor_execute", counted)
+    event.listen(engine, "after_cursor_execute", answered)
     consumer = StreamConsumer(
         sessionmaker(engine, expire_on_commit=False),
         client,
@@ -346,15 +352,17 @@ def per_event_cost(url: str, dsn: str, client: redis.Redis, namespace: str, shop
     )
     stream.ensure_group(client, consumer.keys)
     publish(client, namespace, seed_events(dsn, shop_id, count))
-    statements, batches = 0, 0
+    statements, in_statements, batches = 0, 0.0, 0
     started = time.perf_counter()
     while consumer.processed + consumer.duplicates < count:
         batches += 1 if consumer.run_once() else 0
     elapsed = time.perf_counter() - started
     engine.dispose()
+    per_batch = 1000 / max(batches, 1)
     print(
-        f"cost  {statements / count:.1f} statements per event; {1000 * elapsed / max(batches, 1):.0f} ms per batch"
-        f" of {consumer.settings.batch_size} ({count / elapsed:,.0f} events/s in one in-bench consumer)"
+        f"cost  {statements / count:.2f} statements per event; {per_batch * elapsed:.0f} ms per batch"
+        f" of {consumer.settings.batch_size}, {per_batch * in_statements:.0f} ms of it waiting on PostgreSQL"
+        f" ({count / elapsed:,.0f} events/s in one in-bench consumer)"
     )
 
 

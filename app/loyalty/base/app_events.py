@@ -93,11 +93,14 @@ class AppEvent:
     subject: tuple[str, str]
     data: dict[str, Any]
     now: datetime
+    # Nothing listens to it (no active rule of its shop): stored already processed and never published, keeping
+    # its inbox and audit rows without a round trip through the stream.
+    settled: bool = False
 
 
 def record_app_events(session: Session, events: list[AppEvent]) -> list[uuid.UUID]:
     """record_app_event for many events in two statements (a batch of events raises many at once); returns the ids
-    staged now (an event recorded before is left as it was)."""
+    recorded now (an event recorded before is left as it was); the ones not `settled` wait to be published."""
     if not events:
         return []
     by_id = {app_event_id(event.shop_id, event.key): event for event in events}
@@ -115,6 +118,8 @@ def record_app_events(session: Session, events: list[AppEvent]) -> list[uuid.UUI
                     "payload": event.data,
                     "occurred_at": event.now,
                     "received_at": event.now,
+                    "status": "processed" if event.settled else "pending",
+                    "processed_at": event.now if event.settled else None,
                 }
                 for event_id, event in by_id.items()
             ],
@@ -139,5 +144,5 @@ def record_app_events(session: Session, events: list[AppEvent]) -> list[uuid.UUI
             for event_id in staged
         ],
     )
-    session.info.setdefault(STAGED_EVENTS, []).extend(staged)
+    session.info.setdefault(STAGED_EVENTS, []).extend(event_id for event_id in staged if not by_id[event_id].settled)
     return staged

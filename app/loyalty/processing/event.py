@@ -324,8 +324,7 @@ def _handle_with_rules(session: Session, shop: Shop, event: InboundEvent, now: d
 
 
 def _listened_to(session: Session, shop: Shop, event_type: str) -> bool:
-    rules = rulebook.active_rules(session, shop)
-    return any(rule.status == "active" and event_type in rule.event_types for rule in rules)
+    return rulebook.listens_to(session, shop, event_type)
 
 
 HANDLERS: dict[str, Callable[[Session, Shop, InboundEvent, datetime, Outcome], None]] = {
