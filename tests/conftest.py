@@ -98,6 +98,17 @@ def redis_namespace(run_id: str) -> str:
     return f"loyalty-test-{run_id}"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def queue_environment(redis_url: str, redis_namespace: str) -> Iterator[None]:
+    """The environment Huey is built from (app/tasks/queue.py reads it, as the web and worker processes do), pointed
+    at this run's Redis and namespace for the whole session: a web request that enqueues a task (a redemption wakes
+    the outbox) reaches the queue the `worker` fixture consumes, never an embedded Redis of its own."""
+    with pytest.MonkeyPatch.context() as environment:
+        environment.setenv("REDIS_URL", redis_url)
+        environment.setenv("LOYALTY_REDIS_NAMESPACE", redis_namespace)
+        yield
+
+
 _TABLES = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
 
 

@@ -27,6 +27,11 @@ EXPIRY_OPTIONS = [
     ("after_earning", "A set number of days after they are earned"),
     ("inactivity", "After a customer is inactive for a number of days"),
 ]
+EARN_ON_OPTIONS = [
+    ("created", "When the order is placed (orders/create)"),
+    ("paid", "When the order is paid (orders/paid): unpaid orders wait"),
+    ("fulfilled", "When the order is fulfilled (orders/fulfilled)"),
+]
 NEGATIVE_OPTIONS = [
     ("cap", "Stop at zero (record what could not be taken back)"),
     ("allow", "Allow a negative balance"),
@@ -66,6 +71,8 @@ def save() -> Response:
                     negative_balance_policy=values["negative_balance_policy"],
                     refund_redeemed_points=bool(values["refund_redeemed_points"]),
                     test_orders_earn=bool(values["test_orders_earn"]),
+                    # A form without the field (an older page) leaves the setting as it was.
+                    orders_earn_on=values["orders_earn_on"] or before.orders_earn_on,
                     redemption_points_per_unit=values["redemption_points_per_unit"],  # type: ignore[arg-type]
                     points_name=values["points_name"],
                 ),
@@ -95,6 +102,7 @@ def _page(values: dict[str, Any], errors: dict[str, str], *, fragment: bool = Fa
         errors=errors,
         fingerprint=seen if seen is not None else fingerprint(_values(ledger.policies_of(g.shop))),
         expiry_options=EXPIRY_OPTIONS,
+        earn_on_options=EARN_ON_OPTIONS,
         negative_options=NEGATIVE_OPTIONS,
         shop=g.shop,
     )

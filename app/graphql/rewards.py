@@ -14,6 +14,7 @@ from app.graphql.context import ShopperContext
 from app.loyalty import ledger, rewards
 from app.loyalty.base.errors import LoyaltyError
 from app.loyalty.read_models import redemption_view
+from app.tasks.wake import wake_outbox
 
 mutation = MutationType()
 
@@ -48,6 +49,8 @@ def resolve_redeem_reward(_: Any, info: GraphQLResolveInfo, input: dict[str, Any
     # The code goes to Shopify from the outbox (app/tasks/outbox.py); until Shopify has it the status is pending
     # and no code is shown. Redeeming again with the same idempotencyKey answers the status as it is then.
     view = redemption_view(result.redemption, reward_name="")
+    if view.status == "pending":
+        wake_outbox(context.shop.id)
     return {
         "success": True,
         "message": "Reward redeemed" + (" (already redeemed with this key)" if result.replayed else ""),

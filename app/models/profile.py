@@ -54,6 +54,8 @@ class CustomerLoyaltyProfile(Base):
     )
     last_activity_at: Mapped[datetime | None]
     redacted_at: Mapped[datetime | None]
+    # When Shopify's customers/delete arrived: contact fields and tags are cleared, the ledger stays.
+    deleted_at: Mapped[datetime | None]
     note: Mapped[str | None] = mapped_column(Text)
 
     created_at: Mapped[datetime] = created_at_column()

@@ -96,3 +96,6 @@ class RuleBacktest(Base):
     created_by: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = created_at_column()
     finished_at: Mapped[datetime | None]
+    # When the worker last reported on the run (claimed it, or finished a chunk): a running run silent for long had
+    # its worker die (backtest_runs.fail_stalled_backtests).
+    progress_at: Mapped[datetime | None]

@@ -22,6 +22,7 @@ class Shop(Base):
         CheckConstraint("redemption_points_per_unit > 0", name="redemption_rate_positive"),
         CheckConstraint("tier_basis IN ('points_earned', 'amount_spent', 'orders_placed')", name="tier_basis"),
         CheckConstraint("tier_period IN ('lifetime', 'calendar_year', 'rolling_12_months')", name="tier_period"),
+        CheckConstraint("orders_earn_on IN ('created', 'paid', 'fulfilled')", name="orders_earn_on"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -47,6 +48,10 @@ class Shop(Base):
     refund_redeemed_points: Mapped[bool] = mapped_column(server_default=text("false"))
     # Orders Shopify marks `test: true` (placed with a test gateway) earn nothing unless this is on.
     test_orders_earn: Mapped[bool] = mapped_column(server_default=text("false"))
+    # Which of an order's topics earns it its points: orders/create ("created"), orders/paid ("paid") or
+    # orders/fulfilled ("fulfilled"); the order's other topics record it without earning (app.loyalty.processing.
+    # order_earning).
+    orders_earn_on: Mapped[str] = mapped_column(String(16), server_default="created")
     # How many points buy one unit of the shop's currency (100 points = 1.00 by default); the liability rate.
     redemption_points_per_unit: Mapped[Decimal] = mapped_column(Numeric(12, 4), server_default="100")
 

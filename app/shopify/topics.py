@@ -6,6 +6,9 @@ import re
 from typing import Any
 
 SHOPIFY_ID = re.compile(r"^[1-9]\d{0,19}$")
+CUSTOMER_GID = re.compile(r"^gid://shopify/Customer/([1-9]\d{0,19})$")
+# The topics whose payload is {"customerId": "gid://shopify/Customer/…", "tags": [...], "occurredAt": …}.
+CUSTOMER_TAG_TOPICS = frozenset({"customer.tags_added", "customer.tags_removed"})
 
 
 class MalformedPayload(ValueError):
@@ -15,12 +18,16 @@ class MalformedPayload(ValueError):
 TOPIC_EVENT_TYPES = {
     "orders/create": "order_created",
     "orders/paid": "order_paid",
+    "orders/fulfilled": "order_fulfilled",
     "orders/updated": "order_updated",
     "orders/cancelled": "order_cancelled",
     "refunds/create": "refund_created",
     "customers/create": "customer_created",
     "customers/update": "customer_updated",
     "customers/delete": "customer_deleted",
+    # Since API version 2025-01 customer payloads carry no `tags`: these two topics say which tags came and went.
+    "customer.tags_added": "customer_tags_added",
+    "customer.tags_removed": "customer_tags_removed",
     "app/uninstalled": "app_uninstalled",
     "app/scopes_update": "app_scopes_updated",
     "app_subscriptions/update": "app_subscription_updated",
@@ -40,6 +47,8 @@ def customer_id_of(topic: str, payload: dict[str, Any]) -> str | None:
 
     Raises MalformedPayload when the id is not a Shopify id (a positive integer of at most 20 digits).
     """
+    if topic in CUSTOMER_TAG_TOPICS:
+        return _customer_of_tag_change(payload)
     if topic.startswith("customers/") and topic not in ("customers/data_request", "customers/redact"):
         value = payload.get("id")
     elif topic in ("customers/data_request", "customers/redact") or topic.startswith("orders/"):
@@ -59,10 +68,23 @@ def customer_id_of(topic: str, payload: dict[str, Any]) -> str | None:
     return str(value)
 
 
+def _customer_of_tag_change(payload: dict[str, Any]) -> str:
+    """customer.tags_added/removed name the customer by GraphQL id, and carry the tags as a list of strings."""
+    gid = payload.get("customerId")
+    match = CUSTOMER_GID.fullmatch(gid) if isinstance(gid, str) else None
+    if match is None:
+        raise MalformedPayload(f"customerId {str(gid)[:60]!r} is not a Shopify customer id (gid://shopify/Customer/…)")
+    tags = payload.get("tags")
+    if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+        raise MalformedPayload("tags must be a list of strings")
+    return match.group(1)
+
+
 # The field holding the order id each order topic's payload must carry, as a Shopify id.
 ORDER_ID_FIELDS = {
     "orders/create": "id",
     "orders/paid": "id",
+    "orders/fulfilled": "id",
     "orders/updated": "id",
     "orders/cancelled": "id",
     "refunds/create": "order_id",

@@ -7,6 +7,8 @@ import logging
 import uuid
 from datetime import datetime, timezone
 
+from huey import crontab
+
 from app.tasks.context import app_context
 from app.tasks.queue import huey
 
@@ -29,14 +31,16 @@ def run_backtest(run_id: str) -> None:
     with app_context():
         key = uuid.UUID(run_id)
         with db.session.begin():
-            run = rulebook.claim_backtest(db.session, run_id=key)
+            run = rulebook.claim_backtest(db.session, run_id=key, now=datetime.now(timezone.utc))
             if run is None:
                 return
             shop_id, definition, start, end = run.shop_id, run.definition, run.starts_at, run.ends_at
 
         def progress(done: int, total: int) -> None:
             with Session(db.engine) as reporter, reporter.begin():
-                rulebook.record_progress(reporter, run_id=key, done=done, total=total)
+                rulebook.record_progress(
+                    reporter, run_id=key, done=done, total=total, now=datetime.now(timezone.utc)
+                )
 
         status, result, error = "done", None, None
         try:
@@ -61,3 +65,16 @@ def run_backtest(run_id: str) -> None:
             rulebook.finish_backtest(
                 db.session, run_id=key, status=status, now=datetime.now(timezone.utc), result=result, error=error
             )
+
+
+@huey.periodic_task(crontab(minute="*/5"))
+def fail_stalled_backtests() -> None:
+    """Every five minutes: runs whose worker died mid-replay are marked failed, so no progress bar waits forever."""
+    from app.extensions import db
+    from app.loyalty import rulebook
+
+    with app_context():
+        with db.session.begin():
+            stalled = rulebook.fail_stalled_backtests(db.session, now=datetime.now(timezone.utc))
+        if stalled:
+            log.warning("marked %d stalled backtest(s) failed", stalled)

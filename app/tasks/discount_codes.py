@@ -32,7 +32,6 @@ DEACTIVATE_KIND = "discount_code.deactivate"
 _CREATE = {
     "discountCodeBasicCreate": ("DiscountCodeBasicInput!", "basicCodeDiscount"),
     "discountCodeFreeShippingCreate": ("DiscountCodeFreeShippingInput!", "freeShippingCodeDiscount"),
-    "discountCodeBxgyCreate": ("DiscountCodeBxgyInput!", "bxgyCodeDiscount"),
 }
 FIND_CODE = """
 query FindLoyaltyCode($code: String!) {

@@ -38,9 +38,11 @@ def deliver_due_outbox() -> None:
         drain(outward())
 
 
-@huey.task()
+# Ahead of backtests and sweeps in the queue: a shopper is waiting at checkout for the code.
+@huey.task(priority=10)
 def deliver_outbox(shop_id: int) -> None:
-    """At once, for one shop: enqueued after a commit that staged work a shopper is waiting for (a redemption)."""
+    """At once, for one shop: enqueued (app/tasks/wake.py) after a commit that staged work a shopper is waiting for
+    (a redemption)."""
     with app_context():
         drain(outward(), shop_id=shop_id)
 

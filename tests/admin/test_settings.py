@@ -57,6 +57,15 @@ def test_saving_the_policies_changes_the_shop_and_audits_before_and_after(admin:
     assert db.session.get(Shop, demo_shop.id).return_window_days == 14
 
 
+def test_which_order_event_earns_is_shown_and_saved(admin: Admin, demo_shop: Any) -> None:
+    page = admin.get("/admin/settings/").get_data(as_text=True)
+    assert 'name="orders_earn_on"' in page and '<option value="created" selected>' in page
+    response = admin.post("/admin/settings/", form_of(admin, orders_earn_on="paid"))
+    assert response.status_code == 200 and '<option value="paid" selected>' in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Shop, demo_shop.id).orders_earn_on == "paid"
+
+
 def test_bad_policies_are_named_next_to_their_field(admin: Admin, demo_shop: Any) -> None:
     for changes, field, message in [
         (
@@ -76,6 +85,7 @@ def test_bad_policies_are_named_next_to_their_field(admin: Admin, demo_shop: Any
         ({"points_name": "S" * 41}, "points_name", "must be 1 to 40 characters, got 41"),
         ({"points_name": "Sta\nrs"}, "points_name", "must not contain control characters"),
         ({"points_name": "Stars\x1b[31m"}, "points_name", "must not contain control characters"),
+        ({"orders_earn_on": "shipped"}, "orders_earn_on", "must be one of created, paid, fulfilled"),
     ]:
         response = admin.post("/admin/settings/", form_of(admin, **changes))
         html = response.get_data(as_text=True)

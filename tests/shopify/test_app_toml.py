@@ -13,10 +13,12 @@ import pytest
 
 from app.config import DEFAULT_SCOPES, SHOPIFY_API_VERSION
 from app.paths import PROJECT_ROOT
-from app.shopify.topics import event_type_for
+from app.shopify.topics import TOPIC_EVENT_TYPES, event_type_for
 
 APP_TOML = PROJECT_ROOT / "shopify.app.toml"
 COMPLIANCE_TOPICS = ["customers/data_request", "customers/redact", "shop/redact"]
+# Mapped but not subscribed on purpose (docs/webhooks.md): it fires on every change of every order.
+UNSUBSCRIBED = {"orders/updated"}
 
 
 @pytest.fixture(scope="module")
@@ -47,6 +49,18 @@ def test_every_subscription_is_a_topic_the_app_handles_at_a_route_it_has(config,
     assert [topic for topic in topics + compliance if event_type_for(topic) is None] == []
     routes = {rule.rule for rule in app.url_map.iter_rules() if "POST" in (rule.methods or ())}
     assert {subscription["uri"] for subscription in subscriptions} <= routes
+
+
+def test_every_topic_the_app_handles_is_subscribed_and_documented(config) -> None:  # type: ignore[no-untyped-def]
+    subscriptions = config["webhooks"]["subscriptions"]
+    subscribed = {
+        topic
+        for subscription in subscriptions
+        for topic in subscription.get("topics", []) + subscription.get("compliance_topics", [])
+    }
+    assert subscribed == set(TOPIC_EVENT_TYPES) - UNSUBSCRIBED
+    documented = (PROJECT_ROOT / "docs" / "webhooks.md").read_text().split("## Outbound webhooks")[0]
+    assert [topic for topic in TOPIC_EVENT_TYPES if f"`{topic}`" not in documented] == []
 
 
 def test_every_subscription_says_which_modules_handle_it() -> None:

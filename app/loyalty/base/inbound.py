@@ -8,7 +8,9 @@ from datetime import datetime
 from typing import Any
 
 # The events processed as orders: each records the order once and keys its credits by the order id.
-ORDER_EVENT_TYPES = frozenset({"order_created", "order_paid", "order_updated"})
+ORDER_EVENT_TYPES = frozenset({"order_created", "order_paid", "order_fulfilled", "order_updated"})
+# The shop setting `orders_earn_on` (shops.orders_earn_on): which of an order's events earns its points.
+ORDERS_EARN_ON = {"created": "order_created", "paid": "order_paid", "fulfilled": "order_fulfilled"}
 # The one event type that history counts as a placed order (frequency and order-count conditions).
 ORDER_PLACED = "order_created"
 

@@ -1,6 +1,6 @@
-"""The shop's points policies (what its points are called, whether test orders earn, when points expire, how long
-they are held, what a refund may take, what a point is worth), validated and saved together. Each error names the
-field it is about."""
+"""The shop's points policies (what its points are called, which order event earns, whether test orders earn, when
+points expire, how long they are held, what a refund may take, what a point is worth), validated and saved together.
+Each error names the field it is about."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from decimal import Decimal
 from sqlalchemy.orm import Session
 
 from app.loyalty.base.errors import InvalidInput
+from app.loyalty.base.inbound import ORDERS_EARN_ON
 from app.models import Shop
 from app.rules.values import to_decimal
 
@@ -32,6 +33,8 @@ class Policies:
     points_name: str
     # Orders Shopify marks `test: true` (the merchant trying checkout) earn nothing unless this is on.
     test_orders_earn: bool = False
+    # Which order event earns: "created" (orders/create), "paid" (orders/paid) or "fulfilled" (orders/fulfilled).
+    orders_earn_on: str = "created"
 
 
 def policies_of(shop: Shop) -> Policies:
@@ -44,11 +47,14 @@ def policies_of(shop: Shop) -> Policies:
         redemption_points_per_unit=Decimal(shop.redemption_points_per_unit),
         points_name=shop.points_name,
         test_orders_earn=shop.test_orders_earn,
+        orders_earn_on=shop.orders_earn_on,
     )
 
 
 def update_policies(session: Session, *, shop: Shop, policies: Policies) -> Policies:
     """Validate and store the shop's policies; InvalidInput names the first bad field."""
+    if policies.orders_earn_on not in ORDERS_EARN_ON:
+        raise InvalidInput(f"orders_earn_on must be one of {', '.join(ORDERS_EARN_ON)}")
     if policies.points_expiry_policy not in EXPIRY_POLICIES:
         raise InvalidInput(f"points_expiry_policy must be one of {', '.join(EXPIRY_POLICIES)}")
     days = policies.points_expiry_days

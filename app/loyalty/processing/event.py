@@ -15,7 +15,7 @@ the events that must run alone), so each event stays all-or-nothing and only the
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -30,7 +30,7 @@ from app.loyalty.base.inbound import ORDER_EVENT_TYPES, InboundEvent
 from app.loyalty.base.installation import processes_event
 from app.loyalty.base.outcome import Outcome
 from app.loyalty.ledger.profiles import lock_profile, lock_profiles, release_profiles, take_held_profiles
-from app.loyalty.processing import lifecycle, order_batches
+from app.loyalty.processing import customer_facts, lifecycle, order_batches, order_earning
 from app.loyalty.processing.order_amounts import OrderAmounts, order_amounts
 from app.loyalty.referrals.links import codes_in_order
 from app.loyalty.referrals.settings import ReferralSettings
@@ -117,7 +117,9 @@ def process_batch(
         # First, before anything else in the transaction touches their profiles: the orders of customers whose
         # events all fit the set-based path. Then the rest, one by one. Each customer's events keep their order.
         batched, one_by_one = _batched_orders(session, work)
-        order_batches.apply_orders(session, batched, now=now, contact_changes=_contact_changes, remember=_remember)
+        order_batches.apply_orders(
+            session, batched, now=now, contact_changes=customer_facts.profile_changes, remember=_remember
+        )
         for position, (shop, event, outcome) in enumerate(one_by_one):
             if position:
                 # What earlier events loaded is written: clear it, so each statement's ORM bookkeeping stays the
@@ -160,7 +162,14 @@ def _batched_orders(
     chosen = [entry for entry in chosen if (entry[0].id, entry[1].customer_id) not in refused]
     profiles = take_held_profiles(session, {(shop.id, str(event.customer_id)) for shop, event, _, _ in chosen})
     items = [
-        order_batches.OrderItem(shop, event, outcome, profiles[(shop.id, str(event.customer_id))], amounts)
+        order_batches.OrderItem(
+            shop,
+            event,
+            outcome,
+            profiles[(shop.id, str(event.customer_id))],
+            amounts,
+            order_earning.rule_event_type(shop.orders_earn_on, event.event_type),
+        )
         for shop, event, outcome, amounts in chosen
     ]
     taken = {id(item.outcome) for item in items}
@@ -291,7 +300,7 @@ def _handle_order(session: Session, shop: Shop, event: InboundEvent, now: dateti
         outcome.note = no_earning or "guest order: no customer to credit"
         return
     profile = lock_profile(session, shop_id=shop.id, customer_id=event.customer_id, now=now)
-    contact = _contact_changes(profile, event.event_data.get("customer") or {})
+    contact = customer_facts.profile_changes(profile, event.event_data.get("customer") or {})
     # The ORM update in _record_order keeps this profile's counts (and contact fields) in step; no reload needed.
     first_sighting = _record_order(session, shop, profile, event, amounts, now, contact=contact)
     if not first_sighting:
@@ -304,7 +313,12 @@ def _handle_order(session: Session, shop: Shop, event: InboundEvent, now: dateti
         referrals.convert_from_order(
             session, shop=shop, friend_profile=profile, order=event.event_data, event_id=event.event_id, now=now
         )
-    _evaluate_and_apply(session, shop, profile, event, now, outcome, source=("order", order_id))
+    rule_event_type = order_earning.rule_event_type(shop.orders_earn_on, event.event_type)
+    if rule_event_type is None:
+        outcome.note = order_earning.recorded_only_note(shop.orders_earn_on, order_id)
+        return
+    earning = replace(event, event_type=rule_event_type)
+    _evaluate_and_apply(session, shop, profile, earning, now, outcome, source=("order", order_id))
 
 
 def _handle_with_rules(session: Session, shop: Shop, event: InboundEvent, now: datetime, outcome: Outcome) -> None:
@@ -317,8 +331,7 @@ def _handle_with_rules(session: Session, shop: Shop, event: InboundEvent, now: d
         outcome.note = f"no active rule listens to {event.event_type}"
         return
     profile = lock_profile(session, shop_id=shop.id, customer_id=event.customer_id, now=now)
-    if event.event_type in ("customer_created", "customer_updated"):
-        _remember(profile, _contact_changes(profile, event.event_data))
+    _remember(profile, customer_facts.customer_event_changes(profile, event.event_type, event.event_data))
     source = business_source(event.event_type, str(event.event_id), event.customer_id, event.event_data)
     _evaluate_and_apply(session, shop, profile, event, now, outcome, source=source)
 
@@ -331,6 +344,7 @@ HANDLERS: dict[str, Callable[[Session, Shop, InboundEvent, datetime, Outcome], N
     **{event_type: _handle_order for event_type in ORDER_EVENT_TYPES},
     "refund_created": lifecycle.handle_refund,
     "order_cancelled": lifecycle.handle_cancellation,
+    "customer_deleted": lifecycle.handle_customer_deleted,
     "customer_redact_requested": lifecycle.handle_customer_redact,
     "customer_data_requested": lifecycle.handle_data_request,
     "shop_redact_requested": lifecycle.handle_shop_redact,
@@ -505,7 +519,7 @@ def _record_order(
     amounts: OrderAmounts,
     now: datetime,
     *,
-    contact: dict[str, str] | None = None,
+    contact: dict[str, Any] | None = None,
 ) -> bool:
     """Insert the order once; the first sighting counts it in the customer's orders and spend, and writes `contact`
     (changed contact fields) in the same statement (returns True)."""
@@ -542,19 +556,6 @@ def _record_order(
     return inserted is not None
 
 
-def _contact_changes(profile: CustomerLoyaltyProfile, customer: dict[str, Any]) -> dict[str, str]:
-    """The contact fields the admin shows that this payload changes; none for a redacted profile (GDPR cleared
-    them for good)."""
-    if profile.redacted_at is not None:
-        return {}
-    changes = {}
-    for column in ("email", "first_name", "last_name"):
-        value = customer.get(column)
-        if value and getattr(profile, column) != str(value):
-            changes[column] = str(value)
-    return changes
-
-
-def _remember(profile: CustomerLoyaltyProfile, contact: dict[str, str]) -> None:
+def _remember(profile: CustomerLoyaltyProfile, contact: dict[str, Any]) -> None:
     for column, value in contact.items():
         setattr(profile, column, value)

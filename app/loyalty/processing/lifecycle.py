@@ -1,5 +1,5 @@
-"""Events that change what was already earned or held, without rules: refunds, cancellations, GDPR requests and
-uninstalls. Each handler runs inside process_event's transaction and fills in its Outcome."""
+"""Events that change what was already earned or held, without rules: refunds, cancellations, customer deletions,
+GDPR requests and uninstalls. Each handler runs inside process_event's transaction and fills in its Outcome."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from app.loyalty.base import plans
 from app.loyalty.base.errors import InvalidInput
 from app.loyalty.base.inbound import ORDER_EVENT_TYPES, InboundEvent
 from app.loyalty.base.outcome import Outcome, RetryLater, Unprocessable
-from app.loyalty.ledger.profiles import lock_profile, lock_profile_by_id
+from app.loyalty.ledger.profiles import lock_existing_profile, lock_profile, lock_profile_by_id
+from app.loyalty.processing.customer_facts import CONTACT_FIELDS
 from app.models import EventQueue, Order, Outbox, Shop
 
 # How long a refund or cancellation waits for its order: Shopify may deliver a webhook up to a day late.
@@ -119,12 +120,36 @@ def _wait_for_order(
     outcome.note = f"order {order_id} was never recorded (placed before the install): nothing to take back"
 
 
+def handle_customer_deleted(session: Session, shop: Shop, event: InboundEvent, now: datetime, outcome: Outcome) -> None:
+    """customers/delete: the customer is gone from Shopify (which deletes only customers without orders). The
+    profile stays, so its ledger and the shop's liability keep adding up, but is marked deleted and loses its
+    contact fields and tags: nothing is left to show, sync or evaluate. A later payload never writes them back
+    (customer_facts). Deleting a customer we never saw creates nothing."""
+    if event.customer_id is None:
+        outcome.note = "customers/delete names no customer id"
+        return
+    profile = lock_existing_profile(session, shop_id=shop.id, customer_id=event.customer_id)
+    if profile is None:
+        outcome.note = "customer deleted in Shopify: no loyalty profile to mark"
+        return
+    if profile.deleted_at is None:
+        profile.deleted_at = now
+    for column in CONTACT_FIELDS:
+        setattr(profile, column, None)
+    profile.tags = []
+    profile.updated_at = now
+    session.flush()
+    outcome.note = f"customer deleted in Shopify: profile kept for its ledger ({profile.points_balance} points)"
+
+
 def handle_customer_redact(session: Session, shop: Shop, event: InboundEvent, now: datetime, outcome: Outcome) -> None:
     customer = event.event_data.get("customer") or {}
     if event.customer_id is None:
         outcome.note = "customers/redact names no customer id"
         return
-    lock_profile(session, shop_id=shop.id, customer_id=event.customer_id, now=now)
+    # Locks the profile if there is one; a customer never seen gets none created just to be redacted (their
+    # mentions elsewhere, inbox payloads included, are still scrubbed).
+    lock_existing_profile(session, shop_id=shop.id, customer_id=event.customer_id)
     gdpr.redact_customer(
         session,
         shop_id=shop.id,

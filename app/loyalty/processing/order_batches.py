@@ -35,6 +35,7 @@ from app.loyalty.base.bulk import insert_rows, update_rows
 from app.loyalty.base.inbound import ORDER_PLACED, InboundEvent
 from app.loyalty.base.outcome import Outcome
 from app.loyalty.ledger.entries import Cause, extend_open_lots, lot_expiry
+from app.loyalty.processing import order_earning
 from app.loyalty.processing.order_amounts import OrderAmounts
 from app.loyalty.rulebook.executions import execution_rows, write_executions
 from app.loyalty.rulebook.facts import rule_credit_key
@@ -93,6 +94,8 @@ class OrderItem:
     outcome: Outcome
     profile: CustomerLoyaltyProfile
     amounts: OrderAmounts
+    # The event type the rules see this order event as (order_earning.rule_event_type); None: recorded only.
+    rule_event_type: str | None
     # The contact fields this event changes, as found when its wave applies it.
     contact: dict[str, Any] = field(default_factory=dict)
 
@@ -216,6 +219,9 @@ def _apply_wave(
     executions: list[dict[str, Any]] = []
     budgeted: dict[int, int] = defaultdict(int)
     for item in wave.items:
+        if item.rule_event_type is None:
+            item.outcome.note = order_earning.recorded_only_note(item.shop.orders_earn_on, item.order_id)
+            continue
         rules = rulebook.active_rules(session, item.shop)
         if not rules:
             continue
@@ -254,7 +260,8 @@ def _apply_wave(
             budgeted[rule_id] += points
     _post_credits(session, credits, now=now, used=used)
     write_executions(session, executions, dict(budgeted))
-    _upgrade_tiers(session, wave.items, now=now)
+    # As process_event: an order event that runs no rules is recorded only, and moves no tier.
+    _upgrade_tiers(session, [item for item in wave.items if item.rule_event_type is not None], now=now)
     _write_profiles(session, wave.items, now=now)
 
 
@@ -296,6 +303,8 @@ def _record_orders(
 
 def _facts(session: Session, wave: _Wave, item: OrderItem, budgets: _Budgets) -> Facts:
     shop, profile, event = item.shop, item.profile, item.event
+    assert item.rule_event_type is not None
+    event_type = item.rule_event_type  # the rules see the shop's earning event as an order placed
     tier, multiplier = None, Decimal(1)
     if profile.current_tier_id is not None:
         row = next((t for t in tiers.ladder(session, shop_id=shop.id) if t.id == profile.current_tier_id), None)
@@ -310,11 +319,11 @@ def _facts(session: Session, wave: _Wave, item: OrderItem, budgets: _Budgets) ->
         profile_id=profile.id,
         as_of=event.timestamp,
         timezone=shop.timezone,
-        current_event_type=event.event_type,
+        current_event_type=event_type,
     )
     return Facts(
         event_id=str(event.event_id),
-        event_type=event.event_type,
+        event_type=event_type,
         occurred_at=event.timestamp,
         timezone=shop.timezone,
         event_data=event.event_data,
@@ -464,7 +473,7 @@ def _upgrade_tiers(session: Session, items: list[OrderItem], *, now: datetime) -
                 customer_id=profile.customer_id,
                 previous=current,
                 target=target,
-                reason=f"{item.event.event_type} {item.order_id}",
+                reason=f"{item.rule_event_type} {item.order_id}",
                 value=values[profile.id],
                 now=now,
             )

@@ -3,13 +3,15 @@ reports, a cancel request, and the result, kept so a merchant can compare drafts
 
 The states: queued -> running -> done | failed | cancelled. A worker claims a queued run once (`claim_backtest`), so
 a task delivered twice replays nothing twice; it reports progress in short transactions of its own
-(`record_progress`), which is where a cancel request is seen.
+(`record_progress`), which is where a cancel request is seen. A worker that dies mid-run (a deploy, an OOM kill)
+never finishes its run: `fail_stalled_backtests` marks a running run failed once it has been silent for
+STALLED_AFTER, so the merchant sees why and can run it again.
 """
 
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -22,6 +24,10 @@ from app.rules import parse_rule
 
 MAX_RANGE_DAYS = 3 * 366
 FINISHED = ("done", "failed", "cancelled")
+# A run reports every PROGRESS_EVERY events (seconds apart even on a big shop); ten silent minutes mean its worker is
+# gone.
+STALLED_AFTER = timedelta(minutes=10)
+STALLED_ERROR = "the worker running this backtest stopped before it finished (restarted or crashed); run it again"
 
 
 class BacktestCancelled(Exception):
@@ -82,23 +88,23 @@ def recent_backtests(session: Session, *, shop_id: int, rule_name: str, limit: i
     )
 
 
-def claim_backtest(session: Session, *, run_id: uuid.UUID) -> RuleBacktest | None:
+def claim_backtest(session: Session, *, run_id: uuid.UUID, now: datetime) -> RuleBacktest | None:
     """Mark a queued run running and return it; None when it is not queued (claimed already, or cancelled)."""
     claimed = session.execute(
         update(RuleBacktest)
         .where(RuleBacktest.id == run_id, RuleBacktest.status == "queued")
-        .values(status="running")
+        .values(status="running", progress_at=now)
         .returning(RuleBacktest.id)
     ).first()
     return session.get(RuleBacktest, run_id) if claimed is not None else None
 
 
-def record_progress(session: Session, *, run_id: uuid.UUID, done: int, total: int) -> None:
+def record_progress(session: Session, *, run_id: uuid.UUID, done: int, total: int, now: datetime) -> None:
     """Store how far the run is; BacktestCancelled when the merchant asked it to stop."""
     cancel = session.execute(
         update(RuleBacktest)
         .where(RuleBacktest.id == run_id)
-        .values(events_done=done, events_total=total)
+        .values(events_done=done, events_total=total, progress_at=now)
         .returning(RuleBacktest.cancel_requested)
     ).scalar_one()
     if cancel:
@@ -113,6 +119,18 @@ def cancel_backtest(session: Session, run: RuleBacktest, *, now: datetime) -> No
     if run.status == "queued":
         run.status, run.finished_at = "cancelled", now
     session.flush()
+
+
+def fail_stalled_backtests(session: Session, *, now: datetime) -> int:
+    """Mark failed every running run (of any shop) whose worker has not reported for STALLED_AFTER; returns how
+    many. A worker that was only slow and reports later finds its run finished: finish_backtest leaves it failed."""
+    stalled = session.execute(
+        update(RuleBacktest)
+        .where(RuleBacktest.status == "running", RuleBacktest.progress_at < now - STALLED_AFTER)
+        .values(status="failed", finished_at=now, error=STALLED_ERROR)
+        .returning(RuleBacktest.id)
+    )
+    return len(stalled.all())
 
 
 def finish_backtest(
@@ -130,7 +148,10 @@ def finish_backtest(
     values: dict[str, Any] = {"status": status, "finished_at": now, "error": error}
     if result is not None:
         values.update(result=result_json(result), events_done=result.events, events_total=result.events)
-    session.execute(update(RuleBacktest).where(RuleBacktest.id == run_id).values(**values))
+    # Only a running run: one already failed as stalled keeps the error the merchant may have read.
+    session.execute(
+        update(RuleBacktest).where(RuleBacktest.id == run_id, RuleBacktest.status == "running").values(**values)
+    )
 
 
 def result_json(result: BacktestResult) -> dict[str, Any]:

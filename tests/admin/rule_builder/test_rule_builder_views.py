@@ -453,6 +453,37 @@ class TestBacktest:
         db_session.expire_all()
         assert db_session.get(RuleBacktest, uuid.UUID(run_id)).status == "cancelled"
 
+    def test_a_run_whose_worker_died_is_failed_by_the_sweep_and_stops_polling(
+        self, builder, db_session, installed
+    ) -> None:  # type: ignore[no-untyped-def]
+        form = {**as_json_tab(FIRST_ORDER_BONUS), "backtest_from": "2026-01-01", "backtest_to": "2026-01-31"}
+        run_id = uuid.UUID(
+            re.search(
+                r'id="backtest-([0-9a-f-]{36})"',
+                builder.post("/admin/rules/new/backtests", form).get_data(as_text=True),
+            ).group(1)
+        )
+        claimed_at = datetime.now(timezone.utc)
+        # A worker claims the run and reports once, then dies (nothing ever finishes it).
+        with db_session.begin():
+            rulebook.claim_backtest(db_session, run_id=run_id, now=claimed_at)
+            rulebook.record_progress(db_session, run_id=run_id, done=1000, total=5000, now=claimed_at)
+
+        with db_session.begin():  # still within the silence a live worker may keep
+            assert rulebook.fail_stalled_backtests(db_session, now=claimed_at + timedelta(minutes=9)) == 0
+        assert "every 1s" in builder.get(f"/admin/rules/backtests/{run_id}").get_data(as_text=True)
+
+        with db_session.begin():
+            assert rulebook.fail_stalled_backtests(db_session, now=claimed_at + timedelta(minutes=11)) == 1
+        page = builder.get(f"/admin/rules/backtests/{run_id}")
+        assert "every 1s" not in page.get_data(as_text=True)
+        assert "stopped before it finished" in text_of(page)
+        # The worker, if it was only slow, cannot overwrite the failure it never saw.
+        with db_session.begin():
+            rulebook.finish_backtest(db_session, run_id=run_id, status="done", now=claimed_at + timedelta(minutes=12))
+        db_session.expire_all()
+        assert db_session.get(RuleBacktest, run_id).status == "failed"
+
     @pytest.mark.parametrize(
         ("dates", "message"),
         [
