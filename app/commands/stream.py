@@ -20,7 +20,7 @@ stream_cli = AppGroup("stream", help="The Redis Streams consumer.")
 
 @stream_cli.command("run")
 @click.option("--name", default=None, help="Consumer name (default: host-pid).")
-@click.option("--batch-size", default=50, show_default=True)
+@click.option("--batch-size", default=200, show_default=True)
 @with_appcontext
 def run(name: str | None, batch_size: int) -> None:
     """Consume loyalty events until SIGTERM/SIGINT; the event in hand is finished first.

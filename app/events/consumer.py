@@ -44,7 +44,7 @@ MAX_PAUSE_S = 10.0
 
 @dataclass
 class ConsumerSettings:
-    batch_size: int = 50
+    batch_size: int = 200
     block_ms: int = 1000
     retry_base_ms: int = 5_000
     max_deliveries: int = 5

@@ -12,12 +12,14 @@ Payloads carry ids and amounts only, never names or emails (they must survive a 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from app.loyalty.base.bulk import insert_rows
 from app.models import AuditLog, EventQueue
 
 APP_EVENT_NAMESPACE = uuid.UUID("4b1f8e55-0d3e-4c57-9a62-3c1f0e7a9d10")
@@ -78,3 +80,69 @@ def record_app_event(
     session.flush()
     session.info.setdefault(STAGED_EVENTS, []).append(event_id)
     return event_id
+
+
+@dataclass(frozen=True)
+class AppEvent:
+    """One app event to stage (see record_app_event)."""
+
+    shop_id: int
+    event_type: str
+    key: str
+    customer_id: str | None
+    subject: tuple[str, str]
+    data: dict[str, Any]
+    now: datetime
+    # Nothing listens to it (no active rule of its shop): stored already processed and never published, keeping
+    # its inbox and audit rows without a round trip through the stream.
+    settled: bool = False
+
+
+def record_app_events(session: Session, events: list[AppEvent]) -> list[uuid.UUID]:
+    """record_app_event for many events in two statements (a batch of events raises many at once); returns the ids
+    recorded now (an event recorded before is left as it was); the ones not `settled` wait to be published."""
+    if not events:
+        return []
+    by_id = {app_event_id(event.shop_id, event.key): event for event in events}
+    inserted = {
+        event_id
+        for (event_id,) in insert_rows(
+            session,
+            EventQueue.__table__,
+            [
+                {
+                    "event_id": event_id,
+                    "shop_id": event.shop_id,
+                    "event_type": event.event_type,
+                    "customer_id": event.customer_id,
+                    "payload": event.data,
+                    "occurred_at": event.now,
+                    "received_at": event.now,
+                    "status": "processed" if event.settled else "pending",
+                    "processed_at": event.now if event.settled else None,
+                }
+                for event_id, event in by_id.items()
+            ],
+            conflict=("event_id",),
+            returning=("event_id",),
+        )
+    }
+    staged = [event_id for event_id in by_id if event_id in inserted]
+    insert_rows(
+        session,
+        AuditLog.__table__,
+        [
+            {
+                "shop_id": by_id[event_id].shop_id,
+                "actor": "system",
+                "action": by_id[event_id].event_type,
+                "subject_type": by_id[event_id].subject[0],
+                "subject_id": by_id[event_id].subject[1],
+                "details": {"event_id": str(event_id), **by_id[event_id].data},
+                "created_at": by_id[event_id].now,
+            }
+            for event_id in staged
+        ],
+    )
+    session.info.setdefault(STAGED_EVENTS, []).extend(event_id for event_id in staged if not by_id[event_id].settled)
+    return staged

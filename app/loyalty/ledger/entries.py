@@ -120,12 +120,18 @@ def record_activity(session: Session, *, shop: Shop, profile_id: int, now: datet
         .where(CustomerLoyaltyProfile.id == profile_id, CustomerLoyaltyProfile.shop_id == shop.id)
         .values(last_activity_at=func.greatest(func.coalesce(CustomerLoyaltyProfile.last_activity_at, now), now))
     )
+    extend_open_lots(session, shop=shop, profile_ids=[profile_id], now=now)
+
+
+def extend_open_lots(session: Session, *, shop: Shop, profile_ids: list[int], now: datetime) -> None:
+    """Under the inactivity policy, move every open lot of these profiles to expire N days from now (they were
+    active now); nothing under other policies."""
     if shop.points_expiry_policy == "inactivity" and shop.points_expiry_days:
         session.execute(
             update(PointsLot)
             .where(
                 PointsLot.shop_id == shop.id,
-                PointsLot.profile_id == profile_id,
+                PointsLot.profile_id.in_(profile_ids),
                 PointsLot.remaining > 0,
                 PointsLot.expired_at.is_(None),
                 or_(

@@ -9,6 +9,7 @@ from sqlalchemy import Select, select, tuple_
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from app.loyalty.base.bulk import insert_rows
 from app.models import CustomerLoyaltyProfile
 
 # The profiles lock_profiles locked for the session's current transaction: (shop id, customer id) -> profile, and
@@ -55,10 +56,11 @@ def lock_profiles(
     keys = sorted(set(customers))
     if not keys:
         return {}
-    session.execute(
-        insert(CustomerLoyaltyProfile)
-        .values([{"shop_id": s, "customer_id": c, "created_at": now, "updated_at": now} for s, c in keys])
-        .on_conflict_do_nothing(index_elements=["shop_id", "customer_id"])
+    insert_rows(
+        session,
+        CustomerLoyaltyProfile.__table__,
+        [{"shop_id": s, "customer_id": c, "created_at": now, "updated_at": now} for s, c in keys],
+        conflict=("shop_id", "customer_id"),
     )
     query = (
         select(CustomerLoyaltyProfile)
@@ -68,6 +70,22 @@ def lock_profiles(
     held = {(p.shop_id, p.customer_id): p for p in session.execute(_locked(query)).scalars()}
     session.info.setdefault(_HELD, {}).update(held)
     return held
+
+
+def take_held_profiles(
+    session: Session, customers: Iterable[tuple[int, str]]
+) -> dict[tuple[int, str], CustomerLoyaltyProfile]:
+    """Hand these locked profiles over to a caller that keeps their state itself and writes it with its own
+    statements (a set-based batch): they leave the session (the ORM never flushes them) and lock_profile no longer
+    serves them from memory, so any later use in the transaction reads the row as written. The row locks stay."""
+    held = session.info.get(_HELD, {})
+    taken = {}
+    for key in customers:
+        profile = held.pop(key)
+        if profile in session:
+            session.expunge(profile)
+        taken[key] = profile
+    return taken
 
 
 def release_profiles(session: Session) -> None:

@@ -19,18 +19,22 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, tuple_, update
+from sqlalchemy import select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from app.loyalty import ledger, referrals, rewards, rulebook, tiers
 from app.loyalty.base.app_events import STAGED_EVENTS
+from app.loyalty.base.bulk import insert_rows, update_rows
 from app.loyalty.base.inbound import ORDER_EVENT_TYPES, InboundEvent
 from app.loyalty.base.installation import processes_event
 from app.loyalty.base.outcome import Outcome
-from app.loyalty.ledger.profiles import lock_profile, lock_profiles, release_profiles
-from app.loyalty.processing import customer_facts, lifecycle, order_earning
+from app.loyalty.ledger.profiles import lock_profile, lock_profiles, release_profiles, take_held_profiles
+from app.loyalty.processing import customer_facts, lifecycle, order_batches, order_earning
 from app.loyalty.processing.order_amounts import OrderAmounts, order_amounts
+from app.loyalty.referrals.links import codes_in_order
+from app.loyalty.referrals.settings import ReferralSettings
+from app.loyalty.referrals.settings import settings_for as referral_settings
 from app.loyalty.rulebook.facts import business_source, profile_facts, rule_credit_key
 from app.loyalty.rulebook.history import DatabaseHistory
 from app.models import (
@@ -110,7 +114,13 @@ def process_batch(
     )
     session.info[tiers.LADDER_MEMO] = {}
     try:
-        for position, (shop, event, outcome) in enumerate(work):
+        # First, before anything else in the transaction touches their profiles: the orders of customers whose
+        # events all fit the set-based path. Then the rest, one by one. Each customer's events keep their order.
+        batched, one_by_one = _batched_orders(session, work)
+        order_batches.apply_orders(
+            session, batched, now=now, contact_changes=customer_facts.profile_changes, remember=_remember
+        )
+        for position, (shop, event, outcome) in enumerate(one_by_one):
             if position:
                 # What earlier events loaded is written: clear it, so each statement's ORM bookkeeping stays the
                 # size of one event, not of the batch so far.
@@ -127,6 +137,54 @@ def process_batch(
         session.info.pop(tiers.LADDER_MEMO, None)
     _finish(session, work, consumer_group=consumer_group, now=now)
     return outcomes
+
+
+def _batched_orders(
+    session: Session, work: list[tuple[Shop, InboundEvent, Outcome]]
+) -> tuple[list[order_batches.OrderItem], list[tuple[Shop, InboundEvent, Outcome]]]:
+    """Split the batch's work: the order events of customers whose every event here the set-based path applies
+    (order_batches), with their held profiles, and the rest, in order, for the handlers."""
+    refused: set[tuple[int, str | None]] = set()
+    chosen: list[tuple[Shop, InboundEvent, Outcome, OrderAmounts]] = []
+    shop_settings: dict[int, tuple[bool, ReferralSettings]] = {}
+    for shop, event, outcome in work:
+        key = (shop.id, event.customer_id)
+        if key in refused:
+            continue
+        if shop.id not in shop_settings:
+            rules_fit = order_batches.rules_batchable(rulebook.active_rules(session, shop))
+            shop_settings[shop.id] = (rules_fit, referral_settings(shop))
+        if not _fits_batched_path(shop, event, *shop_settings[shop.id]):
+            refused.add(key)
+            continue
+        # Before anything is written: Unprocessable names the bad field (the batch is split until it stands alone).
+        chosen.append((shop, event, outcome, order_amounts(event.event_data)))
+    chosen = [entry for entry in chosen if (entry[0].id, entry[1].customer_id) not in refused]
+    profiles = take_held_profiles(session, {(shop.id, str(event.customer_id)) for shop, event, _, _ in chosen})
+    items = [
+        order_batches.OrderItem(
+            shop,
+            event,
+            outcome,
+            profiles[(shop.id, str(event.customer_id))],
+            amounts,
+            order_earning.rule_event_type(shop.orders_earn_on, event.event_type),
+        )
+        for shop, event, outcome, amounts in chosen
+    ]
+    taken = {id(item.outcome) for item in items}
+    return items, [entry for entry in work if id(entry[2]) not in taken]
+
+
+def _fits_batched_path(shop: Shop, event: InboundEvent, rules_fit: bool, referral: ReferralSettings) -> bool:
+    """An order of a customer, to be credited, with no discount or referral code, in a shop whose rules only award
+    points (`rules_fit`): what order_batches applies."""
+    data = event.event_data
+    if not rules_fit or event.event_type not in ORDER_EVENT_TYPES or event.customer_id is None or not data.get("id"):
+        return False
+    if not processes_event(shop, event.event_type) or _why_order_earns_nothing(shop, data) or _discount_codes(data):
+        return False
+    return not (referral.enabled and codes_in_order(data, referral.landing_parameter))
 
 
 def _settle_unheard_app_events(session: Session, shops: Iterable[Shop], *, now: datetime) -> None:
@@ -183,11 +241,10 @@ def _claim(
     ]
     if not rows:
         return set()
-    return set(
-        session.execute(
-            insert(ProcessedEvent).values(rows).on_conflict_do_nothing().returning(ProcessedEvent.event_id)
-        ).scalars()
-    )
+    return {
+        event_id
+        for (event_id,) in insert_rows(session, ProcessedEvent.__table__, rows, conflict=(), returning=("event_id",))
+    }
 
 
 def _takes_profile(session: Session, shop: Shop, event: InboundEvent) -> bool:
@@ -203,33 +260,26 @@ def _takes_profile(session: Session, shop: Shop, event: InboundEvent) -> bool:
     return event.event_type not in APP_EVENT_TYPES or _listened_to(session, shop, event.event_type)
 
 
-_STORE_OUTCOME = (
-    update(ProcessedEvent)
-    .where(
-        ProcessedEvent.consumer_group == bindparam("group"),
-        ProcessedEvent.event_id == bindparam("processed_id"),
-    )
-    .values(outcome=bindparam("summary"))
-)
-
-
 def _finish(
     session: Session, work: list[tuple[Shop, InboundEvent, Outcome]], *, consumer_group: str, now: datetime
 ) -> None:
     if not work:
         return
-    connection = session.connection()
-    connection.execute(
-        _STORE_OUTCOME,
+    update_rows(
+        session,
+        ProcessedEvent.__table__,
         [
-            {"group": consumer_group, "processed_id": event.event_id, "summary": outcome.summary()}
+            {"consumer_group": consumer_group, "event_id": event.event_id, "outcome": outcome.summary()}
             for _, event, outcome in work
         ],
+        match=("consumer_group", "event_id"),
     )
-    connection.execute(
-        update(EventQueue)
-        .where(EventQueue.event_id.in_([event.event_id for _, event, _ in work]), EventQueue.status == "pending")
-        .values(status="processed", processed_at=now)
+    update_rows(
+        session,
+        EventQueue.__table__,
+        [{"event_id": event.event_id, "status": "processed", "processed_at": now} for _, event, _ in work],
+        match=("event_id",),
+        also="t.status = 'pending'",
     )
 
 
@@ -265,7 +315,7 @@ def _handle_order(session: Session, shop: Shop, event: InboundEvent, now: dateti
         )
     rule_event_type = order_earning.rule_event_type(shop.orders_earn_on, event.event_type)
     if rule_event_type is None:
-        outcome.note = f"order {order_id} recorded; it earns when {shop.orders_earn_on} (the shop's orders_earn_on)"
+        outcome.note = order_earning.recorded_only_note(shop.orders_earn_on, order_id)
         return
     earning = replace(event, event_type=rule_event_type)
     _evaluate_and_apply(session, shop, profile, earning, now, outcome, source=("order", order_id))
@@ -287,8 +337,7 @@ def _handle_with_rules(session: Session, shop: Shop, event: InboundEvent, now: d
 
 
 def _listened_to(session: Session, shop: Shop, event_type: str) -> bool:
-    rules = rulebook.active_rules(session, shop)
-    return any(rule.status == "active" and event_type in rule.event_types for rule in rules)
+    return rulebook.listens_to(session, shop, event_type)
 
 
 HANDLERS: dict[str, Callable[[Session, Shop, InboundEvent, datetime, Outcome], None]] = {

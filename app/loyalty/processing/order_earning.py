@@ -27,3 +27,8 @@ def rule_event_type(orders_earn_on: str, event_type: str) -> str | None:
     if event_type == ORDER_PLACED:
         return None
     return event_type
+
+
+def recorded_only_note(orders_earn_on: str, order_id: str) -> str:
+    """The outcome note of an order event that runs no rules (rule_event_type gave None)."""
+    return f"order {order_id} recorded; it earns when {orders_earn_on} (the shop's orders_earn_on)"

@@ -18,7 +18,14 @@ from app.loyalty.rulebook.executions import record_executions
 from app.loyalty.rulebook.retroactive import RetroResult, RetroReversal, retroactive_run, reverse_retroactive_run
 from app.loyalty.rulebook.simulation import dry_run
 from app.loyalty.rulebook.starter_rules import FIRST_ORDER_BONUS, TEMPLATES
-from app.loyalty.rulebook.store import RuleNotFound, active_rules, current_versions, get_version, version_summary
+from app.loyalty.rulebook.store import (
+    RuleNotFound,
+    active_rules,
+    current_versions,
+    get_version,
+    listens_to,
+    version_summary,
+)
 from app.loyalty.rulebook.versions import SaveResult, diff_versions, restore_version, save_rule
 
 __all__ = [
@@ -31,6 +38,7 @@ __all__ = [
     "RuleNotFound",
     "SaveResult",
     "active_rules",
+    "listens_to",
     "backtest",
     "cancel_backtest",
     "claim_backtest",

@@ -7,9 +7,10 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
+from app.loyalty.base.bulk import insert_rows
 from app.models import Rule as RuleRow
 from app.models import RuleExecution
 from app.rules import Evaluation
@@ -45,6 +46,29 @@ def record_executions(
     A fired rule with a budget adds its points to rules.points_issued here, in the event's transaction; only
     budgeted rules are touched, so unbudgeted rules never serialize events on their row.
     """
+    rows, budgeted = execution_rows(
+        shop_id=shop_id,
+        event_id=event_id,
+        profile_id=profile_id,
+        evaluation=evaluation,
+        now=now,
+        sample_rate=sample_rate,
+    )
+    write_executions(session, rows, budgeted)
+    return len(rows)
+
+
+def execution_rows(
+    *,
+    shop_id: int,
+    event_id: uuid.UUID | str,
+    profile_id: int | None,
+    evaluation: Evaluation,
+    now: datetime,
+    sample_rate: float = DEFAULT_SAMPLE_RATE,
+) -> tuple[list[dict[str, Any]], dict[int, int]]:
+    """The rule_executions rows of one evaluation (see record_executions), and the points each budgeted rule that
+    fired issued ({rule id: points}), without writing anything: a batch writes many events' rows at once."""
     event_uuid = event_id if isinstance(event_id, uuid.UUID) else uuid.UUID(str(event_id))
     explain_misses = _sampled(event_uuid, sample_rate)
     duration_us = evaluation.elapsed_ns // 1000
@@ -60,6 +84,7 @@ def record_executions(
             }
         )
     rows = []
+    budgeted: dict[int, int] = {}
     for index, result in enumerate(evaluation.results):
         if result.rule_id is None or result.version_id is None:
             continue  # an unsaved draft (dry run): nothing to point at
@@ -84,12 +109,17 @@ def record_executions(
             }
         )
         if result.fired and points and evaluation.rules[index].budget is not None:
-            session.execute(
-                update(RuleRow).where(RuleRow.id == result.rule_id).values(points_issued=RuleRow.points_issued + points)
-            )
-    if rows:
-        session.execute(insert(RuleExecution), rows)
-    return len(rows)
+            budgeted[result.rule_id] = budgeted.get(result.rule_id, 0) + points
+    return rows, budgeted
+
+
+def write_executions(session: Session, rows: list[dict[str, Any]], budgeted: dict[int, int]) -> None:
+    """Insert execution rows (one statement for any number) and add budgeted rules' points to points_issued."""
+    for rule_id, points in sorted(budgeted.items()):
+        session.execute(
+            update(RuleRow).where(RuleRow.id == rule_id).values(points_issued=RuleRow.points_issued + points)
+        )
+    insert_rows(session, RuleExecution.__table__, rows)
 
 
 def _sampled(event_id: uuid.UUID, rate: float) -> bool:

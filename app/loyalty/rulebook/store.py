@@ -80,6 +80,11 @@ def active_rules(session: Session, shop: Shop) -> RuleSet:
     return ruleset
 
 
+def listens_to(session: Session, shop: Shop, event_type: str) -> bool:
+    """Whether an active rule of the shop reacts to this event type."""
+    return any(rule.status == "active" and event_type in rule.event_types for rule in active_rules(session, shop))
+
+
 def find_rule(session: Session, *, shop_id: int, name: str, lock: bool = False) -> RuleRow | None:
     """Return the shop's rule by name (locked FOR UPDATE when asked), or None."""
     query = select(RuleRow).where(RuleRow.shop_id == shop_id, RuleRow.name == name)

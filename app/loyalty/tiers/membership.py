@@ -28,7 +28,7 @@ from decimal import Decimal
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.loyalty.base.app_events import record_app_event
+from app.loyalty.base.app_events import AppEvent, record_app_event
 from app.loyalty.tiers.periods import current_window, measure, period_end
 from app.models import CustomerLoyaltyProfile, Shop, TierDefinition
 
@@ -157,6 +157,53 @@ def tier_status(session: Session, *, shop: Shop, profile: CustomerLoyaltyProfile
     return TierStatus(current=view(current), next=view(upcoming), progress_percentage=progress, measure=value)
 
 
+def tier_changed_event(
+    *,
+    shop: Shop,
+    profile_id: int,
+    customer_id: str,
+    previous: TierDefinition | None,
+    target: TierDefinition | None,
+    reason: str,
+    value: Decimal,
+    now: datetime,
+) -> tuple[TierChange, AppEvent]:
+    """The change of a member from `previous` to `target`, and the tier_changed app event that records it."""
+    change = TierChange(
+        profile_id=profile_id,
+        customer_id=customer_id,
+        previous=view(previous),
+        current=view(target),
+        direction="upgrade" if tier_level(target) > tier_level(previous) else "downgrade",
+        reason=reason,
+        measure=value,
+        changed_at=now,
+    )
+    event = AppEvent(
+        shop_id=shop.id,
+        event_type="tier_changed",
+        key=f"tier_changed:{profile_id}:{now.isoformat()}:{previous.id if previous else None}:"
+        f"{target.id if target else None}:{reason}",
+        customer_id=customer_id,
+        subject=("profile", str(profile_id)),
+        data={
+            "profile_id": profile_id,
+            "customer_id": customer_id,
+            "direction": change.direction,
+            "reason": reason,
+            "from_tier": None
+            if previous is None
+            else {"id": previous.id, "name": previous.name, "level": previous.level},
+            "to_tier": None if target is None else {"id": target.id, "name": target.name, "level": target.level},
+            "basis": shop.tier_basis,
+            "period": shop.tier_period,
+            "measure": str(value),
+        },
+        now=now,
+    )
+    return change, event
+
+
 def apply_tier_change(
     session: Session,
     *,
@@ -184,38 +231,25 @@ def apply_tier_change(
     for obj in session.identity_map.values():
         if isinstance(obj, CustomerLoyaltyProfile) and obj.id == profile_id:
             session.expire(obj, ["current_tier_id", "tier_achieved_at", "tier_review_at", "updated_at"])
-    change = TierChange(
+    change, event = tier_changed_event(
+        shop=shop,
         profile_id=profile_id,
         customer_id=customer_id,
-        previous=view(previous),
-        current=view(target),
-        direction="upgrade" if tier_level(target) > tier_level(previous) else "downgrade",
+        previous=previous,
+        target=target,
         reason=reason,
-        measure=value,
-        changed_at=now,
+        value=value,
+        now=now,
     )
     record_app_event(
         session,
-        shop_id=shop.id,
-        event_type="tier_changed",
-        key=f"tier_changed:{profile_id}:{now.isoformat()}:{previous.id if previous else None}:"
-        f"{target.id if target else None}:{reason}",
-        customer_id=customer_id,
-        subject=("profile", str(profile_id)),
-        data={
-            "profile_id": profile_id,
-            "customer_id": customer_id,
-            "direction": change.direction,
-            "reason": reason,
-            "from_tier": None
-            if previous is None
-            else {"id": previous.id, "name": previous.name, "level": previous.level},
-            "to_tier": None if target is None else {"id": target.id, "name": target.name, "level": target.level},
-            "basis": shop.tier_basis,
-            "period": shop.tier_period,
-            "measure": str(value),
-        },
-        now=now,
+        shop_id=event.shop_id,
+        event_type=event.event_type,
+        key=event.key,
+        customer_id=event.customer_id,
+        subject=event.subject,
+        data=event.data,
+        now=event.now,
     )
     return change
 

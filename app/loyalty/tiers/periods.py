@@ -123,3 +123,40 @@ def measure(
     if end is not None:
         query = query.where(Order.placed_at < end)
     return max(Decimal(session.execute(query).scalar_one()), Decimal(0))
+
+
+def measures(
+    session: Session, *, shop: Shop, profiles: dict[int, tuple[Decimal, int]], start: datetime | None
+) -> dict[int, Decimal]:
+    """`measure` from `start` to now for many members at once, one statement at most: {profile id: value}.
+
+    `profiles` maps each profile id to its (total_spent, orders_count) as the caller holds them under the profile
+    lock, which answer a lifetime amount_spent or orders_placed basis without a query.
+    """
+    basis = shop.tier_basis
+    if basis != "points_earned" and start is None:
+        return {pid: spent if basis == "amount_spent" else Decimal(count) for pid, (spent, count) in profiles.items()}
+    ids = list(profiles)
+    if basis == "points_earned":
+        query = select(PointsTransaction.profile_id, func.sum(PointsTransaction.points)).where(
+            PointsTransaction.shop_id == shop.id,
+            PointsTransaction.profile_id.in_(ids),
+            PointsTransaction.kind.in_(TIER_EARNING_KINDS),
+        )
+        if start is not None:
+            query = query.where(PointsTransaction.created_at >= start)
+        query = query.group_by(PointsTransaction.profile_id)
+    else:
+        value = func.sum(Order.total - Order.refunded_amount) if basis == "amount_spent" else func.count(Order.id)
+        query = (
+            select(Order.profile_id, value)
+            .where(
+                Order.shop_id == shop.id,
+                Order.profile_id.in_(ids),
+                Order.cancelled_at.is_(None),
+                Order.placed_at >= start,
+            )
+            .group_by(Order.profile_id)
+        )
+    found = {pid: max(Decimal(total or 0), Decimal(0)) for pid, total in session.execute(query).all()}
+    return {pid: found.get(pid, Decimal(0)) for pid in ids}

@@ -1,0 +1,266 @@
+"""Order events applied set-based (processing.order_batches) leave exactly what applying them one at a time leaves.
+
+One shop receives the events as one batch, another shop with the same rules and ladder receives the same events one
+per transaction; every balance, entry, lot, pending credit, order, tier and tier event must come out the same. The
+events mix what a batch must order right: several orders of one customer (each against what the earlier wrote: one
+first-order bonus, a tier reached on the second), a backfill of an order under a new event id, a guest order.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app.commands.demo import FIRST_ORDER_BONUS
+from app.loyalty import rulebook
+from app.loyalty.base.inbound import InboundEvent
+from app.loyalty.processing import process_batch, process_event
+from app.models import (
+    CustomerLoyaltyProfile,
+    EventQueue,
+    Order,
+    PendingCredit,
+    PointsLot,
+    PointsTransaction,
+    Rule,
+    RuleExecution,
+    Shop,
+    TierDefinition,
+)
+from tests.helpers import order_payload
+
+PER_DOLLAR = {
+    "name": "Points per dollar",
+    "actions": [{"type": "points_per_currency", "rate": 2, "basis": "subtotal", "rounding": "floor"}],
+}
+BUDGETED = {
+    "name": "Launch bonus",
+    "limits": {"budget_points": 1000},
+    "actions": [{"type": "points", "amount": 400}],
+}
+
+
+def _configure(session: Session, shop: Shop, now: datetime, *, return_window_days: int = 0) -> None:
+    for definition in (FIRST_ORDER_BONUS, PER_DOLLAR):
+        rulebook.save_rule(session, shop_id=shop.id, definition=definition, actor="admin@shop", now=now)
+    session.add_all(
+        [
+            TierDefinition(shop_id=shop.id, name="Bronze", level=1, threshold=Decimal(0)),
+            TierDefinition(shop_id=shop.id, name="Silver", level=2, threshold=Decimal(1000), earn_multiplier=2),
+        ]
+    )
+    shop.return_window_days = return_window_days
+    session.commit()
+
+
+def _events(shop: Shop) -> list[InboundEvent]:
+    at = datetime(2026, 3, 2, 15, tzinfo=timezone.utc)
+
+    def order(order_id: int, customer: int | None, total: str) -> InboundEvent:
+        data = order_payload(order_id=order_id, customer_id=customer or 1, total=total)
+        if customer is None:
+            data.pop("customer")
+        return InboundEvent(
+            event_id=uuid.uuid4(),
+            event_type="order_created",
+            shop_domain=shop.domain,
+            customer_id=None if customer is None else str(customer),
+            timestamp=at + timedelta(minutes=order_id),
+            event_data=data,
+        )
+
+    return [
+        order(1, 501, "150.00"),  # first order: bonus 500 + 300 per dollar; Bronze
+        order(2, 502, "40.00"),
+        order(3, 501, "120.00"),  # second order of 501: no bonus, 240 per dollar; reaches Silver (1040)
+        order(4, None, "99.00"),  # a guest: recorded, credits nobody
+        order(5, 502, "300.00"),  # second of 502, after Bronze: Silver at 2x from the next order only
+        order(1, 501, "150.00"),  # the first order again under another event id (a backfill): credits nothing
+        order(6, 501, "10.00"),  # third of 501, at Silver's 2x
+    ]
+
+
+def _state(session: Session, shop: Shop) -> dict[str, Any]:
+    """Everything the events wrote for the shop, free of ids and clocks."""
+    tiers = {tier.id: tier.name for tier in session.execute(select(TierDefinition)).scalars()}
+    profiles = {
+        p.customer_id: (
+            p.points_balance,
+            p.points_pending,
+            p.lifetime_earned,
+            p.orders_count,
+            p.total_spent,
+            tiers.get(p.current_tier_id),
+            p.email,
+            p.last_activity_at is not None,
+        )
+        for p in session.execute(select(CustomerLoyaltyProfile).where(CustomerLoyaltyProfile.shop_id == shop.id))
+        .scalars()
+        .all()
+    }
+    customer_of = {p.id: p.customer_id for p in session.execute(select(CustomerLoyaltyProfile)).scalars()}
+    entries = sorted(
+        # A rule credit's key names the rule's action and the order; other keys name row ids, which differ per shop.
+        (
+            customer_of[t.profile_id],
+            t.kind,
+            t.points,
+            t.idempotency_key.split(":", 2)[2] if t.rule_id else "",
+            t.source_id,
+        )
+        for t in session.execute(select(PointsTransaction).where(PointsTransaction.shop_id == shop.id)).scalars()
+    )
+    lots = sorted(
+        (customer_of[lot.profile_id], lot.points, lot.remaining)
+        for lot in session.execute(select(PointsLot).where(PointsLot.shop_id == shop.id)).scalars()
+    )
+    pending = sorted(
+        (customer_of[c.profile_id], c.points, c.source_id, c.status)
+        for c in session.execute(select(PendingCredit).where(PendingCredit.shop_id == shop.id)).scalars()
+    )
+    orders = sorted(
+        (o.order_id, customer_of.get(o.profile_id), o.total, o.points_earned)
+        for o in session.execute(select(Order).where(Order.shop_id == shop.id)).scalars()
+    )
+    tier_events = sorted(
+        (e.payload["customer_id"], e.payload["to_tier"]["name"], e.payload["reason"].split(" ")[0])
+        for e in session.execute(
+            select(EventQueue).where(EventQueue.shop_id == shop.id, EventQueue.event_type == "tier_changed")
+        ).scalars()
+    )
+    fired = sorted(
+        (customer_of[x.profile_id], x.points)
+        for x in session.execute(
+            select(RuleExecution).where(RuleExecution.shop_id == shop.id, RuleExecution.fired.is_(True))
+        ).scalars()
+    )
+    return {
+        "profiles": profiles,
+        "entries": entries,
+        "lots": lots,
+        "pending": pending,
+        "orders": orders,
+        "tier_events": tier_events,
+        "fired": fired,
+    }
+
+
+def _one_batch_and_one_by_one(
+    db_session: Session, shop: Shop, other_shop: Shop, now: datetime, **config: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    _configure(db_session, shop, now, **config)
+    _configure(db_session, other_shop, now, **config)
+    process_batch(db_session, _events(shop), consumer_group="test", now=now)
+    db_session.commit()
+    for event in _events(other_shop):
+        process_event(db_session, event, consumer_group="test", now=now)
+        db_session.commit()
+    db_session.expire_all()
+    return _state(db_session, shop), _state(db_session, other_shop)
+
+
+def test_a_batch_of_orders_leaves_what_the_same_orders_one_by_one_leave(
+    db_session: Session, shop: Shop, other_shop: Shop, now: datetime
+) -> None:
+    batched, one_by_one = _one_batch_and_one_by_one(db_session, shop, other_shop, now)
+
+    assert batched == one_by_one
+    # And what that is, so both being wrong the same way fails too.
+    assert batched["profiles"]["501"][:6] == (1080, 0, 1080, 3, Decimal("280.00"), "Silver")
+    assert batched["profiles"]["502"][:6] == (680, 0, 680, 2, Decimal("340.00"), "Bronze")
+    # The backfill of order 1 credits nothing again: its bonus and its points are the first delivery's only.
+    assert [source for customer, _, _, _, source in batched["entries"] if customer == "501"].count("1") == 2
+    assert batched["tier_events"] == [("501", "Bronze", "order_created"), ("501", "Silver", "order_created"),
+                                      ("502", "Bronze", "order_created")]  # fmt: skip
+    assert ("4", None, Decimal("99.00"), 0) in batched["orders"]
+
+
+def test_held_credits_of_a_batch_match_one_by_one(
+    db_session: Session, shop: Shop, other_shop: Shop, now: datetime
+) -> None:
+    batched, one_by_one = _one_batch_and_one_by_one(db_session, shop, other_shop, now, return_window_days=14)
+
+    assert batched == one_by_one
+    assert batched["entries"] == [] and batched["lots"] == []
+    # Held points are not earned yet: no tier above Bronze, so no 2x on order 6 (500 + 300 + 240 + 20).
+    assert batched["profiles"]["501"][:3] == (0, 1060, 0)
+
+
+def test_a_budget_holds_across_the_customers_of_one_batch(db_session: Session, shop: Shop, now: datetime) -> None:
+    rulebook.save_rule(db_session, shop_id=shop.id, definition=BUDGETED, actor="admin@shop", now=now)
+    db_session.commit()
+    events = [
+        InboundEvent(
+            event_id=uuid.uuid4(),
+            event_type="order_created",
+            shop_domain=shop.domain,
+            customer_id=str(customer),
+            timestamp=now,
+            event_data=order_payload(order_id=customer, customer_id=customer),
+        )
+        for customer in (601, 602, 603, 604)
+    ]
+
+    outcomes = process_batch(db_session, events, consumer_group="test", now=now)
+    db_session.commit()
+
+    # 400 + 400, then the 200 left of the budget (the engine caps the last award), then nothing.
+    assert [outcome.points_credited for outcome in outcomes] == [400, 400, 200, 0]
+    issued = db_session.execute(select(Rule.points_issued).where(Rule.name == "Launch bonus")).scalar_one()
+    assert issued == 1000
+
+
+def _mixed_events(shop: Shop) -> list[InboundEvent]:
+    """Orders next to events the set-based path does not take: a refund (no customer on it, as Shopify sends it)
+    of an order credited earlier in the same batch, and a customers/update of a customer who also orders."""
+    at = datetime(2026, 3, 2, 15, tzinfo=timezone.utc)
+
+    def event(event_type: str, customer: int | None, data: dict[str, Any], minute: int) -> InboundEvent:
+        return InboundEvent(
+            event_id=uuid.uuid4(),
+            event_type=event_type,
+            shop_domain=shop.domain,
+            customer_id=None if customer is None else str(customer),
+            timestamp=at + timedelta(minutes=minute),
+            event_data=data,
+        )
+
+    customer = order_payload(order_id=20, customer_id=702)["customer"]
+    refund = {
+        "id": 9901,
+        "order_id": 10,
+        "transactions": [{"kind": "refund", "status": "success", "amount": "150.00"}],
+    }
+    return [
+        event("order_created", 701, order_payload(order_id=10, customer_id=701, total="150.00"), 1),
+        event("order_created", 702, order_payload(order_id=20, customer_id=702, total="200.00"), 2),
+        event("refund_created", None, refund, 3),
+        event("order_created", 702, order_payload(order_id=21, customer_id=702, total="20.00"), 4),
+        event("customer_updated", 702, {**customer, "email": "new-702@example.com"}, 5),
+        event("order_created", 703, order_payload(order_id=30, customer_id=703, total="120.00"), 6),
+    ]
+
+
+def test_a_batch_mixing_orders_refunds_and_customer_events_leaves_what_one_by_one_leaves(
+    db_session: Session, shop: Shop, other_shop: Shop, now: datetime
+) -> None:
+    _configure(db_session, shop, now)
+    _configure(db_session, other_shop, now)
+    process_batch(db_session, _mixed_events(shop), consumer_group="test", now=now)
+    db_session.commit()
+    for event in _mixed_events(other_shop):
+        process_event(db_session, event, consumer_group="test", now=now)
+        db_session.commit()
+    db_session.expire_all()
+    batched, one_by_one = _state(db_session, shop), _state(db_session, other_shop)
+
+    assert batched == one_by_one
+    # The refund took back all that order 10 earned, though the batch credited it in the same transaction.
+    assert batched["profiles"]["701"][0] == 0
+    assert batched["profiles"]["702"][6] == "new-702@example.com"
+    assert batched["profiles"]["703"][0] == 500 + 240
