@@ -18,7 +18,6 @@ from app.admin.audit import staff_actor
 from app.admin.shell import admin_blueprint, with_toast
 from app.extensions import db
 from app.loyalty import tiers
-from app.loyalty.base.app_events import staged_event_ids
 from app.loyalty.base.errors import InvalidInput
 from app.loyalty.processing import recalculate_tiers
 from app.loyalty.tiers.configuration import BASES, PERIODS
@@ -71,8 +70,7 @@ def preview() -> Response:
     except InvalidInput as exc:
         _place_error(str(exc), rows_of, errors)
     finally:
-        db.session.rollback()
-        staged_event_ids(db.session)  # the rolled-back tier changes' events are not to be published
+        db.session.rollback()  # a preview: the tier changes (and their app events) are never committed
     status = 422 if errors else 200
     return make_response(render_template("admin/tiers/_preview.html", moved=moved, errors=errors), status)
 

@@ -23,13 +23,9 @@ from app.loyalty.base.bulk import insert_rows
 from app.models import AuditLog, EventQueue
 
 APP_EVENT_NAMESPACE = uuid.UUID("4b1f8e55-0d3e-4c57-9a62-3c1f0e7a9d10")
-# The ids staged in a session, for whoever commits it to publish afterwards (outward effects wait for commit).
+# The ids of app events staged in a session, so the batch that staged them can settle at once those no rule listens
+# to (processing.event); the relay streams the rest once the transaction commits (app/events/relay.py).
 STAGED_EVENTS = "loyalty.staged_app_events"
-
-
-def staged_event_ids(session: Session) -> list[uuid.UUID]:
-    """Take the ids of app events staged in this session (call after commit, then publish them)."""
-    return session.info.pop(STAGED_EVENTS, [])
 
 
 def app_event_id(shop_id: int, key: str) -> uuid.UUID:
