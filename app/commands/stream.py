@@ -22,7 +22,8 @@ stream_cli = AppGroup("stream", help="The Redis Streams consumer.")
 @click.option("--batch-size", default=50, show_default=True)
 @with_appcontext
 def run(name: str | None, batch_size: int) -> None:
-    """Consume loyalty events until SIGTERM/SIGINT; the event in hand is finished first."""
+    """Consume loyalty events until SIGTERM/SIGINT; the batch in hand is finished (committed and acknowledged) and
+    the partitions are given back first."""
     consumer = StreamConsumer(
         sessionmaker(db.engine, expire_on_commit=False),
         redis_store.client,
@@ -38,6 +39,9 @@ def run(name: str | None, batch_size: int) -> None:
     start_process_exporter()  # its own /metrics port when it runs in a container of its own
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    click.echo(f"stream consumer {consumer.name} reading {consumer.keys.events}")
+    click.echo(
+        f"stream consumer {consumer.name} sharing the {len(consumer.keys.partitions)} partitions of"
+        f" {consumer.keys.namespace}:events with the other stream processes"
+    )
     consumer.run()
     click.echo(f"stream consumer {consumer.name} stopped after {consumer.processed} events")

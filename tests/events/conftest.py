@@ -22,16 +22,18 @@ from tests.events.stream_helpers import order_event
 def keys(redis_client: redis.Redis, redis_namespace: str) -> Iterator[stream.StreamKeys]:
     """This run's stream keys, empty before and after the test (no database needed)."""
     keys = stream.StreamKeys.for_namespace(redis_namespace)
-    redis_client.delete(keys.events, keys.dead)
+    names = [name for p in keys.partitions for name in (p.events, p.dead, p.lease)]
+    redis_client.delete(*names)
     yield keys
-    redis_client.delete(keys.events, keys.dead)
+    redis_client.delete(*names)
 
 
 @pytest.fixture
 def make_consumer(
     session_factory: sessionmaker[Session], redis_client: redis.Redis, redis_namespace: str
 ) -> Callable[..., StreamConsumer]:
-    """make_consumer(name, **settings): a consumer of this run's stream, its group created; no re-drive unless asked."""
+    """make_consumer(name, **settings): a consumer of this run's stream, its group created; no re-drive unless
+    asked."""
 
     def make(name: str = "consumer-a", **settings: Any) -> StreamConsumer:
         consumer = StreamConsumer(

@@ -18,6 +18,7 @@ from app.events import inbox, stream
 from app.events.consumer import ConsumerSettings, StreamConsumer
 from app.models import CustomerLoyaltyProfile, DeadLetter, EventQueue, PointsTransaction
 from tests.helpers import GET_LOYALTY_PROFILE, order_payload
+from tests.events.stream_helpers import dead_entries
 
 CUSTOMER = "115310627314723954"
 
@@ -293,14 +294,14 @@ class TestFailures:
         assert "read-only for maintenance" in letter.error
         row = db_session.execute(select(EventQueue).where(EventQueue.event_type == "order_created")).scalar_one()
         assert (row.status, row.attempts) == ("dead", 3)
-        assert redis_client.xlen(consumer.keys.dead) == 1
+        assert len(dead_entries(redis_client, consumer.keys)) == 1
         assert stream.group_info(redis_client, consumer.keys)["pending"] == 0
         assert ledger_rows(db_session) == 0
 
     def test_a_malformed_stream_message_is_dead_lettered_at_once(  # type: ignore[no-untyped-def]
         self, consumer, db_session, redis_client
     ) -> None:
-        redis_client.xadd(consumer.keys.events, {"envelope": "{not json"})
+        redis_client.xadd(consumer.keys.partitions[0].events, {"envelope": "{not json"})
         drain(consumer)
         letter = db_session.execute(select(DeadLetter)).scalar_one()
         assert letter.error.startswith("malformed message")
@@ -310,7 +311,7 @@ class TestFailures:
         self, demo, client, shopify, consumer, redis_client
     ) -> None:
         send_order(client, shopify)
-        redis_client.delete(consumer.keys.events)  # Redis lost its last writes
+        redis_client.delete(*(p.events for p in consumer.keys.partitions))  # Redis lost its last writes
         stream.ensure_group(redis_client, consumer.keys)
         drain(consumer)
         assert balance(client, shopify) == 500

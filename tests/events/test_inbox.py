@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.events import inbox, stream
 from app.models import EventQueue, ProcessedEvent, Shop
-from tests.events.stream_helpers import entries, order_event
+from tests.events.stream_helpers import order_event, stream_entries
 
 
 def received(sessions: sessionmaker[Session], event_id: uuid.UUID, seconds_ago: int, status: str = "pending") -> None:
@@ -28,7 +28,7 @@ def received(sessions: sessionmaker[Session], event_id: uuid.UUID, seconds_ago: 
 
 
 def published_event_ids(client, keys: stream.StreamKeys) -> list[str]:  # type: ignore[no-untyped-def]
-    return [fields["event_id"] for _, fields in entries(client, keys.events)]
+    return [fields["event_id"] for _, fields in stream_entries(client, keys)]
 
 
 def record(engine, event) -> bool:  # type: ignore[no-untyped-def]
@@ -123,7 +123,7 @@ class TestRedrive:
         consumer = make_consumer(redrive_after_s=60)
         lost, in_flight, young, processed = (accept_order(n) for n in range(4))
         stream.publish(redis_client, consumer.keys, in_flight)
-        stream.read_new(redis_client, consumer.keys, "busy", count=10, block_ms=10)  # delivered, not yet acknowledged
+        stream.read_new(redis_client, consumer.keys.partitions, "busy", count=10, block_ms=10)  # delivered, not yet acknowledged
         for event in (lost, in_flight):
             received(session_factory, event.event_id, 120)
         received(session_factory, young.event_id, 30)
@@ -147,7 +147,7 @@ class TestRedrive:
         assert consumer.redrive() == 0
         assert published_event_ids(redis_client, consumer.keys) == [str(queued.event_id)]
 
-        stream.read_new(redis_client, consumer.keys, "busy", count=10, block_ms=10)
+        stream.read_new(redis_client, consumer.keys.partitions, "busy", count=10, block_ms=10)
         assert consumer.redrive() == 1
         assert published_event_ids(redis_client, consumer.keys) == [str(queued.event_id), str(lost.event_id)]
 

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from app.events.unit_of_work import unit_of_work
 from app.loyalty.base.app_events import record_app_event
 from app.models import EventQueue, Shop
-from tests.events.stream_helpers import entries
+from tests.events.stream_helpers import stream_entries
 
 
 def stage_tier_change(session: Session, shop: Shop, customer_id: str, now: datetime) -> uuid.UUID:
@@ -37,8 +37,8 @@ def stage_tier_change(session: Session, shop: Shop, customer_id: str, now: datet
     return event_id
 
 
-def published_envelopes(client: redis.Redis, key: str) -> list[dict[str, object]]:
-    return [json.loads(fields["envelope"]) for _, fields in entries(client, key)]
+def published_envelopes(client: redis.Redis, keys: stream.StreamKeys) -> list[dict[str, object]]:
+    return [json.loads(fields["envelope"]) for _, fields in stream_entries(client, keys)]
 
 
 def inbox_ids(session: Session) -> list[uuid.UUID]:
@@ -51,10 +51,10 @@ def test_what_the_transaction_staged_is_published_once_after_it_committed(  # ty
     with session_factory() as session:
         with unit_of_work(session, redis_client, keys):
             event_id = stage_tier_change(session, shop, "1001", now)
-            assert redis_client.xlen(keys.events) == 0
+            assert stream_entries(redis_client, keys) == []
         with unit_of_work(session, redis_client, keys):
             pass  # the next unit of work on this session has nothing of its own to publish
-    [envelope] = published_envelopes(redis_client, keys.events)
+    [envelope] = published_envelopes(redis_client, keys)
     assert (envelope["event_id"], envelope["event_type"], envelope["shop_domain"], envelope["customer_id"]) == (
         str(event_id),
         "tier_changed",
@@ -71,13 +71,13 @@ def test_a_block_that_raises_is_rolled_back_and_publishes_nothing(  # type: igno
         with pytest.raises(RuntimeError, match="rule evaluation failed"), unit_of_work(session, redis_client, keys):
             stage_tier_change(session, shop, "1001", now)
             raise RuntimeError("rule evaluation failed")
-        assert redis_client.xlen(keys.events) == 0
+        assert stream_entries(redis_client, keys) == []
         # The session goes on clean: the next unit of work commits only its own work.
         with unit_of_work(session, redis_client, keys):
             kept = stage_tier_change(session, shop, "1002", now)
     with session_factory() as session:
         assert inbox_ids(session) == [kept]
-    assert [envelope["event_id"] for envelope in published_envelopes(redis_client, keys.events)] == [str(kept)]
+    assert [envelope["event_id"] for envelope in published_envelopes(redis_client, keys)] == [str(kept)]
 
 
 def test_a_commit_that_fails_publishes_nothing(session_factory, redis_client, keys, shop, now, refuse) -> None:  # type: ignore[no-untyped-def]
@@ -85,7 +85,7 @@ def test_a_commit_that_fails_publishes_nothing(session_factory, redis_client, ke
     with session_factory() as session, pytest.raises(DBAPIError, match="event_queue refused by the test"):
         with unit_of_work(session, redis_client, keys):
             stage_tier_change(session, shop, "1001", now)
-    assert redis_client.xlen(keys.events) == 0
+    assert stream_entries(redis_client, keys) == []
     with session_factory() as session:
         assert inbox_ids(session) == []
 
@@ -101,4 +101,4 @@ def test_a_redis_failure_after_the_commit_leaves_the_event_for_re_drive(  # type
         row = session.execute(select(EventQueue)).scalar_one()
         assert (row.event_id, row.status) == (event_id, "pending")
     assert make_consumer(redrive_after_s=60).redrive() == 1  # staged at `now`, long enough ago
-    assert [envelope["event_id"] for envelope in published_envelopes(redis_client, keys.events)] == [str(event_id)]
+    assert [envelope["event_id"] for envelope in published_envelopes(redis_client, keys)] == [str(event_id)]
