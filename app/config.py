@@ -180,7 +180,9 @@ def stream_partitions(environ: Mapping[str, str] | None = None) -> int:
     if not raw:
         return DEFAULT_STREAM_PARTITIONS
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_STREAM_PARTITIONS:
-        raise ConfigError(f"LOYALTY_STREAM_PARTITIONS must be a whole number from 1 to {MAX_STREAM_PARTITIONS}; got {raw!r}")
+        raise ConfigError(
+            f"LOYALTY_STREAM_PARTITIONS must be a whole number from 1 to {MAX_STREAM_PARTITIONS}; got {raw!r}"
+        )
     return int(raw)
 
 

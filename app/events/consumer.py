@@ -30,8 +30,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.events import inbox, stream
-from app.events.leases import PartitionLeases
 from app.events.envelope import from_fields
+from app.events.leases import PartitionLeases
 from app.events.unit_of_work import unit_of_work
 from app.loyalty.base.inbound import InboundEvent
 from app.loyalty.base.outcome import Outcome, RetryLater, Unprocessable

@@ -121,7 +121,9 @@ def read_own_pending(client: redis.Redis, partition: Partition, consumer: str, *
     so an event that failed before the restart still dead-letters at max_deliveries.
     """
     reply = client.xreadgroup(GROUP, consumer, {partition.events: "0"}, count=count)
-    messages = [_message(partition, stream_id, fields) for _key, entries in reply or () for stream_id, fields in entries]
+    messages = [
+        _message(partition, stream_id, fields) for _key, entries in reply or () for stream_id, fields in entries
+    ]
     if not messages:
         return []
     counts = {

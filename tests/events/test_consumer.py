@@ -274,7 +274,9 @@ class TestCrashedConsumers:
         survivor = make_consumer("survivor", retry_base_ms=BASE_MS)
         events = [accept_order(n) for n in (1, 2, 3)]
         stream_ids = [stream.publish(redis_client, survivor.keys, event) for event in events]
-        stream.read_new(redis_client, survivor.keys.partitions, "crashed", count=10, block_ms=10)  # read, then the process died
+        stream.read_new(
+            redis_client, survivor.keys.partitions, "crashed", count=10, block_ms=10
+        )  # read, then the process died
 
         survivor.run_once()
         for stream_id in stream_ids:
@@ -324,6 +326,8 @@ class TestCrashedConsumers:
         failing.consumer.run_once()
         retry_when_due(failing.consumer, failing.stream_id)  # two deliveries, two failures; then the process restarts
         restarted = make_consumer("worker-1", retry_base_ms=BASE_MS, max_deliveries=3)
-        restarted.handle(stream.read_own_pending(redis_client, restarted.keys.route(failing.event), "worker-1", count=10))
+        restarted.handle(
+            stream.read_own_pending(redis_client, restarted.keys.route(failing.event), "worker-1", count=10)
+        )
         assert pending(redis_client, restarted.keys) == {}
         assert count_dead_letters(session_factory) == 1

@@ -17,8 +17,8 @@ from app.commands.demo import DEMO_SHOP
 from app.events import inbox, stream
 from app.events.consumer import ConsumerSettings, StreamConsumer
 from app.models import CustomerLoyaltyProfile, DeadLetter, EventQueue, PointsTransaction
-from tests.helpers import GET_LOYALTY_PROFILE, order_payload
 from tests.events.stream_helpers import dead_entries
+from tests.helpers import GET_LOYALTY_PROFILE, order_payload
 
 CUSTOMER = "115310627314723954"
 

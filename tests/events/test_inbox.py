@@ -123,7 +123,9 @@ class TestRedrive:
         consumer = make_consumer(redrive_after_s=60)
         lost, in_flight, young, processed = (accept_order(n) for n in range(4))
         stream.publish(redis_client, consumer.keys, in_flight)
-        stream.read_new(redis_client, consumer.keys.partitions, "busy", count=10, block_ms=10)  # delivered, not yet acknowledged
+        stream.read_new(
+            redis_client, consumer.keys.partitions, "busy", count=10, block_ms=10
+        )  # delivered, not yet acknowledged
         for event in (lost, in_flight):
             received(session_factory, event.event_id, 120)
         received(session_factory, young.event_id, 30)

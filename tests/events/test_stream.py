@@ -44,7 +44,10 @@ def test_a_group_created_after_publishing_delivers_what_was_already_there(redis_
     first, second = publish_orders(redis_client, keys, 1, 2)
     stream.ensure_group(redis_client, keys)
     stream.ensure_group(redis_client, keys)  # a second process starting: the group is kept, not reset
-    assert [m.stream_id for m in stream.read_new(redis_client, keys.partitions, "a", count=10, block_ms=10)] == [first, second]
+    assert [m.stream_id for m in stream.read_new(redis_client, keys.partitions, "a", count=10, block_ms=10)] == [
+        first,
+        second,
+    ]
     stream.ensure_group(redis_client, keys)
     assert stream.read_new(redis_client, keys.partitions, "a", count=10, block_ms=10) == []
 
@@ -107,7 +110,13 @@ def test_two_claimers_at_once_never_both_take_an_entry(redis_client, keys) -> No
     stream_ids = publish_orders(redis_client, keys, *range(300))
     stream.read_new(redis_client, keys.partitions, "crashed", count=300, block_ms=10)
     redis_client.xclaim(
-        keys.partitions[0].events, stream.GROUP, "crashed", min_idle_time=0, message_ids=stream_ids, idle=BASE_MS, justid=True
+        keys.partitions[0].events,
+        stream.GROUP,
+        "crashed",
+        min_idle_time=0,
+        message_ids=stream_ids,
+        idle=BASE_MS,
+        justid=True,
     )
     claimed: dict[str, list[str]] = {}
     start = threading.Barrier(4)
@@ -115,7 +124,9 @@ def test_two_claimers_at_once_never_both_take_an_entry(redis_client, keys) -> No
     def claim(name: str) -> None:
         client = redis.Redis(connection_pool=redis_client.connection_pool)
         start.wait()
-        claimed[name] = [m.stream_id for m in stream.claim_stale(client, keys.partitions[0], name, base_idle_ms=BASE_MS, count=300)]
+        claimed[name] = [
+            m.stream_id for m in stream.claim_stale(client, keys.partitions[0], name, base_idle_ms=BASE_MS, count=300)
+        ]
 
     threads = [threading.Thread(target=claim, args=(f"claimer-{n}",)) for n in range(4)]
     for thread in threads:

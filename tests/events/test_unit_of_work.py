@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from app.events.stream import StreamKeys
 from app.events.unit_of_work import unit_of_work
 from app.loyalty.base.app_events import record_app_event
 from app.models import EventQueue, Shop
@@ -37,7 +38,7 @@ def stage_tier_change(session: Session, shop: Shop, customer_id: str, now: datet
     return event_id
 
 
-def published_envelopes(client: redis.Redis, keys: stream.StreamKeys) -> list[dict[str, object]]:
+def published_envelopes(client: redis.Redis, keys: StreamKeys) -> list[dict[str, object]]:
     return [json.loads(fields["envelope"]) for _, fields in stream_entries(client, keys)]
 
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
+from app.events.stream import StreamKeys
 from app.loyalty import rewards
 from app.models import CustomerLoyaltyProfile, EventQueue, Outbox, PointsTransaction, RedemptionLog
+from tests.events.stream_helpers import stream_entries
 from tests.helpers import REDEEM_REWARD
 from tests.loyalty.rewards_helpers import give_points
 
@@ -62,7 +64,7 @@ def test_a_shopper_redeems_their_points_and_a_retry_with_the_same_key_spends_onc
     staged = db_session.execute(select(Outbox.kind).order_by(Outbox.kind)).scalars().all()
     assert staged == ["customer.sync", "discount_code.create"]
     assert db_session.execute(select(EventQueue.event_type)).scalars().all() == ["reward_redeemed"]
-    assert redis_client.xlen(f"{redis_namespace}:events") == 1
+    assert len(stream_entries(redis_client, StreamKeys.for_namespace(redis_namespace))) == 1
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from sqlalchemy import func, select
 from app.events.stream import StreamKeys
 from app.models import EventQueue, Shop
 from app.shopify.webhooks import verify_webhook
+from tests.events.stream_helpers import stream_entries
 from tests.helpers import order_payload
 
 SECRETS = ("shpss_test_secret_0123456789abcdef",)
@@ -20,8 +21,7 @@ def _inbox_count(session) -> int:  # type: ignore[no-untyped-def]
 
 
 def _stream_length(redis_client, redis_namespace: str) -> int:  # type: ignore[no-untyped-def]
-    key = StreamKeys.for_namespace(redis_namespace).events
-    return redis_client.xlen(key) if redis_client.exists(key) else 0
+    return len(stream_entries(redis_client, StreamKeys.for_namespace(redis_namespace)))
 
 
 class TestVerifyWebhook:
