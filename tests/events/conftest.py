@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.events import inbox, stream
 from app.events.consumer import ConsumerSettings, StreamConsumer
+from app.events.leases import members_key
 from app.loyalty.base.inbound import InboundEvent
 from app.models import Shop
 from tests.events.stream_helpers import order_event
@@ -22,7 +23,7 @@ from tests.events.stream_helpers import order_event
 def keys(redis_client: redis.Redis, redis_namespace: str) -> Iterator[stream.StreamKeys]:
     """This run's stream keys, empty before and after the test (no database needed)."""
     keys = stream.StreamKeys.for_namespace(redis_namespace)
-    names = [name for p in keys.partitions for name in (p.events, p.dead, p.lease)]
+    names = [name for p in keys.partitions for name in (p.events, p.dead, p.lease)] + [members_key(redis_namespace)]
     redis_client.delete(*names)
     yield keys
     redis_client.delete(*names)
