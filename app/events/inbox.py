@@ -1,7 +1,8 @@
 """The PostgreSQL inbox (`event_queue`): every accepted event is committed here before anyone is told "200".
 
 The stream only carries what the inbox holds; `pending_for_redrive` finds rows that never made it through (Redis
-lost the entry, or trimming overtook it) so the consumer can publish them again.
+lost the entry) so the consumer can publish them again. `archive_processed` moves rows processed long ago to
+`event_queue_archive`, keeping the table every webhook inserts into small; `event_history` reads both.
 """
 
 from __future__ import annotations
@@ -151,3 +152,29 @@ def publish_staged(session: Session, publish: Callable[[InboundEvent], object]) 
     for event in events:
         publish(event)
     return len(events)
+
+
+_ARCHIVE = text(
+    """
+    WITH moved AS (
+        DELETE FROM event_queue WHERE id IN (
+            SELECT id FROM event_queue
+            WHERE status = 'processed' AND received_at < :cutoff
+            ORDER BY id LIMIT :limit
+            FOR UPDATE SKIP LOCKED
+        )
+        RETURNING id, event_id, shop_id, event_type, topic, customer_id, payload, webhook_id, occurred_at,
+                  received_at, status, published_at, processed_at, attempts, last_error
+    )
+    INSERT INTO event_queue_archive (id, event_id, shop_id, event_type, topic, customer_id, payload, webhook_id,
+                                     occurred_at, received_at, status, published_at, processed_at, attempts, last_error)
+    SELECT * FROM moved
+    """
+)
+
+
+def archive_processed(session: Session, *, older_than: datetime, limit: int = 5000) -> int:
+    """Move up to `limit` processed rows received before `older_than` to event_queue_archive, in the caller's
+    transaction; returns how many moved. Pending and dead rows stay (re-drive and replay need them), and so does
+    anything younger than Shopify's 48 hours of retries, whose re-delivery must still meet its row's event_id."""
+    return session.execute(_ARCHIVE, {"cutoff": older_than, "limit": limit}).rowcount
