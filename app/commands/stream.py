@@ -20,8 +20,14 @@ stream_cli = AppGroup("stream", help="The Redis Streams consumer.")
 @stream_cli.command("run")
 @click.option("--name", default=None, help="Consumer name (default: host-pid).")
 @click.option("--batch-size", default=50, show_default=True)
+@click.option(
+    "--redrive-after",
+    default=60,
+    show_default=True,
+    help="Seconds an inbox row may stay pending before it is published again (Redis lost its entry).",
+)
 @with_appcontext
-def run(name: str | None, batch_size: int) -> None:
+def run(name: str | None, batch_size: int, redrive_after: int) -> None:
     """Consume loyalty events until SIGTERM/SIGINT; the batch in hand is finished (committed and acknowledged) and
     the partitions are given back first."""
     consumer = StreamConsumer(
@@ -29,7 +35,7 @@ def run(name: str | None, batch_size: int) -> None:
         redis_store.client,
         redis_store.namespace,
         name=name,
-        settings=ConsumerSettings(batch_size=batch_size),
+        settings=ConsumerSettings(batch_size=batch_size, redrive_after_s=redrive_after),
     )
 
     def stop(signum: int, _frame: FrameType | None) -> None:
