@@ -285,6 +285,7 @@ class Soak:
                 str(BIN / "flask"),
                 *("--app", "app", "stream", "run", "--name", name),
                 *("--batch-size", str(self.args.batch_size), "--redrive-after", str(self.args.redrive_after)),
+                *("--retry-base-ms", str(self.args.retry_base_ms)),
             ],
             cwd=ROOT,
             env=self.env(),
@@ -504,6 +505,13 @@ def main() -> None:
     parser.add_argument("--postgres-restarts", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=200)
     parser.add_argument("--redrive-after", type=int, default=15, help="the stream processes' --redrive-after")
+    parser.add_argument(
+        "--retry-base-ms",
+        type=int,
+        default=1000,
+        help="the stream processes' --retry-base-ms: a refund read before its order, then redelivered after many"
+        " kills, waits base * 2^(deliveries-1) before its next try",
+    )
     parser.add_argument(
         "--appendfsync", default="everysec", choices=("always", "everysec"), help="of the soak's own Redis"
     )

@@ -26,8 +26,14 @@ stream_cli = AppGroup("stream", help="The Redis Streams consumer.")
     show_default=True,
     help="Seconds an inbox row may stay pending before it is published again (Redis lost its entry).",
 )
+@click.option(
+    "--retry-base-ms",
+    default=5000,
+    show_default=True,
+    help="Back-off of a failed or waiting event: retried after this many ms, doubling with each delivery.",
+)
 @with_appcontext
-def run(name: str | None, batch_size: int, redrive_after: int) -> None:
+def run(name: str | None, batch_size: int, redrive_after: int, retry_base_ms: int) -> None:
     """Consume loyalty events until SIGTERM/SIGINT; the batch in hand is finished (committed and acknowledged) and
     the partitions are given back first."""
     consumer = StreamConsumer(
@@ -35,7 +41,7 @@ def run(name: str | None, batch_size: int, redrive_after: int) -> None:
         redis_store.client,
         redis_store.namespace,
         name=name,
-        settings=ConsumerSettings(batch_size=batch_size, redrive_after_s=redrive_after),
+        settings=ConsumerSettings(batch_size=batch_size, redrive_after_s=redrive_after, retry_base_ms=retry_base_ms),
     )
 
     def stop(signum: int, _frame: FrameType | None) -> None:
