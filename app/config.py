@@ -89,6 +89,12 @@ class Settings:
     # A redemption whose code Shopify has not confirmed after this many minutes fails and its points come back
     # (LOYALTY_REDEMPTION_CONFIRM_MINUTES; app/tasks/discount_codes.confirm_overdue).
     redemption_confirm_minutes: int = 15
+    # How many partitions the event stream is split into (LOYALTY_STREAM_PARTITIONS; app/events/stream.py). Every
+    # process that publishes or consumes must agree: change it only with the stream drained (docs/operations.md).
+    stream_partitions: int = 4
+    # Processed inbox rows older than this many days move to event_queue_archive (LOYALTY_INBOX_ARCHIVE_AFTER_DAYS;
+    # app/tasks/sweeps.archive_inbox). At least 3: Shopify re-delivers a webhook for up to 48 hours.
+    inbox_archive_after_days: int = 30
 
     @property
     def is_production(self) -> bool:
@@ -162,7 +168,35 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_format=log_format,
         operator_webhook_url=env.get("LOYALTY_OPERATOR_WEBHOOK_URL", "").strip() or None,
         redemption_confirm_minutes=_positive_minutes(env, "LOYALTY_REDEMPTION_CONFIRM_MINUTES", 15),
+        stream_partitions=stream_partitions(env),
+        inbox_archive_after_days=_archive_days(env),
     )
+
+
+DEFAULT_STREAM_PARTITIONS = 4
+MAX_STREAM_PARTITIONS = 256
+
+
+def stream_partitions(environ: Mapping[str, str] | None = None) -> int:
+    """LOYALTY_STREAM_PARTITIONS: read here for Settings, and by app.events.stream, which runs outside Flask too."""
+    env = os.environ if environ is None else environ
+    raw = env.get("LOYALTY_STREAM_PARTITIONS", "").strip()
+    if not raw:
+        return DEFAULT_STREAM_PARTITIONS
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_STREAM_PARTITIONS:
+        raise ConfigError(
+            f"LOYALTY_STREAM_PARTITIONS must be a whole number from 1 to {MAX_STREAM_PARTITIONS}; got {raw!r}"
+        )
+    return int(raw)
+
+
+def _archive_days(env: Mapping[str, str]) -> int:
+    raw = env.get("LOYALTY_INBOX_ARCHIVE_AFTER_DAYS", "").strip()
+    if not raw:
+        return 30
+    if not raw.isdigit() or int(raw) < 3:
+        raise ConfigError(f"LOYALTY_INBOX_ARCHIVE_AFTER_DAYS must be a whole number of days, at least 3; got {raw!r}")
+    return int(raw)
 
 
 def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:

@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.commands.demo import DEMO_SHOP  # noqa: E402
-from app.events.envelope import to_fields  # noqa: E402
+from app.events import stream  # noqa: E402
 from app.loyalty.base.inbound import InboundEvent  # noqa: E402
 from app.migrations import upgrade  # noqa: E402
 from app.shopify.signing import sign_webhook_body  # noqa: E402
@@ -262,12 +262,7 @@ def seed_events(dsn: str, shop_id: int, count: int) -> list[InboundEvent]:
 
 
 def publish(client: redis.Redis, namespace: str, events: list[InboundEvent]) -> None:
-    key = f"{namespace}:events"
-    for offset in range(0, len(events), 500):
-        pipe = client.pipeline(transaction=False)
-        for event in events[offset : offset + 500]:
-            pipe.xadd(key, to_fields(event))
-        pipe.execute()
+    stream.publish_many(client, stream.StreamKeys.for_namespace(namespace), events)
 
 
 def drain_rate(
@@ -362,7 +357,6 @@ def per_event_cost(url: str, dsn: str, client: redis.Redis, namespace: str, shop
     from sqlalchemy import event
     from sqlalchemy.orm import sessionmaker
 
-    from app.events import stream
     from app.events.consumer import ConsumerSettings, StreamConsumer
 
     engine = create_engine(url, pool_size=2)
@@ -496,7 +490,8 @@ def ingest(
             " (ORDER BY extract(epoch FROM published_at - received_at)) FROM event_queue"
         ).fetchone()
     servers.stop([relay])
-    streamed = client.xlen(f"{namespace}:events")
+    partitions = stream.StreamKeys.for_namespace(namespace).partitions
+    streamed = sum(client.xlen(partition.events) for partition in partitions)
     print(
         f"relay {rows:,} webhooks accepted, {streamed:,} stream entries; received -> on the stream under that load:"
         f" p50 {1000 * lag_p50:.0f} ms  p99 {1000 * lag_p99:.0f} ms"
@@ -504,7 +499,7 @@ def ingest(
     if streamed != rows:
         raise RuntimeError(f"{rows} rows accepted but {streamed} stream entries")
     # Ingest only: these events all repeat one order; they are not part of the processing runs below.
-    client.delete(f"{namespace}:events")
+    client.delete(*(partition.events for partition in partitions))
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("DELETE FROM event_queue")
     end_to_end_age(servers, logs, dsn, run, e2e_rate)

@@ -35,11 +35,21 @@ def test_production_with_everything_set() -> None:
 def test_development_needs_nothing() -> None:
     settings = load_settings({})
     assert (settings.app_env, settings.database_url, settings.redis_url) == ("development", None, None)
+    assert (settings.stream_partitions, settings.inbox_archive_after_days) == (4, 30)
+    overridden = load_settings({"LOYALTY_STREAM_PARTITIONS": "16", "LOYALTY_INBOX_ARCHIVE_AFTER_DAYS": "90"})
+    assert (overridden.stream_partitions, overridden.inbox_archive_after_days) == (16, 90)
 
 
 @pytest.mark.parametrize(
     ("environ", "message"),
-    [({"APP_ENV": "staging"}, "APP_ENV"), ({"DATABASE_URL": "mysql://x/y"}, "DATABASE_URL")],
+    [
+        ({"APP_ENV": "staging"}, "APP_ENV"),
+        ({"DATABASE_URL": "mysql://x/y"}, "DATABASE_URL"),
+        ({"LOYALTY_STREAM_PARTITIONS": "0"}, "LOYALTY_STREAM_PARTITIONS"),
+        ({"LOYALTY_STREAM_PARTITIONS": "four"}, "LOYALTY_STREAM_PARTITIONS"),
+        ({"LOYALTY_STREAM_PARTITIONS": "257"}, "LOYALTY_STREAM_PARTITIONS"),
+        ({"LOYALTY_INBOX_ARCHIVE_AFTER_DAYS": "2"}, "LOYALTY_INBOX_ARCHIVE_AFTER_DAYS"),
+    ],
 )
 def test_malformed_settings_are_refused(environ: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):

@@ -1,11 +1,14 @@
 """The stream consumer: read a batch, apply it in one transaction (processing.process_batch), commit, then
 acknowledge it with one XACK (L6). A batch that fails is split until the failing event stands alone.
 
+- The stream is split into partitions; this consumer reads only those it holds a lease on (app/events/leases.py), so
+  several processes share the partitions and one that dies is replaced once its leases expire.
 - A failing event stays in the group's pending list and is retried with exponential back-off (stream.claim_stale);
   after `max_deliveries` it goes to the dead-letter stream and a `dead_letters` row with its error, replayable with
   `loyalty events replay`.
 - What goes on the stream, and back on it when Redis lost or trimmed an entry, is the relay's job
   (app/events/relay.py); the dedupe row makes a duplicate harmless.
+- Housekeeping trims what the group has acknowledged from the held partitions (never a pending entry).
 - A heartbeat key tells /monitoring/health that this consumer is alive.
 """
 
@@ -28,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.events import inbox, stream
 from app.events.envelope import from_fields
+from app.events.leases import PartitionLeases
 from app.events.unit_of_work import unit_of_work
 from app.loyalty.base.inbound import InboundEvent
 from app.loyalty.base.outcome import Outcome, RetryLater, Unprocessable
@@ -49,6 +53,11 @@ class ConsumerSettings:
     retry_base_ms: int = 5_000
     max_deliveries: int = 5
     housekeeping_every_s: float = 5.0
+    # A partition whose holder has not renewed its lease for this long is taken over by another process. Renewed by
+    # housekeeping, so it must be a few times housekeeping_every_s.
+    lease_ttl_ms: int = 15_000
+    # None: LOYALTY_STREAM_PARTITIONS.
+    partitions: int | None = None
 
 
 def default_consumer_name() -> str:
@@ -75,9 +84,10 @@ class StreamConsumer:
         self.sessions = sessions
         self.client = client
         self.namespace = namespace
-        self.keys = stream.StreamKeys.for_namespace(namespace)
         self.name = name or default_consumer_name()
         self.settings = settings or ConsumerSettings()
+        self.keys = stream.StreamKeys.for_namespace(namespace, self.settings.partitions)
+        self.leases = PartitionLeases(client, self.keys, self.name, ttl_ms=self.settings.lease_ttl_ms)
         self.stop_event = threading.Event()
         self._clock = clock
         self._last_housekeeping = 0.0
@@ -88,47 +98,73 @@ class StreamConsumer:
         return self._clock.now(timezone.utc)
 
     def run(self) -> None:
-        """Loop until stop() (or SIGTERM/SIGINT through the CLI); finishes the batch in hand before returning.
+        """Loop until stop() (or SIGTERM/SIGINT through the CLI); finishes the batch in hand, then gives its
+        partitions back so other processes take them over at once.
 
         Redis or PostgreSQL going away (a restart, a fail-over) does not end the loop: it waits with growing pauses
         and carries on; what was in hand stays pending and is retried.
         """
         pause = 0.0
         resumed = False
-        while not self.stop_event.is_set():
-            try:
-                if not resumed:
-                    stream.ensure_group(self.client, self.keys)
-                    self.handle(
-                        stream.read_own_pending(self.client, self.keys, self.name, count=self.settings.batch_size)
-                    )
-                    resumed = True
-                self.run_once()
-                pause = 0.0
-            except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError, OperationalError) as exc:
-                if isinstance(exc, redis.ResponseError) and "NOGROUP" not in str(exc):
-                    raise
-                pause = min(MAX_PAUSE_S, max(0.1, pause * 2))
-                log.warning("consumer %s lost a connection (%s); retrying in %.1fs", self.name, exc, pause)
-                resumed = False  # a restarted Redis may have lost the group (NOGROUP): create it again
-                self.stop_event.wait(pause)
+        try:
+            while not self.stop_event.is_set():
+                try:
+                    if not resumed:
+                        stream.ensure_group(self.client, self.keys)
+                        resumed = True
+                        self._last_housekeeping = 0.0  # take partitions now
+                    self.run_once()
+                    pause = 0.0
+                except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError, OperationalError) as exc:
+                    if isinstance(exc, redis.ResponseError) and "NOGROUP" not in str(exc):
+                        raise
+                    pause = min(MAX_PAUSE_S, max(0.1, pause * 2))
+                    log.warning("consumer %s lost a connection (%s); retrying in %.1fs", self.name, exc, pause)
+                    resumed = False  # a restarted Redis may have lost the groups (NOGROUP): create them again
+                    self.stop_event.wait(pause)
+        finally:
+            self._give_back_partitions()
 
     def stop(self) -> None:
         self.stop_event.set()
 
     def run_once(self) -> int:
-        """One iteration: housekeeping when due, then one blocking read; returns how many messages were handled."""
-        if time.monotonic() - self._last_housekeeping >= self.settings.housekeeping_every_s:
+        """One iteration: housekeeping when due, then one blocking read of the held partitions (about one batch in
+        all); returns how many messages were handled."""
+        every = self.settings.housekeeping_every_s
+        if not self.leases.owned:
+            every = min(every, 1.0)  # holding nothing: look for a free partition more often
+        if time.monotonic() - self._last_housekeeping >= every:
             self.housekeeping()
+        owned = self.leases.owned
+        if not owned:
+            self.stop_event.wait(self.settings.block_ms / 1000)
+            return 0
         messages = stream.read_new(
-            self.client, self.keys, self.name, count=self.settings.batch_size, block_ms=self.settings.block_ms
+            self.client,
+            owned,
+            self.name,
+            count=max(1, self.settings.batch_size // len(owned)),
+            block_ms=self.settings.block_ms,
         )
         return self.handle(messages)
 
     def housekeeping(self) -> None:
+        """Heartbeat; renew, give back or take partitions; redo this name's pending entries of newly taken ones;
+        claim stale entries and trim the held partitions."""
         self._last_housekeeping = time.monotonic()
         self.client.set(heartbeat_key(self.namespace, self.name), self.now().isoformat(), ex=HEARTBEAT_TTL_S)
-        self.handle(stream.claim_stale(self.client, self.keys, self.name, base_idle_ms=self.settings.retry_base_ms))
+        for partition in self.leases.rebalance():
+            self.handle(stream.read_own_pending(self.client, partition, self.name, count=self.settings.batch_size))
+        for partition in self.leases.owned:
+            self.handle(stream.claim_stale(self.client, partition, self.name, base_idle_ms=self.settings.retry_base_ms))
+            stream.trim(self.client, partition)
+
+    def _give_back_partitions(self) -> None:
+        try:
+            self.leases.release_all()
+        except redis.RedisError as exc:  # Redis is away: the leases expire by themselves
+            log.warning("consumer %s could not give its partitions back (%s)", self.name, exc)
 
     def handle(self, messages: list[stream.Message]) -> int:
         """Process and acknowledge messages in batches (one transaction each, one XACK each); returns how many came.
@@ -140,8 +176,9 @@ class StreamConsumer:
         events: list[InboundEvent] = []
         for message in messages:
             if message.fields is None:
-                # Trimmed while pending: the inbox still has the event, and the relay streams it again.
-                stream.ack(self.client, self.keys, message.stream_id)
+                # Deleted while pending (by hand: trim() keeps pending entries): the inbox still has the event, and
+                # the relay streams it again.
+                stream.ack(self.client, message)
                 continue
             try:
                 event = from_fields(message.fields)
@@ -153,9 +190,9 @@ class StreamConsumer:
                 events.append(event)
             # The same event twice in one read (a re-publish): applied once, both entries acknowledged with it.
             ready.setdefault(event.event_id, []).append(message)
+        # Everything read is in hand and is finished even after stop(): it is about one batch (run_once reads
+        # batch_size in all), and leaving it pending would hold it back until another process's claim.
         for batch in split_batches(events, max_size=self.settings.batch_size):
-            if self.stop_event.is_set():
-                break  # the rest stays pending: this consumer's restart, or another's claim, takes it up
             self._apply(batch, ready)
         return len(messages)
 
@@ -182,7 +219,7 @@ class StreamConsumer:
             return
         finally:
             session.close()
-        stream.ack(self.client, self.keys, *(m.stream_id for event in batch for m in messages[event.event_id]))
+        stream.ack(self.client, *(m for event in batch for m in messages[event.event_id]))
         self.duplicates += sum(1 for outcome in outcomes if outcome.duplicate)
         self.processed += sum(1 for outcome in outcomes if not outcome.duplicate)
         self._record(batch, outcomes, seconds=time.perf_counter() - started)
@@ -245,7 +282,7 @@ class StreamConsumer:
                     fields=fields,
                 )
             )
-        stream.dead_letter(self.client, self.keys, message, error)
+        stream.dead_letter(self.client, message, error)
         log.error("event %s dead-lettered after %d deliveries: %s", event_id, message.deliveries, error)
 
 

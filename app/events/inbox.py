@@ -3,6 +3,8 @@
 `record_event` is all that POST /webhooks does with the database: one INSERT on a pooled psycopg connection. The
 stream only carries what the inbox holds, and the relay (app/events/relay.py) is what puts rows on it: the queries
 here give it the rows not yet streamed, mark them streamed, and find the ones the stream has since lost.
+`archive_processed` moves rows processed long ago to `event_queue_archive`, keeping the table every webhook inserts
+into small; `event_history` reads both.
 """
 
 from __future__ import annotations
@@ -169,3 +171,29 @@ def record_failure(session: Session, event_id: uuid.UUID, error: str, *, dead: b
         ),
         {"error": error[:2000], "dead": dead, "event_id": event_id},
     )
+
+
+_ARCHIVE = text(
+    """
+    WITH moved AS (
+        DELETE FROM event_queue WHERE id IN (
+            SELECT id FROM event_queue
+            WHERE status = 'processed' AND received_at < :cutoff
+            ORDER BY id LIMIT :limit
+            FOR UPDATE SKIP LOCKED
+        )
+        RETURNING id, event_id, shop_id, event_type, topic, customer_id, payload, webhook_id, occurred_at,
+                  received_at, status, published_at, processed_at, attempts, last_error
+    )
+    INSERT INTO event_queue_archive (id, event_id, shop_id, event_type, topic, customer_id, payload, webhook_id,
+                                     occurred_at, received_at, status, published_at, processed_at, attempts, last_error)
+    SELECT * FROM moved
+    """
+)
+
+
+def archive_processed(session: Session, *, older_than: datetime, limit: int = 5000) -> int:
+    """Move up to `limit` processed rows received before `older_than` to event_queue_archive, in the caller's
+    transaction; returns how many moved. Pending and dead rows stay (re-drive and replay need them), and so does
+    anything younger than Shopify's 48 hours of retries, whose re-delivery must still meet its row's event_id."""
+    return session.execute(_ARCHIVE, {"cutoff": older_than, "limit": limit}).rowcount

@@ -2,7 +2,7 @@
 
 from .audit import AuditLog
 from .base import Base
-from .events import DeadLetter, EventQueue, Outbox, ProcessedEvent
+from .events import DeadLetter, EventQueue, EventQueueArchive, Outbox, ProcessedEvent, event_history
 from .ledger import ImportBatch, LedgerReversal, PendingCredit, PointsLot, PointsTransaction
 from .profile import CustomerLoyaltyProfile, Order
 from .referrals import ReferralClick, ReferralConversion, ReferralLink
@@ -18,6 +18,7 @@ __all__ = [
     "CustomerLoyaltyProfile",
     "DeadLetter",
     "EventQueue",
+    "EventQueueArchive",
     "ImportBatch",
     "LedgerReversal",
     "Order",
@@ -39,4 +40,5 @@ __all__ = [
     "TierDefinition",
     "WebhookDelivery",
     "WebhookEndpoint",
+    "event_history",
 ]

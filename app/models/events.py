@@ -6,7 +6,19 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, created_at_column
@@ -42,6 +54,42 @@ class EventQueue(Base):
     processed_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class EventQueueArchive(Base):
+    """Inbox rows processed long ago (app.events.inbox.archive_processed moves them here), so the hot table stays
+    the size of a few weeks. The `event_history` view (migration 0013) reads both tables: backtests and history
+    queries use it. Same columns as EventQueue; the ids are kept."""
+
+    __tablename__ = "event_queue_archive"
+    __table_args__ = (
+        Index(None, "shop_id", "customer_id", "event_type", "occurred_at"),
+        Index(None, "shop_id", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    event_id: Mapped[uuid.UUID] = mapped_column(unique=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    event_type: Mapped[str] = mapped_column(String(64))
+    topic: Mapped[str | None] = mapped_column(String(64))
+    customer_id: Mapped[str | None] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]]
+    webhook_id: Mapped[str | None] = mapped_column(String(128))
+    occurred_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16))
+    published_at: Mapped[datetime | None]
+    processed_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer)
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+# Read-only: the view over event_queue and event_queue_archive (not in Base.metadata, which holds tables only).
+event_history = Table(
+    "event_history",
+    MetaData(),
+    *(Column(column.name, column.type) for column in EventQueue.__table__.columns),
+)
 
 
 class ProcessedEvent(Base):

@@ -1,8 +1,9 @@
 """What the Redis streams hold now: per partition and consumer group, length, lag, pending, consumers, dead letters.
 
-Partitions are found rather than assumed: every stream key under `<namespace>:events` is one (the single
-`<namespace>:events` today, `<namespace>:events:<n>` if the stream is split), and a key ending in `:dead` is a
-partition's dead-letter stream.
+Partitions are found rather than assumed: every stream key under `<namespace>:events` is one
+(`<namespace>:events:{<namespace>:<n>}`, app/events/stream.py), so one left over from a larger
+LOYALTY_STREAM_PARTITIONS still shows its backlog; a key ending in `:dead` is a partition's dead-letter stream. Each
+configured partition also shows the stream process holding its lease (None: nobody reads it right now).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import time
 from typing import Any
 
 import redis
+
+from app.events.stream import StreamKeys
 
 
 def _text(value: bytes | str) -> str:
@@ -68,13 +71,16 @@ def stream_info(client: redis.Redis, namespace: str) -> dict[str, Any]:
     """Every partition with its groups, and every dead-letter stream with its length and newest entry's age."""
     now_ms = int(time.time() * 1000)
     partitions, dead = stream_keys(client, namespace)
+    leases = {partition.events: partition.lease for partition in StreamKeys.for_namespace(namespace).partitions}
     report: dict[str, Any] = {"partitions": [], "dead_letters": []}
     for key in partitions:
         groups = client.xinfo_groups(key)
+        holder = client.get(leases[key]) if key in leases else None
         report["partitions"].append(
             {
                 "stream": key,
                 "length": client.xlen(key),
+                "holder": None if holder is None else _text(holder),
                 "groups": [group_state(client, key, group, now_ms) for group in groups],
             }
         )

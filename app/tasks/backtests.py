@@ -38,9 +38,7 @@ def run_backtest(run_id: str) -> None:
 
         def progress(done: int, total: int) -> None:
             with Session(db.engine) as reporter, reporter.begin():
-                rulebook.record_progress(
-                    reporter, run_id=key, done=done, total=total, now=datetime.now(timezone.utc)
-                )
+                rulebook.record_progress(reporter, run_id=key, done=done, total=total, now=datetime.now(timezone.utc))
 
         status, result, error = "done", None, None
         try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from huey import crontab
 from sqlalchemy import select
@@ -65,6 +65,28 @@ def sweep_all_shops() -> None:
                 failed.append(shop_id)
         if failed:
             raise SweepFailed(failed)
+
+
+@huey.periodic_task(crontab(minute="17"), retries=2, retry_delay=60)
+def archive_inbox() -> None:
+    """Move processed inbox rows older than LOYALTY_INBOX_ARCHIVE_AFTER_DAYS to event_queue_archive, a chunk per
+    transaction so no lock is held for long (app.events.inbox.archive_processed)."""
+    from flask import current_app
+
+    from app.events.inbox import archive_processed
+    from app.extensions import db
+
+    with app_context():
+        days = current_app.config["SETTINGS"].inbox_archive_after_days
+        cutoff = datetime.now(timezone.utc) - timedelta(days=days)
+        moved = chunk = 5000
+        total = 0
+        while moved == chunk:
+            with db.session.begin():
+                moved = archive_processed(db.session, older_than=cutoff, limit=chunk)
+            total += moved
+        if total:
+            log.info("archived %d inbox rows processed before %s", total, cutoff.isoformat())
 
 
 @huey.task(retries=3, retry_delay=30, retry_backoff=2)

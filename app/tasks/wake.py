@@ -19,4 +19,6 @@ def wake_outbox(shop_id: int) -> None:
     try:
         deliver_outbox(shop_id)
     except redis.RedisError as exc:
-        log.warning("could not ask the worker to deliver shop %s's outbox now (the minute drain will): %s", shop_id, exc)
+        log.warning(
+            "could not ask the worker to deliver shop %s's outbox now (the minute drain will): %s", shop_id, exc
+        )

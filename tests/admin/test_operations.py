@@ -12,6 +12,7 @@ from app.events.stream import StreamKeys
 from app.extensions import db
 from app.models import AuditLog, DeadLetter, EventQueue
 from tests.admin.conftest import Admin, add_dead_letter
+from tests.events.stream_helpers import stream_entries
 
 
 def test_replaying_one_dead_letter_puts_its_event_back_on_the_stream(
@@ -33,8 +34,8 @@ def test_replaying_one_dead_letter_puts_its_event_back_on_the_stream(
     event = db.session.execute(select(EventQueue).where(EventQueue.event_id == first.event_id)).scalar_one()
     assert (event.status, event.attempts) == ("pending", 0)
     assert relay.relay_once() == 1  # the relay streams the pending row
-    entries = redis_client.xrange(f"{redis_namespace}:events")
-    assert [fields[b"event_id"].decode() for _, fields in entries] == [str(first.event_id)]
+    entries = stream_entries(redis_client, StreamKeys.for_namespace(redis_namespace))
+    assert [fields["event_id"] for _, fields in entries] == [str(first.event_id)]
     audit = db.session.execute(select(AuditLog).where(AuditLog.action == "dead_letters_replayed")).scalar_one()
     assert audit.details["after"] == {"dead_letters": [first.id]} and audit.actor == "staff:1"
 
@@ -43,7 +44,7 @@ def test_replaying_one_dead_letter_puts_its_event_back_on_the_stream(
     everything = admin.post("/admin/operations/dead-letters/replay", {"all": "1"})
     assert "1 event back on the stream" in everything.headers["HX-Trigger"]
     assert relay.relay_once() == 1
-    assert len(redis_client.xrange(f"{redis_namespace}:events")) == 2
+    assert len(stream_entries(redis_client, StreamKeys.for_namespace(redis_namespace))) == 2
 
 
 def test_another_shops_dead_letters_are_not_shown_or_replayed(
@@ -56,7 +57,7 @@ def test_another_shops_dead_letters_are_not_shown_or_replayed(
     admin.post("/admin/operations/dead-letters/replay", {"all": "1"})
     db.session.expire_all()
     assert db.session.get(DeadLetter, theirs.id).replayed_at is None
-    assert redis_client.xrange(f"{redis_namespace}:events") == []
+    assert stream_entries(redis_client, StreamKeys.for_namespace(redis_namespace)) == []
     assert "their secret" not in admin.get("/admin/operations/events").get_data(as_text=True)
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app.events import inbox, stream
 from app.events.consumer import ConsumerSettings, StreamConsumer
+from app.events.leases import members_key
 from app.events.relay import Relay, RelaySettings
 from app.loyalty.base.inbound import InboundEvent
 from app.models import Shop
@@ -24,9 +25,10 @@ from tests.events.stream_helpers import order_event
 def keys(redis_client: redis.Redis, redis_namespace: str) -> Iterator[stream.StreamKeys]:
     """This run's stream keys, empty before and after the test (no database needed)."""
     keys = stream.StreamKeys.for_namespace(redis_namespace)
-    redis_client.delete(keys.events, keys.dead)
+    names = [name for p in keys.partitions for name in (p.events, p.dead, p.lease)] + [members_key(redis_namespace)]
+    redis_client.delete(*names)
     yield keys
-    redis_client.delete(keys.events, keys.dead)
+    redis_client.delete(*names)
 
 
 @pytest.fixture

@@ -27,18 +27,32 @@ def text(value: bytes | str) -> str:
 
 
 def pending(client: redis.Redis, keys: stream.StreamKeys) -> dict[str, tuple[str, int]]:
-    """The group's pending list: stream id -> (consumer that holds it, times delivered)."""
-    entries = client.xpending_range(keys.events, stream.GROUP, min="-", max="+", count=10_000)
-    return {text(e["message_id"]): (text(e["consumer"]), int(e["times_delivered"])) for e in entries}
+    """The group's pending list over every partition: stream id -> (consumer that holds it, times delivered)."""
+    return {stream_id: (holder, times) for _p, stream_id, holder, times in _pending_entries(client, keys)}
+
+
+def _pending_entries(client: redis.Redis, keys: stream.StreamKeys) -> list[tuple[stream.Partition, str, str, int]]:
+    found = []
+    for partition in keys.partitions:
+        try:
+            entries = client.xpending_range(partition.events, stream.GROUP, min="-", max="+", count=10_000)
+        except redis.ResponseError:
+            continue  # no stream or group there yet
+        found += [(partition, text(e["message_id"]), text(e["consumer"]), int(e["times_delivered"])) for e in entries]
+    return found
 
 
 def set_idle(
     client: redis.Redis, keys: stream.StreamKeys, stream_id: str, idle_ms: int, *, deliveries: int | None = None
 ) -> None:
     """Make a pending entry look idle for `idle_ms` (and, if given, delivered `deliveries` times); same holder."""
-    holder, times = pending(client, keys)[stream_id]
+    [(partition, holder, times)] = [
+        (partition, holder, times)
+        for partition, pending_id, holder, times in _pending_entries(client, keys)
+        if pending_id == stream_id
+    ]
     client.xclaim(
-        keys.events,
+        partition.events,
         stream.GROUP,
         holder,
         min_idle_time=0,
@@ -52,6 +66,16 @@ def set_idle(
 def entries(client: redis.Redis, key: str) -> list[tuple[str, dict[str, str]]]:
     """Every entry of a stream, fields decoded."""
     return [(text(i), {text(k): text(v) for k, v in f.items()}) for i, f in client.xrange(key)]
+
+
+def stream_entries(client: redis.Redis, keys: stream.StreamKeys) -> list[tuple[str, dict[str, str]]]:
+    """Every entry of every partition, partition after partition (a customer's entries, all in one, keep order)."""
+    return [entry for partition in keys.partitions for entry in entries(client, partition.events)]
+
+
+def dead_entries(client: redis.Redis, keys: stream.StreamKeys) -> list[tuple[str, dict[str, str]]]:
+    """Every entry of every partition's dead-letter stream."""
+    return [entry for partition in keys.partitions for entry in entries(client, partition.dead)]
 
 
 def count(session: Session, model: type[Base]) -> int:

@@ -15,7 +15,7 @@ from app.commands.demo import FIRST_ORDER_BONUS
 from app.events import stream
 from app.loyalty import rulebook
 from app.models import DeadLetter, EventQueue, Order, PointsTransaction, ProcessedEvent, TierDefinition
-from tests.events.stream_helpers import BASE_MS, entries, pending
+from tests.events.stream_helpers import BASE_MS, dead_entries, pending, stream_entries
 
 TIER_BONUS = {"name": "Tier bonus", "event_types": ["tier_changed"], "actions": [{"type": "points", "amount": 50}]}
 
@@ -40,7 +40,7 @@ def test_a_poisoned_event_dead_letters_alone_and_its_batch_mates_commit(  # type
         letter = session.execute(select(DeadLetter)).scalar_one()
     assert (letter.event_id, letter.stream_id) == (events[2].event_id, stream_ids[2])
     assert "orders refused by the test" in letter.error
-    assert [fields["event_id"] for _, fields in entries(redis_client, consumer.keys.dead)] == [str(events[2].event_id)]
+    assert [fields["event_id"] for _, fields in dead_entries(redis_client, consumer.keys)] == [str(events[2].event_id)]
 
 
 def test_a_failing_event_retries_alone_while_its_batch_mates_are_acknowledged(  # type: ignore[no-untyped-def]
@@ -55,7 +55,7 @@ def test_a_failing_event_retries_alone_while_its_batch_mates_are_acknowledged(  
     assert pending(redis_client, consumer.keys) == {stream_ids[1]: (consumer.name, 1)}
 
     lift()
-    consumer.handle(stream.read_own_pending(redis_client, consumer.keys, consumer.name, count=10))
+    consumer.handle(stream.read_own_pending(redis_client, consumer.keys.route(events[1]), consumer.name, count=10))
     assert pending(redis_client, consumer.keys) == {}
     assert consumer.processed == 3
     with session_factory() as session:
@@ -112,7 +112,7 @@ def test_an_app_event_no_rule_listens_to_is_settled_in_the_batch_and_never_strea
 
     consumer.run_once()
 
-    assert [fields["event_type"] for _, fields in entries(redis_client, consumer.keys.events)] == ["order_created"]
+    assert [fields["event_type"] for _, fields in stream_entries(redis_client, consumer.keys)] == ["order_created"]
     statuses = db_session.execute(select(EventQueue.event_type, EventQueue.status).order_by(EventQueue.id)).all()
     assert [tuple(row) for row in statuses] == [("order_created", "processed"), ("tier_changed", "processed")]
 
@@ -132,7 +132,7 @@ def test_an_app_event_a_rule_listens_to_goes_through_the_stream_and_earns(  # ty
     relay.relay_once()  # the tier_changed that the order's batch committed
     consumer.run_once()
 
-    assert [fields["event_type"] for _, fields in entries(redis_client, consumer.keys.events)] == [
+    assert [fields["event_type"] for _, fields in stream_entries(redis_client, consumer.keys)] == [
         "order_created",
         "tier_changed",
     ]

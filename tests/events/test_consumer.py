@@ -19,7 +19,15 @@ from app.events import stream
 from app.events.consumer import StreamConsumer
 from app.loyalty.base.inbound import InboundEvent
 from app.models import CustomerLoyaltyProfile, DeadLetter, EventQueue, Order, ProcessedEvent
-from tests.events.stream_helpers import BASE_MS, MARGIN_MS, count, entries, pending, set_idle
+from tests.events.stream_helpers import (
+    BASE_MS,
+    MARGIN_MS,
+    count,
+    dead_entries,
+    pending,
+    set_idle,
+    stream_entries,
+)
 
 REFUSED = "ProgrammingError: (psycopg.errors.RaiseException) orders refused by the test"
 
@@ -130,9 +138,9 @@ class TestAcknowledgement:
         consumer = make_consumer("worker-1")
         event = accept_order(1)
         stream_id = stream.publish(redis_client, consumer.keys, event)
-        stream.read_new(redis_client, consumer.keys, "worker-1", count=1, block_ms=10)
-        redis_client.xdel(consumer.keys.events, stream_id)
-        [trimmed] = stream.read_own_pending(redis_client, consumer.keys, "worker-1", count=10)
+        stream.read_new(redis_client, consumer.keys.partitions, "worker-1", count=1, block_ms=10)
+        redis_client.xdel(consumer.keys.route(event).events, stream_id)
+        [trimmed] = stream.read_own_pending(redis_client, consumer.keys.route(event), "worker-1", count=10)
         assert consumer.handle_one(trimmed) is None
         assert pending(redis_client, consumer.keys) == {}
         assert inbox_row(session_factory, event.event_id) == ("pending", 0, None)  # for re-drive to publish again
@@ -167,7 +175,7 @@ class TestDeadLetters:
     ) -> None:
         failing = failing_order(max_deliveries=3)
         consumer, event, stream_id = failing.consumer, failing.event, failing.stream_id
-        [(_, fields)] = entries(redis_client, consumer.keys.events)
+        [(_, fields)] = stream_entries(redis_client, consumer.keys)
         consumer.run_once()
         for deliveries in (1, 2):
             assert count_dead_letters(session_factory) == 0
@@ -184,7 +192,7 @@ class TestDeadLetters:
         )
         assert letter.error.startswith(REFUSED)
         assert letter.fields == fields
-        [(_, dead)] = entries(redis_client, consumer.keys.dead)
+        [(_, dead)] = dead_entries(redis_client, consumer.keys)
         assert dead.pop("error").startswith(REFUSED)
         assert dead == {"stream_id": stream_id, **fields}
         assert pending(redis_client, consumer.keys) == {}
@@ -209,7 +217,7 @@ class TestDeadLetters:
         assert inbox_row(session_factory, replayed.event_id)[:2] == ("pending", 0)
         assert inbox_row(session_factory, left.event_id)[:2] == ("dead", 2)
         assert make_relay().relay_once() == 1  # the relay puts the pending row back on the stream
-        assert entries(redis_client, consumer.keys.events)[-1][1]["event_id"] == str(replayed.event_id)
+        assert stream_entries(redis_client, consumer.keys)[-1][1]["event_id"] == str(replayed.event_id)
 
         assert consumer.run_once() == 1
         again = runner.invoke(args=["events", "replay", str(letters[replayed.event_id])])
@@ -227,7 +235,7 @@ class TestDeadLetters:
         self, runner, make_consumer, redis_client, session_factory
     ) -> None:
         consumer = make_consumer()
-        redis_client.xadd(consumer.keys.events, {"envelope": "{not json"})
+        redis_client.xadd(consumer.keys.partitions[0].events, {"envelope": "{not json"})
         consumer.run_once()
         with session_factory() as session:
             letter_id = session.execute(select(DeadLetter.id)).scalar_one()
@@ -236,7 +244,7 @@ class TestDeadLetters:
             f"dead letter {letter_id} has no readable event; left as is",
             "replayed 0 dead letter(s)",
         ]
-        assert redis_client.xlen(consumer.keys.events) == 1
+        assert len(stream_entries(redis_client, consumer.keys)) == 1
         with session_factory() as session:
             assert session.execute(select(DeadLetter.replayed_at)).scalar_one() is None
 
@@ -267,7 +275,9 @@ class TestCrashedConsumers:
         survivor = make_consumer("survivor", retry_base_ms=BASE_MS)
         events = [accept_order(n) for n in (1, 2, 3)]
         stream_ids = [stream.publish(redis_client, survivor.keys, event) for event in events]
-        stream.read_new(redis_client, survivor.keys, "crashed", count=10, block_ms=10)  # read, then the process died
+        stream.read_new(
+            redis_client, survivor.keys.partitions, "crashed", count=10, block_ms=10
+        )  # read, then the process died
 
         survivor.run_once()
         for stream_id in stream_ids:
@@ -285,7 +295,7 @@ class TestCrashedConsumers:
         with session_factory() as session:
             assert count(session, Order) == 3
         # The crashed consumer, restarted, finds nothing of its own left to redo.
-        assert stream.read_own_pending(redis_client, survivor.keys, "crashed", count=10) == []
+        assert stream.read_own_pending(redis_client, survivor.keys.route(events[0]), "crashed", count=10) == []
 
     def test_a_restarted_consumer_first_finishes_what_it_read_before_it_died(  # type: ignore[no-untyped-def]
         self, make_consumer, accept_order, redis_client, session_factory, keys
@@ -294,7 +304,7 @@ class TestCrashedConsumers:
         stream.ensure_group(redis_client, keys)
         for event in events:
             stream.publish(redis_client, keys, event)
-        stream.read_new(redis_client, keys, "worker-1", count=10, block_ms=10)  # read, then the process died
+        stream.read_new(redis_client, keys.partitions, "worker-1", count=10, block_ms=10)  # read, then the process died
 
         restarted = make_consumer("worker-1", retry_base_ms=600_000)  # no claim can reach them: only run() itself
         loop = threading.Thread(target=restarted.run)
@@ -317,6 +327,8 @@ class TestCrashedConsumers:
         failing.consumer.run_once()
         retry_when_due(failing.consumer, failing.stream_id)  # two deliveries, two failures; then the process restarts
         restarted = make_consumer("worker-1", retry_base_ms=BASE_MS, max_deliveries=3)
-        restarted.handle(stream.read_own_pending(redis_client, restarted.keys, "worker-1", count=10))
+        restarted.handle(
+            stream.read_own_pending(redis_client, restarted.keys.route(failing.event), "worker-1", count=10)
+        )
         assert pending(redis_client, restarted.keys) == {}
         assert count_dead_letters(session_factory) == 1

@@ -18,6 +18,7 @@ from app.events import stream
 from app.events.consumer import ConsumerSettings, StreamConsumer
 from app.events.relay import Relay, RelaySettings
 from app.models import CustomerLoyaltyProfile, DeadLetter, EventQueue, PointsTransaction
+from tests.events.stream_helpers import dead_entries
 from tests.helpers import GET_LOYALTY_PROFILE, order_payload
 
 CUSTOMER = "115310627314723954"
@@ -128,8 +129,8 @@ def test_the_same_event_delivered_twice_on_the_stream_is_processed_once(  # type
 ) -> None:
     send_order(client, shopify, event_id="evt-twice")
     drain(consumer)
-    [(_id, fields)] = consumer.client.xrange(consumer.keys.events)
-    consumer.client.xadd(consumer.keys.events, fields)  # at-least-once: Redis may hand it out again
+    [(partition, fields)] = [(p, f) for p in consumer.keys.partitions for _id, f in consumer.client.xrange(p.events)]
+    consumer.client.xadd(partition.events, fields)  # at-least-once: Redis may hand it out again
     drain(consumer)
     assert balance(client, shopify) == 500
     assert ledger_rows(db_session) == 1
@@ -297,14 +298,14 @@ class TestFailures:
         assert "read-only for maintenance" in letter.error
         row = db_session.execute(select(EventQueue).where(EventQueue.event_type == "order_created")).scalar_one()
         assert (row.status, row.attempts) == ("dead", 3)
-        assert redis_client.xlen(consumer.keys.dead) == 1
+        assert len(dead_entries(redis_client, consumer.keys)) == 1
         assert stream.group_info(redis_client, consumer.keys)["pending"] == 0
         assert ledger_rows(db_session) == 0
 
     def test_a_malformed_stream_message_is_dead_lettered_at_once(  # type: ignore[no-untyped-def]
         self, consumer, db_session, redis_client
     ) -> None:
-        redis_client.xadd(consumer.keys.events, {"envelope": "{not json"})
+        redis_client.xadd(consumer.keys.partitions[0].events, {"envelope": "{not json"})
         drain(consumer)
         letter = db_session.execute(select(DeadLetter)).scalar_one()
         assert letter.error.startswith("malformed message")
@@ -315,7 +316,7 @@ class TestFailures:
     ) -> None:
         send_order(client, shopify)
         Relay(consumer.sessions.kw["bind"], redis_client, consumer.keys).relay_once()
-        redis_client.delete(consumer.keys.events)  # Redis lost its last writes
+        redis_client.delete(*(p.events for p in consumer.keys.partitions))  # Redis lost its last writes
         stream.ensure_group(redis_client, consumer.keys)
         drain(consumer)
         assert balance(client, shopify) == 500

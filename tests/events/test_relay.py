@@ -25,13 +25,13 @@ from app.events.relay import RELAY_LOCK
 from app.models import EventQueue, ProcessedEvent
 from app.paths import PROJECT_ROOT
 from tests.events.relay_helpers import StallingRedisProxy
-from tests.events.stream_helpers import entries, order_event, pending
+from tests.events.stream_helpers import order_event, pending, stream_entries
 
 BIN = Path(sys.executable).parent
 
 
 def streamed_ids(client: redis.Redis, keys: stream.StreamKeys) -> list[str]:
-    return [fields["event_id"] for _, fields in entries(client, keys.events)] if client.exists(keys.events) else []
+    return [fields["event_id"] for _, fields in stream_entries(client, keys)]
 
 
 def published_at(sessions: sessionmaker[Session], event_id: uuid.UUID) -> datetime | None:
@@ -69,7 +69,7 @@ class TestStreaming:
         relay = make_relay()
         assert relay.relay_once() == 3
         assert streamed_ids(redis_client, keys) == [str(e.event_id) for e in events]
-        [(_id, fields)] = entries(redis_client, keys.events)[:1]
+        [(_id, fields)] = stream_entries(redis_client, keys)[:1]
         assert json.loads(fields["envelope"])["event_data"] == events[0].event_data
         assert all(published_at(session_factory, e.event_id) is not None for e in events)
         assert relay.relay_once() == 0
@@ -92,9 +92,10 @@ class TestStreaming:
             fast = accept_order(2)  # a higher id, committed first
             relay = make_relay()
             assert relay.relay_once() == 1
+            assert streamed_ids(redis_client, keys) == [str(fast.event_id)]
             open_transaction.commit()
         assert relay.relay_once() == 1
-        assert streamed_ids(redis_client, keys) == [str(fast.event_id), str(slow.event_id)]
+        assert sorted(streamed_ids(redis_client, keys)) == sorted([str(fast.event_id), str(slow.event_id)])
 
     def test_one_relay_at_a_time(self, make_relay, accept_order, redis_client, keys, engine) -> None:  # type: ignore[no-untyped-def]
         event = accept_order(1)
@@ -132,7 +133,7 @@ class TestStreaming:
                 kept = stage(session, "1002")
         assert streamed_ids(redis_client, keys) == []  # committing talks to no Redis
         assert make_relay().relay_once() == 1
-        [(_id, fields)] = entries(redis_client, keys.events)
+        [(_id, fields)] = stream_entries(redis_client, keys)
         envelope = json.loads(fields["envelope"])
         assert (envelope["event_id"], envelope["event_type"], envelope["customer_id"], envelope["event_data"]) == (
             str(kept),
@@ -220,7 +221,9 @@ class TestRefeeding:
         relay = make_relay(refeed_after_s=60)
         lost, in_flight, young, processed = (accept_order(n) for n in range(4))
         stream.publish(redis_client, consumer.keys, in_flight)
-        stream.read_new(redis_client, consumer.keys, "busy", count=10, block_ms=10)  # delivered, not yet acknowledged
+        stream.read_new(
+            redis_client, consumer.keys.partitions, "busy", count=10, block_ms=10
+        )  # delivered, not yet acknowledged
         for event in (lost, in_flight):
             streamed_long_ago(session_factory, event.event_id, 120)
         streamed_long_ago(session_factory, young.event_id, 30)
@@ -245,7 +248,7 @@ class TestRefeeding:
             streamed_long_ago(session_factory, event.event_id, 120)
         assert relay.refeed_lost() == 0
 
-        stream.read_new(redis_client, consumer.keys, "busy", count=10, block_ms=10)
+        stream.read_new(redis_client, consumer.keys.partitions, "busy", count=10, block_ms=10)
         assert relay.refeed_lost() == 1
         assert relay.relay_once() == 1
         assert streamed_ids(redis_client, consumer.keys) == [str(queued.event_id), str(lost.event_id)]

@@ -64,25 +64,32 @@ def test_stream_info_shows_a_backlog_a_stuck_pending_entry_and_a_dead_letter(
 ) -> None:  # type: ignore[no-untyped-def]
     keys = stream.StreamKeys.for_namespace(redis_namespace)
     stream.ensure_group(redis_client, keys)
-    for number in range(5):
-        redis_client.xadd(keys.events, {"n": str(number)})
-    redis_client.xreadgroup(stream.GROUP, "stuck-consumer", {keys.events: ">"}, count=2)  # two taken, never acked
-    redis_client.xadd(keys.dead, {"error": "poison"})
+    first, second = keys.partitions[0], keys.partitions[1]
+    for number in range(3):
+        redis_client.xadd(first.events, {"n": str(number)})
+    for number in range(2):
+        redis_client.xadd(second.events, {"n": str(number)})
+    redis_client.xreadgroup(stream.GROUP, "stuck-consumer", {first.events: ">"}, count=2)  # two taken, never acked
+    redis_client.xadd(first.dead, {"error": "poison"})
+    redis_client.set(second.lease, "stream-host-7")
     time.sleep(0.05)
 
     body = client.get("/monitoring/stream-info").get_json()
 
-    (partition,) = body["partitions"]
-    assert partition["stream"] == keys.events and partition["length"] == 5
-    (group,) = partition["groups"]
-    assert (group["name"], group["pending"], group["lag"]) == (stream.GROUP, 2, 3)
+    by_key = {partition["stream"]: partition for partition in body["partitions"]}
+    assert sorted(by_key) == sorted(partition.events for partition in keys.partitions)
+    assert (by_key[first.events]["length"], by_key[second.events]["length"]) == (3, 2)
+    assert (by_key[first.events]["holder"], by_key[second.events]["holder"]) == (None, "stream-host-7")
+    (group,) = by_key[first.events]["groups"]
+    assert (group["name"], group["pending"], group["lag"]) == (stream.GROUP, 2, 1)
+    assert [g["lag"] for g in by_key[second.events]["groups"]] == [2]
     oldest = group["oldest_pending"]
     assert oldest["consumer"] == "stuck-consumer" and oldest["deliveries"] == 1
     assert oldest["age_s"] >= 0.05 and oldest["idle_s"] >= 0.05
     (consumer,) = group["consumers"]
     assert consumer["name"] == "stuck-consumer" and consumer["pending"] == 2
-    assert body["dead_letters"] == [{"stream": keys.dead, "length": 1, "newest_age_s": pytest.approx(0.05, abs=5)}]
-    assert body["totals"] == {
+    assert body["dead_letters"] == [{"stream": first.dead, "length": 1, "newest_age_s": pytest.approx(0.05, abs=5)}]
+    assert body["totals"] == {  # summed over the partitions
         "length": 5,
         "lag": 3,
         "pending": 2,
@@ -174,9 +181,11 @@ def test_metrics_move_with_web_traffic_and_live_state(client, redis_client, redi
     client.get("/no/such/page")
     keys = stream.StreamKeys.for_namespace(redis_namespace)
     stream.ensure_group(redis_client, keys)
+    first, second = keys.partitions[0], keys.partitions[1]
     for number in range(4):
-        redis_client.xadd(keys.events, {"n": str(number)})
-    redis_client.xadd(keys.dead, {"error": "poison"})
+        redis_client.xadd(first.events, {"n": str(number)})
+    redis_client.xadd(second.events, {"n": "4"})
+    redis_client.xadd(first.dead, {"error": "poison"})
 
     after = samples(client)
 
@@ -190,9 +199,10 @@ def test_metrics_move_with_web_traffic_and_live_state(client, redis_client, redi
         value(after, "loyalty_http_requests_total", **unmatched)
         == value(before, "loyalty_http_requests_total", **unmatched) + 1
     )
-    assert value(after, "loyalty_stream_lag", stream=keys.events, group=stream.GROUP) == 4
-    assert value(after, "loyalty_stream_length", stream=keys.events) == 4
-    assert value(after, "loyalty_dead_letters", stream=keys.dead) == 1
+    assert value(after, "loyalty_stream_lag", stream=first.events, group=stream.GROUP) == 4
+    assert value(after, "loyalty_stream_lag", stream=second.events, group=stream.GROUP) == 1
+    assert value(after, "loyalty_stream_length", stream=first.events) == 4
+    assert value(after, "loyalty_dead_letters", stream=first.dead) == 1
     assert value(after, "loyalty_huey_queue_depth") == 0
     for name, _labels in after:
         assert "shop" not in dict(_labels) and "customer" not in dict(_labels), name

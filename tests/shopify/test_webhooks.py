@@ -12,6 +12,7 @@ from app.events.relay import Relay
 from app.events.stream import StreamKeys
 from app.models import EventQueue, Shop
 from app.shopify.webhooks import verify_webhook
+from tests.events.stream_helpers import stream_entries
 from tests.helpers import order_payload
 
 SECRETS = ("shpss_test_secret_0123456789abcdef",)
@@ -22,8 +23,7 @@ def _inbox_count(session) -> int:  # type: ignore[no-untyped-def]
 
 
 def _stream_length(redis_client, redis_namespace: str) -> int:  # type: ignore[no-untyped-def]
-    key = StreamKeys.for_namespace(redis_namespace).events
-    return redis_client.xlen(key) if redis_client.exists(key) else 0
+    return len(stream_entries(redis_client, StreamKeys.for_namespace(redis_namespace)))
 
 
 def _relay(app, client=None) -> Relay:  # type: ignore[no-untyped-def]
@@ -356,8 +356,8 @@ class TestWebhookRoute:
         row = db_session.execute(select(EventQueue)).scalar_one()
         assert (row.status, row.published_at) == ("pending", None)
         assert _relay(app).relay_once() == 1
-        [(_id, fields)] = redis_client.xrange(StreamKeys.for_namespace(redis_namespace).events)
-        assert fields[b"event_id"].decode() == str(row.event_id)
+        [(_id, fields)] = stream_entries(redis_client, StreamKeys.for_namespace(redis_namespace))
+        assert fields["event_id"] == str(row.event_id)
 
     def test_postgresql_down_is_503_so_shopify_retries(  # type: ignore[no-untyped-def]
         self, settings_overrides, shopify, clean_state

@@ -27,7 +27,7 @@ from app.loyalty.ledger.liability import points_value
 from app.loyalty.rulebook.history import period_start, stored_events, stored_in_range
 from app.loyalty.rulebook.simulation import compile_drafts
 from app.loyalty.rulebook.store import active_rules
-from app.models import CustomerLoyaltyProfile, EventQueue, Shop, TierDefinition
+from app.models import CustomerLoyaltyProfile, Shop, TierDefinition, event_history
 from app.rules import CompiledRule, CustomerFacts, Evaluation, Facts, RuleSet, evaluate
 from app.rules.values import to_decimal
 
@@ -232,35 +232,35 @@ def _prior_history(
     """Event counts per (customer, type) before `start`, their times within the longest window, and each
     customer's order count and spend before `start`."""
     before = [
-        EventQueue.shop_id == shop_id,
-        EventQueue.occurred_at < start,
-        EventQueue.status != "dead",
-        EventQueue.customer_id.is_not(None),
+        event_history.c.shop_id == shop_id,
+        event_history.c.occurred_at < start,
+        event_history.c.status != "dead",
+        event_history.c.customer_id.is_not(None),
     ]
     counts = {
         (customer, kind): int(n)
         for customer, kind, n in session.execute(
-            select(EventQueue.customer_id, EventQueue.event_type, func.count())
+            select(event_history.c.customer_id, event_history.c.event_type, func.count())
             .where(*before)
-            .group_by(EventQueue.customer_id, EventQueue.event_type)
+            .group_by(event_history.c.customer_id, event_history.c.event_type)
         )
     }
     times: dict[tuple[str, str], list[datetime]] = defaultdict(list)
     if window_days:
         for customer, kind, when in session.execute(
-            select(EventQueue.customer_id, EventQueue.event_type, EventQueue.occurred_at)
-            .where(*before, EventQueue.occurred_at >= start - timedelta(days=window_days))
-            .order_by(EventQueue.occurred_at)
+            select(event_history.c.customer_id, event_history.c.event_type, event_history.c.occurred_at)
+            .where(*before, event_history.c.occurred_at >= start - timedelta(days=window_days))
+            .order_by(event_history.c.occurred_at)
         ):
             times[(customer, kind)].append(when)
-    total = EventQueue.payload["total_price"].astext
+    total = event_history.c.payload["total_price"].astext
     amount = case((total.regexp_match(r"^\d+(\.\d+)?$"), total.cast(Numeric)), else_=0)
     orders = {
         customer: (int(n), Decimal(spend or 0))
         for customer, n, spend in session.execute(
-            select(EventQueue.customer_id, func.count(), func.sum(amount))
-            .where(*before, EventQueue.event_type == "order_created")
-            .group_by(EventQueue.customer_id)
+            select(event_history.c.customer_id, func.count(), func.sum(amount))
+            .where(*before, event_history.c.event_type == "order_created")
+            .group_by(event_history.c.customer_id)
         )
     }
     return counts, dict(times), orders

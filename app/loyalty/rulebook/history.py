@@ -21,7 +21,7 @@ from sqlalchemy import ColumnElement, Select, func, select
 from sqlalchemy.orm import Session
 
 from app.loyalty.base.inbound import ORDER_PLACED
-from app.models import EventQueue, Order, Rule, RuleExecution
+from app.models import Order, Rule, RuleExecution, event_history
 
 
 def stored_events(shop_id: int, start: datetime, end: datetime, *also: ColumnElement[bool]) -> Select[Any]:
@@ -29,24 +29,24 @@ def stored_events(shop_id: int, start: datetime, end: datetime, *also: ColumnEle
     dead-lettered ones, in time order."""
     return (
         select(
-            EventQueue.event_id,
-            EventQueue.event_type,
-            EventQueue.customer_id,
-            EventQueue.payload,
-            EventQueue.occurred_at,
+            event_history.c.event_id,
+            event_history.c.event_type,
+            event_history.c.customer_id,
+            event_history.c.payload,
+            event_history.c.occurred_at,
         )
         .where(*stored_in_range(shop_id, start, end), *also)
-        .order_by(EventQueue.occurred_at, EventQueue.id)
+        .order_by(event_history.c.occurred_at, event_history.c.id)
     )
 
 
 def stored_in_range(shop_id: int, start: datetime, end: datetime) -> list[ColumnElement[bool]]:
     """The conditions of `stored_events`, for counting them."""
     return [
-        EventQueue.shop_id == shop_id,
-        EventQueue.occurred_at >= start,
-        EventQueue.occurred_at < end,
-        EventQueue.status != "dead",
+        event_history.c.shop_id == shop_id,
+        event_history.c.occurred_at >= start,
+        event_history.c.occurred_at < end,
+        event_history.c.status != "dead",
     ]
 
 
@@ -91,15 +91,15 @@ class DatabaseHistory:
                 query = query.where(Order.placed_at <= self.as_of)
             return int(self.session.execute(query).scalar_one())
         query = select(func.count()).where(
-            EventQueue.shop_id == self.shop_id,
-            EventQueue.customer_id == self.customer_id,
-            EventQueue.event_type == event_type,
-            EventQueue.status == "processed",
+            event_history.c.shop_id == self.shop_id,
+            event_history.c.customer_id == self.customer_id,
+            event_history.c.event_type == event_type,
+            event_history.c.status == "processed",
         )
         if since is not None:
-            query = query.where(EventQueue.occurred_at > since)
+            query = query.where(event_history.c.occurred_at > since)
         if self.chronological:
-            query = query.where(EventQueue.occurred_at <= self.as_of)
+            query = query.where(event_history.c.occurred_at <= self.as_of)
         applied = int(self.session.execute(query).scalar_one())
         return applied + (1 if event_type == self.current_event_type else 0)
 

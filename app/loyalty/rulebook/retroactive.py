@@ -25,7 +25,7 @@ from app.loyalty.rulebook.executions import record_executions
 from app.loyalty.rulebook.facts import business_source, customer_facts, rule_credit_key
 from app.loyalty.rulebook.history import DatabaseHistory, stored_events
 from app.loyalty.rulebook.store import compiled_version, get_version
-from app.models import AuditLog, EventQueue, PointsTransaction, Shop
+from app.models import AuditLog, PointsTransaction, Shop, event_history
 from app.rules import Facts, evaluate
 
 ALL_STATUSES = frozenset({"draft", "active", "paused", "archived"})
@@ -78,8 +78,8 @@ def retroactive_run(
             shop.id,
             start,
             end,
-            EventQueue.customer_id.is_not(None),
-            EventQueue.event_type.in_(list(rule.rule.event_types)),
+            event_history.c.customer_id.is_not(None),
+            event_history.c.event_type.in_(list(rule.rule.event_types)),
         )
     ).all()
     for event_id, event_type, customer_id, payload, occurred_at in events:

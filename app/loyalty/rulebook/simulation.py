@@ -15,7 +15,7 @@ from app.loyalty.base.inbound import ORDER_PLACED
 from app.loyalty.rulebook.facts import EventDocument, customer_facts, read_event_document
 from app.loyalty.rulebook.history import DatabaseHistory
 from app.loyalty.rulebook.store import RuleNotFound, active_rules, compiled_version, current_versions, find_rule
-from app.models import CustomerLoyaltyProfile, EventQueue, Order, Shop
+from app.models import CustomerLoyaltyProfile, Order, Shop, event_history
 from app.rules import CompiledRule, Evaluation, Facts, RuleSet, compile_rule, evaluate, parse_rule
 
 ALL_STATUSES = frozenset({"draft", "active", "paused", "archived"})
@@ -48,8 +48,10 @@ def _already_counted(session: Session, shop_id: int, document: EventDocument) ->
         return False
     return (
         session.execute(
-            select(EventQueue.id).where(
-                EventQueue.shop_id == shop_id, EventQueue.event_id == event_id, EventQueue.status == "processed"
+            select(event_history.c.id).where(
+                event_history.c.shop_id == shop_id,
+                event_history.c.event_id == event_id,
+                event_history.c.status == "processed",
             )
         ).first()
         is not None

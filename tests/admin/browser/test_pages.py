@@ -7,11 +7,13 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app.events.stream import StreamKeys
 from app.extensions import db
 from app.loyalty import rewards
 from app.models import AuditLog, DeadLetter, EventQueue
 from tests.admin.browser.conftest import open_admin, screenshot, serious_violations
 from tests.admin.conftest import add_dead_letter, add_member
+from tests.events.stream_helpers import stream_entries
 from tests.worker_fixtures import run_next_task
 
 
@@ -161,7 +163,9 @@ def test_replay_a_dead_letter(page: Any, demo_shop: Any, redis_client: Any, redi
     db.session.expire_all()
     assert db.session.get(DeadLetter, letter.id).replayed_at is not None
     event = db.session.execute(select(EventQueue).where(EventQueue.event_id == letter.event_id)).scalar_one()
-    assert event.status == "pending" and len(redis_client.xrange(f"{redis_namespace}:events")) == 1
+    assert (
+        event.status == "pending" and len(stream_entries(redis_client, StreamKeys.for_namespace(redis_namespace))) == 1
+    )
 
 
 def test_a_refused_session_token_gets_a_new_one_and_one_retry(page: Any, demo_shop: Any) -> None:
