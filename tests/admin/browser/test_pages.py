@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from app.events.relay import Relay
 from app.events.stream import StreamKeys
 from app.extensions import db
 from app.loyalty import rewards
@@ -163,9 +164,10 @@ def test_replay_a_dead_letter(page: Any, demo_shop: Any, redis_client: Any, redi
     db.session.expire_all()
     assert db.session.get(DeadLetter, letter.id).replayed_at is not None
     event = db.session.execute(select(EventQueue).where(EventQueue.event_id == letter.event_id)).scalar_one()
-    assert (
-        event.status == "pending" and len(stream_entries(redis_client, StreamKeys.for_namespace(redis_namespace))) == 1
-    )
+    assert (event.status, event.published_at) == ("pending", None)  # handed back to the relay
+    keys = StreamKeys.for_namespace(redis_namespace)
+    assert Relay(db.engine, redis_client, keys).relay_once() == 1
+    assert [fields["event_id"] for _, fields in stream_entries(redis_client, keys)] == [str(letter.event_id)]
 
 
 def test_a_refused_session_token_gets_a_new_one_and_one_retry(page: Any, demo_shop: Any) -> None:
