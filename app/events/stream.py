@@ -147,6 +147,12 @@ def read_own_pending(client: redis.Redis, partition: Partition, consumer: str, *
     ]
 
 
+# The longest an entry waits between attempts. A failing event dead-letters after a few deliveries long before this;
+# what reaches it is an event waiting for another (a refund read before its order, RetryLater), whose deliveries
+# also count every restart of the process holding it: doubling alone would leave it for over an hour.
+MAX_RETRY_WAIT_MS = 5 * 60_000
+
+
 def claim_stale(
     client: redis.Redis,
     partition: Partition,
@@ -161,9 +167,10 @@ def claim_stale(
     attempts left pending, with exponential back-off.
 
     An entry delivered n times is retried only after base_idle_ms * 2^(n-1) idle, so a failing event backs off
-    instead of spinning. XPENDING gives the delivery counts; XCLAIM re-checks idle time so two claimers cannot
-    both take an entry. The pending list is read page by page (`scan_page` entries each, up to `scan_limit`), so
-    entries still backing off at its head never hide due ones behind them.
+    instead of spinning, but never waits longer than MAX_RETRY_WAIT_MS. XPENDING gives the delivery counts; XCLAIM
+    re-checks idle time so two claimers cannot both take an entry. The pending list is read page by page
+    (`scan_page` entries each, up to `scan_limit`), so entries still backing off at its head never hide due ones
+    behind them.
     """
     claimed: list[Message] = []
     start, scanned = "-", 0
@@ -171,7 +178,7 @@ def claim_stale(
         page = client.xpending_range(partition.events, GROUP, min=start, max="+", count=scan_page, idle=base_idle_ms)
         for entry in page:
             deliveries = int(entry["times_delivered"])
-            wait_ms = base_idle_ms * (2 ** min(deliveries - 1, 10))
+            wait_ms = min(base_idle_ms * (2 ** min(deliveries - 1, 10)), MAX_RETRY_WAIT_MS)
             if int(entry["time_since_delivered"]) < wait_ms:
                 continue
             stream_id = entry["message_id"]

@@ -168,6 +168,23 @@ class TestBackOff:
             assert inbox_row(session_factory, event.event_id)[:2] == ("pending", deliveries + 1)
         assert count_dead_letters(session_factory) == 0
 
+    def test_however_often_it_was_delivered_an_event_waits_at_most_five_minutes(  # type: ignore[no-untyped-def]
+        self, failing_order, redis_client
+    ) -> None:
+        """A refund read before its order waits (RetryLater) and is never dead-lettered for it, so its deliveries
+        keep counting; past the cap its wait stops doubling."""
+        failing = failing_order(max_deliveries=100)
+        consumer, stream_id = failing.consumer, failing.stream_id
+        consumer.run_once()
+        deliveries = 12  # uncapped, BASE_MS * 2^10: 170 minutes
+        set_idle(redis_client, consumer.keys, stream_id, stream.MAX_RETRY_WAIT_MS - MARGIN_MS, deliveries=deliveries)
+        consumer.housekeeping()
+        assert pending(redis_client, consumer.keys) == {stream_id: (consumer.name, deliveries)}
+
+        set_idle(redis_client, consumer.keys, stream_id, stream.MAX_RETRY_WAIT_MS)
+        consumer.housekeeping()
+        assert pending(redis_client, consumer.keys) == {stream_id: (consumer.name, deliveries + 1)}
+
 
 class TestDeadLetters:
     def test_the_delivery_that_reaches_max_deliveries_dead_letters_the_event_with_its_error(  # type: ignore[no-untyped-def]
