@@ -186,12 +186,18 @@ def arrival_order(events: list[InboundEvent], rng: random.Random) -> list[Inboun
     refunds = [event for event in events if event.event_type == "refund_created"]
     ordered = [event for event in events if event.event_type != "refund_created"]
     position = {str(e.event_data["id"]): n for n, e in enumerate(ordered) if e.event_type == "order_created"}
+    # Each refund picks a gap of the orders' sequence (gap n: just before ordered[n]); one pass then lays them in,
+    # linear in the events (inserting one by one was quadratic: hours at 100,000 events).
+    gaps: dict[int, list[InboundEvent]] = {}
     for refund in refunds:
         after = position[str(refund.event_data["order_id"])] + 1
-        spot = rng.randrange(0, after) if rng.random() < 0.1 else rng.randrange(after, len(ordered) + 1)
-        ordered.insert(spot, refund)
-        position = {k: (v + 1 if v >= spot else v) for k, v in position.items()}
-    return ordered
+        gap = rng.randrange(0, after) if rng.random() < 0.1 else rng.randrange(after, len(ordered) + 1)
+        gaps.setdefault(gap, []).append(refund)
+    arrival: list[InboundEvent] = []
+    for n, event in enumerate(ordered):
+        arrival += gaps.get(n, ())
+        arrival.append(event)
+    return arrival + gaps.get(len(ordered), [])
 
 
 def refund_payload(refund_id: int, order_id: int) -> dict[str, Any]:
