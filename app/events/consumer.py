@@ -207,7 +207,14 @@ class StreamConsumer:
             with unit_of_work(session):
                 outcomes = process_batch(session, batch, consumer_group=stream.GROUP, now=self.now())
         except Exception as exc:  # noqa: BLE001 - any failure: split the batch, or count the lone event's attempt
-            if len(batch) > 1:
+            waiting = [event for event in batch if isinstance(exc, RetryLater) and event.event_id == exc.event_id]
+            if waiting and len(batch) > 1:
+                # One event waits for another (a refund read before its order): set it aside and apply the rest at
+                # once, rather than splitting the batch down to it (one rollback per halving, per waiting event).
+                for message in messages[waiting[0].event_id]:
+                    self._failed(waiting[0], message, exc)
+                self._apply([event for event in batch if event is not waiting[0]], messages)
+            elif len(batch) > 1:
                 log.info("batch of %d failed (%s: %s); splitting it", len(batch), type(exc).__name__, exc)
                 middle = len(batch) // 2
                 self._apply(batch[:middle], messages)

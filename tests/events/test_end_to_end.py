@@ -419,6 +419,26 @@ class TestRefundsThroughTheStream:
         drain(consumer)
         assert balance(client, shopify) == 400
 
+    def test_a_waiting_refund_is_set_aside_and_its_batch_mates_commit_in_one_go(  # type: ignore[no-untyped-def]
+        self, demo, client, shopify, consumer, db_session, caplog
+    ) -> None:
+        """Not split down to the refund (a rollback per halving, per waiting refund): one try of the whole batch,
+        then the rest without it."""
+        send_refund(client, shopify, amount="150.00")  # its order has not come yet
+        for n in range(1, 6):
+            send_order(client, shopify, order_id=n, customer_id=900 + n)
+        Relay(consumer.sessions.kw["bind"], consumer.client, consumer.keys).relay_once()
+        with caplog.at_level("INFO", logger="app.events.consumer"):
+            assert consumer.run_once() == 6
+        assert consumer.processed == 5
+        assert "splitting" not in caplog.text
+        assert "waits: order 820982911946154508 has not been processed yet" in caplog.text
+        waiting = db_session.execute(
+            select(EventQueue.status).where(EventQueue.event_type == "refund_created")
+        ).scalar_one()
+        assert waiting == "pending"
+        assert [balance(client, shopify, str(900 + n)) for n in range(1, 6)] == [500] * 5
+
     def test_a_refund_that_arrives_before_its_order_waits_for_it(  # type: ignore[no-untyped-def]
         self, demo, client, shopify, consumer, db_session
     ) -> None:

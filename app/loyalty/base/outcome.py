@@ -9,7 +9,12 @@ from app.loyalty.base.errors import LoyaltyError
 
 
 class RetryLater(LoyaltyError):
-    """The event cannot be applied yet (e.g. a refund that arrived before its order); the consumer retries it."""
+    """The event cannot be applied yet (e.g. a refund that arrived before its order); the consumer retries it.
+
+    `event_id` names the waiting event when it was raised in a batch (processing.process_batch sets it), so the
+    consumer can set that event aside and apply the rest of the batch at once."""
+
+    event_id: Any = None
 
 
 class Unprocessable(LoyaltyError):

@@ -28,7 +28,7 @@ from app.loyalty.base.app_events import STAGED_EVENTS
 from app.loyalty.base.bulk import insert_rows, update_rows
 from app.loyalty.base.inbound import ORDER_EVENT_TYPES, InboundEvent
 from app.loyalty.base.installation import processes_event
-from app.loyalty.base.outcome import Outcome
+from app.loyalty.base.outcome import Outcome, RetryLater
 from app.loyalty.ledger.profiles import lock_profile, lock_profiles, release_profiles, take_held_profiles
 from app.loyalty.processing import customer_facts, lifecycle, order_batches, order_earning
 from app.loyalty.processing.order_amounts import OrderAmounts, order_amounts
@@ -128,7 +128,11 @@ def process_batch(
                 session.expunge_all()
                 session.add(shop)
             if processes_event(shop, event.event_type):
-                HANDLERS.get(event.event_type, _handle_with_rules)(session, shop, event, now, outcome)
+                try:
+                    HANDLERS.get(event.event_type, _handle_with_rules)(session, shop, event, now, outcome)
+                except RetryLater as waiting:
+                    waiting.event_id = event.event_id
+                    raise
             else:
                 outcome.note = f"{shop.domain} is not installed: event recorded, not processed"
         _settle_unheard_app_events(session, shops.values(), now=now)
