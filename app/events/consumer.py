@@ -207,14 +207,7 @@ class StreamConsumer:
             with unit_of_work(session):
                 outcomes = process_batch(session, batch, consumer_group=stream.GROUP, now=self.now())
         except Exception as exc:  # noqa: BLE001 - any failure: split the batch, or count the lone event's attempt
-            waiting = [event for event in batch if isinstance(exc, RetryLater) and event.event_id == exc.event_id]
-            if waiting and len(batch) > 1:
-                # One event waits for another (a refund read before its order): set it aside and apply the rest at
-                # once, rather than splitting the batch down to it (one rollback per halving, per waiting event).
-                for message in messages[waiting[0].event_id]:
-                    self._failed(waiting[0], message, exc)
-                self._apply([event for event in batch if event is not waiting[0]], messages)
-            elif len(batch) > 1:
+            if len(batch) > 1:
                 log.info("batch of %d failed (%s: %s); splitting it", len(batch), type(exc).__name__, exc)
                 middle = len(batch) // 2
                 self._apply(batch[:middle], messages)
@@ -226,10 +219,19 @@ class StreamConsumer:
             return
         finally:
             session.close()
-        stream.ack(self.client, *(m for event in batch for m in messages[event.event_id]))
-        self.duplicates += sum(1 for outcome in outcomes if outcome.duplicate)
-        self.processed += sum(1 for outcome in outcomes if not outcome.duplicate)
-        self._record(batch, outcomes, seconds=time.perf_counter() - started)
+        # An event that waits for another (a refund read before its order) was left out of the commit, nothing of
+        # it written: it stays pending for a backed-off retry while its batch-mates are acknowledged.
+        waiting = [(event, outcome.waiting) for event, outcome in zip(batch, outcomes, strict=True) if outcome.waiting]
+        done = [(event, outcome) for event, outcome in zip(batch, outcomes, strict=True) if not outcome.waiting]
+        stream.ack(self.client, *(m for event, _ in done for m in messages[event.event_id]))
+        for event, reason in waiting:
+            for message in messages[event.event_id]:
+                self._failed(event, message, reason)
+        self.duplicates += sum(1 for _, outcome in done if outcome.duplicate)
+        self.processed += sum(1 for _, outcome in done if not outcome.duplicate)
+        if done:
+            seconds = time.perf_counter() - started
+            self._record([event for event, _ in done], [outcome for _, outcome in done], seconds=seconds)
 
     def _record(self, batch: list[InboundEvent], outcomes: list[Outcome], *, seconds: float) -> None:
         """Metrics and one log line per committed event; the batch's time is shared out evenly among its events."""

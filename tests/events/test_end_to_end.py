@@ -422,8 +422,8 @@ class TestRefundsThroughTheStream:
     def test_a_waiting_refund_is_set_aside_and_its_batch_mates_commit_in_one_go(  # type: ignore[no-untyped-def]
         self, demo, client, shopify, consumer, db_session, caplog
     ) -> None:
-        """Not split down to the refund (a rollback per halving, per waiting refund): one try of the whole batch,
-        then the rest without it."""
+        """Not split down to the refund (a rollback per halving, per waiting refund): the refund alone is rolled back
+        to its savepoint, and the batch commits without it."""
         send_refund(client, shopify, amount="150.00")  # its order has not come yet
         for n in range(1, 6):
             send_order(client, shopify, order_id=n, customer_id=900 + n)

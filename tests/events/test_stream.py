@@ -71,11 +71,12 @@ def test_each_new_entry_goes_to_one_consumer_and_stays_pending_until_acknowledge
 def test_a_pending_entry_is_claimed_only_after_base_times_two_to_the_deliveries_minus_one(  # type: ignore[no-untyped-def]
     redis_client, keys, deliveries: int
 ) -> None:
-    """The back-off claim_stale promises: delivered n times, retried after BASE * 2^(n-1) idle, capped at 2^10."""
+    """The back-off claim_stale promises: delivered n times, retried after BASE * 2^(n-1) idle, at most
+    MAX_RETRY_WAIT_MS (here from the sixth delivery on)."""
     stream.ensure_group(redis_client, keys)
     [stream_id] = publish_orders(redis_client, keys, 1)
     stream.read_new(redis_client, keys.partitions, "crashed", count=1, block_ms=10)
-    wait_ms = BASE_MS * 2 ** min(deliveries - 1, 10)
+    wait_ms = min(BASE_MS * 2 ** (deliveries - 1), stream.MAX_RETRY_WAIT_MS)
 
     set_idle(redis_client, keys, stream_id, wait_ms - MARGIN_MS, deliveries=deliveries)
     assert stream.claim_stale(redis_client, keys.partitions[0], "retrier", base_idle_ms=BASE_MS) == []

@@ -9,12 +9,7 @@ from app.loyalty.base.errors import LoyaltyError
 
 
 class RetryLater(LoyaltyError):
-    """The event cannot be applied yet (e.g. a refund that arrived before its order); the consumer retries it.
-
-    `event_id` names the waiting event when it was raised in a batch (processing.process_batch sets it), so the
-    consumer can set that event aside and apply the rest of the batch at once."""
-
-    event_id: Any = None
+    """The event cannot be applied yet (e.g. a refund that arrived before its order); the consumer retries it."""
 
 
 class Unprocessable(LoyaltyError):
@@ -35,6 +30,9 @@ class Outcome:
     note: str | None = None
     # How long the rule engine took on this event (None: the shop has no active rule); for the rule timing metric.
     rules_elapsed_ns: int | None = None
+    # Set when the event must wait for another (a refund read before its order): nothing of it was written, not
+    # even its dedupe row, and the consumer leaves it pending for a later try while its batch-mates commit.
+    waiting: RetryLater | None = None
 
     def summary(self) -> dict[str, Any]:
         return {

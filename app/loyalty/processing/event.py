@@ -9,7 +9,9 @@ A batch is applied in one transaction, each event as if alone and in the order g
    executions; events of one customer see what the earlier ones of the batch wrote;
 4. store the outcomes and mark the inbox rows processed, one statement each.
 An event that fails raises out of the batch: the caller rolls the batch back and splits it (`split_batches` names
-the events that must run alone), so each event stays all-or-nothing and only the failing one retries.
+the events that must run alone), so each event stays all-or-nothing and only the failing one retries. An event
+that must wait for its order (a refund read first) runs in a savepoint and is left out alone, without failing its
+batch (`_apply_or_wait`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import delete, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -92,7 +94,9 @@ def process_batch(
 ) -> list[Outcome]:
     """Apply events in order, each exactly once per consumer group, in the caller's transaction; one Outcome each.
 
-    Never commits. Raises at the first event that fails, and then nothing of the batch may be committed.
+    Never commits. Raises at the first event that fails, and then nothing of the batch may be committed. An event
+    that must wait for another (MAY_WAIT: a refund read before its order) is left out instead, nothing of it written
+    (its Outcome's `waiting` says why), and the rest of the batch goes on.
     """
     outcomes = [Outcome(event_id=str(event.event_id), event_type=event.event_type) for event in events]
     shops = _shops(session, {event.shop_domain for event in events})
@@ -127,20 +131,48 @@ def process_batch(
                 session.flush()
                 session.expunge_all()
                 session.add(shop)
-            if processes_event(shop, event.event_type):
-                try:
-                    HANDLERS.get(event.event_type, _handle_with_rules)(session, shop, event, now, outcome)
-                except RetryLater as waiting:
-                    waiting.event_id = event.event_id
-                    raise
+            if event.event_type in MAY_WAIT and processes_event(shop, event.event_type):
+                _apply_or_wait(session, shop, event, now, outcome, consumer_group=consumer_group)
+            elif processes_event(shop, event.event_type):
+                HANDLERS.get(event.event_type, _handle_with_rules)(session, shop, event, now, outcome)
             else:
                 outcome.note = f"{shop.domain} is not installed: event recorded, not processed"
         _settle_unheard_app_events(session, shops.values(), now=now)
     finally:
         release_profiles(session)
         session.info.pop(tiers.LADDER_MEMO, None)
-    _finish(session, work, consumer_group=consumer_group, now=now)
+    _finish(
+        session,
+        [(shop, event, outcome) for shop, event, outcome in work if outcome.waiting is None],
+        consumer_group=consumer_group,
+        now=now,
+    )
     return outcomes
+
+
+# Events whose handler raises RetryLater while the order they concern has not been processed.
+MAY_WAIT = frozenset({"refund_created", "order_cancelled"})
+
+
+def _apply_or_wait(
+    session: Session, shop: Shop, event: InboundEvent, now: datetime, outcome: Outcome, *, consumer_group: str
+) -> None:
+    """Apply an event that may have to wait, in a savepoint: if it must wait, nothing of it stays (its dedupe row
+    goes too, so a later try claims it again) and the batch goes on without it, instead of rolling back and being
+    split down to it, once per waiting event."""
+    savepoint = session.begin_nested()
+    try:
+        HANDLERS[event.event_type](session, shop, event, now, outcome)
+    except RetryLater as waiting:
+        savepoint.rollback()
+        session.execute(
+            delete(ProcessedEvent).where(
+                ProcessedEvent.consumer_group == consumer_group, ProcessedEvent.event_id == event.event_id
+            )
+        )
+        outcome.waiting = waiting
+        return
+    savepoint.commit()
 
 
 def _batched_orders(
