@@ -23,6 +23,12 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, created_at_column
 
+# The predicate of ix_event_queue_queued_orders, written as lifecycle._wait_for_order's query implies it.
+WAITING_ORDERS = (
+    "status IN ('pending', 'dead')"
+    " AND event_type IN ('order_created', 'order_paid', 'order_fulfilled', 'order_updated')"
+)
+
 
 class EventQueue(Base):
     """One accepted event. A webhook is answered 200 only once its row is committed here; the relay
@@ -35,6 +41,14 @@ class EventQueue(Base):
         Index(None, "status", "received_at", postgresql_where=text("status = 'pending'")),
         # The relay's work list (app/events/relay.py): only rows not yet on the stream, so it stays tiny.
         Index("ix_event_queue_unpublished", "id", postgresql_where=text("status = 'pending' AND published_at IS NULL")),
+        # A refund or cancellation asks whether its order's event is still queued (lifecycle._wait_for_order): one
+        # index probe, where a scan read every queued order's payload; only unprocessed order events are in it.
+        Index(
+            "ix_event_queue_queued_orders",
+            "shop_id",
+            text("(payload ->> 'id')"),
+            postgresql_where=text(WAITING_ORDERS),
+        ),
         Index(None, "shop_id", "customer_id", "event_type", "occurred_at"),
         Index(None, "shop_id", "occurred_at"),
     )

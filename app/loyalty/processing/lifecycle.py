@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, literal_column, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -106,7 +106,8 @@ def _wait_for_order(
                 EventQueue.shop_id == shop.id,
                 EventQueue.event_type.in_(ORDER_EVENT_TYPES),
                 EventQueue.status.in_(("pending", "dead")),
-                EventQueue.payload["id"].astext == order_id,
+                # Spelled as ix_event_queue_queued_orders spells it (a bound key would not match the index).
+                literal_column("(event_queue.payload ->> 'id')") == order_id,
             )
             .distinct()
         ).scalars()
