@@ -20,7 +20,7 @@ def test_killed_processes_and_servers_lose_nothing_and_double_nothing() -> None:
     result = subprocess.run(
         [
             sys.executable,
-            *("bench/crash_soak.py", "--events", "2000", "--processes", "3"),
+            *("bench/crash_soak.py", "--events", "8000", "--processes", "3"),
             *("--kills", "8", "--redis-restarts", "2", "--postgres-restarts", "1", "--pause", "0.5", "1.5"),
         ],
         cwd=PROJECT_ROOT,
