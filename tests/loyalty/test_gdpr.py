@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
+from app.events import inbox
 from app.loyalty import gdpr, ledger, referrals, rewards
 from app.models import (
     AuditLog,
@@ -227,6 +228,34 @@ def test_export_holds_everything_about_the_customer_and_nothing_else(
     assert OTHER["email"] not in dumped
     nobody = gdpr.export_customer(db_session, shop_id=shop.id, customer_id="404")
     assert (nobody["profile"], nobody["events"]) == (None, [])
+
+
+def archive_all_events(db_session: Session) -> int:
+    """Move every inbox row to the archive, as the hourly sweep does with processed rows some weeks old."""
+    db_session.execute(update(EventQueue).values(status="processed"))
+    moved = inbox.archive_processed(db_session, older_than=datetime.now(timezone.utc) + timedelta(days=1))
+    db_session.commit()
+    assert db_session.execute(select(func.count()).select_from(EventQueue)).scalar_one() == 0
+    return moved
+
+
+def test_archived_events_are_exported_and_redacted_like_the_inbox_s(
+    db_session: Session, shop: Shop, customer_everywhere: CustomerLoyaltyProfile, now: datetime
+) -> None:
+    assert archive_all_events(db_session) >= 2
+    exported = gdpr.export_customer(db_session, shop_id=shop.id, customer_id=CUSTOMER)
+    assert [e["event_type"] for e in exported["events"]] == ["reward_redeemed", "order_created"]
+    assert exported["events"][1]["payload"]["customer"]["email"] == EMAIL
+
+    result = gdpr.redact_customer(
+        db_session, shop_id=shop.id, customer_id=CUSTOMER, now=now + timedelta(days=10), email=EMAIL, phone=PHONE
+    )
+    db_session.commit()
+
+    for needle in (EMAIL, FIRST, LAST, CUSTOMER, PHONE):
+        assert hits(db_session, needle) == [], needle
+    tombstoned = gdpr.export_customer(db_session, shop_id=shop.id, customer_id=result.tombstone)
+    assert len(tombstoned["events"]) == 2
 
 
 def test_redaction_leaves_no_personal_data_and_keeps_the_ledger(

@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 from app.models import (
     AuditLog,
     CustomerLoyaltyProfile,
-    EventQueue,
     Order,
     PendingCredit,
     PointsLot,
@@ -24,6 +23,7 @@ from app.models import (
     ReferralLink,
     RuleExecution,
     TierDefinition,
+    event_history,
 )
 
 
@@ -55,15 +55,16 @@ def export_customer(session: Session, *, shop_id: int, customer_id: str) -> dict
             CustomerLoyaltyProfile.shop_id == shop_id, CustomerLoyaltyProfile.customer_id == customer_id
         )
     ).scalar_one_or_none()
+    # The inbox and its archive alike (event_history reads both).
     events = session.execute(
-        select(EventQueue)
-        .where(EventQueue.shop_id == shop_id, EventQueue.customer_id == customer_id)
-        .order_by(EventQueue.occurred_at, EventQueue.id)
-    ).scalars()
+        select(event_history)
+        .where(event_history.c.shop_id == shop_id, event_history.c.customer_id == customer_id)
+        .order_by(event_history.c.occurred_at, event_history.c.id)
+    ).mappings()
     export: dict[str, Any] = {
         "customer_id": customer_id,
         "profile": None,
-        "events": [_row(event) for event in events],
+        "events": [{key: _plain(value) for key, value in event.items()} for event in events],
     }
     if profile is None:
         return export

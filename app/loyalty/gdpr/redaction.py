@@ -30,6 +30,7 @@ from app.models import (
     CustomerLoyaltyProfile,
     DeadLetter,
     EventQueue,
+    EventQueueArchive,
     Outbox,
     PendingCredit,
     PointsTransaction,
@@ -231,19 +232,21 @@ def redact_customer(
             needles,
         )
 
-    order_match = [EventQueue.payload.op("@>")({"id": int(o)}) for o in order_ids if o.isdigit()]
-    order_match += [EventQueue.payload.op("@>")({"order_id": int(o)}) for o in order_ids if o.isdigit()]
-    event_rows = and_(
-        EventQueue.shop_id == shop_id,
-        or_(EventQueue.customer_id == customer_id, _mentions(EventQueue.payload, needles), *order_match),
-    )
-    counts["event_queue"] = _scrub_rows(session, EventQueue, "payload", event_rows, needles)
-    if tombstone is not None:
-        session.execute(
-            update(EventQueue)
-            .where(EventQueue.shop_id == shop_id, EventQueue.customer_id == customer_id)
-            .values(customer_id=tombstone)
+    # The inbox and its archive (processed rows older than a few weeks move there) hold the same payloads.
+    for events in (EventQueue, EventQueueArchive):
+        order_match = [events.payload.op("@>")({"id": int(o)}) for o in order_ids if o.isdigit()]
+        order_match += [events.payload.op("@>")({"order_id": int(o)}) for o in order_ids if o.isdigit()]
+        event_rows = and_(
+            events.shop_id == shop_id,
+            or_(events.customer_id == customer_id, _mentions(events.payload, needles), *order_match),
         )
+        counts[events.__tablename__] = _scrub_rows(session, events, "payload", event_rows, needles)
+        if tombstone is not None:
+            session.execute(
+                update(events)
+                .where(events.shop_id == shop_id, events.customer_id == customer_id)
+                .values(customer_id=tombstone)
+            )
     # JSON columns that can quote the customer anywhere in the shop (payloads, errors, audit details, staged work,
     # the customers a kept backtest lists).
     for model, column in ((DeadLetter, "fields"), (AuditLog, "details"), (Outbox, "payload"), (RuleBacktest, "result")):
