@@ -4,6 +4,7 @@ the conversion as the entries' source), rejecting pays nothing; only this shop's
 from __future__ import annotations
 
 import threading
+import uuid
 from datetime import datetime, timezone
 from typing import Any
 
@@ -63,6 +64,7 @@ def test_approving_pays_both_sides_once_with_the_conversion_as_source(admin: Adm
     decided = db.session.get(ReferralConversion, conversion_id)
     assert (decided.status, decided.review_decision, decided.advocate_points) == ("rewarded", "approved", 500)
     assert decided.reviewed_by and decided.reviewed_at is not None
+    assert decided.reviewed_by == "staff:1"  # as every other admin write names its staff user
     assert db.session.get(type(bob), bob.id).referred_by_profile_id == ada.id
     audit = db.session.execute(select(AuditLog).where(AuditLog.action == "referral_conversion_approved")).scalar_one()
     assert audit.details["before"]["status"] == "blocked" and audit.details["after"]["status"] == "rewarded"
@@ -126,7 +128,9 @@ def test_another_shops_conversion_is_not_found(admin: Admin, demo_shop: Any, oth
     assert admin.post(f"/admin/referrals/conversions/{conversion_id}/approve").status_code == 404
     assert admin.post(f"/admin/referrals/conversions/{conversion_id}/reject", {"reason": "x"}).status_code == 404
     assert referral_credits(other_admin_shop) == []
-    assert db.session.get(ReferralConversion, conversion_id).status == "blocked"
+    untouched = db.session.get(ReferralConversion, conversion_id)
+    assert (untouched.status, untouched.review_decision, untouched.reviewed_by) == ("blocked", None, None)
+    assert review_audits() == []
 
 
 def test_only_blocked_conversions_are_reviewed(admin: Admin, demo_shop: Any) -> None:
@@ -139,6 +143,47 @@ def test_only_blocked_conversions_are_reviewed(admin: Admin, demo_shop: Any) -> 
     assert admin.post(f"/admin/referrals/conversions/{rewarded}/reject", {"reason": "x"}).status_code == 409
     assert referral_credits(demo_shop) == []
     assert db.session.get(ReferralConversion, rewarded).status == "rewarded"
+    untouched = db.session.get(ReferralConversion, rewarded)
+    assert (untouched.status, untouched.review_decision, untouched.reviewed_by) == ("rewarded", None, None)
+    assert review_audits() == []
+
+
+def test_a_reason_too_long_is_refused_and_changes_nothing(admin: Admin, demo_shop: Any) -> None:
+    paying_shop(demo_shop)
+    conversion_id, _, _ = blocked_pair(demo_shop)
+    response = admin.post(f"/admin/referrals/conversions/{conversion_id}/reject", {"reason": "x" * 501})
+    assert response.status_code == 422 and "at most 500 characters" in response.get_data(as_text=True)
+    db.session.expire_all()
+    untouched = db.session.get(ReferralConversion, conversion_id)
+    assert (untouched.status, untouched.review_decision, untouched.review_reason) == ("blocked", None, None)
+    assert review_audits() == []
+
+
+def test_a_blocked_conversion_whose_order_was_cancelled_cannot_be_approved(admin: Admin, demo_shop: Any) -> None:
+    paying_shop(demo_shop)
+    conversion_id, _, _ = blocked_pair(demo_shop)
+    shop = db.session.get(Shop, demo_shop.id)
+    now = datetime.now(timezone.utc)
+    reason = "the referred order 5002 was cancelled"
+    claimed = referrals.reverse_for_order(
+        db.session, shop=shop, order_id="5002", event_id=uuid.uuid4(), now=now, reason=reason
+    )
+    db.session.commit()
+    assert claimed == 0  # a blocked conversion had credited nothing
+
+    response = admin.post(f"/admin/referrals/conversions/{conversion_id}/approve")
+    assert response.status_code == 409 and "is reversed" in response.get_json()["message"]
+    assert referral_credits(demo_shop) == []
+    closed = db.session.get(ReferralConversion, conversion_id)
+    assert (closed.status, closed.block_reason, closed.review_decision) == ("reversed", reason, None)
+    assert review_audits() == []
+
+
+def review_audits() -> list[str]:
+    db.session.expire_all()
+    return list(
+        db.session.execute(select(AuditLog.action).where(AuditLog.action.like("referral_conversion_%"))).scalars()
+    )
 
 
 def test_the_queue_offers_approve_and_reject(admin: Admin, demo_shop: Any) -> None:

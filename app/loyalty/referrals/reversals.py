@@ -25,17 +25,24 @@ def reverse_for_order(
 
     Idempotent: the conversion becomes `reversed`, and each profile's take-back is one `ledger_reversals` row.
     The caller holds the friend's profile lock; the advocate's is taken here, in the order conversion uses.
+    A conversion still blocked for review credited nothing: it is closed as reversed too, so the merchant can no
+    longer approve a referral whose order did not stand.
     """
     conversion = session.execute(
         select(ReferralConversion)
         .where(
             ReferralConversion.shop_id == shop.id,
             ReferralConversion.order_id == order_id,
-            ReferralConversion.status.in_(("pending", "rewarded")),
+            ReferralConversion.status.in_(("pending", "rewarded", "blocked")),
         )
         .with_for_update()
     ).scalar_one_or_none()
     if conversion is None:
+        return 0
+    if conversion.status == "blocked":
+        conversion.status = "reversed"
+        conversion.block_reason = reason
+        session.flush()
         return 0
     source = ("referral", str(conversion.id))
     claimed = 0

@@ -2,7 +2,7 @@
 rejecting one closes it with a reason and pays nothing. Only a blocked conversion can be decided, once.
 
 Lock order: the conversion row (serializes two decisions on it, so a double approve pays once), then the friend's
-profile, then the advocate's (the order conversion's order after its first lock).
+profile, then the advocate's (taken by reward_conversion, in the order conversion uses).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from app.loyalty import ledger
 from app.loyalty.base.errors import Conflict, InvalidInput, NotFound
 from app.loyalty.ledger.profiles import lock_profile_by_id
 from app.loyalty.referrals.conversions import reward_conversion
-from app.models import ReferralConversion, Shop
+from app.models import CustomerLoyaltyProfile, ReferralConversion, Shop
 
 REASON_MAX = 500
 
@@ -34,7 +34,8 @@ def approve(session: Session, *, shop: Shop, conversion_id: int, staff: str, now
     if conversion.friend_profile_id is None:
         raise Conflict(f"referral conversion {conversion_id} has no friend any more (their data was erased)")
     friend = lock_profile_by_id(session, shop_id=shop.id, profile_id=conversion.friend_profile_id)
-    advocate = lock_profile_by_id(session, shop_id=shop.id, profile_id=conversion.advocate_profile_id)
+    advocate = session.get(CustomerLoyaltyProfile, conversion.advocate_profile_id)  # reward_conversion locks it
+    assert advocate is not None  # the conversion's foreign key
     _decide(conversion, "approved", staff=staff, reason=None, now=now)
     reward_conversion(
         session,
