@@ -10,7 +10,7 @@ from typing import Any
 
 from flask import Response, abort, g, make_response, render_template, request, url_for
 
-from app.admin.audit import record_change
+from app.admin.audit import record_change, staff_actor
 from app.admin.forms import field_of, optional_int, optional_whole
 from app.admin.shell import admin_blueprint, go_to, with_toast
 from app.extensions import db
@@ -88,7 +88,7 @@ def approve(conversion_id: int) -> Response:
         conversion_id,
         "approved",
         lambda now: referrals.approve(
-            db.session, shop=g.shop, conversion_id=conversion_id, staff=str(g.staff_user_id), now=now
+            db.session, shop=g.shop, conversion_id=conversion_id, staff=staff_actor(), now=now
         ),
     )
 
@@ -101,7 +101,7 @@ def reject(conversion_id: int) -> Response:
         conversion_id,
         "rejected",
         lambda now: referrals.reject(
-            db.session, shop=g.shop, conversion_id=conversion_id, staff=str(g.staff_user_id), reason=reason, now=now
+            db.session, shop=g.shop, conversion_id=conversion_id, staff=staff_actor(), reason=reason, now=now
         ),
     )
 
