@@ -13,7 +13,7 @@ from flask import Response, abort, g, jsonify, make_response, render_template, r
 from sqlalchemy import select
 
 from app.admin.audit import record_change, staff_actor
-from app.admin.forms import optional_int, whole_number
+from app.admin.forms import field_of, optional_int, whole_number
 from app.admin.shell import admin_blueprint, form_key, go_to, new_form_key, with_toast
 from app.extensions import db
 from app.loyalty import ledger, reports, rewards
@@ -21,7 +21,14 @@ from app.loyalty.base.errors import InsufficientPoints, InvalidInput
 from app.loyalty.gdpr import export_customer
 from app.loyalty.ledger.csv_io import iter_ledger_csv
 from app.loyalty.referrals import link_for
-from app.loyalty.tiers import clear_tier_override, ladder, override_last_day, set_tier_by_hand, tier_status
+from app.loyalty.tiers import (
+    clear_tier_override,
+    held_override,
+    ladder,
+    override_last_day,
+    set_tier_by_hand,
+    tier_status,
+)
 from app.models import CustomerLoyaltyProfile, RedemptionLog
 from app.shopify.admin_auth import admin_required
 
@@ -125,7 +132,7 @@ def set_tier(customer_id: str) -> Response:
     if request.form.get("clear"):
         clear_tier_override(db.session, shop=g.shop, profile=profile, staff=staff_actor(), now=now)
     else:
-        tier_id = _chosen_tier(values["tier_id"], "tier_id", errors)
+        tier_id = _chosen_tier(values["tier_id"], errors)
         try:
             until = date.fromisoformat(values["until"])
         except ValueError:
@@ -136,27 +143,31 @@ def set_tier(customer_id: str) -> Response:
                     db.session, shop=g.shop, profile=profile, tier_id=tier_id, until=until, staff=staff_actor(), now=now
                 )
             except InvalidInput as exc:
-                errors["until" if str(exc).startswith("until") else "tier_id"] = str(exc)
+                errors[field_of(str(exc), ("until",), "tier_id")] = str(exc)
     if errors:
         db.session.rollback()
         profile = _profile_or_404(customer_id)
-        context = _profile_context(profile, tier_values=values, tier_errors=errors)
+        context = _tier_context(profile, now=now, tier_values=values, tier_errors=errors)
         return make_response(render_template("admin/customers/_tier.html", **context), 422)
     db.session.refresh(profile)
-    record_change("tier_set_by_hand", ("profile", profile.id), before=before, after=_override(profile), now=now)
+    after = _override(profile)
+    if after == before:
+        message = "No tier was set by hand"  # a Clear with nothing to clear: nothing changed, nothing to audit
+    else:
+        record_change("tier_set_by_hand", ("profile", profile.id), before=before, after=after, now=now)
+        message = "Tier override cleared" if request.form.get("clear") else "Tier set by hand"
     db.session.commit()
-    message = "Tier override cleared" if request.form.get("clear") else "Tier set by hand"
     return with_toast(
-        make_response(render_template("admin/customers/_tier.html", **_profile_context(profile))), message
+        make_response(render_template("admin/customers/_tier.html", **_tier_context(profile, now=now))), message
     )
 
 
-def _chosen_tier(raw: str, field: str, errors: dict[str, str]) -> int:
+def _chosen_tier(raw: str, errors: dict[str, str]) -> int:
     """The tier select's value as an id; the domain checks it is on this shop's ladder."""
     try:
         return int(raw)
     except ValueError:
-        errors[field] = "Choose a tier"
+        errors["tier_id"] = "Choose a tier"
         return 0
 
 
@@ -235,10 +246,30 @@ def _profile_context(
     tier_errors: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     now = datetime.now(timezone.utc)
+    return {
+        **_tier_context(profile, now=now, tier_values=tier_values, tier_errors=tier_errors),
+        "referral": link_for(db.session, shop=g.shop, profile=profile, now=now),
+        "ledger": reports.customer_ledger(db.session, shop_id=g.shop.id, profile_id=profile.id),
+        "redemptions": reports.customer_redemptions(db.session, shop_id=g.shop.id, profile_id=profile.id),
+        "values": values or {"points": "", "reason": ""},
+        "errors": errors or {},
+        "form_key": new_form_key(),
+    }
+
+
+def _tier_context(
+    profile: CustomerLoyaltyProfile,
+    *,
+    now: datetime,
+    tier_values: dict[str, str] | None = None,
+    tier_errors: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """What the tier card (`_tier.html`) shows: the tier and progress, the override while it holds, the form."""
     tiers = ladder(db.session, shop_id=g.shop.id)
-    manual = next((tier for tier in tiers if tier.id == profile.manual_tier_id), None)
+    manual = held_override(profile, tiers, now)
     override = None
-    if manual is not None and profile.manual_tier_until is not None:
+    if manual is not None:
+        assert profile.manual_tier_until is not None  # held_override found one
         override = {
             "name": manual.name,
             "until": override_last_day(g.shop, profile.manual_tier_until).isoformat(),
@@ -251,12 +282,6 @@ def _profile_context(
         "tier_errors": tier_errors or {},
         "profile": profile,
         "tier": tier_status(db.session, shop=g.shop, profile=profile, now=now),
-        "referral": link_for(db.session, shop=g.shop, profile=profile, now=now),
-        "ledger": reports.customer_ledger(db.session, shop_id=g.shop.id, profile_id=profile.id),
-        "redemptions": reports.customer_redemptions(db.session, shop_id=g.shop.id, profile_id=profile.id),
-        "values": values or {"points": "", "reason": ""},
-        "errors": errors or {},
-        "form_key": new_form_key(),
     }
 
 

@@ -3,13 +3,13 @@ boundary."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import func, select
 
 from app.extensions import db
-from app.models import AuditLog, CustomerLoyaltyProfile, TierDefinition
+from app.models import AuditLog, CustomerLoyaltyProfile, EventQueue, TierDefinition
 from tests.admin.conftest import Admin, add_member
 
 URL = "/admin/customers/7000000000000000001/tier"
@@ -73,8 +73,32 @@ def test_bad_tier_input_is_a_422_next_to_the_field_and_changes_nothing(
         assert response.status_code == 422, (form, html)
         assert message in html and 'aria-invalid="true"' in html, form
     db.session.expire_all()
-    assert db.session.get(CustomerLoyaltyProfile, profile.id).manual_tier_id is None
+    stored = db.session.get(CustomerLoyaltyProfile, profile.id)
+    assert (stored.manual_tier_id, stored.current_tier_id) == (None, profile.current_tier_id)
     assert db.session.execute(select(func.count()).select_from(AuditLog)).scalar_one() == 0
+    tier_events = select(func.count()).select_from(EventQueue).where(EventQueue.event_type == "tier_changed")
+    assert db.session.execute(tier_events).scalar_one() == 0
+
+
+def test_clearing_when_nothing_was_set_by_hand_changes_and_audits_nothing(admin: Admin, demo_shop: Any) -> None:
+    profile = add_member(db.session, demo_shop, "7000000000000000001", email="ada@example.com", name="Ada Lovelace")
+    response = admin.post(URL, {"clear": "1"})
+    assert response.status_code == 200 and "No tier was set by hand" in response.headers["HX-Trigger"]
+    db.session.expire_all()
+    stored = db.session.get(CustomerLoyaltyProfile, profile.id)
+    assert (stored.manual_tier_id, stored.current_tier_id) == (None, profile.current_tier_id)
+    assert db.session.execute(select(func.count()).select_from(AuditLog)).scalar_one() == 0
+
+
+def test_an_override_past_its_last_day_is_not_shown_as_holding(admin: Admin, demo_shop: Any) -> None:
+    profile = add_member(db.session, demo_shop, "7000000000000000001", email="ada@example.com", name="Ada Lovelace")
+    stored = db.session.get(CustomerLoyaltyProfile, profile.id)
+    stored.manual_tier_id = top_tier(demo_shop).id
+    stored.manual_tier_until = datetime.now(timezone.utc) - timedelta(hours=1)  # ended; the sweep has not run yet
+    stored.manual_tier_set_by = "staff:1"
+    db.session.commit()
+    page = admin.get("/admin/customers/7000000000000000001").get_data(as_text=True)
+    assert "Set by hand" not in page
 
 
 def test_another_shops_customer_is_not_found(admin: Admin, demo_shop: Any, other_admin_shop: Any) -> None:

@@ -11,7 +11,7 @@ from app.loyalty.tiers.membership import (
     qualified_tier,
     tier_status,
 )
-from app.loyalty.tiers.overrides import clear_tier_override, override_last_day, set_tier_by_hand
+from app.loyalty.tiers.overrides import clear_tier_override, held_override, override_last_day, set_tier_by_hand
 from app.loyalty.tiers.sweeps import recalculate_all, roll_period
 
 __all__ = [
@@ -19,6 +19,7 @@ __all__ = [
     "TierSpec",
     "TierView",
     "clear_tier_override",
+    "held_override",
     "earn_multiplier",
     "evaluate_upgrade",
     "ladder",
