@@ -24,7 +24,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from app.events.envelope import EVENT_ID_NAMESPACE
-from app.models import EventQueue, Shop
+from app.models import EventQueue, Shop, event_history
 from app.shopify.admin_api import AdminApi, RequestRefused, RetryLater
 
 RUN = """
@@ -165,12 +165,13 @@ def webhook_shape(order: dict[str, Any]) -> dict[str, Any]:
 def _record(session: Session, shop: Shop, orders: list[dict[str, Any]], now: datetime) -> BackfillResult:
     payloads = [webhook_shape(order) for order in orders]
     ids = [str(payload["id"]) for payload in payloads]
+    # The inbox and its archive: an order recorded months ago must not come back as new.
     known = set(
         session.execute(
-            select(EventQueue.payload["id"].astext).where(
-                EventQueue.shop_id == shop.id,
-                EventQueue.event_type == "order_created",
-                EventQueue.payload["id"].astext.in_(ids),
+            select(event_history.c.payload["id"].astext).where(
+                event_history.c.shop_id == shop.id,
+                event_history.c.event_type == "order_created",
+                event_history.c.payload["id"].astext.in_(ids),
             )
         ).scalars()
     )

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from app.events import inbox
 from app.loyalty import ledger, referrals
 from app.loyalty.base.errors import InvalidInput, ReferralNotFound
 from app.loyalty.referrals.settings import update_settings
@@ -158,6 +159,8 @@ def test_orders_without_a_known_code_are_not_referrals(db_session: Session, prog
         ("email_variant", "self_referral: a variant of the advocate's email"),
         ("order_email_variant", "self_referral: a variant of the advocate's email"),
         ("same_address", "self_referral: ships to the advocate's address"),
+        # The advocate's order was weeks ago: its event has moved to the inbox's archive.
+        ("same_address_archived", "self_referral: ships to the advocate's address"),
         ("not_first_order", "not_first_order: the friend is not a first-time customer"),
         ("under_minimum", "order_below_minimum: 29.99 is under the minimum of 30"),
     ],
@@ -182,7 +185,7 @@ def test_fraud_checks_block_with_their_reason_and_credit_nothing(
         email="a.lice.smith+x@gmail.com" if case == "order_email_variant" else None,
         shipping_address={**ADDRESS, "address1": "12 rue de la paix "},
     )
-    if case == "same_address":
+    if case in ("same_address", "same_address_archived"):
         db_session.add(
             EventQueue(
                 event_id=uuid.uuid4(),
@@ -191,8 +194,12 @@ def test_fraud_checks_block_with_their_reason_and_credit_nothing(
                 customer_id="1",
                 payload={"id": 1, "shipping_address": ADDRESS},
                 occurred_at=now - timedelta(days=40),
+                status="processed",
             )
         )
+        db_session.flush()
+    if case == "same_address_archived":
+        assert inbox.archive_processed(db_session, older_than=datetime.now(timezone.utc) + timedelta(days=1)) == 1
     if case == "not_first_order":
         add_order(db_session, programme, friend, "4000", "80.00", now - timedelta(days=90))
     db_session.flush()

@@ -4,11 +4,13 @@ historical events (processed, no points), once, skipping what live webhooks alre
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import func, select, update
 
-from app.models import EventQueue, PointsTransaction, Shop
+from app.events import inbox
+from app.models import EventQueue, PointsTransaction, Shop, event_history
 from tests.helpers import order_payload
 from tests.shopify.conftest import SHOP
 from tests.shopify_fake.bulk import order_node
@@ -78,6 +80,21 @@ def test_past_orders_become_historical_events_once(runner, shopify_fake, db_sess
     again = backfill(runner)
     assert "0 recorded as historical, 2 already in the inbox" in again.output
     assert db_session.execute(select(func.count()).select_from(EventQueue)).scalar_one() == 2
+
+
+def test_orders_already_moved_to_the_archive_are_not_recorded_again(  # type: ignore[no-untyped-def]
+    runner, shopify_fake, db_session, paid_shop
+) -> None:
+    seed_orders(shopify_fake)
+    assert backfill(runner).exit_code == 0
+    moved = inbox.archive_processed(db_session, older_than=datetime.now(timezone.utc) + timedelta(days=1))
+    db_session.commit()
+    assert moved == 2
+
+    again = backfill(runner)
+    assert "0 recorded as historical, 2 already in the inbox" in again.output
+    assert db_session.execute(select(func.count()).select_from(EventQueue)).scalar_one() == 0
+    assert db_session.execute(select(func.count()).select_from(event_history)).scalar_one() == 2
 
 
 def test_an_order_a_live_webhook_brought_is_not_recorded_twice(

@@ -33,12 +33,12 @@ from app.loyalty.base.errors import ReferralNotFound
 from app.loyalty.referrals.settings import ReferralSettings, ip_salt, settings_for
 from app.models import (
     CustomerLoyaltyProfile,
-    EventQueue,
     Order,
     ReferralClick,
     ReferralConversion,
     ReferralLink,
     Shop,
+    event_history,
 )
 
 NOTE_ATTRIBUTE_NAMES = frozenset({"ref", "referral", "referral_code"})
@@ -163,10 +163,11 @@ def address_fingerprint(address: Any) -> str | None:
 
 
 def _advocate_addresses(session: Session, shop_id: int, advocate: CustomerLoyaltyProfile) -> set[str]:
+    # The advocate's latest events wherever they are kept (the inbox, or its archive once weeks old).
     payloads = session.execute(
-        select(EventQueue.payload)
-        .where(EventQueue.shop_id == shop_id, EventQueue.customer_id == advocate.customer_id)
-        .order_by(EventQueue.occurred_at.desc())
+        select(event_history.c.payload)
+        .where(event_history.c.shop_id == shop_id, event_history.c.customer_id == advocate.customer_id)
+        .order_by(event_history.c.occurred_at.desc())
         .limit(50)
     ).scalars()
     found: set[str] = set()
