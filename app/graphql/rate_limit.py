@@ -107,21 +107,6 @@ def begin(
     return PendingCheck(client, keys, [WINDOW_SECONDS * 2, len(counters)], counters, now)
 
 
-def check(
-    client: redis.Redis,
-    namespace: str,
-    limits: Limits,
-    *,
-    shop: str,
-    customer_id: str | None,
-    now: float,
-    cache_key: str | None = None,
-) -> Verdict:
-    """Count this request against its budgets and read `cache_key`, waiting for the answer."""
-    with begin(client, namespace, limits, shop=shop, customer_id=customer_id, now=now, cache_key=cache_key) as pending:
-        return pending.verdict()
-
-
 def _verdict(replies: list, counters: list[tuple[str, int]], now: float, *, cached_asked: bool) -> Verdict:  # type: ignore[type-arg]
     counts = replies[: len(counters)]
     allowed = all(count <= limit for count, (_, limit) in zip(counts, counters, strict=True))

@@ -23,10 +23,10 @@ def embedded_redis(tmp_path: Path) -> Iterator[redis.Redis]:
 def test_budgets_count_and_refuse_on_the_embedded_redis(embedded_redis: redis.Redis) -> None:
     assert embedded_redis.info("server")["redis_version"].startswith("6.")
     limits = rate_limit.Limits(per_shopper=2, per_shop=100)
-    verdicts = [
-        rate_limit.check(embedded_redis, "ns", limits, shop="a.myshopify.com", customer_id="1", now=600.0)
-        for _ in range(3)
-    ]
+    verdicts = []
+    for _ in range(3):
+        with rate_limit.begin(embedded_redis, "ns", limits, shop="a.myshopify.com", customer_id="1", now=600.0) as p:
+            verdicts.append(p.verdict())
     assert [verdict.allowed for verdict in verdicts] == [True, True, False]
     assert verdicts[-1].retry_after == 60
     key = "ns:ratelimit:shopper:a.myshopify.com:1:10"
