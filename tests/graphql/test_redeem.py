@@ -4,6 +4,9 @@ the result (success false, a message), and nothing of a refused redemption stays
 from __future__ import annotations
 
 import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 from sqlalchemy import func, select
 
 from app.loyalty import rewards
@@ -129,3 +132,18 @@ def test_another_shops_reward_is_unknown(client, shopify, db_session, reward_id,
     result = redeem(client, shopify, shop="other-shop.myshopify.com", rewardId=str(reward_id))
     assert result["success"] is False and f"reward {reward_id}" in result["message"]
     assert db_session.execute(select(func.count()).select_from(RedemptionLog)).scalar_one() == 0
+
+
+def test_a_redemption_succeeds_when_the_worker_cannot_be_woken(  # type: ignore[no-untyped-def]
+    client, shopify, db_session, reward_id, monkeypatch
+) -> None:
+    """The enqueue of deliver_outbox is only a nudge: with the queue's Redis unreachable the redemption still succeeds
+    and its code waits in the outbox for the worker's every-minute drain."""
+    from app.tasks.queue import huey
+
+    unreachable = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, retry=Retry(NoBackoff(), 0))
+    monkeypatch.setattr(huey.storage, "conn", unreachable)
+    redeemed = redeem(client, shopify, rewardId=str(reward_id), idempotencyKey="checkout-offline-queue")
+    assert (redeemed["success"], redeemed["new_balance"]) == (True, 700)
+    staged = db_session.execute(select(Outbox.kind).where(Outbox.kind == "discount_code.create")).scalars().all()
+    assert staged == ["discount_code.create"]
