@@ -24,7 +24,6 @@ import random
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -37,8 +36,8 @@ from typing import Any
 
 import psycopg
 import redis
+from harness import BIN, ROOT, free_port, rss_mb
 
-ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.commands.demo import DEMO_SHOP  # noqa: E402
@@ -47,23 +46,9 @@ from app.loyalty.base.inbound import InboundEvent  # noqa: E402
 from app.migrations import upgrade  # noqa: E402
 from tests.helpers import order_payload  # noqa: E402
 
-BIN = Path(sys.executable).parent
 BONUS = 500
 REFUNDED_SHARE = "30.00"  # of a 150.00 order: a fifth of the bonus goes back
 NAMESPACE = "loyalty-soak"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 class OwnRedis:

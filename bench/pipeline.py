@@ -24,11 +24,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -39,10 +36,10 @@ from pathlib import Path
 
 import psycopg
 import redis
+from harness import BIN, GUNICORN, MINIMAL_APP, ROOT, Servers, free_port, rss_mb, wait_http, wrk
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
-ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from app.commands.demo import DEMO_SHOP  # noqa: E402
@@ -52,19 +49,7 @@ from app.migrations import upgrade  # noqa: E402
 from app.shopify.signing import sign_webhook_body  # noqa: E402
 from tests.helpers import order_payload  # noqa: E402
 
-BIN = Path(sys.executable).parent
 SECRET = "shpss_bench_secret_0123456789abcdef"
-GUNICORN = ["--workers", "2", "--threads", "4", "--worker-class", "gthread", "--log-level", "warning"]
-
-MINIMAL_APP = """
-from flask import Flask
-app = Flask(__name__)
-
-@app.post("/min")
-def minimal():
-    return "ok"
-"""
-
 # Many distinct signed orders (first orders of new customers), sent in turn at a steady pace per connection.
 WRK_PACED_SCRIPT = """
 local bodies = BODIES
@@ -120,70 +105,6 @@ function request()
   return wrk.format(nil, "/webhooks")
 end
 """
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_http(url: str, seconds: float = 90) -> None:
-    import urllib.error
-    import urllib.request
-
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(url, timeout=1)
-            return
-        except urllib.error.HTTPError:
-            return  # it answers (405 for a GET on a POST route is fine)
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not come up")
-
-
-def wrk(url: str, seconds: int, script: Path, *, threads: int = 2, connections: int = 16) -> tuple[float, float, float]:
-    """(requests/s, p50 ms, p99 ms) of a wrk run (16 connections unless told), after a 3 s warm-up run."""
-
-    def command(duration: int) -> list[str]:
-        return ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script), url]
-
-    subprocess.run(command(3), capture_output=True, check=True)
-    out = subprocess.run(command(seconds), capture_output=True, text=True, check=True).stdout
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
-    non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    if non_2xx:
-        raise RuntimeError(f"{non_2xx.group(1)} failed requests against {url}:\n{out}")
-    return rate, _latency(out, "50%"), _latency(out, "99%")
-
-
-def _latency(wrk_output: str, percentile: str) -> float:
-    found = re.search(rf"{percentile}\s+([\d.]+)(us|ms|s)", wrk_output)
-    assert found is not None, wrk_output
-    return float(found.group(1)) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[found.group(2)]
-
-
-class Servers:
-    def __init__(self, env: dict[str, str], logs: Path) -> None:
-        self.env, self.logs, self.procs = env, logs, []
-
-    def start(self, name: str, *command: str) -> subprocess.Popen[bytes]:
-        log = open(self.logs / f"{name}.log", "wb")
-        proc = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        self.procs.append(proc)
-        return proc
-
-    def stop(self, procs: list[subprocess.Popen[bytes]] | None = None) -> None:
-        for proc in procs or self.procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs or self.procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
 
 
 def insert_baselines(dsn: str, rows: int = 5000) -> tuple[float, float]:
@@ -303,17 +224,10 @@ def drain_rate(
                 raise RuntimeError(f"only {done}/{count} events processed in 600 s")
             time.sleep(0.05)
     rate = count / (time.perf_counter() - started)
-    rss = ", ".join(f"{_rss_mb(proc.pid):.0f}" for proc in consumers)
+    rss = ", ".join(f"{rss_mb(proc.pid):.0f}" for proc in consumers)
     servers.stop(consumers)
     print(f"      RSS of the stream process(es) after the run: {rss} MB")
     return rate
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def bare_loop_rate(dsn: str, client: redis.Redis, namespace: str, count: int) -> float:

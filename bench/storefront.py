@@ -33,11 +33,13 @@ from urllib.parse import urlencode
 
 import jwt
 import psycopg
-from pipeline import BIN, GUNICORN, MINIMAL_APP, ROOT, Servers, free_port, wait_http, wrk
+from harness import BIN, GUNICORN, MINIMAL_APP, ROOT, Servers, free_port, wait_http, wrk
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
-from app.migrations import upgrade  # noqa: E402  (pipeline put the project on sys.path)
+sys.path.insert(0, str(ROOT))
+
+from app.migrations import upgrade  # noqa: E402
 
 API_KEY = "bench-api-key"
 SECRET = "shpss_bench_secret_0123456789abcdef"
