@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Select, select, tuple_
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import BigInteger, Select, String, func, literal, select, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.orm import Session
 
 from app.loyalty.base.bulk import insert_rows
@@ -62,9 +62,23 @@ def lock_profiles(
         [{"shop_id": s, "customer_id": c, "created_at": now, "updated_at": now} for s, c in keys],
         conflict=("shop_id", "customer_id"),
     )
+    # The keys travel as two array parameters: one statement text for any number of keys, which PostgreSQL
+    # prepares once (an IN list of pairs is new text, two parameters per key, converted again on every call).
+    wanted = (
+        func.unnest(
+            literal([shop_id for shop_id, _ in keys], ARRAY(BigInteger)),
+            literal([customer_id for _, customer_id in keys], ARRAY(String)),
+        )
+        .table_valued("shop_id", "customer_id")
+        .render_derived(name="wanted")
+    )
     query = (
         select(CustomerLoyaltyProfile)
-        .where(tuple_(CustomerLoyaltyProfile.shop_id, CustomerLoyaltyProfile.customer_id).in_(keys))
+        .where(
+            tuple_(CustomerLoyaltyProfile.shop_id, CustomerLoyaltyProfile.customer_id).in_(
+                select(wanted.c.shop_id, wanted.c.customer_id)
+            )
+        )
         .order_by(CustomerLoyaltyProfile.shop_id, CustomerLoyaltyProfile.customer_id)
     )
     held = {(p.shop_id, p.customer_id): p for p in session.execute(_locked(query)).scalars()}
