@@ -49,7 +49,7 @@ class Shop(Base):
     # Orders Shopify marks `test: true` (placed with a test gateway) earn nothing unless this is on.
     test_orders_earn: Mapped[bool] = mapped_column(server_default=text("false"))
     # Which of an order's topics earns it its points: orders/create ("created"), orders/paid ("paid") or
-    # orders/fulfilled ("fulfilled"); the order's other topics record it without earning (app.loyalty.processing.
+    # orders/fulfilled ("fulfilled"); the order's other topics record it without earning (app.loyalty.base.
     # order_earning).
     orders_earn_on: Mapped[str] = mapped_column(String(16), server_default="created")
     # How many points buy one unit of the shop's currency (100 points = 1.00 by default); the liability rate.

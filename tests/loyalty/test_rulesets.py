@@ -549,3 +549,81 @@ def test_explaining_an_order_already_processed_does_not_count_it_twice(
     assert explained.points_total == 500
     second = {**envelope, "event_id": str(uuid.uuid4()), "event_data": order_payload(order_id=655, customer_id=321)}
     assert rulebook.dry_run(db_session, shop=shop, event=second, now=now).results[0].trace[0].children[1].seen == 2
+
+
+# --- replays follow the shop's orders_earn_on ------------------------------------------------------------------
+
+# A rule that names both order topics: live, a shop that earns on payment runs it once per order, at orders/paid.
+EVERY_ORDER_TOPIC = {
+    "name": "Per dollar",
+    "event_types": ["order_created", "order_paid"],
+    "actions": [{"type": "points_per_currency", "rate": 1, "basis": "total"}],
+}
+
+
+def _paid_and_unpaid_orders(session: Session, shop: Shop, day: datetime) -> None:
+    """Order 1 of customer 1 created, then paid; order 2 of customer 2 created and never paid."""
+    shop.orders_earn_on = "paid"
+    first = order_payload(order_id=1, customer_id=1, total="150.00")
+    store_event(session, shop, customer_id="1", occurred_at=day, payload=first)
+    paid_at = day + timedelta(hours=1)
+    store_event(session, shop, customer_id="1", occurred_at=paid_at, payload=first, event_type="order_paid")
+    store_event(
+        session,
+        shop,
+        customer_id="2",
+        occurred_at=day + timedelta(hours=2),
+        payload=order_payload(order_id=2, customer_id=2, total="90.00"),
+    )
+    session.commit()
+
+
+def test_a_backtest_of_a_shop_that_earns_on_payment_counts_each_paid_order_once(
+    db_session: Session, shop: Shop, now: datetime
+) -> None:
+    day = now - timedelta(days=10)
+    _paid_and_unpaid_orders(db_session, shop, day)
+    live_default = {**EVERY_ORDER_TOPIC, "name": "Per dollar (orders)", "event_types": ["order_created"]}
+    save(db_session, shop, live_default, now)
+
+    result = rulebook.backtest(db_session, shop=shop, drafts=[EVERY_ORDER_TOPIC], start=day, end=now)
+
+    # Order 1 earns once, at its payment; order 2 was never paid and earns nothing, as live.
+    assert (result.events, result.points, result.baseline_points) == (3, 150 + 150, 150)
+    assert result.by_rule["Per dollar"].firings == 1
+    assert result.baseline_by_rule["Per dollar (orders)"].firings == 1
+    assert result.top_customers == [{"customer_id": "1", "points": 300, "baseline_points": 150}]
+
+
+def test_a_retroactive_run_of_a_shop_that_earns_on_payment_credits_each_paid_order_once(
+    db_session: Session, shop: Shop, now: datetime
+) -> None:
+    day = now - timedelta(days=10)
+    _paid_and_unpaid_orders(db_session, shop, day)
+    save(db_session, shop, EVERY_ORDER_TOPIC, now)
+
+    run = rulebook.retroactive_run(db_session, shop=shop, name="Per dollar", start=day, end=now, actor="a", now=now)
+    db_session.commit()
+
+    assert (run.events, run.credits, run.points, run.duplicates) == (1, 1, 150, 0)
+    rule_id = db_session.execute(select(Rule.id)).scalar_one()
+    keys = db_session.execute(select(PointsTransaction.idempotency_key)).scalars().all()
+    assert keys == [f"rule:{rule_id}:a0:order:1"]
+
+
+def test_a_dry_run_sees_the_shops_earning_order_event_as_an_order(
+    db_session: Session, shop: Shop, now: datetime
+) -> None:
+    shop.orders_earn_on = "paid"
+    db_session.commit()
+    save(db_session, shop, PER_DOLLAR, now)
+    paid = {
+        "event_type": "order_paid",
+        "customer_id": "700",
+        "timestamp": "2026-03-02T10:00:00Z",
+        "event_data": order_payload(total="150.00", customer_id=700),
+    }
+    assert rulebook.dry_run(db_session, shop=shop, event=paid, now=now).points_total == 150
+    shop.orders_earn_on = "created"
+    db_session.commit()
+    assert rulebook.dry_run(db_session, shop=shop, event=paid, now=now).points_total == 0

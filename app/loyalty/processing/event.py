@@ -26,13 +26,14 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from app.loyalty import ledger, referrals, rewards, rulebook, tiers
+from app.loyalty.base import order_earning
 from app.loyalty.base.app_events import STAGED_EVENTS
 from app.loyalty.base.bulk import insert_rows, update_rows
 from app.loyalty.base.inbound import ORDER_EVENT_TYPES, InboundEvent
 from app.loyalty.base.installation import processes_event
 from app.loyalty.base.outcome import Outcome, RetryLater
 from app.loyalty.ledger.profiles import lock_profile, lock_profiles, release_profiles, take_held_profiles
-from app.loyalty.processing import customer_facts, lifecycle, order_batches, order_earning
+from app.loyalty.processing import customer_facts, lifecycle, order_batches
 from app.loyalty.processing.order_amounts import OrderAmounts, order_amounts
 from app.loyalty.referrals.links import codes_in_order
 from app.loyalty.referrals.settings import ReferralSettings

@@ -30,12 +30,12 @@ from sqlalchemy import func, select, tuple_, union_all
 from sqlalchemy.orm import Session
 
 from app.loyalty import rulebook, tiers
+from app.loyalty.base import order_earning
 from app.loyalty.base.app_events import AppEvent, record_app_events
 from app.loyalty.base.bulk import insert_rows, update_rows
 from app.loyalty.base.inbound import ORDER_PLACED, InboundEvent
 from app.loyalty.base.outcome import Outcome
 from app.loyalty.ledger.entries import Cause, extend_open_lots, lot_expiry
-from app.loyalty.processing import order_earning
 from app.loyalty.processing.order_amounts import OrderAmounts
 from app.loyalty.rulebook.executions import execution_rows, write_executions
 from app.loyalty.rulebook.facts import rule_credit_key

@@ -3,8 +3,10 @@
 The candidate set is the shop's active rules with the drafts replacing same-named rules (or added); the baseline is
 the active rules as they are. Both replay the same stored events (event_queue, not dead) in time order, each with its
 own simulated history: event counts and order totals from before the range plus the replayed events, and firings
-and budget used from the range start (limits and budgets restart there). Customers' tags, tier and referral are
-today's. Tier movements are reported for shops whose tiers are based on points earned.
+and budget used from the range start (limits and budgets restart there). As live, an order runs the rules at the
+event the shop's `orders_earn_on` names (order_earning.rule_event_type), so it earns once whatever was recorded.
+Customers' tags, tier and referral are today's. Tier movements are reported for shops whose tiers are based on points
+earned.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sqlalchemy import Numeric, case, func, select
 from sqlalchemy.orm import Session
 
 from app.loyalty import tiers
+from app.loyalty.base.order_earning import rule_event_type
 from app.loyalty.ledger.liability import points_value
 from app.loyalty.rulebook.history import period_start, stored_events, stored_in_range
 from app.loyalty.rulebook.simulation import compile_drafts
@@ -172,11 +175,15 @@ def backtest(
                 orders[customer_id] = (count, spend)
             base = profiles.get(customer_id) or CustomerFacts(customer_id=customer_id)
             customer = replace(base, orders_count=count, lifetime_spend=spend)
-        facts = Facts(str(event_id), event_type, occurred_at, shop.timezone, payload, customer)
-        local_day = occurred_at.astimezone(zone).date()
-        week = local_day - timedelta(days=local_day.weekday())
-        for replay in replays:
-            replay.run(facts, customer_id, week)
+        # As live: the shop's earning order event runs the rules as an order placed, its other order events (an
+        # orders/create of a shop that earns on payment) are recorded only.
+        rule_type = rule_event_type(shop.orders_earn_on, event_type)
+        if rule_type is not None:
+            facts = Facts(str(event_id), rule_type, occurred_at, shop.timezone, payload, customer)
+            local_day = occurred_at.astimezone(zone).date()
+            week = local_day - timedelta(days=local_day.weekday())
+            for replay in replays:
+                replay.run(facts, customer_id, week)
         events += 1
         if progress is not None and events % progress_every == 0:
             progress(events, total)

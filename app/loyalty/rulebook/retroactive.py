@@ -6,6 +6,7 @@ credited again. The batch's credits carry source ("rule_retro", "<batch id>:<bus
 `reverse_retroactive_run` takes back, and the business object is what a later refund or cancellation of that order
 takes back in proportion (see `retro_sources`).
 Only point actions are applied; rewards, tags and webhooks for past events are left out and counted as skipped.
+As live, an order runs the rule at the event the shop's `orders_earn_on` names (order_earning.rule_event_type).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from sqlalchemy.orm import Session
 
 from app.loyalty import ledger
 from app.loyalty.base.errors import InvalidInput
+from app.loyalty.base.inbound import ORDER_EVENT_TYPES
+from app.loyalty.base.order_earning import rule_event_type
 from app.loyalty.ledger.profiles import lock_profile, lock_profile_by_id
 from app.loyalty.ledger.retro_sources import RETRO_SOURCE, retro_source
 from app.loyalty.rulebook.executions import record_executions
@@ -73,16 +76,24 @@ def retroactive_run(
     rule = compiled_version(stored, row.id)
     batch_id = uuid.uuid4()
     totals = {"events": 0, "credits": 0, "points": 0, "duplicates": 0, "skipped": 0}
+    # The recorded types the rule runs on as live processing sees them: an order at the shop's earning event only.
+    recorded_types = sorted(
+        event_type
+        for event_type in {*rule.rule.event_types, *ORDER_EVENT_TYPES}
+        if rule_event_type(shop.orders_earn_on, event_type) in rule.rule.event_types
+    )
     events = session.execute(
         stored_events(
             shop.id,
             start,
             end,
             event_history.c.customer_id.is_not(None),
-            event_history.c.event_type.in_(list(rule.rule.event_types)),
+            event_history.c.event_type.in_(recorded_types),
         )
     ).all()
-    for event_id, event_type, customer_id, payload, occurred_at in events:
+    for event_id, recorded_type, customer_id, payload, occurred_at in events:
+        event_type = rule_event_type(shop.orders_earn_on, recorded_type)
+        assert event_type is not None
         totals["events"] += 1
         profile = lock_profile(session, shop_id=shop.id, customer_id=customer_id, now=now)
         facts = Facts(

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.loyalty.base.inbound import ORDER_PLACED
+from app.loyalty.base.inbound import ORDER_EVENT_TYPES, ORDER_PLACED
+from app.loyalty.base.order_earning import rule_event_type
 from app.loyalty.rulebook.facts import EventDocument, customer_facts, read_event_document
 from app.loyalty.rulebook.history import DatabaseHistory
 from app.loyalty.rulebook.store import RuleNotFound, active_rules, compiled_version, current_versions, find_rule
@@ -88,6 +89,11 @@ def dry_run(
     """Evaluate, with the trace, the drafts given, else the stored rules named (any status), else the shop's
     active rules, against one event document (envelope or bare order). Writes nothing."""
     document = read_event_document(event, now=now)
+    if document.event_type in ORDER_EVENT_TYPES:
+        # As live, the shop's earning order event is an order placed. An orders/create the shop does not earn on is
+        # taken as the order it records (a bare order is one too): a dry run asks what the order earns.
+        earning = rule_event_type(shop.orders_earn_on, document.event_type) or ORDER_PLACED
+        document = replace(document, event_type=earning)
     if drafts is not None:
         rules: list[CompiledRule] | RuleSet = compile_drafts(session, shop.id, drafts)
     elif names is not None:

@@ -9,6 +9,9 @@ its rules as they are. The order's other events run only the rules that name the
 
 Whatever runs, a rule action credits an order once (its ledger key names the rule, the action and the order, L3):
 a re-delivery, a replay or a second topic of the same order never credits twice.
+
+Live processing and the replays of stored events (backtests, retroactive runs, dry runs) ask `rule_event_type`
+alike, so a replay counts an order at the event the shop earns on, once.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ DEFAULT_EARN_ON = "created"
 
 
 def rule_event_type(orders_earn_on: str, event_type: str) -> str | None:
-    """The event type an order event has for the rules, or None when it runs no rules at all (an orders/create of a
-    shop that earns on payment or fulfilment: the order is recorded, and earns when its earning event comes)."""
+    """The event type an event has for the rules (an order event's as above, any other event's its own), or None
+    when it runs no rules at all (an orders/create of a shop that earns on payment or fulfilment: the order is
+    recorded, and earns when its earning event comes)."""
     earning = ORDERS_EARN_ON.get(orders_earn_on, ORDERS_EARN_ON[DEFAULT_EARN_ON])
     if event_type == earning:
         return ORDER_PLACED
