@@ -191,7 +191,9 @@ def test_held_credits_of_a_batch_match_one_by_one(
     assert batched["profiles"]["501"][:3] == (0, 1060, 0)
 
 
-def test_a_budget_holds_across_the_customers_of_one_batch(db_session: Session, shop: Shop, now: datetime) -> None:
+def test_a_budget_is_spent_in_stream_order_within_one_batch(db_session: Session, shop: Shop, now: datetime) -> None:
+    """Waves would apply customer 601's second order after the first orders of the others: a shop with a budgeted
+    rule has its events applied one by one, so the last units of the budget go to the events first in the stream."""
     rulebook.save_rule(db_session, shop_id=shop.id, definition=BUDGETED, actor="admin@shop", now=now)
     db_session.commit()
     events = [
@@ -201,9 +203,9 @@ def test_a_budget_holds_across_the_customers_of_one_batch(db_session: Session, s
             shop_domain=shop.domain,
             customer_id=str(customer),
             timestamp=now,
-            event_data=order_payload(order_id=customer, customer_id=customer),
+            event_data=order_payload(order_id=order, customer_id=customer),
         )
-        for customer in (601, 602, 603, 604)
+        for order, customer in ((1, 601), (2, 601), (3, 602), (4, 603))
     ]
 
     outcomes = process_batch(db_session, events, consumer_group="test", now=now)

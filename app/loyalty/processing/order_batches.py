@@ -8,13 +8,14 @@ order against the state the earlier ones produced). Per wave:
 2. evaluate the shop's cached rule set per event in memory, against the locked profile as this batch holds it and
    history asked of the database in one statement per wave (order counts) or per event (rarer questions);
 3. post the credits: which idempotency keys are already used (one query), then ledger entries, lots, pending credits,
-   each order's points_earned, rule executions and budgets, the tier upgrades the new totals reach and their
-   tier_changed events, and every changed profile, each one multi-row statement.
+   each order's points_earned, rule executions, the tier upgrades the new totals reach and their tier_changed
+   events, and every changed profile, each one multi-row statement.
 
 The profiles were locked FOR UPDATE by the batch before anything here runs, and this runs first in the batch's
 transaction, so the copies held here are the rows as they are: they are written back whole. The same invariants as
-process_event hold: one key credits once (L3), balance = sum of entries, lots sum to the positive balance, budgets
-are read FOR UPDATE once and counted across the batch, the first order is the one whose order count is one (L11).
+process_event hold: one key credits once (L3), balance = sum of entries, lots sum to the positive balance, the first
+order is the one whose order count is one (L11). A shop with a budgeted rule never comes here (`rules_batchable`):
+the waves change the order in which events reach the rules, which a budget shared by all customers would see.
 """
 
 from __future__ import annotations
@@ -48,7 +49,6 @@ from app.models import (
     PendingCredit,
     PointsLot,
     PointsTransaction,
-    Rule,
     Shop,
     TierDefinition,
 )
@@ -81,8 +81,10 @@ class KeyTakenConcurrently(RuntimeError):
 
 
 def rules_batchable(rules: RuleSet) -> bool:
-    """Whether every action of the shop's active rules is one this path applies."""
-    return all(plan.type in BATCHED_ACTIONS for rule in rules for plan in rule.actions)
+    """Whether every action of the shop's active rules is one this path applies, and no rule has a budget: the waves
+    apply events out of stream order (a customer's second order after the others' first), so which events got the
+    last of a budget would differ from applying them one by one."""
+    return all(rule.budget is None and all(plan.type in BATCHED_ACTIONS for plan in rule.actions) for rule in rules)
 
 
 @dataclass
@@ -113,38 +115,14 @@ class _Credit:
     reason: str
 
 
-class _Budgets:
-    """Points issued per budgeted rule, read FOR UPDATE once per batch (concurrent batches wait on the rule row until
-    this one commits) and counted up by every event of the batch, so a budget holds within and across batches."""
-
-    def __init__(self, session: Session) -> None:
-        self.session = session
-        self.issued: dict[int, int] = {}
-
-    def get(self, shop_id: int, rule_id: int) -> int:
-        if rule_id not in self.issued:
-            self.issued[rule_id] = int(
-                self.session.execute(
-                    select(Rule.points_issued).where(Rule.shop_id == shop_id, Rule.id == rule_id).with_for_update()
-                ).scalar_one_or_none()
-                or 0
-            )
-        return self.issued[rule_id]
-
-    def add(self, shop_id: int, budgeted: dict[int, int]) -> None:
-        for rule_id, points in budgeted.items():
-            self.issued[rule_id] = self.get(shop_id, rule_id) + points
-
-
 @dataclass
 class _WaveHistory:
     """DatabaseHistory for one event of a wave: lifetime order counts come from one query for the whole wave (the
-    wave's orders are already inserted, one per customer), budgets from the batch's count; the rest is asked of the
-    database as DatabaseHistory does."""
+    wave's orders are already inserted, one per customer); the rest is asked of the database as DatabaseHistory
+    does."""
 
     database: DatabaseHistory
     wave: _Wave
-    budgets: _Budgets
 
     def count_events(self, event_type: str, within_days: int | None) -> int:
         if event_type == ORDER_PLACED and within_days is None:
@@ -155,7 +133,7 @@ class _WaveHistory:
         return self.database.rule_firings(rule_id, period)
 
     def rule_points_issued(self, rule_id: int | None) -> int:
-        return 0 if rule_id is None else self.budgets.get(self.database.shop_id, rule_id)
+        return self.database.rule_points_issued(rule_id)
 
 
 class _Wave:
@@ -189,7 +167,6 @@ def apply_orders(
     """
     if not items:
         return
-    budgets = _Budgets(session)
     used: set[tuple[int, str]] = set()
     seen: dict[tuple[int, int], int] = {}
     waves: list[list[OrderItem]] = []
@@ -200,9 +177,7 @@ def apply_orders(
             waves.append([])
         waves[position].append(item)
     for wave in waves:
-        _apply_wave(
-            session, _Wave(session, wave), now=now, budgets=budgets, used=used, contact=(contact_changes, remember)
-        )
+        _apply_wave(session, _Wave(session, wave), now=now, used=used, contact=(contact_changes, remember))
 
 
 def _apply_wave(
@@ -210,14 +185,12 @@ def _apply_wave(
     wave: _Wave,
     *,
     now: datetime,
-    budgets: _Budgets,
     used: set[tuple[int, str]],
     contact: tuple[ContactChanges, Remember],
 ) -> None:
     _record_orders(session, wave.items, now=now, contact=contact)
     credits: list[_Credit] = []
     executions: list[dict[str, Any]] = []
-    budgeted: dict[int, int] = defaultdict(int)
     for item in wave.items:
         if item.rule_event_type is None:
             item.outcome.note = order_earning.recorded_only_note(item.shop.orders_earn_on, item.order_id)
@@ -226,7 +199,7 @@ def _apply_wave(
         if not rules:
             continue
         source = ("order", item.order_id)
-        evaluation = evaluate(rules, _facts(session, wave, item, budgets))
+        evaluation = evaluate(rules, _facts(session, wave, item))
         item.outcome.rules_elapsed_ns = evaluation.elapsed_ns
         for decision in evaluation.decisions:
             item.outcome.decisions.append(
@@ -247,7 +220,7 @@ def _apply_wave(
                         decision.reason or decision.rule_name,
                     )
                 )
-        rows, event_budgeted = execution_rows(
+        rows, _ = execution_rows(
             shop_id=item.shop.id,
             event_id=item.event.event_id,
             profile_id=item.profile.id,
@@ -255,11 +228,8 @@ def _apply_wave(
             now=now,
         )
         executions += rows
-        budgets.add(item.shop.id, event_budgeted)
-        for rule_id, points in event_budgeted.items():
-            budgeted[rule_id] += points
     _post_credits(session, credits, now=now, used=used)
-    write_executions(session, executions, dict(budgeted))
+    write_executions(session, executions, {})  # no rule here has a budget to count (rules_batchable)
     # As process_event: an order event that runs no rules is recorded only, and moves no tier.
     _upgrade_tiers(session, [item for item in wave.items if item.rule_event_type is not None], now=now)
     _write_profiles(session, wave.items, now=now)
@@ -301,7 +271,7 @@ def _record_orders(
         remember(profile, item.contact)
 
 
-def _facts(session: Session, wave: _Wave, item: OrderItem, budgets: _Budgets) -> Facts:
+def _facts(session: Session, wave: _Wave, item: OrderItem) -> Facts:
     shop, profile, event = item.shop, item.profile, item.event
     assert item.rule_event_type is not None
     event_type = item.rule_event_type  # the rules see the shop's earning event as an order placed
@@ -336,7 +306,7 @@ def _facts(session: Session, wave: _Wave, item: OrderItem, budgets: _Budgets) ->
             lifetime_spend=Decimal(profile.total_spent),
             referred=profile.referred_by_profile_id is not None,
         ),
-        history=_WaveHistory(history, wave, budgets),
+        history=_WaveHistory(history, wave),
     )
 
 
