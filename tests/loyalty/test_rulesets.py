@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.loyalty import ledger, rulebook
@@ -26,6 +26,7 @@ from app.models import (
     Order,
     PointsTransaction,
     Rule,
+    RuleBacktest,
     RuleExecution,
     RuleVersion,
     Shop,
@@ -422,6 +423,53 @@ def test_backtest_reports_the_change_against_the_live_rules_and_writes_nothing(
     assert seen == [(5, 5)]
     db_session.commit()
     assert (count(db_session, RuleExecution), count(db_session, PointsTransaction)) == before
+
+
+def _running_backtest(session: Session, shop: Shop, *, created_at: datetime) -> uuid.UUID:
+    run = rulebook.queue_backtest(
+        session,
+        shop_id=shop.id,
+        definition=FIRST_ORDER_BONUS,
+        start=created_at - timedelta(days=30),
+        end=created_at,
+        actor="admin@shop",
+        now=created_at,
+    )
+    assert rulebook.claim_backtest(session, run_id=run.id, now=created_at) is not None
+    session.commit()
+    return run.id
+
+
+def test_a_running_backtest_that_never_reported_is_failed_once_silent_since_it_was_created(
+    db_session: Session, shop: Shop, now: datetime
+) -> None:
+    """A run left running with no report time (claimed before progress_at existed) stalls as of its creation."""
+    old = _running_backtest(db_session, shop, created_at=now - timedelta(minutes=11))
+    recent = _running_backtest(db_session, shop, created_at=now - timedelta(minutes=9))
+    db_session.execute(update(RuleBacktest).values(progress_at=None))
+
+    assert rulebook.fail_stalled_backtests(db_session, now=now) == 1
+    db_session.commit()
+    assert (db_session.get(RuleBacktest, old).status, db_session.get(RuleBacktest, recent).status) == (
+        "failed",
+        "running",
+    )
+
+
+def test_progress_of_a_run_failed_as_stalled_is_not_recorded_and_stops_the_replay(
+    db_session: Session, shop: Shop, now: datetime
+) -> None:
+    run_id = _running_backtest(db_session, shop, created_at=now)
+    assert rulebook.fail_stalled_backtests(db_session, now=now + timedelta(minutes=11)) == 1
+    db_session.commit()
+
+    # The worker was only slow: its next report finds the run failed, changes nothing, and stops it.
+    with pytest.raises(rulebook.BacktestCancelled):
+        rulebook.record_progress(db_session, run_id=run_id, done=1000, total=5000, now=now + timedelta(minutes=12))
+    db_session.commit()
+    db_session.expire_all()
+    run = db_session.get(RuleBacktest, run_id)
+    assert (run.status, run.events_done, run.events_total, run.progress_at) == ("failed", 0, None, now)
 
 
 # --- retroactive runs -------------------------------------------------------------------------------------------

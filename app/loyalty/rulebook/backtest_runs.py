@@ -14,7 +14,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.loyalty.base.errors import InvalidInput
@@ -31,7 +31,8 @@ STALLED_ERROR = "the worker running this backtest stopped before it finished (re
 
 
 class BacktestCancelled(Exception):
-    """The merchant cancelled the run; raised from its progress report to stop the replay."""
+    """The run is to stop: the merchant cancelled it, or it is no longer running (failed as stalled while its worker
+    was only slow); raised from its progress report to stop the replay."""
 
 
 def queue_backtest(
@@ -100,14 +101,15 @@ def claim_backtest(session: Session, *, run_id: uuid.UUID, now: datetime) -> Rul
 
 
 def record_progress(session: Session, *, run_id: uuid.UUID, done: int, total: int, now: datetime) -> None:
-    """Store how far the run is; BacktestCancelled when the merchant asked it to stop."""
+    """Store how far the run is; BacktestCancelled when the merchant asked it to stop, or when it is no longer
+    running (a run failed as stalled keeps the progress it had when it failed)."""
     cancel = session.execute(
         update(RuleBacktest)
-        .where(RuleBacktest.id == run_id)
+        .where(RuleBacktest.id == run_id, RuleBacktest.status == "running")
         .values(events_done=done, events_total=total, progress_at=now)
         .returning(RuleBacktest.cancel_requested)
-    ).scalar_one()
-    if cancel:
+    ).scalar_one_or_none()
+    if cancel is None or cancel:
         raise BacktestCancelled(str(run_id))
 
 
@@ -122,11 +124,13 @@ def cancel_backtest(session: Session, run: RuleBacktest, *, now: datetime) -> No
 
 
 def fail_stalled_backtests(session: Session, *, now: datetime) -> int:
-    """Mark failed every running run (of any shop) whose worker has not reported for STALLED_AFTER; returns how
-    many. A worker that was only slow and reports later finds its run finished: finish_backtest leaves it failed."""
+    """Mark failed every running run (of any shop) whose worker has not reported for STALLED_AFTER (a run with no
+    report time, claimed before progress_at existed, since it was created); returns how many. A worker that was only
+    slow and reports later is stopped (record_progress) and finish_backtest leaves its run failed."""
+    silent_since = func.coalesce(RuleBacktest.progress_at, RuleBacktest.created_at)
     stalled = session.execute(
         update(RuleBacktest)
-        .where(RuleBacktest.status == "running", RuleBacktest.progress_at < now - STALLED_AFTER)
+        .where(RuleBacktest.status == "running", silent_since < now - STALLED_AFTER)
         .values(status="failed", finished_at=now, error=STALLED_ERROR)
         .returning(RuleBacktest.id)
     )
