@@ -5,12 +5,13 @@ from app.rules.engine import Evaluation, evaluate
 from app.rules.facts import CustomerFacts, Facts, History, StaticHistory
 from app.rules.issues import RuleIssue, RuleValidationError
 from app.rules.json_schema import RULE_JSON_SCHEMA, schema_json
-from app.rules.results import Decision, RuleResult
+from app.rules.results import POINT_ACTIONS, Decision, RuleResult
 from app.rules.rule_set import RuleSet
 from app.rules.rule_validation import Rule, parse_rule, validate_rule
 from app.rules.trace import TraceNode, render_trace
 
 __all__ = [
+    "POINT_ACTIONS",
     "RULE_JSON_SCHEMA",
     "CompiledRule",
     "CustomerFacts",

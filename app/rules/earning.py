@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from app.rules.results import POINT_ACTIONS
+
 # What the shopper does, per event type; an event type not listed reads as its own name.
 EVENT_PHRASES = {
     "order_created": "Place an order",
@@ -20,7 +22,6 @@ EVENT_PHRASES = {
     "customer_created": "Create an account",
     "referral_converted": "Refer a friend who orders",
 }
-EARNING_ACTIONS = ("points", "points_per_currency")
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class EarnWay:
 
 def earn_way(definition: dict[str, Any], *, currency: str) -> EarnWay | None:
     """The way to earn of one rule definition, or None when the rule gives the customer no points."""
-    actions = [a for a in definition.get("actions", []) if a.get("type") in EARNING_ACTIONS]
+    actions = [a for a in definition.get("actions", []) if a.get("type") in POINT_ACTIONS]
     if not actions:
         return None
     events = definition.get("event_types") or ["order_created"]

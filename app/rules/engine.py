@@ -17,6 +17,7 @@ from app.rules.results import (
     LIMIT_REACHED,
     NOT_MET,
     OUTSIDE,
+    POINT_ACTIONS,
     STOPPED,
     Decision,
     RuleResult,
@@ -25,7 +26,6 @@ from app.rules.rule_set import RuleSet
 from app.rules.trace import TraceNode
 
 ACTIVE_ONLY = frozenset({"active"})
-CUSTOMER_POINT_ACTIONS = frozenset({"points", "points_per_currency"})
 ONE = Decimal(1)
 
 
@@ -52,7 +52,7 @@ class Evaluation:
     @property
     def points_total(self) -> int:
         """Points this event earns the customer (advocate points go to someone else and are not counted)."""
-        return sum(d.points or 0 for d in self.decisions if d.type in CUSTOMER_POINT_ACTIONS)
+        return sum(d.points or 0 for d in self.decisions if d.type in POINT_ACTIONS)
 
 
 def evaluate(

@@ -17,6 +17,9 @@ LIMIT_REACHED = "limit reached"
 BUDGET_EXHAUSTED = "budget exhausted"
 GUEST_LIMITED = "guest order (the rule has a per-customer limit)"
 
+# The actions that give the customer points (a Decision's `type`); referral advocate points go to someone else.
+POINT_ACTIONS = frozenset({"points", "points_per_currency"})
+
 
 class Decision(NamedTuple):
     """One action a fired rule takes for this event; `points` is final (tier, multiply factors, rounding, budget).

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 from decimal import Decimal
 
 import pytest
 
 from app.loyalty.rulebook.starter_rules import FIRST_ORDER_BONUS
-from app.rules import Facts, RuleSet, StaticHistory, compile_rule, evaluate, parse_rule, render_trace
+from app.paths import PROJECT_ROOT
+from app.rules import POINT_ACTIONS, Facts, RuleSet, StaticHistory, compile_rule, evaluate, parse_rule, render_trace
 from tests.rules.rule_helpers import NOON_UTC, UTC, customer, facts, rule_with, run
 
 
@@ -332,3 +334,17 @@ def test_generated_code_refuses_a_tree_that_skipped_validation() -> None:
         compile_check(injected)
     with pytest.raises(ValueError, match="unsupported operator"):
         compile_check({"type": "order_total", "operator": "is not", "value": 1})
+
+
+def test_the_actions_that_give_the_customer_points_are_named_in_one_place() -> None:
+    """Processing (one by one and set-based), backtests and the storefront's ways to earn all ask app.rules.
+    POINT_ACTIONS: no other module of the app spells the set of point actions out."""
+    wanted = {"points", "points_per_currency"}
+    spelled = []
+    for path in sorted((PROJECT_ROOT / "app").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Set | ast.Tuple | ast.List) and len(node.elts) == len(wanted):
+                if {getattr(element, "value", None) for element in node.elts} == wanted:
+                    spelled.append(str(path.relative_to(PROJECT_ROOT)))
+    assert spelled == ["app/rules/results.py"]
+    assert POINT_ACTIONS == frozenset(wanted)

@@ -49,9 +49,8 @@ from app.models import (
     RewardDefinition,
     Shop,
 )
-from app.rules import Decision, Facts, evaluate
+from app.rules import POINT_ACTIONS, Decision, Facts, evaluate
 
-POINT_ACTIONS = frozenset({"points", "points_per_currency"})
 # Raised by the app itself (app_events.record_app_event), not by Shopify.
 APP_EVENT_TYPES = frozenset({"tier_changed", "reward_redeemed", "referral_converted", "points_expired"})
 # Events that change the shop or remove a customer: each runs in a transaction of its own, so no event batched with

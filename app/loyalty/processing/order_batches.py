@@ -52,12 +52,11 @@ from app.models import (
     Shop,
     TierDefinition,
 )
-from app.rules import CustomerFacts, Facts, RuleSet, evaluate
+from app.rules import POINT_ACTIONS, CustomerFacts, Facts, RuleSet, evaluate
 
 # Rule actions this path applies: points on the ledger (multiply only scales them). A shop with any other action
 # (rewards, tags, webhooks, referral points) has its events applied one by one.
-BATCHED_ACTIONS = frozenset({"points", "points_per_currency", "multiply"})
-POINT_ACTIONS = frozenset({"points", "points_per_currency"})
+BATCHED_ACTIONS = POINT_ACTIONS | {"multiply"}
 # Profile columns this path changes and writes back, besides the contact columns the events name.
 _WRITTEN = (
     "orders_count",

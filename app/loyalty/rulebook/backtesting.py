@@ -31,12 +31,11 @@ from app.loyalty.rulebook.history import period_start, stored_events, stored_in_
 from app.loyalty.rulebook.simulation import compile_drafts
 from app.loyalty.rulebook.store import active_rules
 from app.models import CustomerLoyaltyProfile, Shop, TierDefinition, event_history
-from app.rules import CompiledRule, CustomerFacts, Evaluation, Facts, RuleSet, evaluate
+from app.rules import POINT_ACTIONS, CompiledRule, CustomerFacts, Evaluation, Facts, RuleSet, evaluate
 from app.rules.values import to_decimal
 
 PROGRESS_EVERY = 5_000
 TOP_CUSTOMERS = 20
-CUSTOMER_POINTS = frozenset({"points", "points_per_currency"})
 Progress = Callable[[int, int], None]
 
 
@@ -107,7 +106,7 @@ class _Replay:
                 self.by_rule[decision.rule_name].points += decision.points
                 self.total += decision.points
                 self.weekly[week] += decision.points
-                if customer_id is not None and decision.type in CUSTOMER_POINTS:
+                if customer_id is not None and decision.type in POINT_ACTIONS:
                     self.customer_points[customer_id] += decision.points
         return evaluation
 
