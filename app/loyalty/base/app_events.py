@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from app.loyalty.base.bulk import insert_rows
@@ -33,6 +32,19 @@ def app_event_id(shop_id: int, key: str) -> uuid.UUID:
     return uuid.uuid5(APP_EVENT_NAMESPACE, f"{shop_id}:{key}")
 
 
+@dataclass(frozen=True)
+class AppEvent:
+    """One app event to stage (see record_app_events)."""
+
+    shop_id: int
+    event_type: str
+    key: str
+    customer_id: str | None
+    subject: tuple[str, str]
+    data: dict[str, Any]
+    now: datetime
+
+
 def record_app_event(
     session: Session,
     *,
@@ -45,58 +57,14 @@ def record_app_event(
     now: datetime,
 ) -> uuid.UUID | None:
     """Stage an app event once per `key`: inbox row + audit row. Returns the event id, or None if already recorded."""
-    event_id = app_event_id(shop_id, key)
-    inserted = session.execute(
-        insert(EventQueue)
-        .values(
-            event_id=event_id,
-            shop_id=shop_id,
-            event_type=event_type,
-            customer_id=customer_id,
-            payload=data,
-            occurred_at=now,
-            received_at=now,
-        )
-        .on_conflict_do_nothing(index_elements=["event_id"])
-        .returning(EventQueue.id)
-    ).scalar_one_or_none()
-    if inserted is None:
-        return None
-    session.add(
-        AuditLog(
-            shop_id=shop_id,
-            actor="system",
-            action=event_type,
-            subject_type=subject[0],
-            subject_id=subject[1],
-            details={"event_id": str(event_id), **data},
-            created_at=now,
-        )
-    )
-    session.flush()
-    session.info.setdefault(STAGED_EVENTS, []).append(event_id)
-    return event_id
-
-
-@dataclass(frozen=True)
-class AppEvent:
-    """One app event to stage (see record_app_event)."""
-
-    shop_id: int
-    event_type: str
-    key: str
-    customer_id: str | None
-    subject: tuple[str, str]
-    data: dict[str, Any]
-    now: datetime
-    # Nothing listens to it (no active rule of its shop): stored already processed and never published, keeping
-    # its inbox and audit rows without a round trip through the stream.
-    settled: bool = False
+    session.flush()  # what the caller changed through the ORM is written before the event that reports it
+    recorded = record_app_events(session, [AppEvent(shop_id, event_type, key, customer_id, subject, data, now)])
+    return recorded[0] if recorded else None
 
 
 def record_app_events(session: Session, events: list[AppEvent]) -> list[uuid.UUID]:
-    """record_app_event for many events in two statements (a batch of events raises many at once); returns the ids
-    recorded now (an event recorded before is left as it was); the ones not `settled` wait to be published."""
+    """Stage app events once per key, in two statements (a batch of events raises many at once): inbox rows
+    (pending) and audit rows. Returns the ids recorded now (an event recorded before is left as it was)."""
     if not events:
         return []
     by_id = {app_event_id(event.shop_id, event.key): event for event in events}
@@ -114,8 +82,6 @@ def record_app_events(session: Session, events: list[AppEvent]) -> list[uuid.UUI
                     "payload": event.data,
                     "occurred_at": event.now,
                     "received_at": event.now,
-                    "status": "processed" if event.settled else "pending",
-                    "processed_at": event.now if event.settled else None,
                 }
                 for event_id, event in by_id.items()
             ],
@@ -140,5 +106,5 @@ def record_app_events(session: Session, events: list[AppEvent]) -> list[uuid.UUI
             for event_id in staged
         ],
     )
-    session.info.setdefault(STAGED_EVENTS, []).extend(event_id for event_id in staged if not by_id[event_id].settled)
+    session.info.setdefault(STAGED_EVENTS, []).extend(staged)
     return staged

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -420,8 +420,6 @@ def _upgrade_tiers(session: Session, items: list[OrderItem], *, now: datetime) -
         ladder = tiers.ladder(session, shop_id=shop.id)
         if not ladder:
             continue
-        # The shop is installed (this path takes no other): its rules alone say whether anything hears the event.
-        settled = not rulebook.listens_to(session, shop, "tier_changed")
         values = measures(
             session,
             shop=shop,
@@ -448,7 +446,7 @@ def _upgrade_tiers(session: Session, items: list[OrderItem], *, now: datetime) -
             )
             profile.current_tier_id, profile.tier_achieved_at = target.id, now
             profile.tier_review_at = period_end(shop, now)
-            events.append(replace(event, settled=settled))
+            events.append(event)
     record_app_events(session, events)
 
 

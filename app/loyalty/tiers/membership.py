@@ -28,7 +28,7 @@ from decimal import Decimal
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from app.loyalty.base.app_events import AppEvent, record_app_event
+from app.loyalty.base.app_events import AppEvent, record_app_events
 from app.loyalty.tiers.periods import current_window, measure, period_end
 from app.models import CustomerLoyaltyProfile, Shop, TierDefinition
 
@@ -241,16 +241,7 @@ def apply_tier_change(
         value=value,
         now=now,
     )
-    record_app_event(
-        session,
-        shop_id=event.shop_id,
-        event_type=event.event_type,
-        key=event.key,
-        customer_id=event.customer_id,
-        subject=event.subject,
-        data=event.data,
-        now=event.now,
-    )
+    record_app_events(session, [event])
     return change
 
 
