@@ -1,13 +1,20 @@
 """process_event and process_batch: the one place rules meet the ledger (the caller commits, then acks).
 
-A batch is applied in one transaction, each event as if alone and in the order given:
+A batch is applied in one transaction, the events of each customer in the order given, each event as if alone:
 1. claim every event with a dedupe row, one statement (a re-delivery finds its row and does nothing);
 2. create and lock the profiles of the batch's customers before anything looks at history (L11), one statement in
    (shop, customer) order, so two batches sharing customers wait instead of deadlocking;
-3. per event: record what it changes (the order, the customer), evaluate the shop's active rules on the facts,
-   post ledger entries keyed by business object and rule action (L3), stage outward work in the outbox, record rule
-   executions; events of one customer see what the earlier ones of the batch wrote;
-4. store the outcomes and mark the inbox rows processed, one statement each.
+3. the order events of the customers whose every event in the batch is one the set-based path takes (an order of
+   a customer, not a test or cancelled one, with no discount or referral code, in an installed shop whose active
+   rules only award points and have no budget: `_fits_batched_path`), applied together (`order_batches`);
+4. every other event, one by one in the order given: record what it changes (the order, the customer), evaluate the
+   shop's active rules on the facts, post ledger entries keyed by business object and rule action (L3), stage
+   outward work in the outbox, record rule executions; events of one customer see what the earlier ones wrote;
+5. settle the app events the batch staged that no active rule of their shop listens to (`_settle_unheard_app_events`);
+6. store the outcomes and mark the inbox rows processed, one statement each.
+The customers of step 3 have no event in step 4, so each customer's events keep their order; events of different
+customers may apply in another order than given, which only a budget shared by customers could tell (hence no
+budget in step 3).
 An event that fails raises out of the batch: the caller rolls the batch back and splits it (`split_batches` names
 the events that must run alone), so each event stays all-or-nothing and only the failing one retries. An event
 that must wait for its order (a refund read first) runs in a savepoint and is left out alone, without failing its
