@@ -184,16 +184,25 @@ _ARCHIVE = text(
         )
         RETURNING id, event_id, shop_id, event_type, topic, customer_id, payload, webhook_id, occurred_at,
                   received_at, status, published_at, processed_at, attempts, last_error
+    ), archived AS (
+        INSERT INTO event_queue_archive (id, event_id, shop_id, event_type, topic, customer_id, payload, webhook_id,
+                                         occurred_at, received_at, status, published_at, processed_at, attempts,
+                                         last_error)
+        SELECT * FROM moved
+        ON CONFLICT (event_id) DO NOTHING
     )
-    INSERT INTO event_queue_archive (id, event_id, shop_id, event_type, topic, customer_id, payload, webhook_id,
-                                     occurred_at, received_at, status, published_at, processed_at, attempts, last_error)
-    SELECT * FROM moved
+    SELECT count(*) FROM moved
     """
 )
 
 
 def archive_processed(session: Session, *, older_than: datetime, limit: int = 5000) -> int:
     """Move up to `limit` processed rows received before `older_than` to event_queue_archive, in the caller's
-    transaction; returns how many moved. Pending and dead rows stay (re-drive and replay need them), and so does
-    anything younger than Shopify's 48 hours of retries, whose re-delivery must still meet its row's event_id."""
-    return session.execute(_ARCHIVE, {"cutoff": older_than, "limit": limit}).rowcount
+    transaction; returns how many left event_queue. Pending and dead rows stay (re-drive and replay need them), and
+    so does anything younger than Shopify's 48 hours of retries, whose re-delivery must still meet its row's event_id.
+
+    An event id can come back once its row has left event_queue (a late re-delivery, a replay): its new row is
+    deleted like any other, and the archive keeps the row it already has (ON CONFLICT DO NOTHING), so one repeat
+    cannot make every later run fail on the unique event_id.
+    """
+    return session.execute(_ARCHIVE, {"cutoff": older_than, "limit": limit}).scalar_one()

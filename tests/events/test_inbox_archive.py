@@ -3,6 +3,7 @@ the event_history view (what backtests and history queries read) still has every
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy import func, select, update
@@ -47,3 +48,43 @@ def test_old_processed_rows_move_to_the_archive_and_stay_readable_through_event_
         replayed = session.execute(stored_events(shop.id, now - timedelta(days=400), now + timedelta(days=1))).all()
         assert old_processed.event_id in {row.event_id for row in replayed}
         assert old_dead.event_id not in {row.event_id for row in replayed}
+
+
+def age_as_processed(session_factory, event_id, days: int) -> None:  # type: ignore[no-untyped-def]
+    """Mark the inbox row of `event_id` processed, received and processed `days` ago."""
+    at = datetime.now(timezone.utc) - timedelta(days=days)
+    with session_factory.begin() as session:
+        session.execute(
+            update(EventQueue)
+            .where(EventQueue.event_id == event_id)
+            .values(status="processed", received_at=at, processed_at=at)
+        )
+
+
+def test_an_event_id_already_archived_that_came_back_is_archived_again_without_a_conflict(  # type: ignore[no-untyped-def]
+    accept_order, inbox_connection, session_factory
+) -> None:
+    """Once a row left the hot table, a re-delivery of its event id is a new inbox row; when that one is archived
+    too, the archive keeps the first and the hot row still goes, so the next run does not fail on event_id forever."""
+    cutoff = datetime.now(timezone.utc) - timedelta(days=30)
+    event = accept_order(1)
+    age_as_processed(session_factory, event.event_id, 40)
+    with session_factory.begin() as session:
+        assert inbox.archive_processed(session, older_than=cutoff) == 1
+        [first_id] = session.execute(select(EventQueueArchive.id)).scalars()
+
+    again = inbox.record_event(
+        inbox_connection, event, topic="orders/create", webhook_id="again", payload_json=json.dumps(event.event_data)
+    )
+    assert again  # the hot table no longer has the event id: the re-delivery is a new row
+    other = accept_order(2)
+    age_as_processed(session_factory, event.event_id, 35)
+    age_as_processed(session_factory, other.event_id, 35)
+
+    with session_factory.begin() as session:
+        assert inbox.archive_processed(session, older_than=cutoff) == 2  # both left the hot table
+    with session_factory() as session:
+        assert session.execute(select(func.count()).select_from(EventQueue)).scalar_one() == 0
+        archived = dict(session.execute(select(EventQueueArchive.event_id, EventQueueArchive.id)).all())
+        assert archived[event.event_id] == first_id  # the first archived row is the one kept
+        assert set(archived) == {event.event_id, other.event_id}
