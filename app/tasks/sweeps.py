@@ -15,6 +15,8 @@ from app.tasks.heartbeat import HEARTBEAT_TTL_S, WORKER_HEARTBEAT
 from app.tasks.queue import huey
 
 log = logging.getLogger(__name__)
+# Inbox rows archive_inbox moves per transaction.
+ARCHIVE_CHUNK = 5000
 
 
 class SweepFailed(Exception):
@@ -79,7 +81,7 @@ def archive_inbox() -> None:
     with app_context():
         days = current_app.config["SETTINGS"].inbox_archive_after_days
         cutoff = datetime.now(timezone.utc) - timedelta(days=days)
-        moved = chunk = 5000
+        moved = chunk = ARCHIVE_CHUNK
         total = 0
         while moved == chunk:
             with db.session.begin():

@@ -11,6 +11,7 @@ from sqlalchemy import func, select, update
 from app.events import inbox
 from app.loyalty.rulebook.history import stored_events
 from app.models import EventQueue, EventQueueArchive, event_history
+from tests.worker_fixtures import run_next_task
 
 
 def test_old_processed_rows_move_to_the_archive_and_stay_readable_through_event_history(  # type: ignore[no-untyped-def]
@@ -88,3 +89,31 @@ def test_an_event_id_already_archived_that_came_back_is_archived_again_without_a
         archived = dict(session.execute(select(EventQueueArchive.event_id, EventQueueArchive.id)).all())
         assert archived[event.event_id] == first_id  # the first archived row is the one kept
         assert set(archived) == {event.event_id, other.event_id}
+
+
+def test_the_hourly_task_moves_every_old_processed_row_a_chunk_per_transaction(  # type: ignore[no-untyped-def]
+    worker, accept_order, inbox_connection, session_factory, monkeypatch
+) -> None:
+    """archive_inbox run as the worker runs it: with one row per chunk, it goes on past a repeated event id (a chunk
+    that archived nothing new still emptied its rows from event_queue) until every old processed row has moved."""
+    from app.tasks import sweeps
+
+    monkeypatch.setattr(sweeps, "ARCHIVE_CHUNK", 1)
+    repeated = accept_order(1)
+    age_as_processed(session_factory, repeated.event_id, 40)
+    with session_factory.begin() as session:
+        assert inbox.archive_processed(session, older_than=datetime.now(timezone.utc) - timedelta(days=30)) == 1
+    inbox.record_event(
+        inbox_connection, repeated, topic="orders/create", webhook_id=None, payload_json=json.dumps(repeated.event_data)
+    )
+    old, young = accept_order(2), accept_order(3)
+    for event, days in ((repeated, 40), (old, 31), (young, 29)):
+        age_as_processed(session_factory, event.event_id, days)
+
+    sweeps.archive_inbox()
+    assert run_next_task(worker) == "archive_inbox"
+
+    with session_factory() as session:
+        assert set(session.execute(select(EventQueue.event_id)).scalars()) == {young.event_id}
+        archived = set(session.execute(select(EventQueueArchive.event_id)).scalars())
+        assert archived == {repeated.event_id, old.event_id}
