@@ -9,11 +9,12 @@ only commits them. The relay follows the inbox and puts each pending row on the 
   consumer's dedupe row. So a committed row is never left unstreamed, and nothing waits on Redis but the relay.
 - the "position" it remembers is in the rows themselves (`published_at`), not a cursor: a row whose id is lower than
   one already streamed (its transaction committed later) is still found, which an id cursor would skip.
-- one relay at a time: each batch runs under a transaction-scoped advisory lock, so with a relay in every stream
-  process the others simply find the lock taken, and rows keep their id order on the stream. Transaction-scoped,
-  so it works behind PgBouncer in transaction mode.
+- one relay at a time: each turn runs under a transaction-scoped advisory lock, so with a relay in every stream
+  process the others find the lock taken and look again only after `lock_retry_s`, and rows keep their id order on
+  the stream. Transaction-scoped, so it works behind PgBouncer in transaction mode.
 - rows streamed long ago (`refeed_after_s`) that are still pending and that the consumer group no longer holds
-  (Redis lost them in a restart, or trimming overtook them) are handed back (`published_at` cleared) and go out again.
+  (Redis lost them in a restart, or trimming overtook them) are handed back (`published_at` cleared) and go out again,
+  by the relay holding the lock only: the others would ask Redis the same questions for nothing.
 
 It runs as a thread of every `stream` process (app/commands/stream.py); `loyalty events relay` runs it alone.
 """
@@ -23,11 +24,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
 import redis
-from sqlalchemy import Engine, text
+from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
 
 from app.events import inbox, stream
@@ -44,6 +46,8 @@ class RelaySettings:
     batch_size: int = 500
     # Pause after a turn that found less than a full batch: about the most a row waits before the relay takes it.
     idle_poll_s: float = 0.05
+    # Pause after finding the lock taken: another process's relay is at work; this one stands by in case it stops.
+    lock_retry_s: float = 1.0
     refeed_after_s: int = 60
     refeed_every_s: float = 5.0
 
@@ -74,10 +78,11 @@ class Relay:
         pause = 0.0
         while not self.stop_event.is_set():
             try:
-                if time.monotonic() - self._last_refeed >= self.settings.refeed_every_s:
-                    self._last_refeed = time.monotonic()
-                    self.refeed_lost()
-                if self.relay_once() < self.settings.batch_size:
+                streamed = self._holding_lock(self._turn)
+                self.published += streamed or 0
+                if streamed is None:
+                    self.stop_event.wait(self.settings.lock_retry_s)
+                elif streamed < self.settings.batch_size:
                     # Caught up: let rows gather for a moment, so each turn (a transaction and a round trip to Redis)
                     # carries many of them instead of one.
                     self.stop_event.wait(self.settings.idle_poll_s)
@@ -100,18 +105,37 @@ class Relay:
 
     def relay_once(self) -> int:
         """Stream one batch of unpublished rows; returns how many (0 when none, or another relay holds the lock)."""
-        with self.engine.begin() as connection:
-            if not connection.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": RELAY_LOCK}).scalar():
-                return 0
-            rows = inbox.unpublished(connection, limit=self.settings.batch_size)
-            if not rows:
-                return 0
-            stream.publish_many(self.client, self.keys, [event for _id, event in rows])
-            inbox.mark_published(connection, [row_id for row_id, _event in rows])
-        self.published += len(rows)
-        return len(rows)
+        streamed = self._holding_lock(self._stream_batch) or 0
+        self.published += streamed
+        return streamed
 
     def refeed_lost(self) -> int:
+        """Hand back rows the stream lost (see _refeed_lost); returns how many (0 when another relay holds the lock)."""
+        return self._holding_lock(self._refeed_lost) or 0
+
+    def _holding_lock(self, work: Callable[[Connection], int]) -> int | None:
+        """`work` in one transaction that holds the relay lock; None, nothing done, when another relay holds it."""
+        with self.engine.begin() as connection:
+            if not connection.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": RELAY_LOCK}).scalar():
+                return None
+            return work(connection)
+
+    def _turn(self, connection: Connection) -> int:
+        """One turn of run() under the lock: hand back lost rows when that is due, then stream a batch."""
+        if time.monotonic() - self._last_refeed >= self.settings.refeed_every_s:
+            self._last_refeed = time.monotonic()
+            self._refeed_lost(connection)
+        return self._stream_batch(connection)
+
+    def _stream_batch(self, connection: Connection) -> int:
+        rows = inbox.unpublished(connection, limit=self.settings.batch_size)
+        if not rows:
+            return 0
+        stream.publish_many(self.client, self.keys, [event for _id, event in rows])
+        inbox.mark_published(connection, [row_id for row_id, _event in rows])
+        return len(rows)
+
+    def _refeed_lost(self, connection: Connection) -> int:
         """Hand back rows streamed more than `refeed_after_s` ago, still pending, that the stream no longer carries.
 
         Only once the group has been handed every entry, and never for an event still in the group's pending list
@@ -121,16 +145,14 @@ class Relay:
         if not stream.caught_up(self.client, self.keys):
             return 0
         cutoff = inbox.grace_cutoff(self._clock.now(timezone.utc), self.settings.refeed_after_s)
-        with self.engine.begin() as connection:
-            candidates = inbox.published_and_pending(connection, published_before=cutoff, limit=500)
+        candidates = inbox.published_and_pending(connection, published_before=cutoff, limit=500)
         if not candidates:
             return 0
         in_flight = stream.in_flight_event_ids(self.client, self.keys)
         lost = [row_id for row_id, event_id in candidates if event_id not in in_flight]
         if not lost:
             return 0
-        with self.engine.begin() as connection:
-            handed_back = inbox.refeed(connection, lost)
+        handed_back = inbox.refeed(connection, lost)
         log.warning(
             "%d inbox events streamed over %ds ago are no longer on the stream: streaming them again",
             handed_back,

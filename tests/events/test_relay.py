@@ -15,13 +15,14 @@ from pathlib import Path
 
 import pytest
 import redis
+import sqlalchemy
 from redis.backoff import NoBackoff
 from redis.retry import Retry
-from sqlalchemy import select, text, update
+from sqlalchemy import create_engine, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.events import stream
-from app.events.relay import RELAY_LOCK
+from app.events.relay import RELAY_LOCK, Relay, RelaySettings
 from app.models import EventQueue, ProcessedEvent
 from app.paths import PROJECT_ROOT
 from tests.events.relay_helpers import StallingRedisProxy
@@ -252,6 +253,59 @@ class TestRefeeding:
         assert relay.refeed_lost() == 1
         assert relay.relay_once() == 1
         assert streamed_ids(redis_client, consumer.keys) == [str(queued.event_id), str(lost.event_id)]
+
+    def test_a_relay_that_does_not_hold_the_lock_hands_nothing_back(  # type: ignore[no-untyped-def]
+        self, make_relay, make_consumer, accept_order, redis_client, session_factory, engine
+    ) -> None:
+        consumer = make_consumer()
+        lost = accept_order(1)
+        streamed_long_ago(session_factory, lost.event_id, 120)
+        relay = make_relay(refeed_after_s=60)
+        with engine.connect() as other_relay:
+            assert other_relay.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": RELAY_LOCK}).scalar()
+            assert relay.refeed_lost() == 0  # the lock holder's job
+            assert published_at(session_factory, lost.event_id) is not None
+            other_relay.rollback()
+        assert relay.refeed_lost() == 1
+        assert relay.relay_once() == 1
+        assert streamed_ids(redis_client, consumer.keys) == [str(lost.event_id)]
+
+    def test_a_running_relay_that_finds_the_lock_taken_stands_by_and_takes_over_once_it_is_free(  # type: ignore[no-untyped-def]
+        self, make_consumer, accept_order, redis_client, session_factory, engine, database_url
+    ) -> None:
+        """Neither refeeding nor streaming while another relay holds the lock, and asking for it about once a second
+        (lock_retry_s) rather than every idle_poll_s; once the lock is free it does both."""
+        consumer = make_consumer()
+        lost = accept_order(1)
+        streamed_long_ago(session_factory, lost.event_id, 120)
+        fresh = accept_order(2)
+        relay_engine = create_engine(database_url)
+        lock_attempts: list[float] = []
+
+        @sqlalchemy.event.listens_for(relay_engine, "before_cursor_execute")
+        def count_lock_attempts(_connection, _cursor, statement, *_args) -> None:  # type: ignore[no-untyped-def]
+            if "pg_try_advisory_xact_lock" in statement:
+                lock_attempts.append(time.monotonic())
+
+        relay = Relay(relay_engine, redis_client, consumer.keys, settings=RelaySettings(refeed_after_s=60))
+        try:
+            with engine.connect() as other_relay:
+                assert other_relay.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": RELAY_LOCK}).scalar()
+                running = relay.start_thread()
+                time.sleep(2.5)
+                assert published_at(session_factory, lost.event_id) is not None
+                assert streamed_ids(redis_client, consumer.keys) == []
+                assert 2 <= len(lock_attempts) <= 4  # at about 0, 1 and 2 s
+                other_relay.rollback()
+            deadline = time.monotonic() + 10
+            while len(streamed_ids(redis_client, consumer.keys)) < 2:
+                assert time.monotonic() < deadline, "the relay did not take over"
+                time.sleep(0.05)
+            assert streamed_ids(redis_client, consumer.keys) == [str(lost.event_id), str(fresh.event_id)]
+        finally:
+            relay.stop()
+            running.join(timeout=10)
+            relay_engine.dispose()
 
     def test_the_redrive_command_hands_back_pending_rows_older_than_asked(  # type: ignore[no-untyped-def]
         self, runner, make_relay, accept_order, redis_client, session_factory, keys
