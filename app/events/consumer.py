@@ -30,6 +30,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.events import inbox, stream
+from app.events.backoff import Backoff
 from app.events.envelope import from_fields
 from app.events.leases import PartitionLeases
 from app.events.unit_of_work import unit_of_work
@@ -42,8 +43,6 @@ from app.monitoring.metrics import record_event, record_rule_evaluation
 
 log = logging.getLogger(__name__)
 HEARTBEAT_TTL_S = 30
-# Longest pause between attempts to reach Redis or PostgreSQL again.
-MAX_PAUSE_S = 10.0
 
 
 @dataclass
@@ -104,7 +103,7 @@ class StreamConsumer:
         Redis or PostgreSQL going away (a restart, a fail-over) does not end the loop: it waits with growing pauses
         and carries on; what was in hand stays pending and is retried.
         """
-        pause = 0.0
+        backoff = Backoff()
         resumed = False
         try:
             while not self.stop_event.is_set():
@@ -114,11 +113,11 @@ class StreamConsumer:
                         resumed = True
                         self._last_housekeeping = 0.0  # take partitions now
                     self.run_once()
-                    pause = 0.0
+                    backoff.succeeded()
                 except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError, OperationalError) as exc:
                     if isinstance(exc, redis.ResponseError) and "NOGROUP" not in str(exc):
                         raise
-                    pause = min(MAX_PAUSE_S, max(0.1, pause * 2))
+                    pause = backoff.failed()
                     log.warning("consumer %s lost a connection (%s); retrying in %.1fs", self.name, exc, pause)
                     resumed = False  # a restarted Redis may have lost the groups (NOGROUP): create them again
                     self.stop_event.wait(pause)

@@ -33,12 +33,11 @@ from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
 
 from app.events import inbox, stream
+from app.events.backoff import Backoff
 
 log = logging.getLogger(__name__)
 # pg_try_advisory_xact_lock key of the relay ("relay" in ASCII); no other lock of the app uses it.
 RELAY_LOCK = 0x72656C6179
-# Longest pause between attempts to reach Redis or PostgreSQL again.
-MAX_PAUSE_S = 10.0
 
 
 @dataclass
@@ -75,7 +74,7 @@ class Relay:
         """Relay until stop(). Redis or PostgreSQL going away does not end it: it waits with growing pauses and
         carries on, and whatever it had not committed goes out again. Any other error is logged and retried the same
         way: a relay that stopped would leave every new event waiting."""
-        pause = 0.0
+        backoff = Backoff()
         while not self.stop_event.is_set():
             try:
                 streamed = self._holding_lock(self._turn)
@@ -86,9 +85,9 @@ class Relay:
                     # Caught up: let rows gather for a moment, so each turn (a transaction and a round trip to Redis)
                     # carries many of them instead of one.
                     self.stop_event.wait(self.settings.idle_poll_s)
-                pause = 0.0
+                backoff.succeeded()
             except Exception as exc:  # noqa: BLE001 - see the docstring
-                pause = min(MAX_PAUSE_S, max(0.1, pause * 2))
+                pause = backoff.failed()
                 if isinstance(exc, (redis.ConnectionError, redis.TimeoutError, OperationalError)):
                     log.warning("relay lost a connection (%s); retrying in %.1fs", exc, pause)
                 else:
