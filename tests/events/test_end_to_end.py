@@ -52,7 +52,8 @@ def consumer(app, redis_client, redis_namespace) -> StreamConsumer:  # type: ign
 
 def drain(consumer: StreamConsumer, rounds: int = 50) -> None:
     """Run the relay (re-feeding at once what the stream lost) and the consumer until the group has nothing new,
-    pending or re-fed."""
+    pending or re-fed. Nothing new means every entry was handed to a consumer (stream.caught_up), not merely that this
+    one read nothing: beside another drain it may not hold, yet, the partition where entries wait."""
     relay = Relay(
         consumer.sessions.kw["bind"], consumer.client, consumer.keys, settings=RelaySettings(refeed_after_s=0)
     )
@@ -61,7 +62,10 @@ def drain(consumer: StreamConsumer, rounds: int = 50) -> None:
         relayed = relay.refeed_lost() + relay.relay_once()
         handled = consumer.run_once()
         info = stream.group_info(consumer.client, consumer.keys)
-        idle = idle + 1 if relayed == 0 and handled == 0 and info["pending"] == 0 else 0
+        settled = (
+            relayed == 0 and handled == 0 and info["pending"] == 0 and stream.caught_up(consumer.client, consumer.keys)
+        )
+        idle = idle + 1 if settled else 0
         if idle >= 2:
             return
     raise AssertionError("the consumer did not settle")
