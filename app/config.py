@@ -89,9 +89,6 @@ class Settings:
     # A redemption whose code Shopify has not confirmed after this many minutes fails and its points come back
     # (LOYALTY_REDEMPTION_CONFIRM_MINUTES; app/tasks/discount_codes.confirm_overdue).
     redemption_confirm_minutes: int = 15
-    # How many partitions the event stream is split into (LOYALTY_STREAM_PARTITIONS; app/events/stream.py). Every
-    # process that publishes or consumes must agree: change it only with the stream drained (docs/operations.md).
-    stream_partitions: int = 4
     # Processed inbox rows older than this many days move to event_queue_archive (LOYALTY_INBOX_ARCHIVE_AFTER_DAYS;
     # app/tasks/sweeps.archive_inbox). At least 3: Shopify re-delivers a webhook for up to 48 hours.
     inbox_archive_after_days: int = 30
@@ -143,6 +140,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(
             "LOYALTY_WEBHOOKS_ALLOW_PRIVATE_TARGETS is for development and tests only; unset it when APP_ENV=production"
         )
+    stream_partitions(env)  # app.events.stream reads it wherever it runs; a bad value stops every process here
     log_format = env.get("LOYALTY_LOG_FORMAT", "").strip() or ("json" if app_env == "production" else "text")
     if log_format not in ("json", "text"):
         raise ConfigError(f"LOYALTY_LOG_FORMAT must be json or text; got {log_format!r}")
@@ -168,7 +166,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         log_format=log_format,
         operator_webhook_url=env.get("LOYALTY_OPERATOR_WEBHOOK_URL", "").strip() or None,
         redemption_confirm_minutes=_positive_minutes(env, "LOYALTY_REDEMPTION_CONFIRM_MINUTES", 15),
-        stream_partitions=stream_partitions(env),
         inbox_archive_after_days=_archive_days(env),
     )
 
@@ -178,7 +175,9 @@ MAX_STREAM_PARTITIONS = 256
 
 
 def stream_partitions(environ: Mapping[str, str] | None = None) -> int:
-    """LOYALTY_STREAM_PARTITIONS: read here for Settings, and by app.events.stream, which runs outside Flask too."""
+    """LOYALTY_STREAM_PARTITIONS: how many partitions the event stream is split into. Read by app.events.stream
+    (StreamKeys.for_namespace), which runs outside Flask too, and checked by load_settings at start. Every process
+    that publishes or consumes must agree: change it only with the stream drained (docs/operations.md)."""
     env = os.environ if environ is None else environ
     raw = env.get("LOYALTY_STREAM_PARTITIONS", "").strip()
     if not raw:

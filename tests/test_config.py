@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.config import REQUIRED_IN_PRODUCTION, ConfigError, load_settings
+from app.config import REQUIRED_IN_PRODUCTION, ConfigError, load_settings, stream_partitions
 
 PRODUCTION = {
     "APP_ENV": "production",
@@ -35,9 +35,9 @@ def test_production_with_everything_set() -> None:
 def test_development_needs_nothing() -> None:
     settings = load_settings({})
     assert (settings.app_env, settings.database_url, settings.redis_url) == ("development", None, None)
-    assert (settings.stream_partitions, settings.inbox_archive_after_days) == (4, 30)
-    overridden = load_settings({"LOYALTY_STREAM_PARTITIONS": "16", "LOYALTY_INBOX_ARCHIVE_AFTER_DAYS": "90"})
-    assert (overridden.stream_partitions, overridden.inbox_archive_after_days) == (16, 90)
+    assert (stream_partitions({}), settings.inbox_archive_after_days) == (4, 30)
+    overridden = {"LOYALTY_STREAM_PARTITIONS": "16", "LOYALTY_INBOX_ARCHIVE_AFTER_DAYS": "90"}
+    assert (stream_partitions(overridden), load_settings(overridden).inbox_archive_after_days) == (16, 90)
 
 
 @pytest.mark.parametrize(

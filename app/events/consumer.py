@@ -55,8 +55,6 @@ class ConsumerSettings:
     # A partition whose holder has not renewed its lease for this long is taken over by another process. Renewed by
     # housekeeping, so it must be a few times housekeeping_every_s.
     lease_ttl_ms: int = 15_000
-    # None: LOYALTY_STREAM_PARTITIONS.
-    partitions: int | None = None
 
 
 def default_consumer_name() -> str:
@@ -85,7 +83,7 @@ class StreamConsumer:
         self.namespace = namespace
         self.name = name or default_consumer_name()
         self.settings = settings or ConsumerSettings()
-        self.keys = stream.StreamKeys.for_namespace(namespace, self.settings.partitions)
+        self.keys = stream.StreamKeys.for_namespace(namespace)
         self.leases = PartitionLeases(client, self.keys, self.name, ttl_ms=self.settings.lease_ttl_ms)
         self.stop_event = threading.Event()
         self._clock = clock

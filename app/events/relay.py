@@ -59,14 +59,12 @@ class Relay:
         keys: stream.StreamKeys,
         *,
         settings: RelaySettings | None = None,
-        clock: type[datetime] = datetime,
     ) -> None:
         self.engine = engine
         self.client = client
         self.keys = keys
         self.settings = settings or RelaySettings()
         self.stop_event = threading.Event()
-        self._clock = clock
         self._last_refeed = 0.0
         self.published = 0
 
@@ -143,7 +141,7 @@ class Relay:
         """
         if not stream.caught_up(self.client, self.keys):
             return 0
-        cutoff = inbox.grace_cutoff(self._clock.now(timezone.utc), self.settings.refeed_after_s)
+        cutoff = inbox.grace_cutoff(datetime.now(timezone.utc), self.settings.refeed_after_s)
         candidates = inbox.published_and_pending(connection, published_before=cutoff, limit=500)
         if not candidates:
             return 0
