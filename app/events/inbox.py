@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from app.loyalty.base.inbound import InboundEvent
 from app.loyalty.base.installation import records_events
+from app.models import EventQueueArchive
 
 _SHOP = "SELECT id, installed_at, uninstalled_at FROM shops WHERE domain = %s"
 # Shop ids never change while a shop exists; a deleted shop (shop/redact) shows up as a foreign-key violation on the
@@ -173,8 +174,10 @@ def record_failure(session: Session, event_id: uuid.UUID, error: str, *, dead: b
     )
 
 
+# Every column, named from the archive's model, so the two tables cannot drift apart here (app.models.InboxColumns).
+_ARCHIVED_COLUMNS = ", ".join(column.name for column in EventQueueArchive.__table__.columns)
 _ARCHIVE = text(
-    """
+    f"""
     WITH moved AS (
         DELETE FROM event_queue WHERE id IN (
             SELECT id FROM event_queue
@@ -182,13 +185,10 @@ _ARCHIVE = text(
             ORDER BY id LIMIT :limit
             FOR UPDATE SKIP LOCKED
         )
-        RETURNING id, event_id, shop_id, event_type, topic, customer_id, payload, webhook_id, occurred_at,
-                  received_at, status, published_at, processed_at, attempts, last_error
+        RETURNING {_ARCHIVED_COLUMNS}
     ), archived AS (
-        INSERT INTO event_queue_archive (id, event_id, shop_id, event_type, topic, customer_id, payload, webhook_id,
-                                         occurred_at, received_at, status, published_at, processed_at, attempts,
-                                         last_error)
-        SELECT * FROM moved
+        INSERT INTO event_queue_archive ({_ARCHIVED_COLUMNS})
+        SELECT {_ARCHIVED_COLUMNS} FROM moved
         ON CONFLICT (event_id) DO NOTHING
     )
     SELECT count(*) FROM moved

@@ -30,7 +30,24 @@ WAITING_ORDERS = (
 )
 
 
-class EventQueue(Base):
+class InboxColumns:
+    """The columns event_queue and event_queue_archive share as they are; each table adds the four whose defaults
+    differ (the archive takes ids, arrival times, statuses and attempts from the rows it is given)."""
+
+    event_id: Mapped[uuid.UUID] = mapped_column(unique=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    event_type: Mapped[str] = mapped_column(String(64))
+    topic: Mapped[str | None] = mapped_column(String(64))
+    customer_id: Mapped[str | None] = mapped_column(String(64))
+    payload: Mapped[dict[str, Any]]
+    webhook_id: Mapped[str | None] = mapped_column(String(128))
+    occurred_at: Mapped[datetime]
+    published_at: Mapped[datetime | None]
+    processed_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class EventQueue(InboxColumns, Base):
     """One accepted event. A webhook is answered 200 only once its row is committed here; the relay
     (app/events/relay.py) puts it on the Redis stream and sets `published_at`, and re-feeds rows still `pending` long
     after (Redis may lose its last second of writes)."""
@@ -54,26 +71,15 @@ class EventQueue(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    event_id: Mapped[uuid.UUID] = mapped_column(unique=True)
-    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
-    event_type: Mapped[str] = mapped_column(String(64))
-    topic: Mapped[str | None] = mapped_column(String(64))
-    customer_id: Mapped[str | None] = mapped_column(String(64))
-    payload: Mapped[dict[str, Any]]
-    webhook_id: Mapped[str | None] = mapped_column(String(128))
-    occurred_at: Mapped[datetime]
     received_at: Mapped[datetime] = created_at_column()
     status: Mapped[str] = mapped_column(String(16), server_default="pending")
-    published_at: Mapped[datetime | None]
-    processed_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
-    last_error: Mapped[str | None] = mapped_column(Text)
 
 
-class EventQueueArchive(Base):
+class EventQueueArchive(InboxColumns, Base):
     """Inbox rows processed long ago (app.events.inbox.archive_processed moves them here), so the hot table stays
     the size of a few weeks. The `event_history` view (migration 0013) reads both tables: backtests and history
-    queries use it. Same columns as EventQueue; the ids are kept."""
+    queries use it. Same columns as EventQueue (InboxColumns); the ids are kept."""
 
     __tablename__ = "event_queue_archive"
     __table_args__ = (
@@ -82,20 +88,9 @@ class EventQueueArchive(Base):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    event_id: Mapped[uuid.UUID] = mapped_column(unique=True)
-    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
-    event_type: Mapped[str] = mapped_column(String(64))
-    topic: Mapped[str | None] = mapped_column(String(64))
-    customer_id: Mapped[str | None] = mapped_column(String(64))
-    payload: Mapped[dict[str, Any]]
-    webhook_id: Mapped[str | None] = mapped_column(String(128))
-    occurred_at: Mapped[datetime]
     received_at: Mapped[datetime]
     status: Mapped[str] = mapped_column(String(16))
-    published_at: Mapped[datetime | None]
-    processed_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer)
-    last_error: Mapped[str | None] = mapped_column(Text)
 
 
 # Read-only: the view over event_queue and event_queue_archive (not in Base.metadata, which holds tables only).

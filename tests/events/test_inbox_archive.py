@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timedelta, timezone
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, select, text, update
 
 from app.events import inbox
 from app.loyalty.rulebook.history import stored_events
@@ -117,3 +117,24 @@ def test_the_hourly_task_moves_every_old_processed_row_a_chunk_per_transaction( 
         assert set(session.execute(select(EventQueue.event_id)).scalars()) == {young.event_id}
         archived = set(session.execute(select(EventQueueArchive.event_id)).scalars())
         assert archived == {repeated.event_id, old.event_id}
+
+
+def test_the_archive_has_every_column_of_the_inbox_with_the_same_type(engine) -> None:  # type: ignore[no-untyped-def]
+    """Rows move whole (archive_processed names every column of the model): in the models and in the migrated
+    database alike, the two tables may differ only in defaults."""
+
+    def modelled(table: Table) -> set[tuple[str, str, bool]]:
+        return {(column.name, str(column.type), bool(column.nullable)) for column in table.columns}
+
+    assert modelled(EventQueueArchive.__table__) == modelled(EventQueue.__table__)
+    migrated = text(
+        "SELECT column_name, data_type, character_maximum_length, is_nullable FROM information_schema.columns"
+        " WHERE table_schema = current_schema() AND table_name = :table"
+    )
+    with engine.connect() as connection:
+        inbox_columns, archive_columns = (
+            set(connection.execute(migrated, {"table": table}).all())
+            for table in ("event_queue", "event_queue_archive")
+        )
+    assert archive_columns == inbox_columns
+    assert len(inbox_columns) == len(EventQueue.__table__.columns)
