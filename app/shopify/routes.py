@@ -58,7 +58,7 @@ def receive_webhook() -> tuple[Response, int]:
     if event_type is None:
         # Signed by Shopify but not a topic we subscribe to: acknowledge so Shopify stops retrying.
         return jsonify(status="ignored", topic=check.topic), 200
-    payload_json = raw_body.decode()  # verify_webhook has refused a body that is not UTF-8
+    payload_json = check.body
     try:
         payload = json.loads(payload_json, parse_constant=_not_json_constant)
         if not isinstance(payload, dict):

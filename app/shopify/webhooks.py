@@ -33,6 +33,8 @@ class WebhookCheck:
     event_id: str | None = None
     triggered_at: str | None = None
     api_version: str | None = None
+    # The body as text when ok: decoded here, once, since a body that is not UTF-8 is refused before anything else.
+    body: str = ""
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:
@@ -48,7 +50,7 @@ def verify_webhook(headers: Mapping[str, str], raw_body: bytes, secrets: Sequenc
         raise ValueError("at least one app secret is needed")
     try:
         # Shopify signs UTF-8 bodies only; the HMAC is over the raw bytes, never over re-serialised JSON.
-        raw_body.decode("utf-8")
+        body = raw_body.decode("utf-8")
     except UnicodeDecodeError:
         return WebhookCheck(False, "invalid_hmac", "the body is not UTF-8, so Shopify did not sign it", 401)
     received = _header(headers, "X-Shopify-Hmac-Sha256")
@@ -79,6 +81,7 @@ def verify_webhook(headers: Mapping[str, str], raw_body: bytes, secrets: Sequenc
         event_id=event_id,
         triggered_at=_header(headers, "X-Shopify-Triggered-At"),
         api_version=_header(headers, "X-Shopify-API-Version"),
+        body=body,
     )
 
 

@@ -39,6 +39,7 @@ class TestVerifyWebhook:
         delivery = shopify.signed_webhook("orders/create", {"id": 1})
         check = verify_webhook(delivery.headers, delivery.body, SECRETS)
         assert check.ok and check.shop == "test-shop.myshopify.com" and check.topic == "orders/create"
+        assert check.body == delivery.body.decode()  # the text the route stores, decoded once
 
     def test_accepts_the_previous_secret_during_rotation(self, shopify) -> None:  # type: ignore[no-untyped-def]
         delivery = shopify.signed_webhook("orders/create", {"id": 1}, secret="shpss_old_secret_0123456789abcdefgh")
