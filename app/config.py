@@ -165,8 +165,12 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         webhooks_allow_private_targets=allow_private,
         log_format=log_format,
         operator_webhook_url=env.get("LOYALTY_OPERATOR_WEBHOOK_URL", "").strip() or None,
-        redemption_confirm_minutes=_positive_minutes(env, "LOYALTY_REDEMPTION_CONFIRM_MINUTES", 15),
-        inbox_archive_after_days=_archive_days(env),
+        redemption_confirm_minutes=_whole_number(
+            env, "LOYALTY_REDEMPTION_CONFIRM_MINUTES", default=15, minimum=1, unit="minutes"
+        ),
+        inbox_archive_after_days=_whole_number(
+            env, "LOYALTY_INBOX_ARCHIVE_AFTER_DAYS", default=30, minimum=3, unit="days"
+        ),
     )
 
 
@@ -179,23 +183,9 @@ def stream_partitions(environ: Mapping[str, str] | None = None) -> int:
     (StreamKeys.for_namespace), which runs outside Flask too, and checked by load_settings at start. Every process
     that publishes or consumes must agree: change it only with the stream drained (docs/operations.md)."""
     env = os.environ if environ is None else environ
-    raw = env.get("LOYALTY_STREAM_PARTITIONS", "").strip()
-    if not raw:
-        return DEFAULT_STREAM_PARTITIONS
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_STREAM_PARTITIONS:
-        raise ConfigError(
-            f"LOYALTY_STREAM_PARTITIONS must be a whole number from 1 to {MAX_STREAM_PARTITIONS}; got {raw!r}"
-        )
-    return int(raw)
-
-
-def _archive_days(env: Mapping[str, str]) -> int:
-    raw = env.get("LOYALTY_INBOX_ARCHIVE_AFTER_DAYS", "").strip()
-    if not raw:
-        return 30
-    if not raw.isdigit() or int(raw) < 3:
-        raise ConfigError(f"LOYALTY_INBOX_ARCHIVE_AFTER_DAYS must be a whole number of days, at least 3; got {raw!r}")
-    return int(raw)
+    return _whole_number(
+        env, "LOYALTY_STREAM_PARTITIONS", default=DEFAULT_STREAM_PARTITIONS, minimum=1, maximum=MAX_STREAM_PARTITIONS
+    )
 
 
 def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:
@@ -210,12 +200,18 @@ def _flag(env: Mapping[str, str], name: str, *, default: bool) -> bool:
     raise ConfigError(f"{name} must be true or false; got {raw!r}")
 
 
-def _positive_minutes(env: Mapping[str, str], name: str, default: int) -> int:
+def _whole_number(
+    env: Mapping[str, str], name: str, *, default: int, minimum: int, maximum: int | None = None, unit: str = ""
+) -> int:
+    """A whole-number setting (`unit`, such as "days", for the message) within its bounds; anything else is refused
+    with its name."""
     raw = env.get(name, "").strip()
     if not raw:
         return default
-    if not raw.isdigit() or int(raw) <= 0:
-        raise ConfigError(f"{name} must be a whole number of minutes greater than zero; got {raw!r}")
+    if not raw.isdigit() or int(raw) < minimum or (maximum is not None and int(raw) > maximum):
+        of_unit = f" of {unit}" if unit else ""
+        bounds = f"from {minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
+        raise ConfigError(f"{name} must be a whole number{of_unit}, {bounds}; got {raw!r}")
     return int(raw)
 
 
