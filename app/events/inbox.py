@@ -198,8 +198,9 @@ _ARCHIVE = text(
 
 def archive_processed(session: Session, *, older_than: datetime, limit: int = 5000) -> int:
     """Move up to `limit` processed rows received before `older_than` to event_queue_archive, in the caller's
-    transaction; returns how many left event_queue. Pending and dead rows stay (re-drive and replay need them), and
-    so does anything younger than Shopify's 48 hours of retries, whose re-delivery must still meet its row's event_id.
+    transaction; returns how many left event_queue. Pending and dead rows stay (re-drive and replay need them). The
+    caller picks `older_than`: archive_inbox takes LOYALTY_INBOX_ARCHIVE_AFTER_DAYS (30 by default, at least 3, so
+    rows outlast Shopify's 48 hours of retries, whose re-deliveries must still meet their row's event_id).
 
     An event id can come back once its row has left event_queue (a late re-delivery, a replay): its new row is
     deleted like any other, and the archive keeps the row it already has (ON CONFLICT DO NOTHING), so one repeat

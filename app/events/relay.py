@@ -10,8 +10,10 @@ only commits them. The relay follows the inbox and puts each pending row on the 
 - the "position" it remembers is in the rows themselves (`published_at`), not a cursor: a row whose id is lower than
   one already streamed (its transaction committed later) is still found, which an id cursor would skip.
 - one relay at a time: each turn runs under a transaction-scoped advisory lock, so with a relay in every stream
-  process the others find the lock taken and look again only after `lock_retry_s`, and rows keep their id order on
-  the stream. Transaction-scoped, so it works behind PgBouncer in transaction mode.
+  process the others find the lock taken and look again only after `lock_retry_s`. Each partition thus gets its rows
+  in the order one relay found them, batch after batch and by id within a batch, never two relays' batches
+  interleaved; not in id order overall (a row that committed late follows higher ids already streamed, see above).
+  Transaction-scoped, so it works behind PgBouncer in transaction mode.
 - rows streamed long ago (`refeed_after_s`) that are still pending and that the consumer group no longer holds
   (Redis lost them in a restart, or trimming overtook them) are handed back (`published_at` cleared) and go out again,
   by the relay holding the lock only: the others would ask Redis the same questions for nothing.
