@@ -3,21 +3,24 @@
 One shop receives the events as one batch, another shop with the same rules and ladder receives the same events one
 per transaction; every balance, entry, lot, pending credit, order, tier and tier event must come out the same. The
 events mix what a batch must order right: several orders of one customer (each against what the earlier wrote: one
-first-order bonus, a tier reached on the second), a backfill of an order under a new event id, a guest order.
+first-order bonus, a tier reached on the second), a backfill of an order under a new event id, a guest order. Under
+a points expiry policy and a return window, every lot's expiry and every held credit's release date must match too.
 """
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.commands.demo import FIRST_ORDER_BONUS
-from app.loyalty import rulebook
+from app.loyalty import ledger, rulebook
 from app.loyalty.base.inbound import InboundEvent
 from app.loyalty.processing import process_batch, process_event
 from app.models import (
@@ -45,7 +48,15 @@ BUDGETED = {
 }
 
 
-def _configure(session: Session, shop: Shop, now: datetime, *, return_window_days: int = 0) -> None:
+def _configure(
+    session: Session,
+    shop: Shop,
+    now: datetime,
+    *,
+    return_window_days: int = 0,
+    points_expiry_policy: str = "never",
+    points_expiry_days: int | None = None,
+) -> None:
     for definition in (FIRST_ORDER_BONUS, PER_DOLLAR):
         rulebook.save_rule(session, shop_id=shop.id, definition=definition, actor="admin@shop", now=now)
     session.add_all(
@@ -55,6 +66,7 @@ def _configure(session: Session, shop: Shop, now: datetime, *, return_window_day
         ]
     )
     shop.return_window_days = return_window_days
+    shop.points_expiry_policy, shop.points_expiry_days = points_expiry_policy, points_expiry_days
     session.commit()
 
 
@@ -86,7 +98,7 @@ def _events(shop: Shop) -> list[InboundEvent]:
 
 
 def _state(session: Session, shop: Shop) -> dict[str, Any]:
-    """Everything the events wrote for the shop, free of ids and clocks."""
+    """Everything the events wrote for the shop, free of ids (its dates come from the test's fixed clocks)."""
     tiers = {tier.id: tier.name for tier in session.execute(select(TierDefinition)).scalars()}
     profiles = {
         p.customer_id: (
@@ -97,7 +109,7 @@ def _state(session: Session, shop: Shop) -> dict[str, Any]:
             p.total_spent,
             tiers.get(p.current_tier_id),
             p.email,
-            p.last_activity_at is not None,
+            p.last_activity_at,
         )
         for p in session.execute(select(CustomerLoyaltyProfile).where(CustomerLoyaltyProfile.shop_id == shop.id))
         .scalars()
@@ -116,11 +128,11 @@ def _state(session: Session, shop: Shop) -> dict[str, Any]:
         for t in session.execute(select(PointsTransaction).where(PointsTransaction.shop_id == shop.id)).scalars()
     )
     lots = sorted(
-        (customer_of[lot.profile_id], lot.points, lot.remaining)
+        (customer_of[lot.profile_id], lot.points, lot.remaining, lot.earned_at, lot.expires_at)
         for lot in session.execute(select(PointsLot).where(PointsLot.shop_id == shop.id)).scalars()
     )
     pending = sorted(
-        (customer_of[c.profile_id], c.points, c.source_id, c.status)
+        (customer_of[c.profile_id], c.points, c.source_id, c.status, c.available_at)
         for c in session.execute(select(PendingCredit).where(PendingCredit.shop_id == shop.id)).scalars()
     )
     orders = sorted(
@@ -189,6 +201,75 @@ def test_held_credits_of_a_batch_match_one_by_one(
     assert batched["entries"] == [] and batched["lots"] == []
     # Held points are not earned yet: no tier above Bronze, so no 2x on order 6 (500 + 300 + 240 + 20).
     assert batched["profiles"]["501"][:3] == (0, 1060, 0)
+
+
+@dataclass(frozen=True)
+class _Policy:
+    expiry: str
+    days: int
+    return_window_days: int
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [
+        _Policy("after_earning", 365, 0),
+        _Policy("inactivity", 90, 0),
+        _Policy("after_earning", 365, 14),
+        _Policy("inactivity", 90, 14),
+    ],
+    ids=lambda policy: f"{policy.expiry}-window{policy.return_window_days}",
+)
+def test_expiry_dates_and_release_dates_of_a_batch_match_one_by_one(
+    db_session: Session, shop: Shop, other_shop: Shop, now: datetime, policy: _Policy
+) -> None:
+    """Customer 501 earned 40 days before the batch (released, if held, 20 days before): under the inactivity policy
+    the batch's earns move that lot's expiry too. The batch's held credits are then released after the window, and
+    the lots they become must expire when the one-by-one ones do."""
+    earlier, released = now - timedelta(days=40), now - timedelta(days=20)
+    for target in (shop, other_shop):
+        _configure(
+            db_session,
+            target,
+            now,
+            return_window_days=policy.return_window_days,
+            points_expiry_policy=policy.expiry,
+            points_expiry_days=policy.days,
+        )
+        first = InboundEvent(
+            event_id=uuid.uuid4(),
+            event_type="order_created",
+            shop_domain=target.domain,
+            customer_id="501",
+            timestamp=earlier,
+            event_data=order_payload(order_id=100, customer_id=501, total="50.00"),
+        )
+        process_event(db_session, first, consumer_group="test", now=earlier)
+        ledger.release_due(db_session, shop_id=target.id, now=released)
+        db_session.commit()
+    process_batch(db_session, _events(shop), consumer_group="test", now=now)
+    db_session.commit()
+    for event in _events(other_shop):
+        process_event(db_session, event, consumer_group="test", now=now)
+        db_session.commit()
+    db_session.expire_all()
+    batched, one_by_one = _state(db_session, shop), _state(db_session, other_shop)
+
+    assert batched == one_by_one
+    days, window = timedelta(days=policy.days), timedelta(days=policy.return_window_days)
+    # 501's lots from 40 days ago: moved to 90 days from now by 501's earns in the batch, or left where they were.
+    old_expiry = now + days if policy.expiry == "inactivity" else earlier + window + days
+    assert {lot[4] for lot in batched["lots"] if lot[3] < now} == {old_expiry}
+    if policy.return_window_days:
+        assert {credit[4] for credit in batched["pending"] if credit[3] == "pending"} == {now + window}
+        for target in (shop, other_shop):
+            ledger.release_due(db_session, shop_id=target.id, now=now + window + timedelta(days=1))
+        db_session.commit()
+        db_session.expire_all()
+        batched, one_by_one = _state(db_session, shop), _state(db_session, other_shop)
+        assert batched == one_by_one
+    # The batch's lots (after the window, if held: dated from its end) expire `days` after they were credited.
+    assert {lot[4] for lot in batched["lots"] if lot[3] >= now} == {now + window + days}
 
 
 def test_a_budget_is_spent_in_stream_order_within_one_batch(db_session: Session, shop: Shop, now: datetime) -> None:
