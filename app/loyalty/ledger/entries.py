@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import exists, func, literal, or_, select, union_all, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import BigInteger, any_, exists, func, literal, or_, select, union_all, update
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.orm import Session
 
 from app.loyalty.base.errors import InsufficientPoints, InvalidInput
@@ -131,7 +131,7 @@ def extend_open_lots(session: Session, *, shop: Shop, profile_ids: list[int], no
             update(PointsLot)
             .where(
                 PointsLot.shop_id == shop.id,
-                PointsLot.profile_id.in_(profile_ids),
+                PointsLot.profile_id == any_(literal(profile_ids, ARRAY(BigInteger))),  # one parameter for any number
                 PointsLot.remaining > 0,
                 PointsLot.expired_at.is_(None),
                 or_(

@@ -28,8 +28,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, select, tuple_, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import String, any_, delete, literal, select, tuple_, update
+from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 from sqlalchemy.orm import Session
 
 from app.loyalty import ledger, referrals, rewards, rulebook, tiers
@@ -246,7 +246,8 @@ def _settle_unheard_app_events(session: Session, shops: Iterable[Shop], *, now: 
         session.execute(
             update(EventQueue)
             .where(
-                EventQueue.event_id.in_(staged),
+                # One array parameter, not one per event: the same statement text for any batch.
+                EventQueue.event_id == any_(literal(list(staged), ARRAY(UUID(as_uuid=True)))),
                 EventQueue.status == "pending",
                 tuple_(EventQueue.event_type, EventQueue.shop_id).not_in(heard),
             )
@@ -259,7 +260,8 @@ def _settle_unheard_app_events(session: Session, shops: Iterable[Shop], *, now: 
 
 
 def _shops(session: Session, domains: set[str]) -> dict[str, Shop]:
-    return {shop.domain: shop for shop in session.execute(select(Shop).where(Shop.domain.in_(domains))).scalars()}
+    wanted = Shop.domain == any_(literal(sorted(domains), ARRAY(String)))  # one parameter for any number of shops
+    return {shop.domain: shop for shop in session.execute(select(Shop).where(wanted)).scalars()}
 
 
 def _claim(

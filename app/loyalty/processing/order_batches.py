@@ -27,7 +27,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select, tuple_, union_all
+from sqlalchemy import BigInteger, String, func, literal, select, tuple_, union_all
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from app.loyalty import rulebook, tiers
@@ -142,10 +143,14 @@ class _Wave:
 
     def order_count(self, profile_id: int) -> int:
         if self._order_counts is None:
-            ids = [item.profile.id for item in self.items]
+            # The (shop id, profile id) pairs travel as two arrays (see _keys_used), and reach the orders through
+            # their (shop id, profile id) index.
+            wanted = _pairs([(item.shop.id, item.profile.id) for item in self.items], BigInteger, "profile_id")
             self._order_counts = dict(
                 self.session.execute(
-                    select(Order.profile_id, func.count()).where(Order.profile_id.in_(ids)).group_by(Order.profile_id)
+                    select(Order.profile_id, func.count())
+                    .where(tuple_(Order.shop_id, Order.profile_id).in_(select(wanted.c.shop_id, wanted.c.profile_id)))
+                    .group_by(Order.profile_id)
                 ).all()
             )
         return self._order_counts.get(profile_id, 0)
@@ -377,15 +382,30 @@ def _post_credits(session: Session, credits: list[_Credit], *, now: datetime, us
 
 
 def _keys_used(session: Session, keys: set[tuple[int, str]]) -> set[tuple[int, str]]:
-    """Which of these (shop id, idempotency key) pairs name a ledger entry or a pending credit (ledger.key_used)."""
-    pairs = list(keys)
+    """Which of these (shop id, idempotency key) pairs name a ledger entry or a pending credit (ledger.key_used).
+
+    The pairs travel as two array parameters: one statement text for any number of keys, which PostgreSQL prepares
+    once (an IN list of pairs is new text, two parameters per key, converted again on every call)."""
+    wanted = _pairs(list(keys), String, "key")
     in_ledger = select(PointsTransaction.shop_id, PointsTransaction.idempotency_key).where(
-        tuple_(PointsTransaction.shop_id, PointsTransaction.idempotency_key).in_(pairs)
+        tuple_(PointsTransaction.shop_id, PointsTransaction.idempotency_key).in_(select(wanted.c.shop_id, wanted.c.key))
     )
     in_pending = select(PendingCredit.shop_id, PendingCredit.idempotency_key).where(
-        tuple_(PendingCredit.shop_id, PendingCredit.idempotency_key).in_(pairs)
+        tuple_(PendingCredit.shop_id, PendingCredit.idempotency_key).in_(select(wanted.c.shop_id, wanted.c.key))
     )
     return {(shop_id, key) for shop_id, key in session.execute(union_all(in_ledger, in_pending))}
+
+
+def _pairs(pairs: list[tuple[int, Any]], second: Any, name: str) -> Any:
+    """(shop id, `name`) pairs as a derived table `wanted(shop_id, name)` of two array parameters."""
+    return (
+        func.unnest(
+            literal([shop_id for shop_id, _ in pairs], ARRAY(BigInteger)),
+            literal([value for _, value in pairs], ARRAY(second)),
+        )
+        .table_valued("shop_id", name)
+        .render_derived(name="wanted")
+    )
 
 
 def _insert_all(session: Session, table: Any, rows: list[dict[str, Any]]) -> dict[tuple[int, str], int]:
