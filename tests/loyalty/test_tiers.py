@@ -320,3 +320,19 @@ def test_saving_a_ladder_keeps_tiers_by_name_and_recalculation_follows(
     assert [(c.previous.name, c.current, c.reason) for c in change] == [("Silver", None, "ladder_changed")]
     audit = db_session.execute(select(AuditLog).where(AuditLog.action == "tier_ladder_changed")).scalars().all()
     assert [a.details["basis"] for a in audit] == ["points_earned", "orders_placed"]
+
+
+def test_the_upgrade_decision_only_ever_moves_a_member_up() -> None:
+    """upgrade_target decides for process_event (evaluate_upgrade) and the set-based batch alike."""
+    bronze, silver, gold = (
+        TierDefinition(id=level, name=name, level=level, threshold=Decimal(threshold))
+        for level, name, threshold in ((1, "Bronze", 0), (2, "Silver", 500), (3, "Gold", 1000))
+    )
+    ladder = [bronze, silver, gold]
+
+    assert tiers.upgrade_target(ladder, None, Decimal(0)) == (None, bronze)
+    assert tiers.upgrade_target(ladder, silver.id, Decimal(1200)) == (silver, gold)
+    assert tiers.upgrade_target(ladder, silver.id, Decimal(600)) is None  # already there
+    assert tiers.upgrade_target(ladder, gold.id, Decimal(100)) is None  # a lower measure waits for the period end
+    assert tiers.upgrade_target(ladder, 99, Decimal(100)) == (None, bronze)  # a removed tier: placed afresh
+    assert tiers.upgrade_target([], None, Decimal(100)) is None

@@ -42,7 +42,7 @@ from app.loyalty.processing.order_amounts import OrderAmounts
 from app.loyalty.rulebook.executions import execution_rows, write_executions
 from app.loyalty.rulebook.facts import rule_credit_key
 from app.loyalty.rulebook.history import DatabaseHistory
-from app.loyalty.tiers.membership import qualified_tier, tier_changed_event, tier_level
+from app.loyalty.tiers.membership import tier_changed_event, upgrade_target
 from app.loyalty.tiers.periods import current_window, measures, period_end
 from app.models import (
     CustomerLoyaltyProfile,
@@ -429,8 +429,8 @@ def _insert_all(session: Session, table: Any, rows: list[dict[str, Any]]) -> dic
 
 
 def _upgrade_tiers(session: Session, items: list[OrderItem], *, now: datetime) -> None:
-    """tiers.evaluate_upgrade for the wave's customers: one measure query per shop, one pair of statements for all
-    the tier_changed events."""
+    """tiers.evaluate_upgrade for the wave's customers (the same decision, `upgrade_target`): one measure query per
+    shop, one pair of statements for all the tier_changed events."""
     events: list[AppEvent] = []
     by_shop: dict[int, list[OrderItem]] = defaultdict(list)
     for item in items:
@@ -450,10 +450,10 @@ def _upgrade_tiers(session: Session, items: list[OrderItem], *, now: datetime) -
         )
         for item in shop_items:
             profile = item.profile
-            current = next((tier for tier in ladder if tier.id == profile.current_tier_id), None)
-            target = qualified_tier(ladder, values[profile.id])
-            if target is None or tier_level(target) <= tier_level(current):
+            upgrade = upgrade_target(ladder, profile.current_tier_id, values[profile.id])
+            if upgrade is None:
                 continue
+            current, target = upgrade
             _change, event = tier_changed_event(
                 shop=shop,
                 profile_id=profile.id,

@@ -10,6 +10,7 @@ from app.loyalty.tiers.membership import (
     ladder,
     qualified_tier,
     tier_status,
+    upgrade_target,
 )
 from app.loyalty.tiers.overrides import clear_tier_override, held_override, override_last_day, set_tier_by_hand
 from app.loyalty.tiers.sweeps import recalculate_all, roll_period
@@ -30,4 +31,5 @@ __all__ = [
     "save_ladder",
     "set_tier_by_hand",
     "tier_status",
+    "upgrade_target",
 ]

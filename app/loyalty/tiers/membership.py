@@ -120,6 +120,19 @@ def tier_level(tier: TierDefinition | None) -> int:
     return tier.level if tier is not None else -(2**31)
 
 
+def upgrade_target(
+    tiers: Sequence[TierDefinition], current_tier_id: int | None, value: Decimal
+) -> tuple[TierDefinition | None, TierDefinition] | None:
+    """The upgrade a member of tier `current_tier_id` earns with the current period's measure `value`: (their tier
+    on this ladder, the higher tier they qualify for), or None when they qualify for nothing higher (never a
+    downgrade: that waits for the period end)."""
+    current = next((tier for tier in tiers if tier.id == current_tier_id), None)
+    target = qualified_tier(tiers, value)
+    if target is None or tier_level(target) <= tier_level(current):
+        return None
+    return current, target
+
+
 def _current_tier(session: Session, profile_id: int, tiers: Sequence[TierDefinition]) -> TierDefinition | None:
     tier_id = session.execute(
         select(CustomerLoyaltyProfile.current_tier_id).where(CustomerLoyaltyProfile.id == profile_id)
@@ -255,12 +268,12 @@ def evaluate_upgrade(
     tiers = ladder(session, shop_id=shop.id)
     if not tiers:
         return None
-    # The caller's lock keeps the profile row as loaded (apply_tier_change expires what it changes).
-    current = next((tier for tier in tiers if tier.id == profile.current_tier_id), None)
     value = measure(session, shop=shop, profile_id=profile.id, start=current_window(shop, now))
-    target = qualified_tier(tiers, value)
-    if target is None or tier_level(target) <= tier_level(current):
+    # The caller's lock keeps the profile row as loaded (apply_tier_change expires what it changes).
+    upgrade = upgrade_target(tiers, profile.current_tier_id, value)
+    if upgrade is None:
         return None
+    current, target = upgrade
     return apply_tier_change(
         session,
         shop=shop,
@@ -284,4 +297,5 @@ __all__ = [
     "evaluate_upgrade",
     "ladder",
     "tier_status",
+    "upgrade_target",
 ]
