@@ -13,11 +13,29 @@ from functools import cache
 from typing import Any
 
 from psycopg.types.json import Jsonb
-from sqlalchemy import Table
+from sqlalchemy import Table, func, literal
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.selectable import TableValuedAlias
+from sqlalchemy.types import TypeEngine
 
 _DIALECT = postgresql.dialect()
+
+
+def pairs_table(
+    pairs: Sequence[tuple[Any, Any]], types: tuple[TypeEngine[Any], TypeEngine[Any]], names: tuple[str, str]
+) -> TableValuedAlias:
+    """Pairs of values as a derived table `wanted(names)`, for `tuple_(a, b).in_(select(wanted.c…))`: two array
+    parameters, so one statement text for any number of pairs, which PostgreSQL prepares once (an IN list of pairs is
+    new text, two parameters per pair, converted again on every call)."""
+    return (
+        func.unnest(
+            literal([first for first, _ in pairs], postgresql.ARRAY(types[0])),
+            literal([second for _, second in pairs], postgresql.ARRAY(types[1])),
+        )
+        .table_valued(*names)
+        .render_derived(name="wanted")
+    )
 
 
 def insert_rows(

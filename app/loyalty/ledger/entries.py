@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import BigInteger, any_, exists, func, literal, or_, select, union_all, update
+from sqlalchemy import BigInteger, String, any_, func, literal, or_, select, tuple_, union_all, update
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.orm import Session
 
+from app.loyalty.base.bulk import pairs_table
 from app.loyalty.base.errors import InsufficientPoints, InvalidInput
 from app.models import (
     CustomerLoyaltyProfile,
@@ -106,11 +107,22 @@ def new_lot_expiry(session: Session, *, shop: Shop, profile_id: int, now: dateti
 
 def key_used(session: Session, *, shop_id: int, idempotency_key: str) -> bool:
     """True if this key names an entry in the ledger or a pending credit (held, released or cancelled)."""
-    in_ledger = exists().where(
-        PointsTransaction.shop_id == shop_id, PointsTransaction.idempotency_key == idempotency_key
+    return bool(keys_used(session, {(shop_id, idempotency_key)}))
+
+
+def keys_used(session: Session, keys: set[tuple[int, str]]) -> set[tuple[int, str]]:
+    """Which of these (shop id, idempotency key) pairs name an entry in the ledger or a pending credit, one statement
+    of the same text for any number of keys."""
+    if not keys:
+        return set()
+    wanted = pairs_table(list(keys), (BigInteger(), String()), ("shop_id", "key"))
+    in_ledger = select(PointsTransaction.shop_id, PointsTransaction.idempotency_key).where(
+        tuple_(PointsTransaction.shop_id, PointsTransaction.idempotency_key).in_(select(wanted.c.shop_id, wanted.c.key))
     )
-    in_pending = exists().where(PendingCredit.shop_id == shop_id, PendingCredit.idempotency_key == idempotency_key)
-    return bool(session.execute(select(or_(in_ledger, in_pending))).scalar_one())
+    in_pending = select(PendingCredit.shop_id, PendingCredit.idempotency_key).where(
+        tuple_(PendingCredit.shop_id, PendingCredit.idempotency_key).in_(select(wanted.c.shop_id, wanted.c.key))
+    )
+    return {(shop_id, key) for shop_id, key in session.execute(union_all(in_ledger, in_pending))}
 
 
 def record_activity(session: Session, *, shop: Shop, profile_id: int, now: datetime) -> None:
@@ -142,6 +154,98 @@ def extend_open_lots(session: Session, *, shop: Shop, profile_ids: list[int], no
         )
 
 
+def holds(shop: Shop, *, hold_for_return_window: bool) -> bool:
+    """Whether a credit asked to wait for the return window is held as a pending credit (the shop has a window)."""
+    return hold_for_return_window and shop.return_window_days > 0
+
+
+def pending_row(
+    *,
+    shop: Shop,
+    profile_id: int,
+    kind: str,
+    points: int,
+    idempotency_key: str,
+    cause: Cause,
+    now: datetime,
+    reason: str | None,
+    source: tuple[str, str] | None,
+) -> dict[str, Any]:
+    """The pending_credits row of a credit held for the shop's return window (released when it has passed)."""
+    source_type, source_id = source if source else (None, None)
+    return {
+        "shop_id": shop.id,
+        "profile_id": profile_id,
+        "kind": kind,
+        "points": points,
+        "idempotency_key": idempotency_key,
+        "source_type": source_type,
+        "source_id": source_id,
+        "reason": reason,
+        "available_at": now + timedelta(days=shop.return_window_days),
+        "created_at": now,
+        **cause.columns(),
+    }
+
+
+def entry_row(
+    *,
+    shop_id: int,
+    profile_id: int,
+    kind: str,
+    points: int,
+    idempotency_key: str,
+    cause: Cause,
+    now: datetime,
+    reason: str | None = None,
+    source: tuple[str, str] | None = None,
+    reverses_id: int | None = None,
+    details: dict[str, Any] | None = None,
+    shortfall: int = 0,
+) -> dict[str, Any]:
+    """The points_transactions row of one ledger entry."""
+    source_type, source_id = source if source else (None, None)
+    return {
+        "shop_id": shop_id,
+        "profile_id": profile_id,
+        "kind": kind,
+        "points": points,
+        "idempotency_key": idempotency_key,
+        "reason": reason,
+        "source_type": source_type,
+        "source_id": source_id,
+        "reverses_id": reverses_id,
+        "shortfall": shortfall,
+        "details": details or {},
+        "created_at": now,
+        **cause.columns(),
+    }
+
+
+def lot_row(
+    *,
+    shop_id: int,
+    profile_id: int,
+    entry_id: int,
+    points: int,
+    balance_before: int,
+    now: datetime,
+    expires_at: datetime | None,
+) -> dict[str, Any]:
+    """The points_lots row of a credit of `points` to a balance of `balance_before`: what the credit does not spend
+    repaying a negative balance stays in the lot."""
+    repaid = min(points, max(0, -balance_before))
+    return {
+        "shop_id": shop_id,
+        "profile_id": profile_id,
+        "entry_id": entry_id,
+        "points": points,
+        "remaining": points - repaid,
+        "earned_at": now,
+        "expires_at": expires_at,
+    }
+
+
 def credit(
     session: Session,
     *,
@@ -170,24 +274,22 @@ def credit(
         return CreditResult(entry=None, pending=None, duplicate=True)
     if kind in ACTIVITY_KINDS:
         record_activity(session, shop=shop, profile_id=profile_id, now=now)
-    source_type, source_id = source if source else (None, None)
 
-    if hold_for_return_window and shop.return_window_days > 0:
+    if holds(shop, hold_for_return_window=hold_for_return_window):
+        row = pending_row(
+            shop=shop,
+            profile_id=profile_id,
+            kind=kind,
+            points=points,
+            idempotency_key=idempotency_key,
+            cause=cause,
+            now=now,
+            reason=reason,
+            source=source,
+        )
         pending_id = session.execute(
             insert(PendingCredit)
-            .values(
-                shop_id=shop.id,
-                profile_id=profile_id,
-                kind=kind,
-                points=points,
-                idempotency_key=idempotency_key,
-                source_type=source_type,
-                source_id=source_id,
-                reason=reason,
-                available_at=now + timedelta(days=shop.return_window_days),
-                created_at=now,
-                **cause.columns(),
-            )
+            .values(**row)
             .on_conflict_do_nothing(index_elements=["shop_id", "idempotency_key"])
             .returning(PendingCredit.id)
         ).scalar_one_or_none()
@@ -299,25 +401,24 @@ def post_entry(
     """
     if points == 0:
         raise ValueError("a ledger entry moves at least one point")
-    source_type, source_id = source if source else (None, None)
+    row = entry_row(
+        shop_id=shop_id,
+        profile_id=profile_id,
+        kind=kind,
+        points=points,
+        idempotency_key=idempotency_key,
+        cause=cause,
+        now=now,
+        reason=reason,
+        source=source,
+        reverses_id=reverses_id,
+        details=details,
+        shortfall=shortfall,
+    )
     # RETURNING the whole row gives the entry as an ORM object: no second read of what was just written.
     entry = session.execute(
         insert(PointsTransaction)
-        .values(
-            shop_id=shop_id,
-            profile_id=profile_id,
-            kind=kind,
-            points=points,
-            idempotency_key=idempotency_key,
-            reason=reason,
-            source_type=source_type,
-            source_id=source_id,
-            reverses_id=reverses_id,
-            shortfall=shortfall,
-            details=details or {},
-            created_at=now,
-            **cause.columns(),
-        )
+        .values(**row)
         .on_conflict_do_nothing(index_elements=["shop_id", "idempotency_key"])
         .returning(PointsTransaction)
     ).scalar_one_or_none()
@@ -343,16 +444,17 @@ def post_entry(
     ).scalar_one()
     balance_before = new_balance - points
     if points > 0:
-        repaid = min(points, max(0, -balance_before))
         session.execute(
             insert(PointsLot).values(
-                shop_id=shop_id,
-                profile_id=profile_id,
-                entry_id=entry_id,
-                points=points,
-                remaining=points - repaid,
-                earned_at=now,
-                expires_at=expires_at,
+                **lot_row(
+                    shop_id=shop_id,
+                    profile_id=profile_id,
+                    entry_id=entry_id,
+                    points=points,
+                    balance_before=balance_before,
+                    now=now,
+                    expires_at=expires_at,
+                )
             )
         )
     else:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Select, String, func, literal, select, tuple_
-from sqlalchemy.dialects.postgresql import ARRAY, insert
+from sqlalchemy import BigInteger, Select, String, select, tuple_
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from app.loyalty.base.bulk import insert_rows
+from app.loyalty.base.bulk import insert_rows, pairs_table
 from app.models import CustomerLoyaltyProfile
 
 # The profiles lock_profiles locked for the session's current transaction: (shop id, customer id) -> profile, and
@@ -62,16 +62,7 @@ def lock_profiles(
         [{"shop_id": s, "customer_id": c, "created_at": now, "updated_at": now} for s, c in keys],
         conflict=("shop_id", "customer_id"),
     )
-    # The keys travel as two array parameters: one statement text for any number of keys, which PostgreSQL
-    # prepares once (an IN list of pairs is new text, two parameters per key, converted again on every call).
-    wanted = (
-        func.unnest(
-            literal([shop_id for shop_id, _ in keys], ARRAY(BigInteger)),
-            literal([customer_id for _, customer_id in keys], ARRAY(String)),
-        )
-        .table_valued("shop_id", "customer_id")
-        .render_derived(name="wanted")
-    )
+    wanted = pairs_table(keys, (BigInteger(), String()), ("shop_id", "customer_id"))
     query = (
         select(CustomerLoyaltyProfile)
         .where(

@@ -23,21 +23,29 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, String, func, literal, select, tuple_, union_all
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import BigInteger, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from app.loyalty import rulebook, tiers
 from app.loyalty.base import order_earning
 from app.loyalty.base.app_events import AppEvent, record_app_events
-from app.loyalty.base.bulk import insert_rows, update_rows
+from app.loyalty.base.bulk import insert_rows, pairs_table, update_rows
 from app.loyalty.base.inbound import ORDER_PLACED, InboundEvent
 from app.loyalty.base.outcome import Outcome
-from app.loyalty.ledger.entries import Cause, extend_open_lots, lot_expiry
+from app.loyalty.ledger.entries import (
+    Cause,
+    entry_row,
+    extend_open_lots,
+    holds,
+    keys_used,
+    lot_expiry,
+    lot_row,
+    pending_row,
+)
 from app.loyalty.processing.order_amounts import OrderAmounts
 from app.loyalty.rulebook.executions import execution_rows, write_executions
 from app.loyalty.rulebook.facts import rule_credit_key
@@ -143,9 +151,12 @@ class _Wave:
 
     def order_count(self, profile_id: int) -> int:
         if self._order_counts is None:
-            # The (shop id, profile id) pairs travel as two arrays (see _keys_used), and reach the orders through
-            # their (shop id, profile id) index.
-            wanted = _pairs([(item.shop.id, item.profile.id) for item in self.items], BigInteger, "profile_id")
+            # The pairs reach the orders through their (shop id, profile id) index.
+            wanted = pairs_table(
+                [(item.shop.id, item.profile.id) for item in self.items],
+                (BigInteger(), BigInteger()),
+                ("shop_id", "profile_id"),
+            )
             self._order_counts = dict(
                 self.session.execute(
                     select(Order.profile_id, func.count())
@@ -316,11 +327,10 @@ def _facts(session: Session, wave: _Wave, item: OrderItem) -> Facts:
 
 def _post_credits(session: Session, credits: list[_Credit], *, now: datetime, used: set[tuple[int, str]]) -> None:
     """ledger.credit for each credit (an order's points: held for the return window, or posted with a lot), in
-    statements shared by all of them."""
+    statements shared by all of them, of the rows ledger.credit writes (entries.pending_row, entry_row, lot_row)."""
     if not credits:
         return
-    wanted = {(credit.item.shop.id, credit.key) for credit in credits}
-    used |= _keys_used(session, wanted)
+    used |= keys_used(session, {(credit.item.shop.id, credit.key) for credit in credits})
     entries: list[dict[str, Any]] = []
     lots: dict[tuple[int, str], dict[str, Any]] = {}
     pending: list[dict[str, Any]] = []
@@ -334,42 +344,39 @@ def _post_credits(session: Session, credits: list[_Credit], *, now: datetime, us
         profile.last_activity_at = max(profile.last_activity_at or now, now)  # an earn is activity
         if shop.points_expiry_policy == "inactivity" and shop.points_expiry_days:
             inactive.setdefault(shop.id, (shop, set()))[1].add(profile.id)
-        common = {
-            "shop_id": shop.id,
+        row: dict[str, Any] = {
             "profile_id": profile.id,
             "kind": "earn",
             "points": credit.points,
             "idempotency_key": credit.key,
-            "source_type": "order",
-            "source_id": credit.item.order_id,
+            "cause": credit.cause,
+            "now": now,
             "reason": credit.reason,
-            "created_at": now,
-            **credit.cause.columns(),
+            "source": ("order", credit.item.order_id),
         }
-        if shop.return_window_days > 0:
-            pending.append({**common, "available_at": now + timedelta(days=shop.return_window_days)})
+        if holds(shop, hold_for_return_window=True):
+            pending.append(pending_row(shop=shop, **row))
             profile.points_pending += credit.points
             outcome.points_pending += credit.points
         else:
-            repaid = min(credit.points, max(0, -profile.points_balance))
-            profile.points_balance += credit.points
-            profile.lifetime_earned += credit.points
-            entries.append({**common, "reverses_id": None, "shortfall": 0, "details": {}})
+            entries.append(entry_row(shop_id=shop.id, **row))
             lots[(shop.id, credit.key)] = {
                 "shop_id": shop.id,
                 "profile_id": profile.id,
                 "points": credit.points,
-                "remaining": credit.points - repaid,
-                "earned_at": now,
+                "balance_before": profile.points_balance,
+                "now": now,
                 "expires_at": lot_expiry(shop, credited_at=now, last_activity_at=profile.last_activity_at),
             }
+            profile.points_balance += credit.points
+            profile.lifetime_earned += credit.points
             outcome.points_credited += credit.points
         earned[(shop.id, credit.item.order_id, profile.id)] += credit.points
     for shop, profile_ids in inactive.values():
         extend_open_lots(session, shop=shop, profile_ids=sorted(profile_ids), now=now)
     _insert_all(session, PendingCredit, pending)
     posted = _insert_all(session, PointsTransaction, entries)
-    insert_rows(session, PointsLot.__table__, [{**lot, "entry_id": posted[key]} for key, lot in lots.items()])
+    insert_rows(session, PointsLot.__table__, [lot_row(entry_id=posted[key], **lot) for key, lot in lots.items()])
     update_rows(
         session,
         Order.__table__,
@@ -381,35 +388,8 @@ def _post_credits(session: Session, credits: list[_Credit], *, now: datetime, us
     )
 
 
-def _keys_used(session: Session, keys: set[tuple[int, str]]) -> set[tuple[int, str]]:
-    """Which of these (shop id, idempotency key) pairs name a ledger entry or a pending credit (ledger.key_used).
-
-    The pairs travel as two array parameters: one statement text for any number of keys, which PostgreSQL prepares
-    once (an IN list of pairs is new text, two parameters per key, converted again on every call)."""
-    wanted = _pairs(list(keys), String, "key")
-    in_ledger = select(PointsTransaction.shop_id, PointsTransaction.idempotency_key).where(
-        tuple_(PointsTransaction.shop_id, PointsTransaction.idempotency_key).in_(select(wanted.c.shop_id, wanted.c.key))
-    )
-    in_pending = select(PendingCredit.shop_id, PendingCredit.idempotency_key).where(
-        tuple_(PendingCredit.shop_id, PendingCredit.idempotency_key).in_(select(wanted.c.shop_id, wanted.c.key))
-    )
-    return {(shop_id, key) for shop_id, key in session.execute(union_all(in_ledger, in_pending))}
-
-
-def _pairs(pairs: list[tuple[int, Any]], second: Any, name: str) -> Any:
-    """(shop id, `name`) pairs as a derived table `wanted(shop_id, name)` of two array parameters."""
-    return (
-        func.unnest(
-            literal([shop_id for shop_id, _ in pairs], ARRAY(BigInteger)),
-            literal([value for _, value in pairs], ARRAY(second)),
-        )
-        .table_valued("shop_id", name)
-        .render_derived(name="wanted")
-    )
-
-
 def _insert_all(session: Session, table: Any, rows: list[dict[str, Any]]) -> dict[tuple[int, str], int]:
-    """Insert rows keyed by (shop id, idempotency key); {key: id}. A key another transaction used since _keys_used
+    """Insert rows keyed by (shop id, idempotency key); {key: id}. A key another transaction used since keys_used
     looked fails the batch, which is then retried in smaller parts where that key is seen as used."""
     if not rows:
         return {}
