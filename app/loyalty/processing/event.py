@@ -45,8 +45,7 @@ from app.loyalty.processing.order_amounts import OrderAmounts, order_amounts
 from app.loyalty.referrals.links import codes_in_order
 from app.loyalty.referrals.settings import ReferralSettings
 from app.loyalty.referrals.settings import settings_for as referral_settings
-from app.loyalty.rulebook.facts import business_source, profile_facts, rule_credit_key
-from app.loyalty.rulebook.history import DatabaseHistory
+from app.loyalty.rulebook.facts import business_source, event_facts, rule_credit_key
 from app.models import (
     CustomerLoyaltyProfile,
     EventQueue,
@@ -56,7 +55,7 @@ from app.models import (
     RewardDefinition,
     Shop,
 )
-from app.rules import POINT_ACTIONS, Decision, Facts, evaluate
+from app.rules import POINT_ACTIONS, Decision, evaluate
 
 # Raised by the app itself (app_events.record_app_event), not by Shopify.
 APP_EVENT_TYPES = frozenset({"tier_changed", "reward_redeemed", "referral_converted", "points_expired"})
@@ -428,7 +427,7 @@ def _evaluate_and_apply(
     scope = _Scope(session, shop, profile, event, now, outcome, source)
     rules = rulebook.active_rules(session, shop)
     if rules:
-        evaluation = evaluate(rules, _facts(session, shop, profile, event))
+        evaluation = evaluate(rules, event_facts(session, shop=shop, profile=profile, event=event))
         outcome.rules_elapsed_ns = evaluation.elapsed_ns
         for decision in evaluation.decisions:
             _apply_decision(scope, decision)
@@ -510,30 +509,6 @@ def _stage_outward(scope: _Scope, decision: Decision, key: str) -> None:
         insert(Outbox)
         .values(shop_id=scope.shop.id, kind=f"rule.{decision.type}", dedupe_key=key, payload=payload)
         .on_conflict_do_nothing(index_elements=["shop_id", "dedupe_key"])
-    )
-
-
-# --- facts ----------------------------------------------------------------------------------------------------
-
-
-def _facts(session: Session, shop: Shop, profile: CustomerLoyaltyProfile, event: InboundEvent) -> Facts:
-    history = DatabaseHistory(
-        session=session,
-        shop_id=shop.id,
-        customer_id=profile.customer_id,
-        profile_id=profile.id,
-        as_of=event.timestamp,
-        timezone=shop.timezone,
-        current_event_type=event.event_type,
-    )
-    return Facts(
-        event_id=str(event.event_id),
-        event_type=event.event_type,
-        occurred_at=event.timestamp,
-        timezone=shop.timezone,
-        event_data=event.event_data,
-        customer=profile_facts(session, profile),
-        history=history,
     )
 
 

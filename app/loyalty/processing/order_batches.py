@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -48,7 +48,7 @@ from app.loyalty.ledger.entries import (
 )
 from app.loyalty.processing.order_amounts import OrderAmounts
 from app.loyalty.rulebook.executions import execution_rows, write_executions
-from app.loyalty.rulebook.facts import rule_credit_key
+from app.loyalty.rulebook.facts import event_facts, rule_credit_key
 from app.loyalty.rulebook.history import DatabaseHistory
 from app.loyalty.tiers.membership import tier_changed_event, upgrade_target
 from app.loyalty.tiers.periods import current_window, measures, period_end
@@ -59,9 +59,8 @@ from app.models import (
     PointsLot,
     PointsTransaction,
     Shop,
-    TierDefinition,
 )
-from app.rules import POINT_ACTIONS, CustomerFacts, Facts, RuleSet, evaluate
+from app.rules import POINT_ACTIONS, RuleSet, evaluate
 
 # Rule actions this path applies: points on the ledger (multiply only scales them). A shop with any other action
 # (rewards, tags, webhooks, referral points) has its events applied one by one.
@@ -214,7 +213,16 @@ def _apply_wave(
         if not rules:
             continue
         source = ("order", item.order_id)
-        evaluation = evaluate(rules, _facts(session, wave, item))
+        # The rules see the shop's earning event as an order placed (order_earning.rule_event_type).
+        earning = replace(item.event, event_type=item.rule_event_type)
+        facts = event_facts(
+            session,
+            shop=item.shop,
+            profile=item.profile,
+            event=earning,
+            history=lambda database: _WaveHistory(database, wave),
+        )
+        evaluation = evaluate(rules, facts)
         item.outcome.rules_elapsed_ns = evaluation.elapsed_ns
         for decision in evaluation.decisions:
             item.outcome.decisions.append(
@@ -284,45 +292,6 @@ def _record_orders(
             profile.total_spent = Decimal(profile.total_spent) + item.amounts.total
             profile.last_activity_at = now
         remember(profile, item.contact)
-
-
-def _facts(session: Session, wave: _Wave, item: OrderItem) -> Facts:
-    shop, profile, event = item.shop, item.profile, item.event
-    assert item.rule_event_type is not None
-    event_type = item.rule_event_type  # the rules see the shop's earning event as an order placed
-    tier, multiplier = None, Decimal(1)
-    if profile.current_tier_id is not None:
-        row = next((t for t in tiers.ladder(session, shop_id=shop.id) if t.id == profile.current_tier_id), None)
-        if row is None:
-            row = session.get(TierDefinition, profile.current_tier_id)
-        if row is not None:
-            tier, multiplier = row.name, Decimal(row.earn_multiplier)
-    history = DatabaseHistory(
-        session=session,
-        shop_id=shop.id,
-        customer_id=profile.customer_id,
-        profile_id=profile.id,
-        as_of=event.timestamp,
-        timezone=shop.timezone,
-        current_event_type=event_type,
-    )
-    return Facts(
-        event_id=str(event.event_id),
-        event_type=event_type,
-        occurred_at=event.timestamp,
-        timezone=shop.timezone,
-        event_data=event.event_data,
-        customer=CustomerFacts(
-            customer_id=profile.customer_id,
-            tags=frozenset(str(tag) for tag in profile.tags or ()),
-            tier=tier,
-            tier_multiplier=multiplier,
-            orders_count=profile.orders_count,
-            lifetime_spend=Decimal(profile.total_spent),
-            referred=profile.referred_by_profile_id is not None,
-        ),
-        history=_WaveHistory(history, wave),
-    )
 
 
 def _post_credits(session: Session, credits: list[_Credit], *, now: datetime, used: set[tuple[int, str]]) -> None:

@@ -1,8 +1,10 @@
-"""Facts for simulations and retroactive runs: an event document or a stored event, seen as the rule engine sees it."""
+"""Facts: an event as the rule engine sees it, for processing (`event_facts`, both the one-by-one and the set-based
+path), simulations and retroactive runs (an event document or a stored event)."""
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -12,9 +14,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.loyalty.base.errors import InvalidInput
-from app.loyalty.base.inbound import ORDER_EVENT_TYPES
-from app.models import CustomerLoyaltyProfile, Order, TierDefinition
-from app.rules import CustomerFacts
+from app.loyalty.base.inbound import ORDER_EVENT_TYPES, InboundEvent
+from app.loyalty.rulebook.history import DatabaseHistory
+from app.loyalty.tiers.membership import ladder
+from app.models import CustomerLoyaltyProfile, Order, Shop, TierDefinition
+from app.rules import CustomerFacts, Facts
+from app.rules.facts import History
 from app.rules.values import to_decimal
 
 
@@ -106,7 +111,10 @@ def profile_facts(
     """Return what the rules know of a profile's customer: tags, tier and its multiplier, orders, spend, referral."""
     tier, multiplier = None, Decimal(1)
     if profile.current_tier_id is not None:
-        row = session.get(TierDefinition, profile.current_tier_id)
+        # The shop's ladder, which a batch reads once (tiers.LADDER_MEMO); a tier no longer on it is read alone.
+        row = next((t for t in ladder(session, shop_id=profile.shop_id) if t.id == profile.current_tier_id), None)
+        if row is None:
+            row = session.get(TierDefinition, profile.current_tier_id)
         if row is not None:
             tier, multiplier = row.name, Decimal(row.earn_multiplier)
     return CustomerFacts(
@@ -117,6 +125,37 @@ def profile_facts(
         orders_count=profile.orders_count if orders_count is None else orders_count,
         lifetime_spend=Decimal(profile.total_spent) if lifetime_spend is None else lifetime_spend,
         referred=profile.referred_by_profile_id is not None,
+    )
+
+
+def event_facts(
+    session: Session,
+    *,
+    shop: Shop,
+    profile: CustomerLoyaltyProfile,
+    event: InboundEvent,
+    history: Callable[[DatabaseHistory], History] = lambda database: database,
+) -> Facts:
+    """What the rules see of an event being processed for the customer of `profile` (as the caller holds it, locked):
+    the event, the customer (`profile_facts`) and their history as of the event, asked of the database (`history`
+    may answer some of its questions another way, and ask the database the rest)."""
+    database = DatabaseHistory(
+        session=session,
+        shop_id=shop.id,
+        customer_id=profile.customer_id,
+        profile_id=profile.id,
+        as_of=event.timestamp,
+        timezone=shop.timezone,
+        current_event_type=event.event_type,
+    )
+    return Facts(
+        event_id=str(event.event_id),
+        event_type=event.event_type,
+        occurred_at=event.timestamp,
+        timezone=shop.timezone,
+        event_data=event.event_data,
+        customer=profile_facts(session, profile),
+        history=history(database),
     )
 
 
