@@ -42,7 +42,6 @@ from app.loyalty.base.outcome import Outcome, RetryLater
 from app.loyalty.ledger.profiles import lock_profile, lock_profiles, release_profiles, take_held_profiles
 from app.loyalty.processing import customer_facts, lifecycle, order_batches
 from app.loyalty.processing.order_amounts import OrderAmounts, order_amounts
-from app.loyalty.referrals.links import codes_in_order
 from app.loyalty.referrals.settings import ReferralSettings
 from app.loyalty.referrals.settings import settings_for as referral_settings
 from app.loyalty.rulebook.facts import business_source, event_facts, rule_credit_key
@@ -219,14 +218,15 @@ def _batched_orders(
 
 
 def _fits_batched_path(shop: Shop, event: InboundEvent, rules_fit: bool, referral: ReferralSettings) -> bool:
-    """An order of a customer, to be credited, with no discount or referral code, in a shop whose rules only award
-    points (`rules_fit`): what order_batches applies."""
+    """An order of a customer, to be credited, with no discount code and no referral code the shop's programme reads
+    (so no conversion: referrals.referral_codes), in a shop whose rules only award points (`rules_fit`): what
+    order_batches applies."""
     data = event.event_data
     if not rules_fit or event.event_type not in ORDER_EVENT_TYPES or event.customer_id is None or not data.get("id"):
         return False
     if not processes_event(shop, event.event_type) or _why_order_earns_nothing(shop, data) or _discount_codes(data):
         return False
-    return not (referral.enabled and codes_in_order(data, referral.landing_parameter))
+    return not referrals.referral_codes(referral, data)
 
 
 def _settle_unheard_app_events(session: Session, shops: Iterable[Shop], *, now: datetime) -> None:

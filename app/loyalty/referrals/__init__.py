@@ -2,7 +2,7 @@
 checks, the rewards of both sides (held for the return window), their reversal, the merchant's review of blocked
 conversions (approve or reject), and the programme's settings."""
 
-from app.loyalty.referrals.conversions import convert_from_order, release_due
+from app.loyalty.referrals.conversions import convert_from_order, referral_codes, release_due
 from app.loyalty.referrals.links import link_for, normalize_email, record_click
 from app.loyalty.referrals.reversals import reverse_for_order
 from app.loyalty.referrals.review import approve, reject
@@ -14,6 +14,7 @@ __all__ = [
     "link_for",
     "normalize_email",
     "record_click",
+    "referral_codes",
     "reject",
     "release_due",
     "reverse_for_order",

@@ -26,8 +26,14 @@ from app.loyalty.referrals.links import (
     find_link,
     order_amount,
 )
-from app.loyalty.referrals.settings import settings_for
+from app.loyalty.referrals.settings import ReferralSettings, settings_for
 from app.models import CustomerLoyaltyProfile, ReferralConversion, Shop
+
+
+def referral_codes(settings: ReferralSettings, order: dict[str, Any]) -> list[str]:
+    """The referral codes this order carries that the shop's programme reads (none while it is off): an order with
+    none converts no referral, and convert_from_order leaves it without a round trip."""
+    return codes_in_order(order, settings.landing_parameter) if settings.enabled else []
 
 
 def convert_from_order(
@@ -46,8 +52,8 @@ def convert_from_order(
     """
     settings = settings_for(shop)
     order_id = str(order.get("id") or "")
-    codes = codes_in_order(order, settings.landing_parameter)
-    if not settings.enabled or not order_id or not codes:
+    codes = referral_codes(settings, order)
+    if not order_id or not codes:
         return None  # no referral code: there is no conversion to find or make (most orders; no round trip)
     existing = session.execute(
         select(ReferralConversion).where(ReferralConversion.shop_id == shop.id, ReferralConversion.order_id == order_id)
