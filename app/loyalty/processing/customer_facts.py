@@ -37,6 +37,12 @@ def profile_changes(profile: CustomerLoyaltyProfile, customer: dict[str, Any]) -
     return changes
 
 
+def remember(profile: CustomerLoyaltyProfile, changes: dict[str, Any]) -> None:
+    """Keep changed columns (of profile_changes and the like) on the profile as the caller holds it."""
+    for column, value in changes.items():
+        setattr(profile, column, value)
+
+
 def customer_event_changes(profile: CustomerLoyaltyProfile, event_type: str, payload: dict[str, Any]) -> dict[str, Any]:
     """The profile columns a customer event changes: customers/create and customers/update carry the customer,
     customer.tags_added/removed a change of tags; other events change nothing here."""

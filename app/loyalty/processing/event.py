@@ -126,9 +126,7 @@ def process_batch(
         # First, before anything else in the transaction touches their profiles: the orders of customers whose
         # events all fit the set-based path. Then the rest, one by one. Each customer's events keep their order.
         batched, one_by_one = _batched_orders(session, work)
-        order_batches.apply_orders(
-            session, batched, now=now, contact_changes=customer_facts.profile_changes, remember=_remember
-        )
+        order_batches.apply_orders(session, batched, now=now)
         for position, (shop, event, outcome) in enumerate(one_by_one):
             if position:
                 # What earlier events loaded is written: clear it, so each statement's ORM bookkeeping stays the
@@ -348,7 +346,7 @@ def _handle_order(session: Session, shop: Shop, event: InboundEvent, now: dateti
     # The ORM update in _record_order keeps this profile's counts (and contact fields) in step; no reload needed.
     first_sighting = _record_order(session, shop, profile, event, amounts, now, contact=contact)
     if not first_sighting:
-        _remember(profile, contact)
+        customer_facts.remember(profile, contact)
     if first_sighting:
         for code in _discount_codes(event.event_data):
             rewards.mark_used(session, shop_id=shop.id, code=code, order_id=order_id, now=now)
@@ -375,7 +373,7 @@ def _handle_with_rules(session: Session, shop: Shop, event: InboundEvent, now: d
         outcome.note = f"no active rule listens to {event.event_type}"
         return
     profile = lock_profile(session, shop_id=shop.id, customer_id=event.customer_id, now=now)
-    _remember(profile, customer_facts.customer_event_changes(profile, event.event_type, event.event_data))
+    customer_facts.remember(profile, customer_facts.customer_event_changes(profile, event.event_type, event.event_data))
     source = business_source(event.event_type, str(event.event_id), event.customer_id, event.event_data)
     _evaluate_and_apply(session, shop, profile, event, now, outcome, source=source)
 
@@ -574,8 +572,3 @@ def _record_order(
             )
         )
     return inserted is not None
-
-
-def _remember(profile: CustomerLoyaltyProfile, contact: dict[str, Any]) -> None:
-    for column, value in contact.items():
-        setattr(profile, column, value)

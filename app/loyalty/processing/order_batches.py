@@ -21,7 +21,6 @@ the waves change the order in which events reach the rules, which a budget share
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
@@ -46,6 +45,7 @@ from app.loyalty.ledger.entries import (
     lot_row,
     pending_row,
 )
+from app.loyalty.processing import customer_facts
 from app.loyalty.processing.order_amounts import OrderAmounts
 from app.loyalty.rulebook.executions import execution_rows, write_executions
 from app.loyalty.rulebook.facts import event_facts, rule_credit_key
@@ -77,10 +77,6 @@ _WRITTEN = (
     "tier_achieved_at",
     "tier_review_at",
 )
-
-
-ContactChanges = Callable[[CustomerLoyaltyProfile, dict[str, Any]], dict[str, Any]]
-Remember = Callable[[CustomerLoyaltyProfile, dict[str, Any]], None]
 
 
 class KeyTakenConcurrently(RuntimeError):
@@ -166,18 +162,11 @@ class _Wave:
         return self._order_counts.get(profile_id, 0)
 
 
-def apply_orders(
-    session: Session,
-    items: list[OrderItem],
-    *,
-    now: datetime,
-    contact_changes: ContactChanges,
-    remember: Remember,
-) -> None:
+def apply_orders(session: Session, items: list[OrderItem], *, now: datetime) -> None:
     """Apply the order events, customer by customer in the order given (see the module docstring).
 
-    `contact_changes(profile, customer)` names the contact fields an order's customer changes, `remember(profile,
-    changes)` keeps them on the held profile, which is then written back whole with those columns.
+    The contact fields an order's customer changes are kept on the held profile, which is then written back whole
+    with those columns.
     """
     if not items:
         return
@@ -191,7 +180,7 @@ def apply_orders(
             waves.append([])
         waves[position].append(item)
     for wave in waves:
-        _apply_wave(session, _Wave(session, wave), now=now, used=used, contact=(contact_changes, remember))
+        _apply_wave(session, _Wave(session, wave), now=now, used=used)
 
 
 def _apply_wave(
@@ -200,9 +189,8 @@ def _apply_wave(
     *,
     now: datetime,
     used: set[tuple[int, str]],
-    contact: tuple[ContactChanges, Remember],
 ) -> None:
-    _record_orders(session, wave.items, now=now, contact=contact)
+    _record_orders(session, wave.items, now=now)
     credits: list[_Credit] = []
     executions: list[dict[str, Any]] = []
     for item in wave.items:
@@ -258,9 +246,7 @@ def _apply_wave(
     _write_profiles(session, wave.items, now=now)
 
 
-def _record_orders(
-    session: Session, items: list[OrderItem], *, now: datetime, contact: tuple[ContactChanges, Remember]
-) -> None:
+def _record_orders(session: Session, items: list[OrderItem], *, now: datetime) -> None:
     """Insert the wave's orders; a new one counts in its customer's orders and spend (the first event naming an order
     in this wave, if two customers' events name the same order)."""
     rows = [
@@ -281,17 +267,16 @@ def _record_orders(
     inserted = set(
         insert_rows(session, Order.__table__, rows, conflict=("shop_id", "order_id"), returning=("shop_id", "order_id"))
     )
-    contact_changes, remember = contact
     for item in items:
         key = (item.shop.id, item.order_id)
         profile = item.profile
-        item.contact = contact_changes(profile, item.event.event_data.get("customer") or {})
+        item.contact = customer_facts.profile_changes(profile, item.event.event_data.get("customer") or {})
         if key in inserted:
             inserted.discard(key)
             profile.orders_count += 1
             profile.total_spent = Decimal(profile.total_spent) + item.amounts.total
             profile.last_activity_at = now
-        remember(profile, item.contact)
+        customer_facts.remember(profile, item.contact)
 
 
 def _post_credits(session: Session, credits: list[_Credit], *, now: datetime, used: set[tuple[int, str]]) -> None:
