@@ -152,9 +152,10 @@ class Relay:
         if not lost:
             return 0
         handed_back = inbox.refeed(connection, lost)
-        log.warning(
-            "%d inbox events streamed over %ds ago are no longer on the stream: streaming them again",
-            handed_back,
-            self.settings.refeed_after_s,
-        )
+        if handed_back:  # none when the consumer finished them between the two reads
+            log.warning(
+                "%d inbox events streamed over %ds ago are no longer on the stream: streaming them again",
+                handed_back,
+                self.settings.refeed_after_s,
+            )
         return handed_back

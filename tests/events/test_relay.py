@@ -5,6 +5,7 @@ the stream lost are handed back, never those still in flight."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -237,6 +238,27 @@ class TestRefeeding:
         with session_factory() as session:
             assert session.execute(select(ProcessedEvent.event_id)).scalars().all() == [lost.event_id]
         assert relay.refeed_lost() == 0
+
+    def test_a_row_processed_while_the_relay_looked_is_not_handed_back_nor_reported(  # type: ignore[no-untyped-def]
+        self, make_relay, make_consumer, accept_order, redis_client, session_factory, monkeypatch, caplog
+    ) -> None:
+        consumer = make_consumer()
+        relay = make_relay(refeed_after_s=60)
+        finished = accept_order(1)
+        streamed_long_ago(session_factory, finished.event_id, 120)
+        asked = stream.in_flight_event_ids
+
+        def consumer_finishes_meanwhile(client, keys):  # type: ignore[no-untyped-def]
+            # Between the relay's read of candidates and its hand-back, a consumer commits the event.
+            streamed_long_ago(session_factory, finished.event_id, 120, "processed")
+            return asked(client, keys)
+
+        monkeypatch.setattr(stream, "in_flight_event_ids", consumer_finishes_meanwhile)
+        with caplog.at_level(logging.WARNING, logger="app.events.relay"):
+            assert relay.refeed_lost() == 0
+        assert caplog.records == []
+        assert relay.relay_once() == 0
+        assert streamed_ids(redis_client, consumer.keys) == []
 
     def test_nothing_is_handed_back_while_the_group_is_behind(  # type: ignore[no-untyped-def]
         self, make_relay, make_consumer, accept_order, redis_client, session_factory
