@@ -78,6 +78,10 @@ def test_an_event_id_already_archived_that_came_back_is_archived_again_without_a
         inbox_connection, event, topic="orders/create", webhook_id="again", payload_json=json.dumps(event.event_data)
     )
     assert again  # the hot table no longer has the event id: the re-delivery is a new row
+    with session_factory() as session:
+        # Until it is archived in its turn, history shows the event once: the archived row, the one applied.
+        shown = session.execute(select(event_history.c.id).where(event_history.c.event_id == event.event_id)).all()
+        assert shown == [(first_id,)]
     other = accept_order(2)
     age_as_processed(session_factory, event.event_id, 35)
     age_as_processed(session_factory, other.event_id, 35)
