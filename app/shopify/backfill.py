@@ -4,7 +4,9 @@
 date, polls the operation until it completes, reads its JSONL (each line item on its own line with `__parentId`),
 and records each order as an `order_created` event shaped like the orders/create webhook, marked
 `"historical": true` and already `processed`: the stream never runs rules on it (no points are credited), while
-backtests, rule history ("is this their first order?") and retroactive runs see it from day one.
+backtests, rule history ("is this their first order?") and retroactive runs see it from day one. In a shop that
+earns on payment or fulfilment (`orders_earn_on`), an order Shopify reports paid (or shipped) is also recorded as
+that event, as the live webhook would have been, so replays credit past orders where live processing would have.
 
 Idempotent: an order's event id derives from the shop and the order id, and an order the inbox already has from a
 live webhook is skipped, so running the backfill twice, or over a period webhooks already covered, adds nothing twice.
@@ -24,6 +26,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from app.events.envelope import EVENT_ID_NAMESPACE
+from app.loyalty.base.inbound import ORDERS_EARN_ON
 from app.models import EventQueue, Shop, event_history
 from app.shopify.admin_api import AdminApi, RequestRefused, RetryLater
 
@@ -44,6 +47,7 @@ MONEY = "shopMoney { amount currencyCode }"
 ORDERS = (
     '{ orders(query: "created_at:>=%s") { edges { node {'
     " id name createdAt processedAt cancelledAt currencyCode sourceName test tags discountCodes displayFinancialStatus"
+    " displayFulfillmentStatus fulfillments { createdAt }"
     f" email customer {{ id }} subtotalPriceSet {{ {MONEY} }} totalPriceSet {{ {MONEY} }}"
     f" totalDiscountsSet {{ {MONEY} }}"
     " lineItems { edges { node { id title sku vendor quantity product { id } variant { id }"
@@ -51,6 +55,8 @@ ORDERS = (
     " } } } }"
 )
 FAILED = frozenset({"FAILED", "CANCELED", "CANCELLED", "EXPIRED"})
+# Financial statuses of an order that was paid in full once (orders/paid was sent), refunds since or not.
+PAID = frozenset({"PAID", "PARTIALLY_REFUNDED", "REFUNDED"})
 
 
 @dataclass(frozen=True)
@@ -176,29 +182,62 @@ def _record(session: Session, shop: Shop, orders: list[dict[str, Any]], now: dat
         ).scalars()
     )
     recorded = 0
-    for payload in payloads:
+    for order, payload in zip(orders, payloads, strict=True):
         order_id = str(payload["id"])
         if order_id in known:
             continue
-        customer = payload["customer"]
-        inserted = session.execute(
-            insert(EventQueue)
-            .values(
-                event_id=uuid.uuid5(EVENT_ID_NAMESPACE, f"{shop.domain}|backfill|order:{order_id}"),
-                shop_id=shop.id,
-                event_type="order_created",
-                topic="orders/create",
-                customer_id=str(customer["id"]) if customer else None,
-                payload=payload,
-                occurred_at=_parse(payload["created_at"]),
-                status="processed",
-                processed_at=now,
-            )
-            .on_conflict_do_nothing(index_elements=["event_id"])
-            .returning(EventQueue.id)
-        ).first()
-        recorded += inserted is not None
+        created = _insert(session, shop, payload, "order_created", "orders/create", payload["created_at"], "", now)
+        recorded += created
+        earned_at = _earning_time(shop, order) if created else None
+        if earned_at is not None:
+            event_type = ORDERS_EARN_ON[shop.orders_earn_on]
+            _insert(session, shop, payload, event_type, EARNING_TOPICS[event_type], earned_at, f"|{event_type}", now)
     return BackfillResult(orders_read=len(payloads), recorded=recorded, already_in_inbox=len(payloads) - recorded)
+
+
+EARNING_TOPICS = {"order_paid": "orders/paid", "order_fulfilled": "orders/fulfilled"}
+
+
+def _earning_time(shop: Shop, order: dict[str, Any]) -> str | None:
+    """When the order's earning event happened, for a shop that earns after creation: paid (at processing, the time
+    Shopify gives for it) or fulfilled (its first fulfilment); None if it has not, or the shop earns at creation."""
+    if shop.orders_earn_on == "paid" and order.get("displayFinancialStatus") in PAID:
+        return order.get("processedAt") or order["createdAt"]
+    if shop.orders_earn_on == "fulfilled" and order.get("displayFulfillmentStatus") == "FULFILLED":
+        shipped = sorted(f["createdAt"] for f in order.get("fulfillments") or [] if f.get("createdAt"))
+        return shipped[0] if shipped else order.get("processedAt") or order["createdAt"]
+    return None
+
+
+def _insert(
+    session: Session,
+    shop: Shop,
+    payload: dict[str, Any],
+    event_type: str,
+    topic: str,
+    occurred_at: str,
+    suffix: str,
+    now: datetime,
+) -> bool:
+    """Record one historical event of the order, already processed; False if its event id is recorded."""
+    customer = payload["customer"]
+    inserted = session.execute(
+        insert(EventQueue)
+        .values(
+            event_id=uuid.uuid5(EVENT_ID_NAMESPACE, f"{shop.domain}|backfill|order:{payload['id']}{suffix}"),
+            shop_id=shop.id,
+            event_type=event_type,
+            topic=topic,
+            customer_id=str(customer["id"]) if customer else None,
+            payload=payload,
+            occurred_at=_parse(occurred_at),
+            status="processed",
+            processed_at=now,
+        )
+        .on_conflict_do_nothing(index_elements=["event_id"])
+        .returning(EventQueue.id)
+    ).first()
+    return inserted is not None
 
 
 def _parse(value: str) -> datetime:

@@ -82,6 +82,58 @@ def test_past_orders_become_historical_events_once(runner, shopify_fake, db_sess
     assert db_session.execute(select(func.count()).select_from(EventQueue)).scalar_one() == 2
 
 
+@pytest.mark.parametrize(
+    ("earn_on", "earned", "waiting", "expected"),
+    [
+        (
+            "paid",
+            {"displayFinancialStatus": "PARTIALLY_REFUNDED", "processedAt": "2026-01-05T10:05:00Z"},
+            {"displayFinancialStatus": "PENDING"},
+            ("order_paid", "orders/paid", datetime(2026, 1, 5, 10, 5, tzinfo=timezone.utc)),
+        ),
+        (
+            "fulfilled",
+            {
+                "displayFulfillmentStatus": "FULFILLED",
+                "fulfillments": [
+                    {"id": "gid://shopify/Fulfillment/2", "createdAt": "2026-01-09T08:00:00Z", "status": "SUCCESS"},
+                    {"id": "gid://shopify/Fulfillment/1", "createdAt": "2026-01-07T08:00:00Z", "status": "SUCCESS"},
+                ],
+            },
+            {"displayFulfillmentStatus": "PARTIALLY_FULFILLED"},
+            ("order_fulfilled", "orders/fulfilled", datetime(2026, 1, 7, 8, 0, tzinfo=timezone.utc)),
+        ),
+    ],
+)
+def test_a_shop_that_earns_later_gets_the_earning_event_of_each_order_that_reached_it(  # type: ignore[no-untyped-def]
+    runner, shopify_fake, db_session, paid_shop, earn_on, earned, waiting, expected
+) -> None:
+    """As the live webhook would have been: replays (which read orders through orders_earn_on) then credit the past
+    order that was paid (or shipped) at that moment, and not the one still waiting."""
+    db_session.execute(update(Shop).where(Shop.domain == SHOP).values(orders_earn_on=earn_on))
+    db_session.commit()
+    state = shopify_fake.state
+    state.add_order(
+        SHOP,
+        order_node(9007199254740997, created_at="2026-01-05T10:00:00Z", total="120.50", customer_id=CUSTOMER, **earned),
+    )
+    state.add_order(SHOP, order_node(9007199254740999, created_at="2026-02-01T10:00:00Z", total="15.00", **waiting))
+
+    for _ in range(2):  # a second run adds nothing
+        assert backfill(runner).exit_code == 0
+        rows = db_session.execute(
+            select(
+                EventQueue.event_type, EventQueue.topic, EventQueue.occurred_at, EventQueue.payload["id"].astext
+            ).order_by(EventQueue.occurred_at)
+        ).all()
+        assert rows == [
+            ("order_created", "orders/create", datetime(2026, 1, 5, 10, 0, tzinfo=timezone.utc), "9007199254740997"),
+            (*expected, "9007199254740997"),
+            ("order_created", "orders/create", datetime(2026, 2, 1, 10, 0, tzinfo=timezone.utc), "9007199254740999"),
+        ]
+    assert db_session.execute(select(func.count()).select_from(PointsTransaction)).scalar_one() == 0  # no points
+
+
 def test_orders_already_moved_to_the_archive_are_not_recorded_again(  # type: ignore[no-untyped-def]
     runner, shopify_fake, db_session, paid_shop
 ) -> None:

@@ -48,6 +48,8 @@ def order_node(
         "cancelledAt": None,
         "currencyCode": currency,
         "displayFinancialStatus": "PAID",
+        "displayFulfillmentStatus": "UNFULFILLED",
+        "fulfillments": [],
         "sourceName": "web",
         "test": False,
         "email": None,
