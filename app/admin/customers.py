@@ -150,11 +150,11 @@ def set_tier(customer_id: str) -> Response:
         context = _tier_context(profile, now=now, tier_values=values, tier_errors=errors)
         return make_response(render_template("admin/customers/_tier.html", **context), 422)
     db.session.refresh(profile)
-    after = _override(profile)
-    if after == before:
+    if request.form.get("clear") and before == _NO_OVERRIDE:
         message = "No tier was set by hand"  # a Clear with nothing to clear: nothing changed, nothing to audit
     else:
-        record_change("tier_set_by_hand", ("profile", profile.id), before=before, after=after, now=now)
+        # A set is audited even when it repeats the override: who set it is part of what staff did.
+        record_change("tier_set_by_hand", ("profile", profile.id), before=before, after=_override(profile), now=now)
         message = "Tier override cleared" if request.form.get("clear") else "Tier set by hand"
     db.session.commit()
     return with_toast(
@@ -169,6 +169,9 @@ def _chosen_tier(raw: str, errors: dict[str, str]) -> int:
     except ValueError:
         errors["tier_id"] = "Choose a tier"
         return 0
+
+
+_NO_OVERRIDE = {"tier_id": None, "until": None}
 
 
 def _override(profile: CustomerLoyaltyProfile) -> dict[str, Any]:

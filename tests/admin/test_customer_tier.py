@@ -90,6 +90,17 @@ def test_clearing_when_nothing_was_set_by_hand_changes_and_audits_nothing(admin:
     assert db.session.execute(select(func.count()).select_from(AuditLog)).scalar_one() == 0
 
 
+def test_setting_the_same_override_again_says_so_and_is_audited(admin: Admin, demo_shop: Any) -> None:
+    """A repeat is still a staff action (who set it is part of it): the toast confirms it and the audit records it."""
+    add_member(db.session, demo_shop, "7000000000000000001", email="ada@example.com", name="Ada Lovelace")
+    form = {"tier_id": str(top_tier(demo_shop).id), "until": (date.today() + timedelta(days=30)).isoformat()}
+    for _ in range(2):
+        response = admin.post(URL, form)
+        assert response.status_code == 200 and "Tier set by hand" in response.headers["HX-Trigger"]
+    audits = select(func.count()).select_from(AuditLog).where(AuditLog.action == "tier_set_by_hand")
+    assert db.session.execute(audits).scalar_one() == 2
+
+
 def test_an_override_past_its_last_day_is_not_shown_as_holding(admin: Admin, demo_shop: Any) -> None:
     profile = add_member(db.session, demo_shop, "7000000000000000001", email="ada@example.com", name="Ada Lovelace")
     stored = db.session.get(CustomerLoyaltyProfile, profile.id)
