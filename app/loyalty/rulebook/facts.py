@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 from app.loyalty.base.errors import InvalidInput
 from app.loyalty.base.inbound import ORDER_EVENT_TYPES, InboundEvent
 from app.loyalty.rulebook.history import DatabaseHistory
-from app.loyalty.tiers.membership import ladder
-from app.models import CustomerLoyaltyProfile, Order, Shop, TierDefinition
+from app.loyalty.tiers.membership import tier_by_id
+from app.models import CustomerLoyaltyProfile, Order, Shop
 from app.rules import CustomerFacts, Facts
 from app.rules.facts import History
 from app.rules.values import to_decimal
@@ -111,10 +111,7 @@ def profile_facts(
     """Return what the rules know of a profile's customer: tags, tier and its multiplier, orders, spend, referral."""
     tier, multiplier = None, Decimal(1)
     if profile.current_tier_id is not None:
-        # The shop's ladder, which a batch reads once (tiers.LADDER_MEMO); a tier no longer on it is read alone.
-        row = next((t for t in ladder(session, shop_id=profile.shop_id) if t.id == profile.current_tier_id), None)
-        if row is None:
-            row = session.get(TierDefinition, profile.current_tier_id)
+        row = tier_by_id(session, shop_id=profile.shop_id, tier_id=profile.current_tier_id)
         if row is not None:
             tier, multiplier = row.name, Decimal(row.earn_multiplier)
     return CustomerFacts(

@@ -120,6 +120,15 @@ def tier_level(tier: TierDefinition | None) -> int:
     return tier.level if tier is not None else -(2**31)
 
 
+def tier_by_id(session: Session, *, shop_id: int, tier_id: int) -> TierDefinition | None:
+    """One tier of the shop: from the ladder a batch has read (LADDER_MEMO) when there is one, else by primary key
+    (the session's identity map answers repeats); a tier removed from the ladder since is still found."""
+    found = None
+    if session.info.get(LADDER_MEMO) is not None:
+        found = next((tier for tier in ladder(session, shop_id=shop_id) if tier.id == tier_id), None)
+    return found or session.get(TierDefinition, tier_id)
+
+
 def upgrade_target(
     tiers: Sequence[TierDefinition], current_tier_id: int | None, value: Decimal
 ) -> tuple[TierDefinition | None, TierDefinition] | None:
