@@ -26,9 +26,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from app.events.envelope import EVENT_ID_NAMESPACE
-from app.loyalty.base.inbound import ORDERS_EARN_ON
 from app.models import EventQueue, Shop, event_history
 from app.shopify.admin_api import AdminApi, RequestRefused, RetryLater
+from app.shopify.topics import event_type_for
 
 RUN = """
 mutation RunLoyaltyBackfill($query: String!) {
@@ -186,40 +186,32 @@ def _record(session: Session, shop: Shop, orders: list[dict[str, Any]], now: dat
         order_id = str(payload["id"])
         if order_id in known:
             continue
-        created = _insert(session, shop, payload, "order_created", "orders/create", payload["created_at"], "", now)
+        created = _insert(session, shop, payload, "orders/create", payload["created_at"], now)
         recorded += created
-        earned_at = _earning_time(shop, order) if created else None
-        if earned_at is not None:
-            event_type = ORDERS_EARN_ON[shop.orders_earn_on]
-            _insert(session, shop, payload, event_type, EARNING_TOPICS[event_type], earned_at, f"|{event_type}", now)
+        earning = _earning_event(shop, order) if created else None
+        if earning is not None:
+            _insert(session, shop, payload, *earning, now)
     return BackfillResult(orders_read=len(payloads), recorded=recorded, already_in_inbox=len(payloads) - recorded)
 
 
-EARNING_TOPICS = {"order_paid": "orders/paid", "order_fulfilled": "orders/fulfilled"}
-
-
-def _earning_time(shop: Shop, order: dict[str, Any]) -> str | None:
-    """When the order's earning event happened, for a shop that earns after creation: paid (at processing, the time
-    Shopify gives for it) or fulfilled (its first fulfilment); None if it has not, or the shop earns at creation."""
+def _earning_event(shop: Shop, order: dict[str, Any]) -> tuple[str, str] | None:
+    """The topic and time of the order's earning event, for a shop that earns after creation: paid (at processing,
+    the time Shopify gives for it) or fulfilled (its first fulfilment); None if it has not, or the shop earns at
+    creation."""
     if shop.orders_earn_on == "paid" and order.get("displayFinancialStatus") in PAID:
-        return order.get("processedAt") or order["createdAt"]
+        return "orders/paid", order.get("processedAt") or order["createdAt"]
     if shop.orders_earn_on == "fulfilled" and order.get("displayFulfillmentStatus") == "FULFILLED":
         shipped = sorted(f["createdAt"] for f in order.get("fulfillments") or [] if f.get("createdAt"))
-        return shipped[0] if shipped else order.get("processedAt") or order["createdAt"]
+        return "orders/fulfilled", shipped[0] if shipped else order.get("processedAt") or order["createdAt"]
     return None
 
 
-def _insert(
-    session: Session,
-    shop: Shop,
-    payload: dict[str, Any],
-    event_type: str,
-    topic: str,
-    occurred_at: str,
-    suffix: str,
-    now: datetime,
-) -> bool:
-    """Record one historical event of the order, already processed; False if its event id is recorded."""
+def _insert(session: Session, shop: Shop, payload: dict[str, Any], topic: str, occurred_at: str, now: datetime) -> bool:
+    """Record one historical event of the order, as the webhook of `topic` would be, already processed; False if its
+    event id is recorded (the orders/create event's id names the order alone, as it always has)."""
+    event_type = event_type_for(topic)
+    assert event_type is not None, topic  # an order topic
+    suffix = "" if topic == "orders/create" else f"|{event_type}"
     customer = payload["customer"]
     inserted = session.execute(
         insert(EventQueue)
