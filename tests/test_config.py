@@ -49,6 +49,9 @@ def test_development_needs_nothing() -> None:
         ({"LOYALTY_STREAM_PARTITIONS": "four"}, "LOYALTY_STREAM_PARTITIONS"),
         ({"LOYALTY_STREAM_PARTITIONS": "257"}, "LOYALTY_STREAM_PARTITIONS"),
         ({"LOYALTY_INBOX_ARCHIVE_AFTER_DAYS": "2"}, "LOYALTY_INBOX_ARCHIVE_AFTER_DAYS"),
+        # Digits other than 0-9: int() refuses superscripts and reads Arabic-Indic ones; neither is a setting.
+        ({"LOYALTY_INBOX_ARCHIVE_AFTER_DAYS": "\u00b2"}, "LOYALTY_INBOX_ARCHIVE_AFTER_DAYS"),
+        ({"LOYALTY_STREAM_PARTITIONS": "\u0663"}, "LOYALTY_STREAM_PARTITIONS"),
     ],
 )
 def test_malformed_settings_are_refused(environ: dict[str, str], message: str) -> None:
