@@ -17,7 +17,7 @@ from app.commands.demo import DEMO_SHOP
 from app.events import stream
 from app.events.consumer import ConsumerSettings, StreamConsumer
 from app.events.relay import Relay, RelaySettings
-from app.models import CustomerLoyaltyProfile, DeadLetter, EventQueue, PointsTransaction
+from app.models import CustomerLoyaltyProfile, DeadLetter, EventQueue, PointsTransaction, ProcessedEvent
 from tests.events.stream_helpers import dead_entries
 from tests.helpers import GET_LOYALTY_PROFILE, order_payload
 
@@ -441,6 +441,12 @@ class TestRefundsThroughTheStream:
             select(EventQueue.status).where(EventQueue.event_type == "refund_created")
         ).scalar_one()
         assert waiting == "pending"
+        # Nothing of the refund stayed, not even its dedupe row: its retry must find the event new.
+        refund_id = select(EventQueue.event_id).where(EventQueue.event_type == "refund_created").scalar_subquery()
+        kept = select(func.count()).select_from(ProcessedEvent).where(ProcessedEvent.event_id == refund_id)
+        assert db_session.execute(kept).scalar_one() == 0
+        reversals = select(func.count()).select_from(PointsTransaction).where(PointsTransaction.kind == "reversal")
+        assert db_session.execute(reversals).scalar_one() == 0
         assert [balance(client, shopify, str(900 + n)) for n in range(1, 6)] == [500] * 5
 
     def test_a_refund_that_arrives_before_its_order_waits_for_it(  # type: ignore[no-untyped-def]
