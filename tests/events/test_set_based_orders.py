@@ -10,6 +10,7 @@ a points expiry policy and a return window, every lot's expiry and every held cr
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
@@ -162,18 +163,25 @@ def _state(session: Session, shop: Shop) -> dict[str, Any]:
     }
 
 
+def _batch_and_one_by_one(
+    db_session: Session, shop: Shop, other_shop: Shop, now: datetime, events: Callable[[Shop], list[InboundEvent]]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The same events applied to `shop` in one batch and to `other_shop` one transaction at a time: both states."""
+    process_batch(db_session, events(shop), consumer_group="test", now=now)
+    db_session.commit()
+    for event in events(other_shop):
+        process_event(db_session, event, consumer_group="test", now=now)
+        db_session.commit()
+    db_session.expire_all()
+    return _state(db_session, shop), _state(db_session, other_shop)
+
+
 def _one_batch_and_one_by_one(
     db_session: Session, shop: Shop, other_shop: Shop, now: datetime, **config: Any
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     _configure(db_session, shop, now, **config)
     _configure(db_session, other_shop, now, **config)
-    process_batch(db_session, _events(shop), consumer_group="test", now=now)
-    db_session.commit()
-    for event in _events(other_shop):
-        process_event(db_session, event, consumer_group="test", now=now)
-        db_session.commit()
-    db_session.expire_all()
-    return _state(db_session, shop), _state(db_session, other_shop)
+    return _batch_and_one_by_one(db_session, shop, other_shop, now, _events)
 
 
 def test_a_batch_of_orders_leaves_what_the_same_orders_one_by_one_leave(
@@ -247,13 +255,7 @@ def test_expiry_dates_and_release_dates_of_a_batch_match_one_by_one(
         process_event(db_session, first, consumer_group="test", now=earlier)
         ledger.release_due(db_session, shop_id=target.id, now=released)
         db_session.commit()
-    process_batch(db_session, _events(shop), consumer_group="test", now=now)
-    db_session.commit()
-    for event in _events(other_shop):
-        process_event(db_session, event, consumer_group="test", now=now)
-        db_session.commit()
-    db_session.expire_all()
-    batched, one_by_one = _state(db_session, shop), _state(db_session, other_shop)
+    batched, one_by_one = _batch_and_one_by_one(db_session, shop, other_shop, now, _events)
 
     assert batched == one_by_one
     days, window = timedelta(days=policy.days), timedelta(days=policy.return_window_days)
@@ -334,13 +336,7 @@ def test_a_batch_mixing_orders_refunds_and_customer_events_leaves_what_one_by_on
 ) -> None:
     _configure(db_session, shop, now)
     _configure(db_session, other_shop, now)
-    process_batch(db_session, _mixed_events(shop), consumer_group="test", now=now)
-    db_session.commit()
-    for event in _mixed_events(other_shop):
-        process_event(db_session, event, consumer_group="test", now=now)
-        db_session.commit()
-    db_session.expire_all()
-    batched, one_by_one = _state(db_session, shop), _state(db_session, other_shop)
+    batched, one_by_one = _batch_and_one_by_one(db_session, shop, other_shop, now, _mixed_events)
 
     assert batched == one_by_one
     # The refund took back all that order 10 earned, though the batch credited it in the same transaction.
