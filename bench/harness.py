@@ -79,10 +79,10 @@ class Servers:
         return proc
 
     def stop(self, procs: list[subprocess.Popen[bytes]] | None = None) -> None:
-        for proc in procs or self.procs:
+        for proc in self.procs if procs is None else procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        for proc in procs or self.procs:
+        for proc in self.procs if procs is None else procs:
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:

@@ -310,6 +310,7 @@ class TestRefeeding:
                 lock_attempts.append(time.monotonic())
 
         relay = Relay(relay_engine, redis_client, consumer.keys, settings=RelaySettings(refeed_after_s=60))
+        running = None  # so a failure before the thread starts is reported, not a NameError in `finally`
         try:
             with engine.connect() as other_relay:
                 assert other_relay.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": RELAY_LOCK}).scalar()
@@ -326,7 +327,8 @@ class TestRefeeding:
             assert streamed_ids(redis_client, consumer.keys) == [str(lost.event_id), str(fresh.event_id)]
         finally:
             relay.stop()
-            running.join(timeout=10)
+            if running is not None:
+                running.join(timeout=10)
             relay_engine.dispose()
 
     def test_the_redrive_command_hands_back_pending_rows_older_than_asked(  # type: ignore[no-untyped-def]
