@@ -62,6 +62,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     from app.monitoring.logs import configure_logging
     from app.monitoring.requests import install_request_tracking
+    from app.sessions import NoSessions
 
     configure_logging(settings.log_format)
     db.init_app(app)
@@ -69,6 +70,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     inbox_pool.init_app(app)
     register_error_handlers(app)
     install_request_tracking(app)
+    app.session_interface = NoSessions()
 
     from app.admin import register_admin
     from app.developer.routes import bp as developer_bp
