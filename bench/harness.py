@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +27,9 @@ app = Flask(__name__)
 def minimal():
     return "ok"
 """
+
+
+Figures = tuple[float, float, float]  # (requests/s, p50 ms, p99 ms), as wrk() gives them
 
 
 def free_port() -> int:
@@ -47,7 +51,7 @@ def wait_http(url: str, seconds: float = 90) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
-def wrk(url: str, seconds: int, script: Path, *, threads: int = 2, connections: int = 16) -> tuple[float, float, float]:
+def wrk(url: str, seconds: int, script: Path, *, threads: int = 2, connections: int = 16) -> Figures:
     """(requests/s, p50 ms, p99 ms) of a wrk run (16 connections unless told), after a 3 s warm-up run."""
 
     def command(duration: int) -> list[str]:
@@ -60,6 +64,23 @@ def wrk(url: str, seconds: int, script: Path, *, threads: int = 2, connections: 
     if non_2xx:
         raise RuntimeError(f"{non_2xx.group(1)} failed requests against {url}:\n{out}")
     return rate, _latency(out, "50%"), _latency(out, "99%")
+
+
+def paired_rounds(
+    baseline: Callable[[], Figures], measured: Callable[[], Figures], rounds: int, label: str
+) -> tuple[float, Figures, Figures]:
+    """Run the baseline and the measured endpoint in turn, `rounds` times, and return the median round's (ratio,
+    baseline, measured): a burst of other work on the shared machine then weighs on both sides of a ratio, and one
+    lucky or unlucky run does not make the figure. Each round is printed."""
+    results = []
+    for n in range(1, rounds + 1):
+        h0, app = baseline(), measured()
+        results.append((app[0] / h0[0], h0, app))
+        print(
+            f"R{n}    H0 {h0[0]:7,.0f} req/s p50 {h0[1]:6.2f} p99 {h0[2]:6.2f} ms | {label}"
+            f" {app[0]:7,.0f} req/s p50 {app[1]:6.2f} p99 {app[2]:6.2f} ms | {app[0] / h0[0]:.2f}x"
+        )
+    return sorted(results, key=lambda result: result[0])[len(results) // 2]
 
 
 def _latency(wrk_output: str, percentile: str) -> float:

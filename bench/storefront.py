@@ -33,7 +33,7 @@ from urllib.parse import urlencode
 
 import jwt
 import psycopg
-from harness import BIN, GUNICORN, MINIMAL_APP, ROOT, Servers, free_port, wait_http, wrk
+from harness import BIN, GUNICORN, MINIMAL_APP, ROOT, Servers, free_port, paired_rounds, wait_http, wrk
 from sqlalchemy import create_engine
 from sqlalchemy.engine import make_url
 
@@ -219,18 +219,13 @@ def main() -> None:
         print(f"S1c   cold reads       : {cold:9.2f} ms each, one at a time (cache misses: the full GraphQL path)")
         h0_script = script(logs / "h0.lua", [("POST", "/min", {}, "ok")])
         s1_script = script(logs / "s1.lua", profile_reads)
-        # H0 and S1 take turns (both servers stay up, the idle one costs nothing), so a burst of other work on the
-        # shared machine weighs on both sides of a ratio; the median round is the figure.
-        rounds = []
-        for n in range(1, args.rounds + 1):
-            h0 = wrk(minimal_url, args.seconds, h0_script)
-            s1 = wrk(f"{base}/graphql", args.seconds, s1_script)
-            rounds.append((s1[0] / h0[0], h0, s1))
-            print(
-                f"R{n}    H0 {h0[0]:7,.0f} req/s p50 {h0[1]:6.2f} p99 {h0[2]:6.2f} ms | S1 GetLoyaltyProfile"
-                f" {s1[0]:7,.0f} req/s p50 {s1[1]:6.2f} p99 {s1[2]:6.2f} ms | {s1[0] / h0[0]:.2f}x"
-            )
-        ratio, h0, s1 = sorted(rounds, key=lambda r: r[0])[len(rounds) // 2]
+        # H0 and S1 take turns (both servers stay up, the idle one costs nothing).
+        ratio, h0, s1 = paired_rounds(
+            lambda: wrk(minimal_url, args.seconds, h0_script),
+            lambda: wrk(f"{base}/graphql", args.seconds, s1_script),
+            args.rounds,
+            "S1 GetLoyaltyProfile",
+        )
         print(f"H0    minimal endpoint : {h0[0]:9,.0f} req/s  p50 {h0[1]:6.2f} ms  p99 {h0[2]:6.2f} ms  (median round)")
         print(
             f"S1    GetLoyaltyProfile: {s1[0]:9,.0f} req/s  p50 {s1[1]:6.2f} ms  p99 {s1[2]:6.2f} ms"
