@@ -48,5 +48,5 @@ def backfill(domain: str, since: datetime) -> None:
         raise click.ClickException(f"Shopify: {exc}") from exc
     click.echo(
         f"{domain}: {result.orders_read} order(s) since {since.date()}: {result.recorded} recorded as historical, "
-        f"{result.already_in_inbox} already in the inbox"
+        f"{result.already_in_inbox} already in the inbox; {result.earning_recorded} earning event(s) recorded"
     )

@@ -8,8 +8,10 @@ backtests, rule history ("is this their first order?") and retroactive runs see 
 earns on payment or fulfilment (`orders_earn_on`), an order Shopify reports paid (or shipped) is also recorded as
 that event, as the live webhook would have been, so replays credit past orders where live processing would have.
 
-Idempotent: an order's event id derives from the shop and the order id, and an order the inbox already has from a
-live webhook is skipped, so running the backfill twice, or over a period webhooks already covered, adds nothing twice.
+Idempotent: each event's id derives from the shop and the order id (and an earning event's type), and an event of an
+order the inbox (or its archive) already has, from a live webhook or an earlier run, is skipped, so running it twice,
+or over a period webhooks already covered, adds nothing twice; a run after the shop changed `orders_earn_on` adds
+just the earning events that are missing.
 """
 
 from __future__ import annotations
@@ -62,8 +64,9 @@ PAID = frozenset({"PAID", "PARTIALLY_REFUNDED", "REFUNDED"})
 @dataclass(frozen=True)
 class BackfillResult:
     orders_read: int
-    recorded: int
-    already_in_inbox: int
+    recorded: int  # orders recorded (their orders/create event)
+    already_in_inbox: int  # orders whose orders/create event was there already
+    earning_recorded: int  # orders/paid or orders/fulfilled events recorded (orders_earn_on)
 
 
 def backfill_orders(
@@ -84,7 +87,7 @@ def backfill_orders(
         raise RequestRefused("bulkOperationRunQuery answered no operation")
     url = _wait_for(api, shop.domain, operation_id, sleep=sleep, every=poll_every_s, max_polls=max_polls)
     if url is None:  # Shopify gives no file when nothing matched
-        return BackfillResult(0, 0, 0)
+        return BackfillResult(0, 0, 0, 0)
     response = api.tokens.http.get(url)
     if response.status_code != 200:
         raise RetryLater(f"the bulk operation's result could not be read (HTTP {response.status_code})")
@@ -170,28 +173,50 @@ def webhook_shape(order: dict[str, Any]) -> dict[str, Any]:
 
 def _record(session: Session, shop: Shop, orders: list[dict[str, Any]], now: datetime) -> BackfillResult:
     payloads = [webhook_shape(order) for order in orders]
-    ids = [str(payload["id"]) for payload in payloads]
-    # The inbox and its archive: an order recorded months ago must not come back as new.
-    known = set(
-        session.execute(
-            select(event_history.c.payload["id"].astext).where(
-                event_history.c.shop_id == shop.id,
-                event_history.c.event_type == "order_created",
-                event_history.c.payload["id"].astext.in_(ids),
-            )
-        ).scalars()
+    # Each order's events as the live webhooks would have brought them: orders/create, then its earning event.
+    events = [(payload, _topics(shop, order, payload)) for order, payload in zip(orders, payloads, strict=True)]
+    known = _known(session, shop, events)
+    recorded = earning_recorded = 0
+    for payload, topics in events:
+        for topic, occurred_at in topics:
+            if (str(payload["id"]), _event_type(topic)) in known:
+                continue
+            inserted = _insert(session, shop, payload, topic, occurred_at, now)
+            if topic == "orders/create":
+                recorded += inserted
+            else:
+                earning_recorded += inserted
+    return BackfillResult(
+        orders_read=len(payloads),
+        recorded=recorded,
+        already_in_inbox=len(payloads) - recorded,
+        earning_recorded=earning_recorded,
     )
-    recorded = 0
-    for order, payload in zip(orders, payloads, strict=True):
-        order_id = str(payload["id"])
-        if order_id in known:
-            continue
-        created = _insert(session, shop, payload, "orders/create", payload["created_at"], now)
-        recorded += created
-        earning = _earning_event(shop, order) if created else None
-        if earning is not None:
-            _insert(session, shop, payload, *earning, now)
-    return BackfillResult(orders_read=len(payloads), recorded=recorded, already_in_inbox=len(payloads) - recorded)
+
+
+def _known(
+    session: Session, shop: Shop, events: list[tuple[dict[str, Any], list[tuple[str, str]]]]
+) -> set[tuple[str, str]]:
+    """The (order id, event type) pairs among `events` that the inbox or its archive already holds, from a live
+    webhook or an earlier backfill: an order recorded months ago must not come back as new, while an earning event
+    an earlier run did not record (the shop earned at creation then) is still missing. Per event type, so a re-run
+    after `orders_earn_on` changed adds exactly the missing earning events."""
+    order_ids = sorted({str(payload["id"]) for payload, _ in events})
+    event_types = sorted({_event_type(topic) for _, topics in events for topic, _ in topics})
+    rows = session.execute(
+        select(event_history.c.payload["id"].astext, event_history.c.event_type).where(
+            event_history.c.shop_id == shop.id,
+            event_history.c.event_type.in_(event_types),
+            event_history.c.payload["id"].astext.in_(order_ids),
+        )
+    )
+    return {(order_id, event_type) for order_id, event_type in rows}
+
+
+def _topics(shop: Shop, order: dict[str, Any], payload: dict[str, Any]) -> list[tuple[str, str]]:
+    """The topics (and times) the order is recorded as: orders/create, and its earning event if it has one."""
+    earning = _earning_event(shop, order)
+    return [("orders/create", payload["created_at"]), *([earning] if earning else [])]
 
 
 def _earning_event(shop: Shop, order: dict[str, Any]) -> tuple[str, str] | None:
@@ -209,8 +234,7 @@ def _earning_event(shop: Shop, order: dict[str, Any]) -> tuple[str, str] | None:
 def _insert(session: Session, shop: Shop, payload: dict[str, Any], topic: str, occurred_at: str, now: datetime) -> bool:
     """Record one historical event of the order, as the webhook of `topic` would be, already processed; False if its
     event id is recorded (the orders/create event's id names the order alone, as it always has)."""
-    event_type = event_type_for(topic)
-    assert event_type is not None, topic  # an order topic
+    event_type = _event_type(topic)
     suffix = "" if topic == "orders/create" else f"|{event_type}"
     customer = payload["customer"]
     inserted = session.execute(
@@ -230,6 +254,12 @@ def _insert(session: Session, shop: Shop, payload: dict[str, Any], topic: str, o
         .returning(EventQueue.id)
     ).first()
     return inserted is not None
+
+
+def _event_type(topic: str) -> str:
+    event_type = event_type_for(topic)
+    assert event_type is not None, topic  # an order topic
+    return event_type
 
 
 def _parse(value: str) -> datetime:

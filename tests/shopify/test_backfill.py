@@ -134,6 +134,41 @@ def test_a_shop_that_earns_later_gets_the_earning_event_of_each_order_that_reach
     assert db_session.execute(select(func.count()).select_from(PointsTransaction)).scalar_one() == 0  # no points
 
 
+def test_a_run_after_the_shop_switched_to_earning_on_payment_adds_each_missing_paid_event_once(  # type: ignore[no-untyped-def]
+    runner, shopify_fake, db_session, paid_shop
+) -> None:
+    """The first run recorded the orders while the shop earned at creation (no orders/paid); once it earns on
+    payment, a re-run must add the paid event of each paid order (or a retroactive run credits nothing for them),
+    and neither the orders/create events already in the archive nor the paid events of the previous run again."""
+    seed_orders(shopify_fake)  # two orders since 2026-01-01, both paid
+    shopify_fake.state.add_order(
+        SHOP,
+        order_node(9007199254741003, created_at="2026-02-03T10:00:00Z", total="9.00", displayFinancialStatus="PENDING"),
+    )
+    assert "3 recorded as historical, 0 already in the inbox; 0 earning event(s)" in backfill(runner).output
+    assert inbox.archive_processed(db_session, older_than=datetime.now(timezone.utc) + timedelta(days=1)) == 3
+    db_session.execute(update(Shop).where(Shop.domain == SHOP).values(orders_earn_on="paid"))
+    db_session.commit()
+
+    for summary in ("2 earning event(s) recorded", "0 earning event(s) recorded"):  # the third run adds nothing
+        result = backfill(runner)
+        assert result.exit_code == 0, result.output
+        assert f"0 recorded as historical, 3 already in the inbox; {summary}" in result.output
+        rows = db_session.execute(
+            select(event_history.c.event_type, event_history.c.payload["id"].astext).order_by(
+                event_history.c.payload["id"].astext, event_history.c.event_type
+            )
+        ).all()
+        assert rows == [
+            ("order_created", "9007199254740997"),
+            ("order_paid", "9007199254740997"),
+            ("order_created", "9007199254740999"),
+            ("order_paid", "9007199254740999"),
+            ("order_created", "9007199254741003"),
+        ]
+    assert db_session.execute(select(func.count()).select_from(PointsTransaction)).scalar_one() == 0  # no points
+
+
 def test_orders_already_moved_to_the_archive_are_not_recorded_again(  # type: ignore[no-untyped-def]
     runner, shopify_fake, db_session, paid_shop
 ) -> None:
