@@ -20,7 +20,7 @@ import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from sqlalchemy import select
@@ -201,11 +201,20 @@ def _known(
     webhook or an earlier backfill: an order recorded months ago must not come back as new, while an earning event
     an earlier run did not record (the shop earned at creation then) is still missing. Per event type, so a re-run
     after `orders_earn_on` changed adds exactly the missing earning events."""
+    if not events:
+        return set()
     order_ids = sorted({str(payload["id"]) for payload, _ in events})
     event_types = sorted({_event_type(topic) for _, topics in events for topic, _ in topics})
+    # Bounded by time, so the archive is read through its (shop_id, occurred_at) index from there on, not whole.
+    # None of these events is older than the earliest time this run would record one at: a backfilled event has the
+    # same time on every run (the order's creation, its processing, which Shopify may date before the creation of an
+    # imported order, or its first fulfilment), and a live webhook's row has Shopify's trigger time, after the order
+    # was created; the day of margin is for that stamp coming from another clock than the order's.
+    earliest = min(_parse(occurred_at) for _, topics in events for _, occurred_at in topics) - timedelta(days=1)
     rows = session.execute(
         select(event_history.c.payload["id"].astext, event_history.c.event_type).where(
             event_history.c.shop_id == shop.id,
+            event_history.c.occurred_at >= earliest,
             event_history.c.event_type.in_(event_types),
             event_history.c.payload["id"].astext.in_(order_ids),
         )

@@ -4,10 +4,14 @@ historical events (processed, no points), once, skipping what live webhooks alre
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
+import sqlalchemy
 from sqlalchemy import func, select, update
+from sqlalchemy.engine import Engine
 
 from app.events import inbox
 from app.models import EventQueue, PointsTransaction, Shop, event_history
@@ -182,6 +186,77 @@ def test_orders_already_moved_to_the_archive_are_not_recorded_again(  # type: ig
     assert "0 recorded as historical, 2 already in the inbox" in again.output
     assert db_session.execute(select(func.count()).select_from(EventQueue)).scalar_one() == 0
     assert db_session.execute(select(func.count()).select_from(event_history)).scalar_one() == 2
+
+
+def test_a_paid_event_dated_before_its_orders_creation_is_still_found_in_the_archive(  # type: ignore[no-untyped-def]
+    runner, shopify_fake, db_session, paid_shop
+) -> None:
+    """The known-check reads the inbox and archive from the earliest time the run records an event at: an imported
+    order's paid event is dated at its processing, years before its creation, and must still be found there."""
+    db_session.execute(update(Shop).where(Shop.domain == SHOP).values(orders_earn_on="paid"))
+    db_session.commit()
+    seed_orders(shopify_fake)
+    shopify_fake.state.add_order(
+        SHOP,
+        order_node(
+            9007199254741003, created_at="2026-01-02T10:00:00Z", total="9.00", processedAt="2019-06-01T09:00:00Z"
+        ),
+    )
+    assert "3 recorded as historical, 0 already in the inbox; 3 earning event(s)" in backfill(runner).output
+    assert inbox.archive_processed(db_session, older_than=datetime.now(timezone.utc) + timedelta(days=1)) == 6
+    db_session.commit()
+
+    again = backfill(runner)
+    assert "0 recorded as historical, 3 already in the inbox; 0 earning event(s) recorded" in again.output
+    assert db_session.execute(select(func.count()).select_from(EventQueue)).scalar_one() == 0
+    paid_at = db_session.execute(
+        select(event_history.c.occurred_at).where(
+            event_history.c.event_type == "order_paid", event_history.c.payload["id"].astext == "9007199254741003"
+        )
+    ).scalar_one()
+    assert paid_at == datetime(2019, 6, 1, 9, 0, tzinfo=timezone.utc)
+
+
+def test_the_known_check_reads_the_archive_through_its_time_index(  # type: ignore[no-untyped-def]
+    runner, shopify_fake, db_session, paid_shop
+) -> None:
+    """The look-up of what the inbox and its archive already hold is bounded by time, so on the archive (a shop's
+    whole past) it is an index range from the backfill's window on, not every row of the shop. Planned with
+    sequential and bitmap scans priced out, as on an archive too large to read whole."""
+    seed_orders(shopify_fake)
+    assert backfill(runner).exit_code == 0
+    inbox.archive_processed(db_session, older_than=datetime.now(timezone.utc) + timedelta(days=1))
+    db_session.commit()
+    statements: list[tuple[str, object]] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if "FROM event_history" in statement:
+            statements.append((statement, parameters))
+
+    sqlalchemy.event.listen(Engine, "before_cursor_execute", capture)
+    try:
+        assert backfill(runner).exit_code == 0
+    finally:
+        sqlalchemy.event.remove(Engine, "before_cursor_execute", capture)
+    [(statement, parameters)] = statements
+
+    connection = db_session.connection()
+    connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    connection.exec_driver_sql("SET LOCAL enable_bitmapscan = off")
+    [plan] = connection.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {statement}", parameters).scalar_one()
+    db_session.rollback()
+    archive_reads = [
+        node
+        for node in _plan_nodes(plan["Plan"])
+        if node.get("Relation Name") == "event_queue_archive" and "shop_id" in node.get("Index Cond", "")
+    ]
+    assert archive_reads and all("occurred_at >=" in node["Index Cond"] for node in archive_reads), archive_reads
+
+
+def _plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    yield node
+    for child in node.get("Plans", []):
+        yield from _plan_nodes(child)
 
 
 def test_an_order_a_live_webhook_brought_is_not_recorded_twice(
