@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import sqlalchemy
 from sqlalchemy import func, select
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from app.commands.demo import FIRST_ORDER_BONUS
@@ -138,3 +140,38 @@ def test_an_app_event_a_rule_listens_to_goes_through_the_stream_and_earns(  # ty
     ]
     assert db_session.execute(select(PointsTransaction.points)).scalars().all() == [50]
     assert consumer.processed == 2
+
+
+def test_settling_unheard_app_events_is_one_statement_text_whatever_the_rules_listen_to(  # type: ignore[no-untyped-def]
+    make_consumer, accept_order, redis_client, db_session: Session, shop, now
+) -> None:
+    """The (event type, shop) pairs some rule listens to go to PostgreSQL as arrays: a batch where none is heard and
+    one where two are send the same text (which PostgreSQL can prepare once), and each settles what it should."""
+    _bronze_for_everyone(db_session, shop)
+    consumer = make_consumer()
+    statements: list[str] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if statement.startswith("UPDATE event_queue") and "NOT IN" in statement:
+            statements.append(statement)
+
+    sqlalchemy.event.listen(Engine, "before_cursor_execute", capture)
+    try:
+        stream.publish(redis_client, consumer.keys, accept_order(1, customer_id=5001))
+        consumer.run_once()  # no rule listens: its tier_changed is settled here
+        rulebook.save_rule(db_session, shop_id=shop.id, definition=TIER_BONUS, actor="admin@shop", now=now)
+        redeemed = {**TIER_BONUS, "name": "Redemption bonus", "event_types": ["reward_redeemed"]}
+        rulebook.save_rule(db_session, shop_id=shop.id, definition=redeemed, actor="admin@shop", now=now)
+        db_session.commit()
+        stream.publish(redis_client, consumer.keys, accept_order(2, customer_id=5002))
+        consumer.run_once()  # two pairs heard: its tier_changed waits for the stream
+    finally:
+        sqlalchemy.event.remove(Engine, "before_cursor_execute", capture)
+
+    assert len(statements) == 2 and statements[0] == statements[1], statements
+    tier_events = db_session.execute(
+        select(EventQueue.customer_id, EventQueue.status)
+        .where(EventQueue.event_type == "tier_changed")
+        .order_by(EventQueue.customer_id)
+    ).all()
+    assert [tuple(row) for row in tier_events] == [("5001", "processed"), ("5002", "pending")]

@@ -28,14 +28,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, any_, delete, literal, select, tuple_, update
+from sqlalchemy import BigInteger, String, any_, delete, literal, select, tuple_, update
 from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
 from sqlalchemy.orm import Session
 
 from app.loyalty import ledger, referrals, rewards, rulebook, tiers
 from app.loyalty.base import order_earning
 from app.loyalty.base.app_events import STAGED_EVENTS
-from app.loyalty.base.bulk import insert_rows, update_rows
+from app.loyalty.base.bulk import insert_rows, pairs_table, update_rows
 from app.loyalty.base.inbound import ORDER_EVENT_TYPES, InboundEvent
 from app.loyalty.base.installation import processes_event
 from app.loyalty.base.outcome import Outcome, RetryLater
@@ -233,20 +233,24 @@ def _settle_unheard_app_events(session: Session, shops: Iterable[Shop], *, now: 
     staged = session.info.get(STAGED_EVENTS)
     if not staged:
         return
-    heard = [
-        (event_type, shop.id)
-        for shop in shops
-        for event_type in APP_EVENT_TYPES
-        if processes_event(shop, event_type) and _listened_to(session, shop, event_type)
-    ]
+    heard = pairs_table(
+        [
+            (event_type, shop.id)
+            for shop in shops
+            for event_type in APP_EVENT_TYPES
+            if processes_event(shop, event_type) and _listened_to(session, shop, event_type)
+        ],
+        (String(), BigInteger()),
+        ("event_type", "shop_id"),
+    )
     settled = set(
         session.execute(
             update(EventQueue)
             .where(
-                # One array parameter, not one per event: the same statement text for any batch.
+                # Array parameters, not one per event or pair: the same statement text for any batch.
                 EventQueue.event_id == any_(literal(list(staged), ARRAY(UUID(as_uuid=True)))),
                 EventQueue.status == "pending",
-                tuple_(EventQueue.event_type, EventQueue.shop_id).not_in(heard),
+                tuple_(EventQueue.event_type, EventQueue.shop_id).not_in(select(heard.c.event_type, heard.c.shop_id)),
             )
             .values(status="processed", processed_at=now)
             .returning(EventQueue.event_id)
