@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import String, any_, literal, select
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.orm import Session
 
 from app.events.envelope import EVENT_ID_NAMESPACE
@@ -215,8 +215,10 @@ def _known(
         select(event_history.c.payload["id"].astext, event_history.c.event_type).where(
             event_history.c.shop_id == shop.id,
             event_history.c.occurred_at >= earliest,
-            event_history.c.event_type.in_(event_types),
-            event_history.c.payload["id"].astext.in_(order_ids),
+            # Array parameters: one statement text for any number of orders, and no limit on how many (an IN list
+            # takes a parameter per order, and a statement at most 65535).
+            event_history.c.event_type == any_(literal(event_types, ARRAY(String))),
+            event_history.c.payload["id"].astext == any_(literal(order_ids, ARRAY(String))),
         )
     )
     return {(order_id, event_type) for order_id, event_type in rows}

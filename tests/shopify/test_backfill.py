@@ -253,6 +253,27 @@ def test_the_known_check_reads_the_archive_through_its_time_index(  # type: igno
     assert archive_reads and all("occurred_at >=" in node["Index Cond"] for node in archive_reads), archive_reads
 
 
+def test_the_known_check_is_one_statement_text_for_any_number_of_orders(  # type: ignore[no-untyped-def]
+    runner, shopify_fake, db_session, paid_shop
+) -> None:
+    """Order ids and event types go as arrays: two runs over different numbers of orders send the same text (an IN
+    list took a parameter per order, so a backfill of more than 65535 orders could not run it at all)."""
+    seed_orders(shopify_fake)
+    statements: list[str] = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany) -> None:  # type: ignore[no-untyped-def]
+        if "FROM event_history" in statement:
+            statements.append(statement)
+
+    sqlalchemy.event.listen(Engine, "before_cursor_execute", capture)
+    try:
+        assert "2 order(s) since 2026-01-01: 2 recorded" in backfill(runner).output
+        assert "3 order(s) since 2025-12-01: 1 recorded" in backfill(runner, since="2025-12-01").output
+    finally:
+        sqlalchemy.event.remove(Engine, "before_cursor_execute", capture)
+    assert len(statements) == 2 and statements[0] == statements[1], statements
+
+
 def _plan_nodes(node: dict[str, Any]) -> Iterator[dict[str, Any]]:
     yield node
     for child in node.get("Plans", []):
