@@ -26,7 +26,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -67,18 +66,17 @@ class Relay:
         self.keys = keys
         self.settings = settings or RelaySettings()
         self.stop_event = threading.Event()
-        self._last_refeed = 0.0
+        self._last_refeed = float("-inf")  # the first turn looks for lost rows
         self.published = 0
 
     def run(self) -> None:
-        """Relay until stop(). Redis or PostgreSQL going away does not end it: it waits with growing pauses and
-        carries on, and whatever it had not committed goes out again. Any other error is logged and retried the same
-        way: a relay that stopped would leave every new event waiting."""
+        """Relay until stop(), one turn() after another. Redis or PostgreSQL going away does not end it: it waits with
+        growing pauses and carries on, and whatever it had not committed goes out again. Any other error is logged and
+        retried the same way: a relay that stopped would leave every new event waiting."""
         backoff = Backoff()
         while not self.stop_event.is_set():
             try:
-                streamed = self._holding_lock(self._turn)
-                self.published += streamed or 0
+                streamed = self.turn()
                 if streamed is None:
                     self.stop_event.wait(self.settings.lock_retry_s)
                 elif streamed < self.settings.batch_size:
@@ -102,29 +100,21 @@ class Relay:
         thread.start()
         return thread
 
-    def relay_once(self) -> int:
-        """Stream one batch of unpublished rows; returns how many (0 when none, or another relay holds the lock)."""
-        streamed = self._holding_lock(self._stream_batch) or 0
-        self.published += streamed
-        return streamed
-
-    def refeed_lost(self) -> int:
-        """Hand back rows the stream lost (see _refeed_lost); returns how many (0 when another relay holds the lock)."""
-        return self._holding_lock(self._refeed_lost) or 0
-
-    def _holding_lock(self, work: Callable[[Connection], int]) -> int | None:
-        """`work` in one transaction that holds the relay lock; None, nothing done, when another relay holds it."""
+    def turn(self) -> int | None:
+        """One turn, as run() does it: in one transaction under the relay lock, hand back the rows the stream lost
+        when that is due (every `refeed_every_s`, and on the first turn), then stream a batch. Returns how many rows
+        it streamed (0 when none was waiting), or None, having done nothing, when another relay holds the lock: run()
+        waits `lock_retry_s` after None and `idle_poll_s` after a short batch. Redis and PostgreSQL errors propagate,
+        with nothing of the turn committed."""
         with self.engine.begin() as connection:
             if not connection.execute(text("SELECT pg_try_advisory_xact_lock(:key)"), {"key": RELAY_LOCK}).scalar():
                 return None
-            return work(connection)
-
-    def _turn(self, connection: Connection) -> int:
-        """One turn of run() under the lock: hand back lost rows when that is due, then stream a batch."""
-        if time.monotonic() - self._last_refeed >= self.settings.refeed_every_s:
-            self._last_refeed = time.monotonic()
-            self._refeed_lost(connection)
-        return self._stream_batch(connection)
+            if time.monotonic() - self._last_refeed >= self.settings.refeed_every_s:
+                self._last_refeed = time.monotonic()
+                self._refeed_lost(connection)
+            streamed = self._stream_batch(connection)
+        self.published += streamed
+        return streamed
 
     def _stream_batch(self, connection: Connection) -> int:
         rows = inbox.unpublished(connection, limit=self.settings.batch_size)

@@ -33,7 +33,7 @@ def test_replaying_one_dead_letter_puts_its_event_back_on_the_stream(
     assert db.session.get(DeadLetter, second.id).replayed_at is None
     event = db.session.execute(select(EventQueue).where(EventQueue.event_id == first.event_id)).scalar_one()
     assert (event.status, event.attempts) == ("pending", 0)
-    assert relay.relay_once() == 1  # the relay streams the pending row
+    assert relay.turn() == 1  # the relay streams the pending row
     entries = stream_entries(redis_client, StreamKeys.for_namespace(redis_namespace))
     assert [fields["event_id"] for _, fields in entries] == [str(first.event_id)]
     audit = db.session.execute(select(AuditLog).where(AuditLog.action == "dead_letters_replayed")).scalar_one()
@@ -43,7 +43,7 @@ def test_replaying_one_dead_letter_puts_its_event_back_on_the_stream(
     assert again.status_code == 404 and "replayed already" in again.get_json()["message"]
     everything = admin.post("/admin/operations/dead-letters/replay", {"all": "1"})
     assert "1 event back on the stream" in everything.headers["HX-Trigger"]
-    assert relay.relay_once() == 1
+    assert relay.turn() == 1
     assert len(stream_entries(redis_client, StreamKeys.for_namespace(redis_namespace))) == 2
 
 

@@ -129,9 +129,9 @@ def test_an_app_event_a_rule_listens_to_goes_through_the_stream_and_earns(  # ty
     accept_order(1)
     relay = make_relay()
 
-    relay.relay_once()
+    relay.turn()
     consumer.run_once()
-    relay.relay_once()  # the tier_changed that the order's batch committed
+    relay.turn()  # the tier_changed that the order's batch committed
     consumer.run_once()
 
     assert [fields["event_type"] for _, fields in stream_entries(redis_client, consumer.keys)] == [

@@ -233,7 +233,7 @@ class TestDeadLetters:
         assert (result.exit_code, result.output) == (0, "replayed 1 dead letter(s)\n")
         assert inbox_row(session_factory, replayed.event_id)[:2] == ("pending", 0)
         assert inbox_row(session_factory, left.event_id)[:2] == ("dead", 2)
-        assert make_relay().relay_once() == 1  # the relay puts the pending row back on the stream
+        assert make_relay().turn() == 1  # the relay puts the pending row back on the stream
         assert stream_entries(redis_client, consumer.keys)[-1][1]["event_id"] == str(replayed.event_id)
 
         assert consumer.run_once() == 1

@@ -55,11 +55,14 @@ def drain(consumer: StreamConsumer, rounds: int = 50) -> None:
     pending or re-fed. Nothing new means every entry was handed to a consumer (stream.caught_up), not merely that this
     one read nothing: beside another drain it may not hold, yet, the partition where entries wait."""
     relay = Relay(
-        consumer.sessions.kw["bind"], consumer.client, consumer.keys, settings=RelaySettings(refeed_after_s=0)
+        consumer.sessions.kw["bind"],
+        consumer.client,
+        consumer.keys,
+        settings=RelaySettings(refeed_after_s=0, refeed_every_s=0),
     )
     idle = 0
     for _ in range(rounds):
-        relayed = relay.refeed_lost() + relay.relay_once()
+        relayed = relay.turn()
         handled = consumer.run_once()
         info = stream.group_info(consumer.client, consumer.keys)
         settled = (
@@ -319,7 +322,7 @@ class TestFailures:
         self, demo, client, shopify, consumer, redis_client
     ) -> None:
         send_order(client, shopify)
-        Relay(consumer.sessions.kw["bind"], redis_client, consumer.keys).relay_once()
+        Relay(consumer.sessions.kw["bind"], redis_client, consumer.keys).turn()
         redis_client.delete(*(p.events for p in consumer.keys.partitions))  # Redis lost its last writes
         stream.ensure_group(redis_client, consumer.keys)
         drain(consumer)
@@ -431,7 +434,7 @@ class TestRefundsThroughTheStream:
         send_refund(client, shopify, amount="150.00")  # its order has not come yet
         for n in range(1, 6):
             send_order(client, shopify, order_id=n, customer_id=900 + n)
-        Relay(consumer.sessions.kw["bind"], consumer.client, consumer.keys).relay_once()
+        Relay(consumer.sessions.kw["bind"], consumer.client, consumer.keys).turn()
         with caplog.at_level("INFO", logger="app.events.consumer"):
             assert consumer.run_once() == 6
         assert consumer.processed == 5

@@ -59,7 +59,7 @@ def relay_until_streamed(relay, expected: int) -> None:  # type: ignore[no-untyp
     deadline = time.monotonic() + 30
     while relay.published < expected:
         assert time.monotonic() < deadline, f"streamed {relay.published} of {expected}"
-        if relay.relay_once() == 0:
+        if not relay.turn():  # None: the killed relay's session still holds the lock; 0: still its rows
             time.sleep(0.05)
 
 
@@ -69,12 +69,12 @@ class TestStreaming:
     ) -> None:
         events = [accept_order(n) for n in range(3)]
         relay = make_relay()
-        assert relay.relay_once() == 3
+        assert relay.turn() == 3
         assert streamed_ids(redis_client, keys) == [str(e.event_id) for e in events]
         [(_id, fields)] = stream_entries(redis_client, keys)[:1]
         assert json.loads(fields["envelope"])["event_data"] == events[0].event_data
         assert all(published_at(session_factory, e.event_id) is not None for e in events)
-        assert relay.relay_once() == 0
+        assert relay.turn() == 0
         assert len(streamed_ids(redis_client, keys)) == 3
 
     def test_a_row_that_commits_after_a_higher_id_is_still_streamed(  # type: ignore[no-untyped-def]
@@ -93,20 +93,20 @@ class TestStreaming:
             )
             fast = accept_order(2)  # a higher id, committed first
             relay = make_relay()
-            assert relay.relay_once() == 1
+            assert relay.turn() == 1
             assert streamed_ids(redis_client, keys) == [str(fast.event_id)]
             open_transaction.commit()
-        assert relay.relay_once() == 1
+        assert relay.turn() == 1
         assert sorted(streamed_ids(redis_client, keys)) == sorted([str(fast.event_id), str(slow.event_id)])
 
     def test_one_relay_at_a_time(self, make_relay, accept_order, redis_client, keys, engine) -> None:  # type: ignore[no-untyped-def]
         event = accept_order(1)
         with engine.connect() as other_relay:
             assert other_relay.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": RELAY_LOCK}).scalar()
-            assert make_relay().relay_once() == 0  # the other one is at work: this one leaves the rows to it
+            assert make_relay().turn() is None  # the other one is at work: this one leaves the rows to it
             assert streamed_ids(redis_client, keys) == []
             other_relay.rollback()
-        assert make_relay().relay_once() == 1
+        assert make_relay().turn() == 1
         assert streamed_ids(redis_client, keys) == [str(event.event_id)]
 
     def test_app_events_a_unit_of_work_commits_are_streamed_and_rolled_back_ones_never(  # type: ignore[no-untyped-def]
@@ -134,7 +134,7 @@ class TestStreaming:
             with unit_of_work(session):
                 kept = stage(session, "1002")
         assert streamed_ids(redis_client, keys) == []  # committing talks to no Redis
-        assert make_relay().relay_once() == 1
+        assert make_relay().turn() == 1
         [(_id, fields)] = stream_entries(redis_client, keys)
         envelope = json.loads(fields["envelope"])
         assert (envelope["event_id"], envelope["event_type"], envelope["customer_id"], envelope["event_data"]) == (
@@ -152,10 +152,10 @@ class TestFailures:
         event = accept_order(1)
         unreachable = redis.Redis(host="127.0.0.1", port=1, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
         with pytest.raises(redis.ConnectionError):
-            make_relay(unreachable).relay_once()
+            make_relay(unreachable).turn()
         assert published_at(session_factory, event.event_id) is None
         relay = make_relay()
-        assert relay.relay_once() == 1
+        assert relay.turn() == 1
         assert streamed_ids(redis_client, keys) == [str(event.event_id)]
 
     @pytest.mark.processes
@@ -220,7 +220,7 @@ class TestRefeeding:
         self, make_relay, make_consumer, accept_order, redis_client, session_factory
     ) -> None:
         consumer = make_consumer()
-        relay = make_relay(refeed_after_s=60)
+        relay = make_relay(refeed_after_s=60, refeed_every_s=0)
         lost, in_flight, young, processed = (accept_order(n) for n in range(4))
         stream.publish(redis_client, consumer.keys, in_flight)
         stream.read_new(
@@ -231,19 +231,37 @@ class TestRefeeding:
         streamed_long_ago(session_factory, young.event_id, 30)
         streamed_long_ago(session_factory, processed.event_id, 120, "processed")
 
-        assert relay.refeed_lost() == 1
-        assert relay.relay_once() == 1
+        assert relay.turn() == 1  # hands `lost` back and streams it in the same turn
         assert streamed_ids(redis_client, consumer.keys) == [str(in_flight.event_id), str(lost.event_id)]
         assert consumer.run_once() == 1
         with session_factory() as session:
             assert session.execute(select(ProcessedEvent.event_id)).scalars().all() == [lost.event_id]
-        assert relay.refeed_lost() == 0
+        assert relay.turn() == 0
+
+    def test_the_relay_looks_for_lost_rows_on_its_first_turn_then_every_refeed_every_s(  # type: ignore[no-untyped-def]
+        self, make_relay, make_consumer, accept_order, redis_client, session_factory
+    ) -> None:
+        """Asking Redis what it lost on every turn (one every idle_poll_s) would cost more than the streaming."""
+        consumer = make_consumer()
+        relay = make_relay(refeed_after_s=60, refeed_every_s=3600)
+        first = accept_order(1)
+        streamed_long_ago(session_factory, first.event_id, 120)
+        assert relay.turn() == 1
+        assert consumer.run_once() == 1
+
+        second = accept_order(2)
+        streamed_long_ago(session_factory, second.event_id, 120)
+        assert relay.turn() == 0  # lost as well, but the next look is an hour away
+        assert published_at(session_factory, second.event_id) is not None
+        relay.settings.refeed_every_s = 0
+        assert relay.turn() == 1
+        assert streamed_ids(redis_client, consumer.keys) == [str(first.event_id), str(second.event_id)]
 
     def test_a_row_processed_while_the_relay_looked_is_not_handed_back_nor_reported(  # type: ignore[no-untyped-def]
         self, make_relay, make_consumer, accept_order, redis_client, session_factory, monkeypatch, caplog
     ) -> None:
         consumer = make_consumer()
-        relay = make_relay(refeed_after_s=60)
+        relay = make_relay(refeed_after_s=60, refeed_every_s=0)
         finished = accept_order(1)
         streamed_long_ago(session_factory, finished.event_id, 120)
         asked = stream.in_flight_event_ids
@@ -255,25 +273,23 @@ class TestRefeeding:
 
         monkeypatch.setattr(stream, "in_flight_event_ids", consumer_finishes_meanwhile)
         with caplog.at_level(logging.WARNING, logger="app.events.relay"):
-            assert relay.refeed_lost() == 0
+            assert relay.turn() == 0
         assert caplog.records == []
-        assert relay.relay_once() == 0
         assert streamed_ids(redis_client, consumer.keys) == []
 
     def test_nothing_is_handed_back_while_the_group_is_behind(  # type: ignore[no-untyped-def]
         self, make_relay, make_consumer, accept_order, redis_client, session_factory
     ) -> None:
         consumer = make_consumer()
-        relay = make_relay(refeed_after_s=60)
+        relay = make_relay(refeed_after_s=60, refeed_every_s=0)
         lost, queued = accept_order(1), accept_order(2)
         stream.publish(redis_client, consumer.keys, queued)  # on the stream, not yet read by anyone
         for event in (lost, queued):
             streamed_long_ago(session_factory, event.event_id, 120)
-        assert relay.refeed_lost() == 0
+        assert relay.turn() == 0
 
         stream.read_new(redis_client, consumer.keys.partitions, "busy", count=10, block_ms=10)
-        assert relay.refeed_lost() == 1
-        assert relay.relay_once() == 1
+        assert relay.turn() == 1
         assert streamed_ids(redis_client, consumer.keys) == [str(queued.event_id), str(lost.event_id)]
 
     def test_a_relay_that_does_not_hold_the_lock_hands_nothing_back(  # type: ignore[no-untyped-def]
@@ -282,14 +298,13 @@ class TestRefeeding:
         consumer = make_consumer()
         lost = accept_order(1)
         streamed_long_ago(session_factory, lost.event_id, 120)
-        relay = make_relay(refeed_after_s=60)
+        relay = make_relay(refeed_after_s=60, refeed_every_s=0)
         with engine.connect() as other_relay:
             assert other_relay.execute(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": RELAY_LOCK}).scalar()
-            assert relay.refeed_lost() == 0  # the lock holder's job
+            assert relay.turn() is None  # the lock holder's job
             assert published_at(session_factory, lost.event_id) is not None
             other_relay.rollback()
-        assert relay.refeed_lost() == 1
-        assert relay.relay_once() == 1
+        assert relay.turn() == 1
         assert streamed_ids(redis_client, consumer.keys) == [str(lost.event_id)]
 
     def test_a_running_relay_that_finds_the_lock_taken_stands_by_and_takes_over_once_it_is_free(  # type: ignore[no-untyped-def]
@@ -336,7 +351,7 @@ class TestRefeeding:
     ) -> None:
         old, _young, processed = accept_order(1), accept_order(2), accept_order(3)
         relay = make_relay()
-        assert relay.relay_once() == 3
+        assert relay.turn() == 3
         with session_factory.begin() as session:
             session.execute(
                 update(EventQueue)
@@ -348,5 +363,5 @@ class TestRefeeding:
             )
         result = runner.invoke(args=["events", "redrive", "--older-than", "60"])
         assert (result.exit_code, result.output) == (0, "handed 1 event(s) back to the relay\n")
-        assert relay.relay_once() == 1
+        assert relay.turn() == 1
         assert streamed_ids(redis_client, keys)[3:] == [str(old.event_id)]

@@ -83,7 +83,7 @@ class TestWebhookRoute:
         assert str(row.event_id) == response.get_json()["event_id"]
         assert row.shop_id == shop.id
         assert _stream_length(redis_client, redis_namespace) == 0  # the request never waits on Redis
-        assert _relay(app).relay_once() == 1
+        assert _relay(app).turn() == 1
         assert _stream_length(redis_client, redis_namespace) == 1
 
     def test_redelivery_with_the_same_event_id_is_acknowledged_and_not_queued_again(  # type: ignore[no-untyped-def]
@@ -96,7 +96,7 @@ class TestWebhookRoute:
         assert response.status_code == 200
         assert response.get_json()["status"] == "duplicate"
         assert _inbox_count(db_session) == 1
-        assert _relay(app).relay_once() == 1
+        assert _relay(app).turn() == 1
         assert _stream_length(redis_client, redis_namespace) == 1
 
     @pytest.mark.parametrize(
@@ -351,12 +351,12 @@ class TestWebhookRoute:
             response = client.post("/webhooks", data=delivery.body, headers=delivery.headers)
             assert (response.status_code, response.get_json()["status"]) == (200, "accepted")
             with pytest.raises(redis.ConnectionError):
-                _relay(app, down).relay_once()  # the relay cannot stream it yet, and keeps it for later
+                _relay(app, down).turn()  # the relay cannot stream it yet, and keeps it for later
         finally:
             redis_store._client = healthy
         row = db_session.execute(select(EventQueue)).scalar_one()
         assert (row.status, row.published_at) == ("pending", None)
-        assert _relay(app).relay_once() == 1
+        assert _relay(app).turn() == 1
         [(_id, fields)] = stream_entries(redis_client, StreamKeys.for_namespace(redis_namespace))
         assert fields["event_id"] == str(row.event_id)
 

@@ -166,7 +166,7 @@ def test_replay_a_dead_letter(page: Any, demo_shop: Any, redis_client: Any, redi
     event = db.session.execute(select(EventQueue).where(EventQueue.event_id == letter.event_id)).scalar_one()
     assert (event.status, event.published_at) == ("pending", None)  # handed back to the relay
     keys = StreamKeys.for_namespace(redis_namespace)
-    assert Relay(db.engine, redis_client, keys).relay_once() == 1
+    assert Relay(db.engine, redis_client, keys).turn() == 1
     assert [fields["event_id"] for _, fields in stream_entries(redis_client, keys)] == [str(letter.event_id)]
 
 
