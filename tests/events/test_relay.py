@@ -26,8 +26,8 @@ from app.events import stream
 from app.events.relay import RELAY_LOCK, Relay, RelaySettings
 from app.models import EventQueue, ProcessedEvent
 from app.paths import PROJECT_ROOT
-from tests.events.relay_helpers import StallingRedisProxy
 from tests.events.stream_helpers import order_event, pending, stream_entries
+from tests.redis_proxy import StallingRedisProxy
 
 BIN = Path(sys.executable).parent
 

@@ -1,22 +1,26 @@
-"""A Redis proxy that stalls the relay at a chosen moment, so a test can SIGKILL the relay's process exactly there.
+"""A Redis proxy that holds traffic back at a chosen moment, so a test can act while a command or its reply is still
+on its way.
 
 `stall="request"`: the first XADD never reaches Redis (a relay killed between the inbox row and its XADD).
 `stall="reply"`: the XADD reaches Redis but its answer never comes back (a relay killed between XADD and the commit
 that marks the row streamed). Everything before passes through untouched.
+`reply_delay_s`: every reply reaches the client that much later (a reply still in flight when its sender gives up).
 """
 
 from __future__ import annotations
 
 import socket
 import threading
+import time
 from urllib.parse import urlparse
 
 
 class StallingRedisProxy:
-    def __init__(self, redis_url: str, *, stall: str) -> None:
-        assert stall in ("request", "reply")
+    def __init__(self, redis_url: str, *, stall: str | None = None, reply_delay_s: float = 0.0) -> None:
+        assert stall in (None, "request", "reply")
         self.upstream = urlparse(redis_url)
         self.stall = stall
+        self.reply_delay_s = reply_delay_s
         self.stalled = threading.Event()  # set once an XADD has been held back (or its answer)
         self._xadd_sent = threading.Event()
         self._listener = socket.create_server(("127.0.0.1", 0))
@@ -54,7 +58,7 @@ class StallingRedisProxy:
 
     def _requests(self, client: socket.socket, server: socket.socket) -> None:
         while chunk := _receive(client):
-            if b"XADD" in chunk.upper():
+            if self.stall is not None and b"XADD" in chunk.upper():
                 if self.stall == "request":
                     self.stalled.set()
                     return
@@ -66,6 +70,7 @@ class StallingRedisProxy:
             if self._xadd_sent.is_set():
                 self.stalled.set()
                 return
+            time.sleep(self.reply_delay_s)
             client.sendall(chunk)
 
 
