@@ -62,10 +62,13 @@ def replay() -> Response:
     if taken.replayed:
         record_change("dead_letters_replayed", ("shop", g.shop.id), after={"dead_letters": taken.replayed})
     db.session.commit()  # the relay streams the pending rows from here
-    published = len(taken.replayed)
+    queued = len(taken.replayed)
     page = reports.dead_letter_page(db.session, shop_id=g.shop.id)
     response = make_response(render_template("admin/operations/_dead_letters.html", page=page, include_replayed=False))
-    message = f"{published} event{'s' if published != 1 else ''} back on the stream"
+    # Queued, not streamed yet: replay makes the inbox rows pending again and the relay streams them on its next turn.
+    message = f"{queued} event{'s' if queued != 1 else ''} queued again"
+    if queued:
+        message += f": the relay streams {'it' if queued == 1 else 'them'} next"
     if taken.unreadable:
         message += f"; {len(taken.unreadable)} with no readable event left as is"
     return with_toast(response, message)

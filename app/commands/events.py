@@ -35,7 +35,7 @@ def list_dead() -> None:
 @click.option("--all", "replay_all", is_flag=True, help="Replay every dead letter not yet replayed.")
 @with_appcontext
 def replay(dead_letter_ids: tuple[int, ...], replay_all: bool) -> None:
-    """Put dead-lettered events back on the stream (their inbox rows become pending again)."""
+    """Queue dead-lettered events again: their inbox rows become pending and the relay streams them next."""
     if not dead_letter_ids and not replay_all:
         raise click.UsageError("name dead letter ids, or pass --all")
     with db.session.begin():

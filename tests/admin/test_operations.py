@@ -1,4 +1,4 @@
-"""Operations in the admin: dead letters inspected and replayed (inbox row pending again, event back on the stream,
+"""Operations in the admin: dead letters inspected and replayed (inbox row pending again, then streamed by the relay,
 audit row), events by status, the audit log; another shop's dead letters are neither shown nor replayed."""
 
 from __future__ import annotations
@@ -27,12 +27,14 @@ def test_replaying_one_dead_letter_puts_its_event_back_on_the_stream(
     assert "Traceback (most recent call last)" in detail and str(first.event_id) in detail
 
     response = admin.post("/admin/operations/dead-letters/replay", {"id": str(first.id)})
-    assert response.status_code == 200 and "1 event back on the stream" in response.headers["HX-Trigger"]
+    assert response.status_code == 200
+    assert "1 event queued again: the relay streams it next" in response.headers["HX-Trigger"]
     db.session.expire_all()
     assert db.session.get(DeadLetter, first.id).replayed_at is not None
     assert db.session.get(DeadLetter, second.id).replayed_at is None
     event = db.session.execute(select(EventQueue).where(EventQueue.event_id == first.event_id)).scalar_one()
     assert (event.status, event.attempts) == ("pending", 0)
+    assert stream_entries(redis_client, StreamKeys.for_namespace(redis_namespace)) == []  # queued, not streamed yet
     assert relay.turn() == 1  # the relay streams the pending row
     entries = stream_entries(redis_client, StreamKeys.for_namespace(redis_namespace))
     assert [fields["event_id"] for _, fields in entries] == [str(first.event_id)]
@@ -42,7 +44,7 @@ def test_replaying_one_dead_letter_puts_its_event_back_on_the_stream(
     again = admin.post("/admin/operations/dead-letters/replay", {"id": str(first.id)})
     assert again.status_code == 404 and "replayed already" in again.get_json()["message"]
     everything = admin.post("/admin/operations/dead-letters/replay", {"all": "1"})
-    assert "1 event back on the stream" in everything.headers["HX-Trigger"]
+    assert "1 event queued again: the relay streams it next" in everything.headers["HX-Trigger"]
     assert relay.turn() == 1
     assert len(stream_entries(redis_client, StreamKeys.for_namespace(redis_namespace))) == 2
 

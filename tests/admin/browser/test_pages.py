@@ -159,7 +159,7 @@ def test_replay_a_dead_letter(page: Any, demo_shop: Any, redis_client: Any, redi
     page.go_back()
     page.wait_for_selector(f"text=#{letter.id}")
     page.get_by_role("button", name=f"Replay dead letter {letter.id}").click()
-    page.wait_for_selector("text=1 event back on the stream")
+    page.wait_for_selector("text=1 event queued again: the relay streams it next")
     page.wait_for_selector("text=No dead letters")
     db.session.expire_all()
     assert db.session.get(DeadLetter, letter.id).replayed_at is not None
