@@ -23,8 +23,8 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, created_at_column
 
-# The predicate of ix_event_queue_queued_orders, written as lifecycle._wait_for_order's query implies it
-# (tests/events/test_queued_orders_index.py fails when the two, ORDER_EVENT_TYPES or the migration drift apart).
+# The predicate of ix_event_queue_queued_orders, which lifecycle._wait_for_order's query spells with this text
+# (tests/events/test_queued_orders_index.py fails when it, ORDER_EVENT_TYPES or the migration drift apart).
 WAITING_ORDERS = (
     "status IN ('pending', 'dead')"
     " AND event_type IN ('order_created', 'order_paid', 'order_fulfilled', 'order_updated')"

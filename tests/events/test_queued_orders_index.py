@@ -10,6 +10,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from psycopg import sql
 from sqlalchemy import event, text
 from sqlalchemy.orm import Session
 
@@ -94,3 +95,18 @@ def test_the_wait_for_an_order_probes_the_index(db_session: Session, shop, now, 
     plan = db_session.connection().exec_driver_sql(f"EXPLAIN {statement}", parameters).scalars().all()
     db_session.rollback()
     assert any(INDEX in line for line in plan), "\n".join(plan)
+
+    # And as a generic plan, which PostgreSQL may settle on for a statement psycopg has prepared: the values are
+    # unknowns then, so only what the query spells as literals can prove the index's predicate.
+    assert isinstance(parameters, dict)
+    names = list(parameters)
+    numbered = re.sub(r"%\((.*?)\)s", lambda found: f"${names.index(found.group(1)) + 1}", statement)
+    connection = db_session.connection()
+    connection.exec_driver_sql(f"PREPARE waiting_order AS {numbered}")
+    connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan")
+    # As literals: EXECUTE's own parameters would have no type to be read as.
+    raw = connection.connection.dbapi_connection
+    arguments = ", ".join(sql.Literal(parameters[name]).as_string(raw) for name in names)
+    generic = connection.exec_driver_sql(f"EXPLAIN EXECUTE waiting_order({arguments})").scalars().all()
+    db_session.rollback()
+    assert any(INDEX in line for line in generic), "\n".join(generic)

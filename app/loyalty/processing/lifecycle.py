@@ -5,18 +5,19 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, literal_column, select, update
+from sqlalchemy import func, literal_column, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
 from app.loyalty import gdpr, ledger, referrals
 from app.loyalty.base import plans
 from app.loyalty.base.errors import InvalidInput
-from app.loyalty.base.inbound import ORDER_EVENT_TYPES, InboundEvent
+from app.loyalty.base.inbound import InboundEvent
 from app.loyalty.base.outcome import Outcome, RetryLater, Unprocessable
 from app.loyalty.ledger.profiles import lock_existing_profile, lock_profile, lock_profile_by_id
 from app.loyalty.processing.customer_facts import CONTACT_FIELDS
 from app.models import EventQueue, Order, Outbox, Shop
+from app.models.events import WAITING_ORDERS
 
 # How long a refund or cancellation waits for its order: Shopify may deliver a webhook up to a day late.
 ORDER_WAIT = timedelta(hours=25)
@@ -104,9 +105,10 @@ def _wait_for_order(
             select(EventQueue.status)
             .where(
                 EventQueue.shop_id == shop.id,
-                EventQueue.event_type.in_(ORDER_EVENT_TYPES),
-                EventQueue.status.in_(("pending", "dead")),
-                # Spelled as ix_event_queue_queued_orders spells it (a bound key would not match the index).
+                # ix_event_queue_queued_orders' own predicate, and its expression with the JSON key 'id', as literals:
+                # the planner matches them to the index in any plan, a generic one included, where bound lists or a
+                # bound key would be unknowns it cannot match.
+                text(WAITING_ORDERS),
                 literal_column("(event_queue.payload ->> 'id')") == order_id,
             )
             .distinct()
