@@ -11,7 +11,8 @@ that event, as the live webhook would have been, so replays credit past orders w
 Idempotent: each event's id derives from the shop and the order id (and an earning event's type), and an event of an
 order the inbox (or its archive) already has, from a live webhook or an earlier run, is skipped, so running it twice,
 or over a period webhooks already covered, adds nothing twice; a run after the shop changed `orders_earn_on` adds
-just the earning events that are missing.
+just the earning events that are missing. An order a live webhook brought gets its earning event only once that is
+later than a webhook comes (`ORDER_WAIT`): until then its own webhook may still arrive.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.orm import Session
 
 from app.events.envelope import EVENT_ID_NAMESPACE
+from app.loyalty.processing.lifecycle import ORDER_WAIT
 from app.models import EventQueue, Shop, event_history
 from app.shopify.admin_api import AdminApi, RequestRefused, RetryLater
 from app.shopify.topics import event_type_for
@@ -175,11 +177,15 @@ def _record(session: Session, shop: Shop, orders: list[dict[str, Any]], now: dat
     payloads = [webhook_shape(order) for order in orders]
     # Each order's events as the live webhooks would have brought them: orders/create, then its earning event.
     events = [(payload, _topics(shop, order, payload)) for order, payload in zip(orders, payloads, strict=True)]
-    known = _known(session, shop, events)
+    known, live = _known(session, shop, events)
     recorded = earning_recorded = 0
     for payload, topics in events:
         for topic, occurred_at in topics:
             if (str(payload["id"]), _event_type(topic)) in known:
+                continue
+            if topic != "orders/create" and str(payload["id"]) in live and now - _parse(occurred_at) < ORDER_WAIT:
+                # The order came by a live webhook, so this event's own webhook may still be on its way: recorded
+                # here as well, history would hold it twice. Once later than a webhook can come, it is missing.
                 continue
             inserted = _insert(session, shop, payload, topic, occurred_at, now)
             if topic == "orders/create":
@@ -196,13 +202,14 @@ def _record(session: Session, shop: Shop, orders: list[dict[str, Any]], now: dat
 
 def _known(
     session: Session, shop: Shop, events: list[tuple[dict[str, Any], list[tuple[str, str]]]]
-) -> set[tuple[str, str]]:
+) -> tuple[set[tuple[str, str]], set[str]]:
     """The (order id, event type) pairs among `events` that the inbox or its archive already holds, from a live
     webhook or an earlier backfill: an order recorded months ago must not come back as new, while an earning event
     an earlier run did not record (the shop earned at creation then) is still missing. Per event type, so a re-run
-    after `orders_earn_on` changed adds exactly the missing earning events."""
+    after `orders_earn_on` changed adds exactly the missing earning events. Also the ids of the orders whose creation
+    a live webhook brought."""
     if not events:
-        return set()
+        return set(), set()
     order_ids = sorted({str(payload["id"]) for payload, _ in events})
     event_types = sorted({_event_type(topic) for _, topics in events for topic, _ in topics})
     # Bounded by time, so the archive is read through its (shop_id, occurred_at) index from there on, not whole.
@@ -212,7 +219,11 @@ def _known(
     # was created; the day of margin is for that stamp coming from another clock than the order's.
     earliest = min(_parse(occurred_at) for _, topics in events for _, occurred_at in topics) - timedelta(days=1)
     rows = session.execute(
-        select(event_history.c.payload["id"].astext, event_history.c.event_type).where(
+        select(
+            event_history.c.payload["id"].astext,
+            event_history.c.event_type,
+            event_history.c.payload["historical"].astext,
+        ).where(
             event_history.c.shop_id == shop.id,
             event_history.c.occurred_at >= earliest,
             # Array parameters: one statement text for any number of orders, and no limit on how many (an IN list
@@ -220,8 +231,9 @@ def _known(
             event_history.c.event_type == any_(literal(event_types, ARRAY(String))),
             event_history.c.payload["id"].astext == any_(literal(order_ids, ARRAY(String))),
         )
-    )
-    return {(order_id, event_type) for order_id, event_type in rows}
+    ).all()
+    live = {order_id for order_id, event_type, historical in rows if event_type == "order_created" and not historical}
+    return {(order_id, event_type) for order_id, event_type, _ in rows}, live
 
 
 def _topics(shop: Shop, order: dict[str, Any], payload: dict[str, Any]) -> list[tuple[str, str]]:

@@ -292,6 +292,35 @@ def test_an_order_a_live_webhook_brought_is_not_recorded_twice(
     assert db_session.execute(select(func.count()).select_from(EventQueue)).scalar_one() == 2
 
 
+def test_a_live_orders_paid_event_still_on_its_way_is_not_recorded_beside_it(
+    client, runner, shopify_fake, db_session, paid_shop
+) -> None:  # type: ignore[no-untyped-def]
+    """Both orders came by live webhooks, so Shopify sends their orders/paid live too. The one paid an hour ago may
+    still be on its way (recorded now, history would hold it twice when it comes); the one paid three days ago is
+    later than any webhook comes, so it is missing and recorded."""
+    db_session.execute(update(Shop).where(Shop.domain == SHOP).values(orders_earn_on="paid"))
+    db_session.commit()
+    now = datetime.now(timezone.utc).replace(microsecond=0)
+    for order_id, created, paid in (
+        (9007199254741011, now - timedelta(days=3), now - timedelta(days=3) + timedelta(minutes=5)),
+        (9007199254741013, now - timedelta(hours=2), now - timedelta(hours=1)),
+    ):
+        stamp = created.isoformat().replace("+00:00", "Z")
+        node = order_node(order_id, created_at=stamp, total="20.00", customer_id=CUSTOMER)
+        shopify_fake.state.add_order(SHOP, {**node, "processedAt": paid.isoformat().replace("+00:00", "Z")})
+        live = order_payload(order_id=order_id, created_at=stamp)
+        delivery = shopify_fake.signer.signed_webhook("orders/create", live, shop=SHOP, event_id=str(uuid.uuid4()))
+        assert client.post("/webhooks", data=delivery.body, headers=delivery.headers).status_code == 200
+
+    result = backfill(runner, since=(now - timedelta(days=5)).date().isoformat())
+    assert result.exit_code == 0, result.output
+    assert "0 recorded as historical, 2 already in the inbox; 1 earning event(s) recorded" in result.output
+    paid_events = db_session.execute(
+        select(EventQueue.payload["id"].astext).where(EventQueue.event_type == "order_paid")
+    ).scalars()
+    assert list(paid_events) == ["9007199254741011"]
+
+
 @pytest.mark.parametrize(
     ("shop", "since", "message"),
     [
