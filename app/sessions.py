@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from flask.sessions import NullSession, SessionInterface
 
 if TYPE_CHECKING:
-    from flask import Flask, Request, Response
+    from flask import Flask, Request
 
 
 class NoSession(NullSession):
@@ -28,10 +28,8 @@ class NoSession(NullSession):
 
 
 class NoSessions(SessionInterface):
+    # A null session is never saved (Flask skips save_session for it): no Set-Cookie or Vary: Cookie on any answer.
     null_session_class = NoSession
 
     def open_session(self, app: Flask, request: Request) -> NoSession:
         return NoSession()
-
-    def save_session(self, app: Flask, session: Any, response: Response) -> None:
-        return None  # nothing to save, and no Set-Cookie or Vary: Cookie on any answer
