@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.events.relay import Relay
 from app.events.stream import StreamKeys
@@ -43,6 +43,9 @@ def test_replaying_one_dead_letter_puts_its_event_back_on_the_stream(
 
     again = admin.post("/admin/operations/dead-letters/replay", {"id": str(first.id)})
     assert again.status_code == 404 and "replayed already" in again.get_json()["message"]
+    replays = select(func.count()).select_from(AuditLog).where(AuditLog.action == "dead_letters_replayed")
+    assert db.session.execute(replays).scalar_one() == 1  # the refusal audits nothing
+    assert relay.turn() == 0  # and queues nothing again
     everything = admin.post("/admin/operations/dead-letters/replay", {"all": "1"})
     assert "1 event queued again: the relay streams it next" in everything.headers["HX-Trigger"]
     assert relay.turn() == 1
@@ -66,6 +69,9 @@ def test_another_shops_dead_letters_are_not_shown_or_replayed(
 def test_bad_operations_input_is_a_clear_400(admin: Admin) -> None:
     for response, message in [
         (admin.post("/admin/operations/dead-letters/replay", {"id": "x"}), "id must be a dead letter's number"),
+        # A superscript two: a digit to str.isdigit(), not to int().
+        (admin.post("/admin/operations/dead-letters/replay", {"id": "\u00b2"}), "id must be a dead letter's number"),
+        (admin.get("/admin/operations/audit?after=\u00b2"), "after must be a whole number"),
         (admin.get("/admin/operations/events?status=weird"), "status must be one of pending, processed, dead"),
         (admin.get("/admin/operations/audit?after=-1"), "after must be a whole number"),
     ]:

@@ -158,9 +158,17 @@ def test_replay_a_dead_letter(page: Any, demo_shop: Any, redis_client: Any, redi
     screenshot(page, "dead-letter")
     page.go_back()
     page.wait_for_selector(f"text=#{letter.id}")
+    page.get_by_role("button", name="Replay all").click()
+    page.wait_for_selector("text=is queued again: the relay streams its event")
+    screenshot(page, "dead-letters-replay-all")
+    page.keyboard.press("Escape")  # leaves without replaying anything
+    assert page.get_by_role("dialog").count() == 0
+    db.session.expire_all()
+    assert db.session.get(DeadLetter, letter.id).replayed_at is None
     page.get_by_role("button", name=f"Replay dead letter {letter.id}").click()
     page.wait_for_selector("text=1 event queued again: the relay streams it next")
     page.wait_for_selector("text=No dead letters")
+    screenshot(page, "dead-letter-replayed")
     db.session.expire_all()
     assert db.session.get(DeadLetter, letter.id).replayed_at is not None
     event = db.session.execute(select(EventQueue).where(EventQueue.event_id == letter.event_id)).scalar_one()
