@@ -8,6 +8,8 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
+from app.rules.values import is_ascii_digits
+
 ENVIRONMENTS = ("development", "test", "production")
 
 # Development defaults, so a fresh clone runs without a Shopify partner account. Production must set every one.
@@ -208,7 +210,7 @@ def _whole_number(
     raw = env.get(name, "").strip()
     if not raw:
         return default
-    if not (raw.isascii() and raw.isdigit()) or int(raw) < minimum or (maximum is not None and int(raw) > maximum):
+    if not is_ascii_digits(raw) or int(raw) < minimum or (maximum is not None and int(raw) > maximum):
         of_unit = f" of {unit}" if unit else ""
         bounds = f"from {minimum} to {maximum}" if maximum is not None else f"at least {minimum}"
         raise ConfigError(f"{name} must be a whole number{of_unit}, {bounds}; got {raw!r}")

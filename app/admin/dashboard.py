@@ -12,6 +12,7 @@ from flask import Response, abort, g, jsonify, render_template, request
 from app.admin.shell import admin_blueprint
 from app.extensions import db
 from app.loyalty import reports
+from app.rules.values import is_ascii_digits
 from app.shopify.admin_auth import admin_required
 
 bp = admin_blueprint("admin", __name__)
@@ -74,6 +75,6 @@ def revenue_bars() -> Response:
 
 def _days() -> int:
     raw = request.args.get("days", "30")
-    if not raw.isdigit() or int(raw) not in RANGES:
+    if not is_ascii_digits(raw) or int(raw) not in RANGES:
         abort(400, description=f"days must be one of {', '.join(map(str, RANGES))}, got {raw[:20]!r}")
     return int(raw)

@@ -8,6 +8,8 @@ import json
 
 from flask import abort, request
 
+from app.rules.values import is_ascii_digits
+
 MAX_POINTS = 10**9
 
 
@@ -16,7 +18,7 @@ def optional_int(name: str) -> int | None:
     raw = request.args.get(name, "")
     if raw == "":
         return None
-    if not raw.isdigit() or len(raw) > 18:
+    if not is_ascii_digits(raw) or len(raw) > 18:
         abort(400, description=f"{name} must be a whole number, got {raw[:40]!r}")
     return int(raw)
 
@@ -28,7 +30,7 @@ def whole_number(
     text = raw.strip().replace(",", "")
     sign = -1 if text.startswith("-") else 1
     digits = text.lstrip("+-")
-    if not digits.isdigit() or len(digits) > 10:
+    if not is_ascii_digits(digits) or len(digits) > 10:
         errors[field] = "Enter a whole number, for example 100 or -50" if nonzero else "Enter a whole number"
         return 0
     value = sign * int(digits)
@@ -52,7 +54,7 @@ def optional_whole(raw: str, field: str, errors: dict[str, str]) -> int | None:
     if not raw.strip():
         return None
     text = raw.strip()
-    if not text.lstrip("-").isdigit() or len(text) > 10:
+    if not is_ascii_digits(text.lstrip("-")) or len(text) > 10:
         errors[field] = "Enter a whole number, or leave it blank"
         return None
     return int(text)

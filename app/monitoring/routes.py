@@ -17,6 +17,7 @@ from app.monitoring.metrics import exposition
 from app.monitoring.stream_info import stream_info, totals
 from app.monitoring.system_metrics import pool_use, system_metrics
 from app.monitoring.tasks import UnknownFailedTask, retry_failed_task, task_overview
+from app.rules.values import is_ascii_digits
 
 bp = Blueprint("monitoring", __name__, url_prefix="/monitoring")
 
@@ -50,7 +51,7 @@ def stream_info_view() -> Response:
 @monitoring_access_required
 def system_metrics_view() -> tuple[Response, int] | Response:
     raw = request.args.get("window", "300")
-    if not raw.isdigit() or not MIN_WINDOW_S <= int(raw) <= MAX_WINDOW_S:
+    if not is_ascii_digits(raw) or not MIN_WINDOW_S <= int(raw) <= MAX_WINDOW_S:
         message = f"window must be a number of seconds from {MIN_WINDOW_S} to {MAX_WINDOW_S}; got {raw!r}"
         return jsonify(error="bad_request", message=message), 400
     now = datetime.now(timezone.utc)

@@ -9,7 +9,7 @@ from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from app.rules.facts import Facts
-from app.rules.values import folded, normalize_id, to_decimal
+from app.rules.values import folded, is_ascii_digits, normalize_id, to_decimal
 
 T = TypeVar("T")
 SINGLE_VALUED = frozenset({"product_id", "variant_id", "sku", "vendor"})  # one value per line item
@@ -230,7 +230,7 @@ class EventContext:
         for step in path:
             if isinstance(node, dict):
                 node = node.get(step)
-            elif isinstance(node, list) and step.isdigit() and int(step) < len(node):
+            elif isinstance(node, list) and is_ascii_digits(step) and int(step) < len(node):
                 node = node[int(step)]
             else:
                 return None

@@ -7,6 +7,15 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 
+def is_ascii_digits(text: str) -> bool:
+    """True for a non-empty run of the digits 0-9 and nothing else: the check before `int()` of text someone sent.
+
+    `str.isdigit()` alone also takes a superscript two, which `int()` then refuses (a 500 where a 400 was meant), and
+    other scripts' digits, which `int()` reads as numbers nobody typed here.
+    """
+    return text.isascii() and text.isdigit()
+
+
 def to_decimal(value: Any) -> Decimal | None:
     """Return a finite Decimal for a number or numeric string ("150.00"), else None (booleans are not numbers)."""
     if isinstance(value, bool) or value is None:
@@ -68,7 +77,7 @@ def parse_clock(text: Any) -> int | None:
     if not isinstance(text, str) or len(text) != 5 or text[2] != ":":
         return None
     hours, minutes = text[:2], text[3:]
-    if not (hours.isdigit() and minutes.isdigit()):
+    if not (is_ascii_digits(hours) and is_ascii_digits(minutes)):
         return None
     if int(hours) > 23 or int(minutes) > 59:
         return None

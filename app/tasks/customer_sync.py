@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import select
 
 from app.models import CustomerLoyaltyProfile, TierDefinition
+from app.rules.values import is_ascii_digits
 from app.shopify.admin_api import UserErrors
 from app.tasks.deliveries import DeliveryFailed, OutboxJob, Outward, handles
 
@@ -49,7 +50,7 @@ def sync_customer(job: OutboxJob, outward: Outward) -> None:
                 CustomerLoyaltyProfile.shop_id == job.shop_id,
             )
         ).scalar_one_or_none()
-        if profile is None or profile.redacted_at is not None or not profile.customer_id.isdigit():
+        if profile is None or profile.redacted_at is not None or not is_ascii_digits(profile.customer_id):
             return  # deleted or redacted since: there is no one to write to
         tiers = session.execute(
             select(TierDefinition.id, TierDefinition.name, TierDefinition.level).where(
@@ -77,7 +78,7 @@ def tag_customer(job: OutboxJob, outward: Outward) -> None:
     """The rule action's `add` and `remove` tag lists for the event's customer (adding or removing twice is the
     same as once, so a re-run is harmless)."""
     customer_id = str(job.payload.get("customer_id") or "")
-    if not customer_id.isdigit():
+    if not is_ascii_digits(customer_id):
         return  # redacted since it was staged
     add = [str(tag) for tag in job.payload.get("add") or []]
     remove = [str(tag) for tag in job.payload.get("remove") or []]

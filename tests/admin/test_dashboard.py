@@ -70,6 +70,6 @@ def test_figures_and_chart_data_count_this_shop_only(admin: Admin, demo_shop: An
 
 
 def test_an_unknown_range_is_a_clear_400(admin: Admin) -> None:
-    for bad in ("365", "abc", "-1"):
+    for bad in ("365", "abc", "-1", "\u00b2", "\u0663"):  # a superscript two, an Arabic-Indic three
         response = admin.get(f"/?days={bad}")
         assert response.status_code == 400 and "days must be one of 7, 30, 90" in response.get_json()["message"]

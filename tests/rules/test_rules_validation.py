@@ -199,6 +199,11 @@ INVALID: list[tuple[Any, list[tuple[str, str]]]] = [
         ],
     ),
     (
+        # A superscript two is a digit to str.isdigit(), not to int(): refused like any other non-time.
+        leaf({"type": "time_of_day", "value": ["\u00b23:00", "10:00"]}),
+        [("/conditions/conditions/0/value/0", "must be a time of day as HH:MM (00:00 to 23:59)")],
+    ),
+    (
         leaf({"type": "referred_customer", "value": "yes"}),
         [("/conditions/conditions/0/value", "must be true or false")],
     ),

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from app.admin.shell import admin_blueprint
 from app.extensions import db
 from app.models import Rule as RuleRow
+from app.rules.values import is_ascii_digits
 
 bp = admin_blueprint("admin_rules", __name__, "/admin/rules")
 
@@ -36,7 +37,7 @@ def rule_of_shop(rule_id: int, *, lock: bool = False) -> RuleRow:
 def int_field(name: str) -> int:
     """A whole-number field of the request; 400 saying what was sent otherwise."""
     value = request.values.get(name, "")
-    if not value.strip().lstrip("-").isdigit():
+    if not is_ascii_digits(value.strip().lstrip("-")):
         abort(400, description=f"{name} must be a whole number, not {value!r}")
     return int(value)
 

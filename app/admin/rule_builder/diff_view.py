@@ -9,6 +9,7 @@ from typing import Any
 
 from app.rules.diff import Change
 from app.rules.labels import ACTION_LABELS, CONDITION_LABELS
+from app.rules.values import is_ascii_digits
 
 RULE_KEY_LABELS = {
     "name": "Name",
@@ -62,13 +63,13 @@ def place(definition: dict[str, Any], pointer: str) -> str:
             children = node.get("conditions")
             child = (
                 children[int(position)]
-                if isinstance(children, list) and position.isdigit() and int(position) < len(children)
+                if isinstance(children, list) and is_ascii_digits(position) and int(position) < len(children)
                 else None
             )
-            words.append(_condition_word(child, int(position) + 1 if position.isdigit() else position))
+            words.append(_condition_word(child, int(position) + 1 if is_ascii_digits(position) else position))
             node, index = child, index + 2
             continue
-        if parts[0] == "actions" and index == 1 and part.isdigit():
+        if parts[0] == "actions" and index == 1 and is_ascii_digits(part):
             action = node[int(part)] if isinstance(node, list) and int(part) < len(node) else None
             label = ACTION_LABELS.get(action.get("type"), "action") if isinstance(action, dict) else "action"
             words = [f"Action {int(part) + 1} ({label})"]
@@ -79,7 +80,7 @@ def place(definition: dict[str, Any], pointer: str) -> str:
             node.get(part)
             if isinstance(node, dict)
             else node[int(part)]
-            if isinstance(node, list) and part.isdigit() and int(part) < len(node)
+            if isinstance(node, list) and is_ascii_digits(part) and int(part) < len(node)
             else None
         )
         index += 1

@@ -12,6 +12,7 @@ import copy
 from typing import Any
 
 from app.rules.issues import escape
+from app.rules.values import is_ascii_digits
 from app.rules.vocabulary import ACTIONS, CONDITIONS
 
 
@@ -88,7 +89,7 @@ def _at(draft: Any, pointer: str) -> Any:
     for part in _parts(pointer):
         if isinstance(node, dict) and part in node:
             node = node[part]
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        elif isinstance(node, list) and is_ascii_digits(part) and int(part) < len(node):
             node = node[int(part)]
         else:
             raise EditError(f"the rule has nothing at {pointer or '/'}")

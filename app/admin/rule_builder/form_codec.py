@@ -20,6 +20,8 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from app.rules.values import is_ascii_digits
+
 KIND_PREFIX = "kind:"
 OVERRIDE_PREFIX = "kind-of:"
 SCALAR_KINDS = ("str", "int", "num", "bool")
@@ -146,7 +148,7 @@ def _place(root: dict[str, Any], pointer: str, value: Any) -> None:
             else:
                 parent.children[part] = value
             return
-        implied = "[]" if parts[index + 1].isdigit() else "{}"
+        implied = "[]" if is_ascii_digits(parts[index + 1]) else "{}"
         parent = parent.children.setdefault(part, _Container(implied, False))
 
 
@@ -161,7 +163,7 @@ def _finish(node: Any) -> Any:
     if node.optional and not children:
         return _OMITTED
     if node.kind == "[]":
-        if not all(key.isdigit() for key in children):
+        if not all(is_ascii_digits(key) for key in children):
             raise FormError("a list's fields must be numbered")
         return [children[key] for key in sorted(children, key=int)]
     return children

@@ -25,6 +25,7 @@ from app.loyalty import rulebook
 from app.loyalty.base.errors import InvalidInput
 from app.models import EventQueue
 from app.rules import RuleIssue
+from app.rules.values import is_ascii_digits
 from app.shopify.admin_auth import admin_required
 
 
@@ -120,7 +121,7 @@ def _try_event() -> Any:
     source = request.form.get("try_source", "recent")
     if source == "recent":
         event_id = request.form.get("try_event", "")
-        if not event_id.isdigit():
+        if not is_ascii_digits(event_id):
             raise InvalidInput("pick an order to try the rule on")
         row = db.session.execute(
             select(EventQueue).where(EventQueue.id == int(event_id), EventQueue.shop_id == g.shop.id)

@@ -42,6 +42,7 @@ from app.models import (
     Shop,
     WebhookDelivery,
 )
+from app.rules.values import is_ascii_digits
 
 REDACTED = "[redacted]"
 # Keys whose values are personal data wherever they appear in a Shopify payload.
@@ -145,7 +146,7 @@ def _mentions(column: Any, needles: Needles) -> Any:
         func.jsonb_path_exists(
             column,
             cast(literal("$.** ? (@ == $id || @ == $number)"), JSONPATH),
-            func.jsonb_build_object("id", identifier, "number", int(identifier) if identifier.isdigit() else -1),
+            func.jsonb_build_object("id", identifier, "number", int(identifier) if is_ascii_digits(identifier) else -1),
         )
     ]
     conditions += [cast(column, String).ilike(f"%{needle}%") for needle in needles.strong]
@@ -234,8 +235,8 @@ def redact_customer(
 
     # The inbox and its archive (processed rows older than a few weeks move there) hold the same payloads.
     for events in (EventQueue, EventQueueArchive):
-        order_match = [events.payload.op("@>")({"id": int(o)}) for o in order_ids if o.isdigit()]
-        order_match += [events.payload.op("@>")({"order_id": int(o)}) for o in order_ids if o.isdigit()]
+        order_match = [events.payload.op("@>")({"id": int(o)}) for o in order_ids if is_ascii_digits(o)]
+        order_match += [events.payload.op("@>")({"order_id": int(o)}) for o in order_ids if is_ascii_digits(o)]
         event_rows = and_(
             events.shop_id == shop_id,
             or_(events.customer_id == customer_id, _mentions(events.payload, needles), *order_match),

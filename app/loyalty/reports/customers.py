@@ -16,6 +16,7 @@ from app.models import (
     Rule,
     RuleVersion,
 )
+from app.rules.values import is_ascii_digits
 
 PAGE_SIZE = 25
 CUSTOMER_GID_PREFIX = "gid://shopify/Customer/"
@@ -62,7 +63,7 @@ def search_customers(
             CustomerLoyaltyProfile.first_name.ilike(pattern),
             CustomerLoyaltyProfile.last_name.ilike(pattern),
         ]
-        if as_id.isdigit():
+        if is_ascii_digits(as_id):
             matches.append(CustomerLoyaltyProfile.customer_id == as_id)
         statement = statement.where(or_(*matches))
     if after is not None:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from app.loyalty.base.errors import InvalidInput, RewardNotFound
 from app.models import RewardDefinition
 from app.models.rewards import REWARD_KINDS
-from app.rules.values import to_decimal
+from app.rules.values import is_ascii_digits, to_decimal
 
 MONEY = Decimal("0.01")
 
@@ -79,7 +79,7 @@ def validate(spec: RewardSpec) -> dict[str, Any]:
     if spec.kind in ("free_shipping", "free_product") and value is not None:
         raise InvalidInput(f"value: a {spec.kind} reward has no value")
     variant_id = (spec.variant_id or "").strip() or None
-    if spec.kind == "free_product" and (variant_id is None or not variant_id.isdigit()):
+    if spec.kind == "free_product" and (variant_id is None or not is_ascii_digits(variant_id)):
         raise InvalidInput("variant_id: a free_product reward needs the numeric Shopify variant id")
     if spec.kind != "free_product" and variant_id is not None:
         raise InvalidInput("variant_id applies only to free_product rewards")
