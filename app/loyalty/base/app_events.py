@@ -2,7 +2,9 @@
 
 Each is written in the caller's transaction as
 - an `event_queue` row (status `pending`, the fixed envelope's `event_type`, `event_data` as `payload`), so it flows
-  through the same inbox -> stream -> rules/outbound-webhook path as a Shopify webhook and is never lost, and
+  through the same inbox -> stream -> rules/outbound-webhook path as a Shopify webhook and is never lost; inside a
+  processing batch, one that no active rule of its shop listens to is written `processed` instead (see
+  APP_EVENT_HEARD), and
 - an `audit_log` row (actor `system`), the merchant-visible history.
 
 The event id is a UUIDv5 of a business key, so the same change recorded twice (a retried task) is one event.
@@ -12,6 +14,7 @@ Payloads carry ids and amounts only, never names or emails (they must survive a 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,9 +25,12 @@ from app.loyalty.base.bulk import insert_rows
 from app.models import AuditLog, EventQueue
 
 APP_EVENT_NAMESPACE = uuid.UUID("4b1f8e55-0d3e-4c57-9a62-3c1f0e7a9d10")
-# The ids of app events staged in a session, so the batch that staged them can settle at once those no rule listens
-# to (processing.event); the relay streams the rest once the transaction commits (app/events/relay.py).
-STAGED_EVENTS = "loyalty.staged_app_events"
+# Set in session.info by a processing batch (processing.event): (shop id, event type) -> whether an active rule of the
+# shop listens to that app event. One that nobody listens to is recorded as processed at once: a trip through the
+# stream would change nothing, and an inbox row written pending and then updated costs a second row version and
+# its index entries. Without it (a task, the admin), every app event is recorded pending and the consumer decides.
+APP_EVENT_HEARD = "loyalty.app_event_heard"
+AppEventHeard = Callable[[int, str], bool]
 
 
 def app_event_id(shop_id: int, key: str) -> uuid.UUID:
@@ -64,10 +70,12 @@ def record_app_event(
 
 def record_app_events(session: Session, events: list[AppEvent]) -> list[uuid.UUID]:
     """Stage app events once per key, in two statements (a batch of events raises many at once): inbox rows
-    (pending) and audit rows. Returns the ids recorded now (an event recorded before is left as it was)."""
+    (pending, or processed when nobody listens: APP_EVENT_HEARD) and audit rows. Returns the ids recorded now (an
+    event recorded before is left as it was)."""
     if not events:
         return []
     by_id = {app_event_id(event.shop_id, event.key): event for event in events}
+    heard: AppEventHeard = session.info.get(APP_EVENT_HEARD) or (lambda _shop_id, _event_type: True)
     inserted = {
         event_id
         for (event_id,) in insert_rows(
@@ -82,6 +90,11 @@ def record_app_events(session: Session, events: list[AppEvent]) -> list[uuid.UUI
                     "payload": event.data,
                     "occurred_at": event.now,
                     "received_at": event.now,
+                    **(
+                        {"status": "pending", "processed_at": None}
+                        if heard(event.shop_id, event.event_type)
+                        else {"status": "processed", "processed_at": event.now}
+                    ),
                 }
                 for event_id, event in by_id.items()
             ],
@@ -106,5 +119,4 @@ def record_app_events(session: Session, events: list[AppEvent]) -> list[uuid.UUI
             for event_id in staged
         ],
     )
-    session.info.setdefault(STAGED_EVENTS, []).extend(staged)
     return staged

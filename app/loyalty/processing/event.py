@@ -10,8 +10,9 @@ A batch is applied in one transaction, the events of each customer in the order 
 4. every other event, one by one in the order given: record what it changes (the order, the customer), evaluate the
    shop's active rules on the facts, post ledger entries keyed by business object and rule action (L3), stage
    outward work in the outbox, record rule executions; events of one customer see what the earlier ones wrote;
-5. settle the app events the batch staged that no active rule of their shop listens to (`_settle_unheard_app_events`);
-6. store the outcomes and mark the inbox rows processed, one statement each.
+5. store the outcomes and mark the inbox rows processed, one statement each.
+App events that steps 3 and 4 raise (tier_changed, ...) and that no active rule of their shop listens to are written
+processed at once and never streamed (`_heard`, app_events.APP_EVENT_HEARD).
 The customers of step 3 have no event in step 4, so each customer's events keep their order; events of different
 customers may apply in another order than given, which only a budget shared by customers could tell (hence no
 budget in step 3).
@@ -23,19 +24,19 @@ batch (`_apply_or_wait`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, String, any_, delete, literal, select, tuple_, update
-from sqlalchemy.dialects.postgresql import ARRAY, UUID, insert
+from sqlalchemy import String, any_, delete, literal, select, update
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.orm import Session
 
 from app.loyalty import ledger, referrals, rewards, rulebook, tiers
 from app.loyalty.base import order_earning
-from app.loyalty.base.app_events import STAGED_EVENTS
-from app.loyalty.base.bulk import insert_rows, pairs_table, update_rows
+from app.loyalty.base.app_events import APP_EVENT_HEARD
+from app.loyalty.base.bulk import insert_rows, update_rows
 from app.loyalty.base.inbound import ORDER_EVENT_TYPES, InboundEvent
 from app.loyalty.base.installation import processes_event
 from app.loyalty.base.outcome import Outcome, RetryLater
@@ -122,6 +123,8 @@ def process_batch(
         now=now,
     )
     session.info[tiers.LADDER_MEMO] = {}
+    by_id = {shop.id: shop for shop in shops.values()}
+    session.info[APP_EVENT_HEARD] = lambda shop_id, event_type: _heard(session, by_id.get(shop_id), event_type)
     try:
         # First, before anything else in the transaction touches their profiles: the orders of customers whose
         # events all fit the set-based path. Then the rest, one by one. Each customer's events keep their order.
@@ -140,10 +143,10 @@ def process_batch(
                 HANDLERS.get(event.event_type, _handle_with_rules)(session, shop, event, now, outcome)
             else:
                 outcome.note = f"{shop.domain} is not installed: event recorded, not processed"
-        _settle_unheard_app_events(session, shops.values(), now=now)
     finally:
         release_profiles(session)
         session.info.pop(tiers.LADDER_MEMO, None)
+        session.info.pop(APP_EVENT_HEARD, None)
     _finish(
         session,
         [(shop, event, outcome) for shop, event, outcome in work if outcome.waiting is None],
@@ -227,37 +230,10 @@ def _fits_batched_path(shop: Shop, event: InboundEvent, rules_fit: bool, referra
     return not referrals.referral_codes(referral, data)
 
 
-def _settle_unheard_app_events(session: Session, shops: Iterable[Shop], *, now: datetime) -> None:
-    """App events the batch staged that no active rule of their shop listens to are marked processed at once and
-    never published: a round trip through the stream would change nothing (see _handle_with_rules)."""
-    staged = session.info.get(STAGED_EVENTS)
-    if not staged:
-        return
-    heard = pairs_table(
-        [
-            (event_type, shop.id)
-            for shop in shops
-            for event_type in APP_EVENT_TYPES
-            if processes_event(shop, event_type) and _listened_to(session, shop, event_type)
-        ],
-        (String(), BigInteger()),
-        ("event_type", "shop_id"),
-    )
-    settled = set(
-        session.execute(
-            update(EventQueue)
-            .where(
-                # Array parameters, not one per event or pair: the same statement text for any batch.
-                EventQueue.event_id == any_(literal(list(staged), ARRAY(UUID(as_uuid=True)))),
-                EventQueue.status == "pending",
-                tuple_(EventQueue.event_type, EventQueue.shop_id).not_in(select(heard.c.event_type, heard.c.shop_id)),
-            )
-            .values(status="processed", processed_at=now)
-            .returning(EventQueue.event_id)
-            .execution_options(synchronize_session=False)
-        ).scalars()
-    )
-    session.info[STAGED_EVENTS] = [event_id for event_id in staged if event_id not in settled]
+def _heard(session: Session, shop: Shop | None, event_type: str) -> bool:
+    """Whether an app event the batch raises needs its trip through the stream: an active rule of its shop listens to
+    it (see _handle_with_rules). A shop outside the batch is asked by the consumer that reads the event."""
+    return shop is None or (processes_event(shop, event_type) and _listened_to(session, shop, event_type))
 
 
 def _shops(session: Session, domains: set[str]) -> dict[str, Shop]:
