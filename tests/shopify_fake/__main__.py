@@ -8,11 +8,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import threading
+from typing import NoReturn
 
 from tests.shopify_fake.bucket import DEFAULT_MAXIMUM, DEFAULT_RESTORE_RATE
 from tests.shopify_fake.server import FakeShopify
 from tests.shopify_fake.state import DEFAULT_SCOPES, AppConfig
+
+
+def _stop(_signum: int, _frame: object) -> NoReturn:
+    raise SystemExit(0)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -33,6 +39,9 @@ def main(argv: list[str] | None = None) -> None:
         bucket_size=options.bucket_size,
         restore_rate=options.restore_rate,
     )
+    # SIGTERM stops it cleanly too: a process started in the background by a shell inherits SIGINT ignored, so Ctrl-C's
+    # signal alone cannot be relied on by whoever started it (a supervisor, the tests).
+    signal.signal(signal.SIGTERM, _stop)
     fake = FakeShopify(config)
     origin = fake.start(options.host, options.port)
     print(f"fake Shopify listening on {origin} (send the shop's domain in the Host header)", flush=True)

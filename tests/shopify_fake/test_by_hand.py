@@ -35,8 +35,10 @@ def served() -> Iterator[tuple[str, dict[str, str]]]:
         assert f"http://127.0.0.1:{port}" in banner
         yield f"http://127.0.0.1:{port}", installed
     finally:
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=10)
+        # SIGTERM, not SIGINT: a suite started in the background by a shell runs with SIGINT ignored, and so would
+        # this process (it then never stopped, and the teardown timed out).
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
 
 
 def test_the_module_serves_admin_graphql_with_the_token_it_printed(served: tuple[str, dict[str, str]]) -> None:
