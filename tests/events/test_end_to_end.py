@@ -355,11 +355,23 @@ def test_two_consumers_never_both_award_the_first_order(  # type: ignore[no-unty
     consumers = [make_consumer(app, redis_client, redis_namespace, f"c{i}") for i in range(2)]
     for c in consumers:
         c.settings.batch_size = 1
-    threads = [threading.Thread(target=drain, args=(c,)) for c in consumers]
+    failures: list[BaseException] = []
+
+    def drain_beside_the_other(c: StreamConsumer) -> None:
+        # A drain settles only once the other consumer's entries are acknowledged too; at one event per round it may
+        # need more rounds than one consumer alone. A thread's failure would not fail the test: it is collected.
+        try:
+            drain(c, rounds=400)
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            failures.append(exc)
+
+    threads = [threading.Thread(target=drain_beside_the_other, args=(c,)) for c in consumers]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
+    assert not failures, failures
+    assert not any(thread.is_alive() for thread in threads)
     statuses = db_session.execute(
         select(EventQueue.status, func.count())
         .where(EventQueue.event_type == "order_created")
