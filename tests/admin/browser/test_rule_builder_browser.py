@@ -37,16 +37,24 @@ def problem(page: Any, pointer: str) -> Any:
     return page.locator(f"#{slot_id(pointer)}")
 
 
+def settled(page: Any) -> None:
+    """htmx binds what it swapped in when it settles, a moment after the response arrived: a change made in between
+    reaches an element nothing listens to yet (seen: a type picked then never re-rendered the editor)."""
+    page.wait_for_function("!document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")
+
+
 def click_edit(page: Any, edit: str) -> None:
-    """Click an editor button and wait for the editor htmx re-renders."""
+    """Click an editor button and wait until the re-rendered editor is live."""
     with page.expect_response(lambda response: "/editor" in response.url):
         page.locator(f'button[name="edit"][value="{edit}"]').click()
+    settled(page)
 
 
 def pick(page: Any, pointer: str, value: str) -> None:
     """Choose in a select that re-renders the editor (a condition's or an action's type, an operator)."""
     with page.expect_response(lambda response: "/editor" in response.url):
         field(page, pointer).select_option(value)
+    settled(page)
 
 
 def stored(demo_shop: Any, name: str) -> Rule:
