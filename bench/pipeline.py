@@ -209,20 +209,16 @@ def drain_rate(
         )
         for i in range(processes)
     ]
-    deadline = time.monotonic() + 60
-    partitions = stream.StreamKeys.for_namespace(namespace).partitions
-    # Started is not enough: the first process gives a newcomer its share at its next housekeeping (up to 5 s later),
-    # and a run timed before that measured the first process doing most of the work.
-    while not divided(client, partitions, processes):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{processes} stream processes did not divide the partitions in 60 s")
-        time.sleep(0.1)
+    keys = stream.StreamKeys.for_namespace(namespace)
+    wait_until_divided(client, keys, processes)
     events = seed_events(dsn, shop_id, count)
     started = time.perf_counter()
     publish(client, namespace, events)
     # The wait asks Redis, not PostgreSQL: a count over the events' ids every 50 ms ran on the same cores as the
-    # processing it timed (in pg_stat_activity samples, about one active backend in five was that count).
-    while not all(drained(client, partition.events) for partition in partitions):
+    # processing it timed (in pg_stat_activity samples, about one active backend in five was that count). Every entry
+    # handed out and none pending means every event read was processed: a stream process acknowledges after its
+    # commit.
+    while not (stream.caught_up(client, keys) and stream.group_info(client, keys)["pending"] == 0):
         if time.perf_counter() - started > 600:
             raise RuntimeError(f"the stream was not drained in 600 s ({count} events)")
         time.sleep(0.02)
@@ -241,22 +237,18 @@ def drain_rate(
     return rate
 
 
-def divided(client: redis.Redis, partitions: tuple[stream.Partition, ...], processes: int) -> bool:
-    """Every partition's lease is held, by as many distinct stream processes as can share them."""
-    holders = [client.get(partition.lease) for partition in partitions]
-    return None not in holders and len(set(holders)) == min(processes, len(partitions))
-
-
-def drained(client: redis.Redis, key: str) -> bool:
-    """The consumer group has read every entry of the partition and acknowledged it; a stream process acknowledges a
-    batch only after its commit, so every event read is processed."""
-    last = client.xinfo_stream(key)["last-generated-id"]
-    group = next(g for g in client.xinfo_groups(key) if _text(g["name"]) == stream.GROUP)
-    return group["pending"] == 0 and _text(group["last-delivered-id"]) == _text(last)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+def wait_until_divided(client: redis.Redis, keys: stream.StreamKeys, processes: int) -> None:
+    """Until every partition's lease is held, by as many stream processes as can share them. Started is not enough:
+    the first process gives a newcomer its share at its next housekeeping (up to 5 s later), and a run timed before
+    that measured the first process doing most of the work."""
+    deadline = time.monotonic() + 60
+    while True:
+        holders = [client.get(partition.lease) for partition in keys.partitions]
+        if None not in holders and len(set(holders)) == min(processes, len(keys.partitions)):
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{processes} stream processes did not divide the partitions in 60 s")
+        time.sleep(0.1)
 
 
 def bare_loop_rate(dsn: str, client: redis.Redis, namespace: str, count: int) -> float:
@@ -348,11 +340,7 @@ def event_age(dsn: str, servers: Servers, client: redis.Redis, namespace: str, s
         servers.start(f"stream-age-{i}", str(BIN / "flask"), "--app", "app", "stream", "run", "--name", f"age-{i}")
         for i in range(2)
     ]
-    partitions, deadline = stream.StreamKeys.for_namespace(namespace).partitions, time.monotonic() + 60
-    while not divided(client, partitions, 2):  # as in drain_rate: else one process takes the whole rate at first
-        if time.monotonic() > deadline:
-            raise RuntimeError("2 stream processes did not divide the partitions in 60 s")
-        time.sleep(0.1)
+    wait_until_divided(client, stream.StreamKeys.for_namespace(namespace), 2)  # else one process takes the whole rate
     ids: list[str] = []
     tick = 0.2
     per_tick = max(1, int(rate * tick))
