@@ -59,6 +59,7 @@ def test_bad_adjustments_say_what_is_wrong_next_to_the_field_and_write_nothing(a
     url = "/admin/customers/7000000000000000001/adjustments"
     cases = [
         ({"points": "ten", "reason": "x"}, 422, "Enter a whole number"),
+        ({"points": "\u00b2", "reason": "x"}, 422, "Enter a whole number"),  # isdigit() says yes, int() refuses
         ({"points": "0", "reason": "x"}, 422, "Enter a number other than 0"),
         ({"points": "5", "reason": "  "}, 422, "Say why"),
         ({"points": "-50", "reason": "Oops"}, 409, "has 10 points; this needs 50"),

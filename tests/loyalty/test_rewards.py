@@ -38,6 +38,10 @@ GOOD = {"name": "Five off", "kind": "fixed_amount", "points_cost": 500, "value":
             {"kind": "free_product", "value": None},
             "variant_id: a free_product reward needs the numeric Shopify variant id",
         ),
+        (
+            {"kind": "free_product", "value": None, "variant_id": "\u0664\u0664\u0660\u0661"},  # Arabic-Indic digits
+            "variant_id: a free_product reward needs the numeric Shopify variant id",
+        ),
         ({"max_steps": 3}, "max_steps applies only to points_to_amount rewards"),
         ({"min_order_amount": "-1"}, "min_order_amount must not be negative"),
         ({"per_customer_limit": 0}, "per_customer_limit must be greater than zero, got 0"),
