@@ -12,8 +12,8 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
-import requests
 
 from app.commands.demo import DEMO_SHOP
 from app.paths import PROJECT_ROOT
@@ -76,16 +76,16 @@ def base_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def wait_for(url: str, *, seconds: float, accept: tuple[int, ...] = (200,)) -> requests.Response:
+def wait_for(url: str, *, seconds: float, accept: tuple[int, ...] = (200,)) -> httpx.Response:
     deadline = time.monotonic() + seconds
-    last: Exception | requests.Response | None = None
+    last: Exception | httpx.Response | None = None
     while time.monotonic() < deadline:
         try:
-            response = requests.get(url, timeout=2)
+            response = httpx.get(url, timeout=2)
             if response.status_code in accept:
                 return response
             last = response
-        except requests.RequestException as exc:
+        except httpx.HTTPError as exc:
             last = exc
         time.sleep(0.25)
     raise AssertionError(f"{url} did not answer in {seconds}s: {last!r}")
@@ -143,14 +143,17 @@ def test_web_stream_and_worker_processes_earn_the_first_order_bonus(  # type: ig
     delivery = signer.signed_webhook(
         "orders/create", order_payload(total="150.00"), shop=DEMO_SHOP, event_id=str(uuid.uuid4())
     )
-    response = requests.post(f"{base}/webhooks", data=delivery.body, headers=delivery.headers, timeout=5)
+    response = httpx.post(f"{base}/webhooks", content=delivery.body, headers=delivery.headers, timeout=5)
     assert response.status_code == 200, response.text
+    # The README's `loyalty demo order` reaches the running web the same way (SHOPIFY_APP_URL/webhooks).
+    sent = processes.run(str(BIN / "loyalty"), "demo", "order", "--customer", "1001", "--total", "20.00")
+    assert sent.startswith("200 "), sent
 
     token = signer.session_token(shop=DEMO_SHOP, customer_id="115310627314723954")
     query = {"query": GET_LOYALTY_PROFILE, "variables": {"customerId": "115310627314723954"}}
     deadline, profile = time.monotonic() + 30, None
     while time.monotonic() < deadline:
-        answer = requests.post(f"{base}/graphql", json=query, headers={"Authorization": f"Bearer {token}"}, timeout=5)
+        answer = httpx.post(f"{base}/graphql", json=query, headers={"Authorization": f"Bearer {token}"}, timeout=5)
         profile = answer.json()["data"]["loyaltyProfile"]
         if profile["points_balance"] == 500:
             break
@@ -164,7 +167,7 @@ def test_web_stream_and_worker_processes_earn_the_first_order_bonus(  # type: ig
 
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        health = requests.get(f"{base}/monitoring/health", timeout=5).json()
+        health = httpx.get(f"{base}/monitoring/health", timeout=5).json()
         if health["status"] == "ok":
             break
         time.sleep(0.5)

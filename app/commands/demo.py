@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 from decimal import Decimal
 
 import click
+import httpx
 import jwt
-import requests
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 from sqlalchemy import select
@@ -107,7 +107,7 @@ def send_order(total: str, customer: str, order_id: str | None, url: str | None)
         "X-Shopify-Hmac-Sha256": sign_webhook_body(settings.shopify_api_secret, body),
     }
     target = url or f"{settings.shopify_app_url}/webhooks"
-    response = requests.post(target, data=body, headers=headers, timeout=10)
+    response = httpx.post(target, content=body, headers=headers, timeout=10)
     click.echo(f"{response.status_code} {response.text.strip()}")
 
 

@@ -7,8 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
-import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.paths import PROJECT_ROOT
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.processes
 
 
 def scrape(port: int) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    text = requests.get(f"http://127.0.0.1:{port}/monitoring/metrics", timeout=10).text
+    text = httpx.get(f"http://127.0.0.1:{port}/monitoring/metrics", timeout=10).text
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
         for family in text_string_to_metric_families(text)
@@ -61,7 +61,7 @@ def test_two_gunicorn_workers_and_the_huey_worker_are_summed(  # type: ignore[no
                 break
             before = settled
         for _ in range(30):
-            requests.get(f"http://127.0.0.1:{port}/monitoring/health", timeout=10)
+            httpx.get(f"http://127.0.0.1:{port}/monitoring/health", timeout=10)
         # 30 answers shared by two workers: each alone knows only its part; every scrape shows the sum.
         assert [scrape(port)[health] - before for _ in range(4)] == [30] * 4
 
