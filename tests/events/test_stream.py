@@ -30,6 +30,16 @@ def ack_ids(client: redis.Redis, keys: stream.StreamKeys, *stream_ids: str) -> N
     stream.ack(client, *(stream.Message(keys.partitions[0], stream_id, None) for stream_id in stream_ids))
 
 
+def test_the_redis_client_parses_replies_with_hiredis(redis_client) -> None:  # type: ignore[no-untyped-def]
+    """pyproject asks for redis[hiredis]: a batch's XREADGROUP parsed in Python cost about 3.5 ms of CPU, 0.4 ms
+    with hiredis."""
+    connection = redis_client.connection_pool.get_connection()
+    try:
+        assert type(connection._parser).__name__ == "_HiredisParser"
+    finally:
+        redis_client.connection_pool.release(connection)
+
+
 def test_publish_writes_the_fixed_envelope_with_its_id_and_type_beside_it(redis_client, keys) -> None:  # type: ignore[no-untyped-def]
     event = order_event(SHOP, 7)
     stream_id = stream.publish(redis_client, keys, event)
