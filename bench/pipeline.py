@@ -17,7 +17,8 @@ Figures (targets from shared/reference/performance.md):
 Then checks that nothing was lost or credited twice: every event processed, stored balances = sum of entries.
 
 Needs PostgreSQL and Redis (BENCH_DATABASE_URL / BENCH_REDIS_URL, default 127.0.0.1) and wrk on PATH.
-Run: python bench/pipeline.py [--events 10000] [--seconds 10] [--rounds 3] [--ingest-only] [--e2e-rate 100]
+Run: python bench/pipeline.py [--events 10000] [--seconds 10] [--rounds 3] [--ingest-only | --processing-only]
+     [--e2e-rate 100]
 """
 
 from __future__ import annotations
@@ -507,6 +508,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=10, help="wrk duration per HTTP run")
     parser.add_argument("--rounds", type=int, default=3, help="H0/PF-1 pairs run in turn (the median is reported)")
     parser.add_argument("--ingest-only", action="store_true", help="H0, PF-1, the relay and E2E; no processing runs")
+    parser.add_argument("--processing-only", action="store_true", help="the processing runs; no H0, PF-1, relay or E2E")
     parser.add_argument(
         "--e2e-rate", type=int, default=100, help="webhooks/s of the end-to-end run (below what processing sustains)"
     )
@@ -542,7 +544,8 @@ def main() -> None:
             shop_id = conn.execute("SELECT id FROM shops WHERE domain = %s", (DEMO_SHOP,)).fetchone()[0]
         print(f"cores: {os.cpu_count()}; logs in {logs}")
 
-        ingest(servers, logs, dsn, client, namespace, run, args.seconds, args.rounds, args.e2e_rate)
+        if not args.processing_only:
+            ingest(servers, logs, dsn, client, namespace, run, args.seconds, args.rounds, args.e2e_rate)
         if args.ingest_only:
             return
         # The ingest runs deleted thousands of inbox rows: vacuum as autovacuum would before the processing runs, or
