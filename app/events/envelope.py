@@ -26,7 +26,13 @@ def format_timestamp(moment: datetime) -> str:
 
 
 def parse_timestamp(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    """An ISO 8601 time in UTC; one without an offset is read as UTC (Shopify's times carry one). ValueError if it is
+    not a time, or not one that exists in UTC (year 1 at +14:00 is the year before year 1)."""
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    try:
+        return parsed.astimezone(timezone.utc) if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    except OverflowError as exc:
+        raise ValueError(f"{value!r} is out of range in UTC") from exc
 
 
 def to_envelope(event: InboundEvent) -> dict[str, Any]:

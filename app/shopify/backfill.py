@@ -21,14 +21,14 @@ import json
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import String, any_, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.orm import Session
 
-from app.events.envelope import EVENT_ID_NAMESPACE
+from app.events.envelope import EVENT_ID_NAMESPACE, parse_timestamp
 from app.loyalty.processing.lifecycle import ORDER_WAIT
 from app.models import EventQueue, Shop, event_history
 from app.shopify.admin_api import AdminApi, RequestRefused, RetryLater
@@ -183,7 +183,11 @@ def _record(session: Session, shop: Shop, orders: list[dict[str, Any]], now: dat
         for topic, occurred_at in topics:
             if (str(payload["id"]), _event_type(topic)) in known:
                 continue
-            if topic != "orders/create" and str(payload["id"]) in live and now - _parse(occurred_at) < ORDER_WAIT:
+            if (
+                topic != "orders/create"
+                and str(payload["id"]) in live
+                and now - parse_timestamp(occurred_at) < ORDER_WAIT
+            ):
                 # The order came by a live webhook, so this event's own webhook may still be on its way: recorded
                 # here as well, history would hold it twice. Once later than a webhook can come, it is missing.
                 continue
@@ -217,7 +221,9 @@ def _known(
     # same time on every run (the order's creation, its processing, which Shopify may date before the creation of an
     # imported order, or its first fulfilment), and a live webhook's row has Shopify's trigger time, after the order
     # was created; the day of margin is for that stamp coming from another clock than the order's.
-    earliest = min(_parse(occurred_at) for _, topics in events for _, occurred_at in topics) - timedelta(days=1)
+    earliest = min(parse_timestamp(occurred_at) for _, topics in events for _, occurred_at in topics) - timedelta(
+        days=1
+    )
     rows = session.execute(
         select(
             event_history.c.payload["id"].astext,
@@ -269,7 +275,7 @@ def _insert(session: Session, shop: Shop, payload: dict[str, Any], topic: str, o
             topic=topic,
             customer_id=str(customer["id"]) if customer else None,
             payload=payload,
-            occurred_at=_parse(occurred_at),
+            occurred_at=parse_timestamp(occurred_at),
             status="processed",
             processed_at=now,
         )
@@ -283,8 +289,3 @@ def _event_type(topic: str) -> str:
     event_type = event_type_for(topic)
     assert event_type is not None, topic  # an order topic
     return event_type
-
-
-def _parse(value: str) -> datetime:
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)

@@ -105,9 +105,13 @@ def receive_webhook() -> tuple[Response, int]:
 
 
 def _occurred_at(triggered_at: str | None) -> datetime:
+    """When the event happened: X-Shopify-Triggered-At, or the time of receipt when the header is missing, is not a
+    time, or lies ahead of the receipt (the event becomes the order's placed_at, which a year-9999 header would keep
+    inside every tier window for good). The header is not covered by the HMAC, so it is never a reason to refuse."""
+    received = datetime.now(timezone.utc)
     if triggered_at:
         try:
-            return parse_timestamp(triggered_at)
+            return min(parse_timestamp(triggered_at), received)
         except ValueError:
             pass
-    return datetime.now(timezone.utc)
+    return received

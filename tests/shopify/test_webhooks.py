@@ -4,6 +4,7 @@ the row (and only it talks to Redis, so a webhook is accepted with Redis down)."
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import func, select
@@ -174,6 +175,30 @@ class TestWebhookRoute:
         assert response.status_code == 400
         assert "is not a Shopify id" in response.get_json()["message"]
         assert _inbox_count(db_session) == 0
+
+    @pytest.mark.parametrize(
+        ("triggered_at", "occurred"),
+        [
+            ("2026-11-30T10:15:00.123-05:00", datetime(2026, 11, 30, 15, 15, 0, 123000, tzinfo=timezone.utc)),
+            ("2026-11-30T15:15:00", datetime(2026, 11, 30, 15, 15, tzinfo=timezone.utc)),  # no offset: UTC
+            ("yesterday", None),
+            ("0001-01-01T00:00:00+14:00", None),  # the year before year 1 in UTC: it was a 500
+            ("9999-12-31T23:59:59Z", None),  # it would have been the order's placed_at
+        ],
+        ids=["shopify-form", "no-offset", "not-a-time", "before-year-1", "ahead-of-receipt"],
+    )
+    def test_the_event_happened_at_shopifys_trigger_time_else_at_its_receipt(  # type: ignore[no-untyped-def]
+        self, client, db_session, shopify, shop, triggered_at, occurred
+    ) -> None:
+        received = datetime.now(timezone.utc)
+        delivery = shopify.signed_webhook("orders/create", order_payload(), triggered_at=triggered_at)
+        response = client.post("/webhooks", data=delivery.body, headers=delivery.headers)
+        assert response.status_code == 200, response.get_json()
+        occurred_at = db_session.execute(select(EventQueue.occurred_at)).scalar_one()
+        if occurred is None:
+            assert received <= occurred_at <= datetime.now(timezone.utc)
+        else:
+            assert occurred_at == occurred
 
     def test_nul_characters_a_shopper_typed_are_dropped_not_the_order(  # type: ignore[no-untyped-def]
         self, client, db_session, shopify, shop
