@@ -37,6 +37,10 @@ class WebhookCheck:
     body: str = ""
 
 
+# The inbox keeps the webhook id (event_queue.webhook_id, 128 characters); Shopify's is a UUID.
+WEBHOOK_ID_MAX_LENGTH = 128
+
+
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     value = headers.get(name)
     if value is None:
@@ -73,6 +77,11 @@ def verify_webhook(headers: Mapping[str, str], raw_body: bytes, secrets: Sequenc
     event_id = _header(headers, "X-Shopify-Event-Id")
     if not webhook_id and not event_id:
         return WebhookCheck(False, "missing_id", "X-Shopify-Event-Id and X-Shopify-Webhook-Id are both missing", 400)
+    if webhook_id and len(webhook_id) > WEBHOOK_ID_MAX_LENGTH:
+        message = (
+            f"X-Shopify-Webhook-Id is {len(webhook_id)} characters long; Shopify's are at most {WEBHOOK_ID_MAX_LENGTH}"
+        )
+        return WebhookCheck(False, "invalid_webhook_id", message, 400)
     return WebhookCheck(
         True,
         shop=shop.lower(),

@@ -157,6 +157,20 @@ class TestWebhookRoute:
         assert _inbox_count(db_session) == 0
         assert _stream_length(redis_client, redis_namespace) == 0
 
+    def test_a_webhook_id_longer_than_the_inbox_keeps_is_400_and_writes_nothing(  # type: ignore[no-untyped-def]
+        self, client, db_session, shopify, shop
+    ) -> None:
+        delivery = shopify.signed_webhook("orders/create", order_payload(), webhook_id="w" * 129)
+        response = client.post("/webhooks", data=delivery.body, headers=delivery.headers)
+        assert response.status_code == 400  # it was a 500: event_queue.webhook_id is 128 characters
+        assert response.get_json() == {
+            "error": "invalid_webhook_id",
+            "message": "X-Shopify-Webhook-Id is 129 characters long; Shopify's are at most 128",
+        }
+        assert _inbox_count(db_session) == 0
+        at_most = shopify.signed_webhook("orders/create", order_payload(), webhook_id="w" * 128)
+        assert client.post("/webhooks", data=at_most.body, headers=at_most.headers).status_code == 200
+
     def test_a_signed_body_that_is_not_json_is_400(self, client, db_session, shopify) -> None:  # type: ignore[no-untyped-def]
         delivery = shopify.signed_webhook("orders/create", b"{not json")
         response = client.post("/webhooks", data=delivery.body, headers=delivery.headers)
