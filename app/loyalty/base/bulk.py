@@ -13,7 +13,7 @@ from functools import cache
 from typing import Any
 
 from psycopg.types.json import Jsonb
-from sqlalchemy import Table, func, literal
+from sqlalchemy import Enum, String, Table, func, literal
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.selectable import TableValuedAlias
@@ -36,6 +36,15 @@ def pairs_table(
         .table_valued(*names)
         .render_derived(name="wanted")
     )
+
+
+def _element_type(type_: TypeEngine[Any]) -> str:
+    """The SQL type of a column's values in its array parameter. A string column's length is left out: an explicit
+    cast to VARCHAR(64) cuts a longer value without a word (SQL's rule for casts), while writing it to the column
+    fails, so an order id or idempotency key that does not fit is refused instead of becoming another one."""
+    if isinstance(type_, String) and not isinstance(type_, Enum) and type_.length is not None:
+        return "VARCHAR"
+    return type_.compile(dialect=_DIALECT)
 
 
 def insert_rows(
@@ -66,7 +75,7 @@ def insert_rows(
 def _statement(
     table: Table, columns: tuple[str, ...], conflict: tuple[str, ...] | None, returning: tuple[str, ...]
 ) -> tuple[str, frozenset[str]]:
-    types = {name: table.c[name].type.compile(dialect=_DIALECT) for name in columns}
+    types = {name: _element_type(table.c[name].type) for name in columns}
     unnest = ", ".join(f"%b::{types[name]}[]" for name in columns)
     sql = f"INSERT INTO {table.name} ({', '.join(columns)}) SELECT * FROM unnest({unnest})"
     if conflict is not None:
@@ -110,7 +119,7 @@ def _update_statement(
     also: str,
     match: tuple[str, ...],
 ) -> tuple[str, frozenset[str]]:
-    types = {name: table.c[name].type.compile(dialect=_DIALECT) for name in columns}
+    types = {name: _element_type(table.c[name].type) for name in columns}
     unnest = ", ".join(f"%b::{types[name]}[]" for name in columns)
     changes = ", ".join(
         f"{name} = t.{name} + v.{name}" if name in add else f"{name} = v.{name}"
