@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import func, select, update
 
 from app.commands.demo import DEMO_SHOP
-from app.models import DeadLetter, EventQueue, Order, Shop
+from app.models import CustomerLoyaltyProfile, DeadLetter, EventQueue, Order, Shop
 from tests.events import test_end_to_end
-from tests.events.test_end_to_end import balance, drain, ledger_rows, send_order, send_refund
+from tests.events.test_end_to_end import CUSTOMER, balance, drain, ledger_rows, send_order, send_refund
 
 # The demo shop and the in-process consumer of the end-to-end tests.
 demo = test_end_to_end.demo
@@ -114,6 +114,34 @@ class TestOrdersThatEarnNothing:
         send_order(client, shopify, test=False, cancelled_at=None)
         drain(consumer)
         assert balance(client, shopify) == 500
+
+
+class TestLabelsAndContactFieldsThatAreNotShopifys:
+    """Not a reason to lose an order or a customer update: a label that is not text is left out, one longer than its
+    column is cut (both were dead letters after three slow deliveries, or cut without a word on the batched path)."""
+
+    @pytest.mark.parametrize(
+        "codes", [[], [{"code": "SPRING10", "amount": "10.00", "type": "fixed_amount"}]], ids=["batched", "one-by-one"]
+    )
+    @pytest.mark.parametrize(
+        ("name", "kept"), [({"x": 1}, None), ("#" + "9" * 100, "#" + "9" * 63)], ids=["object", "too-long"]
+    )
+    def test_an_order_name(self, demo, client, shopify, consumer, db_session, codes, name, kept) -> None:  # type: ignore[no-untyped-def]
+        send_order(client, shopify, name=name, discount_codes=codes)
+        drain(consumer)
+        assert dead_letters(db_session) == []
+        assert db_session.execute(select(Order.name)).scalar_one() == kept
+        assert balance(client, shopify) == 500
+
+    def test_contact_fields_of_a_customer_update(self, demo, client, shopify, consumer, db_session) -> None:  # type: ignore[no-untyped-def]
+        send_order(client, shopify)  # the profile: jon@example.com, Jon Snow
+        customer = {"id": int(CUSTOMER), "email": "j" * 321, "first_name": "F" * 300, "last_name": ["Stark"]}
+        delivery = shopify.signed_webhook("customers/update", customer, shop=DEMO_SHOP, event_id=str(uuid.uuid4()))
+        assert client.post("/webhooks", data=delivery.body, headers=delivery.headers).status_code == 200
+        drain(consumer)
+        assert dead_letters(db_session) == []
+        profile = db_session.execute(select(CustomerLoyaltyProfile)).scalar_one()
+        assert (profile.email, profile.first_name, profile.last_name) == ("jon@example.com", "F" * 255, "Snow")
 
 
 def test_a_refund_of_a_dead_lettered_order_is_dead_lettered_at_once_not_after_a_day(  # type: ignore[no-untyped-def]

@@ -15,6 +15,9 @@ from typing import Any
 from app.models import CustomerLoyaltyProfile
 
 CONTACT_FIELDS = ("email", "first_name", "last_name")
+# The profile's columns: email VARCHAR(320) (no address is longer), names VARCHAR(255) (Shopify's own limit).
+MAX_EMAIL_LENGTH = 320
+MAX_NAME_LENGTH = 255
 TAG_EVENTS = frozenset({"customer_tags_added", "customer_tags_removed"})
 # Shopify's own limits: 250 tags on a resource, 255 characters each. More in a payload is not Shopify's.
 MAX_TAGS = 250
@@ -28,13 +31,23 @@ def profile_changes(profile: CustomerLoyaltyProfile, customer: dict[str, Any]) -
         return {}
     changes: dict[str, Any] = {}
     for column in CONTACT_FIELDS:
-        value = customer.get(column)
-        if value and getattr(profile, column) != str(value):
-            changes[column] = str(value)
+        value = _contact(column, customer.get(column))
+        if value and getattr(profile, column) != value:
+            changes[column] = value
     tags = parse_tags(customer.get("tags"))
     if tags is not None and tags != list(profile.tags or ()):
         changes["tags"] = tags
     return changes
+
+
+def _contact(column: str, value: Any) -> str | None:
+    """A contact field as the profile keeps it, or None (leave the profile's as it is) for what is not Shopify's: not
+    text, or an email longer than any address. A longer name is cut: it is only shown."""
+    if not isinstance(value, str):
+        return None
+    if column == "email":
+        return value if len(value) <= MAX_EMAIL_LENGTH else None
+    return value[:MAX_NAME_LENGTH]
 
 
 def remember(profile: CustomerLoyaltyProfile, changes: dict[str, Any]) -> None:

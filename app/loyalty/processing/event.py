@@ -42,7 +42,7 @@ from app.loyalty.base.installation import processes_event
 from app.loyalty.base.outcome import Outcome, RetryLater
 from app.loyalty.ledger.profiles import lock_profile, lock_profiles, release_profiles, take_held_profiles
 from app.loyalty.processing import customer_facts, lifecycle, order_batches
-from app.loyalty.processing.order_amounts import OrderAmounts, order_amounts
+from app.loyalty.processing.order_amounts import OrderAmounts, order_amounts, order_name
 from app.loyalty.referrals.settings import ReferralSettings
 from app.loyalty.referrals.settings import settings_for as referral_settings
 from app.loyalty.rulebook.facts import business_source, event_facts, rule_credit_key
@@ -528,7 +528,7 @@ def _record_order(
             shop_id=shop.id,
             profile_id=None if profile is None else profile.id,
             order_id=str(data["id"]),
-            name=data.get("name"),
+            name=order_name(data),
             currency=amounts.currency,
             total=amounts.total,
             subtotal=amounts.subtotal,

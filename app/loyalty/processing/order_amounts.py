@@ -1,4 +1,5 @@
-"""An order payload's money and currency, checked before anything is written: what the orders table can hold.
+"""An order payload's money and currency, checked before anything is written, and its name: what the orders table
+can hold.
 
 Shopify sends money as decimal strings ("150.00"). A value that is present but is not a finite, non-negative amount
 of at most MAX_AMOUNT (a comma decimal, "NaN", "1e309", a negative total) or a currency that is not a three-letter
@@ -20,6 +21,8 @@ from app.rules.values import to_decimal
 MAX_AMOUNT = Decimal("999999999999.99")
 CENT = Decimal("0.01")
 CURRENCY = re.compile(r"^[A-Z]{3}$")
+# orders.name is VARCHAR(64). Shopify's names are "#1001" with the shop's prefix and suffix.
+MAX_NAME_LENGTH = 64
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,13 @@ def order_amounts(order: dict[str, Any]) -> OrderAmounts:
     return OrderAmounts(
         total=total, subtotal=total if subtotal is None else subtotal, currency=_currency(order.get("currency"))
     )
+
+
+def order_name(order: dict[str, Any]) -> str | None:
+    """The order's name as the admin shows it: a label, so one that is not text is left out and a longer one is cut
+    (never a reason to refuse the order)."""
+    name = order.get("name")
+    return name[:MAX_NAME_LENGTH] if isinstance(name, str) and name else None
 
 
 def _amount(order: dict[str, Any], field: str) -> Decimal | None:

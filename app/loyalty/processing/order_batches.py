@@ -46,7 +46,7 @@ from app.loyalty.ledger.entries import (
     pending_row,
 )
 from app.loyalty.processing import customer_facts
-from app.loyalty.processing.order_amounts import OrderAmounts
+from app.loyalty.processing.order_amounts import OrderAmounts, order_name
 from app.loyalty.rulebook.executions import execution_rows, write_executions
 from app.loyalty.rulebook.facts import event_facts, rule_credit_key
 from app.loyalty.rulebook.history import DatabaseHistory
@@ -254,7 +254,7 @@ def _record_orders(session: Session, items: list[OrderItem], *, now: datetime) -
             "shop_id": item.shop.id,
             "profile_id": item.profile.id,
             "order_id": item.order_id,
-            "name": item.event.event_data.get("name"),
+            "name": order_name(item.event.event_data),
             "currency": item.amounts.currency,
             "total": item.amounts.total,
             "subtotal": item.amounts.subtotal,
