@@ -20,7 +20,7 @@ from app.extensions import InboxUnavailable, inbox_pool
 from app.loyalty.base.inbound import InboundEvent
 from app.shopify.topics import (
     MalformedPayload,
-    check_order_id,
+    check_ids,
     customer_id_of,
     event_type_for,
     may_hold_unstorable_characters,
@@ -74,7 +74,7 @@ def receive_webhook() -> tuple[Response, int]:
         return jsonify(error="invalid_json", message="body is nested too deeply"), 400
 
     try:
-        check_order_id(check.topic, payload)
+        check_ids(check.topic, payload)
         customer_id = customer_id_of(check.topic, payload)
     except MalformedPayload as exc:
         return jsonify(error="invalid_payload", message=str(exc)), 400

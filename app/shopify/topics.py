@@ -81,26 +81,28 @@ def _customer_of_tag_change(payload: dict[str, Any]) -> str:
 
 
 # The field holding the order id each order topic's payload must carry, as a Shopify id.
-ORDER_ID_FIELDS = {
-    "orders/create": "id",
-    "orders/paid": "id",
-    "orders/fulfilled": "id",
-    "orders/updated": "id",
-    "orders/cancelled": "id",
-    "refunds/create": "order_id",
+_ORDER = (("id", "order"),)
+# The (field, what it names) pairs each topic's payload must hold as Shopify ids: the order, and a refund's own id,
+# which its idempotency key holds (two refunds of one order without one would be taken as one).
+ID_FIELDS = {
+    "orders/create": _ORDER,
+    "orders/paid": _ORDER,
+    "orders/fulfilled": _ORDER,
+    "orders/updated": _ORDER,
+    "orders/cancelled": _ORDER,
+    "refunds/create": (("order_id", "order"), ("id", "refund")),
 }
 
 
-def check_order_id(topic: str, payload: dict[str, Any]) -> None:
-    """Raise MalformedPayload when an order topic's payload does not name its order by a Shopify id."""
-    field = ORDER_ID_FIELDS.get(topic)
-    if field is None:
-        return
-    value = payload.get(field)
-    if value in (None, ""):
-        raise MalformedPayload(f"{field} is missing: {topic} names its order by a Shopify id")
-    if isinstance(value, bool) or not SHOPIFY_ID.fullmatch(str(value)):
-        raise MalformedPayload(f"{field} {str(value)[:40]!r} is not a Shopify order id")
+def check_ids(topic: str, payload: dict[str, Any]) -> None:
+    """Raise MalformedPayload when an order or refund topic's payload does not name its order (and a refund itself)
+    by a Shopify id."""
+    for field, names in ID_FIELDS.get(topic, ()):
+        value = payload.get(field)
+        if value in (None, ""):
+            raise MalformedPayload(f"{field} is missing: {topic} names its {names} by a Shopify id")
+        if isinstance(value, bool) or not SHOPIFY_ID.fullmatch(str(value)):
+            raise MalformedPayload(f"{field} {str(value)[:40]!r} is not a Shopify {names} id")
 
 
 # A NUL, or a UTF-16 surrogate left without its pair: Python's json accepts both escapes, PostgreSQL's text and jsonb

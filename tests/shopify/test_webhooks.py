@@ -274,8 +274,11 @@ class TestWebhookRoute:
             ("orders/updated", order_payload(id="x" * 200), "is not a Shopify order id"),
             ("orders/cancelled", order_payload(id="820982911946154508\n"), "is not a Shopify order id"),
             ("refunds/create", {"id": 509562969, "order_id": -1}, "order_id '-1' is not a Shopify order id"),
+            # A refund's id is in its idempotency key: two refunds of one order without one would be taken as one.
+            ("refunds/create", {"order_id": 450789469}, "id is missing: refunds/create names its refund"),
+            ("refunds/create", {"id": "R" * 300, "order_id": 450789469}, "is not a Shopify refund id"),
         ],
-        ids=["missing", "object", "too-long", "trailing-newline", "negative-refund-order"],
+        ids=["missing", "object", "too-long", "trailing-newline", "negative-refund-order", "no-refund-id", "refund-id"],
     )
     def test_an_order_topic_without_a_shopify_order_id_is_400(  # type: ignore[no-untyped-def]
         self, client, db_session, shopify, shop, topic, payload, message
