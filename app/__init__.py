@@ -62,6 +62,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     from app.monitoring.logs import configure_logging
     from app.monitoring.requests import install_request_tracking
+    from app.routing import install_converters
     from app.sessions import NoSessions
 
     configure_logging(settings.log_format)
@@ -71,6 +72,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     register_error_handlers(app)
     install_request_tracking(app)
     app.session_interface = NoSessions()
+    install_converters(app)
 
     from app.admin import register_admin
     from app.developer.routes import bp as developer_bp
