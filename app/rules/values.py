@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 
 def is_ascii_digits(text: str) -> bool:
-    """True for a non-empty run of the digits 0-9 and nothing else: the check before `int()` of text someone sent.
+    """True for a non-empty run of the digits 0-9 that `int()` takes: the check before `int()` of text someone sent.
 
     `str.isdigit()` alone also takes a superscript two, which `int()` then refuses (a 500 where a 400 was meant), and
-    other scripts' digits, which `int()` reads as numbers nobody typed here.
+    other scripts' digits, which `int()` reads as numbers nobody typed here. `int()` also refuses a run longer than
+    sys.get_int_max_str_digits() (4,300 digits; the limit keeps it from spending quadratic time on one).
     """
-    return text.isascii() and text.isdigit()
+    limit = sys.get_int_max_str_digits()
+    return text.isascii() and text.isdigit() and (limit == 0 or len(text) <= limit)
 
 
 def to_decimal(value: Any) -> Decimal | None:

@@ -70,6 +70,7 @@ def test_figures_and_chart_data_count_this_shop_only(admin: Admin, demo_shop: An
 
 
 def test_an_unknown_range_is_a_clear_400(admin: Admin) -> None:
-    for bad in ("365", "abc", "-1", "\u00b2", "\u0663"):  # a superscript two, an Arabic-Indic three
+    # A superscript two, an Arabic-Indic three, and more digits than int() reads (4,300).
+    for bad in ("365", "abc", "-1", "\u00b2", "\u0663", "7" * 5000):
         response = admin.get(f"/?days={bad}")
         assert response.status_code == 400 and "days must be one of 7, 30, 90" in response.get_json()["message"]

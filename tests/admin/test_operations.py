@@ -72,6 +72,9 @@ def test_bad_operations_input_is_a_clear_400(admin: Admin) -> None:
         # A superscript two: a digit to str.isdigit(), not to int().
         (admin.post("/admin/operations/dead-letters/replay", {"id": "\u00b2"}), "id must be a dead letter's number"),
         (admin.get("/admin/operations/audit?after=\u00b2"), "after must be a whole number"),
+        # Beyond a bigint (a 500 from the query), and beyond the 4,300 digits int() reads (a 500 from int()).
+        (admin.post("/admin/operations/dead-letters/replay", {"id": "9" * 30}), "id must be a dead letter's number"),
+        (admin.post("/admin/operations/dead-letters/replay", {"id": "9" * 5000}), "id must be a dead letter's number"),
         (admin.get("/admin/operations/events?status=weird"), "status must be one of pending, processed, dead"),
         (admin.get("/admin/operations/audit?after=-1"), "after must be a whole number"),
     ]:

@@ -154,8 +154,8 @@ def test_system_metrics_after_real_orders_and_a_failing_event(  # type: ignore[n
     }
 
 
-# "\u00b2" (a superscript two) is a digit to str.isdigit() but not to int().
-@pytest.mark.parametrize("window", ["0", "59", "86401", "abc", "-5", "\u00b2"])
+# "\u00b2" (a superscript two) is a digit to str.isdigit() but not to int(), nor are 5,000 digits (int() reads 4,300).
+@pytest.mark.parametrize("window", ["0", "59", "86401", "abc", "-5", "\u00b2", "6" * 5000])
 def test_a_bad_window_is_a_400_that_says_why(client, window) -> None:  # type: ignore[no-untyped-def]
     response = client.get(f"/monitoring/system-metrics?window={window}")
     assert response.status_code == 400
