@@ -16,7 +16,7 @@ from app.monitoring.health import check_database, check_redis, check_stream, che
 from app.monitoring.metrics import exposition
 from app.monitoring.stream_info import stream_info, totals
 from app.monitoring.system_metrics import pool_use, system_metrics
-from app.monitoring.tasks import UnknownFailedTask, retry_failed_task, task_overview
+from app.monitoring.tasks import UnknownFailedTask, UnreadableFailedTask, retry_failed_task, task_overview
 from app.rules.values import is_ascii_digits
 
 bp = Blueprint("monitoring", __name__, url_prefix="/monitoring")
@@ -99,4 +99,6 @@ def retry_task(task_id: str) -> tuple[Response, int]:
         name = retry_failed_task(redis_store.client, redis_store.namespace, task_id)
     except UnknownFailedTask as exc:
         return jsonify(error="not_found", message=str(exc)), 404
+    except UnreadableFailedTask as exc:
+        return jsonify(error="unreadable", message=str(exc)), 422
     return jsonify(retried=task_id, task=name), 202

@@ -7,6 +7,7 @@ Redis connection: no Huey instance, so the web process never loads the task modu
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 from typing import Any
 
@@ -18,6 +19,10 @@ from app.tasks.records import failed_key, last_runs_key, periodic_key, queue_nam
 
 class UnknownFailedTask(LookupError):
     """No kept failure has this task id (already retried, or trimmed from the list)."""
+
+
+class UnreadableFailedTask(ValueError):
+    """The kept failure's message is not Huey's base64 message: it cannot be enqueued, so it stays listed."""
 
 
 def queue_storage(client: redis.Redis, namespace: str) -> PriorityRedisStorage:
@@ -57,8 +62,17 @@ def retry_failed_task(client: redis.Redis, namespace: str, task_id: str) -> str:
         entry = json.loads(raw)
         if entry["id"] != task_id:
             continue
+        # Read before the entry leaves the list: a message that cannot be enqueued must not be dropped with it.
+        try:
+            message = base64.b64decode(entry.get("message") or "", validate=True)
+        except (binascii.Error, TypeError) as exc:
+            raise UnreadableFailedTask(
+                f"failed task {task_id!r} cannot be retried: its kept message is unreadable"
+            ) from exc
+        if not message:
+            raise UnreadableFailedTask(f"failed task {task_id!r} cannot be retried: it kept no message")
         if client.lrem(failed_key(namespace), 1, raw) != 1:
             break  # another click took it first
-        queue_storage(client, namespace).enqueue(base64.b64decode(entry["message"]))
+        queue_storage(client, namespace).enqueue(message)
         return str(entry["task"])
     raise UnknownFailedTask(f"no failed task {task_id!r} is kept: it was retried already or is too old")

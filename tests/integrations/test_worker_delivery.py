@@ -131,3 +131,19 @@ def test_a_failed_task_is_listed_and_retried_from_the_monitoring_page(worker, cl
     finally:
         worker._registry.unregister(explode.task_class)
         worker.storage.conn.delete(records.failed_key(redis_namespace), records.last_runs_key(redis_namespace))
+
+
+def test_a_kept_failure_whose_message_is_unreadable_is_a_422_and_stays_listed(worker, client, redis_namespace) -> None:  # type: ignore[no-untyped-def]
+    from app.tasks import records
+
+    key = records.failed_key(redis_namespace)
+    entry = {"id": "t-1", "task": "sync_customer", "at": "2026-12-01T06:00:00+00:00", "error": "E", "message": "**"}
+    worker.storage.conn.lpush(key, json.dumps(entry))
+    try:
+        response = client.post("/monitoring/tasks/failed/t-1/retry")
+        assert response.status_code == 422
+        assert response.get_json()["message"] == "failed task 't-1' cannot be retried: its kept message is unreadable"
+        assert worker.pending_count() == 0
+        assert [json.loads(raw)["id"] for raw in worker.storage.conn.lrange(key, 0, -1)] == ["t-1"]  # not dropped
+    finally:
+        worker.storage.conn.delete(key)
