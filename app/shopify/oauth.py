@@ -22,6 +22,7 @@ import shopify
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
 from app.config import Settings
+from app.rules.values import is_ascii_digits
 from app.shopify.shop_domains import shop_handle
 from app.shopify.tokens import OfflineToken
 
@@ -60,10 +61,11 @@ def verify_query(params: dict[str, str], *, api_key: str, secrets: Sequence[str]
         raise OAuthRefused(401, "missing_hmac", "the query has no hmac: it was not signed by Shopify")
     if not any(_session_class(api_key, secret).validate_hmac(params) for secret in secrets):
         raise OAuthRefused(401, "invalid_hmac", "hmac does not match the query: it was not signed by Shopify")
-    try:
-        age = abs(now.timestamp() - int(params.get("timestamp", "")))
-    except ValueError:
-        raise OAuthRefused(401, "invalid_timestamp", "timestamp is missing or not a number") from None
+    raw = params.get("timestamp", "")
+    # Seconds since 1970 have 10 digits until 2286; more is no time Shopify signs (and a float cannot hold 400 digits).
+    if not is_ascii_digits(raw) or len(raw) > 12:
+        raise OAuthRefused(401, "invalid_timestamp", "timestamp is missing or not a number")
+    age = abs(now.timestamp() - int(raw))
     if age > QUERY_MAX_AGE_SECONDS:
         raise OAuthRefused(401, "stale_query", f"timestamp is {int(age)} s away; at most {QUERY_MAX_AGE_SECONDS} s")
 

@@ -144,6 +144,12 @@ class TestCallbackRefusals:
         query = callback_query(shopify_fake, state=state, timestamp=str(int(time.time()) - 91))
         self.refused(client, shopify_fake, db_session, f"/auth/callback?{query}", 401, "stale_query")
 
+    @pytest.mark.parametrize("timestamp", ["soon", "9" * 400, "\u00b2"])
+    def test_a_timestamp_that_is_not_a_time(self, client, shopify_fake, db_session, timestamp) -> None:  # type: ignore[no-untyped-def]
+        state = begin(client)
+        query = callback_query(shopify_fake, state=state, timestamp=timestamp)
+        self.refused(client, shopify_fake, db_session, f"/auth/callback?{query}", 401, "invalid_timestamp")
+
     def test_a_mismatched_state(self, client, shopify_fake, db_session) -> None:  # type: ignore[no-untyped-def]
         begin(client)
         query = callback_query(shopify_fake, state="f" * 64)
