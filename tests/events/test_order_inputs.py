@@ -133,6 +133,13 @@ class TestLabelsAndContactFieldsThatAreNotShopifys:
         assert db_session.execute(select(Order.name)).scalar_one() == kept
         assert balance(client, shopify) == 500
 
+    @pytest.mark.parametrize("field", ["discount_codes", "note_attributes"])
+    def test_a_list_that_is_not_a_list(self, demo, client, shopify, consumer, db_session, field) -> None:  # type: ignore[no-untyped-def]
+        send_order(client, shopify, **{field: 5})  # a TypeError, dead after three deliveries, when iterated
+        drain(consumer)
+        assert dead_letters(db_session) == []
+        assert balance(client, shopify) == 500
+
     def test_contact_fields_of_a_customer_update(self, demo, client, shopify, consumer, db_session) -> None:  # type: ignore[no-untyped-def]
         send_order(client, shopify)  # the profile: jon@example.com, Jon Snow
         customer = {"id": int(CUSTOMER), "email": "j" * 321, "first_name": "F" * 300, "last_name": ["Stark"]}

@@ -494,9 +494,10 @@ def _stage_outward(scope: _Scope, decision: Decision, key: str) -> None:
 
 
 def _discount_codes(order: dict[str, Any]) -> list[str]:
-    return [
-        str(code["code"]) for code in order.get("discount_codes") or () if isinstance(code, dict) and code.get("code")
-    ]
+    codes = order.get("discount_codes")
+    if not isinstance(codes, list):
+        return []  # Shopify sends a list; anything else names no code (iterating it was a TypeError)
+    return [str(code["code"]) for code in codes if isinstance(code, dict) and code.get("code")]
 
 
 def _why_order_earns_nothing(shop: Shop, order: dict[str, Any]) -> str | None:

@@ -122,14 +122,20 @@ def record_click(
     return click
 
 
+def _listed(order: dict[str, Any], field: str) -> list[Any]:
+    """A list of the order's, as Shopify sends it; anything else in its place names no code."""
+    value = order.get(field)
+    return value if isinstance(value, list) else []
+
+
 def codes_in_order(order: dict[str, Any], parameter: str = "ref") -> list[str]:
     """Candidate referral codes in an order payload, in order of trust: discount codes, note attributes, landing
     site."""
     found: list[str] = []
-    for discount in order.get("discount_codes") or ():
+    for discount in _listed(order, "discount_codes"):
         if isinstance(discount, dict) and discount.get("code"):
             found.append(str(discount["code"]))
-    for attribute in order.get("note_attributes") or ():
+    for attribute in _listed(order, "note_attributes"):
         if isinstance(attribute, dict) and str(attribute.get("name", "")).strip().lower() in NOTE_ATTRIBUTE_NAMES:
             found.append(str(attribute.get("value") or ""))
     landing = order.get("landing_site")
