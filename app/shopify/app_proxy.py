@@ -22,6 +22,12 @@ from app.shopify.app_config import app_config
 from app.shopify.shop_domains import InvalidShopDomain, shop_domain
 
 CUSTOMER_ID = re.compile(r"\d{1,20}", re.ASCII)
+# Shopify's signature is a hex HMAC-SHA256. Anything else is refused before the comparison, which raises TypeError on
+# non-ASCII text (a 500 anyone could cause, since the proxy's URL is the app's own).
+SIGNATURE = re.compile(r"[0-9a-f]{64}", re.ASCII)
+# Shopify's proxy URLs: a subpath prefix (apps, a, community or tools) and the app's subpath (letters, digits, _ and -).
+# The prefix becomes part of the share links the API hands out, so it is never taken from anyone else.
+PATH_PREFIX = re.compile(r"/(?:apps|a|community|tools)/[A-Za-z0-9_-]{1,64}", re.ASCII)
 # What Shopify adds to a proxied request's query; the rest of the query is the storefront caller's own.
 PROXY_PARAMETERS = frozenset({"shop", "logged_in_customer_id", "path_prefix", "timestamp", "signature"})
 
@@ -39,11 +45,13 @@ class ProxySession:
 
 def verify_proxy_request(url: str, *, method: str, secrets: Sequence[str]) -> ProxySession:
     """The shop and shopper of a proxied request, from its verified query string."""
+    params = parse_qs(urlsplit(url).query, keep_blank_values=True)
+    if not all(SIGNATURE.fullmatch(signature) for signature in params.get("signature", [])):
+        raise InvalidProxyRequest("app proxy request refused: signature is not a hex HMAC-SHA256")
     request = {"method": method, "headers": {}, "url": url, "body": ""}
     result = verify_app_proxy_req(request, app_config(api_key="", secrets=secrets))
     if not result.ok:
         raise InvalidProxyRequest(f"app proxy request refused: {result.log.code.replace('_', ' ')}")
-    params = parse_qs(urlsplit(url).query, keep_blank_values=True)
     try:
         shop = shop_domain((params.get("shop") or [""])[0])
     except InvalidShopDomain as exc:
@@ -54,7 +62,10 @@ def verify_proxy_request(url: str, *, method: str, secrets: Sequence[str]) -> Pr
     customer = customers[0]
     if customer and not CUSTOMER_ID.fullmatch(customer):
         raise InvalidProxyRequest("app proxy request refused: logged_in_customer_id is not a customer id")
-    prefix = (params.get("path_prefix") or ["/apps/loyalty"])[0]
+    prefixes = params.get("path_prefix", ["/apps/loyalty"])
+    if len(prefixes) != 1 or not PATH_PREFIX.fullmatch(prefixes[0]):
+        raise InvalidProxyRequest("app proxy request refused: path_prefix is repeated or not an app proxy path")
+    prefix = prefixes[0]
     return ProxySession(shop=shop, customer_id=customer or None, path_prefix=prefix)
 
 

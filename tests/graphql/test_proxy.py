@@ -113,6 +113,16 @@ def _tampered(shopify, field: str, value: str) -> str:  # type: ignore[no-untype
         (lambda s: s.proxy_query(customer_id="gid://shopify/Customer/1"), "not a customer id"),
         (lambda s: s.proxy_query(customer_id=SHOPPER_A, shop="evil.example.com"), "myshopify.com"),
         (lambda s: "", "missing timestamp"),
+        # Not ASCII: the signature comparison raised TypeError, a 500 anyone could cause with no credentials.
+        (lambda s: _tampered(s, "signature", "\u00e9"), "signature is not a hex HMAC-SHA256"),
+        (
+            lambda s: s.proxy_query(customer_id=SHOPPER_A, extra={"path_prefix": ["@evil.example", "/apps/loyalty"]}),
+            "path_prefix is repeated",
+        ),
+        (
+            lambda s: s.proxy_query(customer_id=SHOPPER_A, extra={"path_prefix": "javascript:alert(1)//"}),
+            "not an app proxy path",
+        ),
     ],
     ids=[
         "customer-swapped",
@@ -127,6 +137,9 @@ def _tampered(shopify, field: str, value: str) -> str:  # type: ignore[no-untype
         "gid-customer",
         "not-myshopify",
         "nothing",
+        "non-ascii-signature",
+        "two-path-prefixes",
+        "foreign-path-prefix",
     ],
 )
 def test_the_signature_matrix_refuses_with_401_and_a_reason(client, shopify, programme, make_query, reason) -> None:  # type: ignore[no-untyped-def]
