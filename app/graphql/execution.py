@@ -50,15 +50,24 @@ class Answer:
     headers: dict[str, str]
 
 
-def _json_field(raw: Any, name: str) -> Any:
-    """A field that a GET query string carries as JSON text (variables, extensions)."""
-    if raw is None or isinstance(raw, dict):
-        return raw
+def body_json(request: Any) -> Any:
+    """A request's JSON body; None when it has none or it is not JSON (serve answers that with a 400). JSON nested too
+    deeply to parse is not JSON either: Flask's get_json lets its RecursionError through."""
+    try:
+        return request.get_json(silent=True)
+    except RecursionError:
+        return None
+
+
+def _json_field(raw: Any, name: str) -> dict[str, Any] | None:
+    """variables or extensions: a JSON object, or JSON text of one (a GET query string carries it as text)."""
     if isinstance(raw, str):
         try:
-            return json.loads(raw)
-        except ValueError:
+            raw = json.loads(raw)
+        except (ValueError, RecursionError):
             raise BadRequest(f"{name} must be a JSON object") from None
+    if raw is None or isinstance(raw, dict):
+        return raw
     raise BadRequest(f"{name} must be a JSON object")
 
 
@@ -68,7 +77,10 @@ def operation_request(data: Any) -> tuple[dict[str, Any], PersistedOperation | N
         raise BadRequest("body must be a JSON object with a query (or a persisted query hash)")
     variables = _json_field(data.get("variables"), "variables")
     extensions = _json_field(data.get("extensions"), "extensions") or {}
-    wanted = data.get("id") or (extensions.get("persistedQuery") or {}).get("sha256Hash")
+    persisted_query = extensions.get("persistedQuery") or {}
+    if not isinstance(persisted_query, dict):
+        raise BadRequest("extensions.persistedQuery must be a JSON object with a sha256Hash")
+    wanted = data.get("id") or persisted_query.get("sha256Hash")
     query = data.get("query")
     if wanted is not None:
         operation = persisted().by_hash(str(wanted))

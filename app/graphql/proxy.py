@@ -14,7 +14,7 @@ from flask import Blueprint, Response, current_app, redirect, request
 from sqlalchemy import select
 
 from app.extensions import db
-from app.graphql.execution import error_answer, serve
+from app.graphql.execution import body_json, error_answer, serve
 from app.graphql.routes import respond
 from app.loyalty import referrals
 from app.loyalty.base.errors import ReferralNotFound
@@ -43,7 +43,7 @@ def proxy_graphql() -> Response:
     except InvalidProxyRequest as exc:
         return respond(error_answer(401, str(exc), {}, "invalid_proxy_signature"))
     is_get = request.method == "GET"
-    data = _operation_from_query() if is_get else request.get_json(silent=True)
+    data = _operation_from_query() if is_get else body_json(request)
     return respond(
         serve(
             data,

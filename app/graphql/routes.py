@@ -12,7 +12,7 @@ from collections import OrderedDict
 import jwt
 from flask import Blueprint, Response, current_app, request
 
-from app.graphql.execution import Answer, error_answer, serve
+from app.graphql.execution import Answer, body_json, error_answer, serve
 from app.graphql.rate_limit import Limits
 from app.shopify.session_tokens import ExtensionSession, InvalidSessionToken, bearer_token, verify_extension_token
 
@@ -70,7 +70,7 @@ def storefront_graphql() -> Response:
         shopper = _shopper(token, api_key=settings.shopify_api_key, secrets=settings.webhook_secrets)
     except InvalidSessionToken as exc:
         return respond(error_answer(401, str(exc), CORS_HEADERS, "invalid_session_token"))
-    data = request.get_json(silent=True)
+    data = body_json(request)
     return respond(
         serve(data, shop_domain=shopper.shop, customer_id=shopper.customer_id, read_only=False, headers=CORS_HEADERS)
     )

@@ -3,6 +3,7 @@ the persisted operations, the read cache's versioning, rate limits and bad input
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from datetime import datetime, timezone
 
@@ -108,7 +109,14 @@ def test_history_pages_with_cursors_and_refuses_a_forged_one(client, shopify, db
     ).get_json()["data"]["me"]["history"]
     assert [e["points"] for e in rest["entries"]] == [10, 1_200]
     assert rest["page_info"]["has_next_page"] is False
-    for variables in ({"after": "bm90LWEtY3Vyc29y"}, {"after": "!!"}, {"first": 0}, {"first": 500}):
+    for variables in (
+        {"after": "bm90LWEtY3Vyc29y"},
+        {"after": "!!"},
+        {"first": 0},
+        {"first": 500},
+        {"after": base64.urlsafe_b64encode(b"entry:" + b"9" * 30).decode()},  # was "internal error"
+        {"after": base64.urlsafe_b64encode("entry:\u0663".encode()).decode()},  # read as 3
+    ):
         response = post(client, shopify, persisted("LoyaltyHistory", variables))
         assert response.status_code == 200
         body = response.get_json()
@@ -214,6 +222,10 @@ def test_rate_limits_answer_429_with_retry_after_and_recover(  # type: ignore[no
             None,
         ),
         ({"query": "{ programme { rewards { name } } }", "variables": "not json"}, 400, "variables"),
+        # Each was a 500: JSON text that is not an object, a persistedQuery that is not one, JSON too deep to parse.
+        ({"query": "{ programme { rewards { name } } }", "extensions": "[1]"}, 400, "extensions must be a JSON object"),
+        ({"extensions": {"persistedQuery": "abc"}}, 400, "persistedQuery must be a JSON object"),
+        ({"query": "{ programme { rewards { name } } }", "variables": "[" * 5000}, 400, "variables must be"),
         ({"query": 42}, 400, "query must be"),
         ({"query": "{ nope }"}, 400, "Cannot query field"),
         ({"query": "{ me { history(first: 10, after: 7) { entries { id } } } }"}, 400, "String cannot represent"),
@@ -224,6 +236,9 @@ def test_rate_limits_answer_429_with_retry_after_and_recover(  # type: ignore[no
         "too-costly",
         "fragments",
         "variables",
+        "extensions-not-an-object",
+        "persisted-query-not-an-object",
+        "variables-too-deep",
         "query-type",
         "unknown-field",
         "bad-argument",
@@ -238,6 +253,20 @@ def test_bad_inputs_are_clear_4xx_never_500(client, shopify, programme, body, st
         payload = response.get_json()
         message = payload.get("message") or payload["errors"][0]["message"]
         assert says in message
+
+
+@pytest.mark.parametrize("path", ["/graphql", "proxy"])
+def test_a_body_nested_too_deeply_to_parse_is_a_400(client, shopify, programme, path) -> None:  # type: ignore[no-untyped-def]
+    deep = b"[" * 100_000  # Flask's get_json let the RecursionError through: a 500
+    if path == "proxy":
+        query = shopify.proxy_query(customer_id=SHOPPER_A)
+        response = client.post(f"/proxy/graphql?{query}", data=deep, content_type="application/json")
+    else:
+        token = shopify.session_token(shop="test-shop.myshopify.com", customer_id=SHOPPER_A)
+        headers = {"Authorization": f"Bearer {token}"}
+        response = client.post("/graphql", data=deep, content_type="application/json", headers=headers)
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "bad_request"
 
 
 def test_introspection_is_off_in_production(settings_overrides, clean_state, shopify, db_session) -> None:  # type: ignore[no-untyped-def]

@@ -34,6 +34,7 @@ from app.models import (
     Shop,
 )
 from app.rules.earning import EarnWay, ways_to_earn
+from app.rules.values import is_ascii_digits
 
 # Redemptions the shopper still holds: waiting for their code, or settled and not used yet.
 UNUSED_STATUSES = ("pending", "posted")
@@ -48,6 +49,8 @@ ENTRY_KIND_WORDS = {
     "referral": "Referral reward",
 }
 MAX_PAGE = 50
+# points_transactions.id is a bigint.
+MAX_ENTRY_ID = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -165,13 +168,15 @@ def encode_cursor(entry_id: int) -> str:
 
 
 def decode_cursor(cursor: str) -> int:
+    """The entry id in a cursor encode_cursor made: ASCII digits naming a bigint (an id beyond one was an error in
+    the query, which aborted the request's transaction and every write the other fields of the request had made)."""
     try:
         kind, _, raw = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
-        if kind != "entry":
-            raise ValueError(kind)
-        return int(raw)
     except (ValueError, UnicodeDecodeError):
-        raise InvalidCursor(f"after: {cursor[:40]!r} is not a cursor from this API") from None
+        kind, raw = "", ""
+    if kind != "entry" or not is_ascii_digits(raw) or not 1 <= int(raw) <= MAX_ENTRY_ID:
+        raise InvalidCursor(f"after: {cursor[:40]!r} is not a cursor from this API")
+    return int(raw)
 
 
 def history(session: Session, *, shop: Shop, customer_id: str, first: int, after: str | None) -> HistoryPage:
