@@ -17,6 +17,8 @@ from app.rules.vocabulary import (
     EVENT_TYPE_PATTERN,
     GROUP_OPERATORS,
     LINE_ITEM_FIELDS,
+    MAX_COUNT,
+    MAX_WITHIN_DAYS,
     PATH_PATTERN,
     TEXT_PATTERNS,
     WEEKDAYS,
@@ -128,7 +130,7 @@ class ConditionValidator(ValueChecks):
         if kind == "number":
             return self.number(value, pointer)
         if kind == "integer":
-            return self.integer(value, pointer, 0)
+            return self.integer(value, pointer, 0, MAX_COUNT)
         if kind == "text":
             pattern = TEXT_PATTERNS.get(spec.type)
             hints = {
@@ -181,13 +183,13 @@ class ConditionValidator(ValueChecks):
         if "field" in node:
             self.choice(node["field"], f"{pointer}/field", LINE_ITEM_FIELDS)
         if "min_quantity" in node:
-            self.integer(node["min_quantity"], f"{pointer}/min_quantity", 1)
+            self.integer(node["min_quantity"], f"{pointer}/min_quantity", 1, MAX_COUNT)
         if "min_amount" in node:
             self.number(node["min_amount"], f"{pointer}/min_amount", minimum=0)
         if "event_type" in node:
             self.text(node["event_type"], f"{pointer}/event_type", EVENT_TYPE_PATTERN, "an event type")
         if "within_days" in node:
-            self.integer(node["within_days"], f"{pointer}/within_days", 1)
+            self.integer(node["within_days"], f"{pointer}/within_days", 1, MAX_WITHIN_DAYS)
         if "path" in node:
             self.text(
                 node["path"],

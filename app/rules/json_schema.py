@@ -17,9 +17,15 @@ from app.rules.vocabulary import (
     GROUP_OPERATORS,
     LIMIT_PERIODS,
     LINE_ITEM_FIELDS,
+    MAX_COUNT,
+    MAX_FACTOR,
+    MAX_POINTS,
+    MAX_RATE,
+    MAX_WITHIN_DAYS,
     MISSING_NOTE,
     PATH_PATTERN,
     POINTS_NOTE,
+    PRIORITY_RANGE,
     ROUNDINGS,
     RULE_STATUSES,
     TEXT_PATTERNS,
@@ -42,7 +48,7 @@ def _base_value(spec: ConditionSpec) -> dict[str, Any]:
     if kind == "number":
         return {"type": "number"}
     if kind == "integer":
-        return {"type": "integer", "minimum": 0}
+        return {"type": "integer", "minimum": 0, "maximum": MAX_COUNT}
     if kind == "text":
         pattern = EVENT_TYPE_PATTERN if spec.type == "event_type" else TEXT_PATTERNS.get(spec.type)
         return {"type": "string", "pattern": pattern.pattern} if pattern else dict(TEXT)
@@ -80,10 +86,10 @@ def _condition_schema(spec: ConditionSpec) -> dict[str, Any]:
     properties: dict[str, Any] = {"type": {"const": spec.type}, "operator": {"enum": list(spec.operators)}, "value": {}}
     extra = {
         "field": {"enum": list(LINE_ITEM_FIELDS)},
-        "min_quantity": {"type": "integer", "minimum": 1},
+        "min_quantity": {"type": "integer", "minimum": 1, "maximum": MAX_COUNT},
         "min_amount": {"type": "number", "minimum": 0},
         "event_type": {"type": "string", "pattern": EVENT_TYPE_PATTERN.pattern, "default": "order_created"},
-        "within_days": {"type": "integer", "minimum": 1},
+        "within_days": {"type": "integer", "minimum": 1, "maximum": MAX_WITHIN_DAYS},
         "path": {"type": "string", "pattern": PATH_PATTERN.pattern},
     }
     for key in (*spec.required_keys, *spec.optional_keys):
@@ -135,13 +141,13 @@ def _condition_schema(spec: ConditionSpec) -> dict[str, Any]:
 def _action_schema(type_: str) -> dict[str, Any]:
     spec = ACTIONS[type_]
     known = {
-        "amount": {"type": "integer", "minimum": 1},
+        "amount": {"type": "integer", "minimum": 1, "maximum": MAX_POINTS},
         "reason": {"type": "string"},
-        "rate": {"type": "number", "exclusiveMinimum": 0},
+        "rate": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_RATE},
         "basis": {"enum": list(BASES), "default": "subtotal"},
         "rounding": {"enum": list(ROUNDINGS), "default": "floor"},
-        "max_points": {"type": "integer", "minimum": 1},
-        "factor": {"type": "number", "exclusiveMinimum": 0},
+        "max_points": {"type": "integer", "minimum": 1, "maximum": MAX_POINTS},
+        "factor": {"type": "number", "exclusiveMinimum": 0, "maximum": MAX_FACTOR},
         "reward": TEXT,
         "url": {"type": "string", "pattern": URL_PATTERN.pattern},
         "add": {"type": "array", "items": TEXT},
@@ -201,6 +207,8 @@ def build_rule_schema() -> dict[str, Any]:
             "status": {"enum": list(RULE_STATUSES), "default": "active"},
             "priority": {
                 "type": "integer",
+                "minimum": PRIORITY_RANGE[0],
+                "maximum": PRIORITY_RANGE[1],
                 "default": 0,
                 "description": "Higher runs first; equal priorities run in name order.",
             },
@@ -228,11 +236,12 @@ def build_rule_schema() -> dict[str, Any]:
                 "type": "object",
                 "additionalProperties": False,
                 "properties": {
-                    "per_customer": {"type": "integer", "minimum": 1},
+                    "per_customer": {"type": "integer", "minimum": 1, "maximum": MAX_COUNT},
                     "per_customer_period": {"enum": list(LIMIT_PERIODS), "default": "lifetime"},
                     "budget_points": {
                         "type": "integer",
                         "minimum": 1,
+                        "maximum": MAX_POINTS,
                         "description": "Total points this rule may issue across "
                         "all customers; the last award is cut to "
                         "what remains.",

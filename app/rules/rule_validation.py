@@ -18,6 +18,11 @@ from app.rules.vocabulary import (
     BASES,
     EVENT_TYPE_PATTERN,
     LIMIT_PERIODS,
+    MAX_COUNT,
+    MAX_FACTOR,
+    MAX_POINTS,
+    MAX_RATE,
+    PRIORITY_RANGE,
     ROUNDINGS,
     RULE_STATUSES,
     URL_PATTERN,
@@ -103,7 +108,7 @@ class _RuleValidator(ConditionValidator):
         out["status"] = data.get("status", "active")
         self.choice(out["status"], "/status", RULE_STATUSES)
         out["priority"] = data.get("priority", 0)
-        self.integer(out["priority"], "/priority")
+        self.integer(out["priority"], "/priority", *PRIORITY_RANGE)
         out["stop_further_rules"] = data.get("stop_further_rules", False)
         self.boolean(out["stop_further_rules"], "/stop_further_rules")
         out["event_types"] = self.event_types(data.get("event_types", ["order_created"]))
@@ -151,14 +156,14 @@ class _RuleValidator(ConditionValidator):
         self.keys(value, "/limits", ("per_customer", "per_customer_period", "budget_points"))
         out = dict(value)
         if "per_customer" in value:
-            self.integer(value["per_customer"], "/limits/per_customer", 1)
+            self.integer(value["per_customer"], "/limits/per_customer", 1, MAX_COUNT)
             out.setdefault("per_customer_period", "lifetime")
         elif "per_customer_period" in value:
             self.fail("/limits/per_customer_period", "needs per_customer (how many times per period)")
         if "per_customer_period" in value:
             self.choice(value["per_customer_period"], "/limits/per_customer_period", LIMIT_PERIODS)
         if "budget_points" in value:
-            self.integer(value["budget_points"], "/limits/budget_points", 1)
+            self.integer(value["budget_points"], "/limits/budget_points", 1, MAX_POINTS)
         return out
 
     def actions(self, value: Any) -> list[dict[str, Any]]:
@@ -180,12 +185,12 @@ class _RuleValidator(ConditionValidator):
         self.keys(node, pointer, ("type", *spec.required_keys, *spec.optional_keys), spec.required_keys)
         out = dict(node)
         if "amount" in node:
-            self.integer(node["amount"], f"{pointer}/amount", 1)
+            self.integer(node["amount"], f"{pointer}/amount", 1, MAX_POINTS)
         if "max_points" in node:
-            self.integer(node["max_points"], f"{pointer}/max_points", 1)
-        for key in ("rate", "factor"):
+            self.integer(node["max_points"], f"{pointer}/max_points", 1, MAX_POINTS)
+        for key, maximum in (("rate", MAX_RATE), ("factor", MAX_FACTOR)):
             if key in node:
-                self.number(node[key], f"{pointer}/{key}", positive=True)
+                self.number(node[key], f"{pointer}/{key}", positive=True, maximum=maximum)
         if "reason" in node and not isinstance(node["reason"], str):
             self.fail(f"{pointer}/reason", "must be a string")
         if spec.type == "points_per_currency":

@@ -10,6 +10,11 @@ from app.rules.issues import RuleIssue, escape
 from app.rules.values import is_number, parse_when
 
 
+def shown_number(number: float) -> str:
+    """A bound as a message shows it: integers with thousands separators (1,000,000,000), others as they read."""
+    return f"{number:,}" if isinstance(number, int) else f"{number:g}"
+
+
 def kind_name(value: Any) -> str:
     """Return the JSON kind of a value, for messages."""
     return {bool: "boolean", type(None): "null", dict: "object", list: "list", str: "string"}.get(type(value), "number")
@@ -40,22 +45,39 @@ class ValueChecks:
             self.fail(pointer, message)
         return accepted
 
-    def integer(self, value: Any, pointer: str, minimum: int | None = None) -> bool:
-        """Accept an integer (not a boolean), at least `minimum` when given."""
+    def integer(self, value: Any, pointer: str, minimum: int, maximum: int) -> bool:
+        """Accept an integer (not a boolean) from `minimum` to `maximum`: every integer of the language has bounds
+        (vocabulary), so none reaches a column or a ledger entry that cannot hold it."""
         is_integer = isinstance(value, int) and not isinstance(value, bool)
-        return self.expect(is_integer, pointer, "must be an integer") and self.at_least(value, pointer, minimum)
+        return (
+            self.expect(is_integer, pointer, "must be an integer")
+            and self.at_least(value, pointer, minimum)
+            and self.at_most(value, pointer, maximum)
+        )
 
-    def number(self, value: Any, pointer: str, *, positive: bool = False, minimum: float | None = None) -> bool:
-        """Accept a finite number (not a boolean), optionally positive or at least `minimum`."""
+    def number(
+        self,
+        value: Any,
+        pointer: str,
+        *,
+        positive: bool = False,
+        minimum: float | None = None,
+        maximum: float | None = None,
+    ) -> bool:
+        """Accept a finite number (not a boolean), optionally positive, at least `minimum` or at most `maximum`."""
         if not self.expect(is_number(value), pointer, "must be a number"):
             return False
         if positive and not self.expect(value > 0, pointer, "must be greater than 0"):
             return False
-        return self.at_least(value, pointer, minimum)
+        return self.at_least(value, pointer, minimum) and self.at_most(value, pointer, maximum)
 
     def at_least(self, value: float, pointer: str, minimum: float | None) -> bool:
         """Accept a number of at least `minimum` (any number when it is None)."""
-        return minimum is None or self.expect(value >= minimum, pointer, f"must be at least {minimum:g}")
+        return minimum is None or self.expect(value >= minimum, pointer, f"must be at least {shown_number(minimum)}")
+
+    def at_most(self, value: float, pointer: str, maximum: float | None) -> bool:
+        """Accept a number of at most `maximum` (any number when it is None)."""
+        return maximum is None or self.expect(value <= maximum, pointer, f"must be at most {shown_number(maximum)}")
 
     def text(self, value: Any, pointer: str, pattern: re.Pattern[str] | None = None, hint: str = "") -> bool:
         """Accept a non-empty string, matching `pattern` when given (`hint` says what it should be)."""

@@ -22,6 +22,17 @@ PATH_PATTERN = re.compile(r"^event_data(\.[^.\s]+)+$")
 URL_PATTERN = re.compile(r"^https?://[^\s/?#]+[^\s]*$")
 TEXT_PATTERNS = {"shipping_country": re.compile(r"^[A-Za-z]{2}$"), "currency": re.compile(r"^[A-Za-z]{3}$")}
 
+# Bounds of the language's numbers (docs/rules.md): far beyond what a programme needs, and inside what keeps them.
+# rules.priority is an INTEGER. A ledger entry is a BIGINT (up to 9.2 x 10^18): an award of MAX_POINTS stays inside it
+# times the tier multiplier (at most 100) and three multiply factors of MAX_FACTOR. Looking back more than
+# MAX_WITHIN_DAYS would pass the year 1, where dates end.
+PRIORITY_RANGE = (-(2**31), 2**31 - 1)
+MAX_POINTS = 1_000_000_000  # amount, max_points, budget_points
+MAX_COUNT = 1_000_000_000  # per_customer, min_quantity, the value of frequency and customer_order_count
+MAX_WITHIN_DAYS = 36_600  # a century
+MAX_RATE = 10_000  # points per 1 unit of currency
+MAX_FACTOR = 100  # as a tier's earn multiplier
+
 COMPARISONS = ("==", "!=", ">", ">=", "<", "<=")
 NUMBER_OPERATORS = (*COMPARISONS, "between", "in", "not_in")
 TEXT_OPERATORS = ("==", "!=", "in", "not_in")

@@ -282,6 +282,49 @@ INVALID: list[tuple[Any, list[tuple[str, str]]]] = [
         {"name": "R", "actions": [{"type": "points", "amount": 5, "bonus": 1}]},
         [("/actions/0/bonus", "unknown key; allowed: type, amount, reason")],
     ),
+    # Every integer has bounds: past them a number reached a column or a ledger entry that could not hold it.
+    (
+        {"name": "R", "actions": POINTS, "priority": 2**31, "limits": {"per_customer": 10**9 + 1}},
+        [("/priority", "must be at most 2,147,483,647"), ("/limits/per_customer", "must be at most 1,000,000,000")],
+    ),
+    ({"name": "R", "actions": POINTS, "priority": -(2**31) - 1}, [("/priority", "must be at least -2,147,483,648")]),
+    (
+        {"name": "R", "actions": POINTS, "limits": {"budget_points": 10**30}},
+        [("/limits/budget_points", "must be at most 1,000,000,000")],
+    ),
+    (
+        {
+            "name": "R",
+            "actions": [
+                {"type": "points", "amount": 10**30},
+                {"type": "points_per_currency", "rate": 10001, "max_points": 10**9 + 1},
+                {"type": "multiply", "factor": 1e300},
+                {"type": "referral_advocate_points", "amount": 10**9 + 1},
+            ],
+        },
+        [
+            ("/actions/0/amount", "must be at most 1,000,000,000"),
+            ("/actions/1/max_points", "must be at most 1,000,000,000"),
+            ("/actions/1/rate", "must be at most 10,000"),
+            ("/actions/2/factor", "must be at most 100"),
+            ("/actions/3/amount", "must be at most 1,000,000,000"),
+        ],
+    ),
+    (
+        leaf({"type": "frequency", "value": 10**9 + 1, "within_days": 36_601}),
+        [
+            ("/conditions/conditions/0/value", "must be at most 1,000,000,000"),
+            ("/conditions/conditions/0/within_days", "must be at most 36,600"),
+        ],
+    ),
+    (
+        leaf({"type": "line_item", "field": "sku", "value": ["A"], "min_quantity": 10**9 + 1}),
+        [("/conditions/conditions/0/min_quantity", "must be at most 1,000,000,000")],
+    ),
+    (
+        leaf({"type": "customer_order_count", "operator": "in", "value": [1, 10**20]}),
+        [("/conditions/conditions/0/value/1", "must be at most 1,000,000,000")],
+    ),
 ]
 
 
@@ -340,6 +383,24 @@ def test_defaults_are_filled_in_the_normalized_definition() -> None:
 
 VALID = [
     FIRST_ORDER_BONUS,
+    {
+        "name": "At every bound",
+        "priority": 2**31 - 1,
+        "limits": {"per_customer": 10**9, "budget_points": 10**9},
+        "conditions": {
+            "operator": "and",
+            "conditions": [
+                {"type": "frequency", "value": 10**9, "within_days": 36_600},
+                {"type": "line_item", "field": "sku", "value": ["A"], "min_quantity": 10**9},
+            ],
+        },
+        "actions": [
+            {"type": "points", "amount": 10**9},
+            {"type": "points_per_currency", "rate": 10_000, "max_points": 10**9},
+            {"type": "multiply", "factor": 100},
+        ],
+    },
+    {"name": "Lowest priority, astral text 😀", "priority": -(2**31), "actions": POINTS},
     {
         "name": "All keys",
         "description": "x",
