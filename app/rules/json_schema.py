@@ -1,7 +1,8 @@
 """The rule language as a JSON Schema (draft 2020-12), built from the same vocabulary the validator uses.
 
 The admin builder serves `RULE_JSON_SCHEMA` to the browser (`schema_json()`); `parse_rule` additionally checks what
-a schema cannot say well (ordered ranges, schedule order, ISO dates) and gives every error a JSON pointer.
+a schema cannot say well (ordered ranges, schedule order, ISO dates, text with a NUL or a lone surrogate, which a
+browser's UTF-16 patterns cannot tell from text) and gives every error a JSON pointer.
 """
 
 from __future__ import annotations

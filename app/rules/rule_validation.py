@@ -12,6 +12,7 @@ from app.rules.value_checks import (
     as_datetime,
     comparable,
     kind_name,
+    text_issues,
 )
 from app.rules.vocabulary import (
     ACTIONS,
@@ -120,6 +121,7 @@ class _RuleValidator(ConditionValidator):
             out["conditions"] = self.condition(data["conditions"], "/conditions", top=True)
         if "actions" in data:
             out["actions"] = self.actions(data["actions"])
+        self.issues.extend(text_issues(data))
         return out
 
     def event_types(self, value: Any) -> list[str]:

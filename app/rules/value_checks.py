@@ -7,12 +7,36 @@ import re
 from typing import Any
 
 from app.rules.issues import RuleIssue, escape
-from app.rules.values import is_number, parse_when
+from app.rules.values import is_number, parse_when, text_fault
 
 
 def shown_number(number: float) -> str:
     """A bound as a message shows it: integers with thousands separators (1,000,000,000), others as they read."""
     return f"{number:,}" if isinstance(number, int) else f"{number:g}"
+
+
+def text_issues(data: Any, pointer: str = "") -> list[RuleIssue]:
+    """Every string in a JSON document, keys included, that cannot be stored or shown (a NUL, a lone surrogate),
+    located by JSON pointer; a faulty key is reported at its object. Walks with its own stack, not recursion, so a
+    document of any depth is read to the end."""
+    issues: list[RuleIssue] = []
+    stack: list[tuple[Any, str]] = [(data, pointer)]
+    while stack:
+        node, where = stack.pop()
+        if isinstance(node, str):
+            fault = text_fault(node)
+            if fault is not None:
+                issues.append(RuleIssue(where, fault))
+        elif isinstance(node, dict):
+            for key, child in reversed(node.items()):
+                fault = text_fault(key)
+                if fault is None:
+                    stack.append((child, f"{where}/{escape(key)}"))
+                else:
+                    issues.append(RuleIssue(where, f"has a key that {fault}"))
+        elif isinstance(node, list):
+            stack.extend((child, f"{where}/{index}") for index, child in reversed(list(enumerate(node))))
+    return issues
 
 
 def kind_name(value: Any) -> str:
@@ -33,7 +57,8 @@ class ValueChecks:
     def keys(self, node: dict, pointer: str, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> None:
         """Flag unknown keys and missing required ones."""
         for key in node:
-            if key not in allowed:
+            # A key that is no text is reported where it is (text_issues), not named by a pointer a page cannot show.
+            if key not in allowed and text_fault(key) is None:
                 self.fail(f"{pointer}/{escape(key)}", f"unknown key; allowed: {', '.join(allowed)}")
         for key in required:
             if key not in node:

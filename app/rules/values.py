@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import sys
 from decimal import Decimal, InvalidOperation
 from typing import Any
+
+# A UTF-16 surrogate left alone in a str: JSON's "\ud800" escape without its pair (json.loads joins a pair into one
+# character, so any surrogate a parsed str still holds is alone).
+LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 def is_ascii_digits(text: str) -> bool:
@@ -17,6 +22,19 @@ def is_ascii_digits(text: str) -> bool:
     """
     limit = sys.get_int_max_str_digits()
     return text.isascii() and text.isdigit() and (limit == 0 or len(text) <= limit)
+
+
+def text_fault(text: str) -> str | None:
+    """What makes a string from JSON unfit to keep or show, or None when it is fine.
+
+    PostgreSQL's text and jsonb hold no NUL character, and a lone surrogate is not a character at all: UTF-8 cannot
+    encode it, so neither the database nor a page can take it. Neither is anything a person types.
+    """
+    if "\x00" in text:
+        return "must not contain a NUL character (\\u0000)"
+    if LONE_SURROGATE.search(text):
+        return "must not contain a lone surrogate (\\ud800 to \\udfff without its pair): it is not a character"
+    return None
 
 
 def to_decimal(value: Any) -> Decimal | None:

@@ -12,6 +12,8 @@ from app.rules import RULE_JSON_SCHEMA, RuleIssue, RuleValidationError, parse_ru
 from tests.rules.test_rules_engine import FIRST_ORDER_BONUS
 
 POINTS = [{"type": "points", "amount": 10}]
+NUL = "must not contain a NUL character (\\u0000)"
+SURROGATE = "must not contain a lone surrogate (\\ud800 to \\udfff without its pair): it is not a character"
 
 
 def leaf(condition: dict[str, Any]) -> dict[str, Any]:
@@ -325,6 +327,24 @@ INVALID: list[tuple[Any, list[tuple[str, str]]]] = [
         leaf({"type": "customer_order_count", "operator": "in", "value": [1, 10**20]}),
         [("/conditions/conditions/0/value/1", "must be at most 1,000,000,000")],
     ),
+    # A NUL cannot be stored (PostgreSQL's text and jsonb refuse it) and a lone surrogate cannot be encoded: refused
+    # wherever they are, keys included (a key is reported at its object, whose pointer a page can show).
+    (
+        {"name": "R\x00", "actions": [{"type": "points", "amount": 1, "reason": "\ud800"}]},
+        [("/name", NUL), ("/actions/0/reason", SURROGATE)],
+    ),
+    (
+        leaf({"type": "attribute", "path": "event_data.note", "value": "a\x00b"}),
+        [("/conditions/conditions/0/value", NUL)],
+    ),
+    (
+        {"name": "R", "actions": POINTS, "description": "\udfff", "\ud800": 1},
+        [("", f"has a key that {SURROGATE}"), ("/description", SURROGATE)],
+    ),
+    (
+        {"name": "R", "actions": [{"type": "tag_customer", "add": ["vip", "\ud83d"]}]},
+        [("/actions/0/add/1", SURROGATE)],
+    ),
 ]
 
 
@@ -465,6 +485,10 @@ SCHEMA_ONLY_SEMANTICS = {
     "must be a time of day as HH:MM (00:00 to 23:59)",
     "items must all be of one kind (all strings, all numbers or all booleans)",
     "a boolean cannot be compared with `>`",
+    # A schema's pattern reads UTF-16 in the browser, where a lone surrogate is a code unit like any other.
+    NUL,
+    SURROGATE,
+    f"has a key that {SURROGATE}",
 }
 
 
