@@ -173,3 +173,17 @@ def test_a_referral_link_records_the_click_and_lands_the_friend_with_the_code(  
     assert db_session.execute(select(ReferralLink)).scalars().all()[0].code == code
     unsigned = client.get(f"/proxy/r/{code}")
     assert unsigned.status_code == 401
+
+
+def test_a_referral_landing_with_a_nul_lands_without_a_500(client, shopify, programme, db_session) -> None:  # type: ignore[no-untyped-def]
+    code = proxied(client, shopify, {"id": PANEL_HASH}).get_json()["data"]["me"]["referral"]["code"]
+    query = shopify.proxy_query(customer_id=None)
+    for path in ("%00", f"{code}%00"):  # no link has such a code: the friend lands in the shop, as for a typo
+        landing = client.get(f"/proxy/r/{path}?{query}")
+        assert (landing.status_code, landing.headers["Location"]) == (302, "/")
+    landing = client.get(
+        f"/proxy/r/{code}?{query}", headers={"User-Agent": "friend\x00browser", "Referer": "https://blog.example/\x00"}
+    )
+    assert (landing.status_code, landing.headers["Location"]) == (302, f"/?ref={code}")
+    click = db_session.execute(select(ReferralClick)).scalar_one()
+    assert (click.user_agent, click.landing_page) == ("friendbrowser", "https://blog.example/")

@@ -65,6 +65,10 @@ class ConversionResult:
     replayed: bool
 
 
+# referral_links.code; _new_code's are 17 characters.
+MAX_CODE_LENGTH = 32
+
+
 def _new_code() -> str:
     return "REF-" + base64.b32encode(secrets.token_bytes(8)).decode("ascii").rstrip("=")
 
@@ -85,6 +89,8 @@ def link_for(session: Session, *, shop: Shop, profile: CustomerLoyaltyProfile, n
 
 def find_link(session: Session, shop_id: int, codes: list[str], lock: bool = False) -> ReferralLink | None:
     for code in codes:
+        if len(code) > MAX_CODE_LENGTH or "\x00" in code:
+            continue  # no link has it, and PostgreSQL's text cannot even hold a NUL to look for
         query = select(ReferralLink).where(ReferralLink.shop_id == shop_id, ReferralLink.code == code)
         if lock:
             query = query.with_for_update()
@@ -92,6 +98,12 @@ def find_link(session: Session, shop_id: int, codes: list[str], lock: bool = Fal
         if link is not None:
             return link
     return None
+
+
+def _header_text(value: str | None, limit: int) -> str | None:
+    """A request header as the click keeps it: without NUL characters (a 500 when stored), cut to its column."""
+    text = (value or "").replace("\x00", "")[:limit]
+    return text or None
 
 
 def record_click(
@@ -113,8 +125,8 @@ def record_click(
         shop_id=shop.id,
         link_id=link.id,
         ip_hash=ip_hash,
-        user_agent=(user_agent or None) and user_agent[:512],
-        landing_page=(landing_page or None) and landing_page[:2048],
+        user_agent=_header_text(user_agent, 512),
+        landing_page=_header_text(landing_page, 2048),
         clicked_at=now,
     )
     session.add(click)
