@@ -100,6 +100,15 @@ def test_spending_more_than_the_balance_is_refused_with_the_numbers(client, shop
     assert ledger_state(db_session) == before
 
 
+@pytest.mark.parametrize("key", ["k\x00", "\ud800"], ids=["nul", "lone-surrogate"])
+def test_a_key_postgresql_cannot_store_is_refused_with_a_reason(client, shopify, db_session, reward_id, key) -> None:  # type: ignore[no-untyped-def]
+    before = ledger_state(db_session)
+    refused = redeem(client, shopify, rewardId=str(reward_id), idempotencyKey=key)  # was "internal error"
+    assert refused["success"] is False
+    assert refused["message"] == "idempotency_key must be 1-255 characters, none of them NUL or half a UTF-16 pair"
+    assert ledger_state(db_session) == before
+
+
 def test_the_same_key_with_another_reward_is_a_conflict(client, shopify, db_session, shop, reward_id) -> None:  # type: ignore[no-untyped-def]
     assert redeem(client, shopify, rewardId=str(reward_id), idempotencyKey="k")["success"]
     other = rewards.create_reward(

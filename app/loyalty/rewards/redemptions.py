@@ -58,9 +58,14 @@ def _customer_id(raw: object) -> str:
 def _idempotency_key(raw: object) -> str | None:
     if raw is None:
         return None
-    if not isinstance(raw, str) or not raw.strip() or len(raw) > 255:
-        raise InvalidInput("idempotency_key must be 1-255 characters")
+    if not isinstance(raw, str) or not raw.strip() or len(raw) > 255 or not _storable(raw):
+        raise InvalidInput("idempotency_key must be 1-255 characters, none of them NUL or half a UTF-16 pair")
     return raw
+
+
+def _storable(text: str) -> bool:
+    """Whether PostgreSQL's text can hold it: no NUL, and no UTF-16 surrogate without its pair (JSON can carry both)."""
+    return "\x00" not in text and not any("\ud800" <= character <= "\udfff" for character in text)
 
 
 def _request_hash(**fields: object) -> str:
