@@ -28,6 +28,8 @@ TOPICS = (
     "data_request.ready",
 )
 MAX_ENDPOINTS_PER_SHOP = 10
+# What the admin shows beside the URL: a note, not a document.
+MAX_DESCRIPTION_LENGTH = 500
 
 
 class EndpointError(ValueError):
@@ -62,6 +64,12 @@ def _checked_url(url: str, *, allow_private: bool) -> str:
     return url
 
 
+def _checked_description(description: str | None) -> str | None:
+    if description is not None and len(description) > MAX_DESCRIPTION_LENGTH:
+        raise EndpointError(f"the description is longer than {MAX_DESCRIPTION_LENGTH} characters")
+    return description
+
+
 def new_secret() -> str:
     return "lwhsec_" + secrets.token_urlsafe(32)
 
@@ -86,7 +94,7 @@ def create_endpoint(
         url=_checked_url(url, allow_private=allow_private),
         secret=cipher.encrypt(secret),
         event_types=_checked_topics(topics),
-        description=description,
+        description=_checked_description(description),
     )
     session.add(endpoint)
     session.flush()
@@ -123,7 +131,7 @@ def update_endpoint(
     if topics is not None:
         endpoint.event_types = _checked_topics(topics)
     if description is not None:
-        endpoint.description = description
+        endpoint.description = _checked_description(description)
     if active is not None:
         endpoint.active = active
         if active:

@@ -39,26 +39,40 @@ def check_url(url: str, *, allow_private: bool) -> tuple[str, str, int, str]:
     """(scheme, host, port, path) of a well-formed webhook URL; raises UnsafeTarget saying what is wrong."""
     if len(url) > MAX_URL_LENGTH:
         raise UnsafeTarget(f"the URL is longer than {MAX_URL_LENGTH} characters")
-    parts = urlsplit(url)
+    # urlsplit drops tabs and line breaks while it parses, so a URL with them would pass here and be stored as typed.
+    if any(character.isspace() or not character.isprintable() for character in url):
+        raise UnsafeTarget("the URL must not contain spaces, line breaks or other control characters")
+    try:
+        parts = urlsplit(url)
+        hostname = parts.hostname
+    except ValueError as exc:  # a bracketed host that is not an IPv6 address, or one left open
+        raise UnsafeTarget(f"the URL is not well formed ({exc}): {url!r}") from None
     allowed_schemes = ("https", "http") if allow_private else ("https",)
     if parts.scheme not in allowed_schemes:
         raise UnsafeTarget(f"the URL must start with {' or '.join(s + '://' for s in allowed_schemes)}; got {url!r}")
-    if not parts.hostname:
+    if not hostname:
         raise UnsafeTarget(f"the URL has no host: {url!r}")
     if parts.username or parts.password:
         raise UnsafeTarget("the URL must not carry a user name or password")
     try:
-        port = parts.port or (443 if parts.scheme == "https" else 80)
+        port = parts.port
     except ValueError:
-        raise UnsafeTarget(f"the URL's port is not a number from 1 to 65535: {url!r}") from None
+        port = 0
+    if port is None:
+        port = 443 if parts.scheme == "https" else 80
+    elif not 1 <= port <= 65535:  # port 0 was stored, and deliveries went to the scheme's port instead
+        raise UnsafeTarget(f"the URL's port is not a number from 1 to 65535: {url!r}")
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return parts.scheme, parts.hostname, port, path
+    return parts.scheme, hostname, port, path
 
 
 def refused_reason(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
     """Why an address is not a public one we may post to, or None."""
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return refused_reason(address.ipv4_mapped)
+    if isinstance(address, ipaddress.IPv6Address) and address.sixtofour is not None:
+        # 6to4 (2002::/16) carries an IPv4 address, which a relay reaches: Python counts the range as global.
+        return refused_reason(address.sixtofour)
     if address.is_unspecified:
         return "not a public address (unspecified, reaches this host)"
     if address.is_loopback:

@@ -216,11 +216,28 @@ def test_the_answer_is_read_only_up_to_the_limit(
         ("ftp://example.com/x", "must start with https://"),
         ("https://user:pw@93.184.215.14/x", "user name or password"),
         ("https://no-such-host.invalid/x", "cannot resolve"),
+        # 6to4 addresses that carry 127.0.0.1 and the metadata address (Python counts 2002::/16 as global).
+        ("https://[2002:7f00:1::]/h", "loopback"),
+        ("https://[2002:a9fe:a9fe::]/h", "link-local"),
+        # Each was a 500 (urlsplit's ValueError), or stored: port 0 (delivered to 443), a line break (as typed).
+        ("https://[::1/h", "not well formed"),
+        ("https://[evil.com]/h", "not well formed"),
+        ("https://93.184.215.14:0/h", "port is not a number from 1 to 65535"),
+        ("https://93.184.215.14/h\r\nX-Injected: 1", "control characters"),
     ],
 )
 def test_private_and_malformed_targets_are_refused(db_session, cipher, shop, url, reason) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(service.EndpointError, match=reason):
         service.create_endpoint(db_session, cipher, shop_id=shop.id, url=url, topics=["points.earned"])
+    assert db_session.execute(select(func.count()).select_from(WebhookEndpoint)).scalar_one() == 0
+
+
+def test_a_description_longer_than_a_note_is_refused(db_session, cipher, shop) -> None:  # type: ignore[no-untyped-def]
+    url = "https://93.184.215.14/hook"
+    with pytest.raises(service.EndpointError, match="the description is longer than 500 characters"):
+        service.create_endpoint(
+            db_session, cipher, shop_id=shop.id, url=url, topics=["points.earned"], description="d" * 501
+        )
     assert db_session.execute(select(func.count()).select_from(WebhookEndpoint)).scalar_one() == 0
 
 
