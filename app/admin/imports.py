@@ -19,6 +19,9 @@ from app.loyalty import ledger, reports
 from app.loyalty.base.errors import Conflict, InvalidCsv, InvalidInput
 from app.shopify.admin_auth import admin_required
 
+# import_batches.filename is VARCHAR(255).
+FILENAME_LENGTH = 255
+
 bp = admin_blueprint("admin_imports", __name__, "/admin/customers/import")
 
 
@@ -38,22 +41,25 @@ def preview() -> Response:
         text = upload.read().decode("utf-8-sig")
     except UnicodeDecodeError:
         return _result(422, problem="The file is not UTF-8 text: save it from your spreadsheet as CSV (UTF-8)")
+    if "\x00" in text:  # PostgreSQL's text cannot hold one (a note or email with one was a 500)
+        return _result(422, problem="The file contains a NUL character: save it from your spreadsheet as CSV (UTF-8)")
+    filename = upload.filename[:FILENAME_LENGTH]  # import_batches.filename, as confirm keeps it
     try:
-        result = _import(text, upload.filename)
+        result = _import(text, filename)
     except InvalidCsv as exc:
         return _result(422, bad_lines=exc.errors)
     except (InvalidInput, Conflict) as exc:
         return _result(422, problem=str(exc))
     finally:
         db.session.rollback()  # a preview writes nothing
-    return _result(200, preview=result, csv_text=text, filename=upload.filename)
+    return _result(200, preview=result, csv_text=text, filename=filename)
 
 
 @bp.post("/")
 @admin_required
 def confirm() -> Response:
     text = request.form.get("csv_text", "")
-    filename = request.form.get("filename", "")[:255] or None
+    filename = request.form.get("filename", "")[:FILENAME_LENGTH] or None
     try:
         result = _import(text, filename)
     except InvalidCsv as exc:

@@ -81,3 +81,15 @@ def test_another_shops_batch_cannot_be_undone_here(admin: Admin, app: Any, other
     assert str(batch.id) not in admin.get("/admin/customers/import/").get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(ImportBatch, batch.id).reversed_at is None and ledger_total() == 750
+
+
+def test_a_nul_in_the_file_is_a_422_and_a_long_file_name_is_kept_cut(admin: Admin, demo_shop: Any) -> None:
+    add_member(db.session, demo_shop, "7001", email="ada@example.com", name="Ada Lovelace")
+    for text in ("email,points\nada\x00@example.com,5\n", "customer_id,points,note\n7001,5,a\x00b\n"):
+        response = upload(admin, text)  # a 500 from PostgreSQL before
+        assert response.status_code == 422 and "contains a NUL character" in response.get_data(as_text=True)
+    long_name = "b" * 1000 + ".csv"  # import_batches.filename holds 255: a 500 on preview before
+    preview = upload(admin, GOOD, name=long_name)
+    assert preview.status_code == 200 and "b" * 255 in preview.get_data(as_text=True)
+    assert "b" * 256 not in preview.get_data(as_text=True)
+    assert ledger_total() == 0
