@@ -33,7 +33,7 @@ def text_issues(data: Any, pointer: str = "") -> list[RuleIssue]:
                 if fault is None:
                     stack.append((child, f"{where}/{escape(key)}"))
                 else:
-                    issues.append(RuleIssue(where, f"has a key that {fault}"))
+                    issues.append(RuleIssue(where, f"a key {fault}"))
         elif isinstance(node, list):
             stack.extend((child, f"{where}/{index}") for index, child in reversed(list(enumerate(node))))
     return issues
