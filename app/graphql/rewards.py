@@ -12,6 +12,7 @@ from app.graphql.context import ShopperContext
 from app.loyalty import ledger, rewards
 from app.loyalty.base.errors import LoyaltyError
 from app.loyalty.read_models import redemption_view
+from app.rules.values import is_ascii_digits
 from app.tasks.wake import wake_outbox
 
 mutation = MutationType()
@@ -26,10 +27,10 @@ def resolve_redeem_reward(_: Any, info: GraphQLResolveInfo, input: dict[str, Any
         return _failure("you can only redeem your own points", balance=0)
     assert context.shop is not None
     session = context.session
-    try:
-        reward_id = int(input["reward_id"])
-    except ValueError:
-        return _failure(f"unknown reward {input['reward_id']}", balance=_balance(context, customer_id))
+    raw_id = str(input["reward_id"])
+    if not is_ascii_digits(raw_id):  # int() also reads other scripts' digits: a reward nobody asked for
+        return _failure(f"unknown reward {raw_id[:40]}", balance=_balance(context, customer_id))
+    reward_id = int(raw_id)
     try:
         with unit_of_work(session):
             result = rewards.redeem_reward(

@@ -74,8 +74,10 @@ def test_a_shopper_redeems_their_points_and_a_retry_with_the_same_key_spends_onc
         (lambda reward: {"rewardId": "999999"}, "reward 999999"),
         (lambda reward: {"rewardId": "not-a-number"}, "unknown reward not-a-number"),
         (lambda reward: {"rewardId": str(reward), "steps": 3}, "is not redeemed in steps"),
+        # The reward's own id in Arabic-Indic digits: int() reads them, and the reward was redeemed.
+        (lambda reward: {"rewardId": "".join(chr(0x660 + int(d)) for d in str(reward))}, "unknown reward"),
     ],
-    ids=["unknown-reward", "malformed-reward-id", "steps-on-a-fixed-reward"],
+    ids=["unknown-reward", "malformed-reward-id", "steps-on-a-fixed-reward", "other-script-digits"],
 )
 def test_refused_redemptions_say_why_and_change_nothing(  # type: ignore[no-untyped-def]
     client, shopify, db_session, reward_id, make_input, message
