@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from typing import Any
 
-from flask import Response, abort, g, jsonify, make_response, render_template, request, url_for
+from flask import Response, abort, g, jsonify, make_response, render_template, request, stream_with_context, url_for
 from sqlalchemy import select
 
 from app.admin.audit import record_change, staff_actor
@@ -224,7 +224,9 @@ def ledger_csv() -> Response:
     customer_id = request.args.get("customer_id") or None
     if customer_id is not None:
         _profile_or_404(customer_id)
-    lines = iter_ledger_csv(db.session, shop_id=g.shop.id, customer_id=customer_id)
+    # The rows are read while the server sends them, after the view returns: stream_with_context keeps the request's
+    # app context (and so db.session) until the last one, which a plain generator would outlive.
+    lines = stream_with_context(iter_ledger_csv(db.session, shop_id=g.shop.id, customer_id=customer_id))
     name = f"ledger-{customer_id}.csv" if customer_id else "ledger.csv"
     return Response(lines, mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
