@@ -16,6 +16,7 @@ from app.models import Rule as RuleRow
 from app.rules.values import is_ascii_digits
 
 bp = admin_blueprint("admin_rules", __name__, "/admin/rules")
+INTEGER_RANGE = (-(2**31), 2**31 - 1)
 
 
 def now() -> datetime:
@@ -34,12 +35,18 @@ def rule_of_shop(rule_id: int, *, lock: bool = False) -> RuleRow:
     return row
 
 
-def int_field(name: str) -> int:
-    """A whole-number field of the request; 400 saying what was sent otherwise."""
+def int_field(name: str, minimum: int = INTEGER_RANGE[0], maximum: int = INTEGER_RANGE[1]) -> int:
+    """A whole-number field of the request, from `minimum` to `maximum` (an INTEGER column's range unless given: the
+    fields name versions and priorities, and PostgreSQL refuses to bind a number its column cannot hold rather than
+    find nothing); 400 saying what was sent otherwise."""
     value = request.values.get(name, "")
-    if not is_ascii_digits(value.strip().lstrip("-")):
+    text = value.strip()
+    if not is_ascii_digits(text.removeprefix("-")):
         abort(400, description=f"{name} must be a whole number, not {value!r}")
-    return int(value)
+    number = int(text)
+    if not minimum <= number <= maximum:
+        abort(400, description=f"{name} must be a whole number from {minimum:,} to {maximum:,}, not {value!r}")
+    return number
 
 
 def refusal(message: str, status: int, tone: str = "critical") -> tuple[str, int, dict[str, str]]:

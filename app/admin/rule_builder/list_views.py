@@ -15,6 +15,7 @@ from app.extensions import db
 from app.loyalty import rulebook
 from app.loyalty.rulebook import starter_rules
 from app.rules import RuleValidationError, vocabulary
+from app.rules.vocabulary import PRIORITY_RANGE
 from app.shopify.admin_auth import admin_required
 
 
@@ -66,7 +67,7 @@ def change_status(rule_id: int):  # type: ignore[no-untyped-def]
 @admin_required
 def change_priority(rule_id: int):  # type: ignore[no-untyped-def]
     """Set a rule's priority (higher runs first; a new version)."""
-    priority = int_field("priority")
+    priority = int_field("priority", *PRIORITY_RANGE)
     return _change(rule_id, lambda definition: {**definition, "priority": priority}, "rule_priority_changed")
 
 
