@@ -5,21 +5,23 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from app.admin.rule_builder.form_codec import FormError, decode_form
+from app.admin.rule_builder.form_codec import MAX_DEPTH, FormError, decode_form
 from app.rules import RuleIssue, parse_rule, validate_rule
 
 SOURCES = ("form", "json")
+TOO_DEEP = f"nested too deeply (more than {MAX_DEPTH} levels of objects and lists)"
 SLOT = re.compile(r'data-slot="([^"]*)"')
 
 
 @dataclass
 class Draft:
     """The rule being edited: `definition` as given (possibly invalid), the tab it came from, the JSON tab's text,
-    and `refused` when the text was not JSON at all (then `definition` is None)."""
+    and `refused` when the text could not be read as JSON (then `definition` is None)."""
 
     definition: Any
     source: str = "form"
@@ -42,13 +44,34 @@ def read_draft(form: Any) -> Draft:
 
 
 def draft_from_json(text: str) -> Draft:
-    """A draft pasted into the JSON tab; text that is not JSON is kept, with where it broke."""
+    """A draft pasted into the JSON tab (or an event pasted to try a rule on); text that cannot be read is kept, with
+    why: where the JSON broke, or that it nests deeper than anything the builder shows and walks (whose recursion
+    such a document would exhaust), or that a number is too long for int() to read."""
     try:
         definition = json.loads(text)
     except json.JSONDecodeError as error:
         message = f"not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
         return Draft(None, "json", text, [RuleIssue("", message)])
+    except RecursionError:  # json.loads itself recurses: past Python's limit, far past MAX_DEPTH
+        return Draft(None, "json", text, [RuleIssue("", TOO_DEEP)])
+    except ValueError:  # the only other refusal of json.loads: an integer of more digits than int() reads
+        message = f"unreadable: a number has more than {sys.get_int_max_str_digits():,} digits"
+        return Draft(None, "json", text, [RuleIssue("", message)])
+    if _deeper_than(definition, MAX_DEPTH):
+        return Draft(None, "json", text, [RuleIssue("", TOO_DEEP)])
     return Draft(definition, "json", text)
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether JSON nests objects and lists more than `limit` levels deep (walked with a stack of its own)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return False
 
 
 def as_json(definition: Any) -> str:
@@ -71,7 +94,7 @@ def shown_in(draft: Draft, source: str) -> Draft:
 
 
 def issues_of(draft: Draft, extra: Iterable[RuleIssue] = ()) -> list[RuleIssue]:
-    """Every problem of the draft: JSON that did not parse, else the validator's, then the caller's (e.g. a name
+    """Every problem of the draft: JSON that could not be read, else the validator's, then the caller's (e.g. a name
     already taken)."""
     if draft.definition is None:
         return list(draft.refused)

@@ -22,6 +22,9 @@ from typing import Any
 
 from app.rules.values import is_ascii_digits
 
+# The deepest a field may sit (segments of its pointer), as a draft's JSON may nest: far past a rule's deepest, its
+# 16 levels of groups (about 35), and far short of what reading the form back (recursive) could not finish.
+MAX_DEPTH = 64
 KIND_PREFIX = "kind:"
 OVERRIDE_PREFIX = "kind-of:"
 SCALAR_KINDS = ("str", "int", "num", "bool")
@@ -78,6 +81,8 @@ def decode_form(items: Iterable[tuple[str, str]]) -> dict[str, Any]:
             raise FormError(f"field {name!r} has an unknown kind {kind!r}")
         if pointer and not pointer.startswith("/"):
             raise FormError(f"field {name!r} does not name a JSON pointer")
+        if pointer.count("/") > MAX_DEPTH:
+            raise FormError(f"field {_short(name)!r} is nested too deeply (more than {MAX_DEPTH} levels)")
         if base in ("[]", "{}"):
             _place(root, pointer, _Container(base, optional))
             continue
@@ -94,6 +99,11 @@ def decode_form(items: Iterable[tuple[str, str]]) -> dict[str, Any]:
             continue
         _place(root, pointer, _read(base, raw))
     return _finish(root.get("", {}))
+
+
+def _short(name: str) -> str:
+    """A field's name as a message quotes it: a long one cut, as nobody reads thousands of characters of it."""
+    return name if len(name) <= 60 else name[:60] + "…"
 
 
 def _override(overrides: dict[str, str], pointer: str) -> str | None:
@@ -113,11 +123,9 @@ class _Container:
 
 def _read(kind: str, raw: str) -> Any:
     text = raw.strip()
-    if kind == "int" and INTEGER_TEXT.match(text):
-        return int(text)
+    if kind in ("int", "num") and INTEGER_TEXT.match(text) and is_ascii_digits(text.removeprefix("-")):
+        return int(text)  # digits int() reads: more than 4,300 stay as typed, for the validator to refuse
     if kind == "num":
-        if INTEGER_TEXT.match(text):
-            return int(text)
         if DECIMAL_TEXT.match(text) and math.isfinite(float(text)):
             return float(text)
     if kind == "bool" and text in ("true", "false"):

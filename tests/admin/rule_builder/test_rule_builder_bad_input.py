@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from app.loyalty.rulebook import FIRST_ORDER_BONUS
 from app.models import AuditLog, PointsTransaction, Rule, RuleBacktest, RuleVersion
 from tests.admin.rule_builder.conftest import SHOP
-from tests.admin.rule_builder.test_rule_builder_views import as_json_tab, save
+from tests.admin.rule_builder.test_rule_builder_views import as_json_tab, save, text_of
 
 WRITTEN = (Rule, RuleVersion, AuditLog, RuleBacktest, PointsTransaction)
 
@@ -77,3 +77,91 @@ class TestWholeNumberFields:
         response = builder.get(f"/admin/rules/{rule.id}/diff", **query)
         assert response.status_code == 400
         assert message in response.get_json()["message"]
+
+
+def nested_groups(levels: int) -> str:
+    """A rule whose conditions are `levels` groups deep, as JSON text (too deep for json.dumps to write)."""
+    leaf = '{"type": "order_total", "value": 1}'
+    groups = '{"operator": "and", "conditions": [' * levels + leaf + "]}" * levels
+    return '{"name": "Deep", "conditions": ' + groups + ', "actions": [{"type": "points", "amount": 1}]}'
+
+
+TOO_DEEP = "nested too deeply (more than 64 levels of objects and lists)"
+BRACKETS = "[" * 100_000 + "]" * 100_000
+# Each of these (a rule's JSON) reaches the builder's own walks or json.loads' recursion: refused before either.
+TOO_DEEP_RULES = [
+    pytest.param(BRACKETS, TOO_DEEP, id="100,000 nested lists"),
+    pytest.param(nested_groups(900), TOO_DEEP, id="900 nested groups"),
+    pytest.param(nested_groups(40), TOO_DEEP, id="40 nested groups"),
+    pytest.param(
+        '{"name": "Long", "priority": ' + "9" * 5000 + ', "actions": [{"type": "points", "amount": 1}]}',
+        "unreadable: a number has more than 4,300 digits",
+        id="a number of 5,000 digits",
+    ),
+]
+
+
+class TestUnreadableDrafts:
+    @pytest.mark.parametrize(("text", "message"), TOO_DEEP_RULES)
+    @pytest.mark.parametrize(
+        ("path", "status"),
+        [("/admin/rules/", 422), ("/admin/rules/new/editor", 422), ("/admin/rules/new/try", 422)],
+    )
+    def test_a_new_rule_that_cannot_be_read_is_refused_with_why(
+        self, builder, db_session, text, message, path, status
+    ) -> None:  # type: ignore[no-untyped-def]
+        response = builder.post(path, {**as_json_tab(text), "try_source": "build", "try_total": "10"})
+        assert response.status_code == status
+        assert f"/: {message}" in text_of(response)
+        assert counts(db_session) == dict.fromkeys(counts(db_session), 0)
+
+    @pytest.mark.parametrize(("text", "message"), TOO_DEEP_RULES)
+    @pytest.mark.parametrize("path", ["", "/editor", "/try", "/backtests"])
+    def test_a_saved_rules_draft_that_cannot_be_read_is_refused_with_why(
+        self, builder, db_session, rule, text, message, path
+    ) -> None:  # type: ignore[no-untyped-def]
+        before = counts(db_session)
+        form = {**as_json_tab(text), "base_version": "1", "backtest_from": "2026-01-01", "backtest_to": "2026-01-31"}
+        response = builder.post(f"/admin/rules/{rule.id}{path}", form)
+        assert response.status_code == 422
+        assert f"/: {message}" in text_of(response)
+        assert counts(db_session) == before
+
+    @pytest.mark.parametrize(("text", "message"), TOO_DEEP_RULES)
+    @pytest.mark.parametrize("path", ["/admin/rules/new/validate", "/admin/rules/{id}/validate"])
+    def test_live_validation_shows_why_a_draft_cannot_be_read(self, builder, rule, text, message, path) -> None:  # type: ignore[no-untyped-def]
+        response = builder.post(path.format(id=rule.id), as_json_tab(text))
+        assert response.status_code == 200  # live validation answers every draft with its problems
+        assert f"/: {message} · 1 problem left" in text_of(response)
+
+    def test_a_pasted_event_nested_too_deeply_is_refused(self, builder) -> None:  # type: ignore[no-untyped-def]
+        form = {**as_json_tab(FIRST_ORDER_BONUS), "try_source": "paste", "try_json": BRACKETS}
+        response = builder.post("/admin/rules/new/try", form)
+        assert response.status_code == 422
+        assert f"the pasted event is {TOO_DEEP}" in text_of(response)
+
+    def test_a_form_field_nested_too_deeply_is_refused(self, builder, db_session) -> None:  # type: ignore[no-untyped-def]
+        field = "kind:/a" + "/0" * 3000
+        for path in ("/admin/rules/", "/admin/rules/new/editor"):
+            response = builder.post(path, {"kind:": "{}", field: "str"})
+            assert response.status_code == 422
+            assert "the form could not be read: field 'kind:/a/0/0/0/" in text_of(response)
+            assert "…' is nested too deeply (more than 64 levels)" in text_of(response)
+        assert counts(db_session)["Rule"] == 0
+
+    def test_a_form_number_of_5000_digits_is_kept_as_typed_and_refused(self, builder, db_session) -> None:  # type: ignore[no-untyped-def]
+        fields = {
+            **{"kind:": "{}", "kind:/name": "str", "/name": "Long", "kind:/priority": "int", "/priority": "9" * 5000},
+            **{"kind:/actions/0/type": "str", "/actions/0/type": "points"},
+            **{"kind:/actions/0/amount": "num", "/actions/0/amount": "-" + "9" * 5000},
+        }
+        response = builder.post("/admin/rules/", fields)
+        assert response.status_code == 422
+        assert counts(db_session)["Rule"] == 0
+        html = response.get_data(as_text=True)
+        assert 'data-slot="/priority"' in html and "must be an integer" in text_of(response)
+
+    def test_a_rule_just_inside_the_nesting_limit_still_gets_the_validators_words(self, builder) -> None:  # type: ignore[no-untyped-def]
+        response = builder.post("/admin/rules/", as_json_tab(nested_groups(20)))
+        assert response.status_code == 422
+        assert "groups nest too deeply (at most 16 levels)" in text_of(response)
