@@ -21,7 +21,8 @@ SLOT = re.compile(r'data-slot="([^"]*)"')
 @dataclass
 class Draft:
     """The rule being edited: `definition` as given (possibly invalid), the tab it came from, the JSON tab's text,
-    and `refused` when the text could not be read as JSON (then `definition` is None)."""
+    and `refused` when the text could not be read as JSON (then `definition` is None; so is the JSON `null`, which
+    refuses nothing here and is the validator's to refuse)."""
 
     definition: Any
     source: str = "form"
@@ -96,7 +97,7 @@ def shown_in(draft: Draft, source: str) -> Draft:
 def issues_of(draft: Draft, extra: Iterable[RuleIssue] = ()) -> list[RuleIssue]:
     """Every problem of the draft: JSON that could not be read, else the validator's, then the caller's (e.g. a name
     already taken)."""
-    if draft.definition is None:
+    if draft.refused:
         return list(draft.refused)
     return [*validate_rule(draft.definition), *extra]
 

@@ -137,7 +137,7 @@ def _try_event() -> Any:
         }
     if source == "paste":
         pasted = draft_from_json(request.form.get("try_json", ""))
-        if pasted.definition is None:
+        if pasted.refused:
             raise InvalidInput(f"the pasted event is {pasted.refused[0].message}")
         return pasted.definition
     if source == "build":

@@ -165,3 +165,34 @@ class TestUnreadableDrafts:
         response = builder.post("/admin/rules/", as_json_tab(nested_groups(20)))
         assert response.status_code == 422
         assert "groups nest too deeply (at most 16 levels)" in text_of(response)
+
+
+class TestNull:
+    """JSON `null` was read as 'nothing refused' and passed as a valid draft."""
+
+    @pytest.mark.parametrize(
+        ("path", "extra"),
+        [
+            ("/admin/rules/", {}),
+            ("/admin/rules/new/try", {"try_source": "build", "try_total": "10"}),
+            ("/admin/rules/new/backtests", {"backtest_from": "2026-01-01", "backtest_to": "2026-01-31"}),
+            ("/admin/rules/new/editor", {}),
+        ],
+    )
+    def test_a_null_rule_is_refused_by_the_validator(self, builder, db_session, path, extra) -> None:  # type: ignore[no-untyped-def]
+        response = builder.post(path, {**as_json_tab("null"), **extra})
+        assert response.status_code == 422
+        assert "/: a rule must be a JSON object, not null" in text_of(response)
+        assert counts(db_session) == dict.fromkeys(counts(db_session), 0)
+
+    def test_a_null_draft_of_a_saved_rule_is_refused(self, builder, db_session, rule) -> None:  # type: ignore[no-untyped-def]
+        response = builder.post(f"/admin/rules/{rule.id}", {**as_json_tab("null"), "base_version": "1"})
+        assert response.status_code == 422
+        assert "/: a rule must be a JSON object, not null" in text_of(response)
+        assert db_session.get(Rule, rule.id).current_version == 1
+
+    def test_a_null_pasted_event_is_refused(self, builder) -> None:  # type: ignore[no-untyped-def]
+        form = {**as_json_tab(FIRST_ORDER_BONUS), "try_source": "paste", "try_json": "null"}
+        response = builder.post("/admin/rules/new/try", form)
+        assert response.status_code == 422
+        assert "an event must be a JSON object (the event envelope, or a Shopify order)" in text_of(response)
