@@ -12,6 +12,8 @@ from typing import Any
 
 from app.admin.rule_builder.form_codec import MAX_DEPTH, FormError, decode_form
 from app.rules import RuleIssue, parse_rule, validate_rule
+from app.rules.value_checks import text_issues
+from app.rules.values import LONE_SURROGATE
 
 SOURCES = ("form", "json")
 TOO_DEEP = f"nested too deeply (more than {MAX_DEPTH} levels of objects and lists)"
@@ -76,22 +78,31 @@ def _deeper_than(value: Any, limit: int) -> bool:
 
 
 def as_json(definition: Any) -> str:
-    """The JSON tab's text for a definition."""
-    return json.dumps(definition, indent=2, ensure_ascii=False)
+    """The JSON tab's text for a definition. A lone surrogate stays an escape (`\\ud800`), as it was pasted: the page
+    could not be encoded with it raw, and the validator points at it."""
+    text = json.dumps(definition, indent=2, ensure_ascii=False)
+    return LONE_SURROGATE.sub(lambda found: f"\\u{ord(found.group()):04x}", text)
 
 
 def shown_in(draft: Draft, source: str) -> Draft:
     """The draft switched to the other tab. The visual form shows only what the rule language has words for: JSON
-    with unknown keys (or not an object) stays in the JSON tab, its problems saying why."""
+    with unknown keys (or not an object, or with text no form field can carry: see form_fits) stays in the JSON tab,
+    its problems saying why."""
     if source == "json" or draft.definition is None:
         text = draft.json_text if draft.definition is None else as_json(draft.definition)
         return Draft(draft.definition, "json", text, draft.refused)
     issues = validate_rule(draft.definition)
-    if not isinstance(draft.definition, dict) or any(issue.message.startswith("unknown key") for issue in issues):
+    if not form_fits(draft.definition) or any(issue.message.startswith("unknown key") for issue in issues):
         return Draft(draft.definition, "json", draft.json_text or as_json(draft.definition), draft.refused)
     # A valid rule shows with the language's defaults filled in (operators, event types, status), as it is stored.
     definition = draft.definition if issues else parse_rule(draft.definition).definition
     return Draft(definition, "form", as_json(definition))
+
+
+def form_fits(definition: Any) -> bool:
+    """Whether the visual form can show the definition: an object whose every string an input can hold (a NUL or a
+    lone surrogate cannot be put on the page, nor come back from it)."""
+    return isinstance(definition, dict) and not text_issues(definition)
 
 
 def issues_of(draft: Draft, extra: Iterable[RuleIssue] = ()) -> list[RuleIssue]:

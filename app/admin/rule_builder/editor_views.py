@@ -18,6 +18,7 @@ from app.admin.rule_builder.drafts import (
     Draft,
     as_json,
     by_slot,
+    form_fits,
     issues_of,
     read_draft,
     shown_in,
@@ -42,6 +43,7 @@ from app.rules.labels import (
     WEEKDAY_LABELS,
 )
 from app.rules.summary import summarize
+from app.rules.values import text_fault
 from app.shopify.admin_auth import admin_required
 
 NEW_RULE: dict[str, Any] = {"name": "", "status": "draft", "actions": [editing.blank_action()]}
@@ -65,8 +67,8 @@ def _name_issues(draft: Draft, row: RuleRow | None) -> list[RuleIssue]:
     """A saved rule keeps its name (versions are kept by name); a new rule needs a name no other rule has."""
     definition = draft.definition
     name = definition.get("name") if isinstance(definition, dict) else None
-    if not isinstance(name, str) or not name.strip():
-        return []
+    if not isinstance(name, str) or not name.strip() or text_fault(name) is not None:
+        return []  # no name to compare, or one the validator refuses and the database could not take in a query
     if row is not None and name.strip() != row.name:
         return [RuleIssue("/name", f"a saved rule keeps its name ({row.name!r}); duplicate the rule to use another")]
     if row is None:
@@ -200,7 +202,7 @@ def edit_draft(rule_id: int | None = None):  # type: ignore[no-untyped-def]
     edit = request.form.get("edit", "refresh")
     if edit in ("show-json", "show-form"):
         return _render_editor(shown_in(draft, edit.removeprefix("show-")), row, base_version)
-    if draft.definition is None or not isinstance(draft.definition, dict):
+    if not form_fits(draft.definition):  # nothing an edit applies to, or a draft only the JSON tab can show
         return _render_editor(draft, row, base_version, 422)
     try:
         edited = editing.apply_edit(draft.definition, edit)

@@ -3,6 +3,7 @@ writes nothing."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -196,3 +197,60 @@ class TestNull:
         response = builder.post("/admin/rules/new/try", form)
         assert response.status_code == 422
         assert "an event must be a JSON object (the event envelope, or a Shopify order)" in text_of(response)
+
+
+NUL = "must not contain a NUL character (\\u0000)"
+SURROGATE = "must not contain a lone surrogate (\\ud800 to \\udfff without its pair): it is not a character"
+
+
+ACTIONS = '"actions": [{"type": "points", "amount": 1}]'
+# Rule JSON as pasted: the escapes stay escapes until json.loads reads them.
+FAULTY_TEXT = [
+    pytest.param('{"name": "\\ud800", ' + ACTIONS + "}", "/name", SURROGATE, id="surrogate in the name"),
+    pytest.param('{"name": "a\\u0000b", ' + ACTIONS + "}", "/name", NUL, id="NUL in the name"),
+    pytest.param(
+        '{"name": "Odd", "actions": [{"type": "points", "amount": 1, "reason": "\\udc00"}]}',
+        "/actions/0/reason",
+        SURROGATE,
+        id="surrogate in a reason",
+    ),
+    pytest.param(
+        '{"name": "Odd", "description": "\\u0000", ' + ACTIONS + "}", "/description", NUL, id="NUL in the description"
+    ),
+    pytest.param('{"name": "Odd", "\\ud800": 1, ' + ACTIONS + "}", "/", f"a key {SURROGATE}", id="surrogate in a key"),
+]
+
+
+class TestTextNoPageOrDatabaseTakes:
+    @pytest.mark.parametrize(("text", "pointer", "message"), FAULTY_TEXT)
+    @pytest.mark.parametrize("path", ["/admin/rules/", "/admin/rules/new/editor", "/admin/rules/new/try"])
+    def test_a_new_rule_with_a_nul_or_a_lone_surrogate_is_refused_at_its_pointer(
+        self, builder, db_session, text, pointer, message, path
+    ) -> None:  # type: ignore[no-untyped-def]
+        response = builder.post(path, {**as_json_tab(text), "try_source": "build", "try_total": "10"})
+        assert response.status_code == 422
+        assert f"{pointer}: {message}" in text_of(response)
+        assert counts(db_session) == dict.fromkeys(counts(db_session), 0)
+
+    @pytest.mark.parametrize(("text", "pointer", "message"), FAULTY_TEXT)
+    def test_live_validation_points_at_it(self, builder, text, pointer, message) -> None:  # type: ignore[no-untyped-def]
+        response = builder.post("/admin/rules/new/validate", as_json_tab(text))
+        assert response.status_code == 200
+        assert f"{pointer}: {message}" in text_of(response)
+
+    def test_a_saved_rules_draft_with_a_nul_is_refused(self, builder, db_session, rule) -> None:  # type: ignore[no-untyped-def]
+        draft = json.dumps({**FIRST_ORDER_BONUS, "description": "a\u0000b"})
+        before = counts(db_session)
+        response = builder.post(f"/admin/rules/{rule.id}", {**as_json_tab(draft), "base_version": "1"})
+        assert response.status_code == 422
+        assert f"/description: {NUL}" in text_of(response)
+        assert counts(db_session) == before
+
+    @pytest.mark.parametrize("edit", ["show-form", "show-json", "refresh"])
+    def test_such_a_draft_stays_in_the_json_tab_as_pasted(self, builder, edit) -> None:  # type: ignore[no-untyped-def]
+        text = '{"name": "Odd", "actions": [{"type": "points", "amount": 1, "reason": "\\udc00"}]}'
+        response = builder.post("/admin/rules/new/editor", {**as_json_tab(text), "edit": edit})
+        assert response.status_code == (422 if edit == "refresh" else 200)
+        html = response.get_data(as_text=True)
+        assert 'name="rule_json"' in html and "\\udc00" in html  # the escape, as typed: the page can carry it
+        assert f"/actions/0/reason: {SURROGATE}" in text_of(response)
