@@ -24,6 +24,7 @@ from app.extensions import db
 from app.loyalty import rulebook
 from app.loyalty.base.errors import InvalidInput
 from app.models import EventQueue
+from app.routing import MAX_ROW_ID
 from app.rules import RuleIssue
 from app.rules.values import is_ascii_digits
 from app.shopify.admin_auth import admin_required
@@ -123,9 +124,14 @@ def _try_event() -> Any:
         event_id = request.form.get("try_event", "")
         if not is_ascii_digits(event_id):
             raise InvalidInput("pick an order to try the rule on")
-        row = db.session.execute(
-            select(EventQueue).where(EventQueue.id == int(event_id), EventQueue.shop_id == g.shop.id)
-        ).scalar_one_or_none()
+        # An id past a bigint names no event (and PostgreSQL would refuse to bind it).
+        row = (
+            None
+            if int(event_id) > MAX_ROW_ID
+            else db.session.execute(
+                select(EventQueue).where(EventQueue.id == int(event_id), EventQueue.shop_id == g.shop.id)
+            ).scalar_one_or_none()
+        )
         if row is None:
             raise InvalidInput(f"event {event_id} does not exist in this shop")
         return {

@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -20,7 +20,13 @@ from app.loyalty.tiers.membership import tier_by_id
 from app.models import CustomerLoyaltyProfile, Order, Shop
 from app.rules import CustomerFacts, Facts
 from app.rules.facts import History
+from app.rules.value_checks import text_issues
 from app.rules.values import to_decimal
+
+# The days an event may fall on, and so a dry run, a backtest or a retroactive run may name: from before any Shopify
+# order to far past any plan. Outside them a day may have no next one (9999-12-31), a time may fall before year 1 in
+# UTC (0001-01-01 in Tokyo), which PostgreSQL refuses, and the history's look-back (within_days) may pass year 1.
+EVENT_DAYS = (date(2000, 1, 1), date(2999, 12, 31))
 
 
 @dataclass(frozen=True)
@@ -38,6 +44,10 @@ def read_event_document(document: Any, *, now: datetime) -> EventDocument:
     """Return the event a JSON document describes; InvalidInput names what is malformed."""
     if not isinstance(document, dict):
         raise InvalidInput("an event must be a JSON object (the event envelope, or a Shopify order)")
+    faults = text_issues(document)
+    if faults:  # Shopify sends none: in an id it would fail the customer's queries, elsewhere the trace's page
+        where = faults[0].pointer.removeprefix("/") or "the event"
+        raise InvalidInput(f"{where}: {faults[0].message}")
     if "event_data" in document:
         data, event_type = document["event_data"], document.get("event_type")
         if not isinstance(event_type, str) or not event_type:
@@ -59,10 +69,19 @@ def read_event_document(document: Any, *, now: datetime) -> EventDocument:
             raise InvalidInput(f"timestamp: {stamp!r} is not an ISO 8601 date-time") from None
         if occurred_at.tzinfo is None:
             raise InvalidInput(f"timestamp: {stamp!r} needs a UTC offset")
+        if not _on_event_days(occurred_at):
+            first, last = EVENT_DAYS
+            raise InvalidInput(f"timestamp: {stamp!r} is out of range; an event falls from {first} to {last} (UTC)")
     event_id = str(document.get("event_id") or uuid.uuid5(uuid.NAMESPACE_URL, repr(sorted(document.items()))))
     return EventDocument(
         event_id, event_type, None if customer_id in (None, "") else str(customer_id), occurred_at, data
     )
+
+
+def _on_event_days(moment: datetime) -> bool:
+    first, last = EVENT_DAYS
+    start = datetime.combine(first, time(), timezone.utc)
+    return start <= moment < datetime.combine(last + timedelta(days=1), time(), timezone.utc)
 
 
 def customer_facts(

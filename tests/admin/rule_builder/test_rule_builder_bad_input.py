@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from app.loyalty.rulebook import FIRST_ORDER_BONUS
 from app.models import AuditLog, PointsTransaction, Rule, RuleBacktest, RuleVersion
+from tests.admin.conftest import add_member
 from tests.admin.rule_builder.conftest import SHOP
 from tests.admin.rule_builder.test_rule_builder_views import as_json_tab, save, text_of
 
@@ -254,3 +255,52 @@ class TestTextNoPageOrDatabaseTakes:
         html = response.get_data(as_text=True)
         assert 'name="rule_json"' in html and "\\udc00" in html  # the escape, as typed: the page can carry it
         assert f"/actions/0/reason: {SURROGATE}" in text_of(response)
+
+
+FREQUENCY = {
+    "name": "Recent regulars",
+    "conditions": {"operator": "and", "conditions": [{"type": "frequency", "value": 1, "within_days": 36_600}]},
+    "actions": [{"type": "points", "amount": 1}],
+}
+
+
+def envelope(**changes: Any) -> str:
+    """A pasted event envelope, with some of its values changed."""
+    event = {"event_type": "order_created", "customer_id": "5001", "event_data": {"id": 1, "total_price": "150.00"}}
+    return json.dumps({**event, **changes})
+
+
+class TestTheDryRunsEvent:
+    @pytest.mark.parametrize(
+        ("event", "message"),
+        [
+            (envelope(customer_id="\u0000"), f"customer_id: {NUL}"),
+            (envelope(event_data={"id": "1\u00002", "total_price": "150.00"}), f"event_data/id: {NUL}"),
+            ('{"id": 1, "source_name": "\\ud800", "customer": {"id": 5001}}', f"source_name: {SURROGATE}"),
+            (
+                envelope(timestamp="0001-01-01T00:00:00+14:00"),
+                "timestamp: '0001-01-01T00:00:00+14:00' is out of range; an event falls from 2000-01-01 to 2999-12-31",
+            ),
+            (
+                envelope(timestamp="0050-06-01T00:00:00+00:00"),
+                "timestamp: '0050-06-01T00:00:00+00:00' is out of range; an event falls from 2000-01-01 to 2999-12-31",
+            ),
+        ],
+    )
+    def test_a_pasted_event_no_shop_could_send_is_refused_with_what_is_wrong(
+        self, builder, db_session, installed, event, message
+    ) -> None:  # type: ignore[no-untyped-def]
+        add_member(db_session, installed[SHOP], "5001", email="ada@example.com", name="Ada Lovelace")
+        before = counts(db_session)
+        response = builder.post(
+            "/admin/rules/new/try", {**as_json_tab(FREQUENCY), "try_source": "paste", "try_json": event}
+        )
+        assert response.status_code == 422
+        assert message in text_of(response)
+        assert counts(db_session) == before
+
+    def test_a_recent_event_id_past_a_bigint_does_not_exist(self, builder) -> None:  # type: ignore[no-untyped-def]
+        form = {**as_json_tab(FIRST_ORDER_BONUS), "try_source": "recent", "try_event": "9" * 30}
+        response = builder.post("/admin/rules/new/try", form)
+        assert response.status_code == 422
+        assert f"event {'9' * 30} does not exist in this shop" in text_of(response)
