@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+from decimal import Decimal
+from typing import Any
 
 from flask import abort, request
+from sqlalchemy import BigInteger, Integer, Numeric
 
+from app.routing import MAX_ROW_ID
 from app.rules.values import is_ascii_digits
 
 MAX_POINTS = 10**9
+# PostgreSQL's integer: a larger number fails the whole insert ("integer out of range"). bigint is MAX_ROW_ID.
+MAX_INTEGER = 2**31 - 1
 
 
 def optional_int(name: str) -> int | None:
@@ -49,15 +55,50 @@ def field_of(message: str, fields: tuple[str, ...], default: str) -> str:
     return head if head in fields else default
 
 
-def optional_whole(raw: str, field: str, errors: dict[str, str]) -> int | None:
-    """An optional whole-number field: None when blank, else as whole_number (the service checks its range)."""
-    if not raw.strip():
-        return None
+def optional_whole(
+    raw: str, field: str, errors: dict[str, str], *, minimum: int, maximum: int, required: bool = False
+) -> int | None:
+    """A whole-number field: None when blank (an error if `required`), else an int from `minimum` to `maximum` (pass
+    what the service accepts, within what the column stores: `largest(column)`), or None with errors[field] saying
+    what is wrong and what is allowed."""
     text = raw.strip()
-    if not is_ascii_digits(text.lstrip("-")) or len(text) > 10:
-        errors[field] = "Enter a whole number, or leave it blank"
+    allowed = f"Enter a whole number from {minimum:,} to {maximum:,}{'' if required else ', or leave it blank'}"
+    if not text:
+        if required:
+            errors[field] = allowed
         return None
-    return int(text)
+    digits = text[1:] if text.startswith(("-", "+")) else text
+    negative = text.startswith("-")
+    if not is_ascii_digits(digits):
+        errors[field] = f"“{_shown(text)}” is not a whole number. {allowed}"
+        return None
+    # More digits than the maximum has is out of range before int(), which refuses a run of over 4,300 digits.
+    if len(digits.lstrip("0")) > len(str(max(maximum, -minimum))):
+        errors[field] = f"{_shown(text)} is too {'small' if negative else 'large'}. {allowed}"
+        return None
+    value = -int(digits) if negative else int(digits)
+    if not minimum <= value <= maximum:
+        errors[field] = f"{value:,} is too {'small' if value < minimum else 'large'}. {allowed}"
+        return None
+    return value
+
+
+def largest(column: Any) -> int | Decimal:
+    """The largest value a table column stores: PostgreSQL's integer or bigint, or numeric(precision, scale)'s
+    (999,999,999,999.99 for numeric(14, 2)); a form field checked against it never fails the insert."""
+    kind = column.type
+    if isinstance(kind, BigInteger):
+        return MAX_ROW_ID
+    if isinstance(kind, Integer):
+        return MAX_INTEGER
+    if isinstance(kind, Numeric):
+        return Decimal(10) ** (kind.precision - kind.scale) - Decimal(10) ** -kind.scale
+    raise TypeError(f"{column} is not a number column")
+
+
+def _shown(text: str) -> str:
+    """What the merchant typed, as an error message quotes it (a long paste is cut)."""
+    return text if len(text) <= 24 else f"{text[:24]}…"
 
 
 def fingerprint(values: dict[str, object]) -> str:

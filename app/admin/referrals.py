@@ -11,7 +11,7 @@ from typing import Any
 from flask import Response, abort, g, make_response, render_template, request, url_for
 
 from app.admin.audit import record_change, staff_actor
-from app.admin.forms import field_of, optional_int, optional_whole
+from app.admin.forms import MAX_INTEGER, MAX_POINTS, field_of, optional_int, optional_whole
 from app.admin.shell import admin_blueprint, go_to, with_toast
 from app.extensions import db
 from app.loyalty import referrals, reports, rewards
@@ -20,12 +20,20 @@ from app.loyalty.referrals.review import ConversionNotFound
 from app.loyalty.referrals.settings import ReferralSettings, settings_for
 from app.loyalty.reports.referrals import CONVERSION_STATUSES
 from app.models import ReferralConversion
+from app.routing import MAX_ROW_ID
 from app.shopify.admin_auth import admin_required
 
 bp = admin_blueprint("admin_referrals", __name__, "/admin/referrals")
 
 FIELDS = tuple(ReferralSettings.__dataclass_fields__)
-WHOLE_FIELDS = ("advocate_points", "friend_points", "friend_reward_id", "max_conversions_per_day")
+# Each whole-number setting's smallest and largest value. The settings are stored as JSON, so the limits come from
+# their use: points as the adjust form takes them, a reward's (bigint) id, a count per day.
+WHOLE_RANGES = {
+    "advocate_points": (0, MAX_POINTS),
+    "friend_points": (0, MAX_POINTS),
+    "friend_reward_id": (1, MAX_ROW_ID),
+    "max_conversions_per_day": (1, MAX_INTEGER),
+}
 
 
 @bp.get("/")
@@ -51,7 +59,10 @@ def save_settings() -> Response:
     values = {name: request.form.get(name, "").strip() for name in FIELDS}
     values["enabled"] = "1" if request.form.get("enabled") else ""
     errors: dict[str, str] = {}
-    numbers = {name: optional_whole(values[name], name, errors) for name in WHOLE_FIELDS}
+    numbers = {
+        name: optional_whole(values[name], name, errors, minimum=low, maximum=high)
+        for name, (low, high) in WHOLE_RANGES.items()
+    }
     before = settings_for(g.shop)
     if not errors:
         changes = {

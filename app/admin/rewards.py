@@ -8,11 +8,12 @@ from typing import Any
 from flask import Response, g, make_response, render_template, request, url_for
 
 from app.admin.audit import record_change
-from app.admin.forms import field_of, fingerprint, optional_whole
+from app.admin.forms import MAX_POINTS, field_of, fingerprint, largest, optional_whole
 from app.admin.shell import admin_blueprint, go_to
 from app.extensions import db
 from app.loyalty import rewards
 from app.loyalty.base.errors import InvalidInput
+from app.loyalty.rewards.definitions import MAX_CODE_EXPIRY_DAYS
 from app.models import RewardDefinition
 from app.models.rewards import REWARD_KINDS
 from app.shopify.admin_auth import admin_required
@@ -38,7 +39,15 @@ FIELDS = (
     "code_expiry_days",
     "min_tier_level",
 )
-WHOLE_FIELDS = ("points_cost", "max_steps", "per_customer_limit", "code_expiry_days", "min_tier_level")
+# Each whole-number field's smallest and largest value: what the service accepts, within what its column stores.
+WHOLE_RANGES = {
+    # At most MAX_POINTS, so a redemption's points (cost times up to max_steps steps) always fit a bigint.
+    "points_cost": (1, MAX_POINTS),
+    "max_steps": (1, largest(RewardDefinition.max_steps)),
+    "per_customer_limit": (1, largest(RewardDefinition.per_customer_limit)),
+    "code_expiry_days": (1, MAX_CODE_EXPIRY_DAYS),
+    "min_tier_level": (0, largest(RewardDefinition.min_tier_level)),
+}
 
 
 @bp.get("/")
@@ -124,12 +133,14 @@ def _submitted() -> dict[str, str]:
 
 
 def _spec(values: dict[str, str], errors: dict[str, str]) -> rewards.RewardSpec | None:
-    """The form as a RewardSpec; whole-number fields are parsed here, the rest is the service's to check."""
+    """The form as a RewardSpec; whole-number fields are parsed and bounded here, the rest is the service's to
+    check."""
     if values["kind"] not in REWARD_KINDS:
         errors["kind"] = f"Choose one of: {', '.join(KIND_LABELS.values())}"
-    numbers = {name: optional_whole(values[name], name, errors) for name in WHOLE_FIELDS}
-    if numbers["points_cost"] is None and "points_cost" not in errors:
-        errors["points_cost"] = "Enter how many points the reward costs"
+    numbers = {
+        name: optional_whole(values[name], name, errors, minimum=low, maximum=high, required=name == "points_cost")
+        for name, (low, high) in WHOLE_RANGES.items()
+    }
     if errors:
         return None
     return rewards.RewardSpec(

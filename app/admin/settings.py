@@ -15,6 +15,7 @@ from app.admin.shell import admin_blueprint, with_toast
 from app.extensions import db
 from app.loyalty import ledger
 from app.loyalty.base.errors import InvalidInput
+from app.loyalty.ledger.policies import MAX_DAYS
 from app.models import Shop
 from app.shopify.admin_auth import admin_required
 
@@ -57,8 +58,8 @@ def save() -> Response:
         db.session.rollback()
         errors["form"] = "These settings were changed since you opened the page: reload it to see the change"
         return make_response(_page(values, errors, fragment=True, seen=request.form.get("fingerprint", "")), 409)
-    days = optional_whole(values["points_expiry_days"], "points_expiry_days", errors)
-    window = optional_whole(values["return_window_days"], "return_window_days", errors)
+    days = optional_whole(values["points_expiry_days"], "points_expiry_days", errors, minimum=1, maximum=MAX_DAYS)
+    window = optional_whole(values["return_window_days"], "return_window_days", errors, minimum=0, maximum=MAX_DAYS)
     if not errors:
         try:
             saved = ledger.update_policies(

@@ -57,8 +57,8 @@ def test_settings_are_saved_and_audited(admin: Admin, demo_shop: Any) -> None:
 
 def test_bad_settings_are_named_by_field(admin: Admin, demo_shop: Any, other_admin_shop: Any) -> None:
     for changes, field, message in [
-        ({"advocate_points": "-1"}, "advocate_points", "must be a whole number of at least 0"),
-        ({"max_conversions_per_day": "0"}, "max_conversions_per_day", "at least 1"),
+        ({"advocate_points": "-1"}, "advocate_points", "-1 is too small. Enter a whole number from 0 to 1,000,000,000"),
+        ({"max_conversions_per_day": "0"}, "max_conversions_per_day", "Enter a whole number from 1 to 2,147,483,647"),
         ({"min_order_amount": "lots"}, "min_order_amount", "must be a number"),
         ({"landing_parameter": "no way"}, "landing_parameter", "must be a simple name"),
         ({"friend_points": "1.5"}, "friend_points", "Enter a whole number"),

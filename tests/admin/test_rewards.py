@@ -60,7 +60,7 @@ def test_each_kind_is_created_with_its_audit_row(
     [
         ({"name": ""}, "name", "name must be 1-255 characters"),
         ({"points_cost": "lots"}, "points_cost", "Enter a whole number"),
-        ({"points_cost": "-5"}, "points_cost", "points_cost must be greater than zero"),
+        ({"points_cost": "-5"}, "points_cost", "-5 is too small. Enter a whole number from 1 to 1,000,000,000"),
         ({"value": ""}, "value", "needs an amount greater than zero"),
         ({"kind": "percentage", "value": "150"}, "value", "a percentage reward needs a percent in (0, 100]"),
         ({"kind": "free_product", "value": ""}, "variant_id", "needs the numeric Shopify variant id"),

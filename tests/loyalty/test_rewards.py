@@ -46,6 +46,8 @@ GOOD = {"name": "Five off", "kind": "fixed_amount", "points_cost": 500, "value":
         ({"min_order_amount": "-1"}, "min_order_amount must not be negative"),
         ({"per_customer_limit": 0}, "per_customer_limit must be greater than zero, got 0"),
         ({"code_expiry_days": -3}, "code_expiry_days must be greater than zero, got -3"),
+        # A code expiring 2.9 million days on is past year 9999: the redemption that issues it would fail.
+        ({"code_expiry_days": 3651}, "code_expiry_days must be at most 3,650, got 3,651"),
     ],
 )
 def test_bad_definitions_are_refused_with_the_field_named(

@@ -20,6 +20,9 @@ from app.models.rewards import REWARD_KINDS
 from app.rules.values import is_ascii_digits, to_decimal
 
 MONEY = Decimal("0.01")
+# A code is issued expiring now + this many days: years longer is a code that never expires, and far enough
+# (2.9 million days) the expiry is past year 9999 and the redemption fails.
+MAX_CODE_EXPIRY_DAYS = 3650
 
 
 @dataclass(frozen=True)
@@ -51,7 +54,7 @@ def _decimal(name: str, raw: Decimal | str | int | None) -> Decimal | None:
     return value.quantize(MONEY)
 
 
-def _positive_int(name: str, raw: int | None, *, required: bool = False) -> int | None:
+def _positive_int(name: str, raw: int | None, *, required: bool = False, maximum: int | None = None) -> int | None:
     if raw is None:
         if required:
             raise InvalidInput(f"{name} is required")
@@ -60,6 +63,8 @@ def _positive_int(name: str, raw: int | None, *, required: bool = False) -> int 
         raise InvalidInput(f"{name} must be a whole number, got {raw!r}")
     if raw <= 0:
         raise InvalidInput(f"{name} must be greater than zero, got {raw}")
+    if maximum is not None and raw > maximum:
+        raise InvalidInput(f"{name} must be at most {maximum:,}, got {raw:,}")
     return raw
 
 
@@ -100,7 +105,7 @@ def validate(spec: RewardSpec) -> dict[str, Any]:
         "variant_id": variant_id,
         "min_order_amount": min_order,
         "per_customer_limit": _positive_int("per_customer_limit", spec.per_customer_limit),
-        "code_expiry_days": _positive_int("code_expiry_days", spec.code_expiry_days),
+        "code_expiry_days": _positive_int("code_expiry_days", spec.code_expiry_days, maximum=MAX_CODE_EXPIRY_DAYS),
         "min_tier_level": spec.min_tier_level,
         "active": bool(spec.active),
         "settings": dict(spec.settings),
