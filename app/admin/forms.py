@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +18,8 @@ from app.rules.values import is_ascii_digits
 MAX_POINTS = 10**9
 # PostgreSQL's integer: a larger number fails the whole insert ("integer out of range"). bigint is MAX_ROW_ID.
 MAX_INTEGER = 2**31 - 1
+# A decimal as a merchant types it: ASCII digits only (Decimal() also reads other scripts' digits, and exponents).
+_DECIMAL = re.compile(r"(?P<sign>[-+]?)(?P<whole>[0-9]*)(?:\.(?P<fraction>[0-9]*))?")
 
 
 def optional_int(name: str) -> int | None:
@@ -79,6 +82,43 @@ def optional_whole(
     value = -int(digits) if negative else int(digits)
     if not minimum <= value <= maximum:
         errors[field] = f"{value:,} is too {'small' if value < minimum else 'large'}. {allowed}"
+        return None
+    return value
+
+
+def optional_decimal(
+    raw: str,
+    field: str,
+    errors: dict[str, str],
+    *,
+    column: Any,
+    minimum: Decimal,
+    maximum: Decimal | None = None,
+    required: bool = False,
+) -> Decimal | None:
+    """A decimal field for a numeric column: None when blank (an error if `required`), else a Decimal from `minimum`
+    to `maximum` (the column's largest when not given) with no more decimal places than the column keeps. More places
+    are refused rather than rounded: PostgreSQL would round 0.001 to 0.00 after the service had checked 0.001.
+    Otherwise None with errors[field] saying what is wrong and what is allowed."""
+    text = raw.strip()
+    places = column.type.scale
+    top = largest(column) if maximum is None else maximum
+    allowed = f"Enter a number from {minimum:,} to {top:,} with at most {places} decimal places"
+    allowed += "" if required else ", or leave it blank"
+    if not text:
+        if required:
+            errors[field] = allowed
+        return None
+    parts = _DECIMAL.fullmatch(text)
+    if parts is None or not (parts["whole"] or parts["fraction"]):
+        errors[field] = f"“{_shown(text)}” is not a number. {allowed}"
+        return None
+    if len((parts["fraction"] or "").rstrip("0")) > places:
+        errors[field] = f"{_shown(text)} has more than {places} decimal places. {allowed}"
+        return None
+    value = Decimal(text)
+    if not minimum <= value <= top:
+        errors[field] = f"{_shown(text)} is too {'small' if value < minimum else 'large'}. {allowed}"
         return None
     return value
 

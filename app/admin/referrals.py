@@ -6,12 +6,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Any
 
 from flask import Response, abort, g, make_response, render_template, request, url_for
 
 from app.admin.audit import record_change, staff_actor
-from app.admin.forms import MAX_INTEGER, MAX_POINTS, field_of, optional_int, optional_whole
+from app.admin.forms import MAX_INTEGER, MAX_POINTS, field_of, optional_decimal, optional_int, optional_whole
 from app.admin.shell import admin_blueprint, go_to, with_toast
 from app.extensions import db
 from app.loyalty import referrals, reports, rewards
@@ -63,6 +64,14 @@ def save_settings() -> Response:
         name: optional_whole(values[name], name, errors, minimum=low, maximum=high)
         for name, (low, high) in WHOLE_RANGES.items()
     }
+    # Compared with order totals, which are NUMERIC(14, 2) like referral_conversions.order_total.
+    min_order = optional_decimal(
+        values["min_order_amount"],
+        "min_order_amount",
+        errors,
+        column=ReferralConversion.order_total,
+        minimum=Decimal(0),
+    )
     before = settings_for(g.shop)
     if not errors:
         changes = {
@@ -71,7 +80,7 @@ def save_settings() -> Response:
             "friend_points": numbers["friend_points"] or 0,
             "friend_reward_id": numbers["friend_reward_id"],
             "max_conversions_per_day": numbers["max_conversions_per_day"],
-            "min_order_amount": values["min_order_amount"] or "0",
+            "min_order_amount": min_order or Decimal(0),
             "landing_parameter": values["landing_parameter"] or "ref",
         }
         try:

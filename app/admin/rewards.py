@@ -3,12 +3,13 @@ how shoppers see each one. A save that finds the reward changed since the form w
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 from flask import Response, g, make_response, render_template, request, url_for
 
 from app.admin.audit import record_change
-from app.admin.forms import MAX_POINTS, field_of, fingerprint, largest, optional_whole
+from app.admin.forms import MAX_POINTS, field_of, fingerprint, largest, optional_decimal, optional_whole
 from app.admin.shell import admin_blueprint, go_to
 from app.extensions import db
 from app.loyalty import rewards
@@ -48,6 +49,8 @@ WHOLE_RANGES = {
     "code_expiry_days": (1, MAX_CODE_EXPIRY_DAYS),
     "min_tier_level": (0, largest(RewardDefinition.min_tier_level)),
 }
+# Amounts: whether a kind needs one, and a percentage's 100, are the service's to check.
+MONEY_FIELDS = {"value": RewardDefinition.value, "min_order_amount": RewardDefinition.min_order_amount}
 
 
 @bp.get("/")
@@ -133,13 +136,16 @@ def _submitted() -> dict[str, str]:
 
 
 def _spec(values: dict[str, str], errors: dict[str, str]) -> rewards.RewardSpec | None:
-    """The form as a RewardSpec; whole-number fields are parsed and bounded here, the rest is the service's to
-    check."""
+    """The form as a RewardSpec; numbers are parsed and bounded here, the rest is the service's to check."""
     if values["kind"] not in REWARD_KINDS:
         errors["kind"] = f"Choose one of: {', '.join(KIND_LABELS.values())}"
     numbers = {
         name: optional_whole(values[name], name, errors, minimum=low, maximum=high, required=name == "points_cost")
         for name, (low, high) in WHOLE_RANGES.items()
+    }
+    amounts = {
+        name: optional_decimal(values[name], name, errors, column=column, minimum=Decimal(0))
+        for name, column in MONEY_FIELDS.items()
     }
     if errors:
         return None
@@ -147,10 +153,10 @@ def _spec(values: dict[str, str], errors: dict[str, str]) -> rewards.RewardSpec 
         name=values["name"],
         kind=values["kind"],
         points_cost=numbers["points_cost"],  # type: ignore[arg-type]
-        value=values["value"] or None,
+        value=amounts["value"],
         max_steps=numbers["max_steps"],
         variant_id=values["variant_id"] or None,
-        min_order_amount=values["min_order_amount"] or None,
+        min_order_amount=amounts["min_order_amount"],
         per_customer_limit=numbers["per_customer_limit"],
         code_expiry_days=numbers["code_expiry_days"],
         min_tier_level=numbers["min_tier_level"],

@@ -10,12 +10,12 @@ from typing import Any
 from flask import Response, g, make_response, render_template, request
 
 from app.admin.audit import record_change
-from app.admin.forms import field_of, fingerprint, optional_whole
+from app.admin.forms import field_of, fingerprint, optional_decimal, optional_whole
 from app.admin.shell import admin_blueprint, with_toast
 from app.extensions import db
 from app.loyalty import ledger
 from app.loyalty.base.errors import InvalidInput
-from app.loyalty.ledger.policies import MAX_DAYS
+from app.loyalty.ledger.policies import MAX_DAYS, MAX_REDEMPTION_RATE, MIN_REDEMPTION_RATE
 from app.models import Shop
 from app.shopify.admin_auth import admin_required
 
@@ -60,6 +60,15 @@ def save() -> Response:
         return make_response(_page(values, errors, fragment=True, seen=request.form.get("fingerprint", "")), 409)
     days = optional_whole(values["points_expiry_days"], "points_expiry_days", errors, minimum=1, maximum=MAX_DAYS)
     window = optional_whole(values["return_window_days"], "return_window_days", errors, minimum=0, maximum=MAX_DAYS)
+    rate = optional_decimal(
+        values["redemption_points_per_unit"],
+        "redemption_points_per_unit",
+        errors,
+        column=Shop.redemption_points_per_unit,
+        minimum=MIN_REDEMPTION_RATE,
+        maximum=MAX_REDEMPTION_RATE,
+        required=True,
+    )
     if not errors:
         try:
             saved = ledger.update_policies(
@@ -74,7 +83,7 @@ def save() -> Response:
                     test_orders_earn=bool(values["test_orders_earn"]),
                     # A form without the field (an older page) leaves the setting as it was.
                     orders_earn_on=values["orders_earn_on"] or before.orders_earn_on,
-                    redemption_points_per_unit=values["redemption_points_per_unit"],  # type: ignore[arg-type]
+                    redemption_points_per_unit=rate,  # type: ignore[arg-type]
                     points_name=values["points_name"],
                 ),
             )

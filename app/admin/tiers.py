@@ -9,25 +9,38 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Any
 
 from flask import Response, g, make_response, render_template, request
 from sqlalchemy import func, select
 
 from app.admin.audit import staff_actor
+from app.admin.forms import optional_decimal
 from app.admin.shell import admin_blueprint, with_toast
 from app.extensions import db
 from app.loyalty import tiers
 from app.loyalty.base.errors import InvalidInput
 from app.loyalty.processing import recalculate_tiers
-from app.loyalty.tiers.configuration import BASES, PERIODS
-from app.models import CustomerLoyaltyProfile
+from app.loyalty.tiers.configuration import BASES, MAX_EARN_MULTIPLIER, PERIODS
+from app.models import CustomerLoyaltyProfile, TierDefinition
 from app.shopify.admin_auth import admin_required
 from app.tasks import progress
 
 bp = admin_blueprint("admin_tiers", __name__, "/admin/tiers")
 
 TIER_FIELDS = ("name", "threshold", "retention_threshold", "earn_multiplier", "benefits")
+# Each number of a tier row: its column, its smallest value and its largest (None: the column's).
+NUMBER_FIELDS = {
+    "threshold": (TierDefinition.threshold, Decimal(0), None),
+    "retention_threshold": (TierDefinition.retention_threshold, Decimal(0), None),
+    "earn_multiplier": (TierDefinition.earn_multiplier, Decimal("0.001"), MAX_EARN_MULTIPLIER),
+}
+NUMBER_LABELS = {
+    "threshold": "threshold",
+    "retention_threshold": "keep it with",
+    "earn_multiplier": "points multiplier",
+}
 MAX_TIERS = 12
 BASIS_LABELS = {"points_earned": "Points earned", "amount_spent": "Amount spent", "orders_placed": "Orders placed"}
 PERIOD_LABELS = {
@@ -60,13 +73,16 @@ def index() -> str:
 @admin_required
 def preview() -> Response:
     """Save and recalculate in a transaction that is rolled back: how many members the change would move."""
-    values, specs, rows_of = _submitted()
     errors: dict[str, str] = {}
+    values, specs, rows_of = _submitted(errors)
+    if errors:  # the banner lists them without their fields, so each says which tier and number it is about
+        errors = {key: f"{_where(key, values)}: {message}" for key, message in errors.items()}
     moved = None
     try:
-        _save(specs, values)
-        report = recalculate_tiers(db.session, shop_id=g.shop.id, now=datetime.now(timezone.utc))
-        moved = None if report.skipped else report.counts["tier_changes"]
+        if not errors:
+            _save(specs, values)
+            report = recalculate_tiers(db.session, shop_id=g.shop.id, now=datetime.now(timezone.utc))
+            moved = None if report.skipped else report.counts["tier_changes"]
     except InvalidInput as exc:
         _place_error(str(exc), rows_of, errors)
     finally:
@@ -78,12 +94,14 @@ def preview() -> Response:
 @bp.post("/")
 @admin_required
 def save() -> Response:
-    values, specs, rows_of = _submitted()
     errors: dict[str, str] = {}
+    values, specs, rows_of = _submitted(errors)
     try:
-        _save(specs, values)
+        if not errors:
+            _save(specs, values)
     except InvalidInput as exc:
         _place_error(str(exc), rows_of, errors)
+    if errors:
         db.session.rollback()
         return make_response(_page(values, errors, fragment=True), 422)
     members = db.session.execute(select(func.count()).where(CustomerLoyaltyProfile.shop_id == g.shop.id)).scalar_one()
@@ -113,9 +131,10 @@ def _save(specs: list[tiers.TierSpec], values: dict[str, Any]) -> None:
     )
 
 
-def _submitted() -> tuple[dict[str, Any], list[tiers.TierSpec], list[int]]:
+def _submitted(errors: dict[str, str]) -> tuple[dict[str, Any], list[tiers.TierSpec], list[int]]:
     """The form's values, the ladder as specs (rows without a name are left out: that removes a tier), and for each
-    spec the form row it came from. Levels follow the rows' order."""
+    spec the form row it came from. Levels follow the rows' order. A number that is not one, or that its column
+    cannot hold, goes into `errors` under its field (`tiers-1-threshold`)."""
     rows = []
     for index in range(MAX_TIERS):
         if f"tiers-{index}-name" not in request.form:
@@ -125,19 +144,37 @@ def _submitted() -> tuple[dict[str, Any], list[tiers.TierSpec], list[int]]:
     for index, row in enumerate(rows):
         if not row["name"]:
             continue
+        numbers = {
+            field: optional_decimal(
+                row[field],
+                f"tiers-{index}-{field}",
+                errors,
+                column=column,
+                minimum=minimum,
+                maximum=maximum,
+                required=field == "threshold",
+            )
+            for field, (column, minimum, maximum) in NUMBER_FIELDS.items()
+        }
         specs.append(
             tiers.TierSpec(
                 name=row["name"],
                 level=len(specs) + 1,
-                threshold=row["threshold"],
-                retention_threshold=row["retention_threshold"] or None,
-                earn_multiplier=row["earn_multiplier"] or "1",
+                threshold=numbers["threshold"] or Decimal(0),  # with an error when blank: never saved
+                retention_threshold=numbers["retention_threshold"],
+                earn_multiplier=numbers["earn_multiplier"] or Decimal(1),
                 benefits={"text": row["benefits"]} if row["benefits"] else {},
             )
         )
         rows_of.append(index)
     values = {"basis": request.form.get("basis", ""), "period": request.form.get("period", ""), "rows": rows}
     return values, specs, rows_of
+
+
+def _where(key: str, values: dict[str, Any]) -> str:
+    """Which tier and number a field's key (`tiers-1-threshold`) is, as the preview's banner names it."""
+    _, index, field = key.split("-", 2)
+    return f"{values['rows'][int(index)]['name']}, {NUMBER_LABELS[field]}"
 
 
 def _place_error(message: str, rows_of: list[int], errors: dict[str, str]) -> None:

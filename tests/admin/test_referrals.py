@@ -59,7 +59,7 @@ def test_bad_settings_are_named_by_field(admin: Admin, demo_shop: Any, other_adm
     for changes, field, message in [
         ({"advocate_points": "-1"}, "advocate_points", "-1 is too small. Enter a whole number from 0 to 1,000,000,000"),
         ({"max_conversions_per_day": "0"}, "max_conversions_per_day", "Enter a whole number from 1 to 2,147,483,647"),
-        ({"min_order_amount": "lots"}, "min_order_amount", "must be a number"),
+        ({"min_order_amount": "lots"}, "min_order_amount", "“lots” is not a number"),
         ({"landing_parameter": "no way"}, "landing_parameter", "must be a simple name"),
         ({"friend_points": "1.5"}, "friend_points", "Enter a whole number"),
     ]:

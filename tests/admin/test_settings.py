@@ -79,7 +79,7 @@ def test_bad_policies_are_named_next_to_their_field(admin: Admin, demo_shop: Any
             "Enter a whole number",
         ),
         ({"return_window_days": "-3"}, "return_window_days", "-3 is too small. Enter a whole number from 0 to 3,650"),
-        ({"redemption_points_per_unit": "0"}, "redemption_points_per_unit", "greater than 0"),
+        ({"redemption_points_per_unit": "0"}, "redemption_points_per_unit", "Enter a number from 0.0001 to 1,000,000"),
         ({"negative_balance_policy": "whatever"}, "negative_balance_policy", "must be one of cap, allow"),
         ({"points_name": "   "}, "points_name", "must be 1 to 40 characters, got 0"),
         ({"points_name": "S" * 41}, "points_name", "must be 1 to 40 characters, got 41"),

@@ -72,7 +72,7 @@ def test_preview_counts_the_members_who_would_move_and_saving_recalculates_in_a_
 
 def test_a_bad_ladder_is_refused_with_the_error_next_to_the_field(admin: Admin, demo_shop: Any) -> None:
     cases = [
-        (ladder_form(("Bronze", "0"), ("Silver", "lots")), "tiers-1-threshold", "must be a number"),
+        (ladder_form(("Bronze", "0"), ("Silver", "lots")), "tiers-1-threshold", "“lots” is not a number"),
         (ladder_form(("Bronze", "100"), ("Silver", "50")), "form", "must need more than"),
         (ladder_form(("Bronze", "0"), ("bronze", "50")), "form", "tier names must be unique"),
         (ladder_form(("Bronze", "0"), basis="vibes"), "basis", "basis must be one of"),

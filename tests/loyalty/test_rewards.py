@@ -46,6 +46,17 @@ GOOD = {"name": "Five off", "kind": "fixed_amount", "points_cost": 500, "value":
         ({"min_order_amount": "-1"}, "min_order_amount must not be negative"),
         ({"per_customer_limit": 0}, "per_customer_limit must be greater than zero, got 0"),
         ({"code_expiry_days": -3}, "code_expiry_days must be greater than zero, got -3"),
+        # quantize() raised InvalidOperation past 28 digits; from 10**12 on the NUMERIC(14, 2) column refused the row.
+        ({"value": "1e999"}, "value: 1e999 is too large; an amount must be less than 1,000,000,000,000"),
+        ({"value": "1e13"}, "value: 1e13 is too large; an amount must be less than 1,000,000,000,000"),
+        (
+            {"value": "999999999999.999"},
+            "value: 999999999999.999 is too large; an amount must be less than 1,000,000,000,000",
+        ),
+        (
+            {"min_order_amount": "1e999"},
+            "min_order_amount: 1e999 is too large; an amount must be less than 1,000,000,000,000",
+        ),
         # A code expiring 2.9 million days on is past year 9999: the redemption that issues it would fail.
         ({"code_expiry_days": 3651}, "code_expiry_days must be at most 3,650, got 3,651"),
     ],

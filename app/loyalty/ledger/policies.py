@@ -18,6 +18,10 @@ from app.rules.values import to_decimal
 EXPIRY_POLICIES = ("never", "after_earning", "inactivity")
 NEGATIVE_BALANCE_POLICIES = ("cap", "allow")
 MAX_DAYS = 3650
+# Points worth one unit of the shop's currency. shops.redemption_points_per_unit is NUMERIC(12, 4): it would store a
+# smaller rate than MIN_REDEMPTION_RATE as 0, which its check constraint refuses.
+MIN_REDEMPTION_RATE = Decimal("0.0001")
+MAX_REDEMPTION_RATE = Decimal(10**6)
 # shops.points_name is a VARCHAR(40); the storefront shows it after every balance ("1,200 Stars").
 MAX_POINTS_NAME = 40
 
@@ -67,8 +71,10 @@ def update_policies(session: Session, *, shop: Shop, policies: Policies) -> Poli
     if policies.negative_balance_policy not in NEGATIVE_BALANCE_POLICIES:
         raise InvalidInput(f"negative_balance_policy must be one of {', '.join(NEGATIVE_BALANCE_POLICIES)}")
     rate = to_decimal(policies.redemption_points_per_unit)
-    if rate is None or rate <= 0 or rate > Decimal(10**6):
-        raise InvalidInput("redemption_points_per_unit must be a number greater than 0 and at most 1000000")
+    if rate is None or not MIN_REDEMPTION_RATE <= rate <= MAX_REDEMPTION_RATE:
+        raise InvalidInput(
+            f"redemption_points_per_unit must be a number from {MIN_REDEMPTION_RATE} to {MAX_REDEMPTION_RATE}"
+        )
     stored = Policies(
         **{
             **asdict(policies),

@@ -20,6 +20,9 @@ from app.models.rewards import REWARD_KINDS
 from app.rules.values import is_ascii_digits, to_decimal
 
 MONEY = Decimal("0.01")
+# value and min_order_amount are NUMERIC(14, 2): from 10**12 on, PostgreSQL refuses the row (and past 28 digits
+# quantize() itself raises).
+AMOUNT_LIMIT = Decimal(10**12)
 # A code is issued expiring now + this many days: years longer is a code that never expires, and far enough
 # (2.9 million days) the expiry is past year 9999 and the redemption fails.
 MAX_CODE_EXPIRY_DAYS = 3650
@@ -51,7 +54,10 @@ def _decimal(name: str, raw: Decimal | str | int | None) -> Decimal | None:
     value = to_decimal(raw)
     if value is None:
         raise InvalidInput(f"{name}: {raw!r} is not a number")
-    return value.quantize(MONEY)
+    rounded = value.quantize(MONEY) if abs(value) < AMOUNT_LIMIT else value
+    if abs(rounded) >= AMOUNT_LIMIT:  # 999999999999.999 rounds up to the limit
+        raise InvalidInput(f"{name}: {raw} is too large; an amount must be less than {AMOUNT_LIMIT:,}")
+    return rounded
 
 
 def _positive_int(name: str, raw: int | None, *, required: bool = False, maximum: int | None = None) -> int | None:

@@ -21,6 +21,8 @@ from app.rules.values import to_decimal
 
 BASES = ("points_earned", "amount_spent", "orders_placed")
 PERIODS = ("lifetime", "calendar_year", "rolling_12_months")
+# A tier earns at most this many times the points (tier_definitions.earn_multiplier is NUMERIC(6, 3)).
+MAX_EARN_MULTIPLIER = Decimal(100)
 
 
 @dataclass(frozen=True)
@@ -61,8 +63,8 @@ def validate_ladder(specs: Sequence[TierSpec]) -> list[dict[str, Any]]:
             if not Decimal(0) <= retention <= threshold:
                 raise InvalidInput(f"{where}.retention_threshold must be between 0 and the entry threshold")
         multiplier = _number(f"{where}.earn_multiplier", spec.earn_multiplier)
-        if not Decimal(0) < multiplier <= Decimal(100):
-            raise InvalidInput(f"{where}.earn_multiplier must be greater than 0 and at most 100")
+        if not Decimal(0) < multiplier <= MAX_EARN_MULTIPLIER:
+            raise InvalidInput(f"{where}.earn_multiplier must be greater than 0 and at most {MAX_EARN_MULTIPLIER}")
         rows.append(
             {
                 "name": name,
