@@ -13,7 +13,7 @@ from flask import Response, abort, g, jsonify, make_response, render_template, r
 from sqlalchemy import select
 
 from app.admin.audit import record_change, staff_actor
-from app.admin.forms import field_of, optional_int, whole_number
+from app.admin.forms import field_of, optional_int, optional_whole, whole_number
 from app.admin.shell import admin_blueprint, form_key, go_to, new_form_key, with_toast
 from app.extensions import db
 from app.loyalty import ledger, reports, rewards
@@ -30,6 +30,7 @@ from app.loyalty.tiers import (
     tier_status,
 )
 from app.models import CustomerLoyaltyProfile, RedemptionLog
+from app.routing import MAX_ROW_ID
 from app.shopify.admin_auth import admin_required
 
 bp = admin_blueprint("admin_customers", __name__, "/admin/customers")
@@ -163,12 +164,13 @@ def set_tier(customer_id: str) -> Response:
 
 
 def _chosen_tier(raw: str, errors: dict[str, str]) -> int:
-    """The tier select's value as an id; the domain checks it is on this shop's ladder."""
-    try:
-        return int(raw)
-    except ValueError:
+    """The tier select's value as an id (ASCII digits: int() also reads "٣" as 3); the domain checks it is on this
+    shop's ladder. Anything else is a value the select never sends, so the message just asks for a tier."""
+    tier_id = optional_whole(raw, "tier_id", {}, minimum=1, maximum=MAX_ROW_ID)
+    if tier_id is None:
         errors["tier_id"] = "Choose a tier"
         return 0
+    return tier_id
 
 
 _NO_OVERRIDE = {"tier_id": None, "until": None}

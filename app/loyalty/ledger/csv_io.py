@@ -46,8 +46,9 @@ IMPORT_NAMESPACE = uuid.UUID("6f1d2c1e-7a51-4e0b-9a55-0c3f3b1e9d42")
 IMPORT_COLUMNS = ("customer_id", "email", "points", "note")
 MAX_POINTS = 10**12
 MAX_NOTE = 500
-_CUSTOMER_ID = re.compile(r"^(?:gid://shopify/Customer/)?(\d{1,20})$")
-_POINTS = re.compile(r"^\+?\d{1,13}$")
+# [0-9], not \d: \d also matches other scripts' digits, which int() reads ("٣" would import 3 points).
+_CUSTOMER_ID = re.compile(r"^(?:gid://shopify/Customer/)?([0-9]{1,20})$")
+_POINTS = re.compile(r"^\+?[0-9]{1,13}$")
 
 EXPORT_COLUMNS = (
     "entry_id",
