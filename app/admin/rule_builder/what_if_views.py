@@ -173,6 +173,9 @@ def _day(name: str, *, end: bool) -> datetime:
         day = date.fromisoformat(text)
     except ValueError:
         raise InvalidInput(f"{name}: {text!r} is not a date (YYYY-MM-DD)") from None
+    first, last = rulebook.EVENT_DAYS
+    if not first <= day <= last:  # past them a day may have no next one, or start before year 1 in UTC
+        raise InvalidInput(f"{name}: {day.isoformat()} is out of range; choose a day from {first} to {last}")
     return datetime.combine(day + timedelta(days=1 if end else 0), time(), tzinfo=ZoneInfo(g.shop.timezone))
 
 

@@ -15,6 +15,7 @@ from app.loyalty.rulebook.backtest_runs import (
 )
 from app.loyalty.rulebook.backtesting import BacktestResult, backtest
 from app.loyalty.rulebook.executions import record_executions
+from app.loyalty.rulebook.facts import EVENT_DAYS
 from app.loyalty.rulebook.retroactive import RetroResult, RetroReversal, retroactive_run, reverse_retroactive_run
 from app.loyalty.rulebook.simulation import dry_run
 from app.loyalty.rulebook.starter_rules import FIRST_ORDER_BONUS, TEMPLATES
@@ -29,6 +30,7 @@ from app.loyalty.rulebook.store import (
 from app.loyalty.rulebook.versions import SaveResult, diff_versions, restore_version, save_rule
 
 __all__ = [
+    "EVENT_DAYS",
     "FIRST_ORDER_BONUS",
     "TEMPLATES",
     "BacktestCancelled",

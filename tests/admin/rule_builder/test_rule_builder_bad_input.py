@@ -304,3 +304,52 @@ class TestTheDryRunsEvent:
         response = builder.post("/admin/rules/new/try", form)
         assert response.status_code == 422
         assert f"event {'9' * 30} does not exist in this shop" in text_of(response)
+
+
+def in_tokyo(shop: Any) -> None:
+    """Move the shop to Tokyo, where 0001-01-01 begins before year 1 in UTC (through the app's session, which holds
+    the shop the requests see)."""
+    from app.extensions import db
+
+    shop.timezone = "Asia/Tokyo"
+    db.session.commit()
+
+
+class TestDaysOutOfRange:
+    @pytest.mark.parametrize(
+        ("dates", "message"),
+        [
+            ({"backtest_from": "2026-01-01", "backtest_to": "9999-12-31"}, "backtest_to: 9999-12-31 is out of range"),
+            ({"backtest_from": "0001-01-01", "backtest_to": "0001-01-31"}, "backtest_from: 0001-01-01 is out of range"),
+        ],
+    )
+    def test_a_backtest_beyond_the_days_an_event_falls_on_queues_nothing(
+        self, builder, db_session, installed, dates, message
+    ) -> None:  # type: ignore[no-untyped-def]
+        in_tokyo(installed[SHOP])
+        response = builder.post("/admin/rules/new/backtests", {**as_json_tab(FIRST_ORDER_BONUS), **dates})
+        assert response.status_code == 422
+        assert f"{message}; choose a day from 2000-01-01 to 2999-12-31" in text_of(response)
+        assert counts(db_session) == dict.fromkeys(counts(db_session), 0)
+
+    @pytest.mark.parametrize(
+        ("dates", "message"),
+        [
+            ({"retro_from": "2026-01-01", "retro_to": "9999-12-31"}, "retro_to: 9999-12-31 is out of range"),
+            ({"retro_from": "0001-01-01", "retro_to": "0001-01-31"}, "retro_from: 0001-01-01 is out of range"),
+        ],
+    )
+    def test_going_live_with_a_retroactive_run_beyond_them_changes_nothing(
+        self, builder, db_session, installed, dates, message
+    ) -> None:  # type: ignore[no-untyped-def]
+        in_tokyo(installed[SHOP])
+        paused = save(db_session, installed[SHOP], {**FIRST_ORDER_BONUS, "status": "paused"})
+        before = counts(db_session)
+        response = builder.post(f"/admin/rules/{paused.id}/go-live", {"base_version": "1", "retro": "1", **dates})
+        assert response.status_code == 422
+        assert f"{message}; choose a day from 2000-01-01 to 2999-12-31" in text_of(response)
+        assert counts(db_session) == before
+        assert (db_session.get(Rule, paused.id).status, db_session.get(Rule, paused.id).current_version) == (
+            "paused",
+            1,
+        )
