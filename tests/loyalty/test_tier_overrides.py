@@ -114,7 +114,7 @@ def test_clearing_the_override_puts_the_earned_tier_back(
     assert db_session.get(CustomerLoyaltyProfile, profile.id).manual_tier_id is None
 
 
-def test_another_shops_tier_and_a_past_day_are_refused_and_change_nothing(
+def test_another_shops_tier_a_past_day_and_a_day_too_far_ahead_are_refused_and_change_nothing(
     db_session: Session,
     year_shop: Shop,
     year_ladder: dict[str, TierDefinition],
@@ -126,7 +126,22 @@ def test_another_shops_tier_and_a_past_day_are_refused_and_change_nothing(
         set_by_hand(db_session, year_shop, "12", foreign, date(2025, 12, 31), at(2025, 3, 11))
     with pytest.raises(InvalidInput, match="until: 2025-03-10 is in the past"):
         set_by_hand(db_session, year_shop, "12", year_ladder["Gold"], date(2025, 3, 10), at(2025, 3, 11))
+    # 9999-12-31 has no next day for the override to end on; a "for good" override holds through 2999-12-31.
+    with pytest.raises(InvalidInput, match="until: 9999-12-31 is too far ahead; choose a day up to 2999-12-31"):
+        set_by_hand(db_session, year_shop, "12", year_ladder["Gold"], date(9999, 12, 31), at(2025, 3, 11))
     db_session.expire_all()
     stored = db_session.get(CustomerLoyaltyProfile, profile.id)
     assert (stored.manual_tier_id, stored.manual_tier_until, tier_of(db_session, profile.id)) == (None, None, "Silver")
     assert tier_events(db_session) == [("order_created test-150", "Silver")]
+
+
+def test_an_override_may_hold_through_the_last_day_there_is_one_for(
+    db_session: Session, year_shop: Shop, year_ladder: dict[str, TierDefinition]
+) -> None:
+    profile = earn_and_upgrade(db_session, year_shop, "13", 150, at(2025, 3, 10))
+    set_by_hand(db_session, year_shop, "13", year_ladder["Gold"], date(2999, 12, 31), at(2025, 3, 11))
+    stored = db_session.get(CustomerLoyaltyProfile, profile.id)
+    assert (tier_of(db_session, profile.id), tiers.override_last_day(year_shop, stored.manual_tier_until)) == (
+        "Gold",
+        date(2999, 12, 31),
+    )

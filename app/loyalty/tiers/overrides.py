@@ -23,6 +23,9 @@ from app.loyalty.tiers.periods import current_window, measure, period_end, shop_
 from app.models import CustomerLoyaltyProfile, Shop, TierDefinition
 
 _OVERRIDE_COLUMNS = ["manual_tier_id", "manual_tier_until", "manual_tier_set_by"]
+# The last day an override may hold through: "for good" to any merchant, and a day that has a next one to end on
+# (9999-12-31 has none).
+LAST_UNTIL = date(2999, 12, 31)
 
 
 def held_override(profile: CustomerLoyaltyProfile, tiers: list[TierDefinition], now: datetime) -> TierDefinition | None:
@@ -55,7 +58,8 @@ def set_tier_by_hand(
 ) -> TierChange | None:
     """Give the member `tier_id` through the `until` day; they move up to it at once if they earn less.
 
-    Refused (InvalidInput): a tier not on this shop's ladder, an `until` day already over in the shop's time zone.
+    Refused (InvalidInput): a tier not on this shop's ladder, an `until` day already over in the shop's time zone or
+    after LAST_UNTIL.
     Replacing an override places the member afresh: the higher of the new manual tier and what they earn now.
     """
     tiers = ladder(session, shop_id=shop.id)
@@ -64,6 +68,8 @@ def set_tier_by_hand(
         raise InvalidInput(f"tier: no tier {tier_id} on this shop's ladder")
     if until < now.astimezone(shop_zone(shop)).date():
         raise InvalidInput(f"until: {until.isoformat()} is in the past; choose today or a later day")
+    if until > LAST_UNTIL:
+        raise InvalidInput(f"until: {until.isoformat()} is too far ahead; choose a day up to {LAST_UNTIL.isoformat()}")
     current = next((tier for tier in tiers if tier.id == profile.current_tier_id), None)
     # Without an earlier override the current tier is earned; with one it may be that override's doing.
     base = current if profile.manual_tier_id is None else _earned_tier(session, shop, profile, tiers, now)
