@@ -353,3 +353,27 @@ class TestDaysOutOfRange:
             "paused",
             1,
         )
+
+
+class TestNumbersPastTheLanguagesBounds:
+    @pytest.mark.parametrize(
+        ("change", "message"),
+        [
+            ({"priority": 10**30}, "/priority: must be at most 2,147,483,647"),
+            ({"actions": [{"type": "points", "amount": 10**30}]}, "/actions/0/amount: must be at most 1,000,000,000"),
+            ({"limits": {"budget_points": 2**63}}, "/limits/budget_points: must be at most 1,000,000,000"),
+        ],
+    )
+    def test_a_rule_past_them_is_refused_and_nothing_is_saved(self, builder, db_session, change, message) -> None:  # type: ignore[no-untyped-def]
+        response = builder.post("/admin/rules/", as_json_tab({**FIRST_ORDER_BONUS, **change}))
+        assert response.status_code == 422
+        assert message in text_of(response)
+        assert counts(db_session) == dict.fromkeys(counts(db_session), 0)
+
+    def test_a_saved_rule_cannot_be_given_an_amount_past_them(self, builder, db_session, rule) -> None:  # type: ignore[no-untyped-def]
+        huge = {**FIRST_ORDER_BONUS, "actions": [{"type": "points", "amount": 10**30}]}
+        before = counts(db_session)
+        response = builder.post(f"/admin/rules/{rule.id}", {**as_json_tab(huge), "base_version": "1"})
+        assert response.status_code == 422
+        assert "/actions/0/amount: must be at most 1,000,000,000" in text_of(response)
+        assert counts(db_session) == before
