@@ -144,9 +144,13 @@ class _RuleValidator(ConditionValidator):
         bounds = {key: self.when(value[key], f"/schedule/{key}") for key in ("starts_at", "ends_at") if key in value}
         start, end = bounds.get("starts_at"), bounds.get("ends_at")
         if start is not None and end is not None and comparable(start, end):
-            # a date-only ends_at includes that whole (shop-local) day
-            end_instant = as_datetime(end) + (dt.timedelta(days=1) if type(end) is dt.date else dt.timedelta())
-            if as_datetime(start) >= end_instant:
+            # A date-only ends_at includes that whole (shop-local) day: the rule ends the next midnight. Compared by
+            # date, not by adding the day, which 9999-12-31 does not have.
+            if type(end) is dt.date:
+                ends_after = as_datetime(start).date() <= end
+            else:
+                ends_after = as_datetime(start) < end
+            if not ends_after:
                 self.fail("/schedule/ends_at", "must be after starts_at")
         return {key: value[key] for key in ("starts_at", "ends_at") if key in value}
 

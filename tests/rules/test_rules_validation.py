@@ -62,6 +62,10 @@ INVALID: list[tuple[Any, list[tuple[str, str]]]] = [
         [("/schedule/ends_at", "must be after starts_at")],
     ),
     (
+        {"name": "R", "actions": POINTS, "schedule": {"starts_at": "9999-12-31T12:00:00", "ends_at": "9999-12-30"}},
+        [("/schedule/ends_at", "must be after starts_at")],
+    ),
+    (
         {"name": "R", "actions": POINTS, "schedule": {"starts_at": "next monday"}},
         [("/schedule/starts_at", "must be an ISO 8601 date or date-time (2024-12-24 or 2024-12-24T09:00:00-05:00)")],
     ),
@@ -421,6 +425,8 @@ VALID = [
         ],
     },
     {"name": "Lowest priority, astral text 😀", "priority": -(2**31), "actions": POINTS},
+    # Through the last day there is: the day after it, which the check once added, does not exist.
+    {"name": "For good", "schedule": {"starts_at": "2024-01-01", "ends_at": "9999-12-31"}, "actions": POINTS},
     {
         "name": "All keys",
         "description": "x",
