@@ -137,7 +137,11 @@ def test_points_to_amount_is_bought_in_steps(db_session: Session, shop: Shop, no
         ({"steps": 0}, InvalidInput, "steps must be a whole number of at least 1, got 0"),
         ({"steps": 2}, InvalidInput, None),
         ({"customer_id": ""}, InvalidInput, "customer_id must be a Shopify customer id (a non-empty string), got ''"),
-        ({"idempotency_key": ""}, InvalidInput, "idempotency_key must be 1-255 characters"),
+        (
+            {"idempotency_key": ""},
+            InvalidInput,
+            "idempotency_key must be 1-255 characters, none of them NUL or half a UTF-16 pair",
+        ),
     ],
 )
 def test_refused_redemptions_change_nothing(
