@@ -7,8 +7,7 @@ from typing import Any
 from flask import Flask
 from werkzeug.routing import IntegerConverter, Map
 
-# PostgreSQL's bigint, the type of every id column.
-MAX_ROW_ID = 2**63 - 1
+from app.models.base import MAX_BIGINT
 
 
 class RowIdConverter(IntegerConverter):
@@ -16,7 +15,7 @@ class RowIdConverter(IntegerConverter):
     the 404 any unknown id gets, instead of a 500 from the query that could not bind it."""
 
     def __init__(self, url_map: Map, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("max", MAX_ROW_ID)
+        kwargs.setdefault("max", MAX_BIGINT)
         super().__init__(url_map, *args, **kwargs)
 
 

@@ -30,7 +30,7 @@ from app.loyalty.tiers import (
     tier_status,
 )
 from app.models import CustomerLoyaltyProfile, RedemptionLog
-from app.routing import MAX_ROW_ID
+from app.models.base import MAX_BIGINT
 from app.shopify.admin_auth import admin_required
 
 bp = admin_blueprint("admin_customers", __name__, "/admin/customers")
@@ -166,7 +166,7 @@ def set_tier(customer_id: str) -> Response:
 def _chosen_tier(raw: str, errors: dict[str, str]) -> int:
     """The tier select's value as an id (ASCII digits: int() also reads "٣" as 3); the domain checks it is on this
     shop's ladder. Anything else is a value the select never sends, so the message just asks for a tier."""
-    tier_id = optional_whole(raw, "tier_id", {}, minimum=1, maximum=MAX_ROW_ID)
+    tier_id = optional_whole(raw, "tier_id", {}, minimum=1, maximum=MAX_BIGINT)
     if tier_id is None:
         errors["tier_id"] = "Choose a tier"
         return 0

@@ -12,12 +12,10 @@ from typing import Any
 from flask import abort, request
 from sqlalchemy import BigInteger, Integer, Numeric
 
-from app.routing import MAX_ROW_ID
+from app.models.base import MAX_BIGINT, MAX_INTEGER
 from app.rules.values import is_ascii_digits
 
 MAX_POINTS = 10**9
-# PostgreSQL's integer: a larger number fails the whole insert ("integer out of range"). bigint is MAX_ROW_ID.
-MAX_INTEGER = 2**31 - 1
 # A decimal as a merchant types it: ASCII digits only (Decimal() also reads other scripts' digits, and exponents).
 _DECIMAL = re.compile(r"(?P<sign>[-+]?)(?P<whole>[0-9]*)(?:\.(?P<fraction>[0-9]*))?")
 
@@ -128,7 +126,7 @@ def largest(column: Any) -> int | Decimal:
     (999,999,999,999.99 for numeric(14, 2)); a form field checked against it never fails the insert."""
     kind = column.type
     if isinstance(kind, BigInteger):
-        return MAX_ROW_ID
+        return MAX_BIGINT
     if isinstance(kind, Integer):
         return MAX_INTEGER
     if isinstance(kind, Numeric):

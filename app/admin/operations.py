@@ -17,7 +17,7 @@ from app.extensions import db
 from app.loyalty import reports
 from app.loyalty.reports.operations import EVENT_STATUSES
 from app.models import DeadLetter
-from app.routing import MAX_ROW_ID
+from app.models.base import MAX_BIGINT
 from app.rules.values import is_ascii_digits
 from app.shopify.admin_auth import admin_required
 
@@ -55,7 +55,7 @@ def replay() -> Response:
     ids = None
     if request.form.get("all") != "1":
         raw = request.form.get("id", "")
-        if not is_ascii_digits(raw) or int(raw) > MAX_ROW_ID:
+        if not is_ascii_digits(raw) or int(raw) > MAX_BIGINT:
             abort(400, description=f"id must be a dead letter's number, got {raw[:40]!r}")
         ids = [int(raw)]
     taken = take_for_replay(db.session, now=datetime.now(timezone.utc), shop_id=g.shop.id, ids=ids)

@@ -12,7 +12,7 @@ from typing import Any
 from flask import Response, abort, g, make_response, render_template, request, url_for
 
 from app.admin.audit import record_change, staff_actor
-from app.admin.forms import MAX_INTEGER, MAX_POINTS, field_of, optional_decimal, optional_int, optional_whole
+from app.admin.forms import MAX_POINTS, field_of, optional_decimal, optional_int, optional_whole
 from app.admin.shell import admin_blueprint, go_to, with_toast
 from app.extensions import db
 from app.loyalty import referrals, reports, rewards
@@ -21,7 +21,7 @@ from app.loyalty.referrals.review import ConversionNotFound
 from app.loyalty.referrals.settings import ReferralSettings, settings_for
 from app.loyalty.reports.referrals import CONVERSION_STATUSES
 from app.models import ReferralConversion
-from app.routing import MAX_ROW_ID
+from app.models.base import MAX_BIGINT, MAX_INTEGER
 from app.shopify.admin_auth import admin_required
 
 bp = admin_blueprint("admin_referrals", __name__, "/admin/referrals")
@@ -32,7 +32,7 @@ FIELDS = tuple(ReferralSettings.__dataclass_fields__)
 WHOLE_RANGES = {
     "advocate_points": (0, MAX_POINTS),
     "friend_points": (0, MAX_POINTS),
-    "friend_reward_id": (1, MAX_ROW_ID),
+    "friend_reward_id": (1, MAX_BIGINT),
     "max_conversions_per_day": (1, MAX_INTEGER),
 }
 

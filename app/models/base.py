@@ -9,6 +9,11 @@ from sqlalchemy import BigInteger, DateTime, MetaData, func
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+# The largest values PostgreSQL's integer and bigint columns hold: a larger one fails the whole statement
+# ("out of range"), so a number someone sent is checked against these first. Every id column is a bigint.
+MAX_INTEGER = 2**31 - 1
+MAX_BIGINT = 2**63 - 1
+
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",

@@ -9,13 +9,21 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from app.extensions import db
 from app.models import RewardDefinition, Shop, TierDefinition
 from tests.admin.conftest import Admin
 from tests.admin.test_settings import form_of
-from tests.admin.test_whole_number_fields import REFERRALS, REWARD, assert_refused, audits, edit_form
+from tests.admin.test_tiers import assert_demo_ladder_unchanged
+from tests.admin.test_whole_number_fields import (
+    REFERRALS,
+    REWARD,
+    assert_no_reward_saved,
+    assert_refused,
+    audits,
+    edit_form,
+)
 
 MONEY = "Enter a number from 0 to 999,999,999,999.99 with at most 2 decimal places, or leave it blank"
 
@@ -38,8 +46,7 @@ def test_a_reward_amount_out_of_reach_is_a_422_and_nothing_is_saved(
     admin: Admin, demo_shop: Any, fields: dict[str, str], field: str, message: str
 ) -> None:
     assert_refused(admin.post("/admin/rewards/", {**REWARD, **fields}), field, message)
-    assert db.session.execute(select(func.count()).select_from(RewardDefinition)).scalar_one() == 0
-    assert audits() == 0
+    assert_no_reward_saved()
 
 
 def test_an_edit_with_an_amount_out_of_reach_leaves_the_reward_as_it_was(admin: Admin, demo_shop: Any) -> None:
@@ -87,15 +94,7 @@ def test_a_tier_number_out_of_reach_is_a_422_on_save_and_preview_and_the_ladder_
     preview = admin.post("/admin/tiers/preview", ladder(field, raw))
     assert preview.status_code == 422 and message in preview.get_data(as_text=True)
     assert "Silver, " in preview.get_data(as_text=True)  # the banner says which tier and number it is about
-    db.session.expire_all()
-    thresholds = db.session.execute(
-        select(TierDefinition.name, TierDefinition.threshold).order_by(TierDefinition.level)
-    )
-    assert [(name, int(threshold)) for name, threshold in thresholds] == [
-        ("Bronze", 0),
-        ("Silver", 1000),
-        ("Gold", 5000),
-    ]
+    assert_demo_ladder_unchanged()
     assert audits() == 0
 
 

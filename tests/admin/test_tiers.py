@@ -86,6 +86,11 @@ def test_a_bad_ladder_is_refused_with_the_error_next_to_the_field(admin: Admin, 
             assert f'id="field-{field}Error"' in html
         preview = admin.post("/admin/tiers/preview", form)
         assert preview.status_code == 422 and message in preview.get_data(as_text=True)
+    assert_demo_ladder_unchanged()
+
+
+def assert_demo_ladder_unchanged() -> None:
+    """The demo shop's ladder as seeded: what a refused change must leave."""
     db.session.expire_all()
     thresholds = db.session.execute(
         select(TierDefinition.name, TierDefinition.threshold).order_by(TierDefinition.level)

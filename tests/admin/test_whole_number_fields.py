@@ -14,25 +14,23 @@ from app.extensions import db
 from app.loyalty import rewards
 from app.models import AuditLog, RewardDefinition, Shop
 from tests.admin.conftest import Admin
+from tests.admin.test_referrals import SETTINGS as REFERRALS
 from tests.admin.test_rewards import BLANK
 from tests.admin.test_settings import form_of
 
 INTEGER = "Enter a whole number from 1 to 2,147,483,647, or leave it blank"
 REWARD = {**BLANK, "name": "Treat", "points_cost": "100", "value": "5"}
 STEPS = {"kind": "points_to_amount", "value": "1.00"}
-REFERRALS = {
-    "enabled": "1",
-    "advocate_points": "500",
-    "friend_points": "200",
-    "friend_reward_id": "",
-    "max_conversions_per_day": "3",
-    "min_order_amount": "25.00",
-    "landing_parameter": "ref",
-}
 
 
 def audits() -> int:
     return db.session.execute(select(func.count()).select_from(AuditLog)).scalar_one()
+
+
+def assert_no_reward_saved() -> None:
+    """What a refused new reward leaves: no reward and no audit row."""
+    assert db.session.execute(select(func.count()).select_from(RewardDefinition)).scalar_one() == 0
+    assert audits() == 0
 
 
 def assert_refused(response: Any, field: str, message: str) -> None:
@@ -64,8 +62,7 @@ def test_a_reward_whole_number_out_of_reach_is_a_422_and_nothing_is_saved(
     admin: Admin, demo_shop: Any, fields: dict[str, str], field: str, message: str
 ) -> None:
     assert_refused(admin.post("/admin/rewards/", {**REWARD, **fields}), field, message)
-    assert db.session.execute(select(func.count()).select_from(RewardDefinition)).scalar_one() == 0
-    assert audits() == 0
+    assert_no_reward_saved()
 
 
 def edit_form(admin: Admin, demo_shop: Any) -> tuple[int, dict[str, str]]:

@@ -13,10 +13,11 @@ from sqlalchemy import select
 from app.admin.shell import admin_blueprint
 from app.extensions import db
 from app.models import Rule as RuleRow
+from app.models.base import MAX_INTEGER
 from app.rules.values import is_ascii_digits
 
 bp = admin_blueprint("admin_rules", __name__, "/admin/rules")
-INTEGER_RANGE = (-(2**31), 2**31 - 1)
+INTEGER_RANGE = (-MAX_INTEGER - 1, MAX_INTEGER)
 
 
 def now() -> datetime:

@@ -24,7 +24,7 @@ from app.extensions import db
 from app.loyalty import rulebook
 from app.loyalty.base.errors import InvalidInput
 from app.models import EventQueue
-from app.routing import MAX_ROW_ID
+from app.models.base import MAX_BIGINT
 from app.rules import RuleIssue
 from app.rules.values import is_ascii_digits
 from app.shopify.admin_auth import admin_required
@@ -127,7 +127,7 @@ def _try_event() -> Any:
         # An id past a bigint names no event (and PostgreSQL would refuse to bind it).
         row = (
             None
-            if int(event_id) > MAX_ROW_ID
+            if int(event_id) > MAX_BIGINT
             else db.session.execute(
                 select(EventQueue).where(EventQueue.id == int(event_id), EventQueue.shop_id == g.shop.id)
             ).scalar_one_or_none()

@@ -33,6 +33,7 @@ from app.models import (
     RewardDefinition,
     Shop,
 )
+from app.models.base import MAX_BIGINT
 from app.rules.earning import EarnWay, ways_to_earn
 from app.rules.values import is_ascii_digits
 
@@ -49,8 +50,6 @@ ENTRY_KIND_WORDS = {
     "referral": "Referral reward",
 }
 MAX_PAGE = 50
-# points_transactions.id is a bigint.
-MAX_ENTRY_ID = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -174,7 +173,7 @@ def decode_cursor(cursor: str) -> int:
         kind, _, raw = base64.urlsafe_b64decode(cursor.encode()).decode().partition(":")
     except (ValueError, UnicodeDecodeError):
         kind, raw = "", ""
-    if kind != "entry" or not is_ascii_digits(raw) or not 1 <= int(raw) <= MAX_ENTRY_ID:
+    if kind != "entry" or not is_ascii_digits(raw) or not 1 <= int(raw) <= MAX_BIGINT:
         raise InvalidCursor(f"after: {cursor[:40]!r} is not a cursor from this API")
     return int(raw)
 

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from app.loyalty.base.errors import InvalidInput, RewardNotFound
 from app.models import RewardDefinition
+from app.models.base import MAX_BIGINT
 from app.models.rewards import REWARD_KINDS
 from app.rules.values import is_ascii_digits, to_decimal
 
@@ -158,7 +159,7 @@ def set_active(session: Session, *, shop_id: int, reward_id: int, active: bool) 
 
 def get_reward(session: Session, *, shop_id: int, reward_id: int, lock: bool = False) -> RewardDefinition:
     """The shop's reward, or RewardNotFound (also for another shop's id or a malformed id)."""
-    if isinstance(reward_id, bool) or not isinstance(reward_id, int) or not 0 < reward_id < 2**63:
+    if isinstance(reward_id, bool) or not isinstance(reward_id, int) or not 0 < reward_id <= MAX_BIGINT:
         raise RewardNotFound(reward_id)
     query = select(RewardDefinition).where(RewardDefinition.shop_id == shop_id, RewardDefinition.id == reward_id)
     if lock:

@@ -36,6 +36,7 @@ from app.models import (
     Shop,
     TierDefinition,
 )
+from app.rules.values import text_fault
 
 # Redemptions that use up a per-customer limit (failed and cancelled ones gave the points back).
 COUNTED_STATUSES = ("pending", "posted", "used", "expired")
@@ -58,14 +59,9 @@ def _customer_id(raw: object) -> str:
 def _idempotency_key(raw: object) -> str | None:
     if raw is None:
         return None
-    if not isinstance(raw, str) or not raw.strip() or len(raw) > 255 or not _storable(raw):
+    if not isinstance(raw, str) or not raw.strip() or len(raw) > 255 or text_fault(raw) is not None:
         raise InvalidInput("idempotency_key must be 1-255 characters, none of them NUL or half a UTF-16 pair")
     return raw
-
-
-def _storable(text: str) -> bool:
-    """Whether PostgreSQL's text can hold it: no NUL, and no UTF-16 surrogate without its pair (JSON can carry both)."""
-    return "\x00" not in text and not any("\ud800" <= character <= "\udfff" for character in text)
 
 
 def _request_hash(**fields: object) -> str:

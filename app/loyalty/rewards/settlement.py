@@ -20,10 +20,11 @@ from app.loyalty import ledger
 from app.loyalty.base.errors import Conflict, InvalidInput, RedemptionNotFound
 from app.loyalty.ledger.profiles import lock_profile_by_id
 from app.models import CustomerLoyaltyProfile, Outbox, PointsTransaction, RedemptionLog, Shop
+from app.models.base import MAX_BIGINT
 
 
 def _locked(session: Session, shop_id: int, redemption_id: int, customer_id: str | None = None) -> RedemptionLog:
-    if isinstance(redemption_id, bool) or not isinstance(redemption_id, int) or not 0 < redemption_id < 2**63:
+    if isinstance(redemption_id, bool) or not isinstance(redemption_id, int) or not 0 < redemption_id <= MAX_BIGINT:
         raise RedemptionNotFound(redemption_id)
     query = select(RedemptionLog).where(RedemptionLog.shop_id == shop_id, RedemptionLog.id == redemption_id)
     if customer_id is not None:
