@@ -213,6 +213,17 @@ def test_rate_limits_answer_429_with_retry_after_and_recover(  # type: ignore[no
             400,
             "may cost at most",
         ),
+        # A page given by a variable counts as the largest one (50): it counted as 10, so these two aliases ran 100
+        # entries under a cost of 124.
+        (
+            {
+                "query": "query Pages($n: Int) { a: me { history(first: $n) { entries { id points kind reason created_at"
+                " } } } b: me { history(first: $n) { entries { id points kind reason created_at } } } }",
+                "variables": {"n": 50},
+            },
+            400,
+            "it costs 506",
+        ),
         (
             {
                 "query": "{ me { history { page_info { end_cursor ... on PageInfo { ... on PageInfo { ... on PageInfo "
@@ -234,6 +245,7 @@ def test_rate_limits_answer_429_with_retry_after_and_recover(  # type: ignore[no
     ids=[
         "cheap",
         "too-costly",
+        "too-costly-by-variable",
         "fragments",
         "variables",
         "extensions-not-an-object",
