@@ -169,6 +169,17 @@ def test_explain_dry_runs_with_the_trace_and_writes_nothing(
     assert db_session.execute(select(func.count()).select_from(PointsTransaction)).scalar_one() == 0
 
 
+def test_explain_refuses_an_order_amount_no_order_holds(
+    runner: FlaskCliRunner, db_session: Session, shop: Shop, tmp_path: Path
+) -> None:
+    event = write(tmp_path, "event.json", order_payload(total="1e30", customer_id=77))
+    per_currency = {"name": "Per unit", "actions": [{"type": "points_per_currency", "rate": 1, "basis": "total"}]}
+    result = rules(runner, "explain", "--shop", shop.domain, event, "--draft", write(tmp_path, "d.json", per_currency))
+    assert result.exit_code == 1
+    assert "total_price '1e30' is larger than 999999999999.99" in result.output
+    assert db_session.execute(select(func.count()).select_from(RuleExecution)).scalar_one() == 0
+
+
 def store_orders(db_session: Session, shop: Shop) -> None:
     for n, (customer, total, day) in enumerate([("1", "150.00", 5), ("2", "50.00", 6), ("3", "300.00", 7)]):
         db_session.add(

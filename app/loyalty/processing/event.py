@@ -39,10 +39,10 @@ from app.loyalty.base.app_events import APP_EVENT_HEARD
 from app.loyalty.base.bulk import insert_rows, update_rows
 from app.loyalty.base.inbound import ORDER_EVENT_TYPES, InboundEvent
 from app.loyalty.base.installation import processes_event
+from app.loyalty.base.order_amounts import OrderAmounts, order_amounts, order_name
 from app.loyalty.base.outcome import Outcome, RetryLater
 from app.loyalty.ledger.profiles import lock_profile, lock_profiles, release_profiles, take_held_profiles
 from app.loyalty.processing import customer_facts, lifecycle, order_batches
-from app.loyalty.processing.order_amounts import OrderAmounts, order_amounts, order_name
 from app.loyalty.referrals.settings import ReferralSettings
 from app.loyalty.referrals.settings import settings_for as referral_settings
 from app.loyalty.rulebook.facts import business_source, event_facts, rule_credit_key

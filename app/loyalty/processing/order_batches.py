@@ -34,6 +34,7 @@ from app.loyalty.base import order_earning
 from app.loyalty.base.app_events import AppEvent, record_app_events
 from app.loyalty.base.bulk import insert_rows, pairs_table, update_rows
 from app.loyalty.base.inbound import ORDER_PLACED, InboundEvent
+from app.loyalty.base.order_amounts import OrderAmounts, order_name
 from app.loyalty.base.outcome import Outcome
 from app.loyalty.ledger.entries import (
     Cause,
@@ -46,7 +47,6 @@ from app.loyalty.ledger.entries import (
     pending_row,
 )
 from app.loyalty.processing import customer_facts
-from app.loyalty.processing.order_amounts import OrderAmounts, order_name
 from app.loyalty.rulebook.executions import execution_rows, write_executions
 from app.loyalty.rulebook.facts import event_facts, rule_credit_key
 from app.loyalty.rulebook.history import DatabaseHistory

@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session
 
 from app.loyalty.base.errors import InvalidInput
 from app.loyalty.base.inbound import ORDER_EVENT_TYPES, InboundEvent
+from app.loyalty.base.order_amounts import order_amounts
+from app.loyalty.base.outcome import Unprocessable
 from app.loyalty.rulebook.history import DatabaseHistory
 from app.loyalty.tiers.membership import tier_by_id
 from app.models import CustomerLoyaltyProfile, Order, Shop
@@ -61,6 +63,13 @@ def read_event_document(document: Any, *, now: datetime) -> EventDocument:
         stamp = document.get("created_at")
     if not isinstance(data, dict):
         raise InvalidInput("event_data: must be a JSON object")
+    if event_type in ORDER_EVENT_TYPES:
+        # Refused as processing refuses it, which it does before the rules run: an amount past what an order holds
+        # ("1e30") is past the precision of the engine's arithmetic too.
+        try:
+            order_amounts(data)
+        except Unprocessable as refused:
+            raise InvalidInput(str(refused)) from None
     occurred_at = now
     if stamp is not None:
         try:

@@ -264,6 +264,10 @@ FREQUENCY = {
 }
 
 
+# Points from the order's amount: the action whose arithmetic an amount of 1e30 took past the engine's precision.
+PER_CURRENCY = {"name": "Points per unit", "actions": [{"type": "points_per_currency", "rate": 1, "basis": "total"}]}
+
+
 def envelope(**changes: Any) -> str:
     """A pasted event envelope, with some of its values changed."""
     event = {"event_type": "order_created", "customer_id": "5001", "event_data": {"id": 1, "total_price": "150.00"}}
@@ -295,6 +299,30 @@ class TestTheDryRunsEvent:
         response = builder.post(
             "/admin/rules/new/try", {**as_json_tab(FREQUENCY), "try_source": "paste", "try_json": event}
         )
+        assert response.status_code == 422
+        assert message in text_of(response)
+        assert counts(db_session) == before
+
+    @pytest.mark.parametrize(
+        ("source", "message"),
+        [
+            ({"try_source": "build", "try_total": "1e30"}, "total_price '1e30' is larger than 999999999999.99"),
+            (
+                {"try_source": "paste", "try_json": envelope(event_data={"id": 1, "total_price": "1e30"})},
+                "total_price '1e30' is larger than 999999999999.99",
+            ),
+            (
+                {"try_source": "paste", "try_json": '{"id": 1, "subtotal_price": "1e400", "customer": {"id": 5001}}'},
+                "subtotal_price '1e400' is larger than 999999999999.99",
+            ),
+        ],
+    )
+    def test_an_order_amount_no_order_holds_is_refused_as_processing_refuses_it(
+        self, builder, db_session, installed, source, message
+    ) -> None:  # type: ignore[no-untyped-def]
+        add_member(db_session, installed[SHOP], "5001", email="ada@example.com", name="Ada Lovelace")
+        before = counts(db_session)
+        response = builder.post("/admin/rules/new/try", {**as_json_tab(PER_CURRENCY), **source})
         assert response.status_code == 422
         assert message in text_of(response)
         assert counts(db_session) == before

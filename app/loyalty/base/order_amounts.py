@@ -4,7 +4,8 @@ can hold.
 Shopify sends money as decimal strings ("150.00"). A value that is present but is not a finite, non-negative amount
 of at most MAX_AMOUNT (a comma decimal, "NaN", "1e309", a negative total) or a currency that is not a three-letter
 code can never be applied, however often it is retried: it raises Unprocessable naming the field, and the consumer
-dead-letters the event at once. An absent amount counts as 0, as it always has.
+dead-letters the event at once. An absent amount counts as 0, as it always has. Here in the base so that a dry run
+(rulebook) refuses the orders processing would, with the same words.
 """
 
 from __future__ import annotations
