@@ -35,7 +35,6 @@ from app.shopify.tokens import find_shop, needs_token_exchange
 
 View = TypeVar("View", bound=Callable[..., Any])
 ADMIN_ORIGIN = "https://admin.shopify.com"
-RETRY_HEADER = "X-Shopify-Retry-Invalid-Session-Request"
 
 
 def admin_required(view: View) -> View:

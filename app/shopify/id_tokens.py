@@ -12,6 +12,27 @@ import jwt
 # Every Shopify library allows 10 s of clock skew on exp and nbf ("AppBridge frequently sends future nbf").
 LEEWAY_SECONDS = 10
 SHOPIFY_ALGORITHM = "HS256"
+# The JSON type of each claim Shopify writes: text, or a time in seconds (a NumericDate).
+TEXT_CLAIMS = ("iss", "dest", "aud", "sub", "jti", "sid")
+TIME_CLAIMS = ("exp", "nbf", "iat")
+
+
+def mistyped_claim(token: str) -> str | None:
+    """Which claim of the token is not of the JSON type Shopify writes it in, as a refusal's reason (None: none is, or
+    the token is no JWT, which the verifiers refuse). shopify_app's verifiers take dest apart as text once the
+    signature holds and fail on a number or a list, so this runs first; it reads the token unverified, only to refuse
+    it."""
+    try:
+        claims = jwt.decode(token, options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return None
+    for name in TEXT_CLAIMS:
+        if name in claims and not isinstance(claims[name], str):
+            return f"the {name} claim is not a string"
+    for name in TIME_CLAIMS:
+        if name in claims and (isinstance(claims[name], bool) or not isinstance(claims[name], int | float)):
+            return f"the {name} claim is not a number of seconds"
+    return None
 
 
 def missing_claims(claims: Mapping[str, Any], required: Iterable[str]) -> list[str]:

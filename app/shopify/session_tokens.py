@@ -2,8 +2,8 @@
 
 Shopify's `verify_checkout_ui_ext_req` checks HS256 with the app secret (the previous one too, during a rotation), a
 10 s leeway on exp and nbf, and aud = the API key. On top of it, the stricter reading of the contract: exp must be
-present (shopify_app accepts a token without one), dest must be a myshopify.com domain (bare, as these tokens carry
-it), and sub, when present, must be a customer gid (the buyer is logged in).
+present (shopify_app accepts a token without one), every claim of the JSON type Shopify writes (id_tokens), dest a
+myshopify.com domain (bare, as these tokens carry it), and sub, when present, a customer gid (the buyer is logged in).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from shopify_app import verify_checkout_ui_ext_req
 
 from app.shopify.app_config import app_config
-from app.shopify.id_tokens import missing_claims, refusal_reason
+from app.shopify.id_tokens import missing_claims, mistyped_claim, refusal_reason
 from app.shopify.shop_domains import InvalidShopDomain, shop_domain
 
 CUSTOMER_GID = re.compile(r"^gid://shopify/Customer/(\d+)$")
@@ -41,6 +41,9 @@ def bearer_token(authorization: str | None) -> str:
 
 def verify_extension_token(token: str, *, api_key: str, secrets: Sequence[str]) -> ExtensionSession:
     """Decode and check the token; the shop and customer come from its verified claims only."""
+    mistyped = mistyped_claim(token)
+    if mistyped is not None:
+        raise InvalidSessionToken(f"session token refused: {mistyped}")
     # The checkout and customer-account verifiers of shopify_app are one check (its non-exchangeable ID token
     # verifier); one endpoint serves both extensions, so the checkout one stands for both.
     request = {"method": "POST", "headers": {"Authorization": f"Bearer {token}"}, "url": "", "body": ""}

@@ -3,9 +3,11 @@ token is 401 with a reason, and none of them makes the app call Shopify."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
+from typing import Any
 
 import jwt
 import pytest
@@ -33,6 +35,13 @@ def _without(token: str, *claims: str, secret: str) -> str:
     return jwt.encode({k: v for k, v in payload.items() if k not in claims}, secret, algorithm="HS256")
 
 
+def _retyped(token: str, secret: str, **claims: Any) -> str:
+    """The token with some claims of another JSON type, signed with `secret` (PyJWT's encode refuses a non-string iss,
+    so the payload is signed as it is)."""
+    payload = {**jwt.decode(token, options={"verify_signature": False}), **claims}
+    return jwt.PyJWS().encode(json.dumps(payload).encode(), secret, algorithm="HS256")
+
+
 Maker = Callable[[ShopifySigner, int], str]
 
 # Each builds, from Shopify's signer and the time now, an App Home token the admin must refuse with 401.
@@ -53,6 +62,15 @@ APP_HOME_TOKENS: dict[str, Maker] = {
     "no exp": lambda s, _: _without(s.app_home_token(shop=SHOP), "exp", secret=s.api_secret),
     "checkout extension token": lambda s, _: s.session_token(shop=SHOP, customer_id="7"),
     "not a JWT": lambda s, _: "not-a-jwt",
+    # Signed with the app's secret, each with a claim of a JSON type Shopify never writes it in.
+    "dest a number": lambda s, _: _retyped(s.app_home_token(shop=SHOP), s.api_secret, dest=123),
+    "dest a list": lambda s, _: _retyped(s.app_home_token(shop=SHOP), s.api_secret, dest=[f"https://{SHOP}"]),
+    "dest an object": lambda s, _: _retyped(s.app_home_token(shop=SHOP), s.api_secret, dest={"host": SHOP}),
+    "sub a number": lambda s, _: _retyped(s.app_home_token(shop=SHOP), s.api_secret, sub=69523243207),
+    "sid a list": lambda s, _: _retyped(s.app_home_token(shop=SHOP), s.api_secret, sid=["a-session"]),
+    "iss an object": lambda s, _: _retyped(s.app_home_token(shop=SHOP), s.api_secret, iss={"shop": SHOP}),
+    "aud a list": lambda s, _: _retyped(s.app_home_token(shop=SHOP), s.api_secret, aud=[s.api_key]),
+    "exp a string": lambda s, now: _retyped(s.app_home_token(shop=SHOP), s.api_secret, exp=str(now + 60)),
 }
 
 # Each builds an extension session token /graphql must refuse with 401.
@@ -70,6 +88,9 @@ EXTENSION_TOKENS: dict[str, Maker] = {
         s.app_home_token(shop=SHOP), "iss", "sid", secret=s.api_secret
     ),  # a staff user's sub
     "not a JWT": lambda s, _: "not-a-jwt",
+    "dest a number": lambda s, _: _retyped(s.session_token(shop=SHOP, customer_id="7"), s.api_secret, dest=123),
+    "dest a list": lambda s, _: _retyped(s.session_token(shop=SHOP, customer_id="7"), s.api_secret, dest=[SHOP]),
+    "sub a number": lambda s, _: _retyped(s.session_token(shop=SHOP, customer_id="7"), s.api_secret, sub=7),
 }
 
 
@@ -117,8 +138,34 @@ class TestAppHomeTokens:
             (APP_HOME_TOKENS["dest not myshopify"], "dest is not https://<handle>.myshopify.com"),
             (APP_HOME_TOKENS["iss of another shop"], "iss is not the admin of the shop in dest"),
             (APP_HOME_TOKENS["no sid"], "the sid claim is missing"),
+            (APP_HOME_TOKENS["dest a number"], "the dest claim is not a string"),
+            (APP_HOME_TOKENS["dest a list"], "the dest claim is not a string"),
+            (APP_HOME_TOKENS["dest an object"], "the dest claim is not a string"),
+            (APP_HOME_TOKENS["sub a number"], "the sub claim is not a string"),
+            (APP_HOME_TOKENS["sid a list"], "the sid claim is not a string"),
+            (APP_HOME_TOKENS["iss an object"], "the iss claim is not a string"),
+            (APP_HOME_TOKENS["aud a list"], "the aud claim is not a string"),
+            (APP_HOME_TOKENS["exp a string"], "the exp claim is not a number of seconds"),
         ],
-        ids=["expired", "nbf", "aud", "secret", "none", "hs512", "dest", "iss", "sid"],
+        ids=[
+            "expired",
+            "nbf",
+            "aud",
+            "secret",
+            "none",
+            "hs512",
+            "dest",
+            "iss",
+            "sid",
+            "dest a number",
+            "dest a list",
+            "dest an object",
+            "sub a number",
+            "sid a list",
+            "iss an object",
+            "aud a list",
+            "exp a string",
+        ],
     )
     def test_the_refusal_says_why(self, admin, shopify_fake, shop, make, reason) -> None:  # type: ignore[no-untyped-def]
         assert reason in admin.htmx(make(shopify_fake.signer, _now())).get_json()["message"]
@@ -178,6 +225,24 @@ class TestExtensionTokens:
         assert response.get_json()["message"].startswith("session token refused: ")
         assert response.headers["Access-Control-Allow-Origin"] == "*"
         assert shopify_fake.recorder.requests == []
+
+    @pytest.mark.parametrize(
+        ("make", "reason"),
+        [
+            (EXTENSION_TOKENS["dest a number"], "the dest claim is not a string"),
+            (EXTENSION_TOKENS["dest a list"], "the dest claim is not a string"),
+            (EXTENSION_TOKENS["sub a number"], "the sub claim is not a string"),
+        ],
+        ids=["dest a number", "dest a list", "sub a number"],
+    )
+    def test_the_refusal_of_a_claim_of_another_type_says_which(self, client, shopify_fake, shop, make, reason) -> None:  # type: ignore[no-untyped-def]
+        response = client.post(
+            "/graphql",
+            json={"query": GET_LOYALTY_PROFILE, "variables": {"customerId": "7"}},
+            headers={"Authorization": f"Bearer {make(shopify_fake.signer, _now())}"},
+        )
+        assert response.status_code == 401
+        assert response.get_json()["message"] == f"session token refused: {reason}"
 
     def test_an_uninstalled_shops_token_is_401(self, client, shopify_fake, make_shop) -> None:  # type: ignore[no-untyped-def]
         make_shop(uninstalled_at=datetime(2026, 2, 1, tzinfo=timezone.utc))
