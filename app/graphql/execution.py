@@ -15,6 +15,8 @@ from typing import Any
 from ariadne import graphql_sync
 from flask import current_app
 from graphql import GraphQLError, GraphQLSchema, validate
+from psycopg.pq import TransactionStatus
+from sqlalchemy.orm import Session
 
 from app.extensions import db, redis_store
 from app.graphql import rate_limit, read_cache
@@ -115,6 +117,16 @@ def _json(status: int, payload: Any, headers: dict[str, str]) -> Answer:
     return Answer(status, json.dumps(payload, separators=(",", ":")).encode(), headers)
 
 
+def _transaction_aborted(session: Session) -> bool:
+    """Whether a database error left the request's open transaction unusable (PostgreSQL refuses all but ROLLBACK).
+    A mutation's unit of work committed before that is kept; its client's retry with the same idempotency key gets
+    its result."""
+    if not session.in_transaction():
+        return False
+    connection = session.connection().connection.driver_connection
+    return connection.info.transaction_status == TransactionStatus.INERROR
+
+
 def error_answer(status: int, message: str, headers: dict[str, str], code: str) -> Answer:
     """A refusal before any GraphQL runs, in the app's error shape: {"error": code, "message": ...}."""
     return _json(status, {"error": code, "message": message}, {**headers, "Content-Type": "application/json"})
@@ -195,6 +207,11 @@ def serve(
         require_query=read_only,
         error_formatter=_format_error,
     )
+    if _transaction_aborted(session()):
+        # A database error in a field aborted the request's transaction: what it wrote is gone (the commit would roll
+        # it back without a word), so an answer built on it, such as a referral code created on first ask, is untrue.
+        session.rollback()
+        return _json(500, {"errors": [{"message": "internal error"}]}, headers)
     # A query may create the shopper's referral link on first ask; a mutation committed its own unit of work.
     session.commit()
     answer = _json(200 if success else 400, result, headers)

@@ -217,8 +217,9 @@ def test_rate_limits_answer_429_with_retry_after_and_recover(  # type: ignore[no
         # entries under a cost of 124.
         (
             {
-                "query": "query Pages($n: Int) { a: me { history(first: $n) { entries { id points kind reason created_at"
-                " } } } b: me { history(first: $n) { entries { id points kind reason created_at } } } }",
+                "query": "query Pages($n: Int) {"
+                " a: me { history(first: $n) { entries { id points kind reason created_at } } }"
+                " b: me { history(first: $n) { entries { id points kind reason created_at } } } }",
                 "variables": {"n": 50},
             },
             400,
@@ -328,3 +329,22 @@ def test_the_kept_programme_moves_with_rule_and_reward_changes(client, shopify, 
     rewards.set_active(db_session, shop_id=shop.id, reward_id=programme.dear_reward, active=False)
     db_session.commit()
     assert [r["name"] for r in public()["rewards"]] == ["$5 off"]
+
+
+def test_a_database_error_in_one_field_answers_nothing_it_did_not_keep(  # type: ignore[no-untyped-def]
+    client, shopify, db_session, programme, monkeypatch
+) -> None:
+    """The referral link is created on first ask, in the request's transaction; a database error in a later field
+    aborts that transaction, so its commit keeps nothing. The answer must not hand out the code that was not kept."""
+    from sqlalchemy import text
+
+    from app.loyalty.read_models import storefront
+
+    def failing_history(session, **_kwargs):  # type: ignore[no-untyped-def]
+        session.execute(text("SELECT 1 / 0"))  # a real error from PostgreSQL, on the request's own connection
+
+    monkeypatch.setattr(storefront, "history", failing_history)
+    answer = post(client, shopify, {"query": "{ me { referral { code } history { entries { id } } } }"})
+    assert answer.status_code == 500
+    assert answer.get_json() == {"errors": [{"message": "internal error"}]}
+    assert db_session.execute(select(func.count()).select_from(ReferralLink)).scalar_one() == 0
