@@ -67,6 +67,13 @@ def test_each_kind_is_created_with_its_audit_row(
         ({"kind": "free_shipping", "value": "3"}, "value", "a free_shipping reward has no value"),
         ({"kind": "bogus"}, "kind", "Choose one of"),
         ({"min_order_amount": "cheap"}, "min_order_amount", "is not a number"),
+        # A redemption of 10 steps would be 10^12 off, more than its value column holds.
+        (
+            {"kind": "points_to_amount", "value": "100000000000", "max_steps": "10"},
+            "max_steps",
+            "max_steps: 10 steps of 100,000,000,000.00 come to 1,000,000,000,000.00 off, and one redemption must be "
+            "less than 1,000,000,000,000 off; allow at most 9 steps",
+        ),
     ],
 )
 def test_a_bad_field_is_named_next_to_it_and_nothing_is_saved(

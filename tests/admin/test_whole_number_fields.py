@@ -89,13 +89,16 @@ def test_an_edit_with_a_whole_number_out_of_reach_leaves_the_reward_as_it_was(ad
     assert audits() == 0
 
 
-def test_the_largest_reward_numbers_are_saved(admin: Admin, demo_shop: Any) -> None:
+# A redemption's value, value times steps, is less than 10^12 as the value is: the largest value in one step, and
+# the most steps with the largest value they allow (2,147,483,647 x 465.66 = 999,997,235,062.02).
+@pytest.mark.parametrize(("value", "max_steps"), [("999999999999.99", "1"), ("465.66", "2147483647")])
+def test_the_largest_reward_numbers_are_saved(admin: Admin, demo_shop: Any, value: str, max_steps: str) -> None:
     form = {
         **REWARD,
         **STEPS,
         "points_cost": "1000000000",
-        "value": "999999999999.99",
-        "max_steps": "2147483647",
+        "value": value,
+        "max_steps": max_steps,
         "min_order_amount": "999999999999.99",
         "per_customer_limit": "2147483647",
         "code_expiry_days": "3650",
@@ -106,8 +109,8 @@ def test_the_largest_reward_numbers_are_saved(admin: Admin, demo_shop: Any) -> N
     reward = db.session.execute(select(RewardDefinition)).scalar_one()
     assert (reward.points_cost, reward.value, reward.max_steps, reward.min_order_amount) == (
         10**9,
-        Decimal("999999999999.99"),
-        2**31 - 1,
+        Decimal(value),
+        int(max_steps),
         Decimal("999999999999.99"),
     )
     assert (reward.per_customer_limit, reward.code_expiry_days, reward.min_tier_level) == (2**31 - 1, 3650, 2**31 - 1)

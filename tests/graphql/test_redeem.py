@@ -102,6 +102,27 @@ def test_spending_more_than_the_balance_is_refused_with_the_numbers(client, shop
     assert ledger_state(db_session) == before
 
 
+def test_steps_whose_value_a_redemption_cannot_hold_are_refused(client, shopify, db_session, shop, now) -> None:  # type: ignore[no-untyped-def]
+    """Without max_steps, the two steps a balance of 1,200 affords come to 1,999,999,999,999.98 off: more than a
+    redemption's value (NUMERIC(14, 2)) holds, which was an internal error from the INSERT."""
+    give_points(db_session, shop, SHOPPER, 1_200, now)
+    whole = rewards.create_reward(
+        db_session,
+        shop_id=shop.id,
+        spec=rewards.RewardSpec(name="All of it", kind="points_to_amount", points_cost=500, value="999999999999.99"),
+    )
+    db_session.commit()
+    before = ledger_state(db_session)
+    refused = redeem(client, shopify, rewardId=str(whole.id), steps=2)
+    assert refused["success"] is False
+    assert refused["message"] == (
+        f"reward {whole.id}: 2 steps of 999,999,999,999.99 come to 1,999,999,999,999.98 off, and one redemption must "
+        "be less than 1,000,000,000,000 off; redeem at most 1 at once"
+    )
+    assert (refused["points_deducted"], refused["new_balance"]) == (0, 1200)
+    assert ledger_state(db_session) == before
+
+
 @pytest.mark.parametrize("key", ["k\x00", "\ud800"], ids=["nul", "lone-surrogate"])
 def test_a_key_postgresql_cannot_store_is_refused_with_a_reason(client, shopify, db_session, reward_id, key) -> None:  # type: ignore[no-untyped-def]
     before = ledger_state(db_session)

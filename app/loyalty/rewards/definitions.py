@@ -1,7 +1,8 @@
 """Reward definitions: what points buy, validated, always looked up within one shop.
 
 Kinds: `fixed_amount` (value = amount off), `percentage` (value = percent off, 0-100], `free_shipping`,
-`free_product` (variant_id), `points_to_amount` (points_cost buys `value` off per step, 1..max_steps steps).
+`free_product` (variant_id), `points_to_amount` (points_cost buys `value` off per step, 1..max_steps steps, less
+than AMOUNT_LIMIT off in all: most_steps).
 A reward of another shop is "unknown reward" (RewardNotFound, 404), never a hint that it exists.
 """
 
@@ -21,8 +22,8 @@ from app.models.rewards import REWARD_KINDS
 from app.rules.values import is_ascii_digits, to_decimal
 
 MONEY = Decimal("0.01")
-# value and min_order_amount are NUMERIC(14, 2): from 10**12 on, PostgreSQL refuses the row (and past 28 digits
-# quantize() itself raises).
+# value and min_order_amount are NUMERIC(14, 2), and so is a redemption's value (value times steps): from 10**12 on,
+# PostgreSQL refuses the row (and past 28 digits quantize() itself raises).
 AMOUNT_LIMIT = Decimal(10**12)
 # A code is issued expiring now + this many days: years longer is a code that never expires, and far enough
 # (2.9 million days) the expiry is past year 9999 and the redemption fails.
@@ -98,6 +99,11 @@ def validate(spec: RewardSpec) -> dict[str, Any]:
     max_steps = _positive_int("max_steps", spec.max_steps)
     if spec.kind != "points_to_amount" and max_steps is not None:
         raise InvalidInput("max_steps applies only to points_to_amount rewards")
+    if max_steps is not None and value is not None and max_steps > (most := most_steps(value)):
+        raise InvalidInput(
+            f"max_steps: {max_steps:,} steps of {value:,} come to {value * max_steps:,} off, and one redemption must "
+            f"be less than {AMOUNT_LIMIT:,} off; allow at most {most:,} steps"
+        )
     min_order = _decimal("min_order_amount", spec.min_order_amount)
     if min_order is not None and min_order < 0:
         raise InvalidInput("min_order_amount must not be negative")
@@ -176,6 +182,12 @@ def list_rewards(session: Session, *, shop_id: int, active_only: bool = True) ->
     if active_only:
         query = query.where(RewardDefinition.active.is_(True))
     return list(session.execute(query.order_by(RewardDefinition.points_cost, RewardDefinition.id)).scalars())
+
+
+def most_steps(value: Decimal) -> int:
+    """The most steps of `value` off one redemption of a points_to_amount reward may take: the redemption's value,
+    value times steps, is NUMERIC(14, 2) as well."""
+    return int((AMOUNT_LIMIT - MONEY) // value)
 
 
 def redemption_value(reward: RewardDefinition, steps: int) -> Decimal | None:

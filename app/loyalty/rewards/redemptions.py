@@ -19,6 +19,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -73,10 +74,21 @@ def _steps(reward: RewardDefinition, steps: int | None) -> int:
         return 1
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise InvalidInput(f"steps must be a whole number of at least 1, got {steps!r}")
-    if reward.kind != "points_to_amount" and steps != 1:
-        raise InvalidInput(f"reward {reward.id} is not redeemed in steps")
+    if reward.kind != "points_to_amount":
+        if steps != 1:
+            raise InvalidInput(f"reward {reward.id} is not redeemed in steps")
+        return steps
     if reward.max_steps is not None and steps > reward.max_steps:
         raise InvalidInput(f"reward {reward.id} allows at most {reward.max_steps} steps, got {steps}")
+    # Without max_steps (or with one saved before it was bounded), the steps a balance affords may add up past what
+    # a redemption's value holds.
+    value = Decimal(reward.value)
+    most = definitions.most_steps(value)
+    if steps > most:
+        raise InvalidInput(
+            f"reward {reward.id}: {steps:,} steps of {value:,} come to {value * steps:,} off, and one redemption "
+            f"must be less than {definitions.AMOUNT_LIMIT:,} off; redeem at most {most:,} at once"
+        )
     return steps
 
 
