@@ -24,6 +24,7 @@ from app.rules.results import (
 )
 from app.rules.rule_set import RuleSet
 from app.rules.trace import TraceNode
+from app.rules.vocabulary import MAX_AWARD
 
 ACTIVE_ONLY = frozenset({"active"})
 ONE = Decimal(1)
@@ -149,8 +150,11 @@ def _decide(fired: list[tuple[CompiledRule, int | None]], ctx: EventContext) -> 
             base = plan.amount if plan.amount is not None else plan.base(ctx)
             if base is None:
                 continue
-            points = int((base * multiplier).quantize(ONE, rounding=plan.rounding))
-            params = plan.params
+            amount, params = base * multiplier, plan.params
+            if amount > MAX_AWARD:  # compared before rounding: quantize fails past Decimal's 28 digits
+                points, params = MAX_AWARD, MappingProxyType({**params, "award_capped": True})
+            else:
+                points = int(amount.quantize(ONE, rounding=plan.rounding))
             if remaining is not None:
                 if points > remaining:
                     points, params = remaining, MappingProxyType({**params, "budget_capped": True})

@@ -32,6 +32,11 @@ MAX_COUNT = 1_000_000_000  # per_customer, min_quantity, the value of frequency 
 MAX_WITHIN_DAYS = 36_600  # a century
 MAX_RATE = 10_000  # points per 1 unit of currency
 MAX_FACTOR = 100  # as a tier's earn multiplier
+# The most one award gives, whatever the order and the multipliers: MAX_POINTS times the tier multiplier and three
+# multiply factors at their largest. A points_per_currency award has no such bound of its own (the largest order at
+# MAX_RATE is 10^16 points before multipliers, and rules can stack any number of multiply actions), so the engine
+# caps every award here; a bigint holds 92 of them.
+MAX_AWARD = MAX_POINTS * MAX_FACTOR**4
 
 COMPARISONS = ("==", "!=", ">", ">=", "<", "<=")
 NUMBER_OPERATORS = (*COMPARISONS, "between", "in", "not_in")

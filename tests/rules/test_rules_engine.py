@@ -11,6 +11,7 @@ import pytest
 from app.loyalty.rulebook.starter_rules import FIRST_ORDER_BONUS
 from app.paths import PROJECT_ROOT
 from app.rules import POINT_ACTIONS, Facts, RuleSet, StaticHistory, compile_rule, evaluate, parse_rule, render_trace
+from app.rules.vocabulary import MAX_AWARD, MAX_FACTOR, MAX_RATE
 from tests.rules.rule_helpers import NOON_UTC, UTC, customer, facts, rule_with, run
 
 
@@ -237,6 +238,20 @@ def test_tier_multiplier_and_multiply_factors_apply_once_before_rounding() -> No
     assert evaluation.points_total == 46  # floor(10.33 x 1.5 x 2 x 1.5) = floor(46.485)
     multiply = [d for d in evaluation.decisions if d.type == "multiply"]
     assert [(d.points, d.params["factor"]) for d in multiply] == [(None, 2), (None, 1.5)]
+
+
+def test_an_award_past_what_one_ledger_entry_may_give_is_capped_there_and_says_so() -> None:
+    """The largest order total at the largest rate, times a tier's and six rules' largest multipliers: 10^30 points
+    unbounded, past the ledger's bigint, and past the 28 digits Decimal rounds in (a 500 in the dry run, a dead
+    letter in processing). One award gives at most MAX_AWARD."""
+    top = customer(tier="Top", tier_multiplier=Decimal(100))
+    rules = [rule_with(name="Base", actions=[{"type": "points_per_currency", "rate": MAX_RATE, "basis": "total"}])]
+    rules += [rule_with(name=f"Boost {n}", actions=[{"type": "multiply", "factor": MAX_FACTOR}]) for n in range(6)]
+    (award,) = [d for d in run(rules, facts({"total_price": "999999999999.99"}, cust=top)).decisions if d.points]
+    assert (award.points, award.params.get("award_capped")) == (MAX_AWARD, True)
+    assert MAX_AWARD <= 2**63 - 1  # a ledger entry's points are a BIGINT
+    uncapped = run(rules[:1], facts({"total_price": "10.00"}, cust=top)).decisions
+    assert [(d.points, d.params.get("award_capped")) for d in uncapped] == [(10_000_000, None)]
 
 
 def test_multiply_does_not_multiply_its_own_rules_points() -> None:
