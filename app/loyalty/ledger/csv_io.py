@@ -25,6 +25,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
+from app.loyalty.base.bulk import insert_rows, update_rows
 from app.loyalty.base.errors import (
     Conflict,
     ImportBatchNotFound,
@@ -33,11 +34,17 @@ from app.loyalty.base.errors import (
     ProfileNotFound,
 )
 from app.loyalty.ledger import entries, reversals
-from app.loyalty.ledger.profiles import find_profile, lock_profile, lock_profile_by_id
+from app.loyalty.ledger.profiles import (
+    find_profile,
+    lock_profile_by_id,
+    lock_profiles,
+    take_held_profiles,
+)
 from app.models import (
     CustomerLoyaltyProfile,
     ImportBatch,
     LedgerReversal,
+    PointsLot,
     PointsTransaction,
     Shop,
 )
@@ -139,23 +146,81 @@ def import_opening_balances(
     ).scalar_one_or_none()
     if inserted is None:  # imported by a concurrent request that committed first
         return ImportResult(batch_id=batch_id, rows=len(lines), points=sum(x.points for x in lines), duplicate=True)
+    _credit_lines(session, shop=shop, batch_id=batch_id, lines=lines, customers=customers, actor=actor, now=now)
+    return ImportResult(batch_id=batch_id, rows=len(lines), points=sum(x.points for x in lines), duplicate=False)
+
+
+def _credit_lines(
+    session: Session,
+    *,
+    shop: Shop,
+    batch_id: uuid.UUID,
+    lines: list[_Line],
+    customers: dict[int, str],
+    actor: str,
+    now: datetime,
+) -> None:
+    """entries.credit of each line (kind "import", posted with its lot: an import is no activity and is never held),
+    in statements shared by all lines: a file of tens of thousands of customers imports within one request. Each
+    customer appears on one line (_resolve), so each profile moves once, from the state its lock read."""
+    locked = lock_profiles(session, [(shop.id, customers[line.number]) for line in lines], now=now)
+    profiles = take_held_profiles(session, locked)
+    keys = {line.number: f"import:{batch_id}:{line.number}" for line in lines}
+    used = entries.keys_used(session, {(shop.id, key) for key in keys.values()})
     cause = entries.Cause("import", import_batch_id=batch_id, actor=actor.strip())
-    # One lock order for every multi-profile write: by customer id.
-    for line in sorted(lines, key=lambda item: customers[item.number]):
-        profile = lock_profile(session, shop_id=shop.id, customer_id=customers[line.number], now=now)
-        entries.credit(
-            session,
-            shop=shop,
-            profile_id=profile.id,
+    credited = [line for line in lines if (shop.id, keys[line.number]) not in used]
+    rows = [
+        entries.entry_row(
+            shop_id=shop.id,
+            profile_id=profiles[(shop.id, customers[line.number])].id,
             kind="import",
             points=line.points,
-            idempotency_key=f"import:{batch_id}:{line.number}",
+            idempotency_key=keys[line.number],
             cause=cause,
             now=now,
             reason=line.note or "Opening balance",
             source=("import_batch", str(batch_id)),
         )
-    return ImportResult(batch_id=batch_id, rows=len(lines), points=sum(x.points for x in lines), duplicate=False)
+        for line in credited
+    ]
+    posted = {
+        key: entry_id
+        for entry_id, key in insert_rows(
+            session,
+            PointsTransaction.__table__,
+            rows,
+            conflict=("shop_id", "idempotency_key"),
+            returning=("id", "idempotency_key"),
+        )
+    }
+    lots, moved = [], []
+    for line in credited:
+        profile = profiles[(shop.id, customers[line.number])]
+        entry_id = posted.get(keys[line.number])
+        if entry_id is None:
+            continue  # posted by a concurrent import of the same key since keys_used looked
+        lots.append(
+            entries.lot_row(
+                shop_id=shop.id,
+                profile_id=profile.id,
+                entry_id=entry_id,
+                points=line.points,
+                balance_before=profile.points_balance,
+                now=now,
+                expires_at=entries.lot_expiry(shop, credited_at=now, last_activity_at=profile.last_activity_at),
+            )
+        )
+        moved.append(
+            {"id": profile.id, "points_balance": line.points, "lifetime_earned": line.points, "updated_at": now}
+        )
+    insert_rows(session, PointsLot.__table__, lots)
+    update_rows(
+        session,
+        CustomerLoyaltyProfile.__table__,
+        moved,
+        match=("id",),
+        add=frozenset({"points_balance", "lifetime_earned"}),
+    )
 
 
 def _parse(text: str) -> list[_Line]:
