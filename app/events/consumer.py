@@ -43,6 +43,8 @@ from app.monitoring.metrics import record_event, record_rule_evaluation
 
 log = logging.getLogger(__name__)
 HEARTBEAT_TTL_S = 30
+# How often a consumer short of its fair share of partitions looks for free ones (a few Redis commands each time).
+SHORT_OF_SHARE_EVERY_S = 0.25
 
 
 @dataclass
@@ -129,8 +131,10 @@ class StreamConsumer:
         """One iteration: housekeeping when due, then one blocking read of the held partitions (about one batch in
         all); returns how many messages were handled."""
         every = self.settings.housekeeping_every_s
-        if not self.leases.owned:
-            every = min(every, 1.0)  # holding nothing: look for a free partition more often
+        if self.leases.short_of_share:
+            # Short of its share (holding nothing, or taken part of it while another process was giving its extra
+            # partitions back): look for free ones four times a second, or a freed partition waits unread until then.
+            every = min(every, SHORT_OF_SHARE_EVERY_S)
         if time.monotonic() - self._last_housekeeping >= every:
             self.housekeeping()
         owned = self.leases.owned

@@ -51,6 +51,8 @@ class PartitionLeases:
         self.consumer = consumer
         self.ttl_ms = ttl_ms
         self.owned: list[Partition] = []
+        # The fair share at the last rebalance (1 before the first: holding nothing is short of any share).
+        self.fair = 1
         self._acquire = client.register_script(_ACQUIRE)
         self._release = client.register_script(_RELEASE)
         # Where this consumer starts looking for free partitions: spread, so joiners do not all race for partition 0.
@@ -60,7 +62,7 @@ class PartitionLeases:
         """Renew what is held, give back what exceeds the fair share, take free partitions up to it; returns the
         partitions newly taken (their earlier pending entries may be this consumer's own, from before a restart)."""
         live = self._live_members()
-        fair = math.ceil(len(self.keys.partitions) / max(live, 1))
+        fair = self.fair = math.ceil(len(self.keys.partitions) / max(live, 1))
         self.owned = [p for p in self.owned if self._acquire(keys=[p.lease], args=[self.consumer, self.ttl_ms])]
         while len(self.owned) > fair:
             self._release(keys=[self.owned.pop().lease], args=[self.consumer])
@@ -77,6 +79,12 @@ class PartitionLeases:
                 taken.append(partition)
         self.owned.sort(key=lambda p: p.index)
         return taken
+
+    @property
+    def short_of_share(self) -> bool:
+        """Whether this consumer held fewer partitions than its fair share at the last rebalance: one it could take
+        may come free at any moment (another process gives back its extra ones one by one)."""
+        return len(self.owned) < self.fair
 
     def release_all(self) -> None:
         """Give every partition back and leave the membership (a clean stop: others take over at once)."""

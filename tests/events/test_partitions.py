@@ -89,6 +89,23 @@ class TestLeases:
         second.rebalance()
         assert len(second.owned) == 4
 
+    def test_a_consumer_short_of_its_share_soon_takes_a_partition_freed_later(  # type: ignore[no-untyped-def]
+        self, redis_client, keys, make_consumer
+    ) -> None:
+        """Another process gives its extra partitions back one by one; a consumer that took the first is short of its
+        share. It looked again only at its next housekeeping (5 s in production), and the partition given back next
+        was read by nobody until then: in the pipeline bench, event age p99 4.7 s instead of 0.06 s."""
+        other = PartitionLeases(redis_client, keys, "other", ttl_ms=60_000)
+        assert len(other.rebalance()) == 4
+        consumer = make_consumer("short", housekeeping_every_s=60)
+        redis_client.delete(other.owned[0].lease)  # the other process gives one back
+        consumer.run_once()
+        assert len(consumer.leases.owned) == 1 and consumer.leases.short_of_share  # two processes: 2 each
+        redis_client.delete(other.owned[1].lease)  # and another, just after
+        time.sleep(0.3)
+        consumer.run_once()
+        assert len(consumer.leases.owned) == 2
+
     def test_a_dead_processs_partitions_are_taken_over_once_its_lease_expires(self, redis_client, keys) -> None:  # type: ignore[no-untyped-def]
         dead = PartitionLeases(redis_client, keys, "dead", ttl_ms=300)
         alive = PartitionLeases(redis_client, keys, "alive", ttl_ms=300)
