@@ -185,6 +185,54 @@ def test_reverse_import_after_spend_caps_and_records_the_shortfall(db_session, s
     assert_sound(db_session, shop)
 
 
+def test_undoing_a_large_import_is_a_few_statements_and_takes_back_what_each_customer_has(db_session, shop, now):
+    """Undoing a batch took each customer's credit back on its own (5.5 ms each here: a batch past about 5,000
+    customers outlasted the web server's 30 s). Now the customers whose take-back stays inside the batch's lot share
+    their statements, and the rest go one by one as before:
+    - 1001 has spent nothing: all 500 come back;
+    - 1002 had 100 points before the import and spent 550: the lots gave the older 100 first, so the import's lot
+      keeps 50, the balance is 50, and the capped reversal takes those 50 from it (450 short);
+    - 1003 earned 100 after the import and spent 500: the import's lot, the older, is empty, so the 100 the reversal
+      takes come from the newer lot, which the one-by-one path does."""
+    before = profile(db_session, shop, now, "1002")
+    earn(db_session, shop, before, 100, "before-import", now - timedelta(days=1))
+    db_session.commit()
+    plain = "".join(f"{5000 + n},10\n" for n in range(200))
+    result = run_import(db_session, shop, "customer_id,points\n1001,500\n1002,500\n1003,500\n" + plain, now)
+    spend(db_session, shop, stored(db_session, before.id), 550, "spend-1002", now)
+    later = profile(db_session, shop, now, "1003")
+    earn(db_session, shop, later, 100, "after-import", now + timedelta(hours=1))
+    spend(db_session, shop, stored(db_session, later.id), 500, "spend-1003", now + timedelta(hours=2))
+    db_session.commit()
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    connection = db_session.connection()
+    event.listen(connection, "before_cursor_execute", count)
+    try:
+        out = ledger.reverse_import(db_session, shop=shop, batch_id=result.batch_id, actor="ana", now=now)
+    finally:
+        event.remove(connection, "before_cursor_execute", count)
+    assert len(statements) <= 25, len(statements)
+    assert (out.profiles, out.points_claimed, out.points_reversed, out.shortfall) == (
+        203,
+        1500 + 2000,
+        500 + 50 + 100 + 2000,
+        450 + 400,
+    )
+    found = balances(db_session, shop)
+    assert [found[c] for c in ("1001", "1002", "1003", "5000", "5199")] == [0, 0, 0, 0, 0]
+    requests = {
+        row.profile_id: (row.points_claimed, row.points_reversed, row.shortfall)
+        for row in db_session.execute(select(LedgerReversal)).scalars()
+    }
+    assert len(requests) == 203
+    assert requests[before.id] == (500, 50, 450) and requests[later.id] == (500, 100, 400)
+    assert_sound(db_session, shop)
+
+
 def test_reverse_import_of_another_shops_batch_is_not_found(db_session, shop, other_shop, now):
     result = run_import(db_session, shop, GOOD, now)
     with pytest.raises(ImportBatchNotFound):

@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -377,8 +378,16 @@ def reverse_import(
         .scalars()
         .all()
     )
-    totals = {"claimed": 0, "reversed": 0, "shortfall": 0}
-    for profile_id in profile_ids:
+    reason = f"Import {batch_id} reversed"
+    requests, slow = _reverse_in_bulk(
+        session, shop=shop, batch_id=batch_id, profile_ids=profile_ids, cause=cause, actor=actor, now=now, reason=reason
+    )
+    totals = {
+        "claimed": sum(r["points_claimed"] for r in requests),
+        "reversed": sum(r["points_reversed"] for r in requests),
+        "shortfall": sum(r["shortfall"] for r in requests),
+    }
+    for profile_id in slow:
         lock_profile_by_id(session, shop_id=shop.id, profile_id=profile_id)
         key = f"import_reversal:{batch_id}:{profile_id}"
         taken = reversals.take_back_rest(
@@ -389,7 +398,7 @@ def reverse_import(
             request_key=key,
             cause=cause,
             now=now,
-            reason=f"Import {batch_id} reversed",
+            reason=reason,
         )
         session.execute(
             insert(LedgerReversal).values(
@@ -410,6 +419,119 @@ def reverse_import(
     return ReverseImportResult(
         batch_id, len(profile_ids), totals["claimed"], totals["reversed"], totals["shortfall"], duplicate=False
     )
+
+
+def _reverse_in_bulk(
+    session: Session,
+    *,
+    shop: Shop,
+    batch_id: uuid.UUID,
+    profile_ids: list[int],
+    cause: entries.Cause,
+    actor: str,
+    now: datetime,
+    reason: str,
+) -> tuple[list[dict[str, Any]], list[int]]:
+    """reversals.take_back_rest of the batch for every customer whose take-back stays inside the batch's own lot (each
+    customer has one: one line each), as that code does it (the same entry, lot, balance and request row), in
+    statements shared by all of them; returns their request rows (written) and the customers left for it, one by one:
+    those whose reversal must take from other lots too (they spent imported points and earned others since)."""
+    balances = dict(
+        session.execute(
+            select(CustomerLoyaltyProfile.id, CustomerLoyaltyProfile.points_balance)
+            .where(CustomerLoyaltyProfile.shop_id == shop.id, CustomerLoyaltyProfile.id.in_(profile_ids))
+            .order_by(CustomerLoyaltyProfile.id)
+            .with_for_update()
+        ).all()
+    )
+    lots: dict[int, list[Any]] = {}
+    for lot in session.execute(
+        select(
+            PointsTransaction.profile_id,
+            PointsLot.id,
+            PointsLot.entry_id,
+            PointsLot.points,
+            PointsLot.reversed_points,
+            PointsLot.remaining,
+        )
+        .join(PointsTransaction, PointsTransaction.id == PointsLot.entry_id)
+        .where(
+            PointsTransaction.shop_id == shop.id,
+            PointsTransaction.import_batch_id == batch_id,
+            PointsTransaction.kind == "import",
+        )
+        .order_by(PointsLot.id)
+        .with_for_update(of=PointsLot)
+    ):
+        lots.setdefault(lot.profile_id, []).append(lot)
+    source = ("import_batch", str(batch_id))
+    requests: list[dict[str, Any]] = []
+    lot_moves: list[dict[str, Any]] = []
+    reversal_rows: list[dict[str, Any]] = []
+    balance_moves: list[dict[str, Any]] = []
+    slow: list[int] = []
+    for profile_id in profile_ids:
+        found, balance = lots.get(profile_id, []), balances[profile_id]
+        if len(found) != 1:
+            slow.append(profile_id)
+            continue
+        (lot,) = found
+        want = lot.points - lot.reversed_points
+        take = want if shop.negative_balance_policy == "allow" else min(want, max(0, balance))
+        covered = min(take, max(0, balance))  # what the reversal takes from lots (post_entry)
+        if want == 0 or covered > lot.remaining:
+            slow.append(profile_id)
+            continue
+        key = f"import_reversal:{batch_id}:{profile_id}"
+        lot_moves.append({"id": lot.id, "reversed_points": want, "remaining": -covered})
+        if take:
+            reversal_rows.append(
+                entries.entry_row(
+                    shop_id=shop.id,
+                    profile_id=profile_id,
+                    kind="reversal",
+                    points=-take,
+                    idempotency_key=f"{key}:reverses:{lot.entry_id}",
+                    cause=cause,
+                    now=now,
+                    reason=reason,
+                    source=source,
+                    reverses_id=lot.entry_id,
+                    shortfall=want - take,
+                )
+            )
+            balance_moves.append({"id": profile_id, "points_balance": -take, "updated_at": now})
+        requests.append(
+            {
+                "shop_id": shop.id,
+                "profile_id": profile_id,
+                "kind": "import_reversal",
+                "idempotency_key": key,
+                "source_type": source[0],
+                "source_id": source[1],
+                "actor": actor.strip(),
+                "created_at": now,
+                "points_claimed": want,
+                "pending_cancelled": 0,
+                "points_reversed": take,
+                "shortfall": want - take,
+            }
+        )
+    update_rows(session, PointsLot.__table__, lot_moves, match=("id",), add=frozenset({"reversed_points", "remaining"}))
+    written = insert_rows(
+        session,
+        PointsTransaction.__table__,
+        reversal_rows,
+        conflict=("shop_id", "idempotency_key"),
+        returning=("idempotency_key",),
+    )
+    if len(written) != len(reversal_rows):  # the request keys are unique, so their entry keys are too
+        raise RuntimeError(f"a reversal key of import batch {batch_id} was already used")
+    update_rows(
+        session, CustomerLoyaltyProfile.__table__, balance_moves, match=("id",), add=frozenset({"points_balance"})
+    )
+    insert_rows(session, LedgerReversal.__table__, requests)
+    return requests, slow
 
 
 def iter_ledger_csv(session: Session, *, shop_id: int, customer_id: str | None = None) -> Iterator[str]:
