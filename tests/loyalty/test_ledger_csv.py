@@ -71,9 +71,12 @@ def test_an_import_of_many_lines_is_a_few_statements_and_leaves_the_ledger_sound
     db_session.commit()
     lines = "".join(f"{2000 + n},{n + 1},\n" for n in range(1000))
     statements: list[str] = []
+    widest = 0  # parameters of one statement: PostgreSQL takes at most 65,535, so a batch's values travel as arrays
 
-    def count(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
+    def count(_conn, _cursor, statement, parameters, *_args):  # type: ignore[no-untyped-def]
+        nonlocal widest
         statements.append(statement)
+        widest = max(widest, len(parameters or ()))
 
     connection = db_session.connection()
     event.listen(connection, "before_cursor_execute", count)
@@ -83,6 +86,7 @@ def test_an_import_of_many_lines_is_a_few_statements_and_leaves_the_ledger_sound
         event.remove(connection, "before_cursor_execute", count)
     assert (result.rows, result.points) == (1001, 500 + sum(range(1, 1001)))
     assert len(statements) <= 12, statements
+    assert widest <= 20, widest
     found = balances(db_session, shop)
     assert found["1001"] == 800 and found["2000"] == 1 and found["2999"] == 1000
     assert stored(db_session, holder.id).lifetime_earned == 800
@@ -205,9 +209,12 @@ def test_undoing_a_large_import_is_a_few_statements_and_takes_back_what_each_cus
     spend(db_session, shop, stored(db_session, later.id), 500, "spend-1003", now + timedelta(hours=2))
     db_session.commit()
     statements: list[str] = []
+    widest = 0  # parameters of one statement: PostgreSQL takes at most 65,535, so a batch's values travel as arrays
 
-    def count(_conn, _cursor, statement, *_args):  # type: ignore[no-untyped-def]
+    def count(_conn, _cursor, statement, parameters, *_args):  # type: ignore[no-untyped-def]
+        nonlocal widest
         statements.append(statement)
+        widest = max(widest, len(parameters or ()))
 
     connection = db_session.connection()
     event.listen(connection, "before_cursor_execute", count)
@@ -216,6 +223,7 @@ def test_undoing_a_large_import_is_a_few_statements_and_takes_back_what_each_cus
     finally:
         event.remove(connection, "before_cursor_execute", count)
     assert len(statements) <= 25, len(statements)
+    assert widest <= 20, widest
     assert (out.profiles, out.points_claimed, out.points_reversed, out.shortfall) == (
         203,
         1500 + 2000,

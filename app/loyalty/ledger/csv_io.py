@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import BigInteger, any_, func, insert, literal, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -439,7 +440,11 @@ def _reverse_in_bulk(
     balances = dict(
         session.execute(
             select(CustomerLoyaltyProfile.id, CustomerLoyaltyProfile.points_balance)
-            .where(CustomerLoyaltyProfile.shop_id == shop.id, CustomerLoyaltyProfile.id.in_(profile_ids))
+            # One array, not a parameter per id: a batch may hold more customers than a statement takes parameters.
+            .where(
+                CustomerLoyaltyProfile.shop_id == shop.id,
+                CustomerLoyaltyProfile.id == any_(literal(profile_ids, ARRAY(BigInteger))),
+            )
             .order_by(CustomerLoyaltyProfile.id)
             .with_for_update()
         ).all()
