@@ -17,16 +17,19 @@ from tests.loyalty.rewards_helpers import give_points
 SHOPPER = "7393829330"
 
 
-@pytest.fixture
-def reward_id(app, db_session, shop, now) -> int:  # type: ignore[no-untyped-def]
+def funded_reward(db_session, shop, now, spec: rewards.RewardSpec) -> int:  # type: ignore[no-untyped-def]
+    """The shopper holds 1,200 points and the shop offers this reward: its id."""
     give_points(db_session, shop, SHOPPER, 1_200, now)
-    reward = rewards.create_reward(
-        db_session,
-        shop_id=shop.id,
-        spec=rewards.RewardSpec(name="$5 off", kind="fixed_amount", points_cost=500, value="5.00"),
-    )
+    reward = rewards.create_reward(db_session, shop_id=shop.id, spec=spec)
     db_session.commit()
     return reward.id
+
+
+@pytest.fixture
+def reward_id(app, db_session, shop, now) -> int:  # type: ignore[no-untyped-def]
+    return funded_reward(
+        db_session, shop, now, rewards.RewardSpec(name="$5 off", kind="fixed_amount", points_cost=500, value="5.00")
+    )
 
 
 def redeem(client, shopify, *, token_customer=SHOPPER, shop="test-shop.myshopify.com", **fields):  # type: ignore[no-untyped-def]
@@ -105,18 +108,17 @@ def test_spending_more_than_the_balance_is_refused_with_the_numbers(client, shop
 def test_steps_whose_value_a_redemption_cannot_hold_are_refused(client, shopify, db_session, shop, now) -> None:  # type: ignore[no-untyped-def]
     """Without max_steps, the two steps a balance of 1,200 affords come to 1,999,999,999,999.98 off: more than a
     redemption's value (NUMERIC(14, 2)) holds, which was an internal error from the INSERT."""
-    give_points(db_session, shop, SHOPPER, 1_200, now)
-    whole = rewards.create_reward(
+    whole = funded_reward(
         db_session,
-        shop_id=shop.id,
-        spec=rewards.RewardSpec(name="All of it", kind="points_to_amount", points_cost=500, value="999999999999.99"),
+        shop,
+        now,
+        rewards.RewardSpec(name="All of it", kind="points_to_amount", points_cost=500, value="999999999999.99"),
     )
-    db_session.commit()
     before = ledger_state(db_session)
-    refused = redeem(client, shopify, rewardId=str(whole.id), steps=2)
+    refused = redeem(client, shopify, rewardId=str(whole), steps=2)
     assert refused["success"] is False
     assert refused["message"] == (
-        f"reward {whole.id}: 2 steps of 999,999,999,999.99 come to 1,999,999,999,999.98 off, and one redemption must "
+        f"reward {whole}: 2 steps of 999,999,999,999.99 come to 1,999,999,999,999.98 off, and one redemption must "
         "be less than 1,000,000,000,000 off; redeem at most 1 at once"
     )
     assert (refused["points_deducted"], refused["new_balance"]) == (0, 1200)

@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from app.loyalty import ledger
@@ -160,3 +163,25 @@ def run_concurrently(session_factory, work, *, times: int = 2) -> list:  # type:
     for thread in threads:
         thread.join()
     return results
+
+
+@contextmanager
+def sent_statements(session: Session) -> Iterator[list[tuple[str, Any]]]:
+    """Every statement the session's connection sends inside the block, with its parameters."""
+    sent: list[tuple[str, Any]] = []
+
+    def record(_conn, _cursor, statement, parameters, *_args):  # type: ignore[no-untyped-def]
+        sent.append((statement, parameters))
+
+    connection = session.connection()
+    event.listen(connection, "before_cursor_execute", record)
+    try:
+        yield sent
+    finally:
+        event.remove(connection, "before_cursor_execute", record)
+
+
+def widest(sent: list[tuple[str, Any]]) -> int:
+    """The most parameters one of these statements bound: PostgreSQL takes at most 65,535, so a batch's values must
+    travel as arrays, not a parameter each."""
+    return max(len(parameters or ()) for _statement, parameters in sent)

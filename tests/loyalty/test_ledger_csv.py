@@ -8,7 +8,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from app.loyalty import ledger
 from app.loyalty.base.errors import (
@@ -23,7 +23,7 @@ from app.models import (
     LedgerReversal,
     PointsTransaction,
 )
-from tests.loyalty.ledger_helpers import assert_sound, earn, profile, spend, stored
+from tests.loyalty.ledger_helpers import assert_sound, earn, profile, sent_statements, spend, stored, widest
 
 GOOD = "customer_id,points,note\n1001,500,Migrated from Smile\ngid://shopify/Customer/1002,20,\n"
 
@@ -70,23 +70,11 @@ def test_an_import_of_many_lines_is_a_few_statements_and_leaves_the_ledger_sound
     earn(db_session, shop, holder, 300, "before-import", now)
     db_session.commit()
     lines = "".join(f"{2000 + n},{n + 1},\n" for n in range(1000))
-    statements: list[str] = []
-    widest = 0  # parameters of one statement: PostgreSQL takes at most 65,535, so a batch's values travel as arrays
-
-    def count(_conn, _cursor, statement, parameters, *_args):  # type: ignore[no-untyped-def]
-        nonlocal widest
-        statements.append(statement)
-        widest = max(widest, len(parameters or ()))
-
-    connection = db_session.connection()
-    event.listen(connection, "before_cursor_execute", count)
-    try:
+    with sent_statements(db_session) as sent:
         result = run_import(db_session, shop, "customer_id,points,note\n1001,500,Top-up\n" + lines, now)
-    finally:
-        event.remove(connection, "before_cursor_execute", count)
     assert (result.rows, result.points) == (1001, 500 + sum(range(1, 1001)))
-    assert len(statements) <= 12, statements
-    assert widest <= 20, widest
+    assert len(sent) <= 12, sent
+    assert widest(sent) <= 20
     found = balances(db_session, shop)
     assert found["1001"] == 800 and found["2000"] == 1 and found["2999"] == 1000
     assert stored(db_session, holder.id).lifetime_earned == 800
@@ -208,22 +196,10 @@ def test_undoing_a_large_import_is_a_few_statements_and_takes_back_what_each_cus
     earn(db_session, shop, later, 100, "after-import", now + timedelta(hours=1))
     spend(db_session, shop, stored(db_session, later.id), 500, "spend-1003", now + timedelta(hours=2))
     db_session.commit()
-    statements: list[str] = []
-    widest = 0  # parameters of one statement: PostgreSQL takes at most 65,535, so a batch's values travel as arrays
-
-    def count(_conn, _cursor, statement, parameters, *_args):  # type: ignore[no-untyped-def]
-        nonlocal widest
-        statements.append(statement)
-        widest = max(widest, len(parameters or ()))
-
-    connection = db_session.connection()
-    event.listen(connection, "before_cursor_execute", count)
-    try:
+    with sent_statements(db_session) as sent:
         out = ledger.reverse_import(db_session, shop=shop, batch_id=result.batch_id, actor="ana", now=now)
-    finally:
-        event.remove(connection, "before_cursor_execute", count)
-    assert len(statements) <= 25, len(statements)
-    assert widest <= 20, widest
+    assert len(sent) <= 25, len(sent)
+    assert widest(sent) <= 20
     assert (out.profiles, out.points_claimed, out.points_reversed, out.shortfall) == (
         203,
         1500 + 2000,

@@ -8,9 +8,10 @@ from __future__ import annotations
 import re
 
 from psycopg import sql
-from sqlalchemy import event, text
+from sqlalchemy import text
 
 from app.loyalty.ledger.profiles import lock_profiles, release_profiles
+from tests.loyalty.ledger_helpers import sent_statements
 
 
 def test_the_lock_of_a_batch_reads_each_profile_by_its_key_on_a_young_table(db_session, shop, now) -> None:  # type: ignore[no-untyped-def]
@@ -23,20 +24,11 @@ def test_the_lock_of_a_batch_reads_each_profile_by_its_key_on_a_young_table(db_s
         ),
         {"shop": shop.id, "now": now},
     )
-    statements: list[tuple[str, object]] = []
-    connection = db_session.connection()
-
-    def keep(_conn, _cursor, statement, parameters, _context, _executemany):  # type: ignore[no-untyped-def]
-        if "FOR UPDATE" in statement:
-            statements.append((statement, parameters))
-
-    event.listen(connection, "before_cursor_execute", keep)
-    try:
+    with sent_statements(db_session) as sent:
         held = lock_profiles(db_session, [(shop.id, str(n)) for n in range(1, 201)], now=now)
-    finally:
-        event.remove(connection, "before_cursor_execute", keep)
     assert len(held) == 200
-    ((statement, parameters),) = statements
+    ((statement, parameters),) = [(sql, values) for sql, values in sent if "FOR UPDATE" in sql]
+    connection = db_session.connection()
     # The consumer runs it as a prepared statement, which PostgreSQL soon plans once for any arrays (a generic plan,
     # blind to their length): that is the plan to look at.
     names = list(dict.fromkeys(re.findall(r"%\((\w+)\)s", statement)))

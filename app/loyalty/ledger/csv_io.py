@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, any_, func, insert, literal, select, update
+from sqlalchemy import BigInteger, any_, func, literal, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
@@ -38,7 +38,6 @@ from app.loyalty.base.errors import (
 from app.loyalty.ledger import entries, reversals
 from app.loyalty.ledger.profiles import (
     find_profile,
-    lock_profile_by_id,
     lock_profiles,
     take_held_profiles,
 )
@@ -380,46 +379,52 @@ def reverse_import(
         .all()
     )
     reason = f"Import {batch_id} reversed"
-    requests, slow = _reverse_in_bulk(
-        session, shop=shop, batch_id=batch_id, profile_ids=profile_ids, cause=cause, actor=actor, now=now, reason=reason
+    taken, slow = _reverse_in_bulk(
+        session, shop=shop, batch_id=batch_id, profile_ids=profile_ids, cause=cause, now=now, reason=reason
     )
-    totals = {
-        "claimed": sum(r["points_claimed"] for r in requests),
-        "reversed": sum(r["points_reversed"] for r in requests),
-        "shortfall": sum(r["shortfall"] for r in requests),
-    }
-    for profile_id in slow:
-        lock_profile_by_id(session, shop_id=shop.id, profile_id=profile_id)
-        key = f"import_reversal:{batch_id}:{profile_id}"
-        taken = reversals.take_back_rest(
+    for profile_id in slow:  # their profiles are locked: _reverse_in_bulk locked every one of the batch
+        taken[profile_id] = reversals.take_back_rest(
             session,
             shop=shop,
             profile_id=profile_id,
             source=source,
-            request_key=key,
+            request_key=_reversal_key(batch_id, profile_id),
             cause=cause,
             now=now,
             reason=reason,
         )
-        session.execute(
-            insert(LedgerReversal).values(
-                shop_id=shop.id,
-                profile_id=profile_id,
-                kind="import_reversal",
-                idempotency_key=key,
-                source_type=source[0],
-                source_id=source[1],
-                actor=actor.strip(),
-                created_at=now,
-                **taken.request_columns(),
-            )
-        )
-        totals["claimed"] += taken.claimed
-        totals["reversed"] += taken.points_reversed
-        totals["shortfall"] += taken.shortfall
-    return ReverseImportResult(
-        batch_id, len(profile_ids), totals["claimed"], totals["reversed"], totals["shortfall"], duplicate=False
+    shared = {
+        "shop_id": shop.id,
+        "kind": "import_reversal",
+        "source_type": source[0],
+        "source_id": source[1],
+        "actor": actor.strip(),
+        "created_at": now,
+    }
+    insert_rows(
+        session,
+        LedgerReversal.__table__,
+        [
+            {
+                **shared,
+                "profile_id": profile_id,
+                "idempotency_key": _reversal_key(batch_id, profile_id),
+                **one.request_columns(),
+            }
+            for profile_id, one in sorted(taken.items())
+        ],
     )
+    total = reversals.TakeBack()
+    for one in taken.values():
+        total.add(one)
+    return ReverseImportResult(
+        batch_id, len(profile_ids), total.claimed, total.points_reversed, total.shortfall, duplicate=False
+    )
+
+
+def _reversal_key(batch_id: uuid.UUID, profile_id: int) -> str:
+    """The key of one customer's take-back request when a batch is reversed (its ledger_reversals row)."""
+    return f"import_reversal:{batch_id}:{profile_id}"
 
 
 def _reverse_in_bulk(
@@ -429,14 +434,14 @@ def _reverse_in_bulk(
     batch_id: uuid.UUID,
     profile_ids: list[int],
     cause: entries.Cause,
-    actor: str,
     now: datetime,
     reason: str,
-) -> tuple[list[dict[str, Any]], list[int]]:
+) -> tuple[dict[int, reversals.TakeBack], list[int]]:
     """reversals.take_back_rest of the batch for every customer whose take-back stays inside the batch's own lot (each
-    customer has one: one line each), as that code does it (the same entry, lot, balance and request row), in
-    statements shared by all of them; returns their request rows (written) and the customers left for it, one by one:
-    those whose reversal must take from other lots too (they spent imported points and earned others since)."""
+    customer has one: one line each), writing what that code writes (the entry, the lot, the balance), in statements
+    shared by all of them. Returns what each of them took, and the customers left for take_back_rest one by one: those
+    whose reversal must take from other lots too (they spent imported points and earned others since)."""
+    # Profiles first, then lots: the order every writer of both locks them in.
     balances = dict(
         session.execute(
             select(CustomerLoyaltyProfile.id, CustomerLoyaltyProfile.points_balance)
@@ -470,7 +475,7 @@ def _reverse_in_bulk(
     ):
         lots.setdefault(lot.profile_id, []).append(lot)
     source = ("import_batch", str(batch_id))
-    requests: list[dict[str, Any]] = []
+    taken: dict[int, reversals.TakeBack] = {}
     lot_moves: list[dict[str, Any]] = []
     reversal_rows: list[dict[str, Any]] = []
     balance_moves: list[dict[str, Any]] = []
@@ -487,41 +492,26 @@ def _reverse_in_bulk(
         if want == 0 or covered > lot.remaining:
             slow.append(profile_id)
             continue
-        key = f"import_reversal:{batch_id}:{profile_id}"
         lot_moves.append({"id": lot.id, "reversed_points": want, "remaining": -covered})
         if take:
             reversal_rows.append(
                 entries.entry_row(
-                    shop_id=shop.id,
-                    profile_id=profile_id,
-                    kind="reversal",
-                    points=-take,
-                    idempotency_key=f"{key}:reverses:{lot.entry_id}",
-                    cause=cause,
-                    now=now,
-                    reason=reason,
-                    source=source,
-                    reverses_id=lot.entry_id,
-                    shortfall=want - take,
+                    **reversals.reversal_entry(
+                        shop_id=shop.id,
+                        profile_id=profile_id,
+                        credit_id=lot.entry_id,
+                        want=want,
+                        take=take,
+                        request_key=_reversal_key(batch_id, profile_id),
+                        cause=cause,
+                        now=now,
+                        reason=reason,
+                        source=source,
+                    )
                 )
             )
             balance_moves.append({"id": profile_id, "points_balance": -take, "updated_at": now})
-        requests.append(
-            {
-                "shop_id": shop.id,
-                "profile_id": profile_id,
-                "kind": "import_reversal",
-                "idempotency_key": key,
-                "source_type": source[0],
-                "source_id": source[1],
-                "actor": actor.strip(),
-                "created_at": now,
-                "points_claimed": want,
-                "pending_cancelled": 0,
-                "points_reversed": take,
-                "shortfall": want - take,
-            }
-        )
+        taken[profile_id] = reversals.TakeBack(points_reversed=take, shortfall=want - take)
     update_rows(session, PointsLot.__table__, lot_moves, match=("id",), add=frozenset({"reversed_points", "remaining"}))
     written = insert_rows(
         session,
@@ -535,8 +525,7 @@ def _reverse_in_bulk(
     update_rows(
         session, CustomerLoyaltyProfile.__table__, balance_moves, match=("id",), add=frozenset({"points_balance"})
     )
-    insert_rows(session, LedgerReversal.__table__, requests)
-    return requests, slow
+    return taken, slow
 
 
 def iter_ledger_csv(session: Session, *, shop_id: int, customer_id: str | None = None) -> Iterator[str]:

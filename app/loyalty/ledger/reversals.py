@@ -168,6 +168,36 @@ def earned_by(session: Session, *, shop_id: int, profile_id: int, source: tuple[
     return Earned(earned=earned, reversed=reversed_)
 
 
+def reversal_entry(
+    *,
+    shop_id: int,
+    profile_id: int,
+    credit_id: int,
+    want: int,
+    take: int,
+    request_key: str,
+    cause: entries.Cause,
+    now: datetime,
+    reason: str | None,
+    source: tuple[str, str],
+) -> dict[str, Any]:
+    """The entry that takes back `take` of the `want` points claimed from one credit (the rest is its shortfall), as
+    the arguments of entries.entry_row and post_entry: its key is `<request_key>:reverses:<credit id>`."""
+    return {
+        "shop_id": shop_id,
+        "profile_id": profile_id,
+        "kind": "reversal",
+        "points": -take,
+        "idempotency_key": f"{request_key}:reverses:{credit_id}",
+        "cause": cause,
+        "now": now,
+        "reason": reason,
+        "source": source,
+        "reverses_id": credit_id,
+        "shortfall": want - take,
+    }
+
+
 def take_back(
     session: Session,
     *,
@@ -231,17 +261,18 @@ def take_back(
         if take:
             entry = entries.post_entry(
                 session,
-                shop_id=shop.id,
-                profile_id=profile_id,
-                kind="reversal",
-                points=-take,
-                idempotency_key=f"{request_key}:reverses:{lot.entry_id}",
-                cause=cause,
-                now=now,
-                reason=reason,
-                source=source,
-                reverses_id=lot.entry_id,
-                shortfall=want - take,
+                **reversal_entry(
+                    shop_id=shop.id,
+                    profile_id=profile_id,
+                    credit_id=lot.entry_id,
+                    want=want,
+                    take=take,
+                    request_key=request_key,
+                    cause=cause,
+                    now=now,
+                    reason=reason,
+                    source=source,
+                ),
                 prefer_lot_id=lot.id,
             )
             if entry is None:  # the request key is unique, so its entry keys are too

@@ -294,14 +294,9 @@ class TestTheDryRunsEvent:
     def test_a_pasted_event_no_shop_could_send_is_refused_with_what_is_wrong(
         self, builder, db_session, installed, event, message
     ) -> None:  # type: ignore[no-untyped-def]
-        add_member(db_session, installed[SHOP], "5001", email="ada@example.com", name="Ada Lovelace")
-        before = counts(db_session)
-        response = builder.post(
-            "/admin/rules/new/try", {**as_json_tab(FREQUENCY), "try_source": "paste", "try_json": event}
+        self.assert_refused(
+            builder, db_session, installed, FREQUENCY, {"try_source": "paste", "try_json": event}, message
         )
-        assert response.status_code == 422
-        assert message in text_of(response)
-        assert counts(db_session) == before
 
     @pytest.mark.parametrize(
         ("source", "message"),
@@ -320,9 +315,14 @@ class TestTheDryRunsEvent:
     def test_an_order_amount_no_order_holds_is_refused_as_processing_refuses_it(
         self, builder, db_session, installed, source, message
     ) -> None:  # type: ignore[no-untyped-def]
+        self.assert_refused(builder, db_session, installed, PER_CURRENCY, source, message)
+
+    @staticmethod
+    def assert_refused(builder, db_session, installed, rule, source, message) -> None:  # type: ignore[no-untyped-def]
+        """Trying `rule` on the event `source` describes is a 422 saying `message`, and writes nothing."""
         add_member(db_session, installed[SHOP], "5001", email="ada@example.com", name="Ada Lovelace")
         before = counts(db_session)
-        response = builder.post("/admin/rules/new/try", {**as_json_tab(PER_CURRENCY), **source})
+        response = builder.post("/admin/rules/new/try", {**as_json_tab(rule), **source})
         assert response.status_code == 422
         assert message in text_of(response)
         assert counts(db_session) == before
