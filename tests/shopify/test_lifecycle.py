@@ -4,10 +4,12 @@ API and the token store, against the fake Shopify."""
 from __future__ import annotations
 
 import uuid
+from datetime import datetime, timezone
 
 import pytest
 from sqlalchemy import func, select
 
+from app.loyalty.rulebook import save_rule
 from app.models import CustomerLoyaltyProfile, EventQueue, ProcessedEvent, Shop
 from app.shopify.context import token_context
 from app.shopify.tokens import ShopNotConnected, access_token_for, refresh_after_unauthorized
@@ -115,3 +117,51 @@ def test_shop_redact_after_an_uninstall_deletes_the_shop(admin, client, shopify_
     assert db_session.execute(select(func.count()).select_from(Shop)).scalar_one() == 0
     assert profiles(db_session) == 0
     assert deliver(client, shopify_fake, "orders/create", order_payload())["status"] == "ignored"
+
+
+def shop_redact_note(db_session, event_id: str) -> str:  # type: ignore[no-untyped-def]
+    return db_session.execute(
+        select(ProcessedEvent.outcome["note"].astext).where(ProcessedEvent.event_id == uuid.UUID(event_id))
+    ).scalar_one()
+
+
+def test_shop_redact_for_a_shop_reinstalled_since_keeps_it_and_one_after_48_hours_deletes_it(  # type: ignore[no-untyped-def]
+    admin, client, shopify_fake, consumer, db_session
+) -> None:
+    admin.install()
+    shop_id = current_shop(db_session).id
+    rule = {"name": "Points per dollar", "actions": [{"type": "points_per_currency", "rate": 1, "basis": "total"}]}
+    save_rule(db_session, shop_id=shop_id, definition=rule, actor="test", now=datetime.now(timezone.utc))
+    db_session.commit()
+    deliver(client, shopify_fake, "orders/create", order_payload(total="150.00"))
+    drain(consumer)
+    balance = storefront(client, shopify_fake).get_json()["data"]["loyaltyProfile"]["points_balance"]
+    assert balance == 150
+    shopify_fake.state.uninstall(SHOP)
+    deliver(client, shopify_fake, "app/uninstalled", {"id": 548380009, "myshopify_domain": SHOP})
+    drain(consumer)
+    admin.install()  # the merchant came back within the 48 hours
+
+    redact = {"shop_id": 548380009, "shop_domain": SHOP}
+    kept = deliver(client, shopify_fake, "shop/redact", redact)  # 48 hours after the uninstall
+    drain(consumer)
+    reinstalled = current_shop(db_session)
+    assert (reinstalled.id, reinstalled.uninstalled_at) == (shop_id, None)
+    assert shop_redact_note(db_session, kept["event_id"]) == (
+        "shop/redact not applied: the shop was installed again since its uninstall; its data is kept"
+    )
+    assert profiles(db_session) == 1
+    assert storefront(client, shopify_fake).get_json()["data"]["loyaltyProfile"]["points_balance"] == balance
+
+    # Uninstalled again and left: the shop/redact of that uninstall deletes everything, and a later install starts
+    # afresh.
+    shopify_fake.state.uninstall(SHOP)
+    deliver(client, shopify_fake, "app/uninstalled", {"id": 548380009, "myshopify_domain": SHOP})
+    drain(consumer)
+    deliver(client, shopify_fake, "shop/redact", redact)
+    drain(consumer)
+    assert db_session.execute(select(func.count()).select_from(Shop)).scalar_one() == 0
+    assert profiles(db_session) == 0
+    admin.install()
+    assert current_shop(db_session).id != shop_id
+    assert storefront(client, shopify_fake).get_json()["data"]["loyaltyProfile"]["points_balance"] == 0

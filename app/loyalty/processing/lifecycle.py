@@ -13,6 +13,7 @@ from app.loyalty import gdpr, ledger, referrals
 from app.loyalty.base import plans
 from app.loyalty.base.errors import InvalidInput
 from app.loyalty.base.inbound import InboundEvent
+from app.loyalty.base.installation import Installation, installation_of
 from app.loyalty.base.outcome import Outcome, RetryLater, Unprocessable
 from app.loyalty.ledger.profiles import lock_existing_profile, lock_profile, lock_profile_by_id
 from app.loyalty.processing.customer_facts import CONTACT_FIELDS
@@ -186,6 +187,17 @@ def handle_data_request(session: Session, shop: Shop, event: InboundEvent, now: 
 
 
 def handle_shop_redact(session: Session, shop: Shop, event: InboundEvent, now: datetime, outcome: Outcome) -> None:
+    """shop/redact: Shopify asks for the shop's data 48 hours after an uninstall. A shop installed again since then
+    keeps everything: the merchant came back to their programme, and the request was about the install they left
+    (should they uninstall again, Shopify asks again 48 hours after that uninstall).
+
+    The shop row is locked and read afresh: a reinstall committed since the batch read the shop is seen here."""
+    current = session.execute(
+        select(Shop).where(Shop.id == shop.id).with_for_update().execution_options(populate_existing=True)
+    ).scalar_one()
+    if installation_of(current) is Installation.INSTALLED:
+        outcome.note = "shop/redact not applied: the shop was installed again since its uninstall; its data is kept"
+        return
     gdpr.redact_shop(session, shop_id=shop.id)
     outcome.note = "shop and all its data deleted"
 
