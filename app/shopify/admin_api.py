@@ -4,17 +4,20 @@ Shopify HTTP client (app/shopify/http.py), with the shop's offline token, the sh
 What a caller gets back, and must handle:
 - the `data` of a query, or the payload of a mutation (`mutate`);
 - `UserErrors`: Shopify refused the mutation's input (nothing was written); a definite answer;
-- `OutcomeUnknown`: a write was sent and no answer came (timeout, dropped connection, a 5xx other than 503): it may
-  or may not have happened, so look before writing again;
+- `OutcomeUnknown`: a write was sent and no answer came (timeout, dropped connection, a 5xx other than 503, or
+  Shopify's INTERNAL_SERVER_ERROR GraphQL error, its 500 answered as HTTP 200): it may or may not have happened, so
+  look before writing again;
 - `RetryLater`: not done, safe to try again later (throttled, 429, 503 after our bounded retries; token refresh
   could not reach Shopify);
-- `RequestRefused`: Shopify will not do it (400, 403, GraphQL errors other than THROTTLED); retrying will not help;
+- `RequestRefused`: Shopify will not do it (400, 403, GraphQL errors other than THROTTLED and INTERNAL_SERVER_ERROR);
+  retrying will not help;
 - `ShopNotConnected` (app.shopify.tokens): the shop has no usable token (uninstalled, never installed): nothing was
   sent, and nothing will be until it installs again.
 
-THROTTLED, 429 and 503 are retried here, waiting for the bucket to refill or for `Retry-After`; shopify_app's own
-retries are turned off (`max_retries=0`) so that there is one retry policy and its waits are bounded. A 401 refreshes
-the token once (tokens.refresh_after_unauthorized) and repeats the call once.
+THROTTLED, 429 and 503 (and a read's 5xx or INTERNAL_SERVER_ERROR) are retried here, waiting for the bucket to
+refill or for `Retry-After`; shopify_app's own retries are turned off (`max_retries=0`) so that there is one retry
+policy and its waits are bounded. A 401 refreshes the token once (tokens.refresh_after_unauthorized) and repeats the
+call once.
 """
 
 from __future__ import annotations
@@ -44,6 +47,8 @@ log = logging.getLogger(__name__)
 RETRY_STATUSES = frozenset({429, 503})
 # Other server errors: a read is retried; a write may have happened, so it is OutcomeUnknown.
 SERVER_ERRORS = frozenset({500, 502, 504})
+# The GraphQL error code Shopify answers (HTTP 200) "instead of 500 Internal Server Error in most circumstances".
+INTERNAL_ERROR = "INTERNAL_SERVER_ERROR"
 DEFAULT_COST = 10  # a mutation's usual requested cost; the bucket reservation only needs an estimate
 
 
@@ -170,8 +175,13 @@ class AdminApi:
                 if write:
                     raise OutcomeUnknown(f"no answer from Shopify for {shop_domain} after the write was sent")
                 wait = 1.0
-            elif status == 200 and _throttled(body):
+            elif status == 200 and _error_code(body, "THROTTLED"):
                 wait = self.throttle.refill_time(extensions) or 1.0
+            elif status == 200 and _error_code(body, INTERNAL_ERROR):
+                # Shopify's 500, answered as a GraphQL error: a read is retried, a write may have happened.
+                if write:
+                    raise OutcomeUnknown(f"{_describe(status, body)} from Shopify for {shop_domain} after the write")
+                wait = float(2 ** (attempt - 1))
             elif status in RETRY_STATUSES:
                 wait = _retry_after(response.headers) or float(2 ** (attempt - 1))
             elif status in SERVER_ERRORS:
@@ -216,10 +226,14 @@ def _json(raw: str) -> Any:
         return {}
 
 
-def _throttled(body: Any) -> bool:
+def _error_code(body: Any, code: str) -> bool:
+    """Whether one of the answer's GraphQL errors carries `extensions.code` == code."""
     errors = body.get("errors") if isinstance(body, dict) else None
     return isinstance(errors, list) and any(
-        isinstance(error, dict) and (error.get("extensions") or {}).get("code") == "THROTTLED" for error in errors
+        isinstance(error, dict)
+        and isinstance(error.get("extensions"), dict)
+        and error["extensions"].get("code") == code
+        for error in errors
     )
 
 

@@ -84,6 +84,23 @@ def test_a_read_with_no_answer_is_retried(api, shopify_fake) -> None:  # type: i
     assert len(shopify_fake.recorder.graphql("codeDiscountNodeByCode")) == 2
 
 
+def test_shopifys_internal_error_after_a_write_is_outcome_unknown_and_not_repeated(api, shopify_fake) -> None:  # type: ignore[no-untyped-def]
+    """Shopify answers INTERNAL_SERVER_ERROR (HTTP 200) instead of a 500: the write may have happened."""
+    shopify_fake.faults.internal_error("tagsAdd", after_write=True)
+    with pytest.raises(OutcomeUnknown) as raised:
+        tag(api)
+    assert "Internal error. Looks like something went wrong on our end." in str(raised.value)
+    assert len(shopify_fake.recorder.graphql("tagsAdd")) == 1
+    assert shopify_fake.state.shop(SHOP).customer(CUSTOMER).tags == ["vip"]
+
+
+def test_shopifys_internal_error_on_a_read_is_retried(api, shopify_fake, sleeps) -> None:  # type: ignore[no-untyped-def]
+    shopify_fake.faults.internal_error("codeDiscountNodeByCode", times=2)
+    assert api.query(SHOP, FIND, {"code": "NOPE"}) == {"codeDiscountNodeByCode": None}
+    assert len(shopify_fake.recorder.graphql("codeDiscountNodeByCode")) == 3
+    assert sleeps == [1.0, 2.0]
+
+
 def test_user_errors_are_typed_with_their_fields_and_codes(api, shopify_fake) -> None:  # type: ignore[no-untyped-def]
     shopify_fake.faults.user_errors("tagsAdd", [{"field": ["tags"], "message": "Tags are bad"}])
     with pytest.raises(UserErrors) as raised:

@@ -202,6 +202,38 @@ def test_a_lost_answer_that_cannot_be_checked_yet_is_checked_before_the_next_wri
     assert redemption(db_session).status == "posted" and create_row(db_session).attempts == 2
 
 
+def test_shopifys_internal_error_after_the_write_settles_the_code_it_made(  # type: ignore[no-untyped-def]
+    client, shopify_fake, db_session, shop, outward
+) -> None:
+    """INTERNAL_SERVER_ERROR is Shopify's 500 (answered as HTTP 200): the code may exist, so it is looked up, and the
+    shopper keeps it; the points are not given back for a code that works."""
+    redeem(client, shopify_fake, reward(db_session, shop))
+    shopify_fake.faults.internal_error("discountCodeBasicCreate", after_write=True)
+    report = drain(outward)
+    assert report.failed == 0
+    assert len(codes_in_shopify(shopify_fake)) == 1
+    assert len(shopify_fake.recorder.graphql("discountCodeBasicCreate")) == 1
+    assert len(shopify_fake.recorder.graphql("codeDiscountNodeByCode")) == 1
+    assert redemption(db_session).status == "posted" and balance(db_session) == 700
+    assert create_row(db_session).status == "done"
+
+
+def test_shopifys_internal_error_before_the_write_is_tried_again_not_refunded(  # type: ignore[no-untyped-def]
+    client, shopify_fake, db_session, shop, outward
+) -> None:
+    redeem(client, shopify_fake, reward(db_session, shop))
+    shopify_fake.faults.internal_error("discountCodeBasicCreate")
+    first = drain(outward)
+    assert (first.retried, first.failed) == (1, 0)
+    assert (redemption(db_session).status, balance(db_session), codes_in_shopify(shopify_fake)) == ("pending", 700, [])
+    assert create_row(db_session).status == "pending"
+    make_due(db_session)
+    drain(outward)
+    assert len(codes_in_shopify(shopify_fake)) == 1
+    assert len(shopify_fake.recorder.graphql("discountCodeBasicCreate")) == 2
+    assert redemption(db_session).status == "posted" and balance(db_session) == 700
+
+
 def test_user_errors_fail_the_redemption_and_the_points_come_back(  # type: ignore[no-untyped-def]
     client, shopify_fake, db_session, shop, outward
 ) -> None:

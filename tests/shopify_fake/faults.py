@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-FaultKind = Literal["status", "throttled", "timeout_after_write", "user_errors"]
+FaultKind = Literal["status", "throttled", "timeout_after_write", "user_errors", "internal_error"]
 OAUTH = "oauth"
 
 
@@ -25,6 +25,8 @@ class Fault:
     mode: Literal["close", "stall"] = "close"
     stall_seconds: float = 30.0
     user_errors: list[dict[str, Any]] = field(default_factory=list)
+    # internal_error: the request is carried out before the error is answered.
+    after_write: bool = False
 
     def matches(self, names: set[str]) -> bool:
         return self.target is None or self.target in names
@@ -66,6 +68,11 @@ class Faults:
     ) -> Fault:
         """Performs the mutation, then closes the connection without answering (after stalling, in "stall" mode)."""
         return self._add(Fault("timeout_after_write", target, times, mode=mode, stall_seconds=stall_seconds))
+
+    def internal_error(self, target: str | None = None, *, times: int = 1, after_write: bool = False) -> Fault:
+        """Answers HTTP 200 with Shopify's INTERNAL_SERVER_ERROR GraphQL error, which Shopify returns instead of a 500
+        in most circumstances; with `after_write`, the request is carried out first (its answer is lost)."""
+        return self._add(Fault("internal_error", target, times, after_write=after_write))
 
     def user_errors(self, target: str, errors: list[dict[str, Any]], *, times: int = 1) -> Fault:
         """Answers the mutation's payload with these userErrors and writes nothing."""

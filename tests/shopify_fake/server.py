@@ -16,6 +16,7 @@ import json
 import re
 import socket
 import threading
+import uuid
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -37,6 +38,16 @@ CONFIRM_PATH = re.compile(
 )
 BULK_FILE_PATH = re.compile(r"^/bulk-operations/([0-9]+)\.jsonl$")
 UNAUTHORIZED = "[API] Invalid API key or access token (unrecognized login or wrong password)"
+
+
+def internal_error_body() -> dict[str, Any]:
+    """Shopify's INTERNAL_SERVER_ERROR answer (HTTP 200), as its status and error codes page shows it."""
+    request_id = str(uuid.uuid4())
+    message = (
+        "Internal error. Looks like something went wrong on our end.\n"
+        f"Request ID: {request_id} (include this in support requests)."
+    )
+    return {"errors": [{"message": message, "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id}}]}
 
 
 class FakeShopify:
@@ -231,7 +242,12 @@ class RequestHandler(BaseHTTPRequestHandler):
         if not state.shop_for_access_token(self.headers.get("X-Shopify-Access-Token"), shop):
             return self._send(401, {"errors": UNAUTHORIZED})
         context = ApiContext(state, state.shop(shop), self.shopify.origin)
+        failure = faults.take({"internal_error"}, request.names)
+        if failure is not None and not failure.after_write:
+            return self._send(200, internal_error_body(), {"X-Shopify-API-Version": version})
         answer = self.shopify.admin.answer(request, context, force_throttle=fault is not None)
+        if failure is not None:
+            return self._send(200, internal_error_body(), {"X-Shopify-API-Version": version})
         dropped = faults.take({"timeout_after_write"}, request.names)
         if dropped is not None:
             return self._drop(dropped)

@@ -170,6 +170,22 @@ def test_a_stalled_write_times_the_client_out_after_the_write(
     assert shopify_fake.state.discount_codes(SHOP) == ["STALLED-1"]
 
 
+@pytest.mark.parametrize(("after_write", "written"), [(False, []), (True, ["INTERNAL-1"])])
+def test_an_internal_error_fault_answers_200_with_internal_server_error(
+    after_write: bool, written: list[str], calls: ShopifyCalls, shopify_fake: FakeShopify, token: str
+) -> None:
+    shopify_fake.faults.internal_error("discountCodeBasicCreate", after_write=after_write)
+
+    answer = create_reward(calls, token, "INTERNAL-1")
+
+    assert answer.status_code == 200
+    (error,) = answer.json()["errors"]
+    assert "data" not in answer.json()
+    assert error["message"].startswith("Internal error. Looks like something went wrong on our end.")
+    assert error["extensions"]["code"] == "INTERNAL_SERVER_ERROR" and error["extensions"]["requestId"]
+    assert shopify_fake.state.discount_codes(SHOP) == written
+
+
 def test_forced_user_errors_answer_the_payload_and_write_nothing(
     calls: ShopifyCalls, shopify_fake: FakeShopify, token: str
 ) -> None:
