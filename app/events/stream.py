@@ -25,6 +25,8 @@ from app.loyalty.base.inbound import InboundEvent
 
 GROUP = "loyalty-processors"
 DEAD_LETTER_MAX_LENGTH = 100_000
+# What a dead-letter entry keeps of its message besides its stream id and error (see dead_letter).
+DEAD_LETTER_FIELDS = frozenset({"event_id", "event_type"})
 
 
 @dataclass(frozen=True)
@@ -205,11 +207,17 @@ def ack(client: redis.Redis, *messages: Message) -> None:
 
 
 def dead_letter(client: redis.Redis, message: Message, error: str) -> None:
-    """Copy the message to its partition's dead-letter stream with its error, then acknowledge it (one MULTI: both
-    keys share the partition's hash tag)."""
+    """Note the message in its partition's dead-letter stream with its error, then acknowledge it (one MULTI: both
+    keys share the partition's hash tag).
+
+    The note names the event (DEAD_LETTER_FIELDS), never carries its envelope: the payload (a customer's name,
+    email, addresses) stays in the inbox and the dead_letters row, which customers/redact scrubs and shop/redact
+    deletes, and from which a replay starts. A copy here would outlive both, up to DEAD_LETTER_MAX_LENGTH entries."""
     fields: dict[str, str | bytes] = {"stream_id": message.stream_id, "error": error[:2000]}
     for key, value in (message.fields or {}).items():
-        fields[key.decode() if isinstance(key, bytes) else key] = value
+        name = key.decode() if isinstance(key, bytes) else key
+        if name in DEAD_LETTER_FIELDS:
+            fields[name] = value
     pipe = client.pipeline(transaction=True)
     pipe.xadd(message.partition.dead, fields, maxlen=DEAD_LETTER_MAX_LENGTH, approximate=True)
     pipe.xack(message.partition.events, GROUP, message.stream_id)

@@ -165,3 +165,41 @@ def test_shop_redact_for_a_shop_reinstalled_since_keeps_it_and_one_after_48_hour
     admin.install()
     assert current_shop(db_session).id != shop_id
     assert storefront(client, shopify_fake).get_json()["data"]["loyaltyProfile"]["points_balance"] == 0
+
+
+def dead_letter_stream_text(redis_client, redis_namespace) -> str:  # type: ignore[no-untyped-def]
+    """Every field of every entry of the namespace's dead-letter streams, as one text."""
+    found = []
+    for key in redis_client.scan_iter(match=f"{redis_namespace}:events:*:dead"):
+        for _entry_id, fields in redis_client.xrange(key):
+            found += [f"{name.decode()}={value.decode()}" for name, value in fields.items()]
+    return "\n".join(found)
+
+
+def test_a_dead_lettered_event_leaves_no_personal_data_in_redis_after_the_redactions(  # type: ignore[no-untyped-def]
+    admin, client, shopify_fake, consumer, db_session, redis_client, redis_namespace
+) -> None:
+    admin.install()
+    customer = {"id": 7781123456789012345, "email": "zebulon.q@example.net", "phone": "+44 7700 900123"}
+    order = order_payload(order_id=5512345678901234567, customer_id=customer["id"], total="1e30")
+    order["customer"].update(email=customer["email"], first_name="Zebulon", last_name="Quimbyfeather")
+    order["shipping_address"] = {"name": "Zebulon Quimbyfeather", "address1": "1 Quimbyfeather Lane"}
+    dead = deliver(client, shopify_fake, "orders/create", order)  # an amount no order holds: dead-lettered
+    drain(consumer)
+    assert (
+        db_session.execute(select(EventQueue.status).where(EventQueue.event_id == uuid.UUID(dead["event_id"])))
+    ).scalar_one() == "dead"
+    assert dead["event_id"] in dead_letter_stream_text(redis_client, redis_namespace)
+
+    redact = {"shop_id": 548380009, "shop_domain": SHOP, "customer": customer, "orders_to_redact": [order["id"]]}
+    deliver(client, shopify_fake, "customers/redact", redact)
+    drain(consumer)
+    kept = dead_letter_stream_text(redis_client, redis_namespace)
+    for personal in (customer["email"], str(customer["id"]), "Zebulon", "Quimbyfeather", customer["phone"]):
+        assert personal not in kept, personal
+
+    deliver(client, shopify_fake, "app/uninstalled", {"id": 548380009, "myshopify_domain": SHOP})
+    deliver(client, shopify_fake, "shop/redact", {"shop_id": 548380009, "shop_domain": SHOP})
+    drain(consumer)
+    assert db_session.execute(select(func.count()).select_from(Shop)).scalar_one() == 0
+    assert SHOP not in dead_letter_stream_text(redis_client, redis_namespace)
