@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from app.events import inbox
 from app.loyalty import gdpr, ledger, referrals, rewards
+from app.loyalty.referrals.settings import update_settings
 from app.models import (
     AuditLog,
     Base,
@@ -342,3 +343,46 @@ def test_shop_redact_deletes_only_that_shop_and_the_ledger_stays_append_only(
     with pytest.raises(DBAPIError, match="append-only"):
         db_session.execute(text("DELETE FROM points_transactions WHERE shop_id = :s"), {"s": other_shop_id})
     db_session.rollback()
+
+
+def test_each_side_of_a_referral_exports_its_own_part_of_it(db_session: Session, shop: Shop, now: datetime) -> None:
+    """A conversion is the advocate's and the friend's: neither export carries the other's ids, order or points."""
+    update_settings(db_session, shop=shop, changes={"advocate_points": 500, "friend_points": 200})
+    advocate = give_points(db_session, shop, CUSTOMER, 10, now)
+    advocate.email = EMAIL
+    friend_id, friend_order = "7712345678901234567", "5512345678901234567"
+    friend = ledger.lock_profile(db_session, shop_id=shop.id, customer_id=friend_id, now=now)
+    friend.email = OTHER["email"]
+    code = referrals.link_for(db_session, shop=shop, profile=advocate, now=now).code
+    add_order(db_session, shop, friend, friend_order, "83.17", now)
+    order = {
+        "id": int(friend_order),
+        "subtotal_price": "83.17",
+        "total_price": "83.17",
+        "discount_codes": [{"code": code, "amount": "5.00", "type": "fixed_amount"}],
+    }
+    converted = referrals.convert_from_order(
+        db_session, shop=shop, friend_profile=friend, order=order, event_id=uuid.uuid4(), now=now
+    )
+    db_session.commit()
+    assert converted is not None and converted.status == "rewarded"
+
+    theirs = gdpr.export_customer(db_session, shop_id=shop.id, customer_id=CUSTOMER)
+    [conversion] = theirs["referral_conversions"]
+    assert (conversion["status"], conversion["advocate_points"]) == ("rewarded", 500)
+    [announced] = [event["payload"] for event in theirs["events"] if event["event_type"] == "referral_converted"]
+    assert (announced["advocate_points"], announced["status"]) == (500, "rewarded")
+    dumped = json.dumps(theirs)
+    for friends in (friend_id, friend_order, "83.17", OTHER["email"], "friend_points", "friend_profile_id"):
+        assert friends not in dumped, friends
+
+    friends_export = gdpr.export_customer(db_session, shop_id=shop.id, customer_id=friend_id)
+    [conversion] = friends_export["referral_conversions"]
+    assert (conversion["order_id"], conversion["order_total"], conversion["friend_points"]) == (
+        friend_order,
+        "83.17",
+        200,
+    )
+    dumped = json.dumps(friends_export)
+    for advocates in (CUSTOMER, EMAIL, "advocate_points", "advocate_profile_id", "link_id"):
+        assert advocates not in dumped, advocates

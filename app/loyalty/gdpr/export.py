@@ -26,6 +26,14 @@ from app.models import (
     event_history,
 )
 
+# A referral conversion belongs to two customers: each one's export shows its own side. The friend's order (its id,
+# total and event), profile, points and reward are the friend's; the link and points of the advocate are theirs.
+_FRIEND_SIDE = frozenset(
+    {"friend_profile_id", "friend_customer_id", "friend_points", "friend_redemption_id", "order_id", "order_total"}
+)
+_CONVERSION_FRIEND_SIDE = _FRIEND_SIDE | {"event_id"}
+_CONVERSION_ADVOCATE_SIDE = frozenset({"advocate_profile_id", "advocate_points", "link_id"})
+
 
 def _plain(value: Any) -> Any:
     if isinstance(value, Decimal):
@@ -64,7 +72,7 @@ def export_customer(session: Session, *, shop_id: int, customer_id: str) -> dict
     export: dict[str, Any] = {
         "customer_id": customer_id,
         "profile": None,
-        "events": [{key: _plain(value) for key, value in event.items()} for event in events],
+        "events": [_own_event(event) for event in events],
     }
     if profile is None:
         return export
@@ -97,13 +105,40 @@ def export_customer(session: Session, *, shop_id: int, customer_id: str) -> dict
                 ReferralClick.shop_id == shop_id, ReferralClick.link_id == link.id
             )
         ).scalar_one(),
-        referral_conversions=rows(
-            ReferralConversion,
-            or_(
-                ReferralConversion.advocate_profile_id == profile.id, ReferralConversion.friend_profile_id == profile.id
-            ),
-        ),
+        referral_conversions=[
+            _own_side(conversion, profile.id)
+            for conversion in session.execute(
+                select(ReferralConversion)
+                .where(
+                    ReferralConversion.shop_id == shop_id,
+                    or_(
+                        ReferralConversion.advocate_profile_id == profile.id,
+                        ReferralConversion.friend_profile_id == profile.id,
+                    ),
+                )
+                .order_by(ReferralConversion.id)
+            ).scalars()
+        ],
         rule_executions=rows(RuleExecution, RuleExecution.profile_id == profile.id),
         audit_log=rows(AuditLog, AuditLog.subject_type == "profile", AuditLog.subject_id == str(profile.id)),
     )
     return export
+
+
+def _own_side(conversion: ReferralConversion, profile_id: int) -> dict[str, Any]:
+    """A referral conversion as one of its two customers may see it: their side of it and what both share."""
+    skip: frozenset[str] = frozenset()
+    if conversion.advocate_profile_id != profile_id:
+        skip |= _CONVERSION_ADVOCATE_SIDE
+    if conversion.friend_profile_id != profile_id:
+        skip |= _CONVERSION_FRIEND_SIDE
+    return _row(conversion, skip)
+
+
+def _own_event(event: Any) -> dict[str, Any]:
+    """An inbox row of the customer, JSON-safe; a referral_converted event (raised for the advocate) without the
+    friend's side of the conversion."""
+    row = {key: _plain(value) for key, value in event.items()}
+    if row.get("event_type") == "referral_converted" and isinstance(row.get("payload"), dict):
+        row["payload"] = {key: value for key, value in row["payload"].items() if key not in _FRIEND_SIDE}
+    return row
