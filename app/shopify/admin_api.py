@@ -4,9 +4,9 @@ Shopify HTTP client (app/shopify/http.py), with the shop's offline token, the sh
 What a caller gets back, and must handle:
 - the `data` of a query, or the payload of a mutation (`mutate`);
 - `UserErrors`: Shopify refused the mutation's input (nothing was written); a definite answer;
-- `OutcomeUnknown`: a write was sent and no answer came (timeout, dropped connection, a 5xx other than 503, or
-  Shopify's INTERNAL_SERVER_ERROR GraphQL error, its 500 answered as HTTP 200): it may or may not have happened, so
-  look before writing again;
+- `OutcomeUnknown`: a write was sent and no answer came (timeout, dropped connection, a 5xx other than 503,
+  Shopify's INTERNAL_SERVER_ERROR GraphQL error, its 500 answered as HTTP 200, or an HTTP 200 whose body is not a
+  GraphQL answer): it may or may not have happened, so look before writing again;
 - `RetryLater`: not done, safe to try again later (throttled, 429, 503 after our bounded retries; token refresh
   could not reach Shopify);
 - `RequestRefused`: Shopify will not do it (400, 403, GraphQL errors other than THROTTLED and INTERNAL_SERVER_ERROR);
@@ -14,10 +14,10 @@ What a caller gets back, and must handle:
 - `ShopNotConnected` (app.shopify.tokens): the shop has no usable token (uninstalled, never installed): nothing was
   sent, and nothing will be until it installs again.
 
-THROTTLED, 429 and 503 (and a read's 5xx or INTERNAL_SERVER_ERROR) are retried here, waiting for the bucket to
-refill or for `Retry-After`; shopify_app's own retries are turned off (`max_retries=0`) so that there is one retry
-policy and its waits are bounded. A 401 refreshes the token once (tokens.refresh_after_unauthorized) and repeats the
-call once.
+THROTTLED, 429 and 503 (and a read's 5xx, INTERNAL_SERVER_ERROR or unreadable answer) are retried here, waiting
+for the bucket to refill or for `Retry-After`; shopify_app's own retries are turned off (`max_retries=0`) so that
+there is one retry policy and its waits are bounded. A 401 refreshes the token once
+(tokens.refresh_after_unauthorized) and repeats the call once.
 """
 
 from __future__ import annotations
@@ -162,8 +162,8 @@ class AdminApi:
             extensions = body.get("extensions") if isinstance(body, dict) else None
             self.throttle.record(shop_domain, extensions)
             status = response.status
-            if result.ok:
-                return result.data or {}
+            if result.ok and isinstance(result.data, dict):
+                return result.data
             if status == 401:
                 if refreshed:
                     raise ShopNotConnected(shop_domain, "Shopify refused a freshly refreshed token")
@@ -175,6 +175,11 @@ class AdminApi:
                 if write:
                     raise OutcomeUnknown(f"no answer from Shopify for {shop_domain} after the write was sent")
                 wait = 1.0
+            elif result.ok:
+                # HTTP 200 with no GraphQL answer (not JSON, cut off, no `data`): it says nothing of what happened.
+                if write:
+                    raise OutcomeUnknown(f"{_describe(status, body)} from Shopify for {shop_domain} after the write")
+                wait = float(2 ** (attempt - 1))
             elif status == 200 and _error_code(body, "THROTTLED"):
                 wait = self.throttle.refill_time(extensions) or 1.0
             elif status == 200 and _error_code(body, INTERNAL_ERROR):
@@ -252,4 +257,6 @@ def _describe(status: int, body: Any) -> str:
     if isinstance(errors, list):
         messages = "; ".join(str(error.get("message")) for error in errors if isinstance(error, dict))
         return f"HTTP {status}: {messages}"[:500]
+    if status == 200 and not errors:
+        return "HTTP 200 with a body that is not a GraphQL answer"
     return f"HTTP {status}" + (f": {errors}" if errors else "")

@@ -101,6 +101,30 @@ def test_shopifys_internal_error_on_a_read_is_retried(api, shopify_fake, sleeps)
     assert sleeps == [1.0, 2.0]
 
 
+@pytest.mark.parametrize("body", [b"<html><body>Bad gateway</body></html>", b'{"data": {"tags', b'{"extensions": {}}'])
+def test_a_200_that_is_not_a_graphql_answer_after_a_write_is_outcome_unknown(api, shopify_fake, body) -> None:  # type: ignore[no-untyped-def]
+    """Not JSON, cut off, or JSON with no `data`: nothing says what happened to the write, so it is not taken as a
+    refusal (nor as an answer)."""
+    shopify_fake.faults.malformed("tagsAdd", after_write=True, body=body)
+    with pytest.raises(OutcomeUnknown) as raised:
+        tag(api)
+    assert "not a GraphQL answer" in str(raised.value)
+    assert len(shopify_fake.recorder.graphql("tagsAdd")) == 1
+    assert shopify_fake.state.shop(SHOP).customer(CUSTOMER).tags == ["vip"]
+
+
+def test_a_200_that_is_not_a_graphql_answer_to_a_read_is_retried_not_taken_as_nothing(  # type: ignore[no-untyped-def]
+    api, shopify_fake, sleeps
+) -> None:
+    shopify_fake.faults.malformed("codeDiscountNodeByCode", times=2)
+    assert api.query(SHOP, FIND, {"code": "NOPE"}) == {"codeDiscountNodeByCode": None}
+    assert len(shopify_fake.recorder.graphql("codeDiscountNodeByCode")) == 3
+    shopify_fake.faults.malformed("codeDiscountNodeByCode", times=10)
+    with pytest.raises(RetryLater) as raised:
+        api.query(SHOP, FIND, {"code": "NOPE"})
+    assert "not a GraphQL answer" in str(raised.value)
+
+
 def test_user_errors_are_typed_with_their_fields_and_codes(api, shopify_fake) -> None:  # type: ignore[no-untyped-def]
     shopify_fake.faults.user_errors("tagsAdd", [{"field": ["tags"], "message": "Tags are bad"}])
     with pytest.raises(UserErrors) as raised:

@@ -234,6 +234,36 @@ def test_shopifys_internal_error_before_the_write_is_tried_again_not_refunded(  
     assert redemption(db_session).status == "posted" and balance(db_session) == 700
 
 
+def test_a_200_that_is_not_a_graphql_answer_after_the_write_settles_the_code_it_made(  # type: ignore[no-untyped-def]
+    client, shopify_fake, db_session, shop, outward
+) -> None:
+    redeem(client, shopify_fake, reward(db_session, shop))
+    shopify_fake.faults.malformed("discountCodeBasicCreate", after_write=True, body=b"<html>upstream</html>")
+    report = drain(outward)
+    assert report.failed == 0
+    assert len(codes_in_shopify(shopify_fake)) == 1
+    assert len(shopify_fake.recorder.graphql("discountCodeBasicCreate")) == 1
+    assert redemption(db_session).status == "posted" and balance(db_session) == 700
+
+
+def test_an_overdue_lookup_answered_with_no_graphql_answer_waits_instead_of_refunding(  # type: ignore[no-untyped-def]
+    client, shopify_fake, db_session, shop, outward
+) -> None:
+    """The code was written but never confirmed; the sweep's lookup gets 200s with no GraphQL answer. That says
+    nothing about the code, so the redemption waits (the code exists): its points are not given back."""
+    redeem(client, shopify_fake, reward(db_session, shop))
+    shopify_fake.faults.timeout_after_write("discountCodeBasicCreate")
+    shopify_fake.faults.server_error("codeDiscountNodeByCode", status=503, retry_after="0", times=4)
+    drain(outward)
+    minutes = outward.settings.redemption_confirm_minutes
+    later = replace(outward, clock=lambda: datetime.now(timezone.utc) + timedelta(minutes=minutes + 1))
+    shopify_fake.faults.malformed("codeDiscountNodeByCode", times=4, body=b"")
+    assert confirm_overdue(later) == {"settled": 0, "failed": 0, "waiting": 1}
+    assert redemption(db_session).status == "pending" and balance(db_session) == 700
+    assert confirm_overdue(later) == {"settled": 1, "failed": 0, "waiting": 0}
+    assert redemption(db_session).status == "posted" and len(codes_in_shopify(shopify_fake)) == 1
+
+
 def test_user_errors_fail_the_redemption_and_the_points_come_back(  # type: ignore[no-untyped-def]
     client, shopify_fake, db_session, shop, outward
 ) -> None:

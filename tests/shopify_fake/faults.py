@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-FaultKind = Literal["status", "throttled", "timeout_after_write", "user_errors", "internal_error"]
+FaultKind = Literal["status", "throttled", "timeout_after_write", "user_errors", "internal_error", "malformed"]
 OAUTH = "oauth"
 
 
@@ -25,8 +25,10 @@ class Fault:
     mode: Literal["close", "stall"] = "close"
     stall_seconds: float = 30.0
     user_errors: list[dict[str, Any]] = field(default_factory=list)
-    # internal_error: the request is carried out before the error is answered.
+    # internal_error, malformed: the request is carried out before the error is answered.
     after_write: bool = False
+    # malformed: the HTTP 200 body, which is not a GraphQL answer.
+    body: bytes = b""
 
     def matches(self, names: set[str]) -> bool:
         return self.target is None or self.target in names
@@ -73,6 +75,13 @@ class Faults:
         """Answers HTTP 200 with Shopify's INTERNAL_SERVER_ERROR GraphQL error, which Shopify returns instead of a 500
         in most circumstances; with `after_write`, the request is carried out first (its answer is lost)."""
         return self._add(Fault("internal_error", target, times, after_write=after_write))
+
+    def malformed(
+        self, target: str | None = None, *, times: int = 1, after_write: bool = False, body: bytes = b"<html>"
+    ) -> Fault:
+        """Answers HTTP 200 with `body`, which is not a GraphQL answer (a proxy's page, a cut-off JSON document);
+        with `after_write`, the request is carried out first."""
+        return self._add(Fault("malformed", target, times, after_write=after_write, body=body))
 
     def user_errors(self, target: str, errors: list[dict[str, Any]], *, times: int = 1) -> Fault:
         """Answers the mutation's payload with these userErrors and writes nothing."""

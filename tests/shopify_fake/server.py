@@ -143,6 +143,11 @@ class RequestHandler(BaseHTTPRequestHandler):
         reason = HTTPStatus(fault.status).phrase
         self._send(fault.status, {"errors": reason}, headers)
 
+    def _send_failure(self, fault: Fault, version: str) -> None:
+        """An HTTP 200 that is not the request's answer: INTERNAL_SERVER_ERROR, or a body that is not GraphQL's."""
+        body = fault.body if fault.kind == "malformed" else internal_error_body()
+        self._send(200, body, {"X-Shopify-API-Version": version})
+
     def _drop(self, fault: Fault) -> None:
         """Answers nothing: stalls first in "stall" mode, then closes the connection."""
         if fault.mode == "stall":
@@ -242,12 +247,12 @@ class RequestHandler(BaseHTTPRequestHandler):
         if not state.shop_for_access_token(self.headers.get("X-Shopify-Access-Token"), shop):
             return self._send(401, {"errors": UNAUTHORIZED})
         context = ApiContext(state, state.shop(shop), self.shopify.origin)
-        failure = faults.take({"internal_error"}, request.names)
+        failure = faults.take({"internal_error", "malformed"}, request.names)
         if failure is not None and not failure.after_write:
-            return self._send(200, internal_error_body(), {"X-Shopify-API-Version": version})
+            return self._send_failure(failure, version)
         answer = self.shopify.admin.answer(request, context, force_throttle=fault is not None)
         if failure is not None:
-            return self._send(200, internal_error_body(), {"X-Shopify-API-Version": version})
+            return self._send_failure(failure, version)
         dropped = faults.take({"timeout_after_write"}, request.names)
         if dropped is not None:
             return self._drop(dropped)

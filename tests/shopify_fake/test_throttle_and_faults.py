@@ -186,6 +186,18 @@ def test_an_internal_error_fault_answers_200_with_internal_server_error(
     assert shopify_fake.state.discount_codes(SHOP) == written
 
 
+@pytest.mark.parametrize(("after_write", "written"), [(False, []), (True, ["MALFORMED-1"])])
+def test_a_malformed_fault_answers_200_with_its_body(
+    after_write: bool, written: list[str], calls: ShopifyCalls, shopify_fake: FakeShopify, token: str
+) -> None:
+    shopify_fake.faults.malformed("discountCodeBasicCreate", after_write=after_write, body=b'{"data": {"discount')
+
+    answer = create_reward(calls, token, "MALFORMED-1")
+
+    assert (answer.status_code, answer.content) == (200, b'{"data": {"discount')
+    assert shopify_fake.state.discount_codes(SHOP) == written
+
+
 def test_forced_user_errors_answer_the_payload_and_write_nothing(
     calls: ShopifyCalls, shopify_fake: FakeShopify, token: str
 ) -> None:
