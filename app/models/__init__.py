@@ -7,7 +7,7 @@ from .ledger import ImportBatch, LedgerReversal, PendingCredit, PointsLot, Point
 from .profile import CustomerLoyaltyProfile, Order
 from .referrals import ReferralClick, ReferralConversion, ReferralLink
 from .rewards import RedemptionLog, RewardDefinition
-from .rules import Rule, RuleBacktest, RuleExecution, RuleVersion
+from .rules import Rule, RuleBacktest, RuleExecution, RuleRetroRun, RuleVersion
 from .shop import Shop
 from .tiers import TierDefinition
 from .webhooks import WebhookDelivery, WebhookEndpoint
@@ -34,6 +34,7 @@ __all__ = [
     "RewardDefinition",
     "Rule",
     "RuleBacktest",
+    "RuleRetroRun",
     "RuleExecution",
     "RuleVersion",
     "Shop",

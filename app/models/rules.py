@@ -99,3 +99,39 @@ class RuleBacktest(Base):
     # When the worker last reported on the run (claimed it, or finished a chunk): a running run silent for long had
     # its worker die (backtest_runs.fail_stalled_backtests).
     progress_at: Mapped[datetime | None]
+
+
+class RuleRetroRun(Base):
+    """One retroactive run of "Go live": a rule's version applied for real to the shop's past events of a range, by
+    the worker, in chunks that each commit their credits together with the run's cursor and totals, so a run that
+    stopped resumes after the last event it committed. Its id is the batch its credits' ledger source names."""
+
+    __tablename__ = "rule_retro_runs"
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="status"),
+        Index(None, "shop_id", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))
+    rule_id: Mapped[int] = mapped_column(ForeignKey("rules.id", ondelete="CASCADE"))
+    rule_version: Mapped[int]
+    starts_at: Mapped[datetime]
+    ends_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), server_default="queued")
+    # The claim of the worker running it: a chunk of a worker whose claim was taken over (it went silent) stops.
+    owner: Mapped[uuid.UUID | None]
+    # The last event applied, in replay order (occurred_at, event history id); None before the first chunk.
+    cursor_at: Mapped[datetime | None]
+    cursor_id: Mapped[int | None]
+    events_done: Mapped[int] = mapped_column(server_default="0")
+    events_total: Mapped[int | None]
+    credits: Mapped[int] = mapped_column(server_default="0")
+    points: Mapped[int] = mapped_column(server_default="0")
+    duplicates: Mapped[int] = mapped_column(server_default="0")
+    skipped_actions: Mapped[int] = mapped_column(server_default="0")
+    error: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = created_at_column()
+    progress_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]

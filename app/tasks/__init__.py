@@ -15,7 +15,7 @@ def __getattr__(name: str) -> Any:
     if name != "huey":
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     from app import create_app
-    from app.tasks import alerts, backtests, monitoring, outbound_webhooks, outbox, sweeps  # noqa: F401  (registers them)
+    from app.tasks import alerts, backtests, monitoring, outbound_webhooks, outbox, retroactive_runs, sweeps  # noqa: F401  (registers them)
     from app.tasks.context import bind_app_factory
     from app.tasks.queue import huey
 

@@ -29,12 +29,17 @@ from app.rules import RuleIssue
 from app.rules.values import is_ascii_digits
 from app.shopify.admin_auth import admin_required
 
+# A preview replays the range inside the request and rolls it back; past this many events it would outlast the
+# request's timeout (about 5 ms an event here), and the backtest answers the same question for any range.
+PREVIEW_MAX_EVENTS = 2_000
+
 
 @bp.post("/<int:rule_id>/go-live")
 @admin_required
 def go_live(rule_id: int):  # type: ignore[no-untyped-def]
-    """Make the rule active and, when asked, apply it to the past orders of a range (the retroactive run: once per
-    event, reversible). With `preview=1` it does all of it and rolls back, to show what it would issue."""
+    """Make the rule active and, when asked, apply it to the past orders of a range: the retroactive run, once per
+    event and reversible, queued on the worker (the answer polls its progress). With `preview=1` it does all of it
+    inside the request and rolls back, to show what it would issue (a range of at most PREVIEW_MAX_EVENTS)."""
     base_version = int_field("base_version")
     row = rule_of_shop(rule_id, lock=True)
     refused = moved_on(row, base_version)
@@ -56,31 +61,72 @@ def go_live(rule_id: int):  # type: ignore[no-untyped-def]
         actor=staff_actor(),
         now=now(),
     )
-    retro = None
-    if span is not None:
-        retro = rulebook.retroactive_run(
-            db.session, shop=g.shop, name=row.name, start=span[0], end=span[1], actor=staff_actor(), now=now()
-        )
     if preview:
+        retro = None
+        if span is not None:
+            events = rulebook.count_retroactive_events(
+                db.session, shop=g.shop, name=row.name, start=span[0], end=span[1]
+            )
+            if events > PREVIEW_MAX_EVENTS:
+                db.session.rollback()
+                return refusal(
+                    f"the range holds {events:,} past events; a preview replays at most {PREVIEW_MAX_EVENTS:,}."
+                    " Run a backtest for the whole range, or preview a shorter one",
+                    422,
+                )
+            retro = rulebook.retroactive_run(
+                db.session, shop=g.shop, name=row.name, start=span[0], end=span[1], actor=staff_actor(), now=now()
+            )
         db.session.rollback()
         return render_template("admin/rules/_go_live.html", rule=row, retro=retro, preview=True, span=span)
+    run = None
+    if span is not None:
+        try:
+            run = rulebook.queue_retroactive_run(
+                db.session, shop=g.shop, name=row.name, start=span[0], end=span[1], actor=staff_actor(), now=now()
+            )
+        except InvalidInput as error:
+            db.session.rollback()
+            return refusal(str(error), 422)
     record_change(
         "rule_went_live",
         ("rule", row.id),
         before=current.definition,
-        after={"version": activated.version.version, "retroactive_batch": str(retro.batch_id) if retro else None},
+        after={"version": activated.version.version, "retroactive_batch": str(run.id) if run else None},
     )
     db.session.commit()
+    if run is not None:
+        from app.tasks.retroactive_runs import run_retroactive
+
+        run_retroactive(str(run.id))  # enqueued only now that the row is committed, so the worker finds it
     response = make_response(
-        render_template("admin/rules/_go_live.html", rule=row, retro=retro, preview=False, span=span)
+        render_template("admin/rules/_go_live.html", rule=row, run=run, retro=None, preview=False, span=span)
     )
     return with_toast(response, f"{row.name} is live (version {row.current_version})")
+
+
+def _retro_run_of_shop(run_id: uuid.UUID) -> Any:
+    run = rulebook.find_retroactive_run(db.session, shop_id=g.shop.id, run_id=run_id)
+    if run is None:
+        abort(404, description=f"retroactive run {run_id} does not exist in this shop")
+    return run
+
+
+@bp.get("/retroactive/<uuid:run_id>")
+@admin_required
+def retroactive_progress(run_id: uuid.UUID) -> str:
+    """A retroactive run's progress while it runs (the fragment polls itself), then what it gave, with its undo."""
+    return render_template("admin/rules/_go_live.html", run=_retro_run_of_shop(run_id), retro=None, preview=False)
 
 
 @bp.post("/retroactive/<uuid:batch_id>/undo")
 @admin_required
 def undo_retroactive(batch_id: uuid.UUID):  # type: ignore[no-untyped-def]
-    """Take back what a retroactive run credited (once; what customers spent already is reported, not taken)."""
+    """Take back what a retroactive run credited (once; what customers spent already is reported, not taken). A run
+    still going is refused: what it credits after the undo would stay."""
+    run = rulebook.find_retroactive_run(db.session, shop_id=g.shop.id, run_id=batch_id)
+    if run is not None and run.status in ("queued", "running"):
+        return refusal("the retroactive run is still going; undo it once it has finished", 409)
     result = rulebook.reverse_retroactive_run(
         db.session, shop=g.shop, batch_id=batch_id, actor=staff_actor(), now=now()
     )

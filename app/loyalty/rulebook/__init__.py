@@ -16,7 +16,19 @@ from app.loyalty.rulebook.backtest_runs import (
 from app.loyalty.rulebook.backtesting import BacktestResult, backtest
 from app.loyalty.rulebook.executions import record_executions
 from app.loyalty.rulebook.facts import EVENT_DAYS
-from app.loyalty.rulebook.retroactive import RetroResult, RetroReversal, retroactive_run, reverse_retroactive_run
+from app.loyalty.rulebook.retroactive import (
+    RetroResult,
+    RetroReversal,
+    claim_retroactive_run,
+    continue_retroactive_run,
+    count_retroactive_events,
+    fail_retroactive_run,
+    find_retroactive_run,
+    queue_retroactive_run,
+    retroactive_run,
+    reverse_retroactive_run,
+    stalled_retroactive_runs,
+)
 from app.loyalty.rulebook.simulation import dry_run
 from app.loyalty.rulebook.starter_rules import FIRST_ORDER_BONUS, TEMPLATES
 from app.loyalty.rulebook.store import (
@@ -56,8 +68,15 @@ __all__ = [
     "get_version",
     "record_executions",
     "restore_version",
+    "claim_retroactive_run",
+    "continue_retroactive_run",
+    "count_retroactive_events",
+    "fail_retroactive_run",
+    "find_retroactive_run",
+    "queue_retroactive_run",
     "retroactive_run",
     "reverse_retroactive_run",
+    "stalled_retroactive_runs",
     "save_rule",
     "version_summary",
 ]

@@ -12,10 +12,12 @@ As live, an order runs the rule at the event the shop's `orders_earn_on` names (
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, Row, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from app.loyalty import ledger
@@ -24,14 +26,19 @@ from app.loyalty.base.inbound import ORDER_EVENT_TYPES
 from app.loyalty.base.order_earning import rule_event_type
 from app.loyalty.ledger.profiles import lock_profile, lock_profile_by_id
 from app.loyalty.ledger.retro_sources import RETRO_SOURCE, retro_source
+from app.loyalty.rulebook.backtest_runs import MAX_RANGE_DAYS, STALLED_AFTER
 from app.loyalty.rulebook.executions import record_executions
 from app.loyalty.rulebook.facts import business_source, customer_facts, rule_credit_key
-from app.loyalty.rulebook.history import DatabaseHistory, stored_events
+from app.loyalty.rulebook.history import DatabaseHistory, stored_in_range
 from app.loyalty.rulebook.store import compiled_version, get_version
-from app.models import AuditLog, PointsTransaction, Shop, event_history
-from app.rules import Facts, evaluate
+from app.models import AuditLog, PointsTransaction, RuleRetroRun, RuleVersion, Shop, event_history
+from app.models import Rule as RuleRow
+from app.rules import CompiledRule, Facts, evaluate
 
 ALL_STATUSES = frozenset({"draft", "active", "paused", "archived"})
+# Events a queued run applies per transaction: each chunk commits its credits with the run's cursor and totals, a few
+# seconds of work (about 5 ms an event here), so locks are short and a stopped run loses at most one chunk's work.
+RETRO_CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -69,104 +76,299 @@ def retroactive_run(
     version: int | None = None,
 ) -> RetroResult:
     """Apply the rule (its current version, or `version`) to the stored events in [start, end) of its event types,
-    crediting through the ledger once per event and action; record the firings and an audit entry."""
+    crediting through the ledger once per event and action, all in the caller's transaction; record the firings and
+    an audit entry. For a bounded range (the admin's preview, the CLI); the admin's runs are queued (RuleRetroRun)."""
     if not actor or not actor.strip():
         raise InvalidInput("a retroactive run needs the admin who runs it")
     row, stored = get_version(session, shop_id=shop.id, name=name, version=version)
-    rule = compiled_version(stored, row.id)
-    batch_id = uuid.uuid4()
-    totals = {"events": 0, "credits": 0, "points": 0, "duplicates": 0, "skipped": 0}
-    # The recorded types the rule runs on as live processing sees them: an order at the shop's earning event only.
+    replay = _Replay(shop, row, stored, compiled_version(stored, row.id), uuid.uuid4(), actor.strip(), now)
+    events = session.execute(select(*_EVENT_COLUMNS).where(*replay.in_range(start, end)).order_by(*_REPLAY_ORDER)).all()
+    replay.apply(session, events)
+    replay.audit(session, start, end, status="done")
+    session.flush()
+    return replay.result()
+
+
+def count_retroactive_events(
+    session: Session, *, shop: Shop, name: str, start: datetime, end: datetime, version: int | None = None
+) -> int:
+    """How many stored events a retroactive run of the rule over [start, end) would replay."""
+    row, stored = get_version(session, shop_id=shop.id, name=name, version=version)
+    in_range = _replayed(shop, compiled_version(stored, row.id), start, end)
+    return session.execute(select(func.count()).where(*in_range)).scalar_one()
+
+
+def queue_retroactive_run(
+    session: Session, *, shop: Shop, name: str, start: datetime, end: datetime, actor: str, now: datetime
+) -> RuleRetroRun:
+    """Record a retroactive run of the rule's current version over [start, end) as queued, for the worker
+    (`continue_retroactive_run`); InvalidInput for a missing actor or a range that is empty or over three years."""
+    if not actor or not actor.strip():
+        raise InvalidInput("a retroactive run needs the admin who runs it")
+    if end <= start:
+        raise InvalidInput("the retroactive run's last day must not be before its first day")
+    if (end - start).days > MAX_RANGE_DAYS:
+        raise InvalidInput(f"a retroactive run covers at most {MAX_RANGE_DAYS} days")
+    row, stored = get_version(session, shop_id=shop.id, name=name)
+    run = RuleRetroRun(
+        id=uuid.uuid4(),
+        shop_id=shop.id,
+        rule_id=row.id,
+        rule_version=stored.version,
+        starts_at=start,
+        ends_at=end,
+        status="queued",
+        events_done=0,
+        credits=0,
+        points=0,
+        duplicates=0,
+        skipped_actions=0,
+        created_by=actor.strip(),
+        created_at=now,
+    )
+    session.add(run)
+    session.flush()
+    return run
+
+
+def find_retroactive_run(session: Session, *, shop_id: int, run_id: uuid.UUID) -> RuleRetroRun | None:
+    """The shop's retroactive run by id (None for another shop's)."""
+    return session.execute(
+        select(RuleRetroRun).where(RuleRetroRun.id == run_id, RuleRetroRun.shop_id == shop_id)
+    ).scalar_one_or_none()
+
+
+def claim_retroactive_run(session: Session, *, run_id: uuid.UUID, owner: uuid.UUID, now: datetime) -> bool:
+    """Make `owner` the worker of a queued run, or of a running one silent for STALLED_AFTER (its worker stopped: it
+    resumes after the last chunk committed). False when the run is finished or another worker is on it."""
+    silent_since = func.coalesce(RuleRetroRun.progress_at, RuleRetroRun.created_at)
+    claimed = session.execute(
+        update(RuleRetroRun)
+        .where(
+            RuleRetroRun.id == run_id,
+            or_(
+                RuleRetroRun.status == "queued",
+                (RuleRetroRun.status == "running") & (silent_since < now - STALLED_AFTER),
+            ),
+        )
+        .values(status="running", owner=owner, progress_at=now)
+        .returning(RuleRetroRun.id)
+    ).first()
+    return claimed is not None
+
+
+def continue_retroactive_run(
+    session: Session, *, run_id: uuid.UUID, owner: uuid.UUID, now: datetime, chunk: int = RETRO_CHUNK
+) -> bool:
+    """Apply the run's next `chunk` events in the caller's transaction, with the run's cursor and totals, so a commit
+    keeps both or neither; True when nothing is left for this owner (the run is done now, or no longer its own)."""
+    run = session.execute(select(RuleRetroRun).where(RuleRetroRun.id == run_id).with_for_update()).scalar_one_or_none()
+    if run is None or run.status != "running" or run.owner != owner:
+        return True
+    shop = session.get_one(Shop, run.shop_id)
+    row = session.get_one(RuleRow, run.rule_id)
+    stored = session.execute(
+        select(RuleVersion).where(RuleVersion.rule_id == run.rule_id, RuleVersion.version == run.rule_version)
+    ).scalar_one()
+    replay = _Replay(shop, row, stored, compiled_version(stored, row.id), run.id, run.created_by, now)
+    in_range = replay.in_range(run.starts_at, run.ends_at)
+    if run.events_total is None:
+        run.events_total = session.execute(select(func.count()).where(*in_range)).scalar_one()
+    if run.cursor_at is not None:
+        in_range.append(tuple_(*_REPLAY_ORDER) > tuple_(run.cursor_at, run.cursor_id))
+    events = session.execute(select(*_EVENT_COLUMNS).where(*in_range).order_by(*_REPLAY_ORDER).limit(chunk)).all()
+    replay.apply(session, events)
+    if events:
+        run.cursor_at, run.cursor_id = events[-1].occurred_at, events[-1].id
+    run.events_done += replay.totals["events"]
+    run.credits += replay.totals["credits"]
+    run.points += replay.totals["points"]
+    run.duplicates += replay.totals["duplicates"]
+    run.skipped_actions += replay.totals["skipped"]
+    run.progress_at = now
+    finished = len(events) < chunk
+    if finished:
+        run.status, run.owner, run.finished_at = "done", None, now
+        _audit_run(session, run, status="done")
+    session.flush()
+    return finished
+
+
+def fail_retroactive_run(session: Session, *, run_id: uuid.UUID, owner: uuid.UUID, error: str, now: datetime) -> None:
+    """Mark the owner's run failed with why: what its committed chunks credited stays, and its undo takes it back."""
+    run = session.execute(select(RuleRetroRun).where(RuleRetroRun.id == run_id).with_for_update()).scalar_one_or_none()
+    if run is None or run.status != "running" or run.owner != owner:
+        return
+    run.status, run.owner, run.error, run.finished_at, run.progress_at = "failed", None, error, now, now
+    _audit_run(session, run, status="failed")
+    session.flush()
+
+
+def stalled_retroactive_runs(session: Session, *, now: datetime) -> list[uuid.UUID]:
+    """Runs to hand to a worker again: running ones silent for STALLED_AFTER (their worker stopped mid-run) and
+    queued ones as old (their task was lost); each resumes after its last committed chunk."""
+    silent_since = func.coalesce(RuleRetroRun.progress_at, RuleRetroRun.created_at)
+    return list(
+        session.execute(
+            select(RuleRetroRun.id).where(
+                RuleRetroRun.status.in_(("queued", "running")), silent_since < now - STALLED_AFTER
+            )
+        ).scalars()
+    )
+
+
+# The columns a replay reads of each stored event, and the order it applies them in (also a queued run's cursor).
+_EVENT_COLUMNS = (
+    event_history.c.id,
+    event_history.c.event_id,
+    event_history.c.event_type,
+    event_history.c.customer_id,
+    event_history.c.payload,
+    event_history.c.occurred_at,
+)
+_REPLAY_ORDER = (event_history.c.occurred_at, event_history.c.id)
+
+
+def _replayed(shop: Shop, rule: CompiledRule, start: datetime, end: datetime) -> list[ColumnElement[bool]]:
+    """The stored events the rule runs on in [start, end), as live processing sees them: events of a customer, of the
+    rule's types, and an order at the shop's earning event only."""
     recorded_types = sorted(
         event_type
         for event_type in {*rule.rule.event_types, *ORDER_EVENT_TYPES}
         if rule_event_type(shop.orders_earn_on, event_type) in rule.rule.event_types
     )
-    events = session.execute(
-        stored_events(
-            shop.id,
-            start,
-            end,
-            event_history.c.customer_id.is_not(None),
-            event_history.c.event_type.in_(recorded_types),
-        )
-    ).all()
-    for event_id, recorded_type, customer_id, payload, occurred_at in events:
-        event_type = rule_event_type(shop.orders_earn_on, recorded_type)
-        assert event_type is not None
-        totals["events"] += 1
-        profile = lock_profile(session, shop_id=shop.id, customer_id=customer_id, now=now)
-        facts = Facts(
-            str(event_id),
-            event_type,
-            occurred_at,
-            shop.timezone,
-            payload,
-            customer_facts(session, shop_id=shop.id, customer_id=customer_id),
-            DatabaseHistory(
-                session=session,
-                shop_id=shop.id,
-                customer_id=customer_id,
-                profile_id=profile.id,
-                as_of=occurred_at,
-                timezone=shop.timezone,
-                chronological=True,
-            ),
-        )
-        evaluation = evaluate([rule], facts, statuses=ALL_STATUSES)
-        if not evaluation.decisions:
-            continue
-        source = business_source(event_type, str(event_id), customer_id, payload)
-        for decision in evaluation.decisions:
-            target = profile.id if decision.type != "referral_advocate_points" else profile.referred_by_profile_id
-            if decision.points is None or target is None:
-                totals["skipped"] += 1
-                continue
-            result = ledger.credit(
-                session,
-                shop=shop,
-                profile_id=target,
-                kind="earn" if target == profile.id else "referral",
-                points=decision.points,
-                idempotency_key=rule_credit_key(row.id, decision.action_index, source),
-                cause=ledger.Cause(
-                    "event", event_id=event_id, rule_id=row.id, rule_version_id=stored.id, actor=actor.strip()
-                ),
-                now=now,
-                reason=f"{decision.reason or row.name} (retroactive)",
-                source=retro_source(batch_id, source),
+    return [
+        *stored_in_range(shop.id, start, end),
+        event_history.c.customer_id.is_not(None),
+        event_history.c.event_type.in_(recorded_types),
+    ]
+
+
+@dataclass
+class _Replay:
+    """One retroactive batch: the rule version it applies, who runs it, and what it did so far."""
+
+    shop: Shop
+    row: RuleRow
+    stored: RuleVersion
+    rule: CompiledRule
+    batch_id: uuid.UUID
+    actor: str
+    now: datetime
+    totals: dict[str, int] = field(
+        default_factory=lambda: {"events": 0, "credits": 0, "points": 0, "duplicates": 0, "skipped": 0}
+    )
+
+    def in_range(self, start: datetime, end: datetime) -> list[ColumnElement[bool]]:
+        return _replayed(self.shop, self.rule, start, end)
+
+    def apply(self, session: Session, events: Sequence[Row[Any]]) -> None:
+        shop, row, stored = self.shop, self.row, self.stored
+        for event in events:
+            event_id, customer_id, payload, occurred_at = (
+                event.event_id,
+                event.customer_id,
+                event.payload,
+                event.occurred_at,
             )
-            totals["duplicates" if result.duplicate else "credits"] += 1
-            totals["points"] += 0 if result.duplicate else decision.points
-        record_executions(
-            session,
-            shop_id=shop.id,
-            event_id=event_id,
-            profile_id=profile.id,
-            evaluation=evaluation,
-            now=now,
-            sample_rate=0,
-        )
+            event_type = rule_event_type(shop.orders_earn_on, event.event_type)
+            assert event_type is not None
+            self.totals["events"] += 1
+            profile = lock_profile(session, shop_id=shop.id, customer_id=customer_id, now=self.now)
+            facts = Facts(
+                str(event_id),
+                event_type,
+                occurred_at,
+                shop.timezone,
+                payload,
+                customer_facts(session, shop_id=shop.id, customer_id=customer_id),
+                DatabaseHistory(
+                    session=session,
+                    shop_id=shop.id,
+                    customer_id=customer_id,
+                    profile_id=profile.id,
+                    as_of=occurred_at,
+                    timezone=shop.timezone,
+                    chronological=True,
+                ),
+            )
+            evaluation = evaluate([self.rule], facts, statuses=ALL_STATUSES)
+            if not evaluation.decisions:
+                continue
+            source = business_source(event_type, str(event_id), customer_id, payload)
+            for decision in evaluation.decisions:
+                target = profile.id if decision.type != "referral_advocate_points" else profile.referred_by_profile_id
+                if decision.points is None or target is None:
+                    self.totals["skipped"] += 1
+                    continue
+                result = ledger.credit(
+                    session,
+                    shop=shop,
+                    profile_id=target,
+                    kind="earn" if target == profile.id else "referral",
+                    points=decision.points,
+                    idempotency_key=rule_credit_key(row.id, decision.action_index, source),
+                    cause=ledger.Cause(
+                        "event", event_id=event_id, rule_id=row.id, rule_version_id=stored.id, actor=self.actor
+                    ),
+                    now=self.now,
+                    reason=f"{decision.reason or row.name} (retroactive)",
+                    source=retro_source(self.batch_id, source),
+                )
+                self.totals["duplicates" if result.duplicate else "credits"] += 1
+                self.totals["points"] += 0 if result.duplicate else decision.points
+            record_executions(
+                session,
+                shop_id=shop.id,
+                event_id=event_id,
+                profile_id=profile.id,
+                evaluation=evaluation,
+                now=self.now,
+                sample_rate=0,
+            )
+
+    def audit(self, session: Session, start: datetime, end: datetime, *, status: str) -> None:
+        details = {"batch_id": str(self.batch_id), "version": self.stored.version, "status": status}
+        _audit(session, self.shop.id, self.row.id, self.actor, self.now, start, end, {**details, **self.totals})
+
+    def result(self) -> RetroResult:
+        t = self.totals
+        return RetroResult(self.batch_id, t["events"], t["credits"], t["points"], t["duplicates"], t["skipped"])
+
+
+def _audit_run(session: Session, run: RuleRetroRun, *, status: str) -> None:
+    totals = {
+        "events": run.events_done,
+        "credits": run.credits,
+        "points": run.points,
+        "duplicates": run.duplicates,
+        "skipped": run.skipped_actions,
+    }
+    details = {"batch_id": str(run.id), "version": run.rule_version, "status": status, **totals}
+    now = run.finished_at or run.progress_at or run.created_at
+    _audit(session, run.shop_id, run.rule_id, run.created_by, now, run.starts_at, run.ends_at, details)
+
+
+def _audit(
+    session: Session,
+    shop_id: int,
+    rule_id: int,
+    actor: str,
+    now: datetime,
+    start: datetime,
+    end: datetime,
+    details: dict[str, Any],
+) -> None:
     session.add(
         AuditLog(
-            shop_id=shop.id,
-            actor=actor.strip(),
+            shop_id=shop_id,
+            actor=actor,
             action="rule_retroactive_run",
             subject_type="rule",
-            subject_id=str(row.id),
+            subject_id=str(rule_id),
             created_at=now,
-            details={
-                "batch_id": str(batch_id),
-                "version": stored.version,
-                "from": start.isoformat(),
-                "to": end.isoformat(),
-                **totals,
-            },
+            details={**details, "from": start.isoformat(), "to": end.isoformat()},
         )
-    )
-    session.flush()
-    return RetroResult(
-        batch_id, totals["events"], totals["credits"], totals["points"], totals["duplicates"], totals["skipped"]
     )
 
 

@@ -15,10 +15,21 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from app.admin.rule_builder import what_if_views
 from app.loyalty import rulebook
 from app.loyalty.ledger.profiles import lock_profile
 from app.loyalty.rulebook import FIRST_ORDER_BONUS
-from app.models import AuditLog, EventQueue, Order, PointsTransaction, Rule, RuleBacktest, RuleVersion, Shop
+from app.models import (
+    AuditLog,
+    EventQueue,
+    Order,
+    PointsTransaction,
+    Rule,
+    RuleBacktest,
+    RuleRetroRun,
+    RuleVersion,
+    Shop,
+)
 from app.rules import parse_rule
 from tests.admin.rule_builder.conftest import OTHER_SHOP, SHOP, Builder
 from tests.admin.rule_builder.form_fields import form_fields
@@ -583,31 +594,71 @@ class TestGoLive:
         assert (db_session.get(Rule, rule.id).status, db_session.get(Rule, rule.id).current_version) == ("paused", 1)
         assert db_session.execute(select(func.count()).select_from(PointsTransaction)).scalar_one() == 0
 
-    def test_going_live_applies_the_rule_to_past_orders_once_and_the_run_can_be_undone(
-        self, builder, db_session, installed
+    def go_live(self, builder, rule: Rule, **form: str):  # type: ignore[no-untyped-def]
+        fields = {"base_version": "1", "retro": "1", "retro_from": "2026-02-01", "retro_to": "2026-02-28"}
+        return builder.post(f"/admin/rules/{rule.id}/go-live", {**fields, "preview": "0", **form})
+
+    def test_going_live_runs_the_rule_over_past_orders_on_the_worker_once_and_the_run_can_be_undone(
+        self, builder, worker, db_session, installed
     ) -> None:  # type: ignore[no-untyped-def]
         rule = self.paused_rule_and_past_orders(db_session, installed[SHOP])
-        form = {"base_version": "1", "retro": "1", "retro_from": "2026-02-01", "retro_to": "2026-02-28", "preview": "0"}
-        live = builder.post(f"/admin/rules/{rule.id}/go-live", form)
-        assert "Live. Gave 1,500 points in 3 credits for 3 past events" in text_of(live)
+        live = self.go_live(builder, rule)
+        assert "Live. Applying it to past orders from 2026-02-01" in text_of(live)
+        assert 'hx-trigger="every 1s"' in live.get_data(as_text=True)
+        run_id = re.search(r"/admin/rules/retroactive/([0-9a-f-]{36})", live.get_data(as_text=True)).group(1)
         db_session.expire_all()
-        assert db_session.get(Rule, rule.id).status == "active"
-        assert db_session.execute(select(func.sum(PointsTransaction.points))).scalar_one() == 1500
-        batch = re.search(r"/admin/rules/retroactive/([0-9a-f-]{36})/undo", live.get_data(as_text=True)).group(1)
+        assert db_session.get(Rule, rule.id).status == "active"  # live at once; the past follows on the worker
+        assert db_session.execute(select(func.count()).select_from(PointsTransaction)).scalar_one() == 0
 
-        undone = builder.post(f"/admin/rules/retroactive/{batch}/undo")
+        assert run_next_task(worker) == "run_retroactive"
+        done = builder.get(f"/admin/rules/retroactive/{run_id}")
+        assert "Live. Gave 1,500 points in 3 credits for 3 past events from 2026-02-01." in text_of(done)
+        assert "every 1s" not in done.get_data(as_text=True)  # finished: the fragment stops polling
+        assert db_session.execute(select(func.sum(PointsTransaction.points))).scalar_one() == 1500
+        run = db_session.get(RuleRetroRun, uuid.UUID(run_id))
+        assert (run.status, run.events_done, run.events_total, run.credits) == ("done", 3, 3, 3)
+
+        undone = builder.post(f"/admin/rules/retroactive/{run_id}/undo")
         assert "1,500 points taken back from 3 customers." in text_of(undone)
         assert db_session.execute(select(func.sum(PointsTransaction.points))).scalar_one() == 0
 
-    def test_another_shops_run_cannot_be_undone_here(self, builder, other_builder, db_session, installed) -> None:  # type: ignore[no-untyped-def]
-        theirs = self.paused_rule_and_past_orders(db_session, installed[OTHER_SHOP])
-        form = {"base_version": "1", "retro": "1", "retro_from": "2026-02-01", "retro_to": "2026-02-28", "preview": "0"}
-        live = other_builder.post(f"/admin/rules/{theirs.id}/go-live", form)
-        batch = re.search(r"/admin/rules/retroactive/([0-9a-f-]{36})/undo", live.get_data(as_text=True)).group(1)
-        response = builder.post(f"/admin/rules/retroactive/{batch}/undo")
-        assert response.status_code == 404
-        assert f"retroactive run {batch} credited nothing in this shop" in text_of(response)
+    def test_a_run_still_going_cannot_be_undone(self, builder, worker, db_session, installed) -> None:  # type: ignore[no-untyped-def]
+        rule = self.paused_rule_and_past_orders(db_session, installed[SHOP])
+        live = self.go_live(builder, rule)
+        run_id = re.search(r"/admin/rules/retroactive/([0-9a-f-]{36})", live.get_data(as_text=True)).group(1)
+        refused = builder.post(f"/admin/rules/retroactive/{run_id}/undo")
+        assert refused.status_code == 409
+        assert "the retroactive run is still going; undo it once it has finished" in text_of(refused)
+        assert run_next_task(worker) == "run_retroactive"
         assert db_session.execute(select(func.sum(PointsTransaction.points))).scalar_one() == 1500
+
+    def test_another_shops_run_cannot_be_seen_or_undone_here(
+        self, builder, other_builder, worker, db_session, installed
+    ) -> None:  # type: ignore[no-untyped-def]
+        theirs = self.paused_rule_and_past_orders(db_session, installed[OTHER_SHOP])
+        live = self.go_live(other_builder, theirs)
+        run_id = re.search(r"/admin/rules/retroactive/([0-9a-f-]{36})", live.get_data(as_text=True)).group(1)
+        assert run_next_task(worker) == "run_retroactive"
+        assert builder.get(f"/admin/rules/retroactive/{run_id}").status_code == 404
+        response = builder.post(f"/admin/rules/retroactive/{run_id}/undo")
+        assert response.status_code == 404
+        assert f"retroactive run {run_id} credited nothing in this shop" in text_of(response)
+        assert db_session.execute(select(func.sum(PointsTransaction.points))).scalar_one() == 1500
+
+    def test_a_preview_of_a_range_too_long_to_replay_in_the_request_is_refused_with_what_to_do(
+        self, builder, db_session, installed, monkeypatch
+    ) -> None:  # type: ignore[no-untyped-def]
+        rule = self.paused_rule_and_past_orders(db_session, installed[SHOP])
+        monkeypatch.setattr(what_if_views, "PREVIEW_MAX_EVENTS", 2)
+        response = self.go_live(builder, rule, preview="1")
+        assert response.status_code == 422
+        assert (
+            "the range holds 3 past events; a preview replays at most 2. Run a backtest for the whole range,"
+            " or preview a shorter one" in text_of(response)
+        )
+        db_session.expire_all()
+        assert db_session.get(Rule, rule.id).status == "paused"
+        assert db_session.execute(select(func.count()).select_from(PointsTransaction)).scalar_one() == 0
 
     @pytest.mark.parametrize(
         ("form", "status", "message"),

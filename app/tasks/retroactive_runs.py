@@ -1,0 +1,61 @@
+"""The retroactive runs of "Go live", run by the worker: a rule applied for real to a range of past events, a chunk per
+transaction (each commits its credits with the run's cursor and totals, so the admin's progress bar moves and a run
+that stops resumes where it stopped). The work is `app.loyalty.rulebook.retroactive`."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import datetime, timezone
+
+from huey import crontab
+
+from app.tasks.context import app_context
+from app.tasks.queue import huey
+
+log = logging.getLogger(__name__)
+
+
+@huey.task()
+def run_retroactive(run_id: str) -> None:
+    """Run a queued retroactive run to its end; a second delivery, or a run another worker is on, does nothing."""
+    from app.extensions import db
+    from app.loyalty import rulebook
+
+    with app_context():
+        key, owner = uuid.UUID(run_id), uuid.uuid4()
+        with db.session.begin():
+            if not rulebook.claim_retroactive_run(db.session, run_id=key, owner=owner, now=_now()):
+                return
+        try:
+            finished = False
+            while not finished:
+                with db.session.begin():
+                    finished = rulebook.continue_retroactive_run(db.session, run_id=key, owner=owner, now=_now())
+        except Exception as exc:  # noqa: BLE001 - the merchant sees why the run stopped instead of a bar that stops
+            log.exception("retroactive run %s failed", run_id)
+            db.session.rollback()
+            with db.session.begin():
+                rulebook.fail_retroactive_run(
+                    db.session, run_id=key, owner=owner, error=f"{type(exc).__name__}: {exc}", now=_now()
+                )
+
+
+@huey.periodic_task(crontab(minute="*/5"))
+def resume_stalled_retroactive_runs() -> None:
+    """Every five minutes: a run whose worker stopped mid-run (a deploy, a kill), or whose task was lost, is handed to
+    a worker again; it goes on after its last committed chunk, and its credits' keys keep any event from paying
+    twice."""
+    from app.extensions import db
+    from app.loyalty import rulebook
+
+    with app_context():
+        with db.session.begin():
+            stalled = rulebook.stalled_retroactive_runs(db.session, now=_now())
+        for run_id in stalled:
+            log.warning("resuming stalled retroactive run %s", run_id)
+            run_retroactive(str(run_id))
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)

@@ -1,0 +1,211 @@
+"""Queued retroactive runs ("Go live" over past orders, on the worker): chunk by chunk, each event credited once, a run
+whose worker stopped resumed after its last committed chunk (and the stopped worker writes nothing more), a failed
+run's credits kept until undone."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from app.loyalty import rulebook
+from app.loyalty.base.errors import InvalidInput
+from app.loyalty.rulebook.backtest_runs import STALLED_AFTER
+from app.models import AuditLog, PointsTransaction, Rule, RuleRetroRun, Shop
+from tests.helpers import order_payload
+from tests.loyalty.test_rulesets import big_orders, save, store_event
+from tests.worker_fixtures import run_next_task
+
+POINTS = 25
+
+
+def past_orders(session: Session, shop: Shop, now: datetime) -> tuple[datetime, set[str]]:
+    """Nine stored orders in the last ten days (three at one instant, a guest's, two under 100) and one before them;
+    returns the range's start and the order ids a run over it must credit."""
+    day = now - timedelta(days=10)
+    orders = [
+        ("1", "150.00", 0),
+        ("2", "120.00", 1),
+        ("3", "101.00", 1),
+        ("4", "300.00", 1),  # three at the same instant: the cursor goes by (time, id), not time alone
+        ("1", "50.00", 2),
+        (None, "500.00", 3),  # a guest: no customer to credit
+        ("5", "99.99", 4),
+        ("2", "250.00", 5),
+        ("6", "100.00", 6),
+    ]
+    for n, (customer, total, hour) in enumerate(orders):
+        store_event(
+            session,
+            shop,
+            customer_id=customer,
+            occurred_at=day + timedelta(hours=hour),
+            payload=order_payload(order_id=100 + n, total=total),
+        )
+    store_event(session, shop, customer_id="7", occurred_at=day - timedelta(days=1), payload=order_payload(order_id=99))
+    session.commit()
+    return day, {str(100 + n) for n, (customer, total, _) in enumerate(orders) if customer and float(total) >= 100}
+
+
+def credited_orders(session: Session) -> list[str]:
+    keys = session.execute(select(PointsTransaction.idempotency_key)).scalars().all()
+    return sorted(key.rsplit(":", 1)[1] for key in keys)
+
+
+def queued(session: Session, shop: Shop, day: datetime, now: datetime) -> RuleRetroRun:
+    run = rulebook.queue_retroactive_run(
+        session, shop=shop, name="Big orders", start=day, end=now, actor="admin@shop", now=now
+    )
+    session.commit()
+    return run
+
+
+def test_a_queued_run_applies_its_range_a_chunk_per_transaction_each_event_once(
+    db_session: Session, shop: Shop, now: datetime
+) -> None:
+    save(db_session, shop, big_orders(points=POINTS), now)
+    day, expected = past_orders(db_session, shop, now)
+    run = queued(db_session, shop, day, now)
+    owner = uuid.uuid4()
+    assert rulebook.claim_retroactive_run(db_session, run_id=run.id, owner=owner, now=now)
+    assert not rulebook.claim_retroactive_run(db_session, run_id=run.id, owner=uuid.uuid4(), now=now)
+    db_session.commit()
+
+    chunks = 0
+    while True:
+        finished = rulebook.continue_retroactive_run(db_session, run_id=run.id, owner=owner, now=now, chunk=2)
+        db_session.commit()
+        chunks += 1
+        if chunks == 1:  # the first transaction kept its two events' credits with the cursor past them
+            db_session.refresh(run)
+            assert (run.status, run.events_done, run.events_total) == ("running", 2, 8)
+            assert credited_orders(db_session) == ["100", "101"]
+        if finished:
+            break
+        assert chunks < 10, "the run does not move on"
+    db_session.refresh(run)
+    assert chunks == 5  # 8 customer events, 2 a chunk: the fifth finds none left
+    assert (run.status, run.events_done, run.credits, run.points, run.duplicates) == (
+        "done",
+        8,
+        len(expected),
+        POINTS * len(expected),
+        0,
+    )
+    assert credited_orders(db_session) == sorted(expected)
+    audit = db_session.execute(select(AuditLog).where(AuditLog.action == "rule_retroactive_run")).scalar_one()
+    assert (audit.details["status"], audit.details["credits"], audit.details["batch_id"]) == (
+        "done",
+        len(expected),
+        str(run.id),
+    )
+    # Finished: nothing more to claim, and a late chunk writes nothing.
+    assert not rulebook.claim_retroactive_run(db_session, run_id=run.id, owner=owner, now=now + timedelta(days=1))
+    assert rulebook.continue_retroactive_run(db_session, run_id=run.id, owner=owner, now=now)
+    assert credited_orders(db_session) == sorted(expected)
+
+
+def test_a_run_whose_worker_stopped_resumes_after_its_last_chunk_and_the_stopped_worker_writes_nothing_more(
+    db_session: Session, shop: Shop, now: datetime
+) -> None:
+    save(db_session, shop, big_orders(points=POINTS), now)
+    day, expected = past_orders(db_session, shop, now)
+    run = queued(db_session, shop, day, now)
+    first, second = uuid.uuid4(), uuid.uuid4()
+    assert rulebook.claim_retroactive_run(db_session, run_id=run.id, owner=first, now=now)
+    assert not rulebook.continue_retroactive_run(db_session, run_id=run.id, owner=first, now=now, chunk=3)
+    db_session.commit()
+    # Still within the silence a live worker may keep: nobody else takes the run, and no sweep hands it out.
+    later = now + STALLED_AFTER - timedelta(seconds=1)
+    assert not rulebook.claim_retroactive_run(db_session, run_id=run.id, owner=second, now=later)
+    assert rulebook.stalled_retroactive_runs(db_session, now=later) == []
+    # Silent past it: the sweep hands the run out again and another worker takes it over.
+    silent = now + STALLED_AFTER + timedelta(seconds=1)
+    assert rulebook.stalled_retroactive_runs(db_session, now=silent) == [run.id]
+    assert rulebook.claim_retroactive_run(db_session, run_id=run.id, owner=second, now=silent)
+    db_session.commit()
+    # The first worker was only slow: its next chunk finds the run no longer its own and writes nothing.
+    assert rulebook.continue_retroactive_run(db_session, run_id=run.id, owner=first, now=silent, chunk=3)
+    db_session.commit()
+    assert len(credited_orders(db_session)) == 3
+    for _ in range(10):
+        if rulebook.continue_retroactive_run(db_session, run_id=run.id, owner=second, now=silent, chunk=3):
+            break
+        db_session.commit()
+    db_session.commit()
+    db_session.refresh(run)
+    # Resumed after the cursor, not from the start: no event of the range was met twice.
+    assert (run.status, run.events_done, run.credits, run.duplicates) == ("done", 8, len(expected), 0)
+    assert credited_orders(db_session) == sorted(expected)
+
+
+def test_a_failed_run_keeps_what_its_committed_chunks_gave_until_it_is_undone(
+    db_session: Session, shop: Shop, now: datetime
+) -> None:
+    save(db_session, shop, big_orders(points=POINTS), now)
+    day, _ = past_orders(db_session, shop, now)
+    run = queued(db_session, shop, day, now)
+    owner = uuid.uuid4()
+    rulebook.claim_retroactive_run(db_session, run_id=run.id, owner=owner, now=now)
+    rulebook.continue_retroactive_run(db_session, run_id=run.id, owner=owner, now=now, chunk=2)
+    db_session.commit()
+    rulebook.fail_retroactive_run(db_session, run_id=run.id, owner=uuid.uuid4(), error="not its own", now=now)
+    rulebook.fail_retroactive_run(db_session, run_id=run.id, owner=owner, error="OperationalError: gone", now=now)
+    db_session.commit()
+    db_session.refresh(run)
+    assert (run.status, run.error, run.credits, run.points) == ("failed", "OperationalError: gone", 2, 2 * POINTS)
+    assert rulebook.stalled_retroactive_runs(db_session, now=now + timedelta(days=1)) == []  # not resumed
+    undone = rulebook.reverse_retroactive_run(db_session, shop=shop, batch_id=run.id, actor="admin@shop", now=now)
+    db_session.commit()
+    assert (undone.customers, undone.reversed) == (2, 2 * POINTS)
+    assert db_session.execute(select(func.sum(PointsTransaction.points))).scalar_one() == 0
+
+
+def test_a_run_refuses_a_missing_actor_and_a_range_that_is_empty_or_too_long(
+    db_session: Session, shop: Shop, now: datetime
+) -> None:
+    save(db_session, shop, big_orders(points=POINTS), now)
+    cases = [
+        (" ", now - timedelta(days=1), "needs the admin who runs it"),
+        ("a", now, "last day must not be before its first day"),
+        ("a", now - timedelta(days=4 * 366), "covers at most 1098 days"),
+    ]
+    for actor, start, message in cases:
+        with pytest.raises(InvalidInput, match=message):
+            rulebook.queue_retroactive_run(
+                db_session, shop=shop, name="Big orders", start=start, end=now, actor=actor, now=now
+            )
+    db_session.rollback()
+    assert db_session.execute(select(func.count()).select_from(RuleRetroRun)).scalar_one() == 0
+
+
+def test_the_sweep_hands_a_stalled_run_to_the_worker_which_finishes_it(
+    worker, db_session: Session, shop: Shop, now: datetime
+) -> None:  # type: ignore[no-untyped-def]
+    from app.tasks.retroactive_runs import resume_stalled_retroactive_runs
+
+    save(db_session, shop, big_orders(points=POINTS), now)
+    day, expected = past_orders(db_session, shop, now)
+    real_now = datetime.now(now.tzinfo)
+    run = rulebook.queue_retroactive_run(
+        db_session, shop=shop, name="Big orders", start=day, end=now, actor="admin@shop", now=real_now
+    )
+    db_session.commit()
+    owner = uuid.uuid4()
+    rulebook.claim_retroactive_run(db_session, run_id=run.id, owner=owner, now=real_now)
+    rulebook.continue_retroactive_run(db_session, run_id=run.id, owner=owner, now=real_now, chunk=2)
+    # Its worker died eleven minutes ago, after one chunk.
+    db_session.execute(
+        update(RuleRetroRun).where(RuleRetroRun.id == run.id).values(progress_at=real_now - timedelta(minutes=11))
+    )
+    db_session.commit()
+
+    resume_stalled_retroactive_runs.call_local()
+    assert run_next_task(worker) == "run_retroactive"
+    db_session.refresh(run)
+    assert (run.status, run.events_done, run.credits, run.duplicates) == ("done", 8, len(expected), 0)
+    assert credited_orders(db_session) == sorted(expected)
+    assert db_session.execute(select(Rule.status)).scalar_one() == "active"
