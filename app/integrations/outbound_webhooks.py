@@ -2,8 +2,9 @@
 
 - `fan_out` turns one business event (topic + data) into one `webhook_deliveries` row per active endpoint that
   subscribes to the topic. The unique (endpoint, dedupe key) makes it safe to run twice: the outbox dispatcher may.
-- `attempt` sends one delivery once: signed body, explicit timeouts, no redirects, at most MAX_RESPONSE_BYTES of the
-  answer read, the target re-checked against private addresses. A 2xx delivers; anything else schedules the next
+- `attempt` sends one delivery once: signed body, explicit timeouts and a deadline for the whole exchange
+  (app/integrations/deadline.py), no redirects, at most MAX_RESPONSE_BYTES of the answer read, the target re-checked
+  against private addresses. A 2xx delivers; anything else schedules the next
   attempt on RETRY_SCHEDULE_S with jitter, and after the last one the delivery fails. AUTO_DISABLE_AFTER failed
   deliveries in a row disable the endpoint with a reason the merchant sees in the admin.
 - `deliver_due` is the periodic sweep over pending deliveries whose time has come, each row locked (SKIP LOCKED)
@@ -26,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
-from app.integrations import signing
+from app.integrations import deadline, signing
 from app.integrations.endpoints import TOPICS, EndpointNotFound
 from app.integrations.targets import UnsafeTarget, resolve
 from app.models import AuditLog, Shop, WebhookDelivery, WebhookEndpoint
@@ -41,6 +42,9 @@ MAX_ATTEMPTS = len(RETRY_SCHEDULE_S) + 1
 JITTER = 0.2  # ±20 %, so endpoints that failed together do not retry together
 AUTO_DISABLE_AFTER = 5
 TIMEOUT = httpx.Timeout(10.0, connect=5.0)
+# The whole exchange (connect, send, the answer's status and as much of its body as is read) ends by then, however
+# slowly the receiver sends: each of TIMEOUT's waits alone does not bound it.
+ATTEMPT_DEADLINE_S = 15.0
 MAX_RESPONSE_BYTES = 64 * 1024
 USER_AGENT = "loyalty-webhooks/1"
 # The topic of deliveries made by the rule action `webhook` (sent to the URL the rule names).
@@ -51,6 +55,7 @@ RULE_TOPIC = "rule.webhook"
 class DeliveryPolicy:
     allow_private: bool = False
     rng: random.Random | None = None  # tests pass a seeded one
+    deadline_s: float = ATTEMPT_DEADLINE_S
 
     def delay_after(self, attempts: int) -> timedelta:
         base = RETRY_SCHEDULE_S[min(attempts, len(RETRY_SCHEDULE_S)) - 1]
@@ -171,7 +176,8 @@ def signed_headers(delivery: WebhookDelivery, secret: str, body: bytes, *, times
 
 
 def _post(client: httpx.Client, url: str, headers: dict[str, str], body: bytes, policy: DeliveryPolicy) -> int:
-    """POST to the checked address; the status. Reads at most MAX_RESPONSE_BYTES of the answer, then drops it."""
+    """POST to the checked address; the status. Reads at most MAX_RESPONSE_BYTES of the answer, then drops it; the
+    whole exchange ends within the policy's deadline (a client from `build_client`)."""
     target = resolve(url, allow_private=policy.allow_private)
     request = client.build_request(
         "POST",
@@ -180,16 +186,19 @@ def _post(client: httpx.Client, url: str, headers: dict[str, str], body: bytes, 
         content=body,
         extensions={"sni_hostname": target.host},
     )
-    response = client.send(request, stream=True, follow_redirects=False)
-    try:
-        received = 0
-        for chunk in response.iter_raw():
-            received += len(chunk)
-            if received >= MAX_RESPONSE_BYTES:
-                break
-        return response.status_code
-    finally:
-        response.close()
+    with deadline.within(policy.deadline_s):
+        response = client.send(request, stream=True, follow_redirects=False)
+        try:
+            received = 0
+            for chunk in response.iter_raw():
+                received += len(chunk)
+                if received >= MAX_RESPONSE_BYTES:
+                    break
+        except httpx.TimeoutException:
+            pass  # the status came in time and is the answer; the rest of the body is only read to be dropped
+        finally:
+            response.close()
+    return response.status_code
 
 
 def attempt(
@@ -291,5 +300,6 @@ def deliver_due(
 
 
 def build_client() -> httpx.Client:
-    """The client for merchants' endpoints: explicit timeouts, never following redirects (they could point inward)."""
-    return httpx.Client(timeout=TIMEOUT, follow_redirects=False)
+    """The client for merchants' endpoints: explicit timeouts, the exchange's deadline (`deadline.within`), never
+    following redirects (they could point inward)."""
+    return httpx.Client(timeout=TIMEOUT, follow_redirects=False, transport=deadline.DeadlineTransport())

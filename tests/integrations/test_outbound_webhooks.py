@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import random
+import time
 import uuid
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
@@ -198,6 +199,28 @@ def test_the_answer_is_read_only_up_to_the_limit(
     receiver.response_body = b"x" * (5 * 1024 * 1024)
     earned(db_session, shop)
     assert run_due(session_factory, cipher, http, T0)["delivered"] == 1
+
+
+@pytest.mark.parametrize("phase", ["headers", "body"])
+def test_a_receiver_that_answers_a_byte_at_a_time_is_cut_off_at_the_attempts_deadline(
+    db_session, session_factory, cipher, http, shop, endpoint, receiver, phase
+) -> None:  # type: ignore[no-untyped-def]
+    """Each byte comes well inside the 10 s read timeout, so only a deadline for the whole attempt bounds it: one
+    merchant's receiver must not hold the worker that sends every shop's webhooks (for hours, at 64 KiB)."""
+    receiver.trickle = phase
+    earned(db_session, shop)
+    policy = outbound.DeliveryPolicy(allow_private=True, rng=random.Random(7), deadline_s=1.0)
+    started = time.monotonic()
+    counts = run_due(session_factory, cipher, http, T0, policy=policy)
+    assert time.monotonic() - started < 5
+    row = delivery_row(session_factory)
+    if phase == "headers":  # no answer within the deadline: a failed attempt, retried later
+        assert counts == {"delivered": 0, "retry": 1, "failed": 0}
+        assert row.status == "pending" and row.response_status is None
+        assert row.last_error.startswith("ReadTimeout") and "1 s" in row.last_error
+    else:  # the 200 came in time: delivered, however slowly the rest of the answer would have come
+        assert counts == {"delivered": 1, "retry": 0, "failed": 0}
+        assert (row.status, row.response_status) == ("delivered", 200)
 
 
 @pytest.mark.parametrize(
