@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -49,6 +50,9 @@ RETRY_STATUSES = frozenset({429, 503})
 SERVER_ERRORS = frozenset({500, 502, 504})
 # The GraphQL error code Shopify answers (HTTP 200) "instead of 500 Internal Server Error in most circumstances".
 INTERNAL_ERROR = "INTERNAL_SERVER_ERROR"
+# The longest Retry-After taken as said: a later time (1e12 s is past any date a datetime holds) would stop the outbox
+# from rescheduling the row at all; asked again after an hour, Shopify says again how long to wait.
+MAX_RETRY_AFTER_S = 3600.0
 DEFAULT_COST = 10  # a mutation's usual requested cost; the bucket reservation only needs an estimate
 
 
@@ -243,12 +247,15 @@ def _error_code(body: Any, code: str) -> bool:
 
 
 def _retry_after(headers: dict[str, str]) -> float | None:
+    """Retry-After in seconds, at most MAX_RETRY_AFTER_S; None when absent or not a number of seconds (a date, "nan",
+    "inf"): then the caller's own back-off applies."""
     for name, value in headers.items():
         if name.lower() == "retry-after":
             try:
-                return max(float(value), 0.0)
+                seconds = float(value)
             except ValueError:
                 return None
+            return min(max(seconds, 0.0), MAX_RETRY_AFTER_S) if math.isfinite(seconds) else None
     return None
 
 

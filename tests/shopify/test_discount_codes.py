@@ -264,6 +264,22 @@ def test_an_overdue_lookup_answered_with_no_graphql_answer_waits_instead_of_refu
     assert redemption(db_session).status == "posted" and len(codes_in_shopify(shopify_fake)) == 1
 
 
+@pytest.mark.parametrize("retry_after", ["1e12", "inf"])
+def test_a_retry_after_no_clock_can_reach_waits_an_hour_at_most(  # type: ignore[no-untyped-def]
+    client, shopify_fake, db_session, shop, outward, retry_after
+) -> None:
+    """A Retry-After past any date must not stop the drain: it raised OverflowError while rescheduling, every time
+    the row came due, and took the rows claimed after it along."""
+    redeem(client, shopify_fake, reward(db_session, shop))
+    shopify_fake.faults.rate_limited("discountCodeBasicCreate", retry_after=retry_after, times=4)
+    before = datetime.now(timezone.utc)
+    report = drain(outward)
+    assert (report.retried, report.failed) == (1, 0)
+    row = create_row(db_session)
+    assert row.status == "pending" and before < row.next_attempt_at <= before + timedelta(hours=1, seconds=5)
+    assert redemption(db_session).status == "pending" and balance(db_session) == 700
+
+
 def test_user_errors_fail_the_redemption_and_the_points_come_back(  # type: ignore[no-untyped-def]
     client, shopify_fake, db_session, shop, outward
 ) -> None:
