@@ -79,6 +79,9 @@ def refused_reason(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> st
         return "loopback"
     if address.is_link_local:
         return "link-local (cloud metadata lives there)"
+    if isinstance(address, ipaddress.IPv6Address) and address.is_site_local:
+        # fec0::/10, deprecated but still routed inside networks that use it: Python counts it as global.
+        return "site-local (a private network)"
     if address.is_private:
         return "private network"
     if address.is_multicast or address.is_reserved or not address.is_global:

@@ -242,6 +242,9 @@ def test_a_receiver_that_answers_a_byte_at_a_time_is_cut_off_at_the_attempts_dea
         # 6to4 addresses that carry 127.0.0.1 and the metadata address (Python counts 2002::/16 as global).
         ("https://[2002:7f00:1::]/h", "loopback"),
         ("https://[2002:a9fe:a9fe::]/h", "link-local"),
+        # IPv6 site-local (fec0::/10), deprecated but routed where still used (Python counts it as global).
+        ("https://[fec0::1]/h", "site-local"),
+        ("https://[fec0:0:0:ffff::1]/h", "site-local"),
         # Each was a 500 (urlsplit's ValueError), or stored: port 0 (delivered to 443), a line break (as typed).
         ("https://[::1/h", "not well formed"),
         ("https://[evil.com]/h", "not well formed"),
