@@ -4,7 +4,7 @@ from .audit import AuditLog
 from .base import Base
 from .events import DeadLetter, EventQueue, EventQueueArchive, Outbox, ProcessedEvent, event_history
 from .ledger import ImportBatch, LedgerReversal, PendingCredit, PointsLot, PointsTransaction
-from .profile import CustomerLoyaltyProfile, Order
+from .profile import CustomerLoyaltyProfile, Order, RedactedCustomer
 from .referrals import ReferralClick, ReferralConversion, ReferralLink
 from .rewards import RedemptionLog, RewardDefinition
 from .rules import Rule, RuleBacktest, RuleExecution, RuleRetroRun, RuleVersion
@@ -27,6 +27,7 @@ __all__ = [
     "PointsLot",
     "PointsTransaction",
     "ProcessedEvent",
+    "RedactedCustomer",
     "RedemptionLog",
     "ReferralClick",
     "ReferralConversion",

@@ -6,7 +6,18 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, created_at_column
@@ -96,3 +107,15 @@ class Order(Base):
     placed_at: Mapped[datetime]
     cancelled_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = created_at_column()
+
+
+class RedactedCustomer(Base):
+    """A customer the shop redacted (customers/redact), kept only as a keyed hash of their Shopify id (HMAC-SHA256
+    under the shop's `redaction_salt`): a payload that arrives for them later (an old order archived or refunded)
+    writes nothing of them again, and the id itself is not kept."""
+
+    __tablename__ = "redacted_customers"
+
+    shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"), primary_key=True)
+    customer_key: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    redacted_at: Mapped[datetime]

@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Integer, Numeric, String, Text, text
+from sqlalchemy import CheckConstraint, Integer, LargeBinary, Numeric, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from .base import Base, created_at_column
@@ -39,6 +39,8 @@ class Shop(Base):
     scopes: Mapped[str | None] = mapped_column(Text)
     installed_at: Mapped[datetime | None]
     uninstalled_at: Mapped[datetime | None]
+    # The key of the shop's redacted_customers hashes, made at its first customers/redact (gdpr.redaction).
+    redaction_salt: Mapped[bytes | None] = mapped_column(LargeBinary)
 
     # Points policies.
     points_expiry_policy: Mapped[str] = mapped_column(String(16), server_default="never")

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 
 from app.loyalty.rulebook import save_rule
-from app.models import CustomerLoyaltyProfile, EventQueue, ProcessedEvent, Shop
+from app.models import CustomerLoyaltyProfile, EventQueue, ProcessedEvent, RedactedCustomer, Shop
 from app.shopify.context import token_context
 from app.shopify.tokens import ShopNotConnected, access_token_for, refresh_after_unauthorized
 from tests.events.test_end_to_end import drain, make_consumer
@@ -203,3 +203,53 @@ def test_a_dead_lettered_event_leaves_no_personal_data_in_redis_after_the_redact
     drain(consumer)
     assert db_session.execute(select(func.count()).select_from(Shop)).scalar_one() == 0
     assert SHOP not in dead_letter_stream_text(redis_client, redis_namespace)
+
+
+def test_a_payload_arriving_after_customers_redact_writes_nothing_of_the_customer_again(  # type: ignore[no-untyped-def]
+    admin, client, shopify_fake, consumer, db_session
+) -> None:
+    """Shopify sends customers/redact months after the request; an old order of theirs archived or refunded later
+    still sends its webhook, with their email and names."""
+    admin.install()
+    seen = {"id": 7781123456789012345, "email": "zebulon.q@example.net", "phone": "+44 7700 900123"}
+    never_seen = {"id": 7781123456789099999, "email": "ottoline.v@example.net", "phone": "+44 7700 900456"}
+    first = order_payload(order_id=5512345678901234567, customer_id=seen["id"], total="150.00")
+    first["customer"].update(email=seen["email"], first_name="Zebulon", last_name="Quimbyfeather")
+    deliver(client, shopify_fake, "orders/create", first)
+    drain(consumer)
+    for customer, orders in ((seen, [first["id"]]), (never_seen, [])):
+        redact = {"shop_id": 548380009, "shop_domain": SHOP, "customer": customer, "orders_to_redact": orders}
+        deliver(client, shopify_fake, "customers/redact", redact)
+        drain(consumer)
+    redacted_profiles = profiles(db_session)
+
+    late = []
+    for customer, name in ((seen, ("Zebulon", "Quimbyfeather")), (never_seen, ("Ottoline", "Vanderquist"))):
+        order = order_payload(order_id=5512345678901230000 + len(late), customer_id=customer["id"], total="90.00")
+        order["customer"].update(email=customer["email"], first_name=name[0], last_name=name[1])
+        order["email"] = customer["email"]
+        late.append(deliver(client, shopify_fake, "orders/updated", order)["event_id"])
+    other = order_payload(order_id=5512345678901239999, customer_id=7781123456789055555, total="120.00")
+    deliver(client, shopify_fake, "orders/create", other)  # another customer in the same batch is served as ever
+    drain(consumer)
+
+    db_session.expire_all()
+    assert profiles(db_session) == redacted_profiles + 1
+    kept = db_session.execute(select(CustomerLoyaltyProfile.customer_id, CustomerLoyaltyProfile.email)).all()
+    assert [row for row in kept if not row.customer_id.startswith("redacted:")] == [
+        ("7781123456789055555", "jon@example.com")
+    ]
+    assert [row.email for row in kept if row.customer_id.startswith("redacted:")] == [None]
+    for event_id, customer in zip(late, (seen, never_seen), strict=True):
+        row = db_session.execute(select(EventQueue).where(EventQueue.event_id == uuid.UUID(event_id))).scalar_one()
+        assert (row.status, row.customer_id) == ("processed", None)
+        stored = str(row.payload)
+        for personal in (customer["email"], str(customer["id"]), "Zebulon", "Ottoline", "Quimbyfeather"):
+            assert personal not in stored, personal
+        outcome = db_session.execute(
+            select(ProcessedEvent.outcome).where(ProcessedEvent.event_id == uuid.UUID(event_id))
+        ).scalar_one()
+        assert "its customer was redacted (customers/redact): nothing of them is written" in str(outcome)
+    # What is kept of them is a keyed hash: no table holds the Shopify id.
+    keys = db_session.execute(select(RedactedCustomer.customer_key)).scalars().all()
+    assert len(keys) == 2 and all(str(seen["id"]).encode() not in bytes(key) for key in keys)

@@ -2,6 +2,6 @@
 deletion of a whole shop."""
 
 from app.loyalty.gdpr.export import export_customer
-from app.loyalty.gdpr.redaction import redact_customer, redact_shop
+from app.loyalty.gdpr.redaction import forget_event, redact_customer, redact_shop, redacted_among
 
-__all__ = ["export_customer", "redact_customer", "redact_shop"]
+__all__ = ["export_customer", "forget_event", "redact_customer", "redact_shop", "redacted_among"]

@@ -15,14 +15,17 @@ ledger trigger allows, announced with `SET LOCAL loyalty.shop_redact = 'on'` ins
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import secrets
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, cast, false, func, literal, or_, select, text, update
-from sqlalchemy.dialects.postgresql import JSONPATH
+from sqlalchemy import String, and_, cast, false, func, literal, or_, select, text, tuple_, update
+from sqlalchemy.dialects.postgresql import JSONPATH, insert
 from sqlalchemy.orm import Session
 
 from app.models import (
@@ -35,6 +38,7 @@ from app.models import (
     PendingCredit,
     PointsTransaction,
     ProcessedEvent,
+    RedactedCustomer,
     ReferralClick,
     ReferralLink,
     RuleBacktest,
@@ -188,6 +192,7 @@ def redact_customer(
     needles = _needles(customer_id, profile, [email, phone])
     order_ids = [str(order_id) for order_id in orders_to_redact]
     counts: dict[str, int] = {}
+    _remember(session, shop_id=shop_id, customer_id=customer_id, now=now)
 
     tombstone = None
     if profile is not None:
@@ -275,6 +280,55 @@ def redact_customer(
     counts["processed_events"] = _scrub_processed(session, shop_id, needles)
     session.flush()
     return RedactionResult(customer_id=customer_id, tombstone=tombstone, rows_scrubbed=counts)
+
+
+def customer_key(salt: bytes, customer_id: str) -> bytes:
+    """The keyed hash a redacted customer is remembered by (their Shopify id is not kept)."""
+    return hmac.new(salt, str(customer_id).encode(), hashlib.sha256).digest()
+
+
+def _remember(session: Session, *, shop_id: int, customer_id: str, now: datetime) -> None:
+    salt = session.execute(
+        update(Shop)
+        .where(Shop.id == shop_id)
+        .values(redaction_salt=func.coalesce(Shop.redaction_salt, secrets.token_bytes(32)))
+        .returning(Shop.redaction_salt)
+    ).scalar_one()
+    session.execute(
+        insert(RedactedCustomer)
+        .values(shop_id=shop_id, customer_key=customer_key(salt, customer_id), redacted_at=now)
+        .on_conflict_do_nothing()
+    )
+
+
+def redacted_among(session: Session, customers: Iterable[tuple[Shop, str]]) -> set[tuple[int, str]]:
+    """The (shop id, customer id) pairs of these whose shop redacted the customer (customers/redact); no query when
+    none of the shops ever redacted anyone (their `redaction_salt` is still empty)."""
+    by_key = {
+        (shop.id, customer_key(shop.redaction_salt, customer_id)): (shop.id, customer_id)
+        for shop, customer_id in customers
+        if shop.redaction_salt is not None
+    }
+    if not by_key:
+        return set()
+    found = session.execute(
+        select(RedactedCustomer.shop_id, RedactedCustomer.customer_key).where(
+            tuple_(RedactedCustomer.shop_id, RedactedCustomer.customer_key).in_(list(by_key))
+        )
+    ).all()
+    return {by_key[(shop_id, bytes(key))] for shop_id, key in found}
+
+
+def forget_event(session: Session, *, shop_id: int, event_id: uuid.UUID, customer_id: str, payload: Any) -> None:
+    """Scrub the inbox row of an event that arrived after its customer was redacted, as the redaction scrubbed the
+    rows it found: its payload's personal fields and mentions of the customer, and the customer id of the row."""
+    order = payload if isinstance(payload, dict) else {}
+    customer = order.get("customer") if isinstance(order.get("customer"), dict) else {}
+    contact = [order.get("email"), order.get("phone"), customer.get("email"), customer.get("phone")]
+    needles = _needles(customer_id, None, [value for value in contact if isinstance(value, str)])
+    row = and_(EventQueue.shop_id == shop_id, EventQueue.event_id == event_id)
+    _scrub_rows(session, EventQueue, "payload", row, needles)
+    session.execute(update(EventQueue).where(row).values(customer_id=None))
 
 
 def _scrub_ledger_text(session: Session, shop_id: int, profile_id: int, needles: Needles) -> int:

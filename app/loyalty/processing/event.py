@@ -33,7 +33,7 @@ from sqlalchemy import String, any_, delete, literal, select, update
 from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.orm import Session
 
-from app.loyalty import ledger, referrals, rewards, rulebook, tiers
+from app.loyalty import gdpr, ledger, referrals, rewards, rulebook, tiers
 from app.loyalty.base import order_earning
 from app.loyalty.base.app_events import APP_EVENT_HEARD
 from app.loyalty.base.bulk import insert_rows, update_rows
@@ -117,9 +117,10 @@ def process_batch(
         else:
             claimed.discard(event.event_id)  # the same event twice in one batch: the second is a duplicate
             work.append((shop, event, outcome))
+    live = _without_redacted_customers(session, work)
     lock_profiles(
         session,
-        [(shop.id, event.customer_id) for shop, event, _ in work if _takes_profile(session, shop, event)],
+        [(shop.id, event.customer_id) for shop, event, _ in live if _takes_profile(session, shop, event)],
         now=now,
     )
     session.info[tiers.LADDER_MEMO] = {}
@@ -128,7 +129,7 @@ def process_batch(
     try:
         # First, before anything else in the transaction touches their profiles: the orders of customers whose
         # events all fit the set-based path. Then the rest, one by one. Each customer's events keep their order.
-        batched, one_by_one = _batched_orders(session, work)
+        batched, one_by_one = _batched_orders(session, live)
         order_batches.apply_orders(session, batched, now=now)
         for position, (shop, event, outcome) in enumerate(one_by_one):
             if position:
@@ -154,6 +155,37 @@ def process_batch(
         now=now,
     )
     return outcomes
+
+
+def _without_redacted_customers(
+    session: Session, work: list[tuple[Shop, InboundEvent, Outcome]]
+) -> list[tuple[Shop, InboundEvent, Outcome]]:
+    """The batch's work less the events of customers their shop redacted (customers/redact): such an event (an old
+    order archived or refunded after the redaction) writes nothing of the customer again, and its own inbox row is
+    scrubbed as the redaction scrubbed the others. A repeated customers/redact still runs (it is idempotent)."""
+    asked = [
+        (shop, event.customer_id)
+        for shop, event, _ in work
+        if event.customer_id is not None and event.event_type != "customer_redact_requested"
+    ]
+    redacted = gdpr.redacted_among(session, asked)
+    if not redacted:
+        return work
+    live = []
+    for shop, event, outcome in work:
+        if (shop.id, event.customer_id) in redacted and event.event_type != "customer_redact_requested":
+            assert event.customer_id is not None
+            gdpr.forget_event(
+                session,
+                shop_id=shop.id,
+                event_id=event.event_id,
+                customer_id=event.customer_id,
+                payload=event.event_data,
+            )
+            outcome.note = "its customer was redacted (customers/redact): nothing of them is written"
+        else:
+            live.append((shop, event, outcome))
+    return live
 
 
 # Events whose handler raises RetryLater while the order they concern has not been processed.
