@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.loyalty.rulebook import FIRST_ORDER_BONUS
-from app.models import EventQueue, PointsTransaction, Rule, RuleExecution, RuleVersion, Shop
+from app.models import EventQueue, PointsTransaction, Rule, RuleExecution, RuleRetroRun, RuleVersion, Shop
 from tests.helpers import order_payload
 
 
@@ -263,6 +263,8 @@ def test_retro_and_retro_reverse(runner: FlaskCliRunner, db_session: Session, sh
     assert result.output == (
         f"batch {batch}: 3 events, 2 credits, 40 points; 0 already credited; 0 non-point actions skipped\n"
     )
+    run = db_session.execute(select(RuleRetroRun)).scalar_one()  # applied as the worker applies the admin's
+    assert (str(run.id), run.status, run.events_done, run.created_by) == (batch, "done", 3, "ops")
     undo = rules(runner, "retro-reverse", "--shop", shop.domain, batch, "--actor", "ops")
     assert undo.output == f"batch {batch}: 2 customers, 40 points taken back, 0 already spent (not taken)\n"
     total = db_session.execute(select(func.coalesce(func.sum(PointsTransaction.points), 0))).scalar_one()

@@ -309,11 +309,12 @@ def backtest_command(domain: str, start: str, end: str, path: str) -> None:
 @click.option("--to", "end", required=True, help="Last day, included (ISO date), or an exclusive date-time.")
 @click.option("--version", type=int, help="A past version (default: the current one).")
 def retro_command(domain: str, actor: str, name: str, start: str, end: str, version: int | None) -> None:
-    """Apply a rule to past events for real, once per event, as a batch `retro-reverse` can undo."""
+    """Apply a rule to past events for real, once per event, as a batch `retro-reverse` can undo: a chunk of events
+    per transaction, as the worker runs the admin's (each commits its credits with the run's progress)."""
     with db.session.begin():
         shop = _shop(domain)
-        result = _or_exit(
-            lambda: rulebook.retroactive_run(
+        run = _or_exit(
+            lambda: rulebook.queue_retroactive_run(
                 db.session,
                 shop=shop,
                 name=name,
@@ -324,10 +325,25 @@ def retro_command(domain: str, actor: str, name: str, start: str, end: str, vers
                 version=version,
             )
         )
-    click.echo(
-        f"batch {result.batch_id}: {result.events} events, {result.credits} credits, {result.points} points; "
-        f"{result.duplicates} already credited; {result.skipped_actions} non-point actions skipped"
-    )
+        run_id, owner = run.id, uuid.uuid4()
+        rulebook.claim_retroactive_run(db.session, run_id=run_id, owner=owner, now=_now())
+    try:
+        finished = False
+        while not finished:
+            with db.session.begin():
+                finished = rulebook.continue_retroactive_run(db.session, run_id=run_id, owner=owner, now=_now())
+    except Exception as exc:
+        db.session.rollback()
+        with db.session.begin():
+            error = f"{type(exc).__name__}: {exc}"
+            rulebook.fail_retroactive_run(db.session, run_id=run_id, owner=owner, error=error, now=_now())
+        raise click.ClickException(f"batch {run_id} stopped: {error}; what it gave stays until retro-reverse") from exc
+    with db.session.begin():
+        done = rulebook.find_retroactive_run(db.session, shop_id=shop.id, run_id=run_id)
+        click.echo(
+            f"batch {run_id}: {done.events_done} events, {done.credits} credits, {done.points} points; "
+            f"{done.duplicates} already credited; {done.skipped_actions} non-point actions skipped"
+        )
 
 
 @rules_cli.command("retro-reverse")

@@ -77,7 +77,8 @@ def retroactive_run(
 ) -> RetroResult:
     """Apply the rule (its current version, or `version`) to the stored events in [start, end) of its event types,
     crediting through the ledger once per event and action, all in the caller's transaction; record the firings and
-    an audit entry. For a bounded range (the admin's preview, the CLI); the admin's runs are queued (RuleRetroRun)."""
+    an audit entry. For a range small enough for one transaction (the admin's preview); real runs are queued
+    (RuleRetroRun) and applied a chunk per transaction."""
     if not actor or not actor.strip():
         raise InvalidInput("a retroactive run needs the admin who runs it")
     row, stored = get_version(session, shop_id=shop.id, name=name, version=version)
@@ -99,17 +100,26 @@ def count_retroactive_events(
 
 
 def queue_retroactive_run(
-    session: Session, *, shop: Shop, name: str, start: datetime, end: datetime, actor: str, now: datetime
+    session: Session,
+    *,
+    shop: Shop,
+    name: str,
+    start: datetime,
+    end: datetime,
+    actor: str,
+    now: datetime,
+    version: int | None = None,
 ) -> RuleRetroRun:
-    """Record a retroactive run of the rule's current version over [start, end) as queued, for the worker
-    (`continue_retroactive_run`); InvalidInput for a missing actor or a range that is empty or over three years."""
+    """Record a retroactive run of the rule (its current version, or `version`) over [start, end) as queued, for a
+    worker (`continue_retroactive_run`); InvalidInput for a missing actor or a range that is empty or over three
+    years."""
     if not actor or not actor.strip():
         raise InvalidInput("a retroactive run needs the admin who runs it")
     if end <= start:
         raise InvalidInput("the retroactive run's last day must not be before its first day")
     if (end - start).days > MAX_RANGE_DAYS:
         raise InvalidInput(f"a retroactive run covers at most {MAX_RANGE_DAYS} days")
-    row, stored = get_version(session, shop_id=shop.id, name=name)
+    row, stored = get_version(session, shop_id=shop.id, name=name, version=version)
     run = RuleRetroRun(
         id=uuid.uuid4(),
         shop_id=shop.id,
