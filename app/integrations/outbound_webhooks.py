@@ -8,7 +8,8 @@
   attempt on RETRY_SCHEDULE_S with jitter, and after the last one the delivery fails. AUTO_DISABLE_AFTER failed
   deliveries in a row disable the endpoint with a reason the merchant sees in the admin.
 - `deliver_due` is the periodic sweep over pending deliveries whose time has come, each row locked (SKIP LOCKED)
-  so several workers never send the same one at once.
+  so several workers never send the same one at once; given ids, it sends only those (an outbox row's first attempt
+  at the deliveries it just made).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import logging
 import random
 import time
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -281,18 +283,25 @@ def deliver_due(
     now: datetime,
     policy: DeliveryPolicy,
     limit: int = 100,
+    only: Collection[int] | None = None,
 ) -> dict[str, int]:
-    """Attempt every pending delivery due by `now` (up to `limit`), each in its own transaction; counts by result."""
+    """Attempt every pending delivery due by `now` (up to `limit`; only the deliveries with these ids when `only` is
+    given), each in its own transaction; counts by result."""
     counts = {"delivered": 0, "retry": 0, "failed": 0}
+    if only is not None and not only:
+        return counts
+    query = (
+        select(WebhookDelivery)
+        .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
+        .order_by(WebhookDelivery.next_attempt_at)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    if only is not None:
+        query = query.where(WebhookDelivery.id.in_(list(only)))
     for _ in range(limit):
         with sessions.begin() as session:
-            delivery = session.execute(
-                select(WebhookDelivery)
-                .where(WebhookDelivery.status == "pending", WebhookDelivery.next_attempt_at <= now)
-                .order_by(WebhookDelivery.next_attempt_at)
-                .limit(1)
-                .with_for_update(skip_locked=True)
-            ).scalar_one_or_none()
+            delivery = session.execute(query).scalar_one_or_none()
             if delivery is None:
                 break
             counts[attempt(session, delivery, cipher=cipher, client=client, now=now, policy=policy)] += 1

@@ -5,12 +5,15 @@
 - `rule.webhook` rows (the rule action `webhook`, staged by app/loyalty/processing) go to the endpoint with the URL
   the rule names.
 Either way the outbox row is done once its deliveries exist; each delivery then has its own retries and log
-(app/integrations/outbound_webhooks.py), sent at once and by the every-minute sweep.
+(app/integrations/outbound_webhooks.py). The row's handler attempts at once only the deliveries it just made: every
+other due delivery (another shop's, a retry, a resend, one a re-run of the row found made) is the every-minute sweep's
+(`deliver_due_webhooks`), so a row's run stays within its outbox lease and never waits on other shops' endpoints.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Collection
 from datetime import datetime, timezone
 from functools import cache
 from pathlib import Path
@@ -44,11 +47,14 @@ def _sessions() -> sessionmaker[Session]:
         return sessionmaker(db.engine, expire_on_commit=False)
 
 
-def send_due(sessions: sessionmaker[Session], settings: Settings, now: datetime) -> dict[str, int]:
-    """Attempt every delivery whose next attempt is due (right after staging some, and every minute)."""
+def send_due(
+    sessions: sessionmaker[Session], settings: Settings, now: datetime, *, only: Collection[int] | None = None
+) -> dict[str, int]:
+    """Attempt every delivery whose next attempt is due (every minute), or only the ones with these ids (right after
+    an outbox row made them)."""
     policy = outbound.DeliveryPolicy(allow_private=settings.webhooks_allow_private_targets)
     with outbound.build_client() as client:
-        return outbound.deliver_due(sessions, cipher=_cipher(), client=client, now=now, policy=policy)
+        return outbound.deliver_due(sessions, cipher=_cipher(), client=client, now=now, policy=policy, only=only)
 
 
 def _occurred_at(payload: dict[str, Any], outward: Outward) -> datetime:
@@ -67,7 +73,7 @@ def fan_out_merchant_webhook(job: OutboxJob, outward: Outward) -> None:
     if payload.get("topic") not in outbound.TOPICS:
         raise DeliveryFailed(f"unknown webhook topic {payload.get('topic')!r}; topics are {', '.join(outbound.TOPICS)}")
     with outward.sessions.begin() as session:
-        outbound.fan_out(
+        made = outbound.fan_out(
             session,
             shop_id=job.shop_id,
             topic=payload["topic"],
@@ -76,7 +82,8 @@ def fan_out_merchant_webhook(job: OutboxJob, outward: Outward) -> None:
             occurred_at=_occurred_at(payload, outward),
             event_id=_event_id(payload),
         )
-    send_due(outward.sessions, outward.settings, outward.clock())
+        made_ids = [delivery.id for delivery in made]
+    send_due(outward.sessions, outward.settings, outward.clock(), only=made_ids)
 
 
 @handles(RULE_WEBHOOK_KIND)
@@ -86,7 +93,7 @@ def deliver_rule_webhook(job: OutboxJob, outward: Outward) -> None:
     data = {key: value for key, value in payload.items() if key != "url"}
     try:
         with outward.sessions.begin() as session:
-            outbound.stage_for_url(
+            made = outbound.stage_for_url(
                 session,
                 shop_id=job.shop_id,
                 url=str(payload.get("url")),
@@ -95,9 +102,10 @@ def deliver_rule_webhook(job: OutboxJob, outward: Outward) -> None:
                 occurred_at=outward.clock(),
                 event_id=_event_id(payload),
             )
+            made_ids = [made.id] if made is not None else []
     except EndpointNotFound as exc:
         raise DeliveryFailed(str(exc)) from None
-    send_due(outward.sessions, outward.settings, outward.clock())
+    send_due(outward.sessions, outward.settings, outward.clock(), only=made_ids)
 
 
 @huey.periodic_task(crontab(minute="*"))

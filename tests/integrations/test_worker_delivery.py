@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -103,6 +104,63 @@ def test_a_rule_webhook_to_an_unregistered_url_fails_with_a_reason(worker, db_se
     row = db_session.get(Outbox, outbox_id)
     assert row.status == "failed" and "not an active webhook endpoint of this shop" in row.last_error
     assert receiver.requests == [] and db_session.execute(select(WebhookDelivery)).first() is None
+
+
+def test_a_webhook_row_sends_at_once_only_the_deliveries_it_made(  # type: ignore[no-untyped-def]
+    worker, db_session, shop, other_shop, receiver, secret
+) -> None:
+    """Another shop's due delivery and an earlier one of this shop are left to the every-minute sweep: a row's run
+    must not wait on other endpoints (each up to 15 s) and outlast its lease."""
+    from app.integrations import outbound_webhooks as outbound
+    from app.tasks.outbound_webhooks import _cipher, deliver_due_webhooks
+
+    other_url = receiver.url.replace("/hooks/loyalty", "/hooks/other-shop")
+    service.create_endpoint(
+        db_session, _cipher(), shop_id=other_shop.id, url=other_url, topics=["tier.changed"], allow_private=True
+    )
+    db_session.commit()
+    due = datetime.now(timezone.utc) - timedelta(minutes=5)
+    for owner, key in ((other_shop, "other-shop:earlier"), (shop, "this-shop:earlier")):
+        with db_session.begin():
+            outbound.fan_out(
+                db_session,
+                shop_id=owner.id,
+                topic="tier.changed",
+                data={"customer_id": "8", "from": None, "to": "Bronze"},
+                dedupe_key=key,
+                occurred_at=due,
+            )
+    outbox_id = stage(
+        db_session,
+        shop,
+        "merchant_webhook",
+        {
+            "topic": "tier.changed",
+            "data": {"customer_id": "7", "from": "Bronze", "to": "Silver"},
+            "occurred_at": "2026-03-02T15:30:00+00:00",
+        },
+    )
+    drain_outbox(worker)
+
+    (request,) = receiver.requests
+    assert request.path == "/hooks/loyalty"
+    assert json.loads(request.body)["data"] == {"customer_id": "7", "from": "Bronze", "to": "Silver"}
+    db_session.expire_all()
+    assert db_session.get(Outbox, outbox_id).status == "done"
+    waiting = db_session.execute(
+        select(WebhookDelivery.dedupe_key, WebhookDelivery.status, WebhookDelivery.attempts).where(
+            WebhookDelivery.dedupe_key != f"outbox:{outbox_id}"
+        )
+    ).all()
+    assert sorted(waiting) == [("other-shop:earlier", "pending", 0), ("this-shop:earlier", "pending", 0)]
+
+    deliver_due_webhooks()
+    assert run_next_task(worker) == "deliver_due_webhooks"
+    assert sorted(request.path for request in receiver.requests) == [
+        "/hooks/loyalty",
+        "/hooks/loyalty",
+        "/hooks/other-shop",
+    ]
 
 
 def test_a_failed_task_is_listed_and_retried_from_the_monitoring_page(worker, client, redis_namespace) -> None:  # type: ignore[no-untyped-def]
