@@ -6,7 +6,8 @@ What a caller gets back, and must handle:
 - `UserErrors`: Shopify refused the mutation's input (nothing was written); a definite answer;
 - `OutcomeUnknown`: a write was sent and no answer came (timeout, dropped connection, a 5xx other than 503,
   Shopify's INTERNAL_SERVER_ERROR GraphQL error, its 500 answered as HTTP 200, or an HTTP 200 whose body is not a
-  GraphQL answer): it may or may not have happened, so look before writing again;
+  GraphQL answer: not JSON, cut off, JSON that is not an object, or no `data`): it may or may not have happened, so
+  look before writing again;
 - `RetryLater`: not done, safe to try again later (throttled, 429, 503 after our bounded retries; token refresh
   could not reach Shopify);
 - `RequestRefused`: Shopify will not do it (400, 403, GraphQL errors other than THROTTLED and INTERNAL_SERVER_ERROR);
@@ -53,6 +54,7 @@ INTERNAL_ERROR = "INTERNAL_SERVER_ERROR"
 # The longest Retry-After taken as said: a later time (1e12 s is past any date a datetime holds) would stop the outbox
 # from rescheduling the row at all; asked again after an hour, Shopify says again how long to wait.
 MAX_RETRY_AFTER_S = 3600.0
+NOT_AN_ANSWER = "HTTP 200 with a body that is not a GraphQL answer"
 DEFAULT_COST = 10  # a mutation's usual requested cost; the bucket reservation only needs an estimate
 
 
@@ -150,15 +152,23 @@ class AdminApi:
         while True:
             attempt += 1
             self._wait_for_bucket(shop_domain, cost)
-            result = admin_graphql_request(
-                document,
-                shop=shop_handle(shop_domain),
-                access_token=token,
-                api_version=self.api_version,
-                variables=variables,
-                max_retries=0,
-                http_client=self.tokens.http,
-            )
+            try:
+                result = admin_graphql_request(
+                    document,
+                    shop=shop_handle(shop_domain),
+                    access_token=token,
+                    api_version=self.api_version,
+                    variables=variables,
+                    max_retries=0,
+                    http_client=self.tokens.http,
+                )
+            except AttributeError:
+                # shopify_app reads a 200's JSON with `.get` before anything else: a body that is JSON but not an
+                # object (a list, a string, a number, null) raises here. It is not a GraphQL answer either.
+                if write:
+                    raise OutcomeUnknown(f"{NOT_AN_ANSWER} from Shopify for {shop_domain} after the write") from None
+                self._wait_to_retry(shop_domain, NOT_AN_ANSWER, attempt, float(2 ** (attempt - 1)))
+                continue
             # With retries off, shopify_app answers a 429 or 5xx with a stand-in response without Shopify's headers;
             # what Shopify sent (Retry-After included) is the last entry of its HTTP log.
             response = result.http_logs[-1].res if result.http_logs else result.response
@@ -199,13 +209,16 @@ class AdminApi:
                 wait = float(2 ** (attempt - 1))
             else:
                 raise RequestRefused(f"Admin API refused the request for {shop_domain}: {_describe(status, body)}")
-            if attempt >= self.max_attempts or wait > self.max_wait_s:
-                raise RetryLater(
-                    f"Admin API for {shop_domain}: {_describe(status, body)} after {attempt} attempt(s)",
-                    retry_after=max(wait, 1.0),
-                )
-            log.info("Admin API for %s: %s; retrying in %.1f s", shop_domain, _describe(status, body), wait)
-            self.sleep(wait)
+            self._wait_to_retry(shop_domain, _describe(status, body), attempt, wait)
+
+    def _wait_to_retry(self, shop_domain: str, answer: str, attempt: int, wait: float) -> None:
+        """Sleep `wait` before the next attempt; RetryLater when the attempts are spent or the wait is too long."""
+        if attempt >= self.max_attempts or wait > self.max_wait_s:
+            raise RetryLater(
+                f"Admin API for {shop_domain}: {answer} after {attempt} attempt(s)", retry_after=max(wait, 1.0)
+            )
+        log.info("Admin API for %s: %s; retrying in %.1f s", shop_domain, answer, wait)
+        self.sleep(wait)
 
     @staticmethod
     def _token(get: Callable[..., str], *args: Any, **kwargs: Any) -> str:
@@ -265,5 +278,5 @@ def _describe(status: int, body: Any) -> str:
         messages = "; ".join(str(error.get("message")) for error in errors if isinstance(error, dict))
         return f"HTTP {status}: {messages}"[:500]
     if status == 200 and not errors:
-        return "HTTP 200 with a body that is not a GraphQL answer"
+        return NOT_AN_ANSWER
     return f"HTTP {status}" + (f": {errors}" if errors else "")

@@ -101,9 +101,21 @@ def test_shopifys_internal_error_on_a_read_is_retried(api, shopify_fake, sleeps)
     assert sleeps == [1.0, 2.0]
 
 
-@pytest.mark.parametrize("body", [b"<html><body>Bad gateway</body></html>", b'{"data": {"tags', b'{"extensions": {}}'])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<html><body>Bad gateway</body></html>",
+        b'{"data": {"tags',
+        b'{"extensions": {}}',
+        b'[{"data": {"tagsAdd": {"userErrors": []}}}]',
+        b"[]",
+        b"null",
+        b'"data"',
+    ],
+)
 def test_a_200_that_is_not_a_graphql_answer_after_a_write_is_outcome_unknown(api, shopify_fake, body) -> None:  # type: ignore[no-untyped-def]
-    """Not JSON, cut off, or JSON with no `data`: nothing says what happened to the write, so it is not taken as a
+    """Not JSON, cut off, JSON with no `data`, or JSON that is not an object (a list, null, a string: shopify_app
+    itself raises AttributeError on those): nothing says what happened to the write, so it is not taken as a
     refusal (nor as an answer)."""
     shopify_fake.faults.malformed("tagsAdd", after_write=True, body=body)
     with pytest.raises(OutcomeUnknown) as raised:
@@ -123,6 +135,22 @@ def test_a_200_that_is_not_a_graphql_answer_to_a_read_is_retried_not_taken_as_no
     with pytest.raises(RetryLater) as raised:
         api.query(SHOP, FIND, {"code": "NOPE"})
     assert "not a GraphQL answer" in str(raised.value)
+
+
+@pytest.mark.parametrize("body", [b'[{"data": {"codeDiscountNodeByCode": null}}]', b"null", b"42"])
+def test_a_200_whose_json_is_not_an_object_is_retried_as_a_read(api, shopify_fake, sleeps, body) -> None:  # type: ignore[no-untyped-def]
+    shopify_fake.faults.malformed("codeDiscountNodeByCode", times=2, body=body)
+    assert api.query(SHOP, FIND, {"code": "NOPE"}) == {"codeDiscountNodeByCode": None}
+    assert len(shopify_fake.recorder.graphql("codeDiscountNodeByCode")) == 3
+    assert sleeps == [1.0, 2.0]
+    shopify_fake.faults.malformed("codeDiscountNodeByCode", times=10, body=body)
+    with pytest.raises(RetryLater) as raised:
+        api.query(SHOP, FIND, {"code": "NOPE"})
+    assert (
+        str(raised.value)
+        == f"Admin API for {SHOP}: HTTP 200 with a body that is not a GraphQL answer after 4 attempt(s)"
+    )
+    assert len(shopify_fake.recorder.graphql("codeDiscountNodeByCode")) == 7
 
 
 def test_user_errors_are_typed_with_their_fields_and_codes(api, shopify_fake) -> None:  # type: ignore[no-untyped-def]
