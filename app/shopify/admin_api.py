@@ -11,7 +11,8 @@ What a caller gets back, and must handle:
 - `RetryLater`: not done, safe to try again later (throttled, 429, 503 after our bounded retries; token refresh
   could not reach Shopify);
 - `RequestRefused`: Shopify will not do it (400, 403, GraphQL errors other than THROTTLED and INTERNAL_SERVER_ERROR);
-  retrying will not help;
+  retrying will not help; its `ShopUnavailable` for 402 (the shop is frozen) and 423 (locked): not until the shop's
+  owner acts, which usually happens;
 - `ShopNotConnected` (app.shopify.tokens): the shop has no usable token (uninstalled, never installed): nothing was
   sent, and nothing will be until it installs again.
 
@@ -55,6 +56,13 @@ INTERNAL_ERROR = "INTERNAL_SERVER_ERROR"
 # from rescheduling the row at all; asked again after an hour, Shopify says again how long to wait.
 MAX_RETRY_AFTER_S = 3600.0
 NOT_AN_ANSWER = "HTTP 200 with a body that is not a GraphQL answer"
+# Statuses with which Shopify refuses every call for a shop until its owner acts (its response codes page,
+# https://shopify.dev/docs/api/usage/response-codes): nothing was done, and trying again soon will not help.
+SHOP_UNAVAILABLE = {
+    402: "402 Payment Required: the shop is frozen until its owner pays Shopify's outstanding balance",
+    423: "423 Locked: Shopify has locked the shop (it went over the API's rate limits again and again, or a "
+    "compromise or fraud risk); its owner must contact Shopify support",
+}
 DEFAULT_COST = 10  # a mutation's usual requested cost; the bucket reservation only needs an estimate
 
 
@@ -94,6 +102,15 @@ class OutcomeUnknown(RetryLater):
 
 class RequestRefused(AdminApiError):
     """Shopify will not do this (bad query, missing scope, GraphQL errors): retrying does not help."""
+
+
+class ShopUnavailable(RequestRefused):
+    """Shopify serves nothing for this shop until its owner acts: frozen (402) or locked (423). Nothing was done.
+    A refusal for now, which usually ends: the outbox waits for the shop (app/tasks/deliveries.py)."""
+
+    def __init__(self, shop_domain: str, status: int) -> None:
+        self.status = status
+        super().__init__(f"Shopify answered {SHOP_UNAVAILABLE[status]} ({shop_domain})")
 
 
 @dataclass
@@ -207,6 +224,8 @@ class AdminApi:
                 if write:
                     raise OutcomeUnknown(f"Shopify answered {status} for {shop_domain} after the write was sent")
                 wait = float(2 ** (attempt - 1))
+            elif status in SHOP_UNAVAILABLE:
+                raise ShopUnavailable(shop_domain, status)
             else:
                 raise RequestRefused(f"Admin API refused the request for {shop_domain}: {_describe(status, body)}")
             self._wait_to_retry(shop_domain, _describe(status, body), attempt, wait)

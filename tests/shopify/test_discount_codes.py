@@ -304,6 +304,37 @@ def test_user_errors_fail_the_redemption_and_the_points_come_back(  # type: igno
     )
 
 
+@pytest.mark.parametrize(
+    ("status", "why"),
+    [
+        (402, "402 Payment Required: the shop is frozen until its owner pays Shopify's outstanding balance"),
+        (423, "423 Locked: Shopify has locked the shop"),
+    ],
+)
+def test_a_frozen_or_locked_shop_fails_the_redemption_at_once_with_its_points_and_why(  # type: ignore[no-untyped-def]
+    client, shopify_fake, db_session, shop, outward, caplog, status, why
+) -> None:
+    """Kept on purpose (docs/shopify-outward.md): such a shop sells nothing until its owner acts, often for days, so
+    the shopper gets their points back at once, with the reason, rather than a pending code for hours."""
+    reward_id = reward(db_session, shop)
+    redeem(client, shopify_fake, reward_id)
+    shopify_fake.faults.refused("discountCodeBasicCreate", status=status)
+    with caplog.at_level("WARNING"):
+        report = drain(outward)
+    assert (report.retried, report.failed) == (0, 1)  # the create; the balance's customer.sync is done
+    assert len(shopify_fake.recorder.graphql("discountCodeBasicCreate")) == 1 and codes_in_shopify(shopify_fake) == []
+    failed = redemption(db_session)
+    assert failed.status == "failed" and failed.failure_reason.startswith(f"Shopify answered {why}")
+    assert failed.failure_reason.endswith(f"({SHOP})")
+    assert balance(db_session) == 1_200
+    assert (create_row(db_session).status, create_row(db_session).last_error) == ("failed", failed.failure_reason)
+    assert [record for record in caplog.records if record.exc_info] == []
+    again = redeem(client, shopify_fake, reward_id, key="checkout-2")  # the shop is back: a new redemption works
+    assert again["new_balance"] == 700
+    drain(outward)
+    assert len(codes_in_shopify(shopify_fake)) == 1
+
+
 def test_an_uninstalled_shop_sends_nothing_and_its_work_waits(  # type: ignore[no-untyped-def]
     client, shopify_fake, db_session, shop, outward
 ) -> None:

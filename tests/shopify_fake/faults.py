@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 FaultKind = Literal["status", "throttled", "timeout_after_write", "user_errors", "internal_error", "malformed"]
 OAUTH = "oauth"
+REFUSAL_STATUSES = frozenset({402, 403, 423})
 
 
 @dataclass
@@ -51,6 +52,14 @@ class Faults:
     ) -> Fault:
         """Answers `status` (5xx) with a JSON error body, and `Retry-After` when given."""
         return self._add(Fault("status", target, times, status=status, retry_after=retry_after))
+
+    def refused(self, target: str | None = None, *, status: int, times: int = 1) -> Fault:
+        """Answers a status with which Shopify refuses a call before doing anything (its response codes page): 402
+        Payment Required (the shop is frozen), 403 Forbidden (a missing access scope, or a shop Shopify forbids),
+        423 Locked (the shop is locked); the body is `{"errors": <reason phrase>}` and nothing is written."""
+        if status not in REFUSAL_STATUSES:
+            raise ValueError(f"refused() answers one of {sorted(REFUSAL_STATUSES)}, not {status}")
+        return self._add(Fault("status", target, times, status=status))
 
     def rate_limited(self, target: str | None = None, *, times: int = 1, retry_after: str = "1") -> Fault:
         """Answers HTTP 429 with `Retry-After` (whole seconds: Shopify's Python client parses it with int())."""

@@ -111,6 +111,25 @@ def test_a_server_error_fault_answers_its_status_once(
     assert shopify_fake.state.discount_codes(SHOP) == ["FAULT-2"]
 
 
+@pytest.mark.parametrize(("status", "reason"), [(402, "Payment Required"), (403, "Forbidden"), (423, "Locked")])
+def test_a_refused_fault_answers_its_status_and_writes_nothing(
+    status: int, reason: str, calls: ShopifyCalls, shopify_fake: FakeShopify, token: str
+) -> None:
+    shopify_fake.faults.refused("discountCodeBasicCreate", status=status, times=2)
+
+    answers = [create_reward(calls, token, f"REFUSED-{n}") for n in range(3)]
+
+    assert [(answer.status_code, answer.headers.get("Retry-After")) for answer in answers[:2]] == [(status, None)] * 2
+    assert answers[0].json() == {"errors": reason}
+    assert answers[2].status_code == 200
+    assert shopify_fake.state.discount_codes(SHOP) == ["REFUSED-2"]
+
+
+def test_a_refused_fault_is_only_for_statuses_shopify_refuses_a_shop_with(shopify_fake: FakeShopify) -> None:
+    with pytest.raises(ValueError, match=r"refused\(\) answers one of \[402, 403, 423\], not 500"):
+        shopify_fake.faults.refused(status=500)
+
+
 def test_a_rate_limited_fault_answers_429_with_whole_seconds_to_wait(
     calls: ShopifyCalls, shopify_fake: FakeShopify, token: str
 ) -> None:
