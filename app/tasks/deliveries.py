@@ -22,12 +22,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.config import Settings
 from app.models import Outbox, Shop
-from app.shopify.admin_api import AdminApi, RetryLater
+from app.shopify.admin_api import AdminApi, RequestRefused, RetryLater, ShopUnavailable
 from app.shopify.tokens import ShopNotConnected
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,10 @@ LEASE = timedelta(minutes=5)
 MAX_ATTEMPTS = 12
 # While a shop has no usable token (it must exchange a new one on its next admin load), look again this much later.
 NOT_CONNECTED_DELAY = timedelta(minutes=15)
+# While Shopify refuses a shop as frozen (402) or locked (423), its rows of the kind that met the refusal wait this
+# long between tries. The state lasts until the owner acts (often days), so such a try does not count toward
+# MAX_ATTEMPTS: the rows go out within the hour after the shop is back.
+SHOP_UNAVAILABLE_DELAY = timedelta(hours=1)
 
 
 class DeliveryFailed(Exception):
@@ -99,14 +103,21 @@ class DrainReport:
     done: int = 0
     retried: int = 0
     failed: int = 0
+    waiting: int = 0  # for a frozen or locked shop
     errors: list[str] = field(default_factory=list)
+    # (shop id, kind) -> (until, reason): Shopify refused the shop for this kind during this drain.
+    unavailable: dict[tuple[int, str], tuple[datetime, str]] = field(default_factory=dict)
 
 
 def drain(outward: Outward, *, shop_id: int | None = None, limit: int = 200) -> DrainReport:
     """Deliver every due row of a registered kind (of one shop, or all installed shops), each on its own."""
     report = DrainReport()
     for job in claim(outward.sessions, now=outward.clock(), shop_id=shop_id, limit=limit):
-        deliver(outward, job, report)
+        held = report.unavailable.get((job.shop_id, job.kind))
+        if held is None:
+            deliver(outward, job, report)
+        else:  # Shopify refused this shop a moment ago: no call, the row waits with the others
+            _wait_for_shop(outward, job, *held, report)
     return report
 
 
@@ -154,7 +165,17 @@ def deliver(outward: Outward, job: OutboxJob, report: DrainReport) -> None:
         _reschedule(outward, job, str(exc), NOT_CONNECTED_DELAY, report)
     except RetryLater as exc:
         _reschedule(outward, job, str(exc), _backoff(job.attempts, exc.retry_after), report)
-    except DeliveryFailed as exc:
+    except ShopUnavailable as exc:
+        until = outward.clock() + SHOP_UNAVAILABLE_DELAY
+        minutes = int(SHOP_UNAVAILABLE_DELAY.total_seconds() // 60)
+        reason = f"{exc}; waiting for the shop: tried again every {minutes} minutes, not counted as attempts"
+        log.warning("outbox row %s (%s): %s", job.id, job.kind, reason)
+        report.unavailable[(job.shop_id, job.kind)] = (until, reason)
+        _wait_for_shop(outward, job, until, reason, report)
+    except (DeliveryFailed, RequestRefused) as exc:
+        # A definite refusal (Shopify's 400 or 403, a GraphQL error, a handler's own): retrying will not help.
+        if isinstance(exc, RequestRefused):
+            log.warning("outbox row %s (%s) refused: %s", job.id, job.kind, exc)
         _finish(outward, job, status="failed", error=str(exc))
         report.failed += 1
         report.errors.append(f"{job.kind} #{job.id}: {exc}")
@@ -164,6 +185,30 @@ def deliver(outward: Outward, job: OutboxJob, report: DrainReport) -> None:
     else:
         _finish(outward, job, status="done", error=None)
         report.done += 1
+
+
+def _wait_for_shop(outward: Outward, job: OutboxJob, until: datetime, reason: str, report: DrainReport) -> None:
+    """The row, and the shop's other pending rows of its kind due before `until`, wait until then with the reason:
+    one call per shop and kind each time, not one per row. The claim's attempt is given back."""
+    with outward.sessions.begin() as session:
+        session.execute(
+            update(Outbox)
+            .where(Outbox.id == job.id, Outbox.status == "pending")
+            .values(next_attempt_at=until, attempts=func.greatest(Outbox.attempts - 1, 0), last_error=reason[:2000])
+        )
+        session.execute(
+            update(Outbox)
+            .where(
+                Outbox.shop_id == job.shop_id,
+                Outbox.kind == job.kind,
+                Outbox.status == "pending",
+                Outbox.next_attempt_at < until,
+                Outbox.id != job.id,
+            )
+            .values(next_attempt_at=until, last_error=reason[:2000])
+        )
+    report.waiting += 1
+    report.errors.append(f"{job.kind} #{job.id}: {reason}")
 
 
 def _backoff(attempts: int, at_least: float) -> timedelta:

@@ -21,7 +21,7 @@ from sqlalchemy.dialects.postgresql import insert
 from app.loyalty import rewards
 from app.loyalty.base.errors import Conflict
 from app.models import Outbox, RedemptionLog, Shop
-from app.shopify.admin_api import OutcomeUnknown, RequestRefused, RetryLater, UserErrors
+from app.shopify.admin_api import OutcomeUnknown, RequestRefused, RetryLater, ShopUnavailable, UserErrors
 from app.shopify.tokens import ShopNotConnected
 from app.tasks.deliveries import DeliveryFailed, OutboxJob, Outward, handles
 
@@ -80,7 +80,13 @@ def create_code(job: OutboxJob, outward: Outward) -> None:
     if status != "pending":
         return  # settled by an earlier run, failed by the confirmation sweep, or gone with a redaction: nothing to do
     if job.attempts > 1:
-        existing = find_code(outward, job.shop_domain, code)
+        try:
+            existing = find_code(outward, job.shop_domain, code)
+        except ShopUnavailable as exc:
+            # An earlier attempt may have written the code, so it is not refunded on this; and the create must not
+            # wait for the shop as other kinds do (hours, hidden from the confirmation sweep): the usual back-off,
+            # then the sweep decides.
+            raise RetryLater(str(exc)) from None
         if existing is not None:
             _settle(outward, job, redemption_id, existing)
             return

@@ -5,7 +5,8 @@ couple of Admin API calls; the tag_customer rule action's tags arrive too."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
 import pytest
@@ -145,3 +146,106 @@ def test_a_redacted_customer_is_never_synced(db_session, shop, outward, shopify_
     shopify_fake.recorder.clear()
     drain(outward)
     assert shopify_fake.recorder.graphql("metafieldsSet") == []
+
+
+OTHER_CUSTOMER = "115310627314723955"
+
+
+def outbox_rows(db_session) -> list[tuple[str, str, str, int, str | None]]:  # type: ignore[no-untyped-def]
+    db_session.expire_all()
+    return [
+        tuple(row)
+        for row in db_session.execute(
+            select(Outbox.kind, Outbox.dedupe_key, Outbox.status, Outbox.attempts, Outbox.last_error).order_by(
+                Outbox.kind, Outbox.dedupe_key
+            )
+        )
+    ]
+
+
+def stage_changes(db_session, shop, now) -> None:  # type: ignore[no-untyped-def]
+    """Two customers' balances move (a customer.sync row each, by the trigger) and a rule tags one of them."""
+    from tests.loyalty.rewards_helpers import give_points
+
+    give_points(db_session, shop, CUSTOMER, 100, now)
+    give_points(db_session, shop, OTHER_CUSTOMER, 40, now)
+    db_session.add(
+        Outbox(
+            shop_id=shop.id,
+            kind="rule.tag_customer",
+            dedupe_key="event:1:rule:1:tag",
+            payload={"customer_id": CUSTOMER, "add": ["vip"], "remove": []},
+        )
+    )
+    db_session.commit()
+
+
+def test_a_403_fails_the_sync_and_tag_rows_at_once_with_the_reason(  # type: ignore[no-untyped-def]
+    db_session, shop, outward, shopify_fake, now, caplog
+) -> None:
+    """Forbidden (a missing access scope, or a shop Shopify forbids) will not change on a retry: no dozen retries
+    over six hours, no traceback."""
+    stage_changes(db_session, shop, now)
+    shopify_fake.recorder.clear()
+    shopify_fake.faults.refused(status=403, times=3)
+    with caplog.at_level("WARNING"):
+        report = drain(outward)
+    assert (report.done, report.retried, report.failed, report.waiting) == (0, 0, 3, 0)
+    assert len(shopify_fake.recorder.graphql()) == 3
+    refused = f"Admin API refused the request for {SHOP}: HTTP 403: Forbidden"
+    assert [(kind, status, attempts, error) for kind, _, status, attempts, error in outbox_rows(db_session)] == [
+        ("customer.sync", "failed", 1, refused),
+        ("customer.sync", "failed", 1, refused),
+        ("rule.tag_customer", "failed", 1, refused),
+    ]
+    assert [record for record in caplog.records if record.exc_info] == []
+
+
+@pytest.mark.parametrize(
+    ("status", "why"),
+    [
+        (402, "402 Payment Required: the shop is frozen until its owner pays Shopify's outstanding balance"),
+        (423, "423 Locked: Shopify has locked the shop"),
+    ],
+)
+def test_a_frozen_or_locked_shop_parks_its_sync_and_tag_rows_until_it_is_back(  # type: ignore[no-untyped-def]
+    db_session, shop, outward, shopify_fake, now, caplog, status, why
+) -> None:
+    """The rows wait an hour at a time with the reason, one call per kind each time, never given up while the shop
+    is unavailable; once it is back, Shopify gets the customers' current state."""
+    from app.tasks.deliveries import MAX_ATTEMPTS
+
+    stage_changes(db_session, shop, now)
+    shopify_fake.recorder.clear()
+    shopify_fake.faults.refused(status=status, times=1000)
+    started = datetime.now(timezone.utc)
+    with caplog.at_level("WARNING"):
+        report = drain(outward)
+    assert (report.done, report.retried, report.failed, report.waiting) == (0, 0, 0, 3)
+    assert len(shopify_fake.recorder.graphql()) == 2  # the first sync row's call and the tag row's
+    rows = outbox_rows(db_session)
+    assert [(kind, status, attempts) for kind, _, status, attempts, _ in rows] == [
+        ("customer.sync", "pending", 0),
+        ("customer.sync", "pending", 0),
+        ("rule.tag_customer", "pending", 0),
+    ]
+    for *_, error in rows:
+        assert error.startswith(f"Shopify answered {why}") and f"({SHOP}); waiting for the shop" in error
+    waits = db_session.execute(select(Outbox.next_attempt_at)).scalars().all()
+    assert all(started + timedelta(minutes=59) < due < started + timedelta(minutes=61) for due in waits)
+    assert [record for record in caplog.records if record.exc_info] == []
+    assert drain(outward).waiting == 0 and len(shopify_fake.recorder.graphql()) == 2  # nothing due within the hour
+
+    for hour in range(1, MAX_ATTEMPTS + 2):  # longer than the attempts any other failure gets
+        later = replace(outward, clock=lambda hour=hour: started + timedelta(minutes=61 * hour))
+        assert drain(later).waiting == 3
+    assert len(shopify_fake.recorder.graphql()) == 2 + 2 * (MAX_ATTEMPTS + 1)
+    assert {(status, attempts) for _, _, status, attempts, _ in outbox_rows(db_session)} == {("pending", 0)}
+
+    shopify_fake.faults.clear()  # the owner paid, or Shopify unlocked the shop
+    back = replace(outward, clock=lambda: started + timedelta(minutes=61 * (MAX_ATTEMPTS + 2)))
+    assert drain(back).done == 3
+    metafields, tags = in_shopify(shopify_fake)
+    assert (metafields["points_balance"], tags) == ("100", ["vip"])
+    other = shopify_fake.state.shop(SHOP).customer(f"gid://shopify/Customer/{OTHER_CUSTOMER}")
+    assert other.metafields[(APP_NAMESPACE, "points_balance")]["value"] == "40"

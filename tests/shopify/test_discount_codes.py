@@ -335,6 +335,28 @@ def test_a_frozen_or_locked_shop_fails_the_redemption_at_once_with_its_points_an
     assert len(codes_in_shopify(shopify_fake)) == 1
 
 
+def test_a_frozen_shop_on_a_retrys_lookup_leaves_the_create_to_the_usual_back_off(  # type: ignore[no-untyped-def]
+    client, shopify_fake, db_session, shop, outward
+) -> None:
+    """An earlier attempt may have written the code, so no refund; and the create does not wait an hour for the
+    shop as sync rows do (the confirmation sweep skips a create that is not due)."""
+    redeem(client, shopify_fake, reward(db_session, shop))
+    shopify_fake.faults.internal_error("discountCodeBasicCreate")
+    drain(outward)
+    make_due(db_session)
+    shopify_fake.faults.refused("codeDiscountNodeByCode", status=402)
+    before = datetime.now(timezone.utc)
+    report = drain(outward)
+    assert (report.retried, report.failed, report.waiting) == (1, 0, 0)
+    row = create_row(db_session)
+    assert row.status == "pending" and row.next_attempt_at < before + timedelta(minutes=5)
+    assert row.last_error.startswith("Shopify answered 402 Payment Required")
+    assert (redemption(db_session).status, balance(db_session)) == ("pending", 700)
+    make_due(db_session)
+    drain(outward)
+    assert redemption(db_session).status == "posted" and len(codes_in_shopify(shopify_fake)) == 1
+
+
 def test_an_uninstalled_shop_sends_nothing_and_its_work_waits(  # type: ignore[no-untyped-def]
     client, shopify_fake, db_session, shop, outward
 ) -> None:
