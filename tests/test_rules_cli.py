@@ -267,6 +267,8 @@ def test_retro_and_retro_reverse(runner: FlaskCliRunner, db_session: Session, sh
     assert (str(run.id), run.status, run.events_done, run.created_by) == (batch, "done", 3, "ops")
     undo = rules(runner, "retro-reverse", "--shop", shop.domain, batch, "--actor", "ops")
     assert undo.output == f"batch {batch}: 2 customers, 40 points taken back, 0 already spent (not taken)\n"
+    again = rules(runner, "retro-reverse", "--shop", shop.domain, batch, "--actor", "ops")
+    assert again.exit_code == 1 and "the retroactive run is undone already" in again.output
     total = db_session.execute(select(func.coalesce(func.sum(PointsTransaction.points), 0))).scalar_one()
     assert total == 0
 

@@ -327,17 +327,7 @@ def retro_command(domain: str, actor: str, name: str, start: str, end: str, vers
         )
         run_id, owner = run.id, uuid.uuid4()
         rulebook.claim_retroactive_run(db.session, run_id=run_id, owner=owner, now=_now())
-    try:
-        finished = False
-        while not finished:
-            with db.session.begin():
-                finished = rulebook.continue_retroactive_run(db.session, run_id=run_id, owner=owner, now=_now())
-    except Exception as exc:
-        db.session.rollback()
-        with db.session.begin():
-            error = f"{type(exc).__name__}: {exc}"
-            rulebook.fail_retroactive_run(db.session, run_id=run_id, owner=owner, error=error, now=_now())
-        raise click.ClickException(f"batch {run_id} stopped: {error}; what it gave stays until retro-reverse") from exc
+    _finish_run(run_id, owner, "retro-reverse to take it back")
     with db.session.begin():
         done = rulebook.find_retroactive_run(db.session, shop_id=shop.id, run_id=run_id)
         click.echo(
@@ -351,16 +341,49 @@ def retro_command(domain: str, actor: str, name: str, start: str, end: str, vers
 @ACTOR
 @click.argument("batch_id", type=click.UUID)
 def retro_reverse_command(domain: str, actor: str, batch_id: uuid.UUID) -> None:
-    """Take back what a retroactive batch credited (a second run does nothing)."""
+    """Take back what a retroactive batch credited, a chunk of customers per transaction as the worker undoes the
+    admin's (a batch undone already is refused saying so)."""
     with db.session.begin():
         shop = _shop(domain)
-        result = _or_exit(
-            lambda: rulebook.reverse_retroactive_run(db.session, shop=shop, batch_id=batch_id, actor=actor, now=_now())
-        )
+        run = rulebook.find_retroactive_run(db.session, shop_id=shop.id, run_id=batch_id)
+        if run is None:  # a batch from before runs were queued
+            result = _or_exit(
+                lambda: rulebook.reverse_retroactive_run(
+                    db.session, shop=shop, batch_id=batch_id, actor=actor, now=_now()
+                )
+            )
+            customers, reversed_, shortfall = result.customers, result.reversed, result.shortfall
+        else:
+            _or_exit(
+                lambda: rulebook.request_undo(db.session, shop_id=shop.id, run_id=batch_id, actor=actor, now=_now())
+            )
+            owner = uuid.uuid4()
+            if not rulebook.claim_retroactive_run(db.session, run_id=batch_id, owner=owner, now=_now()):
+                raise click.ClickException(f"batch {batch_id} is being undone by a worker already")
+    if run is not None:
+        _finish_run(batch_id, owner, "retro-reverse again")
+        with db.session.begin():
+            done = rulebook.find_retroactive_run(db.session, shop_id=shop.id, run_id=batch_id)
+            customers, reversed_, shortfall = done.undo_customers, done.undo_reversed, done.undo_shortfall
     click.echo(
-        f"batch {batch_id}: {result.customers} customers, {result.reversed} points taken back, "
-        f"{result.shortfall} already spent (not taken)"
+        f"batch {batch_id}: {customers} customers, {reversed_} points taken back, {shortfall} already spent (not taken)"
     )
+
+
+def _finish_run(run_id: uuid.UUID, owner: uuid.UUID, again: str) -> None:
+    """Take a claimed retroactive run, or its undo, to its end here, a chunk per transaction; a chunk that fails marks
+    the run failed and the command exits 1 saying what to do."""
+    try:
+        finished = False
+        while not finished:
+            with db.session.begin():
+                finished = rulebook.continue_retroactive_run(db.session, run_id=run_id, owner=owner, now=_now())
+    except Exception as exc:
+        db.session.rollback()
+        error = f"{type(exc).__name__}: {exc}"
+        with db.session.begin():
+            rulebook.fail_retroactive_run(db.session, run_id=run_id, owner=owner, error=error, now=_now())
+        raise click.ClickException(f"batch {run_id} stopped: {error}; what is done stays, {again} to go on") from exc
 
 
 def _or_exit(call: Any) -> Any:

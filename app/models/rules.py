@@ -104,11 +104,12 @@ class RuleBacktest(Base):
 class RuleRetroRun(Base):
     """One retroactive run of "Go live": a rule's version applied for real to the shop's past events of a range, by
     the worker, in chunks that each commit their credits together with the run's cursor and totals, so a run that
-    stopped resumes after the last event it committed. Its id is the batch its credits' ledger source names."""
+    stopped resumes after the last event it committed; then, when asked, its undo, the same way. Its id is the batch
+    its credits' ledger source names."""
 
     __tablename__ = "rule_retro_runs"
     __table_args__ = (
-        CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="status"),
+        CheckConstraint("status IN ('queued', 'running', 'done', 'failed', 'undoing', 'undone')", name="status"),
         Index(None, "shop_id", "created_at"),
     )
 
@@ -131,6 +132,14 @@ class RuleRetroRun(Base):
     duplicates: Mapped[int] = mapped_column(server_default="0")
     skipped_actions: Mapped[int] = mapped_column(server_default="0")
     error: Mapped[str | None] = mapped_column(Text)
+    # The undo (status undoing -> undone), by profile id order: who asked, the last profile done, what it took back.
+    undone_by: Mapped[str | None] = mapped_column(String(255))
+    undo_cursor: Mapped[int | None]
+    undo_customers: Mapped[int] = mapped_column(server_default="0")
+    undo_claimed: Mapped[int] = mapped_column(server_default="0")
+    undo_reversed: Mapped[int] = mapped_column(server_default="0")
+    undo_shortfall: Mapped[int] = mapped_column(server_default="0")
+    undone_at: Mapped[datetime | None]
     created_by: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = created_at_column()
     progress_at: Mapped[datetime | None]

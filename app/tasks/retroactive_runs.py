@@ -1,6 +1,6 @@
 """The retroactive runs of "Go live", run by the worker: a rule applied for real to a range of past events, a chunk per
 transaction (each commits its credits with the run's cursor and totals, so the admin's progress bar moves and a run
-that stops resumes where it stopped). The work is `app.loyalty.rulebook.retroactive`."""
+that stops resumes where it stopped), and their undos the same way. The work is `app.loyalty.rulebook.retroactive`."""
 
 from __future__ import annotations
 
@@ -18,7 +18,8 @@ log = logging.getLogger(__name__)
 
 @huey.task()
 def run_retroactive(run_id: str) -> None:
-    """Run a queued retroactive run to its end; a second delivery, or a run another worker is on, does nothing."""
+    """Take a queued retroactive run, or an undo asked for, to its end; a second delivery, or a run another worker is
+    on, does nothing."""
     from app.extensions import db
     from app.loyalty import rulebook
 

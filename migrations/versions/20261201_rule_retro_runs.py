@@ -1,8 +1,8 @@
-"""rule_retro_runs: the retroactive run of "Go live" runs on the worker, in chunks, with its progress
+"""rule_retro_runs: the retroactive run of "Go live" and its undo run on the worker, in chunks, with their progress
 
 It ran inside the admin's request, one transaction over every past event of the range (about 4 to 6 ms an event),
 so a range of more than a few thousand orders outlasted gunicorn's 30 s and rolled back whole, holding the locks of
-every customer it had reached meanwhile.
+every customer it had reached meanwhile; its undo did the same one customer at a time.
 
 Revision ID: 0021
 Revises: 0020
@@ -40,11 +40,21 @@ def upgrade() -> None:
         sa.Column("duplicates", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("skipped_actions", sa.BigInteger(), server_default="0", nullable=False),
         sa.Column("error", sa.Text(), nullable=True),
+        sa.Column("undone_by", sa.String(length=255), nullable=True),
+        sa.Column("undo_cursor", sa.BigInteger(), nullable=True),
+        sa.Column("undo_customers", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("undo_claimed", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("undo_reversed", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("undo_shortfall", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("undone_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_by", sa.String(length=255), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("progress_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
-        sa.CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name=op.f("ck_rule_retro_runs_status")),
+        sa.CheckConstraint(
+            "status IN ('queued', 'running', 'done', 'failed', 'undoing', 'undone')",
+            name=op.f("ck_rule_retro_runs_status"),
+        ),
         sa.ForeignKeyConstraint(
             ["shop_id"], ["shops.id"], name=op.f("fk_rule_retro_runs_shop_id_shops"), ondelete="CASCADE"
         ),

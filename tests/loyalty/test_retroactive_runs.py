@@ -164,6 +164,94 @@ def test_a_failed_run_keeps_what_its_committed_chunks_gave_until_it_is_undone(
     assert db_session.execute(select(func.sum(PointsTransaction.points))).scalar_one() == 0
 
 
+def finished_run(session: Session, shop: Shop, now: datetime) -> tuple[RuleRetroRun, set[str]]:
+    save(session, shop, big_orders(points=POINTS), now)
+    day, expected = past_orders(session, shop, now)
+    run = queued(session, shop, day, now)
+    owner = uuid.uuid4()
+    rulebook.claim_retroactive_run(session, run_id=run.id, owner=owner, now=now)
+    rulebook.continue_retroactive_run(session, run_id=run.id, owner=owner, now=now)
+    session.commit()
+    return run, expected
+
+
+def test_the_undo_takes_back_a_chunk_of_customers_per_transaction_every_order_of_each_once(
+    db_session: Session, shop: Shop, now: datetime
+) -> None:
+    run, expected = finished_run(db_session, shop, now)
+    assert run.status == "done" and len(expected) == 6  # customer 2 has two orders in the batch
+    rulebook.request_undo(db_session, shop_id=shop.id, run_id=run.id, actor="undoer@shop", now=now)
+    db_session.commit()
+    owner = uuid.uuid4()
+    assert rulebook.claim_retroactive_run(db_session, run_id=run.id, owner=owner, now=now)
+    chunks = 0
+    for _ in range(10):
+        chunks += 1
+        finished = rulebook.continue_retroactive_run(db_session, run_id=run.id, owner=owner, now=now, chunk=2)
+        db_session.commit()
+        if chunks == 1:  # customers 1 and 2 (both of 2's orders) taken back, the rest still theirs
+            assert db_session.execute(select(func.sum(PointsTransaction.points))).scalar_one() == 3 * POINTS
+        if finished:
+            break
+    db_session.refresh(run)
+    assert chunks == 3  # 5 customers, 2 a chunk
+    assert (run.status, run.undo_customers, run.undo_reversed, run.undo_shortfall) == ("undone", 5, 6 * POINTS, 0)
+    assert db_session.execute(select(func.sum(PointsTransaction.points))).scalar_one() == 0
+    audit = db_session.execute(select(AuditLog).where(AuditLog.action == "rule_retroactive_reversal")).scalar_one()
+    assert (audit.actor, audit.details["reversed"], audit.details["customers"]) == ("undoer@shop", 6 * POINTS, 5)
+    with pytest.raises(InvalidInput, match="undone already"):
+        rulebook.request_undo(db_session, shop_id=shop.id, run_id=run.id, actor="a", now=now)
+
+
+def test_an_undo_whose_worker_stopped_resumes_and_takes_back_the_rest_once(
+    db_session: Session, shop: Shop, now: datetime
+) -> None:
+    run, expected = finished_run(db_session, shop, now)
+    rulebook.request_undo(db_session, shop_id=shop.id, run_id=run.id, actor="undoer@shop", now=now)
+    first, second = uuid.uuid4(), uuid.uuid4()
+    assert rulebook.claim_retroactive_run(db_session, run_id=run.id, owner=first, now=now)
+    rulebook.continue_retroactive_run(db_session, run_id=run.id, owner=first, now=now, chunk=2)
+    db_session.commit()
+    assert rulebook.stalled_retroactive_runs(db_session, now=now + STALLED_AFTER - timedelta(seconds=1)) == []
+    silent = now + STALLED_AFTER + timedelta(seconds=1)
+    assert rulebook.stalled_retroactive_runs(db_session, now=silent) == [run.id]
+    assert rulebook.claim_retroactive_run(db_session, run_id=run.id, owner=second, now=silent)
+    assert rulebook.continue_retroactive_run(db_session, run_id=run.id, owner=first, now=silent, chunk=2)
+    for _ in range(10):
+        if rulebook.continue_retroactive_run(db_session, run_id=run.id, owner=second, now=silent, chunk=2):
+            break
+    db_session.commit()
+    db_session.refresh(run)
+    assert (run.status, run.undo_customers, run.undo_reversed) == ("undone", 5, len(expected) * POINTS)
+    assert db_session.execute(select(func.sum(PointsTransaction.points))).scalar_one() == 0
+
+
+def test_a_stopped_undo_says_so_and_asking_again_takes_back_the_rest(
+    db_session: Session, shop: Shop, now: datetime
+) -> None:
+    run, expected = finished_run(db_session, shop, now)
+    with pytest.raises(InvalidInput, match="needs the admin"):
+        rulebook.request_undo(db_session, shop_id=shop.id, run_id=run.id, actor=" ", now=now)
+    rulebook.request_undo(db_session, shop_id=shop.id, run_id=run.id, actor="undoer@shop", now=now)
+    owner = uuid.uuid4()
+    rulebook.claim_retroactive_run(db_session, run_id=run.id, owner=owner, now=now)
+    rulebook.continue_retroactive_run(db_session, run_id=run.id, owner=owner, now=now, chunk=2)
+    rulebook.fail_retroactive_run(db_session, run_id=run.id, owner=owner, error="OperationalError: gone", now=now)
+    db_session.commit()
+    db_session.refresh(run)
+    assert (run.status, run.undone_by, run.undo_reversed) == ("failed", "undoer@shop", 3 * POINTS)
+    rulebook.request_undo(db_session, shop_id=shop.id, run_id=run.id, actor="undoer@shop", now=now)
+    owner = uuid.uuid4()
+    assert rulebook.claim_retroactive_run(db_session, run_id=run.id, owner=owner, now=now)
+    for _ in range(10):
+        if rulebook.continue_retroactive_run(db_session, run_id=run.id, owner=owner, now=now, chunk=2):
+            break
+    db_session.commit()
+    db_session.refresh(run)
+    assert (run.status, run.undo_customers, run.undo_reversed) == ("undone", 5, len(expected) * POINTS)
+    assert db_session.execute(select(func.sum(PointsTransaction.points))).scalar_one() == 0
+
+
 def test_a_run_refuses_a_missing_actor_and_a_range_that_is_empty_or_too_long(
     db_session: Session, shop: Shop, now: datetime
 ) -> None:

@@ -122,19 +122,29 @@ def retroactive_progress(run_id: uuid.UUID) -> str:
 @bp.post("/retroactive/<uuid:batch_id>/undo")
 @admin_required
 def undo_retroactive(batch_id: uuid.UUID):  # type: ignore[no-untyped-def]
-    """Take back what a retroactive run credited (once; what customers spent already is reported, not taken). A run
-    still going is refused: what it credits after the undo would stay."""
+    """Take back what a retroactive run credited (once; what customers spent already is reported, not taken): on the
+    worker, a chunk of customers per transaction, as the run gave it (the answer polls its progress). A run still
+    going is refused: what it credits after the undo would stay."""
     run = rulebook.find_retroactive_run(db.session, shop_id=g.shop.id, run_id=batch_id)
-    if run is not None and run.status in ("queued", "running"):
-        return refusal("the retroactive run is still going; undo it once it has finished", 409)
-    result = rulebook.reverse_retroactive_run(
-        db.session, shop=g.shop, batch_id=batch_id, actor=staff_actor(), now=now()
-    )
-    if result.customers == 0:
+    if run is None:  # a batch from before runs were queued: taken back in the request, as it was given
+        result = rulebook.reverse_retroactive_run(
+            db.session, shop=g.shop, batch_id=batch_id, actor=staff_actor(), now=now()
+        )
+        if result.customers == 0:
+            db.session.rollback()
+            abort(404, description=f"retroactive run {batch_id} credited nothing in this shop")
+        db.session.commit()
+        return render_template("admin/rules/_go_live.html", reversal=result)
+    try:
+        run = rulebook.request_undo(db.session, shop_id=g.shop.id, run_id=batch_id, actor=staff_actor(), now=now())
+    except InvalidInput as error:
         db.session.rollback()
-        abort(404, description=f"retroactive run {batch_id} credited nothing in this shop")
+        return refusal(str(error), 409)
     db.session.commit()
-    return render_template("admin/rules/_go_live.html", reversal=result)
+    from app.tasks.retroactive_runs import run_retroactive
+
+    run_retroactive(str(run.id))  # enqueued only now that the request is committed, so the worker finds it
+    return render_template("admin/rules/_go_live.html", run=run, retro=None, preview=False)
 
 
 # --- dry run ------------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, func, or_, select, tuple_, update
+from sqlalchemy import ColumnElement, Row, case, func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from app.loyalty import ledger
@@ -149,8 +149,9 @@ def find_retroactive_run(session: Session, *, shop_id: int, run_id: uuid.UUID) -
 
 
 def claim_retroactive_run(session: Session, *, run_id: uuid.UUID, owner: uuid.UUID, now: datetime) -> bool:
-    """Make `owner` the worker of a queued run, or of a running one silent for STALLED_AFTER (its worker stopped: it
-    resumes after the last chunk committed). False when the run is finished or another worker is on it."""
+    """Make `owner` the worker of a queued run or an undo asked for, or of a running run or undo silent for
+    STALLED_AFTER (its worker stopped: it resumes after the last chunk committed). False when the run is finished or
+    another worker is on it."""
     silent_since = func.coalesce(RuleRetroRun.progress_at, RuleRetroRun.created_at)
     claimed = session.execute(
         update(RuleRetroRun)
@@ -158,10 +159,15 @@ def claim_retroactive_run(session: Session, *, run_id: uuid.UUID, owner: uuid.UU
             RuleRetroRun.id == run_id,
             or_(
                 RuleRetroRun.status == "queued",
-                (RuleRetroRun.status == "running") & (silent_since < now - STALLED_AFTER),
+                (RuleRetroRun.status == "undoing") & RuleRetroRun.owner.is_(None),
+                RuleRetroRun.status.in_(("running", "undoing")) & (silent_since < now - STALLED_AFTER),
             ),
         )
-        .values(status="running", owner=owner, progress_at=now)
+        .values(
+            status=case((RuleRetroRun.status == "queued", "running"), else_=RuleRetroRun.status),
+            owner=owner,
+            progress_at=now,
+        )
         .returning(RuleRetroRun.id)
     ).first()
     return claimed is not None
@@ -171,10 +177,13 @@ def continue_retroactive_run(
     session: Session, *, run_id: uuid.UUID, owner: uuid.UUID, now: datetime, chunk: int = RETRO_CHUNK
 ) -> bool:
     """Apply the run's next `chunk` events in the caller's transaction, with the run's cursor and totals, so a commit
-    keeps both or neither; True when nothing is left for this owner (the run is done now, or no longer its own)."""
+    keeps both or neither; or, for an undo, take back what it gave `chunk` customers. True when nothing is left for
+    this owner (the run or its undo is done now, or no longer its own)."""
     run = session.execute(select(RuleRetroRun).where(RuleRetroRun.id == run_id).with_for_update()).scalar_one_or_none()
-    if run is None or run.status != "running" or run.owner != owner:
+    if run is None or run.status not in ("running", "undoing") or run.owner != owner:
         return True
+    if run.status == "undoing":
+        return _undo_chunk(session, run, now=now, customers=chunk)
     shop = session.get_one(Shop, run.shop_id)
     row = session.get_one(RuleRow, run.rule_id)
     stored = session.execute(
@@ -205,23 +214,50 @@ def continue_retroactive_run(
 
 
 def fail_retroactive_run(session: Session, *, run_id: uuid.UUID, owner: uuid.UUID, error: str, now: datetime) -> None:
-    """Mark the owner's run failed with why: what its committed chunks credited stays, and its undo takes it back."""
+    """Mark the owner's run failed with why: what its committed chunks gave (or took back) stays, and asking for the
+    undo again takes back the rest."""
     run = session.execute(select(RuleRetroRun).where(RuleRetroRun.id == run_id).with_for_update()).scalar_one_or_none()
-    if run is None or run.status != "running" or run.owner != owner:
+    if run is None or run.status not in ("running", "undoing") or run.owner != owner:
         return
-    run.status, run.owner, run.error, run.finished_at, run.progress_at = "failed", None, error, now, now
-    _audit_run(session, run, status="failed")
+    undoing = run.status == "undoing"
+    run.status, run.owner, run.error, run.progress_at = "failed", None, error, now
+    run.finished_at = run.finished_at or now
+    if not undoing:
+        _audit_run(session, run, status="failed")
     session.flush()
 
 
+def request_undo(session: Session, *, shop_id: int, run_id: uuid.UUID, actor: str, now: datetime) -> RuleRetroRun:
+    """Ask for the undo of the shop's finished run (done, or failed: its committed chunks gave points), for a worker;
+    an undo already asked for is left as it is. InvalidInput says why a run cannot be undone now."""
+    if not actor or not actor.strip():
+        raise InvalidInput("reversing a retroactive run needs the admin who does it")
+    run = session.execute(
+        select(RuleRetroRun).where(RuleRetroRun.id == run_id, RuleRetroRun.shop_id == shop_id).with_for_update()
+    ).scalar_one_or_none()
+    if run is None:
+        raise InvalidInput(f"retroactive run {run_id} does not exist in this shop")
+    if run.status in ("queued", "running"):
+        raise InvalidInput("the retroactive run is still going; undo it once it has finished")
+    if run.status == "undone":
+        raise InvalidInput("the retroactive run is undone already")
+    if run.status == "failed" and run.undone_by is None and run.credits == 0:
+        raise InvalidInput("the retroactive run gave nothing to take back")
+    if run.status != "undoing":
+        run.status, run.owner, run.error, run.progress_at = "undoing", None, None, now
+        run.undone_by = actor.strip()
+    session.flush()
+    return run
+
+
 def stalled_retroactive_runs(session: Session, *, now: datetime) -> list[uuid.UUID]:
-    """Runs to hand to a worker again: running ones silent for STALLED_AFTER (their worker stopped mid-run) and
-    queued ones as old (their task was lost); each resumes after its last committed chunk."""
+    """Runs and undos to hand to a worker again: running ones silent for STALLED_AFTER (their worker stopped mid-way)
+    and ones asked for as long ago (their task was lost); each resumes after its last committed chunk."""
     silent_since = func.coalesce(RuleRetroRun.progress_at, RuleRetroRun.created_at)
     return list(
         session.execute(
             select(RuleRetroRun.id).where(
-                RuleRetroRun.status.in_(("queued", "running")), silent_since < now - STALLED_AFTER
+                RuleRetroRun.status.in_(("queued", "running", "undoing")), silent_since < now - STALLED_AFTER
             )
         ).scalars()
     )
@@ -385,47 +421,109 @@ def _audit(
 def reverse_retroactive_run(
     session: Session, *, shop: Shop, batch_id: uuid.UUID, actor: str, now: datetime
 ) -> RetroReversal:
-    """Take back everything a retroactive batch credited, once (a second call finds nothing left to take)."""
+    """Take back everything a retroactive batch credited, once (a second call finds nothing left to take), in the
+    caller's transaction: for a batch from before runs were queued (a RuleRetroRun's undo goes a chunk at a time)."""
     if not actor or not actor.strip():
         raise InvalidInput("reversing a retroactive run needs the admin who does it")
+    profile_ids = _batch_customers(session, shop.id, batch_id, after=None, limit=None)
+    took = _take_back(session, shop, batch_id, profile_ids, actor=actor.strip(), now=now)
+    _audit_reversal(session, shop.id, batch_id, actor.strip(), now, took)
+    session.flush()
+    return took
+
+
+def _batch_customers(
+    session: Session, shop_id: int, batch_id: uuid.UUID, *, after: int | None, limit: int | None
+) -> list[int]:
+    """The profiles the batch credited, in id order, after `after`."""
+    query = (
+        select(PointsTransaction.profile_id)
+        .where(
+            PointsTransaction.shop_id == shop_id,
+            PointsTransaction.source_type == RETRO_SOURCE,
+            PointsTransaction.source_id.startswith(f"{batch_id}:", autoescape=True),
+        )
+        .distinct()
+        .order_by(PointsTransaction.profile_id)
+    )
+    if after is not None:
+        query = query.where(PointsTransaction.profile_id > after)
+    return list(session.execute(query.limit(limit)).scalars())
+
+
+def _take_back(
+    session: Session, shop: Shop, batch_id: uuid.UUID, profile_ids: list[int], *, actor: str, now: datetime
+) -> RetroReversal:
+    """Take back the rest of what the batch credited these profiles, each of its sources (orders) once."""
+    if not profile_ids:
+        return RetroReversal(batch_id, 0, 0, 0, 0)
     sources = session.execute(
         select(PointsTransaction.profile_id, PointsTransaction.source_id)
         .where(
             PointsTransaction.shop_id == shop.id,
+            PointsTransaction.profile_id.in_(profile_ids),
             PointsTransaction.source_type == RETRO_SOURCE,
             PointsTransaction.source_id.startswith(f"{batch_id}:", autoescape=True),
         )
         .distinct()
         .order_by(PointsTransaction.profile_id, PointsTransaction.source_id)
     ).all()
-    profile_ids = sorted({profile_id for profile_id, _ in sources})
     claimed = taken = shortfall = 0
     for profile_id, source_id in sources:
         lock_profile_by_id(session, shop_id=shop.id, profile_id=profile_id)
-        source = (RETRO_SOURCE, source_id)
         result = ledger.take_back_rest(
             session,
             shop=shop,
             profile_id=profile_id,
-            source=source,
+            source=(RETRO_SOURCE, source_id),
             request_key=f"rule_retro_reversal:{batch_id}:{profile_id}",
-            cause=ledger.Cause("admin", actor=actor.strip()),
+            cause=ledger.Cause("admin", actor=actor),
             now=now,
             reason=f"Retroactive run {batch_id} reversed",
         )
         claimed += result.claimed
         taken += result.points_reversed
         shortfall += result.shortfall
+    return RetroReversal(batch_id, len(profile_ids), claimed, taken, shortfall)
+
+
+def _undo_chunk(session: Session, run: RuleRetroRun, *, now: datetime, customers: int) -> bool:
+    shop = session.get_one(Shop, run.shop_id)
+    actor = run.undone_by or run.created_by
+    profile_ids = _batch_customers(session, shop.id, run.id, after=run.undo_cursor, limit=customers)
+    took = _take_back(session, shop, run.id, profile_ids, actor=actor, now=now)
+    if profile_ids:
+        run.undo_cursor = profile_ids[-1]
+    run.undo_customers += took.customers
+    run.undo_claimed += took.claimed
+    run.undo_reversed += took.reversed
+    run.undo_shortfall += took.shortfall
+    run.progress_at = now
+    finished = len(profile_ids) < customers
+    if finished:
+        run.status, run.owner, run.undone_at = "undone", None, now
+        whole = RetroReversal(run.id, run.undo_customers, run.undo_claimed, run.undo_reversed, run.undo_shortfall)
+        _audit_reversal(session, shop.id, run.id, actor, now, whole)
+    session.flush()
+    return finished
+
+
+def _audit_reversal(
+    session: Session, shop_id: int, batch_id: uuid.UUID, actor: str, now: datetime, took: RetroReversal
+) -> None:
     session.add(
         AuditLog(
-            shop_id=shop.id,
-            actor=actor.strip(),
+            shop_id=shop_id,
+            actor=actor,
             action="rule_retroactive_reversal",
             subject_type="rule_retro_batch",
             subject_id=str(batch_id),
             created_at=now,
-            details={"customers": len(profile_ids), "claimed": claimed, "reversed": taken, "shortfall": shortfall},
+            details={
+                "customers": took.customers,
+                "claimed": took.claimed,
+                "reversed": took.reversed,
+                "shortfall": took.shortfall,
+            },
         )
     )
-    session.flush()
-    return RetroReversal(batch_id, len(profile_ids), claimed, taken, shortfall)

@@ -290,3 +290,52 @@ def test_a_paused_rule_goes_live_from_its_page(page, demo_shop) -> None:  # type
     page.locator("#rb-go-live").scroll_into_view_if_needed()
     shot(page, "13-went-live")
     assert stored(demo_shop, "First Order Bonus").status == "active"
+
+
+def test_going_live_over_1500_past_orders_runs_on_the_worker_to_the_end_and_is_undone_there(  # type: ignore[no-untyped-def]
+    page, demo_shop, running_worker
+) -> None:
+    from app.extensions import db
+
+    # Every order of 100 or more: the stored orders here have no recorded order rows for "their first order" to count.
+    big_orders = {"operator": "and", "conditions": [{"type": "order_total", "operator": ">=", "value": 100}]}
+    paused = {**FIRST_ORDER_BONUS, "name": "Big orders", "status": "paused", "conditions": big_orders}
+    rulebook.save_rule(
+        db.session, shop_id=demo_shop.id, definition=paused, actor="staff:2", now=datetime.now(timezone.utc)
+    )
+    start = datetime(2026, 1, 5, tzinfo=timezone.utc)
+    db.session.execute(
+        insert(EventQueue),
+        [
+            {
+                "event_id": uuid.uuid4(),
+                "shop_id": demo_shop.id,
+                "event_type": "order_created",
+                "customer_id": str(5000 + n),
+                "payload": {"id": 70000 + n, "total_price": "150.00", "subtotal_price": "150.00"},
+                "occurred_at": start + timedelta(minutes=7 * n),
+                "status": "processed",
+            }
+            for n in range(1_500)
+        ],
+    )
+    db.session.commit()
+    rule = stored(demo_shop, "Big orders")
+    open_admin(page, f"/admin/rules/{rule.id}")
+    page.locator('#go-live-form input[name="retro"]').check()
+    page.locator("#retro-from").fill("2026-01-01")
+    page.locator("#retro-to").fill("2026-01-31")
+    page.locator('#go-live-form button[value="0"]').click()
+    page.locator("#rb-go-live-result").locator("text=Applying it to past orders").wait_for()
+    page.locator("#rb-go-live").scroll_into_view_if_needed()
+    shot(page, "14-retroactive-running")
+    outcome = page.locator("#rb-go-live-result")
+    outcome.locator("text=Gave 750,000 points in 1,500 credits for 1,500 past events").wait_for(timeout=120_000)
+    shot(page, "15-retroactive-done")
+    page.once("dialog", lambda dialog: dialog.accept())
+    outcome.locator("text=Undo the retroactive run").click()
+    outcome.locator("text=Undoing the retroactive run").wait_for()
+    outcome.locator("text=750,000 points taken back from 1,500 customers.").wait_for(timeout=120_000)
+    shot(page, "16-retroactive-undone")
+    assert stored(demo_shop, "Big orders").status == "active"
+    assert serious_violations(page) == []

@@ -618,9 +618,17 @@ class TestGoLive:
         run = db_session.get(RuleRetroRun, uuid.UUID(run_id))
         assert (run.status, run.events_done, run.events_total, run.credits) == ("done", 3, 3, 3)
 
-        undone = builder.post(f"/admin/rules/retroactive/{run_id}/undo")
-        assert "1,500 points taken back from 3 customers." in text_of(undone)
+        undoing = builder.post(f"/admin/rules/retroactive/{run_id}/undo")
+        assert "Undoing the retroactive run" in text_of(undoing)
+        assert 'hx-trigger="every 1s"' in undoing.get_data(as_text=True)
+        assert run_next_task(worker) == "run_retroactive"
+        undone = builder.get(f"/admin/rules/retroactive/{run_id}")
+        assert "Retroactive run undone 1,500 points taken back from 3 customers." in text_of(undone)
+        assert "every 1s" not in undone.get_data(as_text=True)
         assert db_session.execute(select(func.sum(PointsTransaction.points))).scalar_one() == 0
+        again = builder.post(f"/admin/rules/retroactive/{run_id}/undo")
+        assert again.status_code == 409
+        assert "the retroactive run is undone already" in text_of(again)
 
     def test_a_run_still_going_cannot_be_undone(self, builder, worker, db_session, installed) -> None:  # type: ignore[no-untyped-def]
         rule = self.paused_rule_and_past_orders(db_session, installed[SHOP])
