@@ -55,20 +55,37 @@ def credited_orders(session: Session) -> list[str]:
     return sorted(key.rsplit(":", 1)[1] for key in keys)
 
 
-def queued(session: Session, shop: Shop, day: datetime, now: datetime) -> RuleRetroRun:
+def queued(session: Session, shop: Shop, now: datetime) -> tuple[RuleRetroRun, set[str]]:
+    """The rule, the past orders, and a run over them queued; with the order ids it must credit."""
+    save(session, shop, big_orders(points=POINTS), now)
+    day, expected = past_orders(session, shop, now)
     run = rulebook.queue_retroactive_run(
         session, shop=shop, name="Big orders", start=day, end=now, actor="admin@shop", now=now
     )
     session.commit()
-    return run
+    return run, expected
+
+
+def to_the_end(session: Session, run: RuleRetroRun, owner: uuid.UUID, now: datetime, chunk: int = 2) -> None:
+    """Apply the owner's run (or undo) `chunk` events (customers) a transaction until nothing is left."""
+    for _ in range(10):
+        finished = rulebook.continue_retroactive_run(session, run_id=run.id, owner=owner, now=now, chunk=chunk)
+        session.commit()
+        if finished:
+            return
+    raise AssertionError("the run does not move on")
+
+
+def assert_undone(session: Session, run: RuleRetroRun, expected: set[str]) -> None:
+    session.refresh(run)
+    assert (run.status, run.undo_customers, run.undo_reversed) == ("undone", 5, len(expected) * POINTS)
+    assert session.execute(select(func.sum(PointsTransaction.points))).scalar_one() == 0
 
 
 def test_a_queued_run_applies_its_range_a_chunk_per_transaction_each_event_once(
     db_session: Session, shop: Shop, now: datetime
 ) -> None:
-    save(db_session, shop, big_orders(points=POINTS), now)
-    day, expected = past_orders(db_session, shop, now)
-    run = queued(db_session, shop, day, now)
+    run, expected = queued(db_session, shop, now)
     owner = uuid.uuid4()
     assert rulebook.claim_retroactive_run(db_session, run_id=run.id, owner=owner, now=now)
     assert not rulebook.claim_retroactive_run(db_session, run_id=run.id, owner=uuid.uuid4(), now=now)
@@ -111,9 +128,7 @@ def test_a_queued_run_applies_its_range_a_chunk_per_transaction_each_event_once(
 def test_a_run_whose_worker_stopped_resumes_after_its_last_chunk_and_the_stopped_worker_writes_nothing_more(
     db_session: Session, shop: Shop, now: datetime
 ) -> None:
-    save(db_session, shop, big_orders(points=POINTS), now)
-    day, expected = past_orders(db_session, shop, now)
-    run = queued(db_session, shop, day, now)
+    run, expected = queued(db_session, shop, now)
     first, second = uuid.uuid4(), uuid.uuid4()
     assert rulebook.claim_retroactive_run(db_session, run_id=run.id, owner=first, now=now)
     assert not rulebook.continue_retroactive_run(db_session, run_id=run.id, owner=first, now=now, chunk=3)
@@ -131,11 +146,7 @@ def test_a_run_whose_worker_stopped_resumes_after_its_last_chunk_and_the_stopped
     assert rulebook.continue_retroactive_run(db_session, run_id=run.id, owner=first, now=silent, chunk=3)
     db_session.commit()
     assert len(credited_orders(db_session)) == 3
-    for _ in range(10):
-        if rulebook.continue_retroactive_run(db_session, run_id=run.id, owner=second, now=silent, chunk=3):
-            break
-        db_session.commit()
-    db_session.commit()
+    to_the_end(db_session, run, second, silent, chunk=3)
     db_session.refresh(run)
     # Resumed after the cursor, not from the start: no event of the range was met twice.
     assert (run.status, run.events_done, run.credits, run.duplicates) == ("done", 8, len(expected), 0)
@@ -145,9 +156,7 @@ def test_a_run_whose_worker_stopped_resumes_after_its_last_chunk_and_the_stopped
 def test_a_failed_run_keeps_what_its_committed_chunks_gave_until_it_is_undone(
     db_session: Session, shop: Shop, now: datetime
 ) -> None:
-    save(db_session, shop, big_orders(points=POINTS), now)
-    day, _ = past_orders(db_session, shop, now)
-    run = queued(db_session, shop, day, now)
+    run, _ = queued(db_session, shop, now)
     owner = uuid.uuid4()
     rulebook.claim_retroactive_run(db_session, run_id=run.id, owner=owner, now=now)
     rulebook.continue_retroactive_run(db_session, run_id=run.id, owner=owner, now=now, chunk=2)
@@ -165,9 +174,7 @@ def test_a_failed_run_keeps_what_its_committed_chunks_gave_until_it_is_undone(
 
 
 def finished_run(session: Session, shop: Shop, now: datetime) -> tuple[RuleRetroRun, set[str]]:
-    save(session, shop, big_orders(points=POINTS), now)
-    day, expected = past_orders(session, shop, now)
-    run = queued(session, shop, day, now)
+    run, expected = queued(session, shop, now)
     owner = uuid.uuid4()
     rulebook.claim_retroactive_run(session, run_id=run.id, owner=owner, now=now)
     rulebook.continue_retroactive_run(session, run_id=run.id, owner=owner, now=now)
@@ -217,13 +224,8 @@ def test_an_undo_whose_worker_stopped_resumes_and_takes_back_the_rest_once(
     assert rulebook.stalled_retroactive_runs(db_session, now=silent) == [run.id]
     assert rulebook.claim_retroactive_run(db_session, run_id=run.id, owner=second, now=silent)
     assert rulebook.continue_retroactive_run(db_session, run_id=run.id, owner=first, now=silent, chunk=2)
-    for _ in range(10):
-        if rulebook.continue_retroactive_run(db_session, run_id=run.id, owner=second, now=silent, chunk=2):
-            break
-    db_session.commit()
-    db_session.refresh(run)
-    assert (run.status, run.undo_customers, run.undo_reversed) == ("undone", 5, len(expected) * POINTS)
-    assert db_session.execute(select(func.sum(PointsTransaction.points))).scalar_one() == 0
+    to_the_end(db_session, run, second, silent)
+    assert_undone(db_session, run, expected)
 
 
 def test_a_stopped_undo_says_so_and_asking_again_takes_back_the_rest(
@@ -243,13 +245,8 @@ def test_a_stopped_undo_says_so_and_asking_again_takes_back_the_rest(
     rulebook.request_undo(db_session, shop_id=shop.id, run_id=run.id, actor="undoer@shop", now=now)
     owner = uuid.uuid4()
     assert rulebook.claim_retroactive_run(db_session, run_id=run.id, owner=owner, now=now)
-    for _ in range(10):
-        if rulebook.continue_retroactive_run(db_session, run_id=run.id, owner=owner, now=now, chunk=2):
-            break
-    db_session.commit()
-    db_session.refresh(run)
-    assert (run.status, run.undo_customers, run.undo_reversed) == ("undone", 5, len(expected) * POINTS)
-    assert db_session.execute(select(func.sum(PointsTransaction.points))).scalar_one() == 0
+    to_the_end(db_session, run, owner, now)
+    assert_undone(db_session, run, expected)
 
 
 def test_a_run_refuses_a_missing_actor_and_a_range_that_is_empty_or_too_long(
