@@ -104,3 +104,43 @@ def test_billing_needs_a_verified_admin_session(client, shopify_fake, token) -> 
     forged = shopify_fake.signer.app_home_token(shop=SHOP, secret="not-the-app-secret-but-long-enough-for-hs256")
     assert choose(client, forged, "growth").status_code == 401
     assert shopify_fake.recorder.graphql() == []
+
+
+def subscribe_and_approve(client, admin, shopify_fake, token: str) -> str:  # type: ignore[no-untyped-def]
+    """The merchant chooses the paid plan, approves it, and comes back to the app: the plan is recorded ACTIVE."""
+    choose(client, token, "growth")
+    (subscription_id,) = [
+        key for key, item in shopify_fake.state.shop(SHOP).subscriptions.items() if item["status"] == "PENDING"
+    ]
+    shopify_fake.approve_subscription(SHOP, subscription_id)
+    assert admin.page(shopify_fake.signer.app_home_token(shop=SHOP), path="/billing/confirm").status_code == 200
+    return subscription_id
+
+
+def deliver(client, shopify_fake, topic: str, payload: dict) -> None:  # type: ignore[no-untyped-def]
+    delivery = shopify_fake.signer.signed_webhook(topic, payload, shop=SHOP, event_id=str(uuid.uuid4()))
+    assert client.post("/webhooks", data=delivery.body, headers=delivery.headers).status_code == 200
+
+
+def test_an_uninstall_ends_the_paid_plan_and_a_reinstall_starts_on_the_free_plan(  # type: ignore[no-untyped-def]
+    app, client, admin, shopify_fake, db_session, token, redis_client, redis_namespace
+) -> None:
+    subscribe_and_approve(client, admin, shopify_fake, token)
+    assert plan_allows(stored_shop(db_session), "backfill")
+
+    # Uninstalling cancels the app's subscription in Shopify; its webhooks stop, so no app_subscriptions/update says
+    # so (one sent later would be recorded, not processed, for the uninstalled shop).
+    shopify_fake.state.uninstall(SHOP)
+    deliver(client, shopify_fake, "app/uninstalled", {"id": 548380009, "myshopify_domain": SHOP})
+    drain(make_consumer(app, redis_client, redis_namespace))
+    assert stored_shop(db_session).subscription_status == "CANCELLED"
+
+    admin.install()  # the merchant comes back within the 48 hours: the shop and its data are kept ...
+    shop = stored_shop(db_session)
+    assert shop.uninstalled_at is None
+    assert not plan_allows(shop, "backfill")  # ... but not the subscription Shopify cancelled
+    shown = client.get("/billing", headers={"Authorization": f"Bearer {shopify_fake.signer.app_home_token(shop=SHOP)}"})
+    assert (shown.get_json()["plan"], shown.get_json()["status"]) == ("free", "CANCELLED")
+
+    subscribe_and_approve(client, admin, shopify_fake, shopify_fake.signer.app_home_token(shop=SHOP))
+    assert plan_allows(stored_shop(db_session), "backfill")  # paying again turns the features back on

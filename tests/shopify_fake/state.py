@@ -150,8 +150,11 @@ class State:
         return self.issue_tokens(shop, expiring=expiring)
 
     def uninstall(self, shop: str) -> None:
-        """Revokes every token of the shop, as uninstalling the app does."""
+        """Revokes every token of the shop and cancels its app subscriptions, as uninstalling the app does."""
         with self.lock:
+            for subscription in self.shop(shop).subscriptions.values():
+                if subscription["status"] in ("ACTIVE", "PENDING", "FROZEN"):
+                    subscription["status"] = "CANCELLED"
             for access in self.access_tokens.values():
                 if access.shop == shop:
                     access.revoked = True

@@ -13,6 +13,8 @@ from app.models import Shop
 
 # AppSubscription statuses under which the paid plan's features are on (a trial is ACTIVE too).
 PAYING = frozenset({"ACTIVE"})
+# Statuses a subscription never leaves (a frozen one becomes active again once the shop is unfrozen).
+ENDED = frozenset({"CANCELLED", "DECLINED", "EXPIRED"})
 
 
 class HasBilling(Protocol):

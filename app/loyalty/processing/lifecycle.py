@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, literal_column, select, text, update
+from sqlalchemy import case, func, literal, literal_column, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -205,7 +205,10 @@ def handle_shop_redact(session: Session, shop: Shop, event: InboundEvent, now: d
 def handle_uninstalled(session: Session, shop: Shop, event: InboundEvent, now: datetime, outcome: Outcome) -> None:
     """Shopify already revoked the tokens; drop ours and stop work until a reinstall. Data stays until shop/redact.
 
-    A repeated app/uninstalled keeps the first uninstall time.
+    A repeated app/uninstalled keeps the first uninstall time. Uninstalling also cancels the app's subscription
+    (Shopify's AppSubscriptionStatus CANCELLED: "caused by the app being uninstalled"), and an app_subscriptions/update
+    saying so would be recorded, not processed, for the uninstalled shop: so it is recorded here, and a reinstall
+    within the 48 hours keeps the shop's data, not a paid plan it no longer pays for.
     """
     session.execute(
         update(Shop)
@@ -216,6 +219,11 @@ def handle_uninstalled(session: Session, shop: Shop, event: InboundEvent, now: d
             refresh_token=None,
             access_token_expires_at=None,
             refresh_token_expires_at=None,
+            subscription_status=case(
+                (Shop.subscription_status.in_(plans.ENDED), Shop.subscription_status),
+                (Shop.subscription_id.is_(None), Shop.subscription_status),
+                else_=literal("CANCELLED"),
+            ),
         )
     )
     outcome.note = "shop uninstalled"
