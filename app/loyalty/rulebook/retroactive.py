@@ -24,7 +24,7 @@ from app.loyalty import ledger
 from app.loyalty.base.errors import InvalidInput
 from app.loyalty.base.inbound import ORDER_EVENT_TYPES
 from app.loyalty.base.order_earning import rule_event_type
-from app.loyalty.ledger.profiles import lock_profile, lock_profile_by_id
+from app.loyalty.ledger.profiles import lock_profile, lock_profile_by_id, lock_profiles, release_profiles
 from app.loyalty.ledger.retro_sources import RETRO_SOURCE, retro_source
 from app.loyalty.rulebook.backtest_runs import MAX_RANGE_DAYS, STALLED_AFTER
 from app.loyalty.rulebook.executions import record_executions
@@ -309,6 +309,16 @@ class _Replay:
         return _replayed(self.shop, self.rule, start, end)
 
     def apply(self, session: Session, events: Sequence[Row[Any]]) -> None:
+        """Apply the rule to these events in order. Their customers' profiles are created and locked first, all in
+        one statement in (shop, customer) order, the order the stream consumer's batches lock in: locked event by
+        event (time order), a chunk and a batch sharing two customers could each hold the one the other waits for."""
+        lock_profiles(session, [(self.shop.id, event.customer_id) for event in events], now=self.now)
+        try:
+            self._apply(session, events)
+        finally:
+            release_profiles(session)
+
+    def _apply(self, session: Session, events: Sequence[Row[Any]]) -> None:
         shop, row, stored = self.shop, self.row, self.stored
         for event in events:
             event_id, customer_id, payload, occurred_at = (
