@@ -1,4 +1,5 @@
 """Blueprint "admin_tiers": the tier ladder (names, thresholds, basis, period, multipliers, benefits).
+A save made on a page opened before someone else saved the ladder is refused (409).
 
 Before saving, "Preview" runs the real save and recalculation inside a transaction that is rolled back, and says
 how many members would move. Saving stores the ladder through app.loyalty.tiers (which writes the audit row), then
@@ -16,14 +17,14 @@ from flask import Response, g, make_response, render_template, request
 from sqlalchemy import func, select
 
 from app.admin.audit import staff_actor
-from app.admin.forms import optional_decimal
+from app.admin.forms import fingerprint, optional_decimal
 from app.admin.shell import admin_blueprint, with_toast
 from app.extensions import db
 from app.loyalty import tiers
 from app.loyalty.base.errors import InvalidInput
 from app.loyalty.processing import recalculate_tiers
 from app.loyalty.tiers.configuration import BASES, MAX_EARN_MULTIPLIER, PERIODS
-from app.models import CustomerLoyaltyProfile, TierDefinition
+from app.models import CustomerLoyaltyProfile, Shop, TierDefinition
 from app.shopify.admin_auth import admin_required
 from app.tasks import progress
 
@@ -54,6 +55,11 @@ SERVICE_FIELD = re.compile(r"^tiers\[(\d+)\]\.(\w+)")
 @bp.get("/")
 @admin_required
 def index() -> str:
+    return _page(_saved_values(), {})
+
+
+def _saved_values() -> dict[str, Any]:
+    """The shop's ladder, basis and period as the form shows them."""
     ladder = tiers.ladder(db.session, shop_id=g.shop.id)
     rows = [
         {
@@ -65,8 +71,7 @@ def index() -> str:
         }
         for tier in ladder
     ]
-    values = {"basis": g.shop.tier_basis, "period": g.shop.tier_period, "rows": rows}
-    return _page(values, {})
+    return {"basis": g.shop.tier_basis, "period": g.shop.tier_period, "rows": rows}
 
 
 @bp.post("/preview")
@@ -96,6 +101,16 @@ def preview() -> Response:
 def save() -> Response:
     errors: dict[str, str] = {}
     values, specs, rows_of = _submitted(errors)
+    seen = request.form.get("fingerprint", "")
+    # The shop row's lock (save_ladder takes it too) keeps a concurrent save from passing this check at the same time.
+    db.session.execute(
+        select(Shop).where(Shop.id == g.shop.id).with_for_update().execution_options(populate_existing=True)
+    )
+    if seen != fingerprint(_saved_values()):
+        db.session.rollback()
+        errors["form"] = "Someone changed the tier ladder since you opened this page: reload it to see their change"
+        # The form keeps the stale fingerprint: saving again is refused again until the page is reloaded.
+        return make_response(_page(values, errors, fragment=True, seen=seen), 409)
     try:
         if not errors:
             _save(specs, values)
@@ -103,7 +118,7 @@ def save() -> Response:
         _place_error(str(exc), rows_of, errors)
     if errors:
         db.session.rollback()
-        return make_response(_page(values, errors, fragment=True), 422)
+        return make_response(_page(values, errors, fragment=True, seen=seen), 422)
     members = db.session.execute(select(func.count()).where(CustomerLoyaltyProfile.shop_id == g.shop.id)).scalar_one()
     db.session.commit()
     progress.start(g.shop.id, progress.TIER_RECALCULATION, total=members)
@@ -188,7 +203,7 @@ def _place_error(message: str, rows_of: list[int], errors: dict[str, str]) -> No
         errors["form"] = message
 
 
-def _page(values: dict[str, Any], errors: dict[str, str], *, fragment: bool = False) -> str:
+def _page(values: dict[str, Any], errors: dict[str, str], *, fragment: bool = False, seen: str | None = None) -> str:
     rows = [row for row in values["rows"] if any(row.values())]
     if len(rows) < MAX_TIERS:
         rows.append({field: "" for field in TIER_FIELDS})  # one empty row to add a tier
@@ -198,6 +213,7 @@ def _page(values: dict[str, Any], errors: dict[str, str], *, fragment: bool = Fa
         values=values,
         rows=rows,
         errors=errors,
+        fingerprint=seen if seen is not None else fingerprint(_saved_values()),
         bases=[(basis, BASIS_LABELS[basis]) for basis in BASES],
         periods=[(period, PERIOD_LABELS[period]) for period in PERIODS],
         progress=progress.read(g.shop.id, progress.TIER_RECALCULATION),

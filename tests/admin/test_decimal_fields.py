@@ -15,7 +15,7 @@ from app.extensions import db
 from app.models import RewardDefinition, Shop, TierDefinition
 from tests.admin.conftest import Admin
 from tests.admin.test_settings import form_of
-from tests.admin.test_tiers import assert_demo_ladder_unchanged
+from tests.admin.test_tiers import assert_demo_ladder_unchanged, save_ladder
 from tests.admin.test_whole_number_fields import (
     REFERRALS,
     REWARD,
@@ -90,7 +90,7 @@ def ladder(field: str = "threshold", raw: str = "1000") -> dict[str, str]:
 def test_a_tier_number_out_of_reach_is_a_422_on_save_and_preview_and_the_ladder_stays(
     admin: Admin, demo_shop: Any, field: str, raw: str, message: str
 ) -> None:
-    assert_refused(admin.post("/admin/tiers/", ladder(field, raw)), f"tiers-1-{field}", message)
+    assert_refused(save_ladder(admin, ladder(field, raw)), f"tiers-1-{field}", message)
     preview = admin.post("/admin/tiers/preview", ladder(field, raw))
     assert preview.status_code == 422 and message in preview.get_data(as_text=True)
     assert "Silver, " in preview.get_data(as_text=True)  # the banner says which tier and number it is about
@@ -100,7 +100,7 @@ def test_a_tier_number_out_of_reach_is_a_422_on_save_and_preview_and_the_ladder_
 
 def test_the_largest_threshold_and_smallest_multiplier_are_saved(admin: Admin, demo_shop: Any) -> None:
     form = ladder("threshold", "999999999999.99") | {"tiers-1-earn_multiplier": "0.001"}
-    response = admin.post("/admin/tiers/", form)
+    response = save_ladder(admin, form)
     assert response.status_code == 200, response.get_data(as_text=True)
     db.session.expire_all()
     silver = db.session.execute(select(TierDefinition).where(TierDefinition.name == "Silver")).scalar_one()

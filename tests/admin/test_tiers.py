@@ -26,6 +26,17 @@ def ladder_form(*rows: tuple[str, str], basis: str = "points_earned", period: st
     return form
 
 
+def shown_fingerprint(admin: Admin) -> str:
+    """The fingerprint of the ladder as the tiers page shows it now (what a save from that page carries)."""
+    page = admin.get("/admin/tiers/").get_data(as_text=True)
+    return page.split('name="fingerprint" value="')[1].split('"')[0]
+
+
+def save_ladder(admin: Admin, form: dict[str, str]) -> Any:
+    """Save `form` from a freshly opened tiers page."""
+    return admin.post("/admin/tiers/", form | {"fingerprint": shown_fingerprint(admin)})
+
+
 def tiers_of_members() -> list[str | None]:
     db.session.expire_all()
     rows = db.session.execute(
@@ -57,7 +68,7 @@ def test_preview_counts_the_members_who_would_move_and_saving_recalculates_in_a_
         db.session.execute(select(TierDefinition.threshold).where(TierDefinition.name == "Gold")).scalar_one() == 5000
     )
 
-    saved = admin.post("/admin/tiers/", change)
+    saved = save_ladder(admin, change)
     assert saved.status_code == 200 and "Recalculating tiers" in saved.get_data(as_text=True)
     assert 'hx-trigger="every 1s"' in saved.get_data(as_text=True)
     assert "0 of 3 members checked" in admin.fragment("/admin/tiers/progress").get_data(as_text=True)
@@ -78,7 +89,7 @@ def test_a_bad_ladder_is_refused_with_the_error_next_to_the_field(admin: Admin, 
         (ladder_form(("Bronze", "0"), basis="vibes"), "basis", "basis must be one of"),
     ]
     for form, field, message in cases:
-        response = admin.post("/admin/tiers/", form)
+        response = save_ladder(admin, form)
         html = response.get_data(as_text=True)
         assert response.status_code == 422, (field, html)
         assert message in html
@@ -100,3 +111,37 @@ def assert_demo_ladder_unchanged() -> None:
         ("Silver", 1000),
         ("Gold", 5000),
     ]
+
+
+def test_a_save_from_a_page_opened_before_another_save_is_refused(admin: Admin, demo_shop: Any) -> None:
+    """Two admins open the tiers page; the first saves a new Platinum tier. The second's save, from a page that does
+    not show Platinum, would delete it (a tier left out of the form is removed): it is refused instead."""
+    seen = shown_fingerprint(admin)
+    added = ladder_form(("Bronze", "0"), ("Silver", "1000"), ("Gold", "5000"), ("Platinum", "20000"))
+    assert admin.post("/admin/tiers/", added | {"fingerprint": seen}).status_code == 200
+    audits = db.session.execute(select(func.count()).select_from(AuditLog)).scalar_one()
+
+    stale = ladder_form(("Bronze", "0"), ("Silver", "800"), ("Gold", "5000")) | {"fingerprint": seen}
+    for _ in range(2):  # the refused form keeps its fingerprint: saving it again is refused again
+        response = admin.post("/admin/tiers/", stale)
+        html = response.get_data(as_text=True)
+        assert response.status_code == 409, html
+        assert "Someone changed the tier ladder since you opened this page" in html
+        assert f'name="fingerprint" value="{seen}"' in html
+        assert 'value="800"' in html  # what they typed is kept, to copy over after reloading
+        stale = stale | {"fingerprint": html.split('name="fingerprint" value="')[1].split('"')[0]}
+    db.session.expire_all()
+    ladder = db.session.execute(select(TierDefinition.name, TierDefinition.threshold).order_by(TierDefinition.level))
+    assert [(name, int(threshold)) for name, threshold in ladder] == [
+        ("Bronze", 0),
+        ("Silver", 1000),
+        ("Gold", 5000),
+        ("Platinum", 20000),
+    ]
+    assert db.session.execute(select(func.count()).select_from(AuditLog)).scalar_one() == audits
+
+    assert save_ladder(admin, stale).status_code == 200  # from a reloaded page, the change saves
+    db.session.expire_all()
+    assert (
+        db.session.execute(select(TierDefinition.threshold).where(TierDefinition.name == "Silver")).scalar_one() == 800
+    )
