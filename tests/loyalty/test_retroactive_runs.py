@@ -299,6 +299,45 @@ def test_the_sweep_hands_a_stalled_run_to_the_worker_which_finishes_it(
     assert db_session.execute(select(Rule.status)).scalar_one() == "active"
 
 
+def assert_locks_in_the_consumers_order(engine, shop: Shop, run: RuleRetroRun, owner: uuid.UUID, now: datetime) -> None:  # type: ignore[no-untyped-def]
+    """With a stream batch holding customer 8001's profile (first in (shop, customer) order), the run's next chunk
+    waits for it holding nothing more: 8002's profile is free for the batch's next lock. Then the chunk goes on."""
+
+    def profile_lock(customer: str, *, nowait: bool = False) -> str:
+        return (
+            "SELECT id FROM customer_loyalty_profiles WHERE shop_id = :shop AND customer_id = :customer FOR UPDATE"
+            + (" NOWAIT" if nowait else "")
+        )
+
+    outcome: list[object] = []
+
+    def chunk() -> None:
+        with Session(engine) as worker:
+            try:
+                outcome.append(rulebook.continue_retroactive_run(worker, run_id=run.id, owner=owner, now=now))
+                worker.commit()
+            except Exception as error:  # noqa: BLE001 - reported by the assertions below
+                outcome.append(error)
+
+    with engine.connect() as batch:
+        batch.execute(text(profile_lock("8001")), {"shop": shop.id, "customer": "8001"})
+        thread = threading.Thread(target=chunk)
+        thread.start()
+        for _ in range(100):  # until the chunk waits for the lock the batch holds
+            batch.execute(text("SELECT pg_stat_clear_snapshot()"))  # a transaction sees one snapshot of the stats
+            waiting = batch.execute(
+                text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()")
+            ).scalar_one()
+            if waiting:
+                break
+            time.sleep(0.05)
+        assert waiting, f"the chunk never waited for the batch's lock: {outcome}"
+        batch.execute(text(profile_lock("8002", nowait=True)), {"shop": shop.id, "customer": "8002"})
+        batch.rollback()
+        thread.join(timeout=30)
+    assert outcome == [True]
+
+
 def test_a_chunk_locks_its_customers_in_the_consumers_order_not_event_by_event(
     engine, db_session: Session, shop: Shop, now: datetime
 ) -> None:  # type: ignore[no-untyped-def]
@@ -316,39 +355,27 @@ def test_a_chunk_locks_its_customers_in_the_consumers_order_not_event_by_event(
     owner = uuid.uuid4()
     rulebook.claim_retroactive_run(db_session, run_id=run.id, owner=owner, now=now)
     db_session.commit()
-
-    def profile_lock(customer: str, *, nowait: bool = False) -> str:
-        return (
-            "SELECT id FROM customer_loyalty_profiles WHERE shop_id = :shop AND customer_id = :customer FOR UPDATE"
-            + (" NOWAIT" if nowait else "")
-        )
-
-    with engine.connect() as batch:  # a stream batch holding the first customer in lock order
-        batch.execute(text(profile_lock("8001")), {"shop": shop.id, "customer": "8001"})
-        outcome: list[object] = []
-
-        def chunk() -> None:
-            with Session(engine) as worker:
-                try:
-                    outcome.append(rulebook.continue_retroactive_run(worker, run_id=run.id, owner=owner, now=now))
-                    worker.commit()
-                except Exception as error:  # noqa: BLE001 - reported by the assertion below
-                    outcome.append(error)
-
-        thread = threading.Thread(target=chunk)
-        thread.start()
-        for _ in range(100):  # until the chunk waits for the lock the batch holds
-            batch.execute(text("SELECT pg_stat_clear_snapshot()"))  # a transaction sees one snapshot of the stats
-            waiting = batch.execute(
-                text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()")
-            ).scalar_one()
-            if waiting:
-                break
-            time.sleep(0.05)
-        assert waiting, f"the chunk never waited for the batch's lock: {outcome}"
-        # The chunk took nothing after the lock it waits for: the batch's next lock is free.
-        batch.execute(text(profile_lock("8002", nowait=True)), {"shop": shop.id, "customer": "8002"})
-        batch.rollback()
-        thread.join(timeout=30)
-    assert outcome == [True]
+    assert_locks_in_the_consumers_order(engine, shop, run, owner, now)
     assert sorted(credited_orders(db_session)) == ["9001", "9002"]
+
+
+def test_an_undo_chunk_locks_its_customers_in_the_consumers_order_not_by_profile_id(
+    engine, db_session: Session, shop: Shop, now: datetime
+) -> None:  # type: ignore[no-untyped-def]
+    save(db_session, shop, big_orders(points=POINTS), now)
+    day = now - timedelta(days=3)
+    for hour, customer in ((1, "8002"), (2, "8001")):  # 8002's profile comes first by id, 8001's by lock order
+        lock_profile(db_session, shop_id=shop.id, customer_id=customer, now=day)
+        payload = order_payload(order_id=9000 + hour, total="150.00")
+        store_event(db_session, shop, customer_id=customer, occurred_at=day + timedelta(hours=hour), payload=payload)
+    run = rulebook.queue_retroactive_run(
+        db_session, shop=shop, name="Big orders", start=day, end=now, actor="admin@shop", now=now
+    )
+    owner = uuid.uuid4()
+    rulebook.claim_retroactive_run(db_session, run_id=run.id, owner=owner, now=now)
+    rulebook.continue_retroactive_run(db_session, run_id=run.id, owner=owner, now=now)
+    rulebook.request_undo(db_session, shop_id=shop.id, run_id=run.id, actor="undoer@shop", now=now)
+    rulebook.claim_retroactive_run(db_session, run_id=run.id, owner=owner, now=now)
+    db_session.commit()
+    assert_locks_in_the_consumers_order(engine, shop, run, owner, now)
+    assert db_session.execute(select(func.sum(PointsTransaction.points))).scalar_one() == 0

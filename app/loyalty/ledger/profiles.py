@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Select, String, select, tuple_
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import BigInteger, Select, String, any_, literal, select, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.orm import Session
 
 from app.loyalty.base.bulk import insert_rows, pairs_table
@@ -97,6 +97,22 @@ def release_profiles(session: Session) -> None:
     """Forget what lock_profiles locked (the transaction that held the locks has ended, or is about to)."""
     session.info.pop(_HELD, None)
     session.info.pop(_HANDED_OUT, None)
+
+
+def lock_profiles_by_id(session: Session, *, shop_id: int, profile_ids: Iterable[int]) -> None:
+    """Lock FOR UPDATE these profiles of the shop until the caller's transaction ends, in one statement and in the
+    order lock_profiles and every stream batch lock in, (shop id, customer id), whatever order the ids come in."""
+    ids = sorted(set(profile_ids))
+    if ids:
+        session.execute(
+            select(CustomerLoyaltyProfile.id)
+            .where(
+                CustomerLoyaltyProfile.shop_id == shop_id,
+                CustomerLoyaltyProfile.id == any_(literal(ids, ARRAY(BigInteger))),
+            )
+            .order_by(CustomerLoyaltyProfile.shop_id, CustomerLoyaltyProfile.customer_id)
+            .with_for_update()
+        )
 
 
 def lock_existing_profile(session: Session, *, shop_id: int, customer_id: str) -> CustomerLoyaltyProfile | None:

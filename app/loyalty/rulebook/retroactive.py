@@ -17,14 +17,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, case, func, or_, select, tuple_, update
+from sqlalchemy import BigInteger, ColumnElement, Row, any_, case, func, literal, or_, select, tuple_, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import Session
 
 from app.loyalty import ledger
 from app.loyalty.base.errors import InvalidInput
 from app.loyalty.base.inbound import ORDER_EVENT_TYPES
 from app.loyalty.base.order_earning import rule_event_type
-from app.loyalty.ledger.profiles import lock_profile, lock_profile_by_id, lock_profiles, release_profiles
+from app.loyalty.ledger.profiles import lock_profile, lock_profiles, lock_profiles_by_id, release_profiles
 from app.loyalty.ledger.retro_sources import RETRO_SOURCE, retro_source
 from app.loyalty.rulebook.backtest_runs import MAX_RANGE_DAYS, STALLED_AFTER
 from app.loyalty.rulebook.executions import record_executions
@@ -467,11 +468,14 @@ def _take_back(
     """Take back the rest of what the batch credited these profiles, each of its sources (orders) once."""
     if not profile_ids:
         return RetroReversal(batch_id, 0, 0, 0, 0)
+    # All of them first, in the stream batches' lock order: one at a time in id order, an undo and a batch sharing two
+    # customers could each hold the one the other waits for.
+    lock_profiles_by_id(session, shop_id=shop.id, profile_ids=profile_ids)
     sources = session.execute(
         select(PointsTransaction.profile_id, PointsTransaction.source_id)
         .where(
             PointsTransaction.shop_id == shop.id,
-            PointsTransaction.profile_id.in_(profile_ids),
+            PointsTransaction.profile_id == any_(literal(profile_ids, ARRAY(BigInteger))),
             PointsTransaction.source_type == RETRO_SOURCE,
             PointsTransaction.source_id.startswith(f"{batch_id}:", autoescape=True),
         )
@@ -480,7 +484,6 @@ def _take_back(
     ).all()
     claimed = taken = shortfall = 0
     for profile_id, source_id in sources:
-        lock_profile_by_id(session, shop_id=shop.id, profile_id=profile_id)
         result = ledger.take_back_rest(
             session,
             shop=shop,
