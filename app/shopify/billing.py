@@ -77,7 +77,11 @@ def refresh_plan(api: AdminApi, session: Session, shop: Shop) -> Plan:
     active = (data.get("currentAppInstallation") or {}).get("activeSubscriptions") or []
     for subscription in active:
         plans.apply_subscription(
-            shop, subscription_id=subscription["id"], name=subscription["name"], status=subscription["status"]
+            shop,
+            subscription_id=subscription["id"],
+            name=subscription["name"],
+            status=subscription["status"],
+            reported_now=True,
         )
     if shop.subscription_id and shop.subscription_id not in {subscription["id"] for subscription in active}:
         shop.subscription_status = shop.subscription_status if shop.subscription_status != "ACTIVE" else "CANCELLED"

@@ -144,3 +144,71 @@ def test_an_uninstall_ends_the_paid_plan_and_a_reinstall_starts_on_the_free_plan
 
     subscribe_and_approve(client, admin, shopify_fake, shopify_fake.signer.app_home_token(shop=SHOP))
     assert plan_allows(stored_shop(db_session), "backfill")  # paying again turns the features back on
+
+
+def subscription_update(subscription_id: str, status: str, updated_at: str) -> dict:
+    """app_subscriptions/update's payload as Shopify documents it."""
+    return {
+        "app_subscription": {
+            "admin_graphql_api_id": subscription_id,
+            "name": "Loyalty Growth",
+            "status": status,
+            "admin_graphql_api_shop_id": "gid://shopify/Shop/548380009",
+            "created_at": "2026-11-30T10:00:00-05:00",
+            "updated_at": updated_at,
+            "currency": "USD",
+            "capped_amount": None,
+        }
+    }
+
+
+def test_a_late_active_update_of_an_ended_subscription_does_not_turn_the_plan_back_on(  # type: ignore[no-untyped-def]
+    app, client, admin, shopify_fake, db_session, token, redis_client, redis_namespace
+) -> None:
+    consumer = make_consumer(app, redis_client, redis_namespace)
+    frozen = subscribe_and_approve(client, admin, shopify_fake, token)
+    # A frozen shop's subscription is active again once the shop is unfrozen: FROZEN has not ended it.
+    deliver(
+        client,
+        shopify_fake,
+        "app_subscriptions/update",
+        subscription_update(frozen, "FROZEN", "2026-11-30T12:00:00-05:00"),
+    )
+    drain(consumer)
+    assert not plan_allows(stored_shop(db_session), "backfill")
+    deliver(
+        client,
+        shopify_fake,
+        "app_subscriptions/update",
+        subscription_update(frozen, "ACTIVE", "2026-11-30T13:00:00-05:00"),
+    )
+    drain(consumer)
+    assert plan_allows(stored_shop(db_session), "backfill")
+
+    for ended in ("CANCELLED", "EXPIRED", "DECLINED"):
+        subscription_id = subscribe_and_approve(
+            client, admin, shopify_fake, shopify_fake.signer.app_home_token(shop=SHOP)
+        )
+        shopify_fake.state.shop(SHOP).subscriptions[subscription_id]["status"] = ended
+        deliver(
+            client,
+            shopify_fake,
+            "app_subscriptions/update",
+            subscription_update(subscription_id, ended, "2026-11-30T11:00:00-05:00"),
+        )
+        drain(consumer)
+        # The approval's update, delivered late (Shopify retried it, or simply sent it out of order).
+        for late in ("FROZEN", "ACTIVE"):
+            deliver(
+                client,
+                shopify_fake,
+                "app_subscriptions/update",
+                subscription_update(subscription_id, late, "2026-11-30T10:00:00-05:00"),
+            )
+        drain(consumer)
+        shop = stored_shop(db_session)
+        assert (shop.subscription_id, shop.subscription_status) == (subscription_id, ended)
+        assert not plan_allows(shop, "backfill")
+        # What Shopify answers about the present is recorded as it is.
+        assert admin.page(shopify_fake.signer.app_home_token(shop=SHOP), path="/billing/confirm").status_code == 200
+        assert not plan_allows(stored_shop(db_session), "backfill")

@@ -47,13 +47,23 @@ def plan_allows(shop: HasBilling, feature: str) -> bool:
     return feature in current_plan(shop).features
 
 
-def apply_subscription(shop: Shop, *, subscription_id: str, name: str, status: str) -> str:
+def apply_subscription(shop: Shop, *, subscription_id: str, name: str, status: str, reported_now: bool = False) -> str:
     """Record what Shopify says of one of the shop's subscriptions; a note for the outcome.
 
     An ACTIVE subscription of a known plan becomes the shop's plan. A status change of the shop's current
     subscription (cancelled, declined, expired, frozen) is recorded, which turns the paid features off. Changes of
     other, older subscriptions are ignored: Shopify cancels the previous one when a new one is approved.
+
+    A subscription that ended (cancelled, declined, expired) never comes back: a later webhook saying it is active
+    or frozen is an older update delivered late (Shopify does not deliver webhooks in order, and retries a failed
+    delivery for up to 48 hours), and is ignored. `reported_now` is for Shopify's answer about the present
+    (billing.refresh_plan), which is recorded whatever was recorded before.
     """
+    if not reported_now and subscription_id == shop.subscription_id and shop.subscription_status in ENDED:
+        return (
+            f"subscription {subscription_id} is {shop.subscription_status.lower()} already, which Shopify never "
+            f"reverses: this {status} update is an older one; nothing changed"
+        )
     plan = plan_by_name(name)
     if status in PAYING and plan is not None:
         shop.billing_plan = plan.key
