@@ -9,8 +9,9 @@ lot independently of the services; after every step, committed, the invariants a
 - L4/L9: balance >= 0 unless the shop allows negatives;
 - lots: remaining sums to max(balance, 0), and each lot matches the model's lot;
 - L3: no idempotency key credited twice (a key is one ledger entry, or one pending credit that released into it);
-- L8: reversals of an entry never exceed it; each order's claims equal floor(earned * refunded share) (all when
-  cancelled or fully refunded);
+- L8: reversals and expiry of an entry never exceed it together; each order's claims plus what its lots lost to
+  expiry equal floor(earned * refunded share) (all when cancelled or fully refunded), what expired never being
+  claimed again;
 - L10: each lot expires at most once and only its remainder (checked through the lot model and expiry entries).
 """
 
@@ -67,6 +68,8 @@ class Lot:
     batch: int | None = None
     reversed: int = 0
     expired: bool = False
+    # What the lot had left when it expired: gone, so no reversal claims it again.
+    expired_points: int = 0
 
 
 @dataclass
@@ -158,7 +161,7 @@ class Model:
             item.cancelled += cancel
             left -= cancel
         for lot in items_lots:
-            want = min(left, lot.points - lot.reversed)
+            want = min(left, lot.points - lot.reversed - lot.expired_points)
             if want == 0:
                 continue
             take = want if self.allow_negative else min(want, max(0, self.customers[customer].balance))
@@ -172,7 +175,7 @@ class Model:
         order = self.orders[order_id]
         share = Fraction(1) if order.cancelled else min(order.refunded, Fraction(1))
         due = order.earned if share >= 1 else math.floor(order.earned * share)
-        claim = max(0, due - order.claimed)
+        claim = max(0, due - order.claimed - sum(lot.expired_points for lot in order.lots))
         order.claimed += claim
         self.take_back(order.customer, order.pending, order.lots, claim)
 
@@ -311,6 +314,7 @@ def test_ledger_state_machine(session_factory, empty_tables, seed_policy: str) -
                     if lot.expired or lot.expires_at is None or lot.expires_at > self.now:
                         continue
                     lot.expired = True
+                    lot.expired_points = lot.remaining
                     if lot.remaining:
                         expected += 1
                         self.model.consume(customer, lot.remaining, prefer=lot)
@@ -441,7 +445,9 @@ def test_ledger_state_machine(session_factory, empty_tables, seed_policy: str) -
             self.imports[index] = (csv_text, None)
             for customer, state in self.model.customers.items():
                 lots = [lot for lot in state.lots if lot.batch == index]
-                self.model.take_back(customer, [], lots, sum(lot.points - lot.reversed for lot in lots))
+                self.model.take_back(
+                    customer, [], lots, sum(lot.points - lot.reversed - lot.expired_points for lot in lots)
+                )
             RUNS["reverse_import"] += 1
             self._done()
 
@@ -490,11 +496,11 @@ def test_ledger_state_machine(session_factory, empty_tables, seed_policy: str) -
                     )
                 ).scalar_one()
                 assert 0 <= credited <= asked
-            # L8: reversals of an entry never exceed it.
+            # L8: reversals and expiry of an entry never exceed it together.
             over = session.execute(
                 text(
                     "SELECT e.id FROM points_transactions e JOIN points_transactions r ON r.reverses_id = e.id "
-                    "AND r.kind = 'reversal' GROUP BY e.id, e.points HAVING -SUM(r.points) > e.points"
+                    "AND r.kind IN ('reversal', 'expiry') GROUP BY e.id, e.points HAVING -SUM(r.points) > e.points"
                 )
             ).all()
             assert over == []

@@ -440,7 +440,8 @@ def _reverse_in_bulk(
     """reversals.take_back_rest of the batch for every customer whose take-back stays inside the batch's own lot (each
     customer has one: one line each), writing what that code writes (the entry, the lot, the balance), in statements
     shared by all of them. Returns what each of them took, and the customers left for take_back_rest one by one: those
-    whose reversal must take from other lots too (they spent imported points and earned others since)."""
+    whose reversal must take from other lots too (they spent imported points and earned others since), or whose lot
+    expired."""
     # Profiles first, then lots: the order every writer of both locks them in.
     balances = dict(
         session.execute(
@@ -463,6 +464,7 @@ def _reverse_in_bulk(
             PointsLot.points,
             PointsLot.reversed_points,
             PointsLot.remaining,
+            PointsLot.expired_at,
         )
         .join(PointsTransaction, PointsTransaction.id == PointsLot.entry_id)
         .where(
@@ -489,7 +491,8 @@ def _reverse_in_bulk(
         want = lot.points - lot.reversed_points
         take = want if shop.negative_balance_policy == "allow" else min(want, max(0, balance))
         covered = min(take, max(0, balance))  # what the reversal takes from lots (post_entry)
-        if want == 0 or covered > lot.remaining:
+        # An expired lot goes the slow way: what it lost to expiry is not taken again (reversals.take_back).
+        if want == 0 or covered > lot.remaining or lot.expired_at is not None:
             slow.append(profile_id)
             continue
         lot_moves.append({"id": lot.id, "reversed_points": want, "remaining": -covered})

@@ -6,7 +6,9 @@ capped at 1, computed exactly with `Fraction`. What should have been taken back 
 `floor(earned * fraction)`, or all of `earned` once the fraction reaches 1 or the order is cancelled; each refund
 takes back the difference from what was already taken. So partial refunds never take back more than a full refund
 would, and the last one takes exactly the remainder. `earned` is what the order actually credited this customer
-(pending or posted, under the rule versions that awarded it: `reversals.earned_by`), never today's rules.
+(pending or posted, under the rule versions that awarded it: `reversals.earned_by`), never today's rules. What the
+order's credits lost to expiry counts as taken already: those points are gone, and a refund never takes them a
+second time out of the customer's other points.
 
 Each refund is recorded once in `ledger_reversals` under `refund:<refund id>` (a cancellation under
 `cancellation:<order id>`): a second event for the same refund finds the row and does nothing. Pending points are
@@ -231,7 +233,7 @@ def _reverse_order(
             shop=shop,
             profile_id=profile.id,
             source=credited,
-            claim=max(0, due - so_far.reversed),
+            claim=max(0, due - so_far.reversed - so_far.expired),
             request_key=key,
             cause=cause,
             now=now,

@@ -7,6 +7,10 @@ never spendable), then posted credits, oldest first. Each posted item gets one r
 (`reverses_id`) and takes from its own lot first. `points_lots.reversed_points` counts what was claimed from each
 credit, taken or forgiven, and a CHECK keeps it <= the credit (L8).
 
+What a credit lost to expiry (its `expiry` entry) is gone already and is never claimed again: a claim on a credit
+takes at most `points - reversed - expired`, and `earned_by` reports the expired part, which refunds count as taken.
+Claiming it again would take the customer's other points (or push the balance below zero) for points they never had.
+
 Beyond the balance (L9): with `negative_balance_policy = "allow"` the whole claim is posted and the balance may go
 below zero; with `"cap"` an entry takes at most the positive balance and records the rest as `shortfall` on the
 entry. A claim capped to nothing writes no entry (0 points cannot be one); its shortfall is recorded on the request's
@@ -19,8 +23,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import BigInteger, any_, func, literal, select, update
+from sqlalchemy.dialects.postgresql import ARRAY, insert
 from sqlalchemy.orm import Session
 
 from app.loyalty.ledger import entries
@@ -39,10 +43,17 @@ REVERSIBLE_KINDS = tuple(sorted(entries.CREDIT_KINDS - {"redemption_refund"}))
 
 @dataclass(frozen=True)
 class Earned:
-    """What an object credited a profile (`earned`) and how much of it was already claimed back (`reversed`)."""
+    """What an object credited a profile (`earned`), how much of it was already claimed back (`reversed`) and how
+    much its posted credits lost to expiry (`expired`, never claimable)."""
 
     earned: int
     reversed: int
+    expired: int = 0
+
+    @property
+    def claimable(self) -> int:
+        """What a take-back can still claim."""
+        return max(0, self.earned - self.reversed - self.expired)
 
 
 @dataclass
@@ -113,6 +124,24 @@ def _posted_items(session: Session, *, shop_id: int, profile_id: int, source: tu
     )
 
 
+def _expired(session: Session, *, shop_id: int, profile_id: int, lots: list[PointsLot]) -> dict[int, int]:
+    """{lot id: points its credit lost to expiry} of these lots (only those that expired with points left)."""
+    by_entry = {lot.entry_id: lot.id for lot in lots if lot.expired_at is not None}
+    if not by_entry:
+        return {}
+    rows = session.execute(
+        select(PointsTransaction.reverses_id, func.sum(-PointsTransaction.points))
+        .where(
+            PointsTransaction.shop_id == shop_id,
+            PointsTransaction.profile_id == profile_id,
+            PointsTransaction.kind == "expiry",
+            PointsTransaction.reverses_id == any_(literal(list(by_entry), ARRAY(BigInteger))),
+        )
+        .group_by(PointsTransaction.reverses_id)
+    ).all()
+    return {by_entry[entry_id]: int(points) for entry_id, points in rows}
+
+
 def open_request(
     session: Session,
     *,
@@ -162,10 +191,12 @@ def earned_by(session: Session, *, shop_id: int, profile_id: int, source: tuple[
         reversed_ += pending.points_cancelled
         if pending.status == "pending":
             earned += pending.points - pending.points_cancelled
-    for lot in _posted_items(session, shop_id=shop_id, profile_id=profile_id, source=source):
+    lots = _posted_items(session, shop_id=shop_id, profile_id=profile_id, source=source)
+    for lot in lots:
         earned += lot.points
         reversed_ += lot.reversed_points
-    return Earned(earned=earned, reversed=reversed_)
+    expired = sum(_expired(session, shop_id=shop_id, profile_id=profile_id, lots=lots).values())
+    return Earned(earned=earned, reversed=reversed_, expired=expired)
 
 
 def reversal_entry(
@@ -211,7 +242,8 @@ def take_back(
     reason: str | None = None,
 ) -> TakeBack:
     """Take back `claim` points of what `source` credited this profile (see the module docstring for the order and
-    the negative-balance policy). The caller holds the profile lock and has checked claim <= earned - reversed.
+    the negative-balance policy). The caller holds the profile lock and has checked claim <= `earned_by(...)
+    .claimable`.
 
     Entry keys are `<request_key>:reverses:<entry id>`, so one request reverses each credit at most once.
     """
@@ -243,10 +275,12 @@ def take_back(
         result.pending_cancelled += cancel
         left -= cancel
 
-    for lot in _posted_items(session, shop_id=shop.id, profile_id=profile_id, source=source):
+    lots = _posted_items(session, shop_id=shop.id, profile_id=profile_id, source=source)
+    expired = _expired(session, shop_id=shop.id, profile_id=profile_id, lots=lots) if left else {}
+    for lot in lots:
         if left == 0:
             break
-        want = min(left, lot.points - lot.reversed_points)
+        want = min(left, max(0, lot.points - lot.reversed_points - expired.get(lot.id, 0)))
         if want == 0:
             continue
         take = want
@@ -300,14 +334,14 @@ def take_back_rest(
     """Take back all that `source` credited this profile and is not claimed back yet (nothing when nothing is left),
     as `take_back` does; the caller holds the profile lock."""
     so_far = earned_by(session, shop_id=shop.id, profile_id=profile_id, source=source)
-    if so_far.earned == so_far.reversed:
+    if so_far.claimable == 0:
         return TakeBack()
     return take_back(
         session,
         shop=shop,
         profile_id=profile_id,
         source=source,
-        claim=so_far.earned - so_far.reversed,
+        claim=so_far.claimable,
         request_key=request_key,
         cause=cause,
         now=now,
