@@ -1,5 +1,6 @@
 """Blueprint "admin_referrals": the programme's settings (app.loyalty.referrals.update_settings, audited) and its
-conversions, with the review queue of fraud-blocked ones and why each was blocked."""
+conversions, with the review queue of fraud-blocked ones and why each was blocked. A settings save made on a stale
+page is refused (409)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from decimal import Decimal
 from typing import Any
 
 from flask import Response, abort, g, make_response, render_template, request, url_for
+from sqlalchemy import select
 
 from app.admin.audit import record_change, staff_actor
-from app.admin.forms import MAX_POINTS, field_of, optional_decimal, optional_int, optional_whole
+from app.admin.forms import MAX_POINTS, field_of, fingerprint, optional_decimal, optional_int, optional_whole
 from app.admin.shell import admin_blueprint, go_to, with_toast
 from app.extensions import db
 from app.loyalty import referrals, reports, rewards
@@ -20,7 +22,7 @@ from app.loyalty.base.errors import Conflict, InvalidInput
 from app.loyalty.referrals.review import ConversionNotFound
 from app.loyalty.referrals.settings import ReferralSettings, settings_for
 from app.loyalty.reports.referrals import CONVERSION_STATUSES
-from app.models import ReferralConversion
+from app.models import ReferralConversion, Shop
 from app.models.base import MAX_BIGINT, MAX_INTEGER
 from app.shopify.admin_auth import admin_required
 
@@ -72,7 +74,18 @@ def save_settings() -> Response:
         column=ReferralConversion.order_total,
         minimum=Decimal(0),
     )
-    before = settings_for(g.shop)
+    seen = request.form.get("fingerprint", "")
+    # The shop row is locked and read afresh: the settings are one JSON value, written whole.
+    shop = db.session.execute(
+        select(Shop).where(Shop.id == g.shop.id).with_for_update().execution_options(populate_existing=True)
+    ).scalar_one()
+    before = settings_for(shop)
+    if seen != fingerprint(_values(before)):
+        db.session.rollback()
+        errors = {"form": "The referral settings were changed since you opened the page: reload it to see the change"}
+        # The form keeps the stale fingerprint: saving again is refused again until the page is reloaded.
+        stale = render_template("admin/referrals/_settings.html", **_form_context(values, errors, seen=seen))
+        return make_response(stale, 409)
     if not errors:
         changes = {
             "enabled": bool(values["enabled"]),
@@ -86,19 +99,20 @@ def save_settings() -> Response:
         try:
             if changes["friend_reward_id"] is not None:
                 rewards.get_reward(db.session, shop_id=g.shop.id, reward_id=changes["friend_reward_id"])
-            saved = referrals.update_settings(db.session, shop=g.shop, changes=changes)
+            saved = referrals.update_settings(db.session, shop=shop, changes=changes)
         except InvalidInput as exc:
             message = str(exc)
             errors[field_of(message.removeprefix("referral_settings."), FIELDS, "form")] = message
         else:
-            record_change("referral_settings_changed", ("shop", g.shop.id), before=asdict(before), after=asdict(saved))
+            record_change("referral_settings_changed", ("shop", shop.id), before=asdict(before), after=asdict(saved))
             db.session.commit()
             response = make_response(
                 render_template("admin/referrals/_settings.html", **_form_context(_values(saved), {}))
             )
             return with_toast(response, "Referral settings saved")
     db.session.rollback()
-    return make_response(render_template("admin/referrals/_settings.html", **_form_context(values, errors)), 422)
+    refused = render_template("admin/referrals/_settings.html", **_form_context(values, errors, seen=seen))
+    return make_response(refused, 422)
 
 
 @bp.post("/conversions/<int:conversion_id>/approve")
@@ -154,8 +168,9 @@ def _values(settings: ReferralSettings) -> dict[str, str]:
     return values
 
 
-def _form_context(values: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+def _form_context(values: dict[str, Any], errors: dict[str, str], *, seen: str | None = None) -> dict[str, Any]:
     choices = [("", "No reward")] + [
         (str(reward.id), reward.name) for reward in rewards.list_rewards(db.session, shop_id=g.shop.id)
     ]
-    return {"values": values, "errors": errors, "reward_choices": choices}
+    shown = seen if seen is not None else fingerprint(_values(settings_for(g.shop)))
+    return {"values": values, "errors": errors, "reward_choices": choices, "fingerprint": shown}

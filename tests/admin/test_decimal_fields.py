@@ -14,6 +14,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import RewardDefinition, Shop, TierDefinition
 from tests.admin.conftest import Admin
+from tests.admin.test_referrals import save_settings
 from tests.admin.test_settings import form_of
 from tests.admin.test_tiers import assert_demo_ladder_unchanged, save_ladder
 from tests.admin.test_whole_number_fields import (
@@ -142,14 +143,14 @@ def test_a_referral_order_minimum_out_of_reach_is_a_422_and_the_settings_stay(
     admin: Admin, demo_shop: Any, raw: str, message: str
 ) -> None:
     form = {**REFERRALS, "min_order_amount": raw}
-    assert_refused(admin.post("/admin/referrals/settings", form), "min_order_amount", message)
+    assert_refused(save_settings(admin, form), "min_order_amount", message)
     db.session.expire_all()
     assert db.session.get(Shop, demo_shop.id).referral_settings == {}
     assert audits() == 0
 
 
 def test_the_largest_referral_order_minimum_is_saved(admin: Admin, demo_shop: Any) -> None:
-    response = admin.post("/admin/referrals/settings", {**REFERRALS, "min_order_amount": "999999999999.99"})
+    response = save_settings(admin, {**REFERRALS, "min_order_amount": "999999999999.99"})
     assert response.status_code == 200, response.get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(Shop, demo_shop.id).referral_settings["min_order_amount"] == "999999999999.99"

@@ -24,6 +24,13 @@ SETTINGS = {
 }
 
 
+def save_settings(admin: Admin, form: dict[str, str]) -> Any:
+    """Save the referral settings `form` from a freshly opened referrals page (with its fingerprint)."""
+    page = admin.get("/admin/referrals/").get_data(as_text=True)
+    seen = page.split('name="fingerprint" value="')[1].split('"')[0]
+    return admin.post("/admin/referrals/settings", form | {"fingerprint": seen})
+
+
 def conversion(shop: Shop, advocate: Any, friend: Any, order_id: str, status: str, reason: str | None = None) -> int:
     link = db.session.execute(select(ReferralLink).where(ReferralLink.profile_id == advocate.id)).scalar_one_or_none()
     if link is None:
@@ -46,7 +53,7 @@ def conversion(shop: Shop, advocate: Any, friend: Any, order_id: str, status: st
 
 
 def test_settings_are_saved_and_audited(admin: Admin, demo_shop: Any) -> None:
-    response = admin.post("/admin/referrals/settings", SETTINGS)
+    response = save_settings(admin, SETTINGS)
     assert response.status_code == 200 and "Referral settings saved" in response.headers["HX-Trigger"]
     db.session.expire_all()
     saved = settings_for(db.session.get(Shop, demo_shop.id))
@@ -63,7 +70,7 @@ def test_bad_settings_are_named_by_field(admin: Admin, demo_shop: Any, other_adm
         ({"landing_parameter": "no way"}, "landing_parameter", "must be a simple name"),
         ({"friend_points": "1.5"}, "friend_points", "Enter a whole number"),
     ]:
-        response = admin.post("/admin/referrals/settings", {**SETTINGS, **changes})
+        response = save_settings(admin, {**SETTINGS, **changes})
         html = response.get_data(as_text=True)
         assert response.status_code == 422, (changes, html)
         assert f'id="field-{field}Error"' in html and message in html
@@ -75,7 +82,7 @@ def test_bad_settings_are_named_by_field(admin: Admin, demo_shop: Any, other_adm
         spec=rewards.RewardSpec(name="Theirs", kind="free_shipping", points_cost=1),
     )
     db.session.commit()
-    assert admin.post("/admin/referrals/settings", {**SETTINGS, "friend_reward_id": str(theirs.id)}).status_code == 404
+    assert save_settings(admin, {**SETTINGS, "friend_reward_id": str(theirs.id)}).status_code == 404
     db.session.expire_all()
     assert db.session.get(Shop, demo_shop.id).referral_settings == {}
 
@@ -96,3 +103,27 @@ def test_the_review_queue_lists_blocked_conversions_with_their_reason(
     everything = admin.get("/admin/referrals/").get_data(as_text=True)
     assert "5001" in everything and "6001" not in everything
     assert admin.get("/admin/referrals/?status=lost").status_code == 400
+
+
+def test_a_settings_save_from_a_page_opened_before_another_save_is_refused(admin: Admin, demo_shop: Any) -> None:
+    """Two admins open the referrals page; the first turns the programme on with its rewards. The second's save, from
+    a page that still shows the programme off, would silently put back what it showed: it is refused instead."""
+    page = admin.get("/admin/referrals/").get_data(as_text=True)
+    seen = page.split('name="fingerprint" value="')[1].split('"')[0]
+    assert admin.post("/admin/referrals/settings", SETTINGS | {"fingerprint": seen}).status_code == 200
+    stale = {**SETTINGS, "enabled": "", "advocate_points": "50", "fingerprint": seen}
+    for _ in range(2):  # the refused form keeps its fingerprint: saving it again is refused again
+        response = admin.post("/admin/referrals/settings", stale)
+        html = response.get_data(as_text=True)
+        assert response.status_code == 409, html
+        assert "The referral settings were changed since you opened the page" in html
+        assert 'value="50"' in html  # what they typed is kept
+        stale["fingerprint"] = html.split('name="fingerprint" value="')[1].split('"')[0]
+    db.session.expire_all()
+    saved = settings_for(db.session.get(Shop, demo_shop.id))
+    assert (saved.enabled, saved.advocate_points, saved.friend_points) == (True, 500, 200)
+    assert len(db.session.execute(select(AuditLog).where(AuditLog.action == "referral_settings_changed")).all()) == 1
+
+    assert save_settings(admin, stale).status_code == 200  # from a reloaded page, the change saves
+    db.session.expire_all()
+    assert settings_for(db.session.get(Shop, demo_shop.id)).advocate_points == 50

@@ -15,6 +15,7 @@ from app.loyalty import rewards
 from app.models import AuditLog, RewardDefinition, Shop
 from tests.admin.conftest import Admin
 from tests.admin.test_referrals import SETTINGS as REFERRALS
+from tests.admin.test_referrals import save_settings
 from tests.admin.test_rewards import BLANK
 from tests.admin.test_settings import form_of
 
@@ -165,7 +166,7 @@ def test_the_longest_expiry_and_hold_are_saved(admin: Admin, demo_shop: Any) -> 
 def test_a_referral_whole_number_out_of_reach_is_a_422_and_the_settings_stay(
     admin: Admin, demo_shop: Any, field: str, raw: str, message: str
 ) -> None:
-    assert_refused(admin.post("/admin/referrals/settings", {**REFERRALS, field: raw}), field, message)
+    assert_refused(save_settings(admin, {**REFERRALS, field: raw}), field, message)
     db.session.expire_all()
     assert db.session.get(Shop, demo_shop.id).referral_settings == {}
     assert audits() == 0
@@ -173,7 +174,7 @@ def test_a_referral_whole_number_out_of_reach_is_a_422_and_the_settings_stay(
 
 def test_the_largest_referral_numbers_are_saved(admin: Admin, demo_shop: Any) -> None:
     form = {**REFERRALS, "advocate_points": "1000000000", "max_conversions_per_day": "2147483647"}
-    response = admin.post("/admin/referrals/settings", form)
+    response = save_settings(admin, form)
     assert response.status_code == 200, response.get_data(as_text=True)
     db.session.expire_all()
     stored = db.session.get(Shop, demo_shop.id).referral_settings
