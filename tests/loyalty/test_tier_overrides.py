@@ -145,3 +145,31 @@ def test_an_override_may_hold_through_the_last_day_there_is_one_for(
         "Gold",
         date(2999, 12, 31),
     )
+
+
+def test_an_override_ending_in_the_new_year_leaves_the_tier_last_year_earned(
+    db_session: Session, year_shop: Shop, year_ladder: dict[str, TierDefinition]
+) -> None:
+    """Silver earned in 2025 is kept through 2026 (the roll keeps it). A Gold override that ends, or is cleared, in
+    2026 before the member earns anything that year puts them back on Silver, not below it."""
+    ended = earn_and_upgrade(db_session, year_shop, "21", 150, at(2025, 3, 10))
+    set_by_hand(db_session, year_shop, "21", year_ladder["Gold"], date(2026, 2, 28), at(2025, 4, 1))
+    cleared = earn_and_upgrade(db_session, year_shop, "22", 150, at(2025, 3, 10))
+    set_by_hand(db_session, year_shop, "22", year_ladder["Gold"], date(2026, 12, 31), at(2025, 4, 1))
+    never = earn_and_upgrade(db_session, year_shop, "23", 50, at(2025, 3, 10))
+    set_by_hand(db_session, year_shop, "23", year_ladder["Gold"], date(2026, 2, 28), at(2025, 4, 1))
+    assert tiers.roll_period(db_session, shop_id=year_shop.id, now=at(2026, 1, 2)).changes == []
+
+    expired = tiers.roll_period(db_session, shop_id=year_shop.id, now=at(2026, 3, 1, 0))
+    assert sorted((c.customer_id, c.current.name if c.current else None, c.reason) for c in expired.changes) == [
+        ("21", "Silver", "manual_tier_expired"),
+        ("23", None, "manual_tier_expired"),
+    ]
+    locked = ledger.lock_existing_profile(db_session, shop_id=year_shop.id, customer_id="22")
+    change = tiers.clear_tier_override(db_session, shop=year_shop, profile=locked, staff="staff:42", now=at(2026, 3, 2))
+    assert (change.previous.name, change.current.name) == ("Gold", "Silver")
+    assert [tier_of(db_session, p.id) for p in (ended, cleared, never)] == ["Silver", "Silver", None]
+    # Silver holds to the end of 2026 and goes at the 2027 roll, as it would have without the override.
+    assert tiers.roll_period(db_session, shop_id=year_shop.id, now=at(2026, 12, 31)).changes == []
+    rolled = tiers.roll_period(db_session, shop_id=year_shop.id, now=at(2027, 1, 1, 1))
+    assert sorted((c.customer_id, c.current) for c in rolled.changes) == [("21", None), ("22", None)]

@@ -4,7 +4,9 @@ The override is a floor, not a cap: while it holds, the member's tier is the hig
 tier set by hand. Upgrades by earning (`evaluate_upgrade`) still raise the member above it; the period roll and the
 ladder recalculation never put them below it (`held_override`). The override holds through the `until` day on the
 shop's wall clock; the first period sweep (`roll_period`) after that drops it (`drop_expired_override`) and puts the
-member on the tier they earn in the period under way. Every tier change this causes is a `tier_changed` event.
+member on the tier they earn: in the period under way, or, in a calendar-year shop, the tier last year's measure
+reached, which the member keeps through this year as they would have without the override. Every tier change this
+causes is a `tier_changed` event.
 
 All functions run in the caller's transaction, never commit, and expect the caller to hold the profile lock
 (ledger.lock_existing_profile, or the sweep's lock).
@@ -19,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from app.loyalty.base.errors import InvalidInput
 from app.loyalty.tiers.membership import TierChange, apply_tier_change, ladder, qualified_tier, tier_level
-from app.loyalty.tiers.periods import current_window, measure, period_end, shop_zone
+from app.loyalty.tiers.periods import current_window, measure, period_end, previous_window, shop_zone
 from app.models import CustomerLoyaltyProfile, Shop, TierDefinition
 
 _OVERRIDE_COLUMNS = ["manual_tier_id", "manual_tier_until", "manual_tier_set_by"]
@@ -113,8 +115,18 @@ def _drop(
 def _earned_tier(
     session: Session, shop: Shop, profile: CustomerLoyaltyProfile, tiers: list[TierDefinition], now: datetime
 ) -> TierDefinition | None:
-    """What the member qualifies for in the period under way, as an upgrade would place them."""
-    return qualified_tier(tiers, measure(session, shop=shop, profile_id=profile.id, start=current_window(shop, now)))
+    """The tier the member holds by their own doing: what they qualify for in the period under way, as an upgrade
+    would place them, or, in a calendar-year shop, what they reached in the last completed year if higher. A tier
+    reached in a year is kept through the next one (the period roll keeps it: the entry threshold met covers the
+    retention threshold), so an override that ends in January must not take away the tier last year earned."""
+    earned = qualified_tier(tiers, measure(session, shop=shop, profile_id=profile.id, start=current_window(shop, now)))
+    last_year = previous_window(shop, now)
+    if last_year is not None:
+        start, end = last_year
+        kept = qualified_tier(tiers, measure(session, shop=shop, profile_id=profile.id, start=start, end=end))
+        if tier_level(kept) > tier_level(earned):
+            return kept
+    return earned
 
 
 def _write_override(
