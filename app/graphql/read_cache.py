@@ -7,7 +7,9 @@ pending points, lifetime points or a tier rewrites the profile row (ledger invar
 the same transaction as the entry), and every change to the shop's settings, tiers or rewards rewrites the shop row
 (the tier and reward triggers of migration 0004 bump `programme_revision`). A new row version has a new `xmin`, so
 a kept answer's stamp stops matching at the commit. Tier progress over a calendar-year or rolling window also moves
-with the clock: those shops' stamps carry the hour.
+with the clock: a calendar-year shop's stamps carry the year in the shop's time zone (its progress starts again at the
+local new year, which in a zone half or three quarters of an hour off UTC falls inside a UTC hour), a rolling-window
+shop's the quarter hour (points leave its window as time passes: an answer is at most 15 minutes behind them).
 
 The answer's key needs no snapshot, so its read is sent to Redis (with the rate-limit counts, one command) before the
 snapshot's query, and both round trips run at once.
@@ -20,7 +22,9 @@ import json
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from psycopg import OperationalError
 from sqlalchemy import Engine, create_engine
@@ -38,7 +42,7 @@ CACHE_SECONDS = 600
 
 # Plain DB-API parameters: the query runs on the raw pooled connection (psycopg prepares it after a few uses).
 _SNAPSHOT = """
-    SELECT s.id, s.installed_at, s.uninstalled_at, s.tier_period, s.xmin::text AS shop_version,
+    SELECT s.id, s.installed_at, s.uninstalled_at, s.tier_period, s.timezone, s.xmin::text AS shop_version,
            p.xmin::text AS profile_version
       FROM shops s
       LEFT JOIN customer_loyalty_profiles p ON p.shop_id = s.id AND p.customer_id = %(customer)s
@@ -51,6 +55,7 @@ class Snapshot:
     shop_id: int | None
     installation: Installation
     tier_period: str | None
+    timezone: str | None
     shop_version: str | None
     profile_version: str | None
 
@@ -94,10 +99,10 @@ def snapshot(engine: Engine, *, shop_domain: str, customer_id: str | None) -> Sn
         # A pooled connection the server closed (there is no pre-ping here): it was dropped, so try once more.
         row = _fetch(engine, parameters)
     if row is None:
-        return Snapshot(None, Installation.NEVER_INSTALLED, None, None, None)
-    shop_id, installed_at, uninstalled_at, tier_period, shop_version, profile_version = row
+        return Snapshot(None, Installation.NEVER_INSTALLED, None, None, None, None)
+    shop_id, installed_at, uninstalled_at, tier_period, timezone, shop_version, profile_version = row
     installation = installation_of(_InstallDates(installed_at, uninstalled_at))
-    return Snapshot(shop_id, installation, tier_period, shop_version, profile_version)
+    return Snapshot(shop_id, installation, tier_period, timezone, shop_version, profile_version)
 
 
 def cache_key(
@@ -110,9 +115,22 @@ def cache_key(
 
 
 def version(snap: Snapshot, now: datetime) -> bytes:
-    """The versions an answer is current for: the shop and profile rows', and the hour when tier progress moves."""
-    window = "" if snap.tier_period == "lifetime" else now.strftime("%Y%m%d%H")
+    """The versions an answer is current for: the shop and profile rows', and the tier window's clock (see above)."""
+    if snap.tier_period in (None, "lifetime"):
+        window = ""
+    elif snap.tier_period == "calendar_year" and (zone := _zone(snap.timezone)) is not None:
+        window = str(now.astimezone(zone).year)
+    else:
+        window = f"{now:%Y%m%d%H}{now.minute // 15}"
     return f"{snap.shop_version}.{snap.profile_version or '-'}.{window}".encode()
+
+
+@lru_cache(maxsize=1024)
+def _zone(name: str | None) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):  # a zone this machine lacks: the quarter-hour stamp still holds
+        return None
 
 
 def stamped(answer: bytes, current: bytes) -> bytes:

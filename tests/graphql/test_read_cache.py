@@ -3,10 +3,12 @@ extension's token or the app proxy), and a kept answer whose row versions are go
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from app.graphql import read_cache
+from app.loyalty.base.installation import Installation
 from tests.graphql.storefront_helpers import SHOPPER_A, SHOPPER_B, earn_points, seed_programme
 from tests.helpers import GET_LOYALTY_PROFILE
 
@@ -61,3 +63,32 @@ def test_a_balance_change_retires_the_kept_answer_for_both_doors(  # type: ignor
     assert kept_answers(redis_client, redis_namespace)
     assert by_token(client, shopify, SHOPPER_A)["data"]["loyaltyProfile"]["points_balance"] == 1_500
     assert by_proxy(client, shopify, SHOPPER_A)["data"]["loyaltyProfile"]["points_balance"] == 1_500
+
+
+@pytest.mark.parametrize(
+    ("zone", "before", "after"),
+    [
+        # Local midnight of 1 January: 18:30 UTC in India, 18:15 in Nepal, 03:30 in Newfoundland, 13:30 in Adelaide.
+        ("Asia/Kolkata", datetime(2026, 12, 31, 18, 29), datetime(2026, 12, 31, 18, 31)),
+        ("Asia/Kathmandu", datetime(2026, 12, 31, 18, 14), datetime(2026, 12, 31, 18, 16)),
+        ("America/St_Johns", datetime(2027, 1, 1, 3, 29), datetime(2027, 1, 1, 3, 31)),
+        ("Australia/Adelaide", datetime(2026, 12, 31, 13, 29), datetime(2026, 12, 31, 13, 31)),
+    ],
+)
+def test_a_calendar_year_answer_is_retired_at_the_shops_own_new_year(zone: str, before, after) -> None:  # type: ignore[no-untyped-def]
+    """Tier progress over a calendar year starts again at the local new year; an answer kept a minute before it must
+    not be served a minute after, even where that midnight falls inside a UTC hour."""
+    snap = read_cache.Snapshot(1, Installation.INSTALLED, "calendar_year", zone, "10", "20")
+    kept = read_cache.version(snap, before.replace(tzinfo=timezone.utc))
+    assert read_cache.version(snap, after.replace(tzinfo=timezone.utc)) != kept
+    # Within a local year the stamp stays, so the answer is not rebuilt every hour.
+    assert read_cache.version(snap, (before - timedelta(hours=5)).replace(tzinfo=timezone.utc)) == kept
+
+
+def test_a_rolling_window_answer_is_at_most_a_quarter_of_an_hour_behind() -> None:
+    snap = read_cache.Snapshot(1, Installation.INSTALLED, "rolling_12_months", "UTC", "10", "20")
+    at = datetime(2026, 12, 1, 14, 0, tzinfo=timezone.utc)
+    assert read_cache.version(snap, at + timedelta(minutes=14)) == read_cache.version(snap, at)
+    assert read_cache.version(snap, at + timedelta(minutes=15)) != read_cache.version(snap, at)
+    lifetime = read_cache.Snapshot(1, Installation.INSTALLED, "lifetime", "UTC", "10", "20")
+    assert read_cache.version(lifetime, at + timedelta(days=400)) == read_cache.version(lifetime, at)
