@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from decimal import Decimal
 
 import pytest
@@ -95,6 +97,34 @@ def test_names_are_unique_per_shop_only(db_session: Session, shop: Shop, other_s
     rewards.create_reward(db_session, shop_id=other_shop.id, spec=rewards.RewardSpec(**GOOD))
     with pytest.raises(InvalidInput, match="a reward named 'Five off' already exists"):
         rewards.create_reward(db_session, shop_id=shop.id, spec=rewards.RewardSpec(**GOOD))
+
+
+def test_two_admins_adding_one_name_at_once_get_the_same_clear_refusal(engine, db_session: Session, shop: Shop) -> None:  # type: ignore[no-untyped-def]
+    """The name check reads committed rows only: a second create racing the first passes it and meets the unique
+    index when the first commits. It must be refused like any taken name, leaving its transaction usable."""
+    db_session.commit()
+    first = Session(engine)
+    rewards.create_reward(first, shop_id=shop.id, spec=rewards.RewardSpec(**GOOD))  # written, not yet committed
+    outcome: list[object] = []
+
+    def second() -> None:
+        with Session(engine) as other:
+            try:
+                rewards.create_reward(other, shop_id=shop.id, spec=rewards.RewardSpec(**GOOD))
+                outcome.append("created")
+            except Exception as error:  # noqa: BLE001 - checked below
+                outcome.append(error)
+                outcome.append(other.execute(select(func.count()).select_from(RewardDefinition)).scalar_one())
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    time.sleep(0.5)  # the second insert waits on the first's uncommitted name
+    first.commit()
+    first.close()
+    thread.join(timeout=30)
+    error, rows = outcome
+    assert isinstance(error, InvalidInput) and str(error) == "name: a reward named 'Five off' already exists"
+    assert rows == 1  # the refused writer's transaction still answers
 
 
 @pytest.mark.parametrize("reward_id", ["other-shop", 0, -1, 2**70, "7", True])

@@ -8,11 +8,13 @@ A reward of another shop is "unknown reward" (RewardNotFound, 404), never a hint
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.loyalty.base.errors import InvalidInput, RewardNotFound
@@ -132,14 +134,26 @@ def _name_taken(session: Session, shop_id: int, name: str, except_id: int | None
     return session.execute(query).first() is not None
 
 
+def _write_unless_name_taken(session: Session, name: str, change: Callable[[], None]) -> None:
+    """Make the change and flush it in a savepoint: a name another transaction took since _name_taken looked (two
+    admins, or a double submit) is the same InvalidInput, not a unique violation that aborts the caller's
+    transaction."""
+    try:
+        with session.begin_nested():
+            change()
+    except IntegrityError as error:
+        if getattr(error.orig.diag, "constraint_name", None) == "uq_reward_definitions_shop_id_name":  # type: ignore[union-attr]
+            raise InvalidInput(f"name: a reward named {name!r} already exists") from None
+        raise
+
+
 def create_reward(session: Session, *, shop_id: int, spec: RewardSpec) -> RewardDefinition:
     """Add a validated reward to the shop (InvalidInput on a bad field or a name already used)."""
     columns = validate(spec)
     if _name_taken(session, shop_id, columns["name"]):
         raise InvalidInput(f"name: a reward named {columns['name']!r} already exists")
     reward = RewardDefinition(shop_id=shop_id, **columns)
-    session.add(reward)
-    session.flush()
+    _write_unless_name_taken(session, columns["name"], lambda: session.add(reward))
     return reward
 
 
@@ -149,9 +163,12 @@ def update_reward(session: Session, *, shop_id: int, reward_id: int, spec: Rewar
     columns = validate(spec)
     if _name_taken(session, shop_id, columns["name"], except_id=reward.id):
         raise InvalidInput(f"name: a reward named {columns['name']!r} already exists")
-    for key, value in columns.items():
-        setattr(reward, key, value)
-    session.flush()
+
+    def change() -> None:
+        for key, value in columns.items():
+            setattr(reward, key, value)
+
+    _write_unless_name_taken(session, columns["name"], change)
     return reward
 
 
