@@ -184,6 +184,7 @@ def _page_extras(row: RuleRow | None) -> dict[str, Any]:
     if row is not None:
         extras.update(versions_context(row))
         extras["backtests"] = rulebook.recent_backtests(db.session, shop_id=g.shop.id, rule_name=row.name)
+        extras["latest_run"] = rulebook.latest_retroactive_run(db.session, shop_id=g.shop.id, rule_id=row.id)
     else:
         extras["backtests"] = []
     today = datetime.now(ZoneInfo(g.shop.timezone)).date()

@@ -8,7 +8,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import abort, g, make_response, render_template, request
+from flask import abort, g, render_template, request, url_for
 from sqlalchemy import select
 
 from app.admin.audit import record_change, staff_actor
@@ -19,7 +19,7 @@ from app.admin.rule_builder.drafts import (
     issues_of,
     read_draft,
 )
-from app.admin.shell import with_toast
+from app.admin.shell import go_to
 from app.extensions import db
 from app.loyalty import rulebook
 from app.loyalty.base.errors import InvalidInput
@@ -99,10 +99,11 @@ def go_live(rule_id: int):  # type: ignore[no-untyped-def]
         from app.tasks.retroactive_runs import run_retroactive
 
         run_retroactive(str(run.id))  # enqueued only now that the row is committed, so the worker finds it
-    response = make_response(
-        render_template("admin/rules/_go_live.html", rule=row, run=run, retro=None, preview=False, span=span)
+    # The page opens again: its status, versions and the form's base version are the live rule's (a Save from the
+    # page as it was would be refused as stale, or put the old status back), and it shows the run with its progress.
+    return go_to(
+        url_for("admin_rules.edit_rule", rule_id=row.id), f"{row.name} is live (version {row.current_version})"
     )
-    return with_toast(response, f"{row.name} is live (version {row.current_version})")
 
 
 def _retro_run_of_shop(run_id: uuid.UUID) -> Any:

@@ -149,6 +149,16 @@ def find_retroactive_run(session: Session, *, shop_id: int, run_id: uuid.UUID) -
     ).scalar_one_or_none()
 
 
+def latest_retroactive_run(session: Session, *, shop_id: int, rule_id: int) -> RuleRetroRun | None:
+    """The rule's most recent retroactive run in this shop (its page shows it, with its progress or its undo)."""
+    return session.execute(
+        select(RuleRetroRun)
+        .where(RuleRetroRun.shop_id == shop_id, RuleRetroRun.rule_id == rule_id)
+        .order_by(RuleRetroRun.created_at.desc(), RuleRetroRun.id)
+        .limit(1)
+    ).scalar_one_or_none()
+
+
 def claim_retroactive_run(session: Session, *, run_id: uuid.UUID, owner: uuid.UUID, now: datetime) -> bool:
     """Make `owner` the worker of a queued run or an undo asked for, or of a running run or undo silent for
     STALLED_AFTER (its worker stopped: it resumes after the last chunk committed). False when the run is finished or

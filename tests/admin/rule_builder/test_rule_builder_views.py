@@ -595,14 +595,22 @@ class TestGoLive:
         assert db_session.execute(select(func.count()).select_from(PointsTransaction)).scalar_one() == 0
 
     def go_live(self, builder, rule: Rule, **form: str):  # type: ignore[no-untyped-def]
+        """Go live; a preview's answer, or the rule's page that going live sends the browser back to."""
         fields = {"base_version": "1", "retro": "1", "retro_from": "2026-02-01", "retro_to": "2026-02-28"}
-        return builder.post(f"/admin/rules/{rule.id}/go-live", {**fields, "preview": "0", **form})
+        answer = builder.post(f"/admin/rules/{rule.id}/go-live", {**fields, "preview": "0", **form})
+        if form.get("preview") == "1" or answer.status_code != 204:
+            return answer
+        assert json.loads(answer.headers["HX-Location"])["path"] == f"/admin/rules/{rule.id}"
+        assert "is live (version 2)" in answer.headers["HX-Trigger"]
+        return builder.get(f"/admin/rules/{rule.id}")
 
     def test_going_live_runs_the_rule_over_past_orders_on_the_worker_once_and_the_run_can_be_undone(
         self, builder, worker, db_session, installed
     ) -> None:  # type: ignore[no-untyped-def]
         rule = self.paused_rule_and_past_orders(db_session, installed[SHOP])
-        live = self.go_live(builder, rule)
+        live = self.go_live(builder, rule)  # the rule's page, opened again
+        assert "Active · version 2" in text_of(live)
+        assert 'name="base_version" value="2"' in live.get_data(as_text=True)
         assert "Live. Applying it to past orders from 2026-02-01" in text_of(live)
         assert 'hx-trigger="every 1s"' in live.get_data(as_text=True)
         run_id = re.search(r"/admin/rules/retroactive/([0-9a-f-]{36})", live.get_data(as_text=True)).group(1)
