@@ -164,9 +164,11 @@ def customer_everywhere(db_session: Session, shop: Shop, now: datetime) -> Custo
             DeadLetter(
                 shop_id=shop.id,
                 event_id=order_event,
-                error="boom",
+                # A database error's detail quotes the values of the key it violated.
+                error=f"UniqueViolation: Key (shop_id, email)=(1, {EMAIL.upper()}) already exists; customer {CUSTOMER}",
                 fields={"customer_id": CUSTOMER, "event_data": json.dumps({"email": EMAIL, "name": f"{FIRST} {LAST}"})},
             ),
+            DeadLetter(shop_id=shop.id, error=f"UniqueViolation: Key (email)=({OTHER['email']})", fields={}),
             AuditLog(
                 shop_id=shop.id,
                 actor="merchant@shop.test",
@@ -175,7 +177,12 @@ def customer_everywhere(db_session: Session, shop: Shop, now: datetime) -> Custo
                 subject_id=str(profile.id),
                 details={"customer_id": CUSTOMER, "note": f"goodwill for {FIRST} {LAST}"},
             ),
-            WebhookDelivery(shop_id=shop.id, url="https://hooks.example.com", payload={"customer": {"email": EMAIL}}),
+            WebhookDelivery(
+                shop_id=shop.id,
+                url="https://hooks.example.com",
+                payload={"customer": {"email": EMAIL}},
+                last_error=f"HTTP 422: {{'error': 'no subscriber {EMAIL} ({FIRST} {LAST})'}}",
+            ),
             RuleBacktest(
                 id=uuid.uuid4(),
                 shop_id=shop.id,
@@ -304,6 +311,11 @@ def test_redaction_leaves_no_personal_data_and_keeps_the_ledger(
         select(EventQueue.payload).where(EventQueue.customer_id == str(OTHER["id"]))
     ).scalar_one()
     assert other["email"] == OTHER["email"] and other["customer"] == OTHER
+    errors = db_session.execute(select(DeadLetter.error).order_by(DeadLetter.id)).scalars().all()
+    assert errors == [
+        "UniqueViolation: Key (shop_id, email)=(1, [redacted]) already exists; customer [redacted]",
+        f"UniqueViolation: Key (email)=({OTHER['email']})",
+    ]
     scrubbed = db_session.execute(
         select(EventQueue.payload).where(
             EventQueue.customer_id == result.tombstone, EventQueue.event_type == "order_created"

@@ -4,10 +4,12 @@
 profile's `customer_id` becomes a tombstone ("redacted:<uuid>") and its contact fields are cleared; JSON that
 mentions the customer (inbox payloads, dead letters, rule traces, audit details, outbox and webhook payloads,
 dedupe outcomes) is scrubbed: personal keys (email, phone, names, addresses, IPs) are replaced and any other string
-that contains the customer's id, email, phone or name becomes "[redacted]"; referral clicks on their link lose IP
-hash, user agent and landing page. Ledger entries are append-only: their amounts stay under the tombstoned profile,
-and only their free text (`reason`, `details`, where a merchant may have typed a name) is scrubbed, the one update
-the ledger trigger allows, announced with `SET LOCAL loyalty.gdpr_redact = 'on'`.
+that contains the customer's id, email, phone or name becomes "[redacted]"; so do those inside the error texts kept
+with inbox rows, dead letters, outbox rows and webhook deliveries (a database error's detail quotes the values of the
+key it violated); referral clicks on their link lose IP hash, user agent and landing page. Ledger entries are
+append-only: their amounts stay under the tombstoned profile, and only their free text (`reason`, `details`, where a
+merchant may have typed a name) is scrubbed, the one update the ledger trigger allows, announced with
+`SET LOCAL loyalty.gdpr_redact = 'on'`.
 
 `shop_redact` deletes the shop row and, by cascade, everything of the shop, ledger included: the only DELETE the
 ledger trigger allows, announced with `SET LOCAL loyalty.shop_redact = 'on'` inside the caller's transaction.
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import uuid
 from collections.abc import Iterable, Sequence
@@ -278,6 +281,15 @@ def redact_customer(
         needles,
     )
     counts["processed_events"] = _scrub_processed(session, shop_id, needles)
+    # Error texts can quote what failed (a database error's detail names the values of a violated key).
+    for model, column in (
+        (EventQueue, "last_error"),
+        (EventQueueArchive, "last_error"),
+        (DeadLetter, "error"),
+        (Outbox, "last_error"),
+        (WebhookDelivery, "last_error"),
+    ):
+        counts[f"{model.__tablename__}.{column}"] = _scrub_text_rows(session, model, column, shop_id, needles)
     session.flush()
     return RedactionResult(customer_id=customer_id, tombstone=tombstone, rows_scrubbed=counts)
 
@@ -361,6 +373,21 @@ def _scrub_ledger_text(session: Session, shop_id: int, profile_id: int, needles:
             .values(reason=None if reason is None else scrub(reason, needles), details=scrub(details, needles))
         )
     session.execute(text("SET LOCAL loyalty.gdpr_redact = 'off'"))
+    return len(rows)
+
+
+def _scrub_text_rows(session: Session, model: Any, column: str, shop_id: int, needles: Needles) -> int:
+    """Replace the customer's id, email, phone and names in a text column of the shop's rows that mention them."""
+    attribute = getattr(model, column)
+    picked = [attribute.icontains(needle, autoescape=True) for needle in (*needles.exact, *needles.strong)]
+    rows = session.execute(
+        select(model.id, attribute).where(model.shop_id == shop_id, attribute.is_not(None), or_(*picked))
+    ).all()
+    pattern = re.compile(
+        "|".join(re.escape(n) for n in sorted({*needles.exact, *needles.contained}, key=len)[::-1]), re.I
+    )
+    for row_id, value in rows:
+        session.execute(update(model).where(model.id == row_id).values({column: pattern.sub(REDACTED, value)}))
     return len(rows)
 
 
