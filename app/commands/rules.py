@@ -371,18 +371,12 @@ def retro_reverse_command(domain: str, actor: str, batch_id: uuid.UUID) -> None:
 
 
 def _finish_run(run_id: uuid.UUID, owner: uuid.UUID, again: str) -> None:
-    """Take a claimed retroactive run, or its undo, to its end here, a chunk per transaction; a chunk that fails marks
-    the run failed and the command exits 1 saying what to do."""
+    """Take a claimed retroactive run, or its undo, to its end here as the worker would; when a chunk fails the run is
+    marked failed and the command exits 1 saying what to do."""
     try:
-        finished = False
-        while not finished:
-            with db.session.begin():
-                finished = rulebook.continue_retroactive_run(db.session, run_id=run_id, owner=owner, now=_now())
+        rulebook.finish_retroactive_run(db.session, run_id=run_id, owner=owner, clock=_now)
     except Exception as exc:
-        db.session.rollback()
         error = f"{type(exc).__name__}: {exc}"
-        with db.session.begin():
-            rulebook.fail_retroactive_run(db.session, run_id=run_id, owner=owner, error=error, now=_now())
         raise click.ClickException(f"batch {run_id} stopped: {error}; what is done stays, {again} to go on") from exc
 
 

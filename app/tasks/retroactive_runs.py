@@ -29,17 +29,9 @@ def run_retroactive(run_id: str) -> None:
             if not rulebook.claim_retroactive_run(db.session, run_id=key, owner=owner, now=_now()):
                 return
         try:
-            finished = False
-            while not finished:
-                with db.session.begin():
-                    finished = rulebook.continue_retroactive_run(db.session, run_id=key, owner=owner, now=_now())
-        except Exception as exc:  # noqa: BLE001 - the merchant sees why the run stopped instead of a bar that stops
+            rulebook.finish_retroactive_run(db.session, run_id=key, owner=owner, clock=_now)
+        except Exception:  # noqa: BLE001 - marked failed with why (the merchant sees it); the traceback goes to the log
             log.exception("retroactive run %s failed", run_id)
-            db.session.rollback()
-            with db.session.begin():
-                rulebook.fail_retroactive_run(
-                    db.session, run_id=key, owner=owner, error=f"{type(exc).__name__}: {exc}", now=_now()
-                )
 
 
 @huey.periodic_task(crontab(minute="*/5"))

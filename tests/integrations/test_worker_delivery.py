@@ -17,6 +17,13 @@ from app.models import Outbox, WebhookDelivery
 from tests.integrations.receiver import Receiver, serve
 from tests.worker_fixtures import run_next_task
 
+# A merchant_webhook outbox row's payload: customer 7 reached Silver.
+SILVER_REACHED = {
+    "topic": "tier.changed",
+    "data": {"customer_id": "7", "from": "Bronze", "to": "Silver"},
+    "occurred_at": "2026-03-02T15:30:00+00:00",
+}
+
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
@@ -68,11 +75,7 @@ def test_a_merchant_webhook_row_reaches_the_subscribed_endpoint_signed(  # type:
         db_session,
         shop,
         "merchant_webhook",
-        {
-            "topic": "tier.changed",
-            "data": {"customer_id": "7", "from": "Bronze", "to": "Silver"},
-            "occurred_at": "2026-03-02T15:30:00+00:00",
-        },
+        SILVER_REACHED,
     )
     before = delivered_and_drained(client)
     drain_outbox(worker)
@@ -134,11 +137,7 @@ def test_a_webhook_row_sends_at_once_only_the_deliveries_it_made(  # type: ignor
         db_session,
         shop,
         "merchant_webhook",
-        {
-            "topic": "tier.changed",
-            "data": {"customer_id": "7", "from": "Bronze", "to": "Silver"},
-            "occurred_at": "2026-03-02T15:30:00+00:00",
-        },
+        SILVER_REACHED,
     )
     drain_outbox(worker)
 

@@ -338,22 +338,29 @@ def assert_locks_in_the_consumers_order(engine, shop: Shop, run: RuleRetroRun, o
     assert outcome == [True]
 
 
+def two_customers_run(session: Session, shop: Shop, now: datetime) -> tuple[RuleRetroRun, uuid.UUID]:
+    """A run claimed over two customers' orders, ordered against the stream batches' lock order: 8002's profile and
+    order come first (by id and by time), 8001 comes first in (shop, customer) order."""
+    save(session, shop, big_orders(points=POINTS), now)
+    day = now - timedelta(days=3)
+    for hour, customer in ((1, "8002"), (2, "8001")):
+        lock_profile(session, shop_id=shop.id, customer_id=customer, now=day)
+        payload = order_payload(order_id=9000 + hour, total="150.00")
+        store_event(session, shop, customer_id=customer, occurred_at=day + timedelta(hours=hour), payload=payload)
+    run = rulebook.queue_retroactive_run(
+        session, shop=shop, name="Big orders", start=day, end=now, actor="admin@shop", now=now
+    )
+    owner = uuid.uuid4()
+    rulebook.claim_retroactive_run(session, run_id=run.id, owner=owner, now=now)
+    return run, owner
+
+
 def test_a_chunk_locks_its_customers_in_the_consumers_order_not_event_by_event(
     engine, db_session: Session, shop: Shop, now: datetime
 ) -> None:  # type: ignore[no-untyped-def]
     """A stream batch locks its customers' profiles in (shop, customer) order; a chunk locking them event by event
     (time order) could hold one the batch waits for while waiting for one the batch holds: a deadlock."""
-    save(db_session, shop, big_orders(points=POINTS), now)
-    day = now - timedelta(days=3)
-    for hour, customer in ((1, "8002"), (2, "8001")):  # the later customer in lock order has the earlier order
-        lock_profile(db_session, shop_id=shop.id, customer_id=customer, now=day)
-        payload = order_payload(order_id=9000 + hour, total="150.00")
-        store_event(db_session, shop, customer_id=customer, occurred_at=day + timedelta(hours=hour), payload=payload)
-    run = rulebook.queue_retroactive_run(
-        db_session, shop=shop, name="Big orders", start=day, end=now, actor="admin@shop", now=now
-    )
-    owner = uuid.uuid4()
-    rulebook.claim_retroactive_run(db_session, run_id=run.id, owner=owner, now=now)
+    run, owner = two_customers_run(db_session, shop, now)
     db_session.commit()
     assert_locks_in_the_consumers_order(engine, shop, run, owner, now)
     assert sorted(credited_orders(db_session)) == ["9001", "9002"]
@@ -362,20 +369,42 @@ def test_a_chunk_locks_its_customers_in_the_consumers_order_not_event_by_event(
 def test_an_undo_chunk_locks_its_customers_in_the_consumers_order_not_by_profile_id(
     engine, db_session: Session, shop: Shop, now: datetime
 ) -> None:  # type: ignore[no-untyped-def]
-    save(db_session, shop, big_orders(points=POINTS), now)
-    day = now - timedelta(days=3)
-    for hour, customer in ((1, "8002"), (2, "8001")):  # 8002's profile comes first by id, 8001's by lock order
-        lock_profile(db_session, shop_id=shop.id, customer_id=customer, now=day)
-        payload = order_payload(order_id=9000 + hour, total="150.00")
-        store_event(db_session, shop, customer_id=customer, occurred_at=day + timedelta(hours=hour), payload=payload)
-    run = rulebook.queue_retroactive_run(
-        db_session, shop=shop, name="Big orders", start=day, end=now, actor="admin@shop", now=now
-    )
-    owner = uuid.uuid4()
-    rulebook.claim_retroactive_run(db_session, run_id=run.id, owner=owner, now=now)
+    run, owner = two_customers_run(db_session, shop, now)
     rulebook.continue_retroactive_run(db_session, run_id=run.id, owner=owner, now=now)
     rulebook.request_undo(db_session, shop_id=shop.id, run_id=run.id, actor="undoer@shop", now=now)
     rulebook.claim_retroactive_run(db_session, run_id=run.id, owner=owner, now=now)
     db_session.commit()
     assert_locks_in_the_consumers_order(engine, shop, run, owner, now)
     assert db_session.execute(select(func.sum(PointsTransaction.points))).scalar_one() == 0
+
+
+def test_finishing_a_run_that_fails_midway_marks_it_failed_and_keeps_its_committed_chunks(
+    db_session: Session, shop: Shop, now: datetime, monkeypatch
+) -> None:  # type: ignore[no-untyped-def]
+    """The loop the worker and the CLI share: a chunk that raises is rolled back, the run says why, the error goes on
+    to the caller, and what the chunks before it committed stays."""
+    from app.loyalty.rulebook import retroactive
+
+    run, _ = queued(db_session, shop, now)
+    owner = uuid.uuid4()
+    rulebook.claim_retroactive_run(db_session, run_id=run.id, owner=owner, now=now)
+    db_session.commit()
+    chunks = []
+
+    def second_chunk_fails(session: Session, **kwargs: object) -> bool:
+        chunks.append(kwargs)
+        if len(chunks) == 2:
+            raise RuntimeError("the database went away")
+        return rulebook.continue_retroactive_run(session, chunk=2, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(retroactive, "continue_retroactive_run", second_chunk_fails)
+    with pytest.raises(RuntimeError, match="the database went away"):
+        retroactive.finish_retroactive_run(db_session, run_id=run.id, owner=owner, clock=lambda: now)
+    db_session.refresh(run)
+    assert (run.status, run.error, run.events_done, run.owner) == (
+        "failed",
+        "RuntimeError: the database went away",
+        2,
+        None,
+    )
+    assert credited_orders(db_session) == ["100", "101"]

@@ -20,6 +20,7 @@ from tests.events.test_end_to_end import drain as drain_stream
 from tests.events.test_end_to_end import make_consumer
 from tests.helpers import order_payload
 from tests.shopify.conftest import SHOP
+from tests.shopify.test_discount_codes import SHOP_UNAVAILABLE
 
 CUSTOMER = "115310627314723954"
 CUSTOMER_GID = f"gid://shopify/Customer/{CUSTOMER}"
@@ -201,13 +202,7 @@ def test_a_403_fails_the_sync_and_tag_rows_at_once_with_the_reason(  # type: ign
     assert [record for record in caplog.records if record.exc_info] == []
 
 
-@pytest.mark.parametrize(
-    ("status", "why"),
-    [
-        (402, "402 Payment Required: the shop is frozen until its owner pays Shopify's outstanding balance"),
-        (423, "423 Locked: Shopify has locked the shop"),
-    ],
-)
+@pytest.mark.parametrize(("status", "why"), SHOP_UNAVAILABLE)
 def test_a_frozen_or_locked_shop_parks_its_sync_and_tag_rows_until_it_is_back(  # type: ignore[no-untyped-def]
     db_session, shop, outward, shopify_fake, now, caplog, status, why
 ) -> None:

@@ -22,6 +22,12 @@ from app.tasks.discount_codes import confirm_overdue
 from tests.loyalty.rewards_helpers import give_points
 from tests.shopify.conftest import SHOP
 
+# Shopify's statuses for a shop it serves no call for until its owner or Shopify acts, and the reason the app gives.
+SHOP_UNAVAILABLE = [
+    (402, "402 Payment Required: the shop is frozen until its owner pays Shopify's outstanding balance"),
+    (423, "423 Locked: Shopify has locked the shop"),
+]
+
 CUSTOMER = "115310627314723954"
 CUSTOMER_GID = f"gid://shopify/Customer/{CUSTOMER}"
 REDEEM = """
@@ -304,13 +310,7 @@ def test_user_errors_fail_the_redemption_and_the_points_come_back(  # type: igno
     )
 
 
-@pytest.mark.parametrize(
-    ("status", "why"),
-    [
-        (402, "402 Payment Required: the shop is frozen until its owner pays Shopify's outstanding balance"),
-        (423, "423 Locked: Shopify has locked the shop"),
-    ],
-)
+@pytest.mark.parametrize(("status", "why"), SHOP_UNAVAILABLE)
 def test_a_frozen_or_locked_shop_fails_the_redemption_at_once_with_its_points_and_why(  # type: ignore[no-untyped-def]
     client, shopify_fake, db_session, shop, outward, caplog, status, why
 ) -> None:

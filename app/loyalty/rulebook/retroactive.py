@@ -12,7 +12,7 @@ As live, an order runs the rule at the event the shop's `orders_earn_on` names (
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -143,9 +143,12 @@ def queue_retroactive_run(
 
 
 def find_retroactive_run(session: Session, *, shop_id: int, run_id: uuid.UUID) -> RuleRetroRun | None:
-    """The shop's retroactive run by id (None for another shop's)."""
+    """The shop's retroactive run by id (None for another shop's), as the row is now: a worker moves it on, so a copy
+    the session loaded earlier is not served."""
     return session.execute(
-        select(RuleRetroRun).where(RuleRetroRun.id == run_id, RuleRetroRun.shop_id == shop_id)
+        select(RuleRetroRun)
+        .where(RuleRetroRun.id == run_id, RuleRetroRun.shop_id == shop_id)
+        .execution_options(populate_existing=True)
     ).scalar_one_or_none()
 
 
@@ -156,6 +159,7 @@ def latest_retroactive_run(session: Session, *, shop_id: int, rule_id: int) -> R
         .where(RuleRetroRun.shop_id == shop_id, RuleRetroRun.rule_id == rule_id)
         .order_by(RuleRetroRun.created_at.desc(), RuleRetroRun.id)
         .limit(1)
+        .execution_options(populate_existing=True)
     ).scalar_one_or_none()
 
 
@@ -222,6 +226,24 @@ def continue_retroactive_run(
         _audit_run(session, run, status="done")
     session.flush()
     return finished
+
+
+def finish_retroactive_run(
+    session: Session, *, run_id: uuid.UUID, owner: uuid.UUID, clock: Callable[[], datetime]
+) -> None:
+    """Take the owner's claimed run, or its undo, to its end: a chunk per transaction of its own (so the session must
+    have none open). When a chunk fails, it is rolled back, the run is marked failed with why (what the committed
+    chunks did stays), and the error is raised again for the caller to report."""
+    try:
+        finished = False
+        while not finished:
+            with session.begin():
+                finished = continue_retroactive_run(session, run_id=run_id, owner=owner, now=clock())
+    except Exception as exc:
+        session.rollback()
+        with session.begin():
+            fail_retroactive_run(session, run_id=run_id, owner=owner, error=f"{type(exc).__name__}: {exc}", now=clock())
+        raise
 
 
 def fail_retroactive_run(session: Session, *, run_id: uuid.UUID, owner: uuid.UUID, error: str, now: datetime) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -198,7 +198,17 @@ def running_worker(worker: Any) -> Iterator[Any]:
     thread.join()
 
 
-def test_a_backtest_of_10000_stored_events_fills_its_progress_bar_to_the_end(page, demo_shop, running_worker) -> None:  # type: ignore[no-untyped-def]
+def store_orders(
+    demo_shop: Any,
+    count: int,
+    *,
+    customer: Callable[[int], int],
+    total: Callable[[int], int],
+    minutes: int,
+    first_id: int = 90000,
+) -> None:
+    """`count` processed order events of the demo shop, `minutes` apart from 5 January 2026: order n of customer
+    `customer(n)` for `total(n)`.00."""
     from app.extensions import db
 
     start = datetime(2026, 1, 5, tzinfo=timezone.utc)
@@ -209,19 +219,21 @@ def test_a_backtest_of_10000_stored_events_fills_its_progress_bar_to_the_end(pag
                 "event_id": uuid.uuid4(),
                 "shop_id": demo_shop.id,
                 "event_type": "order_created",
-                "customer_id": str(2000 + n % 700),
-                "payload": {
-                    "id": 90000 + n,
-                    "total_price": f"{50 + n % 120}.00",
-                    "subtotal_price": f"{50 + n % 120}.00",
-                },
-                "occurred_at": start + timedelta(minutes=13 * n),
+                "customer_id": str(customer(n)),
+                "payload": {"id": first_id + n, "total_price": f"{total(n)}.00", "subtotal_price": f"{total(n)}.00"},
+                "occurred_at": start + timedelta(minutes=minutes * n),
                 "status": "processed",
             }
-            for n in range(10_000)
+            for n in range(count)
         ],
     )
     db.session.commit()
+
+
+def test_a_backtest_of_10000_stored_events_fills_its_progress_bar_to_the_end(page, demo_shop, running_worker) -> None:  # type: ignore[no-untyped-def]
+    from app.extensions import db
+
+    store_orders(demo_shop, 10_000, customer=lambda n: 2000 + n % 700, total=lambda n: 50 + n % 120, minutes=13)
     rule = stored(demo_shop, "First Order Bonus")
     open_admin(page, f"/admin/rules/{rule.id}")
     field(page, "/actions/0/amount").fill("750")
@@ -303,23 +315,7 @@ def test_going_live_over_1500_past_orders_runs_on_the_worker_to_the_end_and_is_u
     rulebook.save_rule(
         db.session, shop_id=demo_shop.id, definition=paused, actor="staff:2", now=datetime.now(timezone.utc)
     )
-    start = datetime(2026, 1, 5, tzinfo=timezone.utc)
-    db.session.execute(
-        insert(EventQueue),
-        [
-            {
-                "event_id": uuid.uuid4(),
-                "shop_id": demo_shop.id,
-                "event_type": "order_created",
-                "customer_id": str(5000 + n),
-                "payload": {"id": 70000 + n, "total_price": "150.00", "subtotal_price": "150.00"},
-                "occurred_at": start + timedelta(minutes=7 * n),
-                "status": "processed",
-            }
-            for n in range(1_500)
-        ],
-    )
-    db.session.commit()
+    store_orders(demo_shop, 1_500, customer=lambda n: 5000 + n, total=lambda n: 150, minutes=7, first_id=70000)
     rule = stored(demo_shop, "Big orders")
     open_admin(page, f"/admin/rules/{rule.id}")
     page.locator('#go-live-form input[name="retro"]').check()

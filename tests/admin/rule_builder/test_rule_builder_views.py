@@ -645,6 +645,9 @@ class TestGoLive:
         refused = builder.post(f"/admin/rules/retroactive/{run_id}/undo")
         assert refused.status_code == 409
         assert "the retroactive run is still going; undo it once it has finished" in text_of(refused)
+        db_session.expire_all()
+        run = db_session.get(RuleRetroRun, uuid.UUID(run_id))
+        assert (run.status, run.undone_by) == ("queued", None)  # the refusal asked for nothing
         assert run_next_task(worker) == "run_retroactive"
         assert db_session.execute(select(func.sum(PointsTransaction.points))).scalar_one() == 1500
 
