@@ -51,7 +51,12 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         SETTINGS=settings,
         SECRET_KEY=settings.shopify_api_secret,
         SQLALCHEMY_DATABASE_URI=database_url,
-        SQLALCHEMY_ENGINE_OPTIONS={"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10},
+        SQLALCHEMY_ENGINE_OPTIONS={
+            "pool_pre_ping": True,
+            "pool_size": 10,
+            "max_overflow": 10,
+            "connect_args": settings.database_connect_args,
+        },
         REDIS_URL=redis_url,
         # Requests are small; anything larger is refused with 413 before it is read. POST /webhooks raises its own
         # limit (app/shopify/routes.py) for the largest real orders.

@@ -94,6 +94,11 @@ class Settings:
     # Processed inbox rows older than this many days move to event_queue_archive (LOYALTY_INBOX_ARCHIVE_AFTER_DAYS;
     # app/tasks/sweeps.archive_inbox). At least 3: Shopify re-delivers a webhook for up to 48 hours.
     inbox_archive_after_days: int = 30
+    # Server-side prepared statements (psycopg prepares a statement after its fifth run on a connection). Off
+    # (LOYALTY_DATABASE_PREPARED_STATEMENTS=off) behind a pooler that hands each transaction another server
+    # connection and does not carry prepared statements across: PgBouncer in transaction mode before 1.21, or with
+    # max_prepared_statements = 0 (docs/pipeline.md, "Running it on managed services").
+    database_prepared_statements: bool = True
 
     @property
     def is_production(self) -> bool:
@@ -112,6 +117,12 @@ class Settings:
         if self.shopify_old_api_secret:
             return (self.shopify_api_secret, self.shopify_old_api_secret)
         return (self.shopify_api_secret,)
+
+    @property
+    def database_connect_args(self) -> dict[str, Any]:
+        """psycopg's connection arguments beyond the URL, the same for every connection the app opens (the engine's
+        pool, the webhooks' pool, the storefront's reads): prepare_threshold=None never prepares."""
+        return {} if self.database_prepared_statements else {"prepare_threshold": None}
 
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **changes)
@@ -173,6 +184,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         inbox_archive_after_days=_whole_number(
             env, "LOYALTY_INBOX_ARCHIVE_AFTER_DAYS", default=30, minimum=3, unit="days"
         ),
+        database_prepared_statements=_flag(env, "LOYALTY_DATABASE_PREPARED_STATEMENTS", default=True),
     )
 
 

@@ -78,7 +78,7 @@ class InboxPool:
         url = make_url(app.config["SQLALCHEMY_DATABASE_URI"])
         _args, connect_args = url.get_dialect()().create_connect_args(url)
         self.close()
-        self._connect_args = {**connect_args, "autocommit": True}
+        self._connect_args = {**connect_args, **app.config["SETTINGS"].database_connect_args, "autocommit": True}
         app.extensions["loyalty_inbox_pool"] = self
 
     def run(self, work: Callable[[psycopg.Connection], T]) -> T:

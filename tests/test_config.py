@@ -52,11 +52,19 @@ def test_development_needs_nothing() -> None:
         # Digits other than 0-9: int() refuses superscripts and reads Arabic-Indic ones; neither is a setting.
         ({"LOYALTY_INBOX_ARCHIVE_AFTER_DAYS": "\u00b2"}, "LOYALTY_INBOX_ARCHIVE_AFTER_DAYS"),
         ({"LOYALTY_STREAM_PARTITIONS": "\u0663"}, "LOYALTY_STREAM_PARTITIONS"),
+        ({"LOYALTY_DATABASE_PREPARED_STATEMENTS": "pgbouncer"}, "LOYALTY_DATABASE_PREPARED_STATEMENTS"),
     ],
 )
 def test_malformed_settings_are_refused(environ: dict[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings(environ)
+
+
+def test_prepared_statements_can_be_turned_off_for_a_transaction_pooler() -> None:
+    """tests/deploy/test_pgbouncer.py runs the app behind PgBouncer with them off."""
+    assert load_settings({}).database_connect_args == {}
+    settings = load_settings({"LOYALTY_DATABASE_PREPARED_STATEMENTS": "off"})
+    assert settings.database_connect_args == {"prepare_threshold": None}
 
 
 def test_the_previous_secret_is_tried_second() -> None:

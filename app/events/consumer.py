@@ -10,6 +10,8 @@ acknowledge it with one XACK (L6). A batch that fails is split until the failing
   (app/events/relay.py); the dedupe row makes a duplicate harmless.
 - Housekeeping trims what the group has acknowledged from the held partitions (never a pending entry).
 - A heartbeat key tells /monitoring/health that this consumer is alive.
+- After a customers/redact commits, the customer's storefront keys go (app/graphql/shopper_keys.py) before the XACK,
+  and the request's own entry (the email and phone Shopify sent) is deleted after it.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from app.events.backoff import Backoff
 from app.events.envelope import from_fields
 from app.events.leases import PartitionLeases
 from app.events.unit_of_work import unit_of_work
+from app.graphql import shopper_keys
 from app.loyalty.base.inbound import InboundEvent
 from app.loyalty.base.outcome import Outcome, RetryLater, Unprocessable
 from app.loyalty.processing import process_batch, split_batches
@@ -43,6 +46,7 @@ from app.monitoring.metrics import record_event, record_rule_evaluation
 
 log = logging.getLogger(__name__)
 HEARTBEAT_TTL_S = 30
+REDACT_CUSTOMER = "customer_redact_requested"
 # How often a consumer short of its fair share of partitions looks for free ones (a few Redis commands each time).
 SHORT_OF_SHARE_EVERY_S = 0.25
 
@@ -224,7 +228,10 @@ class StreamConsumer:
         # it written: it stays pending for a backed-off retry while its batch-mates are acknowledged.
         waiting = [(event, outcome.waiting) for event, outcome in zip(batch, outcomes, strict=True) if outcome.waiting]
         done = [(event, outcome) for event, outcome in zip(batch, outcomes, strict=True) if not outcome.waiting]
+        redactions = [event for event, _ in done if event.event_type == REDACT_CUSTOMER]
+        self._forget_shoppers(redactions)
         stream.ack(self.client, *(m for event, _ in done for m in messages[event.event_id]))
+        stream.discard(self.client, *(m for event in redactions for m in messages[event.event_id]))
         for event, reason in waiting:
             for message in messages[event.event_id]:
                 self._failed(event, message, reason)
@@ -233,6 +240,16 @@ class StreamConsumer:
         if done:
             seconds = time.perf_counter() - started
             self._record([event for event, _ in done], [outcome for _, outcome in done], seconds=seconds)
+
+    def _forget_shoppers(self, redactions: list[InboundEvent]) -> None:
+        """After customers/redact events committed, the customers' storefront keys in Redis go too (kept answers,
+        rate-limit counters: app/graphql/shopper_keys.py). Before the XACK, so a Redis failure here leaves the event
+        pending; its retry is a duplicate in the database and deletes the keys then."""
+        for event in redactions:
+            if event.customer_id is not None:
+                shopper_keys.forget_shopper(
+                    self.client, self.namespace, shop_domain=event.shop_domain, customer_id=event.customer_id
+                )
 
     def _record(self, batch: list[InboundEvent], outcomes: list[Outcome], *, seconds: float) -> None:
         """Metrics and one log line per committed event; the batch's time is shared out evenly among its events."""

@@ -160,7 +160,9 @@ def serve(
             variables=body["variables"],
         )
     # The budgets and the cached answer are asked of Redis first; the snapshot's query runs while Redis answers.
-    engine = read_cache.reads_engine(current_app.config["SQLALCHEMY_DATABASE_URI"])
+    engine = read_cache.reads_engine(
+        current_app.config["SQLALCHEMY_DATABASE_URI"], current_app.config["SETTINGS"].database_connect_args
+    )
     with rate_limit.begin(
         redis_store.client,
         redis_store.namespace,

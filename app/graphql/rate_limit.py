@@ -12,6 +12,8 @@ from dataclasses import dataclass
 import redis
 from redis.connection import Connection
 
+from app.graphql import shopper_keys
+
 WINDOW_SECONDS = 60
 
 
@@ -102,7 +104,10 @@ def begin(
     window = int(now // WINDOW_SECONDS)
     counters = [(f"{namespace}:ratelimit:shop:{shop}:{window}", limits.per_shop)]
     if customer_id is not None:
-        counters.append((f"{namespace}:ratelimit:shopper:{shop}:{customer_id}:{window}", limits.per_shopper))
+        shopper = shopper_keys.shopper_prefix(
+            namespace, shopper_keys.SHOPPER_COUNTER, shop_domain=shop, customer_id=customer_id
+        )
+        counters.append((f"{shopper}{window}", limits.per_shopper))
     keys = [key for key, _ in counters] + ([cache_key] if cache_key is not None else [])
     return PendingCheck(client, keys, [WINDOW_SECONDS * 2, len(counters)], counters, now)
 

@@ -60,15 +60,19 @@ class Snapshot:
     profile_version: str | None
 
 
-_engines: dict[str, Engine] = {}
+_engines: dict[tuple[str, tuple[tuple[str, Any], ...]], Engine] = {}
 
 
-def reads_engine(url: str) -> Engine:
+def reads_engine(url: str, connect_args: dict[str, Any]) -> Engine:
     """The engine of the snapshot query, one per process and database: autocommit and no pre-ping, so the query is
-    one round trip (the app's engine adds a ping, BEGIN and ROLLBACK around it)."""
-    if url not in _engines:
-        _engines[url] = create_engine(url, isolation_level="AUTOCOMMIT", pool_size=4, max_overflow=8)
-    return _engines[url]
+    one round trip (the app's engine adds a ping, BEGIN and ROLLBACK around it). `connect_args`: the app's
+    (Settings.database_connect_args)."""
+    key = (url, tuple(sorted(connect_args.items())))
+    if key not in _engines:
+        _engines[key] = create_engine(
+            url, isolation_level="AUTOCOMMIT", pool_size=4, max_overflow=8, connect_args=connect_args
+        )
+    return _engines[key]
 
 
 @dataclass(frozen=True)

@@ -205,6 +205,60 @@ def test_a_dead_lettered_event_leaves_no_personal_data_in_redis_after_the_redact
     assert SHOP not in dead_letter_stream_text(redis_client, redis_namespace)
 
 
+def redis_holdings(redis_client, redis_namespace) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Every key of this run (the app's namespace and Huey's keys, which embed it) with what it holds, as text."""
+    readers = {
+        b"string": redis_client.get,
+        b"hash": redis_client.hgetall,
+        b"list": lambda key: redis_client.lrange(key, 0, -1),
+        b"set": redis_client.smembers,
+        b"zset": lambda key: redis_client.zrange(key, 0, -1),
+        b"stream": redis_client.xrange,
+    }
+    return {
+        key.decode(): repr(readers[redis_client.type(key)](key))
+        for key in redis_client.scan_iter(match=f"*{redis_namespace}*")
+    }
+
+
+def test_customers_redact_leaves_no_key_naming_the_customer_and_no_value_holding_them_in_redis(  # type: ignore[no-untyped-def]
+    admin, client, shopify_fake, consumer, redis_client, redis_namespace
+) -> None:
+    """The storefront's read cache and the per-shopper rate-limit counters are keyed by the shopper's id; a
+    customers/redact removes the customer's, once the database part has committed, and leaves another shopper's."""
+    admin.install()
+    customer = {"id": 7781123456789012345, "email": "zebulon.q@example.net", "phone": "+44 7700 900123"}
+    other = "7781123456789055555"
+    order = order_payload(order_id=5512345678901234567, customer_id=customer["id"], total="150.00")
+    order["email"] = customer["email"]
+    order["customer"].update(email=customer["email"], first_name="Zebulon", last_name="Quimbyfeather")
+    deliver(client, shopify_fake, "orders/create", order)
+    deliver(client, shopify_fake, "orders/create", order_payload(order_id=5512345678901239999, customer_id=int(other)))
+    drain(consumer)
+    for shopper in (str(customer["id"]), other):
+        assert storefront(client, shopify_fake, shopper).status_code == 200
+    before = redis_holdings(redis_client, redis_namespace)
+    theirs = {key.split(":")[1] for key in before if str(customer["id"]) in key}
+    assert theirs == {"storefront", "ratelimit"}  # the read cache's answer and the shopper's counter exist
+    others_before = {key: value for key, value in before.items() if other in key}
+    assert {key.split(":")[1] for key in others_before} == {"storefront", "ratelimit"}
+
+    redact = {
+        "shop_id": 548380009,
+        "shop_domain": SHOP,
+        "customer": customer,
+        "orders_to_redact": [order["id"]],
+    }
+    deliver(client, shopify_fake, "customers/redact", redact)
+    drain(consumer)
+
+    after = redis_holdings(redis_client, redis_namespace)
+    assert [key for key in after if str(customer["id"]) in key] == []
+    for personal in (customer["email"], str(customer["id"]), customer["phone"], "Quimbyfeather"):
+        assert [key for key, value in after.items() if personal in value] == [], personal
+    assert {key: value for key, value in after.items() if other in key} == others_before
+
+
 def test_a_payload_arriving_after_customers_redact_writes_nothing_of_the_customer_again(  # type: ignore[no-untyped-def]
     admin, client, shopify_fake, consumer, db_session
 ) -> None:
