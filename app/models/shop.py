@@ -68,6 +68,10 @@ class Shop(Base):
     billing_plan: Mapped[str] = mapped_column(String(32), server_default="free")
     subscription_id: Mapped[str | None] = mapped_column(String(128))
     subscription_status: Mapped[str | None] = mapped_column(String(32))
+    # Shopify's created_at of that subscription, and the updated_at of the last app_subscriptions/update applied to
+    # it: webhooks arrive out of order and retried, so an older subscription or an older update must not win.
+    subscription_created_at: Mapped[datetime | None]
+    subscription_updated_at: Mapped[datetime | None]
 
     # Bumped in the same transaction as any rule change: every process's cached rule set is keyed by it.
     rules_revision: Mapped[int] = mapped_column(server_default="0")

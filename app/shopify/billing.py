@@ -31,7 +31,7 @@ mutation SubscribeToLoyaltyPlan(
 """
 ACTIVE_SUBSCRIPTIONS = """
 query LoyaltyActiveSubscriptions {
-  currentAppInstallation { activeSubscriptions { id name status } }
+  currentAppInstallation { activeSubscriptions { id name status createdAt } }
 }
 """
 
@@ -81,6 +81,7 @@ def refresh_plan(api: AdminApi, session: Session, shop: Shop) -> Plan:
             subscription_id=subscription["id"],
             name=subscription["name"],
             status=subscription["status"],
+            created_at=plans.subscription_time(subscription.get("createdAt")),
             reported_now=True,
         )
     if shop.subscription_id and shop.subscription_id not in {subscription["id"] for subscription in active}:

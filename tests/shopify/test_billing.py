@@ -146,7 +146,9 @@ def test_an_uninstall_ends_the_paid_plan_and_a_reinstall_starts_on_the_free_plan
     assert plan_allows(stored_shop(db_session), "backfill")  # paying again turns the features back on
 
 
-def subscription_update(subscription_id: str, status: str, updated_at: str) -> dict:
+def subscription_update(
+    subscription_id: str, status: str, updated_at: str, created_at: str = "2026-11-30T10:00:00-05:00"
+) -> dict:
     """app_subscriptions/update's payload as Shopify documents it."""
     return {
         "app_subscription": {
@@ -154,7 +156,7 @@ def subscription_update(subscription_id: str, status: str, updated_at: str) -> d
             "name": "Loyalty Growth",
             "status": status,
             "admin_graphql_api_shop_id": "gid://shopify/Shop/548380009",
-            "created_at": "2026-11-30T10:00:00-05:00",
+            "created_at": created_at,
             "updated_at": updated_at,
             "currency": "USD",
             "capped_amount": None,
@@ -212,3 +214,82 @@ def test_a_late_active_update_of_an_ended_subscription_does_not_turn_the_plan_ba
         # What Shopify answers about the present is recorded as it is.
         assert admin.page(shopify_fake.signer.app_home_token(shop=SHOP), path="/billing/confirm").status_code == 200
         assert not plan_allows(stored_shop(db_session), "backfill")
+
+
+def test_a_retried_active_update_of_a_replaced_subscription_does_not_make_it_current_again(  # type: ignore[no-untyped-def]
+    app, client, admin, shopify_fake, db_session, token, redis_client, redis_namespace
+) -> None:
+    consumer = make_consumer(app, redis_client, redis_namespace)
+    subscriptions = shopify_fake.state.shop(SHOP).subscriptions
+    # Subscription A, approved two days ago (the merchant came back to the app: /billing/confirm recorded it).
+    choose(client, token, "growth")
+    (first,) = subscriptions
+    subscriptions[first]["createdAt"] = "2026-11-29T09:00:00Z"
+    shopify_fake.approve_subscription(SHOP, first)
+    assert admin.page(shopify_fake.signer.app_home_token(shop=SHOP), path="/billing/confirm").status_code == 200
+    assert stored_shop(db_session).subscription_id == first
+
+    # Today the merchant subscribes again (B): approving it cancels A in Shopify. This time they close the tab, so
+    # only Shopify's webhooks tell the app, and out of order: B's ACTIVE, A's CANCELLED, then a retry of A's ACTIVE
+    # from two days ago, whose first delivery failed.
+    choose(client, shopify_fake.signer.app_home_token(shop=SHOP), "growth")
+    (second,) = [key for key in subscriptions if key != first]
+    shopify_fake.approve_subscription(SHOP, second)
+    created_b = subscriptions[second]["createdAt"]
+    updates = [
+        subscription_update(second, "ACTIVE", created_b, created_at=created_b),
+        subscription_update(first, "CANCELLED", created_b, created_at="2026-11-29T04:00:00-05:00"),
+        subscription_update(first, "ACTIVE", "2026-11-29T04:00:05-05:00", created_at="2026-11-29T04:00:00-05:00"),
+    ]
+    for payload in updates:
+        deliver(client, shopify_fake, "app_subscriptions/update", payload)
+        drain(consumer)
+    shop = stored_shop(db_session)
+    assert (shop.subscription_id, shop.subscription_status) == (second, "ACTIVE")
+    assert plan_allows(shop, "backfill")
+
+    # So B's own end still ends the paid plan (had A been made current again, it would be ignored as not current).
+    subscriptions[second]["status"] = "CANCELLED"
+    deliver(
+        client,
+        shopify_fake,
+        "app_subscriptions/update",
+        subscription_update(second, "CANCELLED", "2026-12-01T23:00:00Z", created_at=created_b),
+    )
+    drain(consumer)
+    shop = stored_shop(db_session)
+    assert (shop.subscription_id, shop.subscription_status) == (second, "CANCELLED")
+    assert not plan_allows(shop, "backfill")
+
+
+def test_an_update_older_than_the_last_one_recorded_is_ignored(  # type: ignore[no-untyped-def]
+    app, client, admin, shopify_fake, db_session, token, redis_client, redis_namespace
+) -> None:
+    consumer = make_consumer(app, redis_client, redis_namespace)
+    subscription_id = subscribe_and_approve(client, admin, shopify_fake, token)
+    created = shopify_fake.state.shop(SHOP).subscriptions[subscription_id]["createdAt"]
+    # The shop was frozen at 13:00 and unfrozen at 14:00; the FROZEN update, retried, arrives after the ACTIVE one.
+    for status, updated_at in (("ACTIVE", "2026-12-01T14:00:00-05:00"), ("FROZEN", "2026-12-01T13:00:00-05:00")):
+        deliver(
+            client,
+            shopify_fake,
+            "app_subscriptions/update",
+            subscription_update(subscription_id, status, updated_at, created_at=created),
+        )
+        drain(consumer)
+    shop = stored_shop(db_session)
+    assert (shop.subscription_id, shop.subscription_status) == (subscription_id, "ACTIVE")
+    assert plan_allows(shop, "backfill")
+
+    # A later one is applied (frozen again at 15:00), and the same update delivered twice changes nothing more.
+    for _ in range(2):
+        deliver(
+            client,
+            shopify_fake,
+            "app_subscriptions/update",
+            subscription_update(subscription_id, "FROZEN", "2026-12-01T15:00:00-05:00", created_at=created),
+        )
+        drain(consumer)
+    shop = stored_shop(db_session)
+    assert (shop.subscription_id, shop.subscription_status) == (subscription_id, "FROZEN")
+    assert not plan_allows(shop, "backfill")

@@ -242,7 +242,8 @@ def handle_scopes_update(session: Session, shop: Shop, event: InboundEvent, now:
 def handle_subscription_update(
     session: Session, shop: Shop, event: InboundEvent, now: datetime, outcome: Outcome
 ) -> None:
-    """app_subscriptions/update: a subscription of the shop changed status (approved, cancelled, frozen, …)."""
+    """app_subscriptions/update: a subscription of the shop changed status (approved, cancelled, frozen, …); its
+    created_at and updated_at let plans.apply_subscription ignore one older than what is recorded."""
     subscription = event.event_data.get("app_subscription")
     fields = ("admin_graphql_api_id", "name", "status")
     if not isinstance(subscription, dict) or not all(isinstance(subscription.get(key), str) for key in fields):
@@ -253,5 +254,7 @@ def handle_subscription_update(
         subscription_id=subscription["admin_graphql_api_id"],
         name=subscription["name"],
         status=subscription["status"].upper(),
+        created_at=plans.subscription_time(subscription.get("created_at")),
+        updated_at=plans.subscription_time(subscription.get("updated_at")),
     )
     session.flush()
