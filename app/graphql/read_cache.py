@@ -30,6 +30,7 @@ from psycopg import OperationalError
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.orm import Session
 
+from app.graphql import shopper_keys
 from app.loyalty.base.installation import Installation, installation_of
 from app.loyalty.read_models import storefront
 from app.loyalty.read_models.storefront import Programme
@@ -115,7 +116,10 @@ def cache_key(
     """Where the answer of this operation, for this shopper, is kept: the key needs no snapshot, so its read can be
     sent to Redis before the snapshot's query (the versions the answer was built from are stamped in the value)."""
     arguments = hashlib.sha256(json.dumps(variables or {}, sort_keys=True).encode()).hexdigest()[:16]
-    return f"{namespace}:storefront:{shop_domain}:{customer_id or '-'}:{operation_hash[:16]}:{arguments}"
+    prefix = shopper_keys.shopper_prefix(
+        namespace, shopper_keys.CACHE, shop_domain=shop_domain, customer_id=customer_id
+    )
+    return f"{prefix}{operation_hash[:16]}:{arguments}"
 
 
 def version(snap: Snapshot, now: datetime) -> bytes:
