@@ -22,6 +22,7 @@ from tests.events.stream_helpers import dead_entries
 from tests.helpers import GET_LOYALTY_PROFILE, order_payload
 
 CUSTOMER = "115310627314723954"
+OTHER_CUSTOMER = 207119551
 
 
 @pytest.fixture
@@ -503,6 +504,30 @@ class TestRefundsThroughTheStream:
         assert client.post("/webhooks", data=delivery.body, headers=delivery.headers).status_code == 200
         drain(consumer)
         assert balance(client, shopify) == 0
+
+    @pytest.mark.parametrize("now_named", [OTHER_CUSTOMER, None], ids=["moved-to-another-customer", "customer-removed"])
+    def test_a_cancellation_takes_the_points_back_from_whoever_earned_them(  # type: ignore[no-untyped-def]
+        self, demo, client, shopify, consumer, db_session, now_named
+    ) -> None:
+        """A merchant can change or remove an order's customer in Shopify admin (orders/updated names the new one),
+        and its cancellation then names that customer, or none: the points go back from the customer the order
+        credited, at the first delivery."""
+        send_order(client, shopify)
+        drain(consumer)
+        for topic, fields in (
+            ("orders/updated", {}),
+            ("orders/cancelled", {"cancelled_at": "2026-03-03T10:00:00-05:00", "cancel_reason": "customer"}),
+        ):
+            payload = order_payload(customer_id=now_named, **fields)
+            delivery = shopify.signed_webhook(topic, payload, shop=DEMO_SHOP)
+            assert client.post("/webhooks", data=delivery.body, headers=delivery.headers).status_code == 200
+            drain(consumer)
+        assert balance(client, shopify) == 0
+        assert db_session.execute(select(func.count()).select_from(DeadLetter)).scalar_one() == 0
+        row = db_session.execute(select(EventQueue).where(EventQueue.event_type == "order_cancelled")).scalar_one()
+        assert (row.status, row.attempts) == ("processed", 0)
+        if now_named is not None:
+            assert balance(client, shopify, str(now_named)) == 0  # nothing taken from the customer it names now
 
 
 class TestReferralsThroughTheStream:

@@ -15,7 +15,7 @@ from app.loyalty.base.errors import InvalidInput
 from app.loyalty.base.inbound import InboundEvent
 from app.loyalty.base.installation import Installation, installation_of
 from app.loyalty.base.outcome import Outcome, RetryLater, Unprocessable
-from app.loyalty.ledger.profiles import lock_existing_profile, lock_profile, lock_profile_by_id
+from app.loyalty.ledger.profiles import lock_existing_profile, lock_profile_by_id
 from app.loyalty.processing.customer_facts import CONTACT_FIELDS
 from app.models import EventQueue, Order, Outbox, Shop
 from app.models.events import WAITING_ORDERS
@@ -69,19 +69,27 @@ def handle_refund(session: Session, shop: Shop, event: InboundEvent, now: dateti
 
 
 def handle_cancellation(session: Session, shop: Shop, event: InboundEvent, now: datetime, outcome: Outcome) -> None:
+    """orders/cancelled: what the order earned goes back from the customer the order row says it credited. The
+    payload's customer is not that one when the merchant changed or removed the order's customer in Shopify admin
+    since (orders/updated then names the new one); the points stay with whoever earned them until then."""
     order_id = str(event.event_data.get("id") or "")
-    if event.customer_id is None:
+    order = session.execute(
+        select(Order).where(Order.shop_id == shop.id, Order.order_id == order_id)
+    ).scalar_one_or_none()
+    if order is None and event.customer_id is not None:
+        _wait_for_order(session, shop, order_id, event, now, outcome)
+        return
+    if order is None or order.profile_id is None:
         outcome.note = "guest order cancelled: nothing was earned"
         return
-    profile = lock_profile(session, shop_id=shop.id, customer_id=event.customer_id, now=now)
+    profile = lock_profile_by_id(session, shop_id=shop.id, profile_id=order.profile_id)
     result = ledger.apply_cancellation(
         session, shop=shop, profile=profile, order_id=order_id, event_id=event.event_id, now=now
     )
-    if not result.order_found:
-        _wait_for_order(session, shop, order_id, event, now, outcome)
-        return
     outcome.points_credited -= result.points_reversed
-    outcome.note = f"order {order_id} cancelled: {result.points_claimed} points taken back"
+    outcome.note = f"order {order_id} cancelled: {result.points_claimed} points taken back" + (
+        f" from customer {profile.customer_id}, who earned them" if profile.customer_id != event.customer_id else ""
+    )
     referrals.reverse_for_order(
         session,
         shop=shop,
