@@ -7,7 +7,14 @@ from app.rules.issues import RuleIssue, RuleValidationError
 from app.rules.json_schema import RULE_JSON_SCHEMA, schema_json
 from app.rules.results import POINT_ACTIONS, Decision, RuleResult
 from app.rules.rule_set import RuleSet
-from app.rules.rule_validation import Rule, parse_rule, validate_rule
+from app.rules.rule_validation import (
+    Rule,
+    StoredRuleCheck,
+    check_stored_rule,
+    parse_rule,
+    parse_stored_rule,
+    validate_rule,
+)
 from app.rules.trace import TraceNode, render_trace
 
 __all__ = [
@@ -25,10 +32,13 @@ __all__ = [
     "RuleSet",
     "RuleValidationError",
     "StaticHistory",
+    "StoredRuleCheck",
     "TraceNode",
+    "check_stored_rule",
     "compile_rule",
     "evaluate",
     "parse_rule",
+    "parse_stored_rule",
     "render_trace",
     "schema_json",
     "validate_rule",

@@ -13,6 +13,7 @@ from app.rules.value_checks import (
 )
 from app.rules.values import is_number, normalize_id, parse_clock, parse_when
 from app.rules.vocabulary import (
+    ANY_SIZE,
     CONDITIONS,
     EVENT_TYPE_PATTERN,
     GROUP_OPERATORS,
@@ -130,7 +131,7 @@ class ConditionValidator(ValueChecks):
         if kind == "number":
             return self.number(value, pointer)
         if kind == "integer":
-            return self.integer(value, pointer, 0, MAX_COUNT)
+            return self.integer(value, pointer, 0, MAX_COUNT, stored_maximum=ANY_SIZE)
         if kind == "text":
             pattern = TEXT_PATTERNS.get(spec.type)
             hints = {
@@ -183,7 +184,7 @@ class ConditionValidator(ValueChecks):
         if "field" in node:
             self.choice(node["field"], f"{pointer}/field", LINE_ITEM_FIELDS)
         if "min_quantity" in node:
-            self.integer(node["min_quantity"], f"{pointer}/min_quantity", 1, MAX_COUNT)
+            self.integer(node["min_quantity"], f"{pointer}/min_quantity", 1, MAX_COUNT, stored_maximum=ANY_SIZE)
         if "min_amount" in node:
             self.number(node["min_amount"], f"{pointer}/min_amount", minimum=0)
         if "event_type" in node:

@@ -16,6 +16,7 @@ from app.rules.value_checks import (
 )
 from app.rules.vocabulary import (
     ACTIONS,
+    ANY_SIZE,
     BASES,
     EVENT_TYPE_PATTERN,
     LIMIT_PERIODS,
@@ -26,6 +27,7 @@ from app.rules.vocabulary import (
     PRIORITY_RANGE,
     ROUNDINGS,
     RULE_STATUSES,
+    STORED_MAX_POINTS,
     URL_PATTERN,
 )
 
@@ -61,12 +63,53 @@ class Rule:
     definition: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class StoredRuleCheck:
+    """A stored rule version against today's language: what keeps it from running (`refused`), or the numbers past
+    today's bounds it runs with as saved (`past_bounds`)."""
+
+    refused: tuple[RuleIssue, ...]
+    past_bounds: tuple[RuleIssue, ...]
+
+    @property
+    def runs(self) -> bool:
+        """Whether the version runs (as saved, when it has numbers past today's bounds)."""
+        return not self.refused
+
+
 def parse_rule(data: Any) -> Rule:
     """Return the validated, normalized Rule, or raise RuleValidationError listing every issue by JSON pointer."""
     validator = _RuleValidator()
     definition = validator.rule(data)
     if validator.issues:
         raise RuleValidationError(validator.issues)
+    return _typed(definition)
+
+
+def parse_stored_rule(data: Any) -> Rule:
+    """Return a stored rule version as it runs, or raise RuleValidationError listing what keeps it from running.
+
+    A version saved while a bound was looser (or before it) runs as saved when its numbers past today's bounds are
+    ones the engine handles safely (vocabulary, STORED_MAX_POINTS and ANY_SIZE); saving it again takes today's
+    bounds (parse_rule).
+    """
+    validator = _RuleValidator(stored=True)
+    definition = validator.rule(data)
+    if validator.issues:
+        raise RuleValidationError(validator.issues)
+    return _typed(definition)
+
+
+def check_stored_rule(data: Any) -> StoredRuleCheck:
+    """Return whether a stored rule version runs, and why not or with which numbers past today's bounds."""
+    validator = _RuleValidator(stored=True)
+    validator.rule(data)
+    if validator.issues:
+        return StoredRuleCheck(tuple(validator.issues), ())
+    return StoredRuleCheck((), tuple(validator.past_bounds))
+
+
+def _typed(definition: dict[str, Any]) -> Rule:
     return Rule(
         name=definition["name"],
         description=definition.get("description"),
@@ -162,14 +205,14 @@ class _RuleValidator(ConditionValidator):
         self.keys(value, "/limits", ("per_customer", "per_customer_period", "budget_points"))
         out = dict(value)
         if "per_customer" in value:
-            self.integer(value["per_customer"], "/limits/per_customer", 1, MAX_COUNT)
+            self.integer(value["per_customer"], "/limits/per_customer", 1, MAX_COUNT, stored_maximum=ANY_SIZE)
             out.setdefault("per_customer_period", "lifetime")
         elif "per_customer_period" in value:
             self.fail("/limits/per_customer_period", "needs per_customer (how many times per period)")
         if "per_customer_period" in value:
             self.choice(value["per_customer_period"], "/limits/per_customer_period", LIMIT_PERIODS)
         if "budget_points" in value:
-            self.integer(value["budget_points"], "/limits/budget_points", 1, MAX_POINTS)
+            self.integer(value["budget_points"], "/limits/budget_points", 1, MAX_POINTS, stored_maximum=ANY_SIZE)
         return out
 
     def actions(self, value: Any) -> list[dict[str, Any]]:
@@ -191,12 +234,12 @@ class _RuleValidator(ConditionValidator):
         self.keys(node, pointer, ("type", *spec.required_keys, *spec.optional_keys), spec.required_keys)
         out = dict(node)
         if "amount" in node:
-            self.integer(node["amount"], f"{pointer}/amount", 1, MAX_POINTS)
+            self.integer(node["amount"], f"{pointer}/amount", 1, MAX_POINTS, stored_maximum=STORED_MAX_POINTS)
         if "max_points" in node:
-            self.integer(node["max_points"], f"{pointer}/max_points", 1, MAX_POINTS)
+            self.integer(node["max_points"], f"{pointer}/max_points", 1, MAX_POINTS, stored_maximum=ANY_SIZE)
         for key, maximum in (("rate", MAX_RATE), ("factor", MAX_FACTOR)):
             if key in node:
-                self.number(node[key], f"{pointer}/{key}", positive=True, maximum=maximum)
+                self.number(node[key], f"{pointer}/{key}", positive=True, maximum=maximum, stored_maximum=ANY_SIZE)
         if "reason" in node and not isinstance(node["reason"], str):
             self.fail(f"{pointer}/reason", "must be a string")
         if spec.type == "points_per_currency":

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from app.rules import parse_rule
+from app.rules import parse_stored_rule
 from app.rules.labels import CONDITION_LABELS, LINE_ITEM_FIELD_LABELS, PERIOD_LABELS
 
 CURRENCY_SIGNS = {"USD": "$", "CAD": "CA$", "AUD": "A$", "EUR": "€", "GBP": "£", "JPY": "¥"}
@@ -32,9 +32,10 @@ TIMES = {1: "once", 2: "twice"}
 
 def summarize(definition: Any, currency: str, points_name: str = "points") -> str | None:
     """The rule as one sentence, or None when it is not a valid rule (its problems say why); points are called
-    `points_name` (the shop's own word on its storefront, "Stars")."""
+    `points_name` (the shop's own word on its storefront, "Stars"). A stored rule with numbers past today's bounds
+    that runs as saved (parse_stored_rule) is told as it runs."""
     try:
-        rule = parse_rule(definition)
+        rule = parse_stored_rule(definition)
     except ValueError:
         return None
     words = _Words(currency, points_name)

@@ -45,10 +45,16 @@ def kind_name(value: Any) -> str:
 
 
 class ValueChecks:
-    """Collects issues; each check returns True when the value is acceptable."""
+    """Collects issues; each check returns True when the value is acceptable.
 
-    def __init__(self) -> None:
+    `stored`: the rule is a version already stored, not new input. A number past its bound but within the bound's
+    `stored_maximum` is then accepted and noted in `past_bounds` (vocabulary, STORED_MAX_POINTS and ANY_SIZE).
+    """
+
+    def __init__(self, *, stored: bool = False) -> None:
         self.issues: list[RuleIssue] = []
+        self.stored = stored
+        self.past_bounds: list[RuleIssue] = []
 
     def fail(self, pointer: str, message: str) -> None:
         """Record an issue at the pointer."""
@@ -70,14 +76,16 @@ class ValueChecks:
             self.fail(pointer, message)
         return accepted
 
-    def integer(self, value: Any, pointer: str, minimum: int, maximum: int) -> bool:
+    def integer(
+        self, value: Any, pointer: str, minimum: int, maximum: int, *, stored_maximum: float | None = None
+    ) -> bool:
         """Accept an integer (not a boolean) from `minimum` to `maximum`: every integer of the language has bounds
         (vocabulary), so none reaches a column or a ledger entry that cannot hold it."""
         is_integer = isinstance(value, int) and not isinstance(value, bool)
         return (
             self.expect(is_integer, pointer, "must be an integer")
             and self.at_least(value, pointer, minimum)
-            and self.at_most(value, pointer, maximum)
+            and self.at_most(value, pointer, maximum, stored_maximum)
         )
 
     def number(
@@ -88,21 +96,30 @@ class ValueChecks:
         positive: bool = False,
         minimum: float | None = None,
         maximum: float | None = None,
+        stored_maximum: float | None = None,
     ) -> bool:
         """Accept a finite number (not a boolean), optionally positive, at least `minimum` or at most `maximum`."""
         if not self.expect(is_number(value), pointer, "must be a number"):
             return False
         if positive and not self.expect(value > 0, pointer, "must be greater than 0"):
             return False
-        return self.at_least(value, pointer, minimum) and self.at_most(value, pointer, maximum)
+        return self.at_least(value, pointer, minimum) and self.at_most(value, pointer, maximum, stored_maximum)
 
     def at_least(self, value: float, pointer: str, minimum: float | None) -> bool:
         """Accept a number of at least `minimum` (any number when it is None)."""
         return minimum is None or self.expect(value >= minimum, pointer, f"must be at least {shown_number(minimum)}")
 
-    def at_most(self, value: float, pointer: str, maximum: float | None) -> bool:
-        """Accept a number of at most `maximum` (any number when it is None)."""
-        return maximum is None or self.expect(value <= maximum, pointer, f"must be at most {shown_number(maximum)}")
+    def at_most(self, value: float, pointer: str, maximum: float | None, stored_maximum: float | None = None) -> bool:
+        """Accept a number of at most `maximum` (any number when it is None); in a stored rule, one of at most
+        `stored_maximum` too, noted in `past_bounds`."""
+        if maximum is None or value <= maximum:
+            return True
+        message = f"must be at most {shown_number(maximum)}"
+        if self.stored and stored_maximum is not None and value <= stored_maximum:
+            self.past_bounds.append(RuleIssue(pointer, message))
+            return True
+        self.fail(pointer, message)
+        return False
 
     def text(self, value: Any, pointer: str, pattern: re.Pattern[str] | None = None, hint: str = "") -> bool:
         """Accept a non-empty string, matching `pattern` when given (`hint` says what it should be)."""

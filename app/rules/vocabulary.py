@@ -6,6 +6,7 @@ to the admin builder (`json_schema.py`), so the two cannot disagree about what a
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -37,6 +38,14 @@ MAX_FACTOR = 100  # as a tier's earn multiplier
 # MAX_RATE is 10^16 points before multipliers, and rules can stack any number of multiply actions), so the engine
 # caps every award here; a bigint holds 92 of them.
 MAX_AWARD = MAX_POINTS * MAX_FACTOR**4
+# A rule version stored before these bounds (or while they were looser) runs as saved past a bound that only refuses
+# absurd new input, up to the limit below (rule_validation.parse_stored_rule); past a bound that keeps arithmetic in
+# range it does not run. Counts are compared in Python, a budget or max_points only lowers an award, and every award
+# that a rate or a factor scales is cut at MAX_AWARD, so those run at any size. A fixed amount is issued as is when
+# nothing multiplies it, so it runs up to MAX_AWARD and no further. The priority (the rules table's INTEGER) and
+# within_days (the look-back's start before year 1) are held to their bounds.
+STORED_MAX_POINTS = MAX_AWARD  # amount
+ANY_SIZE = math.inf  # per_customer, min_quantity, counts' values, budget_points, max_points, rate, factor
 
 COMPARISONS = ("==", "!=", ">", ">=", "<", "<=")
 NUMBER_OPERATORS = (*COMPARISONS, "between", "in", "not_in")

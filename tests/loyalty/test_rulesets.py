@@ -18,6 +18,7 @@ from app.loyalty.base.errors import InvalidInput
 from app.loyalty.base.inbound import InboundEvent
 from app.loyalty.ledger.profiles import lock_profile
 from app.loyalty.processing.event import process_event
+from app.loyalty.read_models.storefront import programme
 from app.loyalty.rulebook import FIRST_ORDER_BONUS
 from app.models import (
     AuditLog,
@@ -33,7 +34,9 @@ from app.models import (
     TierDefinition,
 )
 from app.rules import CustomerFacts, Evaluation, Facts, RuleValidationError, StaticHistory, evaluate
+from app.rules.summary import summarize
 from tests.helpers import order_payload
+from tests.loyalty.rulebook_helpers import CANNOT_RUN, RUNS_AS_SAVED, store_old_version
 
 PER_DOLLAR = {"name": "Per dollar", "actions": [{"type": "points_per_currency", "rate": 1, "basis": "total"}]}
 
@@ -675,3 +678,57 @@ def test_a_dry_run_sees_the_shops_earning_order_event_as_an_order(
     shop.orders_earn_on = "created"
     db_session.commit()
     assert rulebook.dry_run(db_session, shop=shop, event=paid, now=now).points_total == 0
+
+
+# --- versions stored under looser bounds -----------------------------------------------------------------------
+
+
+def test_the_active_set_runs_an_old_version_as_saved_or_leaves_it_out_and_keeps_the_others(
+    db_session: Session, shop: Shop, now: datetime
+) -> None:
+    save(db_session, shop, PER_DOLLAR, now)
+    store_old_version(db_session, shop, RUNS_AS_SAVED["amount"])
+    store_old_version(db_session, shop, CANNOT_RUN["within_days"])
+    assert sorted(rule.name for rule in rulebook.active_rules(db_session, shop)) == ["Big bonus", "Per dollar"]
+    assert rulebook.listens_to(db_session, shop, "order_created")
+    envelope = {
+        "event_type": "order_created",
+        "customer_id": "700",
+        "timestamp": "2026-03-02T10:00:00Z",
+        "event_data": order_payload(total="150.00", customer_id=700),
+    }
+    tried = rulebook.dry_run(db_session, shop=shop, event=envelope, now=now)
+    assert sorted((d.rule_name, d.points) for d in tried.decisions) == [
+        ("Big bonus", 5_000_000_000),
+        ("Per dollar", 150),
+    ]
+    day = now - timedelta(days=1)
+    store_event(db_session, shop, customer_id="1", occurred_at=day, payload=order_payload(order_id=1, total="20.00"))
+    db_session.commit()
+    result = rulebook.backtest(db_session, shop=shop, drafts=[{**PER_DOLLAR, "name": "Draft"}], start=day, end=now)
+    assert (result.events, result.baseline_points) == (1, 5_000_000_000 + 20)
+
+
+def test_the_storefront_programme_shows_the_ways_to_earn_of_the_rules_that_run(
+    db_session: Session, shop: Shop, now: datetime
+) -> None:
+    save(db_session, shop, PER_DOLLAR, now)
+    store_old_version(db_session, shop, RUNS_AS_SAVED["amount"])
+    store_old_version(db_session, shop, CANNOT_RUN["amount"])
+    ways = programme(db_session, shop=shop).ways_to_earn
+    assert [(way.definition["name"], way.points) for way in ways] == [
+        ("Big bonus", 5_000_000_000),
+        ("Per dollar", None),
+    ]
+    assert summarize(ways[0].definition, "USD") == "Customers earn 5,000,000,000 points when an order is placed."
+
+
+def test_editing_an_old_version_takes_todays_bounds(db_session: Session, shop: Shop, now: datetime) -> None:
+    store_old_version(db_session, shop, RUNS_AS_SAVED["amount"])
+    edited = {**RUNS_AS_SAVED["amount"], "description": "bigger than ever"}
+    with pytest.raises(RuleValidationError) as refused:
+        rulebook.save_rule(db_session, shop_id=shop.id, definition=edited, actor="admin@shop", now=now)
+    db_session.rollback()
+    assert str(refused.value) == "/actions/0/amount: must be at most 1,000,000,000"
+    fixed = {**edited, "actions": [{"type": "points", "amount": 1_000_000_000}]}
+    assert rulebook.save_rule(db_session, shop_id=shop.id, definition=fixed, actor="admin@shop", now=now).changed

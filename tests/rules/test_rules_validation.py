@@ -8,11 +8,25 @@ from typing import Any
 import jsonschema
 import pytest
 
-from app.rules import RULE_JSON_SCHEMA, RuleIssue, RuleValidationError, parse_rule, schema_json, validate_rule
+from app.rules import (
+    RULE_JSON_SCHEMA,
+    RuleIssue,
+    RuleValidationError,
+    check_stored_rule,
+    compile_rule,
+    evaluate,
+    parse_rule,
+    parse_stored_rule,
+    schema_json,
+    validate_rule,
+)
+from app.rules.vocabulary import MAX_AWARD
+from tests.rules.rule_helpers import customer, facts
 from tests.rules.test_rules_engine import FIRST_ORDER_BONUS
 
 POINTS = [{"type": "points", "amount": 10}]
 NUL = "must not contain a NUL character (\\u0000)"
+WITHIN_DAYS = ("/conditions/conditions/0/within_days", "must be at most 36,600")
 SURROGATE = "must not contain a lone surrogate (\\ud800 to \\udfff without its pair): it is not a character"
 
 
@@ -350,6 +364,100 @@ INVALID: list[tuple[Any, list[tuple[str, str]]]] = [
         [("/actions/0/add/1", SURROGATE)],
     ),
 ]
+
+
+# A version stored before the bounds (or while they were looser), as parse_stored_rule reads it: past a bound that only
+# refuses absurd new input it runs as saved, noting where; past one that keeps arithmetic in range it does not run.
+PAST_BOUNDS = {
+    "a points amount up to the award cap": {"name": "R", "actions": [{"type": "points", "amount": MAX_AWARD}]},
+    "counts, budget, max_points, rate and factor at any size": {
+        "name": "R",
+        "limits": {"per_customer": 10**30, "budget_points": 10**30},
+        "conditions": {
+            "operator": "and",
+            "conditions": [
+                {"type": "frequency", "value": 10**30},
+                {"type": "customer_order_count", "operator": "in", "value": [1, 10**20]},
+                {"type": "line_item", "field": "sku", "value": ["A"], "min_quantity": 10**30},
+            ],
+        },
+        "actions": [
+            {"type": "points_per_currency", "rate": 1e300, "max_points": 10**30},
+            {"type": "multiply", "factor": 1e300},
+            {"type": "referral_advocate_points", "amount": 10**9 + 1},
+        ],
+    },
+}
+CANNOT_RUN = {
+    # Issued as is when nothing multiplies it (a ledger entry is a bigint).
+    "a points amount past the award cap": (
+        {"name": "R", "actions": [{"type": "points", "amount": MAX_AWARD + 1}]},
+        [("/actions/0/amount", "must be at most 1,000,000,000")],
+    ),
+    # The look-back's start would fall before year 1.
+    "within_days": (leaf({"type": "frequency", "value": 1, "within_days": 36_601}), [WITHIN_DAYS]),
+    # The rules table's INTEGER holds it.
+    "priority": ({"name": "R", "actions": POINTS, "priority": 2**31}, [("/priority", "must be at most 2,147,483,647")]),
+    # Lower bounds are not loosened: a points amount of 0 or less is no award.
+    "a lower bound": (
+        {"name": "R", "actions": [{"type": "points", "amount": 0}]},
+        [("/actions/0/amount", "must be at least 1")],
+    ),
+}
+
+
+@pytest.mark.parametrize("data", PAST_BOUNDS.values(), ids=list(PAST_BOUNDS))
+def test_a_stored_version_runs_past_the_bounds_that_only_refuse_new_input(data: dict[str, Any]) -> None:
+    issues = validate_rule(data)
+    assert issues and all(issue.message.startswith("must be at most") for issue in issues)
+    check = check_stored_rule(data)
+    assert (check.runs, check.refused, list(check.past_bounds)) == (True, (), issues)
+    stored = parse_stored_rule(data).definition
+    for issue in issues:  # each number as saved
+        assert _at(stored, issue.pointer) == _at(data, issue.pointer)
+    with pytest.raises(RuleValidationError):  # saving it again takes today's bounds
+        parse_rule(data)
+
+
+def _at(document: Any, pointer: str) -> Any:
+    for key in pointer.split("/")[1:]:
+        document = document[int(key)] if isinstance(document, list) else document[key]
+    return document
+
+
+@pytest.mark.parametrize(("data", "issues"), CANNOT_RUN.values(), ids=list(CANNOT_RUN))
+def test_a_stored_version_past_a_bound_that_keeps_arithmetic_in_range_does_not_run(
+    data: dict[str, Any], issues: list[tuple[str, str]]
+) -> None:
+    check = check_stored_rule(data)
+    assert (check.runs, [(i.pointer, i.message) for i in check.refused], check.past_bounds) == (False, issues, ())
+    with pytest.raises(RuleValidationError) as caught:
+        parse_stored_rule(data)
+    assert [(issue.pointer, issue.message) for issue in caught.value.issues] == issues
+
+
+def test_a_stored_version_refused_for_one_value_names_only_what_keeps_it_from_running() -> None:
+    data = leaf({"type": "frequency", "value": 10**12, "within_days": 40_000})
+    assert check_stored_rule(data).refused == (RuleIssue("/conditions/conditions/0/within_days", WITHIN_DAYS[1]),)
+
+
+def test_an_award_from_a_stored_amount_rate_or_factor_past_its_bound_is_cut_at_the_award_cap() -> None:
+    stored = [
+        {"name": "A", "actions": [{"type": "points", "amount": MAX_AWARD}]},
+        {"name": "B", "actions": [{"type": "points_per_currency", "rate": 1e300, "max_points": 10**30}]},
+        {"name": "C", "actions": [{"type": "referral_advocate_points", "amount": 10**9 + 1}]},
+        {"name": "D", "actions": [{"type": "multiply", "factor": 1e300}]},
+    ]
+    rules = [compile_rule(parse_stored_rule(rule), rule_id=index + 1) for index, rule in enumerate(stored)]
+    decisions = evaluate(rules, facts(cust=customer(referred=True))).decisions
+    assert [(d.rule_name, d.points, d.params.get("award_capped")) for d in decisions] == [
+        ("A", MAX_AWARD, True),
+        ("B", MAX_AWARD, True),
+        ("C", MAX_AWARD, True),
+        ("D", None, None),
+    ]
+    alone = evaluate(rules[:1], facts()).decisions  # nothing multiplies it: issued as saved
+    assert [(d.points, d.params.get("award_capped")) for d in alone] == [(MAX_AWARD, None)]
 
 
 @pytest.mark.parametrize(("data", "issues"), INVALID)

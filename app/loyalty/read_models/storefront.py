@@ -20,7 +20,7 @@ from app.loyalty.ledger.profiles import find_profile
 from app.loyalty.read_models.profile import RedemptionView, redemption_view
 from app.loyalty.referrals.links import link_for
 from app.loyalty.referrals.settings import settings_for
-from app.loyalty.rulebook.store import current_versions
+from app.loyalty.rulebook.store import active_rules, current_versions
 from app.loyalty.tiers.membership import ladder
 from app.models import (
     CustomerLoyaltyProfile,
@@ -131,7 +131,10 @@ def _benefits(raw: dict[str, Any]) -> list[str]:
 
 def programme(session: Session, *, shop: Shop) -> Programme:
     """The shop's public programme: what anyone, signed in or not, may see."""
-    definitions = [version.definition for _, version in current_versions(session, shop_id=shop.id, statuses=["active"])]
+    # Only rules that run: a version stored under looser bounds that cannot run now earns nothing (rulebook.store).
+    running = {rule.version_id for rule in active_rules(session, shop)}
+    active = current_versions(session, shop_id=shop.id, statuses=["active"])
+    definitions = [version.definition for _, version in active if version.id in running]
     settings = settings_for(shop)
     return Programme(
         points_name=shop.points_name,

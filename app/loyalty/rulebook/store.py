@@ -2,10 +2,15 @@
 
 Invalidation across processes: every rule change bumps `shops.rules_revision` in the same transaction, and the
 cache is keyed by (shop id, revision), so the first event a process handles after the commit reloads the set.
+
+A stored version is read with the bounds it may run past (`parse_stored_rule`): one saved while a bound was looser
+runs as saved when that is safe. One that cannot run is left out of the set, alone: the shop's other rules still
+run, and the version is logged once per process.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterable
 from typing import Any
@@ -16,13 +21,15 @@ from sqlalchemy.orm import Session
 from app.loyalty.base.errors import NotFound
 from app.models import Rule as RuleRow
 from app.models import RuleVersion, Shop
-from app.rules import CompiledRule, RuleSet, compile_rule, parse_rule
+from app.rules import CompiledRule, RuleSet, RuleValidationError, compile_rule, parse_stored_rule
 
 COMPILED_CACHE_SIZE = 10_000
 
+log = logging.getLogger(__name__)
 _lock = threading.Lock()
 # Keys name the row and its content, so a reused id (a restored or re-created database) never serves stale rules.
 _compiled: dict[tuple[int, int, str], CompiledRule] = {}  # (version id, rule id, checksum) -> compiled
+_not_run: set[tuple[int, int, str]] = set()  # versions left out of their shop's set, already logged
 _active: dict[int, tuple[tuple[Any, ...], RuleSet]] = {}  # shop id -> ((created_at, rules_revision), rule set)
 
 
@@ -36,12 +43,13 @@ class RuleNotFound(NotFound):
 
 
 def compiled_version(version: RuleVersion, rule_id: int) -> CompiledRule:
-    """Return the stored version compiled (once per process per version id)."""
+    """Return the stored version compiled (once per process per version id), as saved when it was saved under
+    looser bounds and still runs safely; RuleValidationError says what keeps it from running."""
     key = (version.id, rule_id, version.checksum)
     compiled = _compiled.get(key)
     if compiled is None:
         compiled = compile_rule(
-            parse_rule(version.definition), rule_id=rule_id, version_id=version.id, version=version.version
+            parse_stored_rule(version.definition), rule_id=rule_id, version_id=version.id, version=version.version
         )
         with _lock:
             if len(_compiled) >= COMPILED_CACHE_SIZE:
@@ -68,16 +76,42 @@ def current_versions(
 
 
 def active_rules(session: Session, shop: Shop) -> RuleSet:
-    """Return the shop's active rules compiled, from this process's cache unless shops.rules_revision moved."""
+    """Return the shop's active rules compiled, from this process's cache unless shops.rules_revision moved.
+
+    A version that cannot run (a number past a bound that keeps arithmetic in range, saved before the bound) is
+    left out and the others run: one stored row never stops a shop's rules, nor fails its events.
+    """
     revision = (shop.created_at, shop.rules_revision)
     cached = _active.get(shop.id)
     if cached is not None and cached[0] == revision:
         return cached[1]
     pairs = current_versions(session, shop_id=shop.id, statuses=["active"])
-    ruleset = RuleSet(compiled_version(version, row.id) for row, version in pairs)
+    ruleset = RuleSet(rule for row, version in pairs if (rule := _runnable(shop, row, version)) is not None)
     with _lock:
         _active[shop.id] = (revision, ruleset)
     return ruleset
+
+
+def _runnable(shop: Shop, row: RuleRow, version: RuleVersion) -> CompiledRule | None:
+    """The version compiled, or None (logged once per process) when it cannot run."""
+    try:
+        return compiled_version(version, row.id)
+    except RuleValidationError as error:
+        key = (version.id, row.id, version.checksum)
+        if key not in _not_run:
+            with _lock:
+                if len(_not_run) >= COMPILED_CACHE_SIZE:
+                    _not_run.clear()
+                _not_run.add(key)
+            log.warning(
+                "rule %r (id %s, version %s) of shop %s is not run, the shop's other rules are: %s",
+                row.name,
+                row.id,
+                version.version,
+                shop.domain,
+                "; ".join(str(issue) for issue in error.issues),
+            )
+        return None
 
 
 def listens_to(session: Session, shop: Shop, event_type: str) -> bool:
