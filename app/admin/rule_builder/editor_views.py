@@ -32,7 +32,7 @@ from app.loyalty import rulebook
 from app.loyalty.rulebook import starter_rules
 from app.models import EventQueue, RewardDefinition, RuleVersion, TierDefinition
 from app.models import Rule as RuleRow
-from app.rules import RuleIssue, vocabulary
+from app.rules import RuleIssue, check_stored_rule, vocabulary
 from app.rules.labels import (
     ACTION_LABELS,
     CONDITION_LABELS,
@@ -136,6 +136,10 @@ def editor_context(
     context["problem_count"] = len(issues)
     context["summary"] = summarize(draft.definition, g.shop.currency) if not issues else None
     context["banner"] = banner
+    if row is not None:
+        # The saved version as the engine reads it: one stored under looser bounds runs as saved or not at all.
+        _, current = rulebook.get_version(db.session, shop_id=g.shop.id, name=row.name)
+        context["saved_check"] = check_stored_rule(current.definition)
     return context
 
 

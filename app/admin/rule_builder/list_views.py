@@ -79,7 +79,13 @@ def duplicate_rule(rule_id: int):  # type: ignore[no-untyped-def]
     _, current = rulebook.get_version(db.session, shop_id=g.shop.id, name=row.name)
     name = rule_list.free_copy_name(db.session, shop_id=g.shop.id, name=row.name)
     definition = {**current.definition, "name": name, "status": "draft"}
-    result = rulebook.save_rule(db.session, shop_id=g.shop.id, definition=definition, actor=staff_actor(), now=now())
+    try:  # a version stored under looser bounds is copied only within today's
+        result = rulebook.save_rule(
+            db.session, shop_id=g.shop.id, definition=definition, actor=staff_actor(), now=now()
+        )
+    except RuleValidationError as error:
+        db.session.rollback()
+        return refusal(f"Not copied: {error}", 422)
     record_change("rule_duplicated", ("rule", result.rule.id), before={"copied_from": row.id}, after=definition)
     db.session.commit()
     rows = rule_list.rows(db.session, shop_id=g.shop.id)

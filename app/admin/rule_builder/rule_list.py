@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from app.loyalty import rulebook
 from app.models import Rule as RuleRow
 from app.models import RuleExecution
+from app.rules import RuleIssue, check_stored_rule
 
 COPY_SUFFIX = " (copy)"
 
@@ -29,6 +30,9 @@ class RuleRowView:
     points_issued: int
     budget_points: int | None
     last_fired: datetime | None
+    # Of a version stored under looser bounds: what keeps it from running, or the numbers it runs with past today's.
+    cannot_run: tuple[RuleIssue, ...] = ()
+    past_bounds: tuple[RuleIssue, ...] = ()
 
     @property
     def budget_used(self) -> str | None:
@@ -50,6 +54,7 @@ def rows(session: Session, *, shop_id: int) -> list[RuleRowView]:
     views = []
     for row, version in rulebook.current_versions(session, shop_id=shop_id):
         definition = version.definition
+        check = check_stored_rule(definition)
         views.append(
             RuleRowView(
                 id=row.id,
@@ -62,6 +67,8 @@ def rows(session: Session, *, shop_id: int) -> list[RuleRowView]:
                 points_issued=row.points_issued,
                 budget_points=(definition.get("limits") or {}).get("budget_points"),
                 last_fired=last_fired.get(row.id),
+                cannot_run=check.refused,
+                past_bounds=check.past_bounds,
             )
         )
     return sorted(views, key=lambda view: (-view.priority, view.name))

@@ -33,6 +33,7 @@ from app.models import (
 from app.rules import parse_rule
 from tests.admin.rule_builder.conftest import OTHER_SHOP, SHOP, Builder
 from tests.admin.rule_builder.form_fields import form_fields
+from tests.loyalty.rulebook_helpers import CANNOT_RUN, RUNS_AS_SAVED, store_old_version
 from tests.worker_fixtures import run_next_task
 
 NOW = datetime.now(timezone.utc)
@@ -52,7 +53,12 @@ def as_json_tab(definition: Any, **extra: Any) -> dict[str, Any]:
 
 def text_of(response: Any) -> str:
     """The response's text as a reader sees it: tags gone, spaces collapsed."""
-    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", response.get_data(as_text=True)))).strip()
+    return text_of_html(response.get_data(as_text=True))
+
+
+def text_of_html(html: str) -> str:
+    """Markup's text as a reader sees it: tags gone, spaces collapsed."""
+    return re.sub(r"\s+", " ", unescape(re.sub(r"<[^>]+>", " ", html))).strip()
 
 
 def slot(html: str, pointer: str) -> str:
@@ -710,3 +716,61 @@ def test_a_write_without_the_session_token_header_is_refused_and_changes_nothing
     assert response.status_code == 403
     assert response.get_json()["error"] == "session_token_required"
     assert db_session.execute(select(func.count()).select_from(Rule)).scalar_one() == 0
+
+
+class TestVersionsStoredUnderLooserBounds:
+    def test_the_list_says_which_rule_does_not_run_and_why_and_which_runs_as_saved(
+        self, builder, db_session, installed
+    ) -> None:  # type: ignore[no-untyped-def]
+        save(db_session, installed[SHOP], FIRST_ORDER_BONUS)
+        store_old_version(db_session, installed[SHOP], RUNS_AS_SAVED["amount"])
+        store_old_version(db_session, installed[SHOP], CANNOT_RUN["within_days"])
+        html = builder.page("/admin/rules/").get_data(as_text=True)
+        rows = dict(re.findall(r'<tr data-rule="([^"]+)"(.*?)</tr>', html, re.S))
+        assert "Does not run" not in text_of_html(rows["First Order Bonus"])
+        assert (
+            "Does not run, saved with values today's rules refuse: /conditions/conditions/0/within_days: must be at "
+            "most 36,600" in text_of_html(rows["Loyal for ages"])
+        )
+        assert "Not running" in text_of_html(rows["Loyal for ages"])
+        assert (
+            "Runs as saved, with values past today's limits: /actions/0/amount: must be at most 1,000,000,000"
+            in text_of_html(rows["Big bonus"])
+        )
+        assert "Not running" not in text_of_html(rows["Big bonus"])
+
+    def test_the_rules_page_says_why_it_does_not_run_until_a_save_within_todays_bounds(
+        self, builder, db_session, installed
+    ) -> None:  # type: ignore[no-untyped-def]
+        row = store_old_version(db_session, installed[SHOP], CANNOT_RUN["within_days"])
+        page = text_of(builder.page(f"/admin/rules/{row.id}"))
+        assert (
+            "This rule is not running Version 1 has values the rules no longer accept, so it is skipped and the shop's "
+            "other rules run without it: /conditions/conditions/0/within_days: must be at most 36,600. Correct them "
+            "below and save: the new version runs." in page
+        )
+        refused = builder.post(f"/admin/rules/{row.id}", as_json_tab(CANNOT_RUN["within_days"], base_version="1"))
+        assert refused.status_code == 422
+        assert "within_days: must be at most 36,600" in text_of(refused)
+        fixed = json.loads(json.dumps(CANNOT_RUN["within_days"]))
+        fixed["conditions"]["conditions"][0]["within_days"] = 36_600
+        saved = builder.post(f"/admin/rules/{row.id}", as_json_tab(fixed, base_version="1"))
+        assert saved.status_code == 200 and "Saved as version 2." in text_of(saved)
+        assert "not running" not in text_of(saved)
+        assert [rule.name for rule in rulebook.active_rules(db_session, installed[SHOP])] == ["Loyal for ages"]
+
+    def test_the_rules_page_of_a_version_that_runs_as_saved_says_so(self, builder, db_session, installed) -> None:  # type: ignore[no-untyped-def]
+        row = store_old_version(db_session, installed[SHOP], RUNS_AS_SAVED["amount"])
+        page = text_of(builder.page(f"/admin/rules/{row.id}"))
+        assert (
+            "This rule runs as it was saved Version 1 has values past today's limits, saved when they were allowed: "
+            "/actions/0/amount: must be at most 1,000,000,000. It keeps running as saved; to save a change, bring "
+            "them within the limits." in page
+        )
+
+    def test_a_copy_of_a_version_past_todays_bounds_is_refused_with_why(self, builder, db_session, installed) -> None:  # type: ignore[no-untyped-def]
+        row = store_old_version(db_session, installed[SHOP], RUNS_AS_SAVED["amount"])
+        copied = builder.post(f"/admin/rules/{row.id}/duplicate")
+        assert copied.status_code == 422
+        assert text_of(copied) == "Not copied: /actions/0/amount: must be at most 1,000,000,000"
+        assert db_session.execute(select(func.count()).select_from(Rule)).scalar_one() == 1
