@@ -22,6 +22,7 @@ reward_offer = ObjectType("RewardOffer")
 reward = ObjectType("Reward")
 tier_info = ObjectType("TierInfo")
 way_to_earn = ObjectType("WayToEarn")
+GRAPHQL_MAX_INT = 2**31 - 1  # the GraphQL spec's Int is a signed 32-bit integer
 # ISO 8601 strings for the datetime fields of each type.
 TIMESTAMPS = {
     "ExpiringPoints": ("expires_at",),
@@ -146,6 +147,13 @@ def resolve_description(obj: EarnWay, info: GraphQLResolveInfo) -> str:
     shop = info.context.shop
     assert shop is not None  # ways to earn are reached only through the shop's programme
     return summarize(obj.definition, obj.currency, shop.points_name) or obj.title
+
+
+@way_to_earn.field("points")
+def resolve_points(obj: EarnWay, _info: GraphQLResolveInfo) -> int | None:
+    """The fixed award when a GraphQL Int (32-bit) holds it; the description says it in words either way. A rule's
+    points actions add up past one (three of 1,000,000,000), and so does a version saved before the bounds."""
+    return obj.points if obj.points is None or obj.points <= GRAPHQL_MAX_INT else None
 
 
 @way_to_earn.field("points_per_unit")

@@ -11,11 +11,12 @@ import pytest
 from sqlalchemy import func, select
 
 from app.graphql.persisted import OPERATIONS_DIR
-from app.loyalty import rewards
+from app.loyalty import rewards, rulebook
 from app.models import RedemptionLog, ReferralLink
 from tests.graphql.storefront_helpers import SHOPPER_A, SHOPPER_B, earn_points, operation, seed_programme
 from tests.helpers import GET_LOYALTY_PROFILE
 from tests.loyalty.rewards_helpers import give_points
+from tests.loyalty.rulebook_helpers import CANNOT_RUN, RUNS_AS_SAVED, store_old_version
 
 
 def post(client, shopify, body, *, customer=SHOPPER_A, shop="test-shop.myshopify.com"):  # type: ignore[no-untyped-def]
@@ -329,6 +330,32 @@ def test_the_kept_programme_moves_with_rule_and_reward_changes(client, shopify, 
     rewards.set_active(db_session, shop_id=shop.id, reward_id=programme.dear_reward, active=False)
     db_session.commit()
     assert [r["name"] for r in public()["rewards"]] == ["$5 off"]
+
+
+def test_ways_to_earn_tell_a_rule_stored_under_looser_bounds_as_it_runs_and_leave_out_one_that_cannot(  # type: ignore[no-untyped-def]
+    client, shopify, db_session, shop, programme
+) -> None:
+    store_old_version(db_session, shop, RUNS_AS_SAVED["amount"])
+    store_old_version(db_session, shop, CANNOT_RUN["within_days"])
+    three = {"name": "Three", "actions": [{"type": "points", "amount": 1_000_000_000}] * 3}  # within today's bounds
+    rulebook.save_rule(db_session, shop_id=shop.id, definition=three, actor="test", now=datetime.now(timezone.utc))
+    db_session.commit()
+    response = post(client, shopify, persisted("LoyaltyPanel"), customer=None)
+    assert response.status_code == 200 and "errors" not in response.get_json()
+    ways = response.get_json()["data"]["programme"]["ways_to_earn"]
+    assert [(w["description"], w["points"]) for w in ways] == [
+        ("Customers earn 5,000,000,000 Points when an order is placed.", None),  # past a GraphQL Int
+        (
+            "Customers earn 500 Points (First order bonus) when an order is placed and the order total is at least "
+            "$100 and it is the customer's first order.",
+            500,
+        ),
+        (
+            "Customers earn 1,000,000,000 Points, earn 1,000,000,000 Points and earn 1,000,000,000 Points when an "
+            "order is placed.",
+            None,
+        ),
+    ]
 
 
 def test_a_database_error_in_one_field_answers_nothing_it_did_not_keep(  # type: ignore[no-untyped-def]
