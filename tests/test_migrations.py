@@ -9,6 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 
 from app.migrations import downgrade, upgrade
 from app.models import Base
@@ -101,3 +102,51 @@ def test_gdpr_redaction_may_rewrite_only_an_entrys_free_text(engine, shop, db_se
     with engine.connect() as conn:
         row = conn.exec_driver_sql("SELECT points, reason FROM points_transactions").one()
     assert tuple(row) == (10, "[redacted]")
+
+
+# Migration 0024 makes reward names unique ignoring case; the revision before it.
+CASELESS_REWARD_NAMES, BEFORE_CASELESS_REWARD_NAMES = "0024", "0023"
+
+
+def test_reward_names_differing_only_in_case_are_renamed_then_unique_ignoring_case(empty_database: str) -> None:
+    """A shop may hold "Free shipping" and "free shipping" from before: the oldest keeps its name, the others get the
+    first free " (n)" (ignoring case as well, and within the column's 255 characters); another shop is left alone."""
+    engine = create_engine(empty_database)
+    long_name = "x" * 255
+    names = ["Free shipping", "free shipping", "FREE SHIPPING", "Free shipping (2)", "Ten off", long_name, "X" * 255]
+    try:
+        upgrade(empty_database, BEFORE_CASELESS_REWARD_NAMES)
+        with engine.begin() as conn:
+            shop, other = conn.execute(
+                text("INSERT INTO shops (domain) VALUES ('a.myshopify.com'), ('b.myshopify.com') RETURNING id")
+            ).scalars()
+            add = text(
+                "INSERT INTO reward_definitions (shop_id, name, kind, points_cost)"
+                " VALUES (:shop, :name, 'free_shipping', 10)"
+            )
+            for name in names:
+                conn.execute(add, {"shop": shop, "name": name})
+            conn.execute(add, {"shop": other, "name": "free shipping"})
+
+        upgrade(empty_database, CASELESS_REWARD_NAMES)
+
+        query = text("SELECT shop_id, name FROM reward_definitions ORDER BY id")
+        with engine.connect() as conn:
+            assert [tuple(row) for row in conn.execute(query)] == [
+                (shop, "Free shipping"),
+                (shop, "free shipping (3)"),
+                (shop, "FREE SHIPPING (4)"),
+                (shop, "Free shipping (2)"),
+                (shop, "Ten off"),
+                (shop, long_name),
+                (shop, "X" * 251 + " (2)"),
+                (other, "free shipping"),
+            ]
+        with pytest.raises(IntegrityError, match="uq_reward_definitions_shop_id_lower_name"), engine.begin() as conn:
+            conn.execute(add, {"shop": shop, "name": "TEN OFF"})
+
+        downgrade(empty_database, BEFORE_CASELESS_REWARD_NAMES)  # back to names unique by exact case; they stay
+        with engine.connect() as conn:
+            assert len(conn.execute(query).all()) == 8
+    finally:
+        engine.dispose()

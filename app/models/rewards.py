@@ -18,7 +18,8 @@ REDEMPTION_STATUSES = ("pending", "posted", "failed", "cancelled", "expired", "u
 class RewardDefinition(Base):
     __tablename__ = "reward_definitions"
     __table_args__ = (
-        UniqueConstraint("shop_id", "name"),
+        # Names are unique ignoring case: shoppers would see "Free shipping" and "free shipping" as one reward twice.
+        Index("uq_reward_definitions_shop_id_lower_name", "shop_id", text("lower(name)"), unique=True),
         CheckConstraint(
             "kind IN ('fixed_amount', 'percentage', 'free_shipping', 'free_product', 'points_to_amount')", name="kind"
         ),

@@ -4,10 +4,14 @@ refused, the audit row written, and another shop's reward unknown."""
 from __future__ import annotations
 
 import json
+import threading
+import time
 from typing import Any
 
 import pytest
+from markupsafe import escape
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
 from app.extensions import db
 from app.loyalty import rewards
@@ -122,3 +126,62 @@ def test_another_shops_reward_is_unknown(admin: Admin, other_admin_shop: Any) ->
     assert "Theirs" not in admin.get("/admin/rewards/").get_data(as_text=True)
     db.session.expire_all()
     assert db.session.get(RewardDefinition, theirs.id).name == "Theirs"
+
+
+TREAT = {**BLANK, "name": "Treat", "points_cost": "100", "value": "5"}
+
+
+def add_treat(session: Session, shop_id: int, name: str = "Treat") -> RewardDefinition:
+    spec = rewards.RewardSpec(name=name, kind="fixed_amount", points_cost=100, value="5")
+    return rewards.create_reward(session, shop_id=shop_id, spec=spec)
+
+
+@pytest.mark.parametrize(
+    ("spelling", "message"),
+    [
+        ("Treat", "name: a reward named 'Treat' already exists"),
+        (" tREAT ", "name: a reward named 'Treat' already exists (names ignore case)"),
+    ],
+)
+def test_a_name_taken_in_any_case_is_refused_next_to_the_name_field(
+    admin: Admin, demo_shop: Any, spelling: str, message: str
+) -> None:
+    add_treat(db.session, demo_shop.id)
+    other = add_treat(db.session, demo_shop.id, "Other")
+    db.session.commit()
+
+    created = admin.post("/admin/rewards/", {**TREAT, "name": spelling})
+    page = admin.get(f"/admin/rewards/{other.id}").get_data(as_text=True)
+    seen = page.split('name="fingerprint" value="')[1].split('"')[0]
+    edited = admin.post(f"/admin/rewards/{other.id}", {**TREAT, "name": spelling, "fingerprint": seen})
+
+    for response in (created, edited):
+        html = response.get_data(as_text=True)
+        assert response.status_code == 422
+        assert 'id="field-nameError"' in html and str(escape(message)) in html
+    db.session.expire_all()
+    names = db.session.execute(select(RewardDefinition.name).order_by(RewardDefinition.id)).scalars().all()
+    assert names == ["Treat", "Other"]
+    assert db.session.execute(select(func.count()).select_from(AuditLog)).scalar_one() == 0
+
+
+def test_of_two_saves_of_one_name_at_once_the_second_gets_the_form_error(admin: Admin, demo_shop: Any) -> None:
+    """Both pass the name check (neither sees the other's uncommitted row): the unique index on lower(name) decides,
+    and the loser's form says why instead of a 500."""
+    first = Session(db.engine)
+    add_treat(first, demo_shop.id)  # written, not yet committed
+    answers: list[Any] = []
+    second = threading.Thread(target=lambda: answers.append(admin.post("/admin/rewards/", {**TREAT, "name": "TREAT"})))
+    second.start()
+    time.sleep(0.5)  # the second save's insert waits on the first's uncommitted name
+    first.commit()
+    first.close()
+    second.join(timeout=30)
+
+    [response] = answers
+    html = response.get_data(as_text=True)
+    assert response.status_code == 422, html
+    message = "name: a reward named 'Treat' already exists (names ignore case)"
+    assert 'id="field-nameError"' in html and str(escape(message)) in html
+    db.session.expire_all()
+    assert db.session.execute(select(RewardDefinition.name)).scalars().all() == ["Treat"]

@@ -99,7 +99,39 @@ def test_names_are_unique_per_shop_only(db_session: Session, shop: Shop, other_s
         rewards.create_reward(db_session, shop_id=shop.id, spec=rewards.RewardSpec(**GOOD))
 
 
-def test_two_admins_adding_one_name_at_once_get_the_same_clear_refusal(engine, db_session: Session, shop: Shop) -> None:  # type: ignore[no-untyped-def]
+def test_names_that_differ_only_in_case_are_the_same_name(db_session: Session, shop: Shop) -> None:
+    """Shoppers would see "Five off" and "five OFF" as two identical rewards; tier names ignore case too."""
+    five = rewards.create_reward(db_session, shop_id=shop.id, spec=rewards.RewardSpec(**GOOD))
+    ten = rewards.create_reward(db_session, shop_id=shop.id, spec=rewards.RewardSpec(**{**GOOD, "name": "Ten off"}))
+    taken = "name: a reward named 'Five off' already exists (names ignore case)"
+    with pytest.raises(InvalidInput) as created:
+        rewards.create_reward(db_session, shop_id=shop.id, spec=rewards.RewardSpec(**{**GOOD, "name": " five OFF "}))
+    assert str(created.value) == taken
+    with pytest.raises(InvalidInput) as renamed:
+        rewards.update_reward(
+            db_session, shop_id=shop.id, reward_id=ten.id, spec=rewards.RewardSpec(**{**GOOD, "name": "FIVE OFF"})
+        )
+    assert str(renamed.value) == taken
+    db_session.expire_all()
+    names = db_session.execute(select(RewardDefinition.name).order_by(RewardDefinition.id)).scalars().all()
+    assert names == ["Five off", "Ten off"]  # nothing written by either refusal
+    # A reward may change the case of its own name.
+    rewards.update_reward(
+        db_session, shop_id=shop.id, reward_id=five.id, spec=rewards.RewardSpec(**{**GOOD, "name": "FIVE OFF"})
+    )
+    assert db_session.get(RewardDefinition, five.id).name == "FIVE OFF"
+
+
+@pytest.mark.parametrize(
+    ("second_name", "message"),
+    [
+        ("Five off", "name: a reward named 'Five off' already exists"),
+        ("five OFF", "name: a reward named 'Five off' already exists (names ignore case)"),
+    ],
+)
+def test_two_admins_adding_one_name_at_once_get_the_same_clear_refusal(  # type: ignore[no-untyped-def]
+    engine, db_session: Session, shop: Shop, second_name: str, message: str
+) -> None:
     """The name check reads committed rows only: a second create racing the first passes it and meets the unique
     index when the first commits. It must be refused like any taken name, leaving its transaction usable."""
     db_session.commit()
@@ -110,7 +142,7 @@ def test_two_admins_adding_one_name_at_once_get_the_same_clear_refusal(engine, d
     def second() -> None:
         with Session(engine) as other:
             try:
-                rewards.create_reward(other, shop_id=shop.id, spec=rewards.RewardSpec(**GOOD))
+                rewards.create_reward(other, shop_id=shop.id, spec=rewards.RewardSpec(**{**GOOD, "name": second_name}))
                 outcome.append("created")
             except Exception as error:  # noqa: BLE001 - checked below
                 outcome.append(error)
@@ -123,7 +155,7 @@ def test_two_admins_adding_one_name_at_once_get_the_same_clear_refusal(engine, d
     first.close()
     thread.join(timeout=30)
     error, rows = outcome
-    assert isinstance(error, InvalidInput) and str(error) == "name: a reward named 'Five off' already exists"
+    assert isinstance(error, InvalidInput) and str(error) == message
     assert rows == 1  # the refused writer's transaction still answers
 
 

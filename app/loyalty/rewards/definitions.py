@@ -3,7 +3,8 @@
 Kinds: `fixed_amount` (value = amount off), `percentage` (value = percent off, 0-100], `free_shipping`,
 `free_product` (variant_id), `points_to_amount` (points_cost buys `value` off per step, 1..max_steps steps, less
 than AMOUNT_LIMIT off in all: most_steps).
-A reward of another shop is "unknown reward" (RewardNotFound, 404), never a hint that it exists.
+A reward of another shop is "unknown reward" (RewardNotFound, 404), never a hint that it exists. Names are unique
+within a shop ignoring case, as tier names are: shoppers cannot tell "Free shipping" from "free shipping".
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -127,48 +128,68 @@ def validate(spec: RewardSpec) -> dict[str, Any]:
     }
 
 
-def _name_taken(session: Session, shop_id: int, name: str, except_id: int | None = None) -> bool:
-    query = select(RewardDefinition.id).where(RewardDefinition.shop_id == shop_id, RewardDefinition.name == name)
+# The unique index on (shop_id, lower(name)) (migration 0024): names are the same name whatever their case.
+NAME_INDEX = "uq_reward_definitions_shop_id_lower_name"
+
+
+def _name_holder(session: Session, shop_id: int, name: str, except_id: int | None = None) -> str | None:
+    """The name, as written, of the shop's reward that already has this name ignoring case (None: it is free).
+    lower() in SQL on both sides, so the check and the unique index agree on every character."""
+    query = select(RewardDefinition.name).where(
+        RewardDefinition.shop_id == shop_id, func.lower(RewardDefinition.name) == func.lower(name)
+    )
     if except_id is not None:
         query = query.where(RewardDefinition.id != except_id)
-    return session.execute(query).first() is not None
+    return session.execute(query.limit(1)).scalar_one_or_none()
 
 
-def _write_unless_name_taken(session: Session, name: str, change: Callable[[], None]) -> None:
-    """Make the change and flush it in a savepoint: a name another transaction took since _name_taken looked (two
+def _name_taken_error(name: str, holder: str) -> InvalidInput:
+    ignoring_case = "" if holder == name else " (names ignore case)"
+    return InvalidInput(f"name: a reward named {holder!r} already exists{ignoring_case}")
+
+
+def _write_unless_name_taken(
+    session: Session, *, shop_id: int, name: str, except_id: int | None, change: Callable[[], None]
+) -> None:
+    """Make the change and flush it in a savepoint: a name another transaction took since _name_holder looked (two
     admins, or a double submit) is the same InvalidInput, not a unique violation that aborts the caller's
     transaction."""
     try:
         with session.begin_nested():
             change()
     except IntegrityError as error:
-        if getattr(error.orig.diag, "constraint_name", None) == "uq_reward_definitions_shop_id_name":  # type: ignore[union-attr]
-            raise InvalidInput(f"name: a reward named {name!r} already exists") from None
-        raise
+        if getattr(error.orig.diag, "constraint_name", None) != NAME_INDEX:  # type: ignore[union-attr]
+            raise
+        # The index waited for the other writer to commit, so a fresh read sees the name it wrote.
+        holder = _name_holder(session, shop_id, name, except_id) or name
+        raise _name_taken_error(name, holder) from None
 
 
 def create_reward(session: Session, *, shop_id: int, spec: RewardSpec) -> RewardDefinition:
-    """Add a validated reward to the shop (InvalidInput on a bad field or a name already used)."""
+    """Add a validated reward to the shop (InvalidInput on a bad field or a name already used, in any case)."""
     columns = validate(spec)
-    if _name_taken(session, shop_id, columns["name"]):
-        raise InvalidInput(f"name: a reward named {columns['name']!r} already exists")
+    name = columns["name"]
+    if (holder := _name_holder(session, shop_id, name)) is not None:
+        raise _name_taken_error(name, holder)
     reward = RewardDefinition(shop_id=shop_id, **columns)
-    _write_unless_name_taken(session, columns["name"], lambda: session.add(reward))
+    _write_unless_name_taken(session, shop_id=shop_id, name=name, except_id=None, change=lambda: session.add(reward))
     return reward
 
 
 def update_reward(session: Session, *, shop_id: int, reward_id: int, spec: RewardSpec) -> RewardDefinition:
-    """Replace a reward's definition; codes already issued keep the terms they were issued with."""
+    """Replace a reward's definition; codes already issued keep the terms they were issued with. The name must not
+    be another reward's in any case; changing the case of its own is fine."""
     reward = get_reward(session, shop_id=shop_id, reward_id=reward_id)
     columns = validate(spec)
-    if _name_taken(session, shop_id, columns["name"], except_id=reward.id):
-        raise InvalidInput(f"name: a reward named {columns['name']!r} already exists")
+    name = columns["name"]
+    if (holder := _name_holder(session, shop_id, name, except_id=reward.id)) is not None:
+        raise _name_taken_error(name, holder)
 
     def change() -> None:
         for key, value in columns.items():
             setattr(reward, key, value)
 
-    _write_unless_name_taken(session, columns["name"], change)
+    _write_unless_name_taken(session, shop_id=shop_id, name=name, except_id=reward.id, change=change)
     return reward
 
 
