@@ -45,12 +45,15 @@ class Plan:
 
 # The plans (app/shopify/billing.py charges them; app.loyalty.base.plans.plan_allows checks them). What the paid plan
 # adds: `backfill` (importing the shop's past orders, `flask shopify backfill`) and `outbound_webhooks` (the merchant's
-# own webhook endpoints and the rule action `webhook`, for whoever delivers them to check).
+# own webhook endpoints and the rule action `webhook`: app.integrations refuses new endpoints and makes no new
+# delivery without it).
 FREE_PLAN = Plan("free", "Free", Decimal("0"), 0, frozenset())
 BILLING_PLANS = (
     FREE_PLAN,
     Plan("growth", "Loyalty Growth", Decimal("29.00"), 14, frozenset({"backfill", "outbound_webhooks"})),
 )
+# What each feature is called where a merchant reads what a plan gives (the admin's upgrade offers).
+FEATURE_NAMES = {"outbound_webhooks": "Webhook endpoints", "backfill": "Importing past orders"}
 
 
 class ConfigError(RuntimeError):

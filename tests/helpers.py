@@ -92,3 +92,20 @@ def migration_head() -> str:
     head = ScriptDirectory.from_config(alembic_config("postgresql+psycopg://unused/unused")).get_current_head()
     assert head is not None
     return head
+
+
+# The subscription `on_paid_plan` records, as Shopify names AppSubscriptions.
+PAID_SUBSCRIPTION_ID = "gid://shopify/AppSubscription/4028497976"
+
+
+def on_paid_plan(session: Any, shop: Any, *, created_at: str = "2026-11-01T09:00:00Z") -> Any:
+    """Record `shop` as paying for Loyalty Growth (the plan with backfill and outbound webhooks), as /billing/confirm
+    does after the merchant approves it, and commit; the shop."""
+    from datetime import datetime
+
+    shop.billing_plan = "growth"
+    shop.subscription_id = PAID_SUBSCRIPTION_ID
+    shop.subscription_status = "ACTIVE"
+    shop.subscription_created_at = datetime.fromisoformat(created_at)
+    session.commit()
+    return shop

@@ -3,7 +3,11 @@ status (and why it was disabled), adding one (its signing secret shown once), tu
 secret, deleting it, and the recent deliveries with their outcome (a failed one can be sent again).
 
 Every action answers with the whole area (`#webhooks`), so the list, the form and the log stay in step; every
-service call is scoped to g.shop, so another shop's endpoint or delivery is a 404 and changes nothing."""
+service call is scoped to g.shop, so another shop's endpoint or delivery is a 404 and changes nothing.
+
+Endpoints are a paid-plan feature: on a plan without it the page shows what the plan that has it gives and an
+upgrade button (POST /billing/subscribe) instead of the form, marks the shop's endpoints paused by the plan, and
+adding one or sending a delivery again is refused with 402 and the service's message."""
 
 from __future__ import annotations
 
@@ -11,12 +15,14 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from flask import Response, abort, current_app, g, make_response, render_template, request
+from flask import Response, abort, current_app, g, jsonify, make_response, render_template, request
 
 from app.admin.audit import record_change
 from app.admin.shell import admin_blueprint, with_toast
+from app.config import FEATURE_NAMES
 from app.extensions import db
 from app.integrations import endpoints
+from app.loyalty.base import plans
 from app.models import WebhookEndpoint
 from app.shopify.admin_auth import admin_required
 from app.shopify.token_cipher import TokenCipher, cipher_for
@@ -48,6 +54,9 @@ def create() -> Response:
             description=description,
             allow_private=_allow_private(),
         )
+    except endpoints.PlanRequired as exc:
+        db.session.rollback()
+        return _payment_required(exc)
     except endpoints.EndpointError as exc:
         db.session.rollback()
         errors = {_field_of(str(exc)): str(exc)}
@@ -100,6 +109,8 @@ def resend(delivery_id: uuid.UUID) -> Response:
         delivery = endpoints.resend(db.session, shop_id=g.shop.id, delivery_id=delivery_id, now=now)
     except endpoints.EndpointNotFound as exc:
         abort(404, description=str(exc))
+    except endpoints.PlanRequired as exc:
+        return _payment_required(exc)
     except endpoints.EndpointError as exc:
         abort(409, description=str(exc))
     record_change("webhook_delivery.resent", ("webhook_delivery", str(delivery.delivery_id)))
@@ -116,6 +127,14 @@ def _switch(endpoint_id: int, *, active: bool) -> Response:
     record_change(action, (SUBJECT, endpoint_id), before=before, after=after)
     db.session.commit()
     return with_toast(make_response(_area()), "Endpoint turned on" if active else "Endpoint turned off")
+
+
+def _payment_required(exc: endpoints.PlanRequired) -> Response:
+    """402 with the service's message, in the shape of every other refusal (werkzeug has no 402 exception to
+    abort with); the admin shows the message as a toast."""
+    response = jsonify(error="payment_required", message=str(exc))
+    response.status_code = 402
+    return response
 
 
 def _field_of(message: str) -> str:
@@ -147,9 +166,16 @@ def _area(
     values: dict[str, object] | None = None,
     secret: tuple[int, str] | None = None,
 ) -> str:
+    upgrade = plans.upgrade_for(endpoints.FEATURE)
+    # What the upgrade gives, this page's feature first.
+    gives = sorted(upgrade.features, key=lambda feature: (feature != endpoints.FEATURE, feature)) if upgrade else []
     return render_template(
         "admin/webhooks/_area.html" if fragment else "admin/webhooks/index.html",
         title="Webhooks",
+        sending_allowed=plans.plan_allows(g.shop, endpoints.FEATURE),
+        current_plan=plans.current_plan(g.shop),
+        upgrade=upgrade,
+        upgrade_features=[FEATURE_NAMES.get(feature, feature) for feature in gives],
         endpoints=[endpoints.endpoint_view(e) for e in endpoints.list_endpoints(db.session, shop_id=g.shop.id)],
         deliveries=[endpoints.delivery_view(d) for d in endpoints.deliveries(db.session, shop_id=g.shop.id, limit=25)],
         topics=endpoints.TOPICS,

@@ -1,6 +1,10 @@
 """Merchants' webhook endpoints: create (the secret shown once), list, change, rotate, re-enable, delete; the
 delivery log and a manual resend. The service the admin's pages and `flask webhooks` call; every function is
-scoped to one shop, so one shop can never see or touch another's endpoints."""
+scoped to one shop, so one shop can never see or touch another's endpoints.
+
+Outbound webhooks are a paid-plan feature (FEATURE): without it a shop adds no endpoint and sends no delivery again
+(PlanRequired), and app.integrations.outbound_webhooks makes no new delivery; what the shop has is kept, so turning
+endpoints off, rotating their secrets and deleting them still work, and deliveries resume once it pays again."""
 
 from __future__ import annotations
 
@@ -14,7 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.integrations.targets import UnsafeTarget, check_url, resolve
-from app.models import WebhookDelivery, WebhookEndpoint
+from app.loyalty.base import plans
+from app.models import Shop, WebhookDelivery, WebhookEndpoint
 from app.shopify.token_cipher import TokenCipher
 
 TOPICS = (
@@ -28,6 +33,8 @@ TOPICS = (
     "data_request.ready",
 )
 MAX_ENDPOINTS_PER_SHOP = 10
+# The plan feature (app.config.BILLING_PLANS) without which a shop adds no endpoint and gets no new delivery.
+FEATURE = "outbound_webhooks"
 # What the admin shows beside the URL: a note, not a document.
 MAX_DESCRIPTION_LENGTH = 500
 
@@ -38,6 +45,27 @@ class EndpointError(ValueError):
 
 class EndpointNotFound(LookupError):
     """No such endpoint or delivery in this shop (HTTP 404)."""
+
+
+class PlanRequired(EndpointError):
+    """The shop's plan in force does not include outbound webhooks (HTTP 402); the message names the plan that does."""
+
+
+def sending_allowed(session: Session, *, shop_id: int) -> bool:
+    """Whether the shop's plan in force includes outbound webhooks: without it, no endpoint is added and no new
+    delivery is made (its endpoints are kept, paused, until it pays again)."""
+    shop = session.get(Shop, shop_id)
+    return shop is not None and plans.plan_allows(shop, FEATURE)
+
+
+def _require_plan(session: Session, shop_id: int, action: str) -> None:
+    if sending_allowed(session, shop_id=shop_id):
+        return
+    shop = session.get(Shop, shop_id)
+    current = plans.current_plan(shop).name if shop is not None else plans.FREE_PLAN.name
+    upgrade = plans.upgrade_for(FEATURE)
+    offer = f"part of the {upgrade.name} plan" if upgrade is not None else "not part of any plan"
+    raise PlanRequired(f"webhook endpoints are {offer}, and this shop is on the {current} plan: upgrade to {action}")
 
 
 @dataclass(frozen=True)
@@ -84,7 +112,9 @@ def create_endpoint(
     description: str | None = None,
     allow_private: bool = False,
 ) -> CreatedEndpoint:
-    """Add an endpoint; returns it with its signing secret, which is stored encrypted and never shown again."""
+    """Add an endpoint; returns it with its signing secret, which is stored encrypted and never shown again. Raises
+    PlanRequired when the shop's plan does not include outbound webhooks."""
+    _require_plan(session, shop_id, "add one")
     count = len(list_endpoints(session, shop_id=shop_id))
     if count >= MAX_ENDPOINTS_PER_SHOP:
         raise EndpointError(f"a shop may have at most {MAX_ENDPOINTS_PER_SHOP} webhook endpoints")
@@ -168,12 +198,14 @@ def deliveries(
 
 
 def resend(session: Session, *, shop_id: int, delivery_id: uuid.UUID, now: datetime) -> WebhookDelivery:
-    """Queue a delivery again at once (same delivery id, so a receiver that has it already can drop it)."""
+    """Queue a delivery again at once (same delivery id, so a receiver that has it already can drop it). Sending
+    again is a new delivery: PlanRequired when the shop's plan does not include outbound webhooks."""
     delivery = session.execute(
         select(WebhookDelivery).where(WebhookDelivery.shop_id == shop_id, WebhookDelivery.delivery_id == delivery_id)
     ).scalar_one_or_none()
     if delivery is None:
         raise EndpointNotFound(f"no webhook delivery {delivery_id} in this shop")
+    _require_plan(session, shop_id, "send a delivery again")
     if delivery.endpoint_id is None:
         raise EndpointError("the endpoint of this delivery was deleted; there is nowhere to resend it")
     delivery.status = "pending"

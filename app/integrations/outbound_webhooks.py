@@ -2,6 +2,8 @@
 
 - `fan_out` turns one business event (topic + data) into one `webhook_deliveries` row per active endpoint that
   subscribes to the topic. The unique (endpoint, dedupe key) makes it safe to run twice: the outbox dispatcher may.
+  It and `stage_for_url` make nothing while the shop's plan lacks outbound webhooks (`endpoints.sending_allowed`):
+  the endpoints are kept, paused by the plan, and the deliveries made before (retries included) are still sent.
 - `attempt` sends one delivery once: signed body, explicit timeouts and a deadline for the whole exchange
   (app/integrations/deadline.py), no redirects, at most MAX_RESPONSE_BYTES of the answer read, the target re-checked
   against private addresses. A 2xx delivers; anything else schedules the next
@@ -30,7 +32,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from app.integrations import deadline, signing
-from app.integrations.endpoints import TOPICS, EndpointNotFound
+from app.integrations.endpoints import TOPICS, EndpointNotFound, sending_allowed
 from app.integrations.targets import UnsafeTarget, resolve
 from app.models import AuditLog, Shop, WebhookDelivery, WebhookEndpoint
 from app.monitoring.metrics import record_webhook_delivery
@@ -92,6 +94,9 @@ def fan_out(
     shop = session.get(Shop, shop_id)
     if shop is None:
         return []
+    if not sending_allowed(session, shop_id=shop_id):
+        log.info("webhook %s of shop %s not delivered: its plan does not include outbound webhooks", topic, shop_id)
+        return []
     endpoints = session.execute(
         select(WebhookEndpoint).where(
             WebhookEndpoint.shop_id == shop_id,
@@ -115,8 +120,12 @@ def stage_for_url(
     event_id: uuid.UUID | None = None,
 ) -> WebhookDelivery | None:
     """The rule action `webhook`: one delivery (topic RULE_TOPIC) to the shop's endpoint with this URL, whatever
-    topics it chose; None when it was staged before. Raises EndpointNotFound when the shop has no active endpoint
-    with that URL: the endpoint holds the signing secret, so it must be registered first."""
+    topics it chose; None when it was staged before, or when the shop's plan does not include outbound webhooks.
+    Raises EndpointNotFound when the shop has no active endpoint with that URL: the endpoint holds the signing
+    secret, so it must be registered first."""
+    if not sending_allowed(session, shop_id=shop_id):
+        log.info("rule webhook of shop %s not delivered: its plan does not include outbound webhooks", shop_id)
+        return None
     shop = session.get(Shop, shop_id)
     endpoint = session.execute(
         select(WebhookEndpoint)

@@ -20,6 +20,7 @@ from app.models import Outbox, Shop
 from tests.admin.conftest import Admin, add_member
 from tests.events.test_end_to_end import drain as drain_stream
 from tests.events.test_end_to_end import make_consumer
+from tests.helpers import on_paid_plan
 from tests.integrations.receiver import Receiver, serve
 from tests.shopify.conftest import TEST_ENCRYPTION_KEY
 from tests.shopify_fake.signing import ShopifySigner
@@ -30,6 +31,12 @@ from tests.worker_fixtures import run_next_task
 def settings_overrides(settings_overrides: dict[str, Any]) -> dict[str, Any]:
     """The worker's key (tests/worker_fixtures.py), so it can read the secret the admin stored; a local receiver."""
     return {**settings_overrides, "encryption_keys": (TEST_ENCRYPTION_KEY,), "webhooks_allow_private_targets": True}
+
+
+@pytest.fixture
+def demo_shop(demo_shop: Shop) -> Shop:
+    """On the plan with outbound webhooks, so its endpoint can be added and told."""
+    return on_paid_plan(db.session, demo_shop)
 
 
 @pytest.fixture

@@ -17,6 +17,7 @@ from app.integrations import endpoints
 from app.models import AuditLog, Shop, WebhookDelivery, WebhookEndpoint
 from app.shopify.token_cipher import cipher_for
 from tests.admin.conftest import Admin
+from tests.helpers import on_paid_plan
 
 RECEIVER = "http://127.0.0.1:9/hooks/loyalty"
 
@@ -25,6 +26,12 @@ RECEIVER = "http://127.0.0.1:9/hooks/loyalty"
 def settings_overrides(settings_overrides: dict[str, Any]) -> dict[str, Any]:
     """Endpoints on 127.0.0.1, as in development (the refusal tests below turn this off)."""
     return {**settings_overrides, "webhooks_allow_private_targets": True}
+
+
+@pytest.fixture
+def demo_shop(demo_shop: Shop) -> Shop:
+    """On the plan with outbound webhooks (the free plan's refusals: tests/admin/test_webhooks_plan.py)."""
+    return on_paid_plan(db.session, demo_shop)
 
 
 def add(admin: Admin, url: str = RECEIVER, topics: tuple[str, ...] = ("points.earned",)) -> Any:
@@ -130,6 +137,7 @@ def test_another_shops_endpoints_and_deliveries_are_not_found_and_unchanged(
     admin: Admin, other_admin_shop: Shop, app: Any
 ) -> None:
     cipher = cipher_for(app.config["SETTINGS"], Path(app.instance_path))
+    on_paid_plan(db.session, other_admin_shop)
     theirs = endpoints.create_endpoint(
         db.session,
         cipher,

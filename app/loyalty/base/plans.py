@@ -48,6 +48,11 @@ def plan_allows(shop: HasBilling, feature: str) -> bool:
     return feature in current_plan(shop).features
 
 
+def upgrade_for(feature: str) -> Plan | None:
+    """The cheapest plan that includes `feature` (what the admin offers a shop without it); None if none does."""
+    return min((plan for plan in BILLING_PLANS if feature in plan.features), key=lambda plan: plan.price, default=None)
+
+
 def subscription_time(value: object) -> datetime | None:
     """A created_at / updated_at of Shopify's (ISO 8601; one without an offset is UTC); None when it is not one."""
     if not isinstance(value, str):

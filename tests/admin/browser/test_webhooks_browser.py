@@ -11,11 +11,18 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models import WebhookEndpoint
 from tests.admin.browser.conftest import open_admin, screenshot, serious_violations
+from tests.helpers import on_paid_plan
 
 
 @pytest.fixture
 def settings_overrides(settings_overrides: dict[str, Any]) -> dict[str, Any]:
     return {**settings_overrides, "webhooks_allow_private_targets": True}  # the endpoint below is on 127.0.0.1
+
+
+@pytest.fixture
+def demo_shop(demo_shop: Any) -> Any:
+    """On the plan with outbound webhooks (Loyalty Growth): the free plan's page offers the upgrade instead."""
+    return on_paid_plan(db.session, demo_shop)
 
 
 def test_add_an_endpoint_see_its_secret_once_turn_it_off_and_delete_it(page: Any, demo_shop: Any) -> None:
