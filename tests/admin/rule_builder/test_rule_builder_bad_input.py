@@ -405,3 +405,30 @@ class TestNumbersPastTheLanguagesBounds:
         assert response.status_code == 422
         assert "/actions/0/amount: must be at most 1,000,000,000" in text_of(response)
         assert counts(db_session) == before
+
+
+class TestATypeThatIsNoName:
+    """The form reads each field as its `kind:` field says (form_codec), so a crafted form can make an action's or a
+    condition's `type` a list or an object; the editor looked it up in the language's vocabulary (a 500: unhashable)."""
+
+    CRAFTED = [
+        (
+            {"kind:": "{}", "kind:/actions": "[]", "kind:/actions/0": "{}", "kind:/actions/0/type": "{}"},
+            "/actions/0/type",
+        ),
+        ({"kind:": "{}", "kind:/conditions": "{}", "kind:/conditions/type": "[]"}, "/conditions"),
+    ]
+
+    @pytest.mark.parametrize(("fields", "pointer"), CRAFTED, ids=["action-type-object", "condition-type-list"])
+    def test_the_editor_shows_the_problem_at_its_field(self, builder, fields, pointer) -> None:  # type: ignore[no-untyped-def]
+        for path in ("/admin/rules/new/validate", "/admin/rules/new/editor"):
+            response = builder.post(path, fields)
+            assert response.status_code == 200
+            assert f'data-slot="{pointer}"' in response.get_data(as_text=True)
+
+    @pytest.mark.parametrize(("fields", "pointer"), CRAFTED, ids=["action-type-object", "condition-type-list"])
+    def test_saving_it_is_refused_and_writes_nothing(self, builder, db_session, fields, pointer) -> None:  # type: ignore[no-untyped-def]
+        response = builder.post("/admin/rules/", fields)
+        assert response.status_code == 422
+        assert "Fix the problems marked below before saving" in text_of(response)
+        assert counts(db_session) == dict.fromkeys(counts(db_session), 0)
