@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import datetime, timezone
 
 import pytest
 from alembic.autogenerate import compare_metadata
@@ -148,5 +149,87 @@ def test_reward_names_differing_only_in_case_are_renamed_then_unique_ignoring_ca
         downgrade(empty_database, BEFORE_CASELESS_REWARD_NAMES)  # back to names unique by exact case; they stay
         with engine.connect() as conn:
             assert len(conn.execute(query).all()) == 8
+    finally:
+        engine.dispose()
+
+
+# Migration 0026 stores the earned tier apart; the revision before it.
+EARNED_TIER, BEFORE_EARNED_TIER = "0026", "0025"
+
+
+def test_the_earned_tier_backfill_keeps_earned_tiers_and_rebuilds_those_an_override_hid(empty_database: str) -> None:
+    """0026: a member with no override, or above it, earned the tier they are on; one on the tier set by hand gets
+    what an override ending now would give (never above the tier they are on), reached now, reviewed at the period's
+    end; with nothing earned, no tier and no dates."""
+    engine = create_engine(empty_database)
+    try:
+        upgrade(empty_database, BEFORE_EARNED_TIER)
+        with engine.begin() as conn:
+            sql = conn.exec_driver_sql
+            rolling = sql(
+                "INSERT INTO shops (domain, tier_period, tier_basis) VALUES"
+                " ('r.myshopify.com', 'rolling_12_months', 'amount_spent') RETURNING id"
+            ).scalar_one()
+            # A zone PostgreSQL does not know is UTC, as shop_zone reads it.
+            yearly = sql(
+                "INSERT INTO shops (domain, tier_period, timezone) VALUES"
+                " ('y.myshopify.com', 'calendar_year', 'Nowhere/Atlantis') RETURNING id"
+            ).scalar_one()
+            tier = {}
+            for shop_id in (rolling, yearly):
+                for name, level, threshold in (("Silver", 1, 100), ("Gold", 2, 1000), ("Platinum", 3, 5000)):
+                    tier[shop_id, name] = sql(
+                        "INSERT INTO tier_definitions (shop_id, name, level, threshold) VALUES"
+                        f" ({shop_id}, '{name}', {level}, {threshold}) RETURNING id"
+                    ).scalar_one()
+
+            def member(shop_id: int, customer_id: str, current: str, manual: str | None) -> int:
+                manual_id = tier[shop_id, manual] if manual else "NULL"
+                until = "now() + interval '1 month'" if manual else "NULL"
+                return sql(
+                    "INSERT INTO customer_loyalty_profiles (shop_id, customer_id, current_tier_id, tier_achieved_at,"
+                    " tier_review_at, manual_tier_id, manual_tier_until) VALUES"
+                    f" ({shop_id}, '{customer_id}', {tier[shop_id, current]}, '2026-01-05', '2026-07-05',"
+                    f" {manual_id}, {until}) RETURNING id"
+                ).scalar_one()
+
+            plain = member(rolling, "1", "Gold", None)
+            above = member(rolling, "2", "Gold", "Silver")
+            hidden = member(rolling, "3", "Platinum", "Platinum")
+            nothing = member(rolling, "4", "Platinum", "Platinum")
+            last_year = member(yearly, "5", "Gold", "Gold")
+            for order_id, profile_id, total, age in (
+                ("o1", hidden, 400, "1 month"),  # in the window: Silver
+                ("o2", hidden, 700, "13 months"),  # out of it
+                ("o3", hidden, 9000, "2 months"),  # cancelled
+            ):
+                sql(
+                    "INSERT INTO orders (shop_id, profile_id, order_id, total, subtotal, placed_at, cancelled_at)"
+                    f" VALUES ({rolling}, {profile_id}, '{order_id}', {total}, {total}, now() - interval '{age}',"
+                    f" {'now()' if order_id == 'o3' else 'NULL'})"
+                )
+            sql(
+                "INSERT INTO points_transactions (shop_id, profile_id, kind, points, idempotency_key, cause_type,"
+                f" created_at) VALUES ({yearly}, {last_year}, 'earn', 150, 'k1', 'system',"
+                " date_trunc('year', now()) - interval '1 month')"
+            )
+
+        upgrade(empty_database, EARNED_TIER)
+        with engine.connect() as conn:
+            rows = conn.exec_driver_sql(
+                "SELECT p.id, t.name, p.tier_achieved_at = '2026-01-05', p.tier_review_at,"
+                " p.tier_review_at = (p.tier_achieved_at AT TIME ZONE 'UTC' + interval '12 months')"
+                " AT TIME ZONE 'UTC',"  # a year after it was reached: the rolling window's review
+                " p.tier_review_at = date_trunc('year', now() AT TIME ZONE 'UTC' + interval '1 year')"
+                " AT TIME ZONE 'UTC'"  # the next new year: the calendar year's review
+                " FROM customer_loyalty_profiles p LEFT JOIN tier_definitions t ON t.id = p.earned_tier_id"
+            ).all()
+        found = {row[0]: tuple(row[1:]) for row in rows}
+        kept = datetime(2026, 7, 5, tzinfo=timezone.utc)
+        assert found[plain] == ("Gold", True, kept, False, False)
+        assert found[above] == ("Gold", True, kept, False, False)
+        assert found[hidden][:2] == ("Silver", False) and found[hidden][3] is True
+        assert found[nothing] == (None, None, None, None, None)
+        assert found[last_year][:2] == ("Silver", False) and found[last_year][4] is True
     finally:
         engine.dispose()

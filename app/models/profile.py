@@ -53,10 +53,16 @@ class CustomerLoyaltyProfile(Base):
     orders_count: Mapped[int] = mapped_column(Integer, server_default="0")
     total_spent: Mapped[Decimal] = mapped_column(Numeric(14, 2), server_default="0")
 
+    # The tier that applies (multiplier, storefront, metafields, rule facts): the higher of the earned tier and a
+    # tier set by hand while it holds. app.loyalty.tiers.membership.apply_tiers writes it with the earned tier.
     current_tier_id: Mapped[int | None] = mapped_column(ForeignKey("tier_definitions.id", ondelete="SET NULL"))
+    # The tier the member holds by their own doing (upgrades by earning, kept at period reviews), whatever a tier set
+    # by hand does: what they go back to when an override ends. Equal to current_tier_id without an override.
+    earned_tier_id: Mapped[int | None] = mapped_column(ForeignKey("tier_definitions.id", ondelete="SET NULL"))
+    # When the earned tier was reached (None: never reached one).
     tier_achieved_at: Mapped[datetime | None]
-    # End of the tier period: when the tier is next checked against its retention threshold (None: never, e.g. a
-    # lifetime period or no tier). Set by app.loyalty.tiers.membership on every tier change and at each period roll.
+    # End of the earned tier's period: when it is next checked against its retention threshold (None: never, e.g. a
+    # lifetime period or no earned tier). Set on every change of the earned tier and at each period roll.
     tier_review_at: Mapped[datetime | None]
     # A tier set by hand (app.loyalty.tiers.overrides): a floor under the earned tier until manual_tier_until, when
     # the period sweep drops it. All three are None without an override.

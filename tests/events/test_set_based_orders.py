@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 
@@ -24,6 +24,7 @@ from app.commands.demo import FIRST_ORDER_BONUS
 from app.loyalty import ledger, rulebook
 from app.loyalty.base.inbound import InboundEvent
 from app.loyalty.processing import process_batch, process_event
+from app.loyalty.tiers import set_tier_by_hand
 from app.models import (
     CustomerLoyaltyProfile,
     EventQueue,
@@ -111,6 +112,7 @@ def _state(session: Session, shop: Shop) -> dict[str, Any]:
             tiers.get(p.current_tier_id),
             p.email,
             p.last_activity_at,
+            tiers.get(p.earned_tier_id),
         )
         for p in session.execute(select(CustomerLoyaltyProfile).where(CustomerLoyaltyProfile.shop_id == shop.id))
         .scalars()
@@ -198,6 +200,29 @@ def test_a_batch_of_orders_leaves_what_the_same_orders_one_by_one_leave(
     assert batched["tier_events"] == [("501", "Bronze", "order_created"), ("501", "Silver", "order_created"),
                                       ("502", "Bronze", "order_created")]  # fmt: skip
     assert ("4", None, Decimal("99.00"), 0) in batched["orders"]
+
+
+def test_a_batch_under_a_tier_set_by_hand_moves_the_earned_tier_as_one_by_one_does(
+    db_session: Session, shop: Shop, other_shop: Shop, now: datetime
+) -> None:
+    """501 holds Silver by hand: its orders earn Bronze, then Silver, underneath. The tier that applies never moves,
+    so neither path records a tier_changed event for 501, and both store the earned Silver it goes back to."""
+    for each in (shop, other_shop):
+        _configure(db_session, each, now)
+        silver = db_session.execute(
+            select(TierDefinition).where(TierDefinition.shop_id == each.id, TierDefinition.name == "Silver")
+        ).scalar_one()
+        profile = ledger.lock_profile(db_session, shop_id=each.id, customer_id="501", now=now)
+        set_tier_by_hand(
+            db_session, shop=each, profile=profile, tier_id=silver.id, until=date(2999, 12, 31), staff="s", now=now
+        )
+        db_session.commit()
+    batched, one_by_one = _batch_and_one_by_one(db_session, shop, other_shop, now, _events)
+
+    assert batched == one_by_one
+    assert (batched["profiles"]["501"][5], batched["profiles"]["501"][8]) == ("Silver", "Silver")
+    assert (batched["profiles"]["502"][5], batched["profiles"]["502"][8]) == ("Bronze", "Bronze")
+    assert batched["tier_events"] == [("501", "Silver", "set_by_hand"), ("502", "Bronze", "order_created")]
 
 
 def test_held_credits_of_a_batch_match_one_by_one(

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from app.loyalty import ledger, tiers
 from app.loyalty.base.errors import InvalidInput
 from app.models import CustomerLoyaltyProfile, EventQueue, Shop, TierDefinition
-from tests.loyalty.rewards_helpers import make_tier
+from tests.loyalty.rewards_helpers import give_points, make_tier
 from tests.loyalty.test_tiers import at, earn_and_upgrade, tier_of
 
 
@@ -173,3 +173,99 @@ def test_an_override_ending_in_the_new_year_leaves_the_tier_last_year_earned(
     assert tiers.roll_period(db_session, shop_id=year_shop.id, now=at(2026, 12, 31)).changes == []
     rolled = tiers.roll_period(db_session, shop_id=year_shop.id, now=at(2027, 1, 1, 1))
     assert sorted((c.customer_id, c.current) for c in rolled.changes) == [("21", None), ("22", None)]
+
+
+@pytest.fixture
+def rolling_shop(make_shop) -> Shop:  # type: ignore[no-untyped-def]
+    return make_shop("rolling.myshopify.com", tier_period="rolling_12_months")
+
+
+@pytest.fixture
+def rolling_ladder(db_session: Session, rolling_shop: Shop) -> dict[str, TierDefinition]:
+    return {
+        "Silver": make_tier(db_session, rolling_shop, "Silver", 1, "100"),
+        "Gold": make_tier(db_session, rolling_shop, "Gold", 2, "1000", retention_threshold=Decimal("500")),
+        "Platinum": make_tier(db_session, rolling_shop, "Platinum", 3, "5000"),
+    }
+
+
+def test_an_override_ending_before_the_review_in_a_rolling_window_gives_back_the_tier_earned(
+    db_session: Session, rolling_shop: Shop, rolling_ladder: dict[str, TierDefinition]
+) -> None:
+    """Gold reached on 2025-03-10 (700 points from June 2024, 400 that day) is the member's until its review on
+    2026-03-10, although the June points leave the window on 2025-06-01. An override that ends before then, or is
+    cleared, or is a lower tier, leaves them on Gold, not on the Silver the last 12 months give today; the review
+    then applies the window (400 misses Gold's retention of 500: Silver)."""
+    for customer_id in ("31", "32", "33"):
+        earn_and_upgrade(db_session, rolling_shop, customer_id, 700, at(2024, 6, 1))
+        earn_and_upgrade(db_session, rolling_shop, customer_id, 400, at(2025, 3, 10))
+    set_by_hand(db_session, rolling_shop, "31", rolling_ladder["Platinum"], date(2025, 9, 30), at(2025, 4, 1))
+    set_by_hand(db_session, rolling_shop, "32", rolling_ladder["Platinum"], date(2026, 12, 31), at(2025, 4, 1))
+    assert (
+        set_by_hand(db_session, rolling_shop, "33", rolling_ladder["Silver"], date(2025, 9, 30), at(2025, 4, 1)) is None
+    )
+    profiles = [ledger.find_profile(db_session, shop_id=rolling_shop.id, customer_id=c) for c in ("31", "32", "33")]
+
+    expired = tiers.roll_period(db_session, shop_id=rolling_shop.id, now=at(2025, 10, 1, 0))
+    assert [(c.customer_id, c.previous.name, c.current.name, c.reason) for c in expired.changes] == [
+        ("31", "Platinum", "Gold", "manual_tier_expired")
+    ]
+    locked = ledger.lock_existing_profile(db_session, shop_id=rolling_shop.id, customer_id="32")
+    cleared = tiers.clear_tier_override(
+        db_session, shop=rolling_shop, profile=locked, staff="staff:42", now=at(2025, 10, 2)
+    )
+    assert (cleared.previous.name, cleared.current.name) == ("Platinum", "Gold")
+    assert [tier_of(db_session, p.id) for p in profiles] == ["Gold", "Gold", "Gold"]
+    status = tiers.tier_status(db_session, shop=rolling_shop, profile=profiles[0], now=at(2025, 10, 2))
+    assert (status.current.name, status.next.name, status.measure) == ("Gold", "Platinum", Decimal(400))
+
+    # The review date is the one Gold was reached with: kept until then, then the window applies.
+    assert tiers.roll_period(db_session, shop_id=rolling_shop.id, now=at(2026, 3, 10, 11)).changes == []
+    reviewed = tiers.roll_period(db_session, shop_id=rolling_shop.id, now=at(2026, 3, 10, 12))
+    assert sorted((c.customer_id, c.current.name, c.reason) for c in reviewed.changes) == [
+        (customer_id, "Silver", "period_ended: retention threshold not met") for customer_id in ("31", "32", "33")
+    ]
+    # One tier_changed event per move of the tier that applies; none for the Silver set under Gold or its end.
+    payloads = select(EventQueue.payload).where(EventQueue.event_type == "tier_changed").order_by(EventQueue.id)
+    moves = [(p["customer_id"], p["reason"], p["to_tier"]["name"]) for p in db_session.execute(payloads).scalars()]
+    assert [move for move in moves if move[0] == "33"] == [
+        ("33", "order_created test-700", "Silver"),
+        ("33", "order_created test-400", "Gold"),
+        ("33", "period_ended: retention threshold not met", "Silver"),
+    ]
+    assert [move[1:] for move in moves if move[0] == "31"] == [
+        ("order_created test-700", "Silver"),
+        ("order_created test-400", "Gold"),
+        ("set_by_hand by staff:42", "Platinum"),
+        ("manual_tier_expired", "Gold"),
+        ("period_ended: retention threshold not met", "Silver"),
+    ]
+
+
+def test_a_tier_earned_under_an_override_is_kept_when_it_ends_and_reviewed_on_its_own_date(
+    db_session: Session, rolling_shop: Shop, rolling_ladder: dict[str, TierDefinition]
+) -> None:
+    """Earning Gold while Platinum is set by hand moves nothing the member sees (no event) but is theirs: when the
+    override ends after those points left the window, they are on Gold until Gold's own review."""
+    profile = earn_and_upgrade(db_session, rolling_shop, "41", 150, at(2025, 1, 10))
+    set_by_hand(db_session, rolling_shop, "41", rolling_ladder["Platinum"], date(2026, 12, 31), at(2025, 2, 1))
+    give_points(db_session, rolling_shop, "41", 1_000, at(2025, 5, 1), kind="earn")
+    assert (
+        tiers.evaluate_upgrade(db_session, shop=rolling_shop, profile=profile, now=at(2025, 5, 1), reason="o") is None
+    )
+    assert tier_of(db_session, profile.id) == "Platinum"
+    # Gold's review on 2026-05-01 finds the 1,000 points in its window: kept until 2027-05-01.
+    assert tiers.roll_period(db_session, shop_id=rolling_shop.id, now=at(2026, 5, 2)).changes == []
+
+    expired = tiers.roll_period(db_session, shop_id=rolling_shop.id, now=at(2027, 1, 1, 0))
+    assert [(c.previous.name, c.current.name, c.reason) for c in expired.changes] == [
+        ("Platinum", "Gold", "manual_tier_expired")
+    ]
+    reviewed = tiers.roll_period(db_session, shop_id=rolling_shop.id, now=at(2027, 5, 1, 12))
+    assert [(c.previous.name, c.current) for c in reviewed.changes] == [("Gold", None)]
+    assert tier_events(db_session) == [
+        ("order_created test-150", "Silver"),
+        ("set_by_hand by staff:42", "Platinum"),
+        ("manual_tier_expired", "Gold"),
+        ("period_ended: retention threshold not met", None),
+    ]

@@ -50,7 +50,7 @@ from app.loyalty.processing import customer_facts
 from app.loyalty.rulebook.executions import execution_rows, write_executions
 from app.loyalty.rulebook.facts import event_facts, rule_credit_key
 from app.loyalty.rulebook.history import DatabaseHistory
-from app.loyalty.tiers.membership import tier_changed_event, upgrade_target
+from app.loyalty.tiers.membership import effective_tier, tier_changed_event, tier_of, upgrade_floor, upgrade_target
 from app.loyalty.tiers.periods import current_window, measures, period_end
 from app.models import (
     CustomerLoyaltyProfile,
@@ -74,6 +74,7 @@ _WRITTEN = (
     "lifetime_earned",
     "last_activity_at",
     "current_tier_id",
+    "earned_tier_id",
     "tier_achieved_at",
     "tier_review_at",
 )
@@ -363,8 +364,8 @@ def _insert_all(session: Session, table: Any, rows: list[dict[str, Any]]) -> dic
 
 
 def _upgrade_tiers(session: Session, items: list[OrderItem], *, now: datetime) -> None:
-    """tiers.evaluate_upgrade for the wave's customers (the same decision, `upgrade_target`): one measure query per
-    shop, one pair of statements for all the tier_changed events."""
+    """tiers.evaluate_upgrade for the wave's customers (the same decisions, `upgrade_target` and `effective_tier`):
+    one measure query per shop, one pair of statements for all the tier_changed events."""
     events: list[AppEvent] = []
     by_shop: dict[int, list[OrderItem]] = defaultdict(list)
     for item in items:
@@ -384,22 +385,27 @@ def _upgrade_tiers(session: Session, items: list[OrderItem], *, now: datetime) -
         )
         for item in shop_items:
             profile = item.profile
-            upgrade = upgrade_target(ladder, profile.current_tier_id, values[profile.id])
+            upgrade = upgrade_target(ladder, profile.earned_tier_id, values[profile.id])
             if upgrade is None:
                 continue
-            current, target = upgrade
+            _earned, target = upgrade
+            profile.earned_tier_id, profile.tier_achieved_at = target.id, now
+            profile.tier_review_at = period_end(shop, now)
+            applies = effective_tier(target, upgrade_floor(profile, ladder)) or target
+            if applies.id == profile.current_tier_id:
+                continue  # a higher tier set by hand still applies: the earned tier moved, nothing the member sees
+            current = tier_of(ladder, profile.current_tier_id)
             _change, event = tier_changed_event(
                 shop=shop,
                 profile_id=profile.id,
                 customer_id=profile.customer_id,
                 previous=current,
-                target=target,
+                target=applies,
                 reason=f"{item.rule_event_type} {item.order_id}",
                 value=values[profile.id],
                 now=now,
             )
-            profile.current_tier_id, profile.tier_achieved_at = target.id, now
-            profile.tier_review_at = period_end(shop, now)
+            profile.current_tier_id = applies.id
             events.append(event)
     record_app_events(session, events)
 

@@ -2,19 +2,26 @@
 
 Rules (periods and measures are defined in `tiers.periods`):
 - Upgrade (`evaluate_upgrade`, called after each event that changed the member's points, spend or orders): the
-  highest tier whose entry `threshold` the current period's measure meets, if above the current tier.
-- Downgrade (`roll_period`, a periodic sweep): when a member's period ends (`tier_review_at`), the tier is kept if
-  the completed period's measure meets its `retention_threshold` (default: the entry threshold); otherwise the member
-  falls to the highest tier they still keep or qualify for now, possibly several levels.
+  highest tier whose entry `threshold` the current period's measure meets, if above the earned tier.
+- Downgrade (`roll_period`, a periodic sweep, with `tiers.reviews`): when the period of the earned tier ends
+  (`tier_review_at`), it is kept if the completed period's measure meets its `retention_threshold` (default: the
+  entry threshold); otherwise the member falls to the highest tier they still keep or qualify for now, possibly
+  several levels.
 - Ladder change (`recalculate_all`): every member is put where the new ladder places them: upgraded to what they
-  qualify for; kept at their tier (or the highest tier under it) that they retain on their best recent measure (the
-  current window or, for calendar years, the last completed year); a member whose tier was removed is placed afresh.
+  qualify for; kept at their earned tier (or the highest tier under it) that they retain on their best recent
+  measure (the current window or, for calendar years, the last completed year); a member whose tier was removed is
+  placed afresh.
 - Set by hand (`tiers.overrides`): a tier the merchant sets until a day is a floor under these rules while it
-  holds (the higher of the earned and the manual tier applies); the period roll drops it after its day.
+  holds; the period roll drops it after its day.
 
-Every change is a `tier_changed` event (app_events: an inbox row of event_type `tier_changed` and an audit row) with
-its reason. All functions run in the caller's transaction and never commit; sweeps lock each profile row in id
-order before changing it, the same lock events take (ledger.lock_profile), so they cannot race an upgrade.
+The rules above move the member's earned tier (`earned_tier_id`, reached at `tier_achieved_at`, reviewed at
+`tier_review_at`), which a tier set by hand never touches. The tier that applies (`current_tier_id`: the multiplier,
+the storefront, the metafields, the rules' facts) is the higher of the earned tier and the manual tier while it holds
+(`effective_tier`); `apply_tiers` writes both. Every change of the tier that applies, and only such a change, is a
+`tier_changed` event (app_events: an inbox row of event_type `tier_changed` and an audit row) with its reason.
+
+All functions run in the caller's transaction and never commit; sweeps lock each profile row in id order before
+changing it, the same lock events take (ledger.lock_profile), so they cannot race an upgrade.
 """
 
 from __future__ import annotations
@@ -82,6 +89,9 @@ def view(tier: TierDefinition | None) -> TierView | None:
     )
 
 
+# The profile columns apply_tiers writes.
+_TIER_COLUMNS = ["current_tier_id", "earned_tier_id", "tier_achieved_at", "tier_review_at"]
+
 # Set by a caller that runs many events in one transaction (processing.process_batch): ladders read once per shop
 # for that transaction, which changes no tier definitions.
 LADDER_MEMO = "loyalty.tier_ladders"
@@ -132,14 +142,37 @@ def tier_by_id(session: Session, *, shop_id: int, tier_id: int) -> TierDefinitio
 def upgrade_target(
     tiers: Sequence[TierDefinition], current_tier_id: int | None, value: Decimal
 ) -> tuple[TierDefinition | None, TierDefinition] | None:
-    """The upgrade a member of tier `current_tier_id` earns with the current period's measure `value`: (their tier
-    on this ladder, the higher tier they qualify for), or None when they qualify for nothing higher (never a
-    downgrade: that waits for the period end)."""
+    """The upgrade a member whose earned tier is `current_tier_id` earns with the current period's measure `value`:
+    (their tier on this ladder, the higher tier they qualify for), or None when they qualify for nothing higher
+    (never a downgrade: that waits for the period end)."""
     current = next((tier for tier in tiers if tier.id == current_tier_id), None)
     target = qualified_tier(tiers, value)
     if target is None or tier_level(target) <= tier_level(current):
         return None
     return current, target
+
+
+def held_override(profile: CustomerLoyaltyProfile, tiers: list[TierDefinition], now: datetime) -> TierDefinition | None:
+    """The tier set by hand while its override holds at `now`; None without one or once it has ended."""
+    if profile.manual_tier_id is None or profile.manual_tier_until is None or profile.manual_tier_until <= now:
+        return None
+    return next((tier for tier in tiers if tier.id == profile.manual_tier_id), None)
+
+
+def upgrade_floor(profile: CustomerLoyaltyProfile, tiers: list[TierDefinition]) -> TierDefinition | None:
+    """The tier set by hand as an upgrade sees it: until the sweep drops an override past its day (with its own
+    manual_tier_expired event), it still holds, so an upgrade never moves the member down."""
+    return tier_of(tiers, profile.manual_tier_id)
+
+
+def effective_tier(earned: TierDefinition | None, manual: TierDefinition | None) -> TierDefinition | None:
+    """The tier that applies: the higher of the earned tier and the tier set by hand while it holds."""
+    return manual if tier_level(manual) > tier_level(earned) else earned
+
+
+def tier_of(tiers: Sequence[TierDefinition], tier_id: int | None) -> TierDefinition | None:
+    """The tier with this id on the ladder; None for None or a tier no longer on it."""
+    return next((tier for tier in tiers if tier.id == tier_id), None)
 
 
 def _current_tier(session: Session, profile_id: int, tiers: Sequence[TierDefinition]) -> TierDefinition | None:
@@ -226,33 +259,43 @@ def tier_changed_event(
     return change, event
 
 
-def apply_tier_change(
+def apply_tiers(
     session: Session,
     *,
     shop: Shop,
     profile_id: int,
     customer_id: str,
     previous: TierDefinition | None,
-    target: TierDefinition | None,
+    earned: TierDefinition | None,
+    reached_at: datetime | None,
+    review_at: datetime | None,
+    manual: TierDefinition | None,
     reason: str,
     value: Decimal,
     now: datetime,
-    review_at: datetime | None,
-) -> TierChange:
-    """Move the member to `target`, then record the tier_changed event."""
+) -> TierChange | None:
+    """Store the member's earned tier (reached at `reached_at`, next reviewed at `review_at`) and the tier that
+    applies, the higher of it and `manual`; record the tier_changed event and return the change only when the tier
+    that applies moves from `previous`, so a change of the earned tier under a higher override is silent."""
+    target = effective_tier(earned, manual)
     session.execute(
         update(CustomerLoyaltyProfile)
         .where(CustomerLoyaltyProfile.id == profile_id, CustomerLoyaltyProfile.shop_id == shop.id)
         .values(
             current_tier_id=target.id if target is not None else None,
-            tier_achieved_at=now if target is not None else None,
-            tier_review_at=review_at if target is not None else None,
+            earned_tier_id=earned.id if earned is not None else None,
+            # Kept without an earned tier when its tier left the ladder: recalculate_all places them on what they
+            # retain (the caller passes None when they lose their tier).
+            tier_achieved_at=reached_at,
+            tier_review_at=review_at if earned is not None else None,
             updated_at=now,
         )
     )
     for obj in session.identity_map.values():
         if isinstance(obj, CustomerLoyaltyProfile) and obj.id == profile_id:
-            session.expire(obj, ["current_tier_id", "tier_achieved_at", "tier_review_at", "updated_at"])
+            session.expire(obj, [*_TIER_COLUMNS, "updated_at"])
+    if (target.id if target else None) == (previous.id if previous else None):
+        return None
     change, event = tier_changed_event(
         shop=shop,
         profile_id=profile_id,
@@ -270,7 +313,8 @@ def apply_tier_change(
 def evaluate_upgrade(
     session: Session, *, shop: Shop, profile: CustomerLoyaltyProfile, now: datetime, reason: str
 ) -> TierChange | None:
-    """Upgrade the member at once if the current period's measure meets a higher tier's threshold; never downgrade.
+    """Upgrade the member's earned tier at once if the current period's measure meets a higher tier's threshold;
+    never downgrade. The change shows (and is an event) unless a higher tier set by hand holds.
 
     The caller holds the profile lock (ledger.lock_profile) and has already written the event's effects.
     """
@@ -278,22 +322,24 @@ def evaluate_upgrade(
     if not tiers:
         return None
     value = measure(session, shop=shop, profile_id=profile.id, start=current_window(shop, now))
-    # The caller's lock keeps the profile row as loaded (apply_tier_change expires what it changes).
-    upgrade = upgrade_target(tiers, profile.current_tier_id, value)
+    # The caller's lock keeps the profile row as loaded (apply_tiers expires what it changes).
+    upgrade = upgrade_target(tiers, profile.earned_tier_id, value)
     if upgrade is None:
         return None
-    current, target = upgrade
-    return apply_tier_change(
+    _earned, target = upgrade
+    return apply_tiers(
         session,
         shop=shop,
         profile_id=profile.id,
         customer_id=profile.customer_id,
-        previous=current,
-        target=target,
+        previous=tier_of(tiers, profile.current_tier_id),
+        earned=target,
+        reached_at=now,
+        review_at=period_end(shop, now),
+        manual=upgrade_floor(profile, tiers),
         reason=reason,
         value=value,
         now=now,
-        review_at=period_end(shop, now),
     )
 
 
@@ -302,9 +348,13 @@ __all__ = [
     "TierChange",
     "TierStatus",
     "TierView",
+    "apply_tiers",
     "earn_multiplier",
+    "effective_tier",
     "evaluate_upgrade",
+    "held_override",
     "ladder",
     "tier_status",
+    "upgrade_floor",
     "upgrade_target",
 ]

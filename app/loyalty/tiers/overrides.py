@@ -1,12 +1,15 @@
 """A tier set by hand by the merchant, until a date.
 
-The override is a floor, not a cap: while it holds, the member's tier is the higher of the tier they earn and the
-tier set by hand. Upgrades by earning (`evaluate_upgrade`) still raise the member above it; the period roll and the
-ladder recalculation never put them below it (`held_override`). The override holds through the `until` day on the
-shop's wall clock; the first period sweep (`roll_period`) after that drops it (`drop_expired_override`) and puts the
-member on the tier they earn: in the period under way, or, in a calendar-year shop, the tier last year's measure
-reached, which the member keeps through this year as they would have without the override. Every tier change this
-causes is a `tier_changed` event.
+The override is a floor, not a cap: while it holds, the tier that applies is the higher of the member's earned tier
+and the tier set by hand (`membership.effective_tier`). It never touches the earned tier: upgrades by earning
+(`evaluate_upgrade`) still move it, and may raise the member above the override, and the period sweep still reviews
+it on its own date. The override holds through the `until` day on the shop's wall clock; the first period sweep
+(`roll_period`) after that drops it, and the member is on their earned tier again (or higher, if the period under
+way qualifies them for more, as an upgrade would), with the review date it was reached with: a rolling-window
+member who reached Gold keeps it until Gold's review, whatever the last 12 months give on the day the override ends,
+and a calendar-year one keeps the tier last year earned through this year. Setting, replacing and clearing an
+override place the member the same way (`place_member`). A `tier_changed` event is recorded only when the tier that
+applies moves.
 
 All functions run in the caller's transaction, never commit, and expect the caller to hold the profile lock
 (ledger.lock_existing_profile, or the sweep's lock).
@@ -20,8 +23,9 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from app.loyalty.base.errors import InvalidInput
-from app.loyalty.tiers.membership import TierChange, apply_tier_change, ladder, qualified_tier, tier_level
-from app.loyalty.tiers.periods import current_window, measure, period_end, previous_window, shop_zone
+from app.loyalty.tiers.membership import TierChange, apply_tiers, held_override, ladder, tier_of, upgrade_target
+from app.loyalty.tiers.periods import current_window, measure, period_end, shop_zone
+from app.loyalty.tiers.reviews import review_earned_tier
 from app.models import CustomerLoyaltyProfile, Shop, TierDefinition
 
 _OVERRIDE_COLUMNS = ["manual_tier_id", "manual_tier_until", "manual_tier_set_by"]
@@ -29,12 +33,14 @@ _OVERRIDE_COLUMNS = ["manual_tier_id", "manual_tier_until", "manual_tier_set_by"
 # (9999-12-31 has none).
 LAST_UNTIL = date(2999, 12, 31)
 
-
-def held_override(profile: CustomerLoyaltyProfile, tiers: list[TierDefinition], now: datetime) -> TierDefinition | None:
-    """The tier set by hand while its override holds at `now`; None without one or once it has ended."""
-    if profile.manual_tier_id is None or profile.manual_tier_until is None or profile.manual_tier_until <= now:
-        return None
-    return next((tier for tier in tiers if tier.id == profile.manual_tier_id), None)
+__all__ = [
+    "LAST_UNTIL",
+    "clear_tier_override",
+    "drop_override",
+    "held_override",
+    "override_last_day",
+    "place_member",
+]
 
 
 def override_end(shop: Shop, until: date) -> datetime:
@@ -62,7 +68,7 @@ def set_tier_by_hand(
 
     Refused (InvalidInput): a tier not on this shop's ladder, an `until` day already over in the shop's time zone or
     after LAST_UNTIL.
-    Replacing an override places the member afresh: the higher of the new manual tier and what they earn now.
+    Replacing an override places the member afresh: the higher of the new manual tier and their earned tier.
     """
     tiers = ladder(session, shop_id=shop.id)
     manual = next((tier for tier in tiers if tier.id == tier_id), None)
@@ -72,12 +78,8 @@ def set_tier_by_hand(
         raise InvalidInput(f"until: {until.isoformat()} is in the past; choose today or a later day")
     if until > LAST_UNTIL:
         raise InvalidInput(f"until: {until.isoformat()} is too far ahead; choose a day up to {LAST_UNTIL.isoformat()}")
-    current = next((tier for tier in tiers if tier.id == profile.current_tier_id), None)
-    # Without an earlier override the current tier is earned; with one it may be that override's doing.
-    base = current if profile.manual_tier_id is None else _earned_tier(session, shop, profile, tiers, now)
     _write_override(session, profile, manual_tier_id=manual.id, until=override_end(shop, until), staff=staff)
-    target = manual if tier_level(manual) > tier_level(base) else base
-    return _move(session, shop, profile, current, target, f"set_by_hand by {staff}", now)
+    return place_member(session, shop=shop, profile=profile, tiers=tiers, reason=f"set_by_hand by {staff}", now=now)
 
 
 def clear_tier_override(
@@ -86,47 +88,58 @@ def clear_tier_override(
     """End the override now: the member goes back to the tier they earn. No override: nothing happens."""
     if profile.manual_tier_id is None and profile.manual_tier_until is None:
         return None
-    return _drop(session, shop, profile, ladder(session, shop_id=shop.id), f"manual_tier_cleared by {staff}", now)
+    drop_override(session, profile)
+    tiers = ladder(session, shop_id=shop.id)
+    return place_member(
+        session, shop=shop, profile=profile, tiers=tiers, reason=f"manual_tier_cleared by {staff}", now=now
+    )
 
 
-def drop_expired_override(
-    session: Session, *, shop: Shop, profile: CustomerLoyaltyProfile, tiers: list[TierDefinition], now: datetime
-) -> TierChange | None:
-    """The sweep's part: an override whose day has passed is dropped and the earned tier applies again."""
-    if profile.manual_tier_until is None or profile.manual_tier_until > now:
-        return None
-    return _drop(session, shop, profile, tiers, "manual_tier_expired", now)
+def drop_override(session: Session, profile: CustomerLoyaltyProfile) -> None:
+    """Remove the member's override, leaving their tiers as they are: the caller places them (`place_member`)."""
+    _write_override(session, profile, manual_tier_id=None, until=None, staff=None)
 
 
-def _drop(
+def place_member(
     session: Session,
+    *,
     shop: Shop,
     profile: CustomerLoyaltyProfile,
     tiers: list[TierDefinition],
     reason: str,
     now: datetime,
+    entry: bool = True,
 ) -> TierChange | None:
-    current = next((tier for tier in tiers if tier.id == profile.current_tier_id), None)
-    earned = _earned_tier(session, shop, profile, tiers, now)
-    _write_override(session, profile, manual_tier_id=None, until=None, staff=None)
-    return _move(session, shop, profile, current, earned, reason, now)
+    """Put the member on the higher of their earned tier and the override they hold now, if any; a tier_changed
+    event with `reason` only if that moves the tier that applies.
 
-
-def _earned_tier(
-    session: Session, shop: Shop, profile: CustomerLoyaltyProfile, tiers: list[TierDefinition], now: datetime
-) -> TierDefinition | None:
-    """The tier the member holds by their own doing: what they qualify for in the period under way, as an upgrade
-    would place them, or, in a calendar-year shop, what they reached in the last completed year if higher. A tier
-    reached in a year is kept through the next one (the period roll keeps it: the entry threshold met covers the
-    retention threshold), so an override that ends in January must not take away the tier last year earned."""
-    earned = qualified_tier(tiers, measure(session, shop=shop, profile_id=profile.id, start=current_window(shop, now)))
-    last_year = previous_window(shop, now)
-    if last_year is not None:
-        start, end = last_year
-        kept = qualified_tier(tiers, measure(session, shop=shop, profile_id=profile.id, start=start, end=end))
-        if tier_level(kept) > tier_level(earned):
-            return kept
-    return earned
+    The earned tier is first reviewed if its review date has passed and then, with `entry`, raised to what the
+    period under way qualifies for if that is higher, as an upgrade would raise it (a member no event has placed yet
+    goes to a free entry tier, say). The event's measure is the reviewed period's when a review ran, else the period
+    under way's.
+    """
+    review = review_earned_tier(session, shop=shop, profile=profile, tiers=tiers, now=now)
+    earned, reached_at, review_at, value = review.tier, review.reached_at, review.review_at, review.measure
+    if entry or value is None:
+        now_value = measure(session, shop=shop, profile_id=profile.id, start=current_window(shop, now))
+        value = now_value if value is None else value
+        upgrade = upgrade_target(tiers, earned.id if earned is not None else None, now_value) if entry else None
+        if upgrade is not None:
+            earned, reached_at, review_at = upgrade[1], now, period_end(shop, now)
+    return apply_tiers(
+        session,
+        shop=shop,
+        profile_id=profile.id,
+        customer_id=profile.customer_id,
+        previous=tier_of(tiers, profile.current_tier_id),
+        earned=earned,
+        reached_at=reached_at,
+        review_at=review_at,
+        manual=held_override(profile, tiers, now),
+        reason=reason,
+        value=value,
+        now=now,
+    )
 
 
 def _write_override(
@@ -143,28 +156,3 @@ def _write_override(
         .values(manual_tier_id=manual_tier_id, manual_tier_until=until, manual_tier_set_by=staff)
     )
     session.expire(profile, _OVERRIDE_COLUMNS)
-
-
-def _move(
-    session: Session,
-    shop: Shop,
-    profile: CustomerLoyaltyProfile,
-    current: TierDefinition | None,
-    target: TierDefinition | None,
-    reason: str,
-    now: datetime,
-) -> TierChange | None:
-    if (target.id if target else None) == (current.id if current else None):
-        return None
-    return apply_tier_change(
-        session,
-        shop=shop,
-        profile_id=profile.id,
-        customer_id=profile.customer_id,
-        previous=current,
-        target=target,
-        reason=reason,
-        value=measure(session, shop=shop, profile_id=profile.id, start=current_window(shop, now)),
-        now=now,
-        review_at=period_end(shop, now),
-    )

@@ -4,7 +4,7 @@ Periods (shop.tier_period):
 - `lifetime`: one period that never ends; no downgrades.
 - `calendar_year`: January 1 to January 1 in the shop's time zone.
 - `rolling_12_months`: twelve months back from now for qualifying; each member's period ends twelve months after
-  they reached (or last kept) their tier.
+  they reached (or last kept) their earned tier.
 
 Measures (shop.tier_basis), within [start, end):
 - `points_earned`: earning entries (earn, referral, import, adjustments of either sign) minus reversals (refunds and

@@ -6,15 +6,24 @@ and can run in chunks (`after_profile_id`, `limit`) so a task commits as it goes
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from app.loyalty.tiers.membership import SweepResult, TierChange, apply_tier_change, ladder, qualified_tier, tier_level
-from app.loyalty.tiers.overrides import drop_expired_override, held_override
-from app.loyalty.tiers.periods import add_months, current_window, measure, period_end, previous_window, shop_zone
+from app.loyalty.tiers.membership import (
+    SweepResult,
+    TierChange,
+    apply_tiers,
+    effective_tier,
+    held_override,
+    ladder,
+    qualified_tier,
+    tier_level,
+    tier_of,
+)
+from app.loyalty.tiers.overrides import drop_override, place_member
+from app.loyalty.tiers.periods import current_window, measure, period_end, previous_window
 from app.models import CustomerLoyaltyProfile, Shop, TierDefinition
 
 
@@ -49,8 +58,10 @@ def _scope(
 def roll_period(
     session: Session, *, shop_id: int, now: datetime, after_profile_id: int = 0, limit: int | None = None
 ) -> SweepResult:
-    """Review every member whose period ended by `now`: keep the tier if its retention threshold was met in the
-    completed period, else downgrade. Idempotent: a reviewed member's next review is after `now`.
+    """Review every member whose earned tier's period ended by `now` (kept if its retention threshold was met in the
+    completed period, else downgraded) and drop every override whose day has passed; each member is then on the
+    higher of their earned tier and an override still held. Idempotent: a reviewed member's next review is after
+    `now`, and a dropped override is gone.
 
     A sweep that ran late reviews each missed period in turn. `after_profile_id`/`limit` let a task work in chunks.
     """
@@ -61,61 +72,20 @@ def roll_period(
     shop, tiers, profiles = scope
     changes: list[TierChange] = []
     for profile in profiles:
-        dropped = drop_expired_override(session, shop=shop, profile=profile, tiers=tiers, now=now)
-        if dropped is not None:
-            changes.append(dropped)
-        if profile.tier_review_at is None or profile.tier_review_at > now:
-            continue
-        current = next((tier for tier in tiers if tier.id == profile.current_tier_id), None)
-        review_at = profile.tier_review_at
-        if current is None or shop.tier_period == "lifetime":
-            session.execute(
-                update(CustomerLoyaltyProfile)
-                .where(CustomerLoyaltyProfile.id == profile.id)
-                .values(tier_review_at=None)
-            )
-            continue
-        zone = shop_zone(shop)
-        kept: TierDefinition | None = current
-        value = Decimal(0)
-        while review_at is not None and review_at <= now:
-            if kept is not None:
-                start = add_months(review_at, -12, zone)
-                value = measure(session, shop=shop, profile_id=profile.id, start=start, end=review_at)
-                kept = qualified_tier(tiers, value, retention=True, max_level=kept.level)
-            review_at = add_months(review_at, 12, zone)
-        target = kept
-        if target is None or target.id != current.id:
-            # Never below what the member qualifies for in the period under way.
-            now_value = measure(session, shop=shop, profile_id=profile.id, start=current_window(shop, now))
-            qualified_now = qualified_tier(tiers, now_value, max_level=current.level)
-            if tier_level(qualified_now) > tier_level(target):
-                target = qualified_now
-            # Never below a tier set by hand while it holds.
-            manual = held_override(profile, tiers, now)
-            if tier_level(manual) > tier_level(target):
-                target = manual
-        if target is not None and target.id == current.id:
-            session.execute(
-                update(CustomerLoyaltyProfile)
-                .where(CustomerLoyaltyProfile.id == profile.id)
-                .values(tier_review_at=review_at)
-            )
-            continue
-        changes.append(
-            apply_tier_change(
-                session,
-                shop=shop,
-                profile_id=profile.id,
-                customer_id=profile.customer_id,
-                previous=current,
-                target=target,
-                reason="period_ended: retention threshold not met",
-                value=value,
-                now=now,
-                review_at=review_at,
-            )
+        ended = profile.manual_tier_until is not None and profile.manual_tier_until <= now
+        if ended:
+            drop_override(session, profile)
+        change = place_member(
+            session,
+            shop=shop,
+            profile=profile,
+            tiers=tiers,
+            reason="manual_tier_expired" if ended else "period_ended: retention threshold not met",
+            now=now,
+            entry=ended,  # a review alone never upgrades; the end of an override places the member as setting it did
         )
+        if change is not None:
+            changes.append(change)
     session.flush()
     return SweepResult(examined=len(profiles), changes=changes, last_profile_id=profiles[-1].id if profiles else None)
 
@@ -133,49 +103,58 @@ def recalculate_all(
     previous = previous_window(shop, now)
     changes: list[TierChange] = []
     for profile in profiles:
-        current = next((tier for tier in tiers if tier.id == profile.current_tier_id), None)
+        current = tier_of(tiers, profile.current_tier_id)
+        earned = tier_of(tiers, profile.earned_tier_id)
         value = measure(session, shop=shop, profile_id=profile.id, start=start)
         best = value
         if previous is not None:
             best = max(best, measure(session, shop=shop, profile_id=profile.id, start=previous[0], end=previous[1]))
         entry = qualified_tier(tiers, value)
-        # A member keeps what they retain, never above their tier; one whose tier was removed (reached before, no
-        # tier now) keeps what they retain on the new ladder; one who never had a tier only enters.
+        # A member keeps what they retain, never above their earned tier; one whose earned tier was removed (reached
+        # before, no tier now) keeps what they retain on the new ladder; one who never earned a tier only enters.
         kept = None
-        if current is not None or profile.tier_achieved_at is not None:
-            kept = qualified_tier(tiers, best, retention=True, max_level=current.level if current is not None else None)
+        if earned is not None or profile.tier_achieved_at is not None:
+            kept = qualified_tier(tiers, best, retention=True, max_level=earned.level if earned is not None else None)
         target = entry if tier_level(entry) >= tier_level(kept) else kept
-        manual = held_override(profile, tiers, now)  # never below a tier set by hand while it holds
-        if tier_level(manual) > tier_level(target):
-            target = manual
-        if (target.id if target else None) == profile.current_tier_id:
-            wanted_review = None
+        if target is earned:  # kept: its dates stand (one placed before the shop had periods gets a review)
+            reached_at, review_at = profile.tier_achieved_at, None
             if target is not None and shop.tier_period != "lifetime":
-                wanted_review = profile.tier_review_at or period_end(shop, now)
-            if wanted_review != profile.tier_review_at:
-                session.execute(
-                    update(CustomerLoyaltyProfile)
-                    .where(CustomerLoyaltyProfile.id == profile.id)
-                    .values(tier_review_at=wanted_review)
-                )
+                review_at = profile.tier_review_at or period_end(shop, now)
+        elif target is None:
+            reached_at, review_at = None, None
+        else:  # reached now; a member moved down keeps the review date still ahead of them
+            reached_at, review_at = now, period_end(shop, now)
+            held_review = profile.tier_review_at
+            if tier_level(target) < tier_level(earned) and held_review is not None and held_review > now:
+                review_at = held_review
+        manual = held_override(profile, tiers, now)  # never below a tier set by hand while it holds
+        applies = effective_tier(target, manual)
+        if (
+            _id(target) == profile.earned_tier_id
+            and _id(applies) == profile.current_tier_id
+            and (reached_at, review_at) == (profile.tier_achieved_at, profile.tier_review_at)
+        ):
             continue
-        upgrade = tier_level(target) > tier_level(current)
-        review_at = period_end(shop, now)
-        if not upgrade and profile.tier_review_at is not None and profile.tier_review_at > now:
-            review_at = profile.tier_review_at
-        changes.append(
-            apply_tier_change(
-                session,
-                shop=shop,
-                profile_id=profile.id,
-                customer_id=profile.customer_id,
-                previous=current,
-                target=target,
-                reason="ladder_changed",
-                value=best if not upgrade else value,
-                now=now,
-                review_at=review_at,
-            )
+        upgrade = tier_level(applies) > tier_level(current)
+        change = apply_tiers(
+            session,
+            shop=shop,
+            profile_id=profile.id,
+            customer_id=profile.customer_id,
+            previous=current,
+            earned=target,
+            reached_at=reached_at,
+            review_at=review_at,
+            manual=manual,
+            reason="ladder_changed",
+            value=best if not upgrade else value,
+            now=now,
         )
+        if change is not None:
+            changes.append(change)
     session.flush()
     return SweepResult(examined=len(profiles), changes=changes, last_profile_id=profiles[-1].id if profiles else None)
+
+
+def _id(tier: TierDefinition | None) -> int | None:
+    return tier.id if tier is not None else None
