@@ -26,6 +26,7 @@ from app.loyalty.tiers import (
     held_override,
     ladder,
     override_last_day,
+    review_day,
     set_tier_by_hand,
     tier_status,
 )
@@ -271,16 +272,21 @@ def _tier_context(
     tier_values: dict[str, str] | None = None,
     tier_errors: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """What the tier card (`_tier.html`) shows: the tier and progress, the override while it holds, the form."""
+    """What the tier card (`_tier.html`) shows: the tier that applies and progress, the override while it holds with
+    the earned tier the member goes back to when it ends (and that tier's review day), the form."""
     tiers = ladder(db.session, shop_id=g.shop.id)
     manual = held_override(profile, tiers, now)
     override = None
     if manual is not None:
         assert profile.manual_tier_until is not None  # held_override found one
+        earned = next((tier for tier in tiers if tier.id == profile.earned_tier_id), None)
+        review = profile.tier_review_at if earned is not None else None
         override = {
             "name": manual.name,
             "until": override_last_day(g.shop, profile.manual_tier_until).isoformat(),
             "set_by": profile.manual_tier_set_by,
+            "earned": earned.name if earned is not None else None,
+            "review": review_day(g.shop, review).isoformat() if review is not None else None,
         }
     return {
         "tier_options": [(str(tier.id), tier.name) for tier in tiers],

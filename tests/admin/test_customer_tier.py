@@ -121,3 +121,42 @@ def test_another_shops_customer_is_not_found(admin: Admin, demo_shop: Any, other
     assert response.status_code == 404
     db.session.expire_all()
     assert db.session.get(CustomerLoyaltyProfile, eve.id).manual_tier_id is None
+
+
+def test_the_tier_card_names_the_earned_tier_an_override_gives_way_to(admin: Admin, demo_shop: Any) -> None:
+    """A rolling-window member on Silver by their own doing, set to Gold by hand: the card shows Gold and names the
+    earned Silver with its review day; clearing the override puts Silver back with that same review day."""
+    from app.loyalty import ledger, tiers
+
+    demo_shop.tier_period = "rolling_12_months"
+    db.session.commit()
+    profile = add_member(
+        db.session, demo_shop, "7000000000000000001", email="ada@example.com", name="Ada L", points=1200
+    )
+    locked = ledger.lock_existing_profile(db.session, shop_id=demo_shop.id, customer_id=profile.customer_id)
+    tiers.evaluate_upgrade(db.session, shop=demo_shop, profile=locked, now=datetime.now(timezone.utc), reason="seed")
+    db.session.commit()
+    review = db.session.get(CustomerLoyaltyProfile, profile.id).tier_review_at
+    gold = top_tier(demo_shop)
+
+    response = admin.post(URL, {"tier_id": str(gold.id), "until": (date.today() + timedelta(days=30)).isoformat()})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200, html
+    assert (
+        "Gold</span>" in html
+        and f"Earned tier, theirs again when this ends: Silver, next reviewed on {review:%Y-%m-%d}." in html
+    )
+
+    cleared = admin.post(URL, {"clear": "1"}).get_data(as_text=True)
+    assert "Silver</span>" in cleared and "Set by hand" not in cleared
+    db.session.expire_all()
+    stored = db.session.get(CustomerLoyaltyProfile, profile.id)
+    assert (stored.current_tier_id, stored.earned_tier_id, stored.tier_review_at) == (
+        stored.earned_tier_id,
+        next(t.id for t in tiers.ladder(db.session, shop_id=demo_shop.id) if t.name == "Silver"),
+        review,
+    )
+    moves = db.session.execute(
+        select(EventQueue.payload).where(EventQueue.event_type == "tier_changed").order_by(EventQueue.id)
+    ).scalars()
+    assert [p["to_tier"]["name"] for p in moves] == ["Silver", "Gold", "Silver"]

@@ -12,7 +12,13 @@ from app.loyalty.tiers.membership import (
     tier_status,
     upgrade_target,
 )
-from app.loyalty.tiers.overrides import clear_tier_override, held_override, override_last_day, set_tier_by_hand
+from app.loyalty.tiers.overrides import (
+    clear_tier_override,
+    held_override,
+    override_last_day,
+    review_day,
+    set_tier_by_hand,
+)
 from app.loyalty.tiers.sweeps import recalculate_all, roll_period
 
 __all__ = [
@@ -27,6 +33,7 @@ __all__ = [
     "override_last_day",
     "qualified_tier",
     "recalculate_all",
+    "review_day",
     "roll_period",
     "save_ladder",
     "set_tier_by_hand",

@@ -40,6 +40,7 @@ __all__ = [
     "held_override",
     "override_last_day",
     "place_member",
+    "review_day",
 ]
 
 
@@ -52,6 +53,11 @@ def override_end(shop: Shop, until: date) -> datetime:
 def override_last_day(shop: Shop, ends: datetime) -> date:
     """The last day an override ending at `ends` holds, on the shop's wall clock (the inverse of override_end)."""
     return (ends.astimezone(shop_zone(shop)) - timedelta(days=1)).date()
+
+
+def review_day(shop: Shop, review_at: datetime) -> date:
+    """The day, on the shop's wall clock, an earned tier reviewed at `review_at` is reviewed on."""
+    return review_at.astimezone(shop_zone(shop)).date()
 
 
 def set_tier_by_hand(
