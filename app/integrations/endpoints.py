@@ -19,19 +19,10 @@ from sqlalchemy.orm import Session
 
 from app.integrations.targets import UnsafeTarget, check_url, resolve
 from app.loyalty.base import plans
+from app.loyalty.base.merchant_webhooks import TOPICS
 from app.models import Shop, WebhookDelivery, WebhookEndpoint
 from app.shopify.token_cipher import TokenCipher
 
-TOPICS = (
-    "points.earned",
-    "points.redeemed",
-    "points.expired",
-    "points.adjusted",
-    "tier.changed",
-    "reward.issued",
-    "referral.converted",
-    "data_request.ready",
-)
 MAX_ENDPOINTS_PER_SHOP = 10
 # The plan feature (app.config.BILLING_PLANS) without which a shop adds no endpoint and gets no new delivery.
 FEATURE = "outbound_webhooks"

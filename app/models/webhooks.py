@@ -14,6 +14,8 @@ from .base import Base, created_at_column
 
 class WebhookEndpoint(Base):
     __tablename__ = "webhook_endpoints"
+    # Whether a shop has an endpoint for a topic is asked with every change that may be sent (migration 0025).
+    __table_args__ = (Index("ix_webhook_endpoints_shop_id_active", "shop_id", postgresql_where=text("active")),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     shop_id: Mapped[int] = mapped_column(ForeignKey("shops.id", ondelete="CASCADE"))

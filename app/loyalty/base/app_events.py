@@ -2,10 +2,12 @@
 
 Each is written in the caller's transaction as
 - an `event_queue` row (status `pending`, the fixed envelope's `event_type`, `event_data` as `payload`), so it flows
-  through the same inbox -> stream -> rules/outbound-webhook path as a Shopify webhook and is never lost; inside a
+  through the same inbox -> stream -> rules path as a Shopify webhook and is never lost; inside a
   processing batch, one that no active rule of its shop listens to is written `processed` instead (see
-  APP_EVENT_HEARD), and
-- an `audit_log` row (actor `system`), the merchant-visible history.
+  APP_EVENT_HEARD),
+- an `audit_log` row (actor `system`), the merchant-visible history, and
+- for tier_changed and referral_converted, a `merchant_webhook` outbox row when the shop has an endpoint for its topic
+  (merchant_webhooks.APP_EVENT_TOPICS).
 
 The event id is a UUIDv5 of a business key, so the same change recorded twice (a retried task) is one event.
 Payloads carry ids and amounts only, never names or emails (they must survive a GDPR redaction unchanged).
@@ -21,6 +23,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from app.loyalty.base import merchant_webhooks
 from app.loyalty.base.bulk import insert_rows
 from app.models import AuditLog, EventQueue
 
@@ -69,9 +72,9 @@ def record_app_event(
 
 
 def record_app_events(session: Session, events: list[AppEvent]) -> list[uuid.UUID]:
-    """Stage app events once per key, in two statements (a batch of events raises many at once): inbox rows
-    (pending, or processed when nobody listens: APP_EVENT_HEARD) and audit rows. Returns the ids recorded now (an
-    event recorded before is left as it was)."""
+    """Stage app events once per key, in a few statements (a batch of events raises many at once): inbox rows
+    (pending, or processed when nobody listens: APP_EVENT_HEARD), the merchant webhooks they make, and audit rows.
+    Returns the ids recorded now (an event recorded before is left as it was)."""
     if not events:
         return []
     by_id = {app_event_id(event.shop_id, event.key): event for event in events}
@@ -103,6 +106,21 @@ def record_app_events(session: Session, events: list[AppEvent]) -> list[uuid.UUI
         )
     }
     staged = [event_id for event_id in by_id if event_id in inserted]
+    merchant_webhooks.stage(
+        session,
+        [
+            webhook
+            for event_id in staged
+            for webhook in merchant_webhooks.app_event_webhooks(
+                by_id[event_id].event_type,
+                by_id[event_id].shop_id,
+                by_id[event_id].key,
+                {"customer_id": by_id[event_id].customer_id, **by_id[event_id].data},
+                by_id[event_id].now,
+                event_id,
+            )
+        ],
+    )
     insert_rows(
         session,
         AuditLog.__table__,

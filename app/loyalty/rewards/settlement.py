@@ -17,9 +17,10 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.loyalty import ledger
+from app.loyalty.base import merchant_webhooks
 from app.loyalty.base.errors import Conflict, InvalidInput, RedemptionNotFound
 from app.loyalty.ledger.profiles import lock_profile_by_id
-from app.models import CustomerLoyaltyProfile, Outbox, PointsTransaction, RedemptionLog, Shop
+from app.models import CustomerLoyaltyProfile, Outbox, PointsTransaction, RedemptionLog, RewardDefinition, Shop
 from app.models.base import MAX_BIGINT
 
 
@@ -85,7 +86,33 @@ def settle(
     redemption.settled_at = now
     redemption.shopify_discount_id = shopify_discount_id
     session.flush()
+    _issued_webhook(session, redemption, now)
     return redemption
+
+
+def _issued_webhook(session: Session, redemption: RedemptionLog, now: datetime) -> None:
+    """reward.issued for the merchant's endpoints, now that the code works at checkout."""
+    profile = session.get(CustomerLoyaltyProfile, redemption.profile_id)
+    reward = session.get(RewardDefinition, redemption.reward_id)
+    data = {
+        "customer_id": None if profile is None else profile.customer_id,
+        "redemption_id": str(redemption.id),
+        "reward_id": str(redemption.reward_id),
+        "reward_name": None if reward is None else reward.name,
+        "reward_kind": None if reward is None else reward.kind,
+        "code": redemption.code,
+        "value": None if redemption.value is None else str(redemption.value),
+        "points_spent": redemption.points_spent,
+        "expires_at": None if redemption.expires_at is None else redemption.expires_at.isoformat(),
+    }
+    merchant_webhooks.stage(
+        session,
+        [
+            merchant_webhooks.MerchantWebhook(
+                redemption.shop_id, "reward.issued", f"webhook:reward_issued:{redemption.id}", data, now
+            )
+        ],
+    )
 
 
 def fail(session: Session, *, shop_id: int, redemption_id: int, reason: str, now: datetime) -> RedemptionLog:
