@@ -109,3 +109,21 @@ def on_paid_plan(session: Any, shop: Any, *, created_at: str = "2026-11-01T09:00
     shop.subscription_created_at = datetime.fromisoformat(created_at)
     session.commit()
     return shop
+
+
+def subscription_update(
+    subscription_id: str, status: str, updated_at: str, created_at: str = "2026-11-30T10:00:00-05:00"
+) -> dict[str, Any]:
+    """app_subscriptions/update's payload as Shopify documents it."""
+    return {
+        "app_subscription": {
+            "admin_graphql_api_id": subscription_id,
+            "name": "Loyalty Growth",
+            "status": status,
+            "admin_graphql_api_shop_id": "gid://shopify/Shop/548380009",
+            "created_at": created_at,
+            "updated_at": updated_at,
+            "currency": "USD",
+            "capped_amount": None,
+        }
+    }

@@ -23,7 +23,7 @@ from app.models import Outbox, Shop, WebhookDelivery, WebhookEndpoint
 from app.shopify.development import DEMO_SHOP
 from app.shopify.token_cipher import TokenCipher
 from tests.events.test_end_to_end import drain, make_consumer, send_order
-from tests.helpers import PAID_SUBSCRIPTION_ID, on_paid_plan
+from tests.helpers import PAID_SUBSCRIPTION_ID, on_paid_plan, subscription_update
 from tests.integrations.receiver import Receiver, serve
 from tests.worker_fixtures import run_next_task
 
@@ -47,22 +47,6 @@ def demo_shop(runner, db_session) -> Shop:  # type: ignore[no-untyped-def]
     result = runner.invoke(args=["demo"])
     assert result.exit_code == 0, result.output
     return db_session.execute(select(Shop).where(Shop.domain == DEMO_SHOP)).scalar_one()
-
-
-def subscription_update(subscription_id: str, status: str, *, created_at: str, updated_at: str) -> dict[str, Any]:
-    """app_subscriptions/update's payload as Shopify documents it."""
-    return {
-        "app_subscription": {
-            "admin_graphql_api_id": subscription_id,
-            "name": "Loyalty Growth",
-            "status": status,
-            "admin_graphql_api_shop_id": "gid://shopify/Shop/548380009",
-            "created_at": created_at,
-            "updated_at": updated_at,
-            "currency": "USD",
-            "capped_amount": None,
-        }
-    }
 
 
 def tell(client, shopify, consumer, topic: str, payload: dict[str, Any]) -> None:  # type: ignore[no-untyped-def]

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from app.loyalty.base.plans import plan_allows
 from app.models import Shop
 from tests.events.test_end_to_end import drain, make_consumer
+from tests.helpers import subscription_update
 from tests.shopify.conftest import SHOP
 
 
@@ -144,24 +145,6 @@ def test_an_uninstall_ends_the_paid_plan_and_a_reinstall_starts_on_the_free_plan
 
     subscribe_and_approve(client, admin, shopify_fake, shopify_fake.signer.app_home_token(shop=SHOP))
     assert plan_allows(stored_shop(db_session), "backfill")  # paying again turns the features back on
-
-
-def subscription_update(
-    subscription_id: str, status: str, updated_at: str, created_at: str = "2026-11-30T10:00:00-05:00"
-) -> dict:
-    """app_subscriptions/update's payload as Shopify documents it."""
-    return {
-        "app_subscription": {
-            "admin_graphql_api_id": subscription_id,
-            "name": "Loyalty Growth",
-            "status": status,
-            "admin_graphql_api_shop_id": "gid://shopify/Shop/548380009",
-            "created_at": created_at,
-            "updated_at": updated_at,
-            "currency": "USD",
-            "capped_amount": None,
-        }
-    }
 
 
 def test_a_late_active_update_of_an_ended_subscription_does_not_turn_the_plan_back_on(  # type: ignore[no-untyped-def]
