@@ -106,21 +106,7 @@ def record_app_events(session: Session, events: list[AppEvent]) -> list[uuid.UUI
         )
     }
     staged = [event_id for event_id in by_id if event_id in inserted]
-    merchant_webhooks.stage(
-        session,
-        [
-            webhook
-            for event_id in staged
-            for webhook in merchant_webhooks.app_event_webhooks(
-                by_id[event_id].event_type,
-                by_id[event_id].shop_id,
-                by_id[event_id].key,
-                {"customer_id": by_id[event_id].customer_id, **by_id[event_id].data},
-                by_id[event_id].now,
-                event_id,
-            )
-        ],
-    )
+    _stage_webhooks(session, [(event_id, by_id[event_id]) for event_id in staged])
     insert_rows(
         session,
         AuditLog.__table__,
@@ -138,3 +124,31 @@ def record_app_events(session: Session, events: list[AppEvent]) -> list[uuid.UUI
         ],
     )
     return staged
+
+
+def _stage_webhooks(session: Session, recorded: list[tuple[uuid.UUID, AppEvent]]) -> None:
+    """The merchant webhooks of the app events just recorded, for the shops whose endpoints hear their topic: the
+    endpoints are asked first, so a batch of shops without one builds no payload."""
+    topics = merchant_webhooks.APP_EVENT_TOPICS
+    hearing = merchant_webhooks.subscribed(
+        session, {event.shop_id for _, event in recorded if event.event_type in topics}
+    )
+    if not hearing:
+        return
+    merchant_webhooks.stage(
+        session,
+        [
+            webhook
+            for event_id, event in recorded
+            if topics.get(event.event_type) in hearing.get(event.shop_id, ())
+            for webhook in merchant_webhooks.app_event_webhooks(
+                event.event_type,
+                event.shop_id,
+                event.key,
+                {"customer_id": event.customer_id, **event.data},
+                event.now,
+                event_id,
+            )
+        ],
+        hearing=hearing,
+    )

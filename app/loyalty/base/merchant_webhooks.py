@@ -55,23 +55,46 @@ class MerchantWebhook:
     event_id: uuid.UUID | None = None
 
 
-def stage(session: Session, webhooks: list[MerchantWebhook]) -> None:
-    """Stage the webhooks whose shop has an active endpoint subscribed to their topic, in one statement."""
-    if not webhooks:
-        return
+def subscribed(session: Session, shop_ids: set[int]) -> dict[int, set[str]]:
+    """The topics the active endpoints of each of these shops hear (shops without one are left out), in one query
+    that asks nothing when there is no shop: callers ask it before building any payload, so a batch of shops
+    without endpoints costs one indexed probe."""
+    if not shop_ids:
+        return {}
+    hearing: dict[int, set[str]] = {}
+    rows = session.execute(
+        text(
+            "SELECT shop_id, event_types FROM webhook_endpoints"
+            " WHERE active AND shop_id = ANY(CAST(:shops AS bigint[]))"
+        ),
+        {"shops": sorted(shop_ids)},
+    )
+    for shop_id, topics in rows:
+        hearing.setdefault(shop_id, set()).update(topic for topic in topics or () if isinstance(topic, str))
+    return hearing
+
+
+def stage(session: Session, webhooks: list[MerchantWebhook], *, hearing: dict[int, set[str]] | None = None) -> None:
+    """Stage the webhooks whose shop has an active endpoint subscribed to their topic (`hearing`, from subscribed:
+    asked here when not given), in one statement."""
     unknown = {webhook.topic for webhook in webhooks} - set(TOPICS)
     if unknown:
         raise ValueError(f"unknown webhook topic(s) {sorted(unknown)}")
+    if hearing is None:
+        hearing = subscribed(session, {webhook.shop_id for webhook in webhooks})
+    heard = [webhook for webhook in webhooks if webhook.topic in hearing.get(webhook.shop_id, ())]
+    if not heard:
+        return
     session.execute(
         text(
             "SELECT stage_merchant_webhooks(CAST(:shops AS bigint[]), CAST(:topics AS text[]), CAST(:keys AS text[]),"
             " CAST(:payloads AS jsonb[]))"
         ),
         {
-            "shops": [webhook.shop_id for webhook in webhooks],
-            "topics": [webhook.topic for webhook in webhooks],
-            "keys": [webhook.key for webhook in webhooks],
-            "payloads": [_payload(webhook) for webhook in webhooks],
+            "shops": [webhook.shop_id for webhook in heard],
+            "topics": [webhook.topic for webhook in heard],
+            "keys": [webhook.key for webhook in heard],
+            "payloads": [_payload(webhook) for webhook in heard],
         },
     )
 
