@@ -76,6 +76,23 @@ class TestAmountsNoRetryWillFix:
         assert db_session.execute(select(Order.currency)).scalar_one() == "USD"
 
 
+class TestRefundAmountsNoOrderHolds:
+    @pytest.mark.parametrize("amount", ["1e30", "1000000000000.00"])
+    def test_is_dead_lettered_at_the_first_delivery_naming_the_amount(  # type: ignore[no-untyped-def]
+        self, demo, client, shopify, consumer, db_session, amount
+    ) -> None:
+        """An order's total is at most 999,999,999,999.99 (the NUMERIC(14, 2) the ledger keeps amounts in); a refund
+        past it reached the database and failed as a numeric overflow, retried five times."""
+        send_order(client, shopify)
+        drain(consumer)
+        send_refund(client, shopify, amount=amount)
+        drain(consumer)
+        [letter] = dead_letters(db_session)
+        assert letter.deliveries == 1
+        assert letter.error.startswith(f"Unprocessable: refund 509562969: refund amount '{amount}' is larger than")
+        assert balance(client, shopify) == 500
+
+
 class TestOrdersThatEarnNothing:
     def test_a_test_order_earns_nothing_and_counts_for_no_one(  # type: ignore[no-untyped-def]
         self, demo, client, shopify, consumer, db_session

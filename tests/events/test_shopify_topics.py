@@ -227,3 +227,30 @@ def test_an_uninstalled_shop_records_its_webhooks_and_processes_none(shop, send,
         assert db_session.execute(select(func.count()).select_from(model)).scalar_one() == 0, model
     statuses = db_session.execute(select(EventQueue.status)).scalars().all()
     assert statuses and set(statuses) == {"processed"}  # kept in the inbox (for a reinstall's backfill), done
+
+
+@pytest.mark.parametrize(
+    "contact",
+    [
+        {"email": 12345, "phone": 5556251199},
+        {"email": ["john@example.com"], "phone": {"number": "555-625-1199"}},
+    ],
+    ids=["numbers", "list-and-object"],
+)
+@pytest.mark.parametrize(
+    "orders", [[299938], 299938, "299938", [{"id": 299938}]], ids=["list", "int", "str", "objects"]
+)
+def test_customers_redact_of_odd_shapes_still_redacts_the_customer_at_once(  # type: ignore[no-untyped-def]
+    shop, send, db_session, contact, orders
+) -> None:
+    """A compliance duty: an email, phone or orders_to_redact not in Shopify's shape must not stop the redaction
+    (it raised AttributeError or TypeError, was retried and dead-lettered, and the customer stayed)."""
+    send("orders/create", payloads.live_order(7001))
+    assert profile(db_session).email is not None
+    redact = {"shop_id": 548380009, "shop_domain": SHOP, "customer": {"id": int(CUSTOMER), **contact}}
+    send("customers/redact", {**redact, "orders_to_redact": orders})
+    assert profile(db_session) is None  # the profile now lives under a tombstone id
+    row = db_session.execute(
+        select(EventQueue).where(EventQueue.event_type == "customer_redact_requested")
+    ).scalar_one()
+    assert (row.status, row.attempts) == ("processed", 0)

@@ -37,6 +37,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.loyalty.base.errors import InvalidInput
+from app.loyalty.base.order_amounts import MAX_AMOUNT
 from app.loyalty.ledger import entries, reversals
 from app.loyalty.ledger.retro_sources import retro_sources
 from app.models import (
@@ -89,15 +90,24 @@ def refund_amount(payload: Mapping[str, Any]) -> RefundAmount:
                 _money(line.get("subtotal_set", {}).get("shop_money", {}).get("amount"), line.get("subtotal"))
                 for line in lines
             ]
-            return RefundAmount(amount=sum(amounts, Decimal(0)), basis="subtotal")
+            return RefundAmount(amount=_bounded(sum(amounts, Decimal(0))), basis="subtotal")
         transactions = [
             t
             for t in payload.get("transactions") or []
             if t.get("kind") == "refund" and t.get("status", "success") == "success"
         ]
-        return RefundAmount(amount=sum((_money(t.get("amount")) for t in transactions), Decimal(0)), basis="total")
+        return RefundAmount(
+            amount=_bounded(sum((_money(t.get("amount")) for t in transactions), Decimal(0))), basis="total"
+        )
     except (AttributeError, TypeError) as exc:
         raise InvalidInput(f"refund payload is malformed: {exc}") from None
+
+
+def _bounded(total: Decimal) -> Decimal:
+    """A refund's amount as the ledger stores it (NUMERIC(14, 2), as orders' totals): a sum past it is no refund."""
+    if total > MAX_AMOUNT:
+        raise InvalidInput(f"refund amounts add up to {total}, larger than {MAX_AMOUNT}")
+    return total
 
 
 def _money(*candidates: object) -> Decimal:
@@ -109,6 +119,8 @@ def _money(*candidates: object) -> Decimal:
             raise InvalidInput(f"refund amount {value!r} is not a decimal number")
         if amount < 0:
             raise InvalidInput(f"refund amount {value!r} is negative")
+        if amount > MAX_AMOUNT:
+            raise InvalidInput(f"refund amount {str(value)[:40]!r} is larger than {MAX_AMOUNT}")
         return amount
     return Decimal(0)
 

@@ -167,11 +167,28 @@ def handle_customer_redact(session: Session, shop: Shop, event: InboundEvent, no
         shop_id=shop.id,
         customer_id=event.customer_id,
         now=now,
-        email=customer.get("email"),
-        phone=customer.get("phone"),
-        orders_to_redact=event.event_data.get("orders_to_redact") or (),
+        email=_contact(customer.get("email")),
+        phone=_contact(customer.get("phone")),
+        orders_to_redact=_order_ids(event.event_data.get("orders_to_redact")),
     )
     outcome.note = "customer redacted"
+
+
+def _contact(value: object) -> str | None:
+    """An email or phone as customers/redact names it, to search for: Shopify sends strings; a number is searched as
+    its digits, anything else is left out. The redaction goes ahead on the customer's id whatever they are."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
+def _order_ids(value: object) -> list[str | int]:
+    """orders_to_redact as Shopify sends it (a list of order ids); ids of another shape are left out."""
+    if not isinstance(value, list):
+        return []
+    return [item for item in value if isinstance(item, (str, int)) and not isinstance(item, bool)]
 
 
 def handle_data_request(session: Session, shop: Shop, event: InboundEvent, now: datetime, outcome: Outcome) -> None:
