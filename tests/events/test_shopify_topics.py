@@ -254,3 +254,18 @@ def test_customers_redact_of_odd_shapes_still_redacts_the_customer_at_once(  # t
         select(EventQueue).where(EventQueue.event_type == "customer_redact_requested")
     ).scalar_one()
     assert (row.status, row.attempts) == ("processed", 0)
+
+
+def test_customers_redact_of_an_id_past_a_bigint_is_processed_at_once(shop, send, db_session) -> None:  # type: ignore[no-untyped-def]
+    """A Shopify id has at most 20 digits, which may pass 2^63: the redaction searched JSON for it as a bigint and
+    failed with 'bigint out of range' on every delivery."""
+    big = 2**64
+    send("orders/create", payloads.live_order(7001, customer_id=big))
+    assert profile(db_session, str(big)) is not None
+    redact = {"shop_id": 548380009, "shop_domain": SHOP, "customer": {"id": big, "email": "john@example.com"}}
+    send("customers/redact", {**redact, "orders_to_redact": [7001]})
+    assert profile(db_session, str(big)) is None
+    row = db_session.execute(
+        select(EventQueue).where(EventQueue.event_type == "customer_redact_requested")
+    ).scalar_one()
+    assert (row.status, row.attempts) == ("processed", 0)

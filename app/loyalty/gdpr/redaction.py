@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, and_, cast, false, func, literal, or_, select, text, tuple_, update
+from sqlalchemy import Numeric, String, and_, cast, false, func, literal, or_, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import JSONPATH, insert
 from sqlalchemy.orm import Session
 
@@ -153,7 +153,10 @@ def _mentions(column: Any, needles: Needles) -> Any:
         func.jsonb_path_exists(
             column,
             cast(literal("$.** ? (@ == $id || @ == $number)"), JSONPATH),
-            func.jsonb_build_object("id", identifier, "number", int(identifier) if is_ascii_digits(identifier) else -1),
+            # As a numeric, not a bigint: a Shopify id of 20 digits may pass 2^63 (jsonb's numbers are numerics).
+            func.jsonb_build_object(
+                "id", identifier, "number", cast(literal(identifier if is_ascii_digits(identifier) else "-1"), Numeric)
+            ),
         )
     ]
     conditions += [cast(column, String).ilike(f"%{needle}%") for needle in needles.strong]
