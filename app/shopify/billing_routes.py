@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 from flask import Blueprint, Response, current_app, g, jsonify, make_response, render_template, request
 from shopify_app import app_home_parent_redirect
 
+from app.config import Plan
 from app.extensions import db
+from app.loyalty.base import plans
 from app.loyalty.base.plans import current_plan, plan_by_key
 from app.shopify.admin_api import AdminApiError
 from app.shopify.admin_auth import admin_required, shopify_request
@@ -17,6 +21,8 @@ from app.shopify.shop_domains import shop_handle
 from app.shopify.tokens import ShopNotConnected
 
 bp = Blueprint("billing", __name__)
+# The id the development admin's approved plan is recorded under, followed by the plan's key.
+DEVELOPMENT_SUBSCRIPTION = "gid://shopify/AppSubscription/development-"
 
 
 def _error(status: int, code: str, message: str) -> Response:
@@ -37,6 +43,8 @@ def subscribe_to_plan() -> Response:
         )
     if plan.price <= 0:
         return _error(400, "free_plan", "the free plan needs no subscription")
+    if settings.development_admin:
+        return _approve_in_development(plan)
     handle = shop_handle(g.shop.domain)
     return_url = f"https://admin.shopify.com/store/{handle}/apps/{settings.shopify_api_key}/billing/confirm"
     try:
@@ -57,6 +65,26 @@ def subscribe_to_plan() -> Response:
     response = make_response(redirect.response.body, redirect.response.status)
     for name, value in redirect.response.headers.items():
         response.headers[name] = value
+    return response
+
+
+def _approve_in_development(plan: Plan) -> Response:
+    """The development admin has no Shopify to approve a charge (its shop is connected without one): the plan is
+    recorded as approved, as /billing/confirm records what Shopify says, and the page reloads with it. Nothing is
+    charged or sent; never in production (Settings.development_admin)."""
+    now = datetime.now(timezone.utc)
+    note = plans.apply_subscription(
+        g.shop,
+        subscription_id=f"{DEVELOPMENT_SUBSCRIPTION}{plan.key}",
+        name=plan.name,
+        status="ACTIVE",
+        created_at=now,
+        updated_at=now,
+        reported_now=True,
+    )
+    db.session.commit()
+    response = jsonify(plan=plan.key, status=g.shop.subscription_status, note=note)
+    response.headers["HX-Refresh"] = "true"
     return response
 
 

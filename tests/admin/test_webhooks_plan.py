@@ -78,3 +78,18 @@ def test_a_shop_that_lost_the_plan_sees_its_endpoints_paused_and_cannot_resend(a
     assert admin.post(f"/admin/webhooks/{endpoint.id}/disable").status_code == 200
     assert admin.post(f"/admin/webhooks/{endpoint.id}/delete").status_code == 200
     assert endpoint_count() == 0
+
+
+def test_upgrading_in_the_development_admin_records_the_plan_without_shopify(admin: Admin, demo_shop: Shop) -> None:
+    """The development admin's shop is connected without Shopify, so no charge can be approved there: the upgrade
+    button records the plan as approved and reloads the page, which then offers the form (before, a 502 toast)."""
+    response = admin.post("/billing/subscribe", {"plan": "growth"})
+    assert response.status_code == 200, response.get_json()
+    assert response.headers["HX-Refresh"] == "true"
+    assert response.get_json()["plan"] == "growth"
+    db.session.expire_all()
+    shop = db.session.get(Shop, demo_shop.id)
+    assert (shop.billing_plan, shop.subscription_status) == ("growth", "ACTIVE")
+    page = admin.get("/admin/webhooks/").get_data(as_text=True)
+    assert 'id="webhook-form"' in page and "Upgrade to Loyalty Growth" not in page
+    assert add(admin).status_code == 200 and endpoint_count() == 1
