@@ -28,6 +28,7 @@ from app.loyalty.tiers import (
     override_last_day,
     review_day,
     set_tier_by_hand,
+    tier_of,
     tier_status,
 )
 from app.models import CustomerLoyaltyProfile, RedemptionLog
@@ -279,7 +280,7 @@ def _tier_context(
     override = None
     if manual is not None:
         assert profile.manual_tier_until is not None  # held_override found one
-        earned = next((tier for tier in tiers if tier.id == profile.earned_tier_id), None)
+        earned = tier_of(tiers, profile.earned_tier_id)
         review = profile.tier_review_at if earned is not None else None
         override = {
             "name": manual.name,

@@ -79,11 +79,7 @@ class StoredRuleCheck:
 
 def parse_rule(data: Any) -> Rule:
     """Return the validated, normalized Rule, or raise RuleValidationError listing every issue by JSON pointer."""
-    validator = _RuleValidator()
-    definition = validator.rule(data)
-    if validator.issues:
-        raise RuleValidationError(validator.issues)
-    return _typed(definition)
+    return _parse(data, stored=False)
 
 
 def parse_stored_rule(data: Any) -> Rule:
@@ -93,11 +89,7 @@ def parse_stored_rule(data: Any) -> Rule:
     ones the engine handles safely (vocabulary, STORED_MAX_POINTS and ANY_SIZE); saving it again takes today's
     bounds (parse_rule).
     """
-    validator = _RuleValidator(stored=True)
-    definition = validator.rule(data)
-    if validator.issues:
-        raise RuleValidationError(validator.issues)
-    return _typed(definition)
+    return _parse(data, stored=True)
 
 
 def check_stored_rule(data: Any) -> StoredRuleCheck:
@@ -107,6 +99,14 @@ def check_stored_rule(data: Any) -> StoredRuleCheck:
     if validator.issues:
         return StoredRuleCheck(tuple(validator.issues), ())
     return StoredRuleCheck((), tuple(validator.past_bounds))
+
+
+def _parse(data: Any, *, stored: bool) -> Rule:
+    validator = _RuleValidator(stored=stored)
+    definition = validator.rule(data)
+    if validator.issues:
+        raise RuleValidationError(validator.issues)
+    return _typed(definition)
 
 
 def _typed(definition: dict[str, Any]) -> Rule:

@@ -288,3 +288,12 @@ def test_refund_amount_from_line_items_then_transactions():
     assert ledger.refund_amount(shipping_only) == ledger.RefundAmount(Decimal("5.50"), "total")
     with pytest.raises(InvalidInput, match="'abc' is not a decimal number"):
         ledger.refund_amount({"transactions": [{"kind": "refund", "amount": "abc"}]})
+
+
+def test_refund_amounts_that_each_fit_but_add_up_past_an_orders_largest_total_are_refused():
+    half = {"subtotal_set": {"shop_money": {"amount": "600000000000.00"}}}
+    with pytest.raises(InvalidInput, match="refund amounts add up to 1200000000000.00, larger than 999999999999.99"):
+        ledger.refund_amount({"refund_line_items": [half, half]})
+    many = [{"kind": "refund", "status": "success", "amount": "600000000000.00"}] * 2
+    with pytest.raises(InvalidInput, match="add up to 1200000000000.00"):
+        ledger.refund_amount({"refund_line_items": [], "transactions": many})

@@ -138,17 +138,16 @@ def _stage_webhooks(session: Session, recorded: list[tuple[uuid.UUID, AppEvent]]
     merchant_webhooks.stage(
         session,
         [
-            webhook
-            for event_id, event in recorded
-            if topics.get(event.event_type) in hearing.get(event.shop_id, ())
-            for webhook in merchant_webhooks.app_event_webhooks(
-                event.event_type,
+            merchant_webhooks.app_event_webhook(
+                topic,
                 event.shop_id,
                 event.key,
                 {"customer_id": event.customer_id, **event.data},
                 event.now,
                 event_id,
             )
+            for event_id, event in recorded
+            if (topic := topics.get(event.event_type)) in hearing.get(event.shop_id, ())
         ],
         hearing=hearing,
     )

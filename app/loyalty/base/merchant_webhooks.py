@@ -99,15 +99,12 @@ def stage(session: Session, webhooks: list[MerchantWebhook], *, hearing: dict[in
     )
 
 
-def app_event_webhooks(
-    event_type: str, shop_id: int, key: str, data: dict[str, Any], now: datetime, event_id: uuid.UUID
-) -> list[MerchantWebhook]:
-    """The webhook an app event makes, if its type has a topic."""
-    topic = APP_EVENT_TOPICS.get(event_type)
-    if topic is None:
-        return []
+def app_event_webhook(
+    topic: str, shop_id: int, key: str, data: dict[str, Any], now: datetime, event_id: uuid.UUID
+) -> MerchantWebhook:
+    """The webhook of an app event whose type has `topic` (APP_EVENT_TOPICS), without the app's own ids."""
     shown = {name: value for name, value in data.items() if name not in INTERNAL_FIELDS}
-    return [MerchantWebhook(shop_id, topic, f"webhook:{key}", shown, now, event_id)]
+    return MerchantWebhook(shop_id, topic, f"webhook:{key}", shown, now, event_id)
 
 
 def _payload(webhook: MerchantWebhook) -> str:

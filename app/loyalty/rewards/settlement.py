@@ -91,7 +91,11 @@ def settle(
 
 
 def _issued_webhook(session: Session, redemption: RedemptionLog, now: datetime) -> None:
-    """reward.issued for the merchant's endpoints, now that the code works at checkout."""
+    """reward.issued for the merchant's endpoints, now that the code works at checkout (built only when one of the
+    shop's endpoints hears it)."""
+    hearing = merchant_webhooks.subscribed(session, {redemption.shop_id})
+    if "reward.issued" not in hearing.get(redemption.shop_id, ()):
+        return
     profile = session.get(CustomerLoyaltyProfile, redemption.profile_id)
     reward = session.get(RewardDefinition, redemption.reward_id)
     data = {
@@ -112,6 +116,7 @@ def _issued_webhook(session: Session, redemption: RedemptionLog, now: datetime) 
                 redemption.shop_id, "reward.issued", f"webhook:reward_issued:{redemption.id}", data, now
             )
         ],
+        hearing=hearing,
     )
 
 

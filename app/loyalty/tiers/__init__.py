@@ -9,6 +9,7 @@ from app.loyalty.tiers.membership import (
     evaluate_upgrade,
     ladder,
     qualified_tier,
+    tier_of,
     tier_status,
     upgrade_target,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "roll_period",
     "save_ladder",
     "set_tier_by_hand",
+    "tier_of",
     "tier_status",
     "upgrade_target",
 ]
